@@ -1,0 +1,74 @@
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from backend.db.models import Role
+from backend.validation import Name, TimezoneName
+
+LocaleCode = Literal["nl", "en"]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Schema):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class OrganisationSummary(BaseModel):
+    id: int
+    name: str
+
+
+class TeamSummary(BaseModel):
+    id: int
+    name: str
+    is_manager: bool
+
+
+class MePublic(BaseModel):
+    id: int
+    email: str
+    display_name: str
+    roles: list[str]
+    timezone: str
+    locale: str
+    start_date: date | None
+    organisation: OrganisationSummary
+    teams: list[TeamSummary]
+
+
+class MeUpdate(Schema):
+    display_name: Name | None = None
+    timezone: TimezoneName | None = None
+    locale: LocaleCode | None = None
+
+
+class UserCreate(Schema):
+    email: EmailStr
+    display_name: Name
+    password: Annotated[str, StringConstraints(min_length=10, max_length=256)] | None = None
+    roles: list[Role] = Field(default_factory=lambda: [Role.employee], min_length=1, max_length=3)
+    timezone: TimezoneName | None = None
+    locale: LocaleCode | None = None
+    start_date: date | None = None
+
+
+class UserUpdate(Schema):
+    display_name: Name | None = None
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=3)
+    is_active: bool | None = None
+
+
+class UserPublic(BaseModel):
+    id: int
+    email: str
+    display_name: str
+    roles: list[str]
+    timezone: str
+    locale: str
+    start_date: date | None
+    is_active: bool

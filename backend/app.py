@@ -1,0 +1,218 @@
+"""The Litestar application factory: ``backend.app:create_app``."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, MediaType, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from backend.accounts.controllers import AuthController, MeController, UserAdminController
+from backend.auth.middleware import AuthenticationMiddleware, LearnloopCSRFMiddleware
+from backend.catalogue.controllers import CompetencyController, CourseController
+from backend.context import AppContext
+from backend.deps import provide_db_session, provide_principal
+from backend.health.controllers import HealthController
+from backend.integrations.controllers import ApiKeyController, IntegrationController
+from backend.organisations.controllers import OrganisationController
+from backend.settings import Settings, get_settings
+from backend.teams.controllers import TeamController
+from backend.web.controllers import WebController
+from backend.web.pages import choose_locale, render
+from pwa.i18n import N_, gettext, ngettext, set_locale
+
+log = logging.getLogger("learnloop")
+
+PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; manifest-src 'self'; worker-src 'self'"
+)
+
+ROUTE_HANDLERS: list[Any] = [
+    HealthController,
+    AuthController,
+    MeController,
+    UserAdminController,
+    OrganisationController,
+    TeamController,
+    CompetencyController,
+    CourseController,
+    ApiKeyController,
+    IntegrationController,
+    WebController,
+]
+
+
+def _jinja_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(PWA_DIR / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        auto_reload=False,
+    )
+    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/xapi", "/schema", "/healthz", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _error_page(
+    request: Request[Any, Any, Any], status: int, title: str, message: str
+) -> Response[Any]:
+    principal = request.scope.get("user")
+    locale = choose_locale(request, principal)
+    set_locale(locale)
+    template = render(
+        request,
+        "error.html",
+        {"title": gettext(title), "message": gettext(message)},
+        locale=locale,
+        status_code=status,
+    )
+    return template.to_asgi_response(request.app, request)  # type: ignore[return-value]
+
+
+def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotFoundException) and _wants_html(request):
+        return _error_page(
+            request, 404, N_("Page not found"), N_("This page does not exist (any more).")
+        )
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(
+        body, status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON
+    )
+
+
+def _integrity_error_handler(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
+    # a uniqueness race the service did not anticipate: the request conflicts with existing data
+    log.info("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
+    return Response(
+        {"status_code": 409, "detail": "this conflicts with data that already exists"},
+        status_code=409,
+        media_type=MediaType.JSON,
+    )
+
+
+def _operational_error_handler(
+    request: Request[Any, Any, Any], exc: OperationalError
+) -> Response[Any]:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+    return Response(
+        {"status_code": 503, "detail": "the database is briefly unavailable; try again"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+        media_type=MediaType.JSON,
+    )
+
+
+def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _wants_html(request):
+        return _error_page(
+            request,
+            500,
+            N_("Something went wrong"),
+            N_("We could not show this page. Please try again."),
+        )
+    return Response(
+        {"status_code": 500, "detail": "internal server error"},
+        status_code=500,
+        media_type=MediaType.JSON,
+    )
+
+
+async def _security_headers(response: Response[Any]) -> Response[Any]:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    return response
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> Litestar:
+    """Build the app. Tests pass their own ``settings`` (or a ready ``context``)."""
+    if context is None:
+        context = AppContext.from_settings(settings or get_settings())
+    settings = context.settings
+
+    session_config = CookieBackendConfig(
+        secret=settings.derived_key("session", 32),
+        key="learnloop_session",
+        max_age=settings.session_max_age_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    csrf_config = CSRFConfig(
+        secret=settings.derived_key("csrf", 32).hex(),
+        cookie_name="learnloop_csrf",
+        header_name="x-csrf-token",
+        cookie_secure=settings.secure_cookies,
+        cookie_httponly=False,  # the PWA's scripts send it back in the X-CSRF-Token header
+        cookie_samesite="lax",
+    )
+
+    async def _dispose_engine() -> None:
+        await context.engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            *ROUTE_HANDLERS,
+            create_static_files_router(
+                path="/static", directories=[PWA_DIR / "static"], include_in_schema=False
+            ),
+        ],
+        middleware=[
+            session_config.middleware,
+            DefineMiddleware(AuthenticationMiddleware),
+            DefineMiddleware(LearnloopCSRFMiddleware, config=csrf_config),
+        ],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        state=State({"ctx": context}),
+        template_config=TemplateConfig(
+            engine=JinjaTemplateEngine.from_environment(_jinja_environment())
+        ),
+        openapi_config=OpenAPIConfig(
+            title="learnloop API",
+            version="1",
+            description="Learning-habit platform: catalogue, learners, teams and integrations.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), JsonRenderPlugin()],
+        ),
+        exception_handlers={
+            HTTPException: _http_exception_handler,
+            IntegrityError: _integrity_error_handler,
+            OperationalError: _operational_error_handler,
+            Exception: _internal_error_handler,
+        },
+        after_request=_security_headers,
+        request_max_body_size=settings.max_body_bytes,
+        on_shutdown=[_dispose_engine],
+        debug=False,
+    )

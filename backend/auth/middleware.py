@@ -1,0 +1,140 @@
+"""Authentication and CSRF for every HTTP request.
+
+An ``Authorization`` header (Bearer or Basic with an API key) is the only credential
+looked at when present; otherwise the encrypted session cookie is. Because a browser
+cannot attach an Authorization header to a cross-site request without CORS consent,
+CSRF tokens are required only on cookie-authenticated writes.
+"""
+
+import base64
+import binascii
+from typing import Any
+
+from litestar.datastructures import Headers
+from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlmodel import select
+
+from backend.auth.api_keys import key_matches, parse_prefix
+from backend.auth.principal import Principal
+from backend.context import AppContext
+from backend.db.models import ApiKey, User
+from backend.db.types import utcnow
+
+SESSION_USER = "uid"
+SESSION_ORG = "org"
+SESSION_PASSWORD_VERSION = "pv"
+
+
+def password_version(user: User) -> str:
+    """Changes whenever the password changes, which signs every other session out."""
+    return (user.password_hash or "")[-10:]
+
+
+def principal_for_user(user: User) -> Principal:
+    assert user.id is not None
+    return Principal(
+        organisation_id=user.organisation_id,
+        user_id=user.id,
+        roles=frozenset(user.roles),
+        via="session",
+        display_name=user.display_name,
+        locale=user.locale,
+        timezone=user.timezone,
+        email=user.email,
+    )
+
+
+def _key_from_authorization(value: str) -> str:
+    scheme, _, credentials = value.partition(" ")
+    scheme = scheme.lower()
+    credentials = credentials.strip()
+    if scheme == "bearer":
+        return credentials
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise NotAuthorizedException("malformed Basic credentials") from exc
+        username, _, password = decoded.partition(":")
+        return password if password.startswith("ll_") else username
+    raise NotAuthorizedException(
+        "unsupported Authorization scheme; use Bearer or Basic with an API key"
+    )
+
+
+async def _principal_from_api_key(ctx: AppContext, authorization: str) -> Principal:
+    plaintext = _key_from_authorization(authorization)
+    prefix = parse_prefix(plaintext)
+    if prefix is None:
+        raise NotAuthorizedException("invalid API key")
+    async with ctx.sessionmaker() as session:
+        key = (await session.exec(select(ApiKey).where(ApiKey.prefix == prefix))).first()
+        if key is None or key.revoked_at is not None or not key_matches(plaintext, key.key_hash):
+            raise NotAuthorizedException("invalid API key")
+        now = utcnow()
+        # write last_used_at at most once a minute, so busy integrations don't serialise on it
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            key.last_used_at = now
+            session.add(key)
+            await session.commit()
+        assert key.id is not None
+        return Principal(
+            organisation_id=key.organisation_id,
+            user_id=None,
+            roles=frozenset(),
+            via="api_key",
+            api_key_id=key.id,
+            display_name=key.name,
+        )
+
+
+async def _principal_from_session(ctx: AppContext, data: dict[str, Any]) -> Principal | None:
+    uid, org = data.get(SESSION_USER), data.get(SESSION_ORG)
+    if not isinstance(uid, int) or not isinstance(org, int):
+        return None
+    async with ctx.sessionmaker() as session:
+        user = (
+            await session.exec(select(User).where(User.id == uid, User.organisation_id == org))
+        ).first()
+    if (
+        user is None
+        or not user.is_active
+        or data.get(SESSION_PASSWORD_VERSION) != password_version(user)
+    ):
+        return None
+    return principal_for_user(user)
+
+
+class AuthenticationMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        ctx: AppContext = scope["litestar_app"].state.ctx
+        authorization = Headers.from_scope(scope).get("authorization")
+        principal: Principal | None = None
+        if authorization:
+            principal = await _principal_from_api_key(ctx, authorization)
+        else:
+            session = scope.get("session")
+            if isinstance(session, dict) and session:
+                principal = await _principal_from_session(ctx, session)
+                if principal is None:
+                    scope["session"] = {}  # stale or revoked: sign out
+        scope["user"] = principal
+        scope["auth"] = principal.via if principal else None
+        await self.app(scope, receive, send)
+
+
+class LearnloopCSRFMiddleware(CSRFMiddleware):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and Headers.from_scope(scope).get("authorization"):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

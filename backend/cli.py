@@ -1,0 +1,288 @@
+"""The ``learnloop`` command line."""
+
+import asyncio
+import getpass
+import logging
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from backend.settings import ConfigurationError, Settings, get_settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _run(factory: Callable[["Any"], Awaitable[T]]) -> T:
+    from backend.context import AppContext
+
+    async def main() -> T:
+        ctx = AppContext.from_settings(_settings(), null_pool=True)
+        try:
+            return await factory(ctx)
+        finally:
+            await ctx.engine.dispose()
+
+    return asyncio.run(main())
+
+
+@click.group()
+def main() -> None:
+    """learnloop: turn learning at work into a habit."""
+    logging.basicConfig(
+        level=os.environ.get("LEARNLOOP_LOG_LEVEL", "INFO"),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from backend.db.migrate import upgrade
+
+    async def go(ctx: Any) -> None:
+        await upgrade(ctx.engine)
+
+    _run(go)
+    click.echo("database is up to date")
+
+
+def _print_logins(result: Any) -> None:
+    click.echo(f"\nDemo organisation: {result.organisation_name}")
+    for login in result.logins:
+        click.echo(f"  {login.role:<10} {login.email:<40} password: {login.password}")
+    click.echo("")
+
+
+@main.command()
+@click.option("--reset", is_flag=True, help="Delete the demo organisation first and seed it anew.")
+def demo(reset: bool) -> None:
+    """Seed the Dutch demo organisation and print three logins."""
+    from backend.db.migrate import upgrade
+    from backend.demo.seed import seed_demo
+
+    async def go(ctx: Any) -> Any:
+        if ctx.settings.is_sqlite:
+            await upgrade(ctx.engine)
+        return await seed_demo(ctx, reset=reset)
+
+    _print_logins(_run(go))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes."
+)
+@click.option(
+    "--demo", "with_demo", is_flag=True, help="Seed the demo organisation first (when missing)."
+)
+@click.option(
+    "--migrate/--no-migrate",
+    "run_migrations",
+    default=None,
+    help="Migrate first (default: on SQLite).",
+)
+def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: bool | None) -> None:
+    """Run the web app (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    settings = _settings()
+    if run_migrations is None:
+        run_migrations = settings.is_sqlite
+    if run_migrations or with_demo:
+        from backend.db.migrate import upgrade
+        from backend.demo.seed import seed_demo
+
+        async def prepare(ctx: Any) -> Any:
+            if run_migrations:
+                await upgrade(ctx.engine)
+            return await seed_demo(ctx) if with_demo else None
+
+        result = _run(prepare)
+        if result is not None:
+            _print_logins(result)
+    if settings.is_sqlite and workers > 1:
+        click.echo(
+            "note: SQLite serialises writes; use PostgreSQL for more than one worker", err=True
+        )
+    click.echo(f"learnloop is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        log_level=os.environ.get("LEARNLOOP_LOG_LEVEL", "info").lower(),
+        access_log=False,
+    )
+
+
+def _slugify(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "org"
+
+
+@main.command("create-org")
+@click.argument("name")
+@click.option("--slug", help="Short unique name (default: from NAME).")
+@click.option("--timezone", "tz", default="Europe/Amsterdam", show_default=True)
+@click.option("--locale", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+def create_org(name: str, slug: str | None, tz: str, locale: str) -> None:
+    """Create an organisation."""
+    from zoneinfo import available_timezones
+
+    from backend.db.models import Organisation
+
+    if tz not in available_timezones():
+        raise click.BadParameter(f"unknown timezone {tz!r}", param_hint="--timezone")
+    slug = slug or _slugify(name)
+
+    async def go(ctx: Any) -> int:
+        async with ctx.sessionmaker() as session:
+            org = Organisation(name=name, slug=slug, default_timezone=tz, default_locale=locale)
+            session.add(org)
+            try:
+                await session.commit()
+            except IntegrityError as exc:
+                raise click.ClickException(
+                    f"an organisation with slug {slug!r} already exists"
+                ) from exc
+            return int(org.id or 0)
+
+    org_id = _run(go)
+    click.echo(f"created organisation {name!r} (slug {slug}, id {org_id})")
+
+
+async def _org_by_slug(session: Any, slug: str) -> Any:
+    from backend.db.models import Organisation
+
+    org = (await session.exec(select(Organisation).where(Organisation.slug == slug))).first()
+    if org is None:
+        raise click.ClickException(f"no organisation with slug {slug!r} (see create-org)")
+    return org
+
+
+@main.command("create-user")
+@click.option("--org", "org_slug", required=True, help="Organisation slug.")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", required=True)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(["employee", "manager", "ld_admin"]),
+    default=["employee"],
+    show_default=True,
+)
+@click.option("--password", envvar="LEARNLOOP_NEW_PASSWORD", help="Default: asked interactively.")
+@click.option("--start-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
+def create_user(
+    org_slug: str,
+    email: str,
+    display_name: str,
+    roles: tuple[str, ...],
+    password: str | None,
+    start_date: Any,
+) -> None:
+    """Create a person who can sign in."""
+    from backend.accounts.services import normalise_email
+    from backend.auth.passwords import hash_password, password_problem
+    from backend.db.models import User
+
+    if password is None:
+        password = getpass.getpass("Password: ")
+    problem = password_problem(password)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--password")
+    if "@" not in email:
+        raise click.BadParameter("not an e-mail address", param_hint="--email")
+
+    async def go(ctx: Any) -> int:
+        async with ctx.sessionmaker() as session:
+            org = await _org_by_slug(session, org_slug)
+            user = User(
+                organisation_id=org.id,
+                email=normalise_email(email),
+                display_name=display_name,
+                password_hash=hash_password(password, ctx.settings.argon2_time_cost),
+                roles=sorted({"employee", *roles}),
+                timezone=org.default_timezone,
+                locale=org.default_locale,
+                start_date=start_date.date() if start_date else None,
+            )
+            session.add(user)
+            try:
+                await session.commit()
+            except IntegrityError as exc:
+                raise click.ClickException(f"{email} already exists in {org_slug}") from exc
+            return int(user.id or 0)
+
+    user_id = _run(go)
+    click.echo(
+        f"created user {email} (id {user_id}) with roles {', '.join(sorted({'employee', *roles}))}"
+    )
+
+
+@main.group("api-key")
+def api_key() -> None:
+    """Integration keys."""
+
+
+@api_key.command("create")
+@click.option("--org", "org_slug", required=True, help="Organisation slug.")
+@click.option("--name", required=True, help="What the key is for, e.g. 'Moodle LMS'.")
+def api_key_create(org_slug: str, name: str) -> None:
+    """Create a key and print it once."""
+    from backend.integrations.services import create_api_key
+
+    async def go(ctx: Any) -> Any:
+        async with ctx.sessionmaker() as session:
+            org = await _org_by_slug(session, org_slug)
+            return await create_api_key(session, org.id, name, None)
+
+    created = _run(go)
+    click.echo(f"API key {created.name!r} (id {created.id}); store it now, it is not shown again:")
+    click.echo(created.key)
+
+
+@main.group()
+def vapid() -> None:
+    """Web Push keys (arrive with push notifications)."""
+
+
+@vapid.command("generate")
+def vapid_generate() -> None:
+    """Reserved: generates the VAPID key pair once Web Push lands."""
+    click.echo(
+        "Web Push is not part of this version yet; this command is reserved for it.", err=True
+    )
+    sys.exit(2)
+
+
+@main.command()
+def worker() -> None:
+    """Reserved: push delivery workers and the nudge scheduler."""
+    click.echo(
+        "Push delivery is not part of this version yet; this command is reserved for it.", err=True
+    )
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""SQLModel table models. Every row belongs to an organisation (see docs/ARCHITECTURE.md).
+
+Only these classes are stored; the API accepts and returns the non-table schemas in each
+feature's ``schemas`` module (table models skip validation).
+"""
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from backend.db.types import UtcDateTime, utcnow
+
+# Alembic and the tests compare against this metadata; constraint names are stable.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow if not nullable else None,
+        sa_column=Column(UtcDateTime(), nullable=nullable, index=index),
+    )
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+class Role(enum.StrEnum):
+    employee = "employee"
+    manager = "manager"
+    ld_admin = "ld_admin"
+
+
+class Locale(enum.StrEnum):
+    nl = "nl"
+    en = "en"
+
+
+class CourseFormat(enum.StrEnum):
+    elearning = "elearning"
+    classroom = "classroom"
+    webinar = "webinar"
+    video = "video"
+    book = "book"
+    podcast = "podcast"
+    coaching = "coaching"
+    workshop = "workshop"
+
+
+class EventKind(enum.StrEnum):
+    completion = "completion"
+    progress = "progress"
+    experience = "experience"
+    informal = "informal"
+    testimonial = "testimonial"
+
+
+class EventSource(enum.StrEnum):
+    xapi = "xapi"
+    webhook = "webhook"
+    api = "api"
+    pwa = "pwa"
+    import_ = "import"
+    demo = "demo"
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    slug: str = Field(max_length=80, unique=True)
+    default_timezone: str = Field(default="Europe/Amsterdam", max_length=64)
+    default_locale: str = Field(default=Locale.nl.value, max_length=5)
+    settings: dict[str, Any] = _json(dict)
+    created_at: datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "email", name="uq_user_account_org_email"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    email: str = Field(max_length=254, index=True)
+    display_name: str = Field(max_length=120)
+    password_hash: str | None = Field(default=None, max_length=255)
+    roles: list[str] = _json(lambda: [Role.employee.value])
+    timezone: str = Field(default="Europe/Amsterdam", max_length=64)
+    locale: str = Field(default=Locale.nl.value, max_length=5)
+    start_date: date | None = None
+    is_active: bool = True
+    created_at: datetime = _ts()
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "team"
+    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_team_org_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=120)
+    created_at: datetime = _ts()
+
+
+class TeamMembership(SQLModel, table=True):
+    """A user's place in a team; ``is_manager`` marks the team's manager(s)."""
+
+    __tablename__ = "team_membership"
+
+    team_id: int = Field(foreign_key="team.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(
+        foreign_key="user_account.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    is_manager: bool = False
+
+
+class Competency(SQLModel, table=True):
+    __tablename__ = "competency"
+    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_competency_org_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=120)
+    description: str = Field(default="", max_length=2000)
+
+
+class Course(SQLModel, table=True):
+    __tablename__ = "course"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "external_id", name="uq_course_org_external_id"),
+        UniqueConstraint("organisation_id", "xapi_activity_id", name="uq_course_org_activity"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=5000)
+    provider: str = Field(default="", max_length=120)
+    format: str = Field(default=CourseFormat.elearning.value, max_length=20)
+    duration_minutes: int = Field(default=0, ge=0)
+    cost_cents: int = Field(default=0, ge=0)
+    url: str | None = Field(default=None, max_length=1000)
+    external_id: str | None = Field(default=None, max_length=200)
+    xapi_activity_id: str | None = Field(default=None, max_length=1000)
+    hot_skill: bool = False
+    created_at: datetime = _ts()
+
+
+class CourseCompetency(SQLModel, table=True):
+    __tablename__ = "course_competency"
+
+    course_id: int = Field(foreign_key="course.id", primary_key=True, ondelete="CASCADE")
+    competency_id: int = Field(
+        foreign_key="competency.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+
+
+class LearningEvent(SQLModel, table=True):
+    """One piece of learning, normalised from xAPI, a webhook, the PWA or an import.
+
+    ``idempotency_key`` is unique per organisation: the same key twice changes nothing.
+    ``local_date`` is the learner's calendar day, fixed when the event is ingested.
+    """
+
+    __tablename__ = "learning_event"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "idempotency_key", name="uq_learning_event_org_key"),
+        Index("ix_learning_event_user_local_date", "user_id", "local_date"),
+    )
+
+    # BIGINT on PostgreSQL; SQLite only auto-numbers an INTEGER PRIMARY KEY
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    idempotency_key: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    source: str = Field(max_length=20)
+    course_id: int | None = Field(default=None, foreign_key="course.id", ondelete="SET NULL")
+    competency_id: int | None = Field(
+        default=None, foreign_key="competency.id", ondelete="SET NULL"
+    )
+    activity_id: str | None = Field(default=None, max_length=1000)
+    title: str = Field(default="", max_length=300)
+    minutes: int = Field(default=0, ge=0)
+    occurred_at: datetime = _ts()
+    local_date: date
+    payload_hash: str = Field(default="", max_length=64)
+    payload: dict[str, Any] = _json(dict)
+    created_at: datetime = _ts()
+
+
+class LearnerState(SQLModel, table=True):
+    """Derived per-learner state, kept (not recomputed) and updated with each event.
+
+    ``data`` holds the engine's state document (active days, freezes, goals, ...), so the
+    engine can grow without a migration for every field; the hot fields are columns.
+    """
+
+    __tablename__ = "learner_state"
+
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    xp_total: int = 0
+    level: int = 1
+    current_streak: int = 0
+    longest_streak: int = 0
+    freezes_banked: int = 0
+    last_active_date: date | None = None
+    weekly_goal_minutes: int = 60
+    data: dict[str, Any] = _json(dict)
+    version: int = 0
+    next_nudge_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True, index=True)
+    )
+    updated_at: datetime = _ts()
+
+
+class XpLedgerEntry(SQLModel, table=True):
+    """Append-only: XP is never edited, only added (or countered by a new entry)."""
+
+    __tablename__ = "xp_ledger"
+    __table_args__ = (Index("ix_xp_ledger_user_created", "user_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    event_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"),
+            ForeignKey("learning_event.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
+    )
+    amount: int
+    reason: str = Field(max_length=40)
+    local_date: date
+    created_at: datetime = _ts()
+
+
+class ApiKey(SQLModel, table=True):
+    """An integration's key. Only a SHA-256 of the secret part is stored (it is shown once)."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=120)
+    prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    created_by_id: int | None = Field(
+        default=None, foreign_key="user_account.id", ondelete="SET NULL"
+    )
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+TENANT_TABLES = [
+    User,
+    Team,
+    TeamMembership,
+    Competency,
+    Course,
+    CourseCompetency,
+    LearningEvent,
+    LearnerState,
+    XpLedgerEntry,
+    ApiKey,
+]

@@ -1,0 +1,67 @@
+from litestar import Controller, delete, get, post
+from litestar.di import Provide
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import select
+
+from backend.auth.guards import requires_api_key, requires_ld_admin
+from backend.auth.principal import Principal
+from backend.db.models import Organisation
+from backend.deps import provide_scope
+from backend.integrations import services
+from backend.integrations.services import ApiKeyCreated, ApiKeyPublic
+from backend.tenancy import OrgScope
+from backend.validation import Name
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+
+
+class WhoAmI(BaseModel):
+    organisation_id: int
+    organisation_name: str
+    api_key_name: str
+
+
+class ApiKeyController(Controller):
+    path = "/api/v1/api-keys"
+    tags = ["integrations"]
+    guards = [requires_ld_admin]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @get("/", summary="Integration keys of my organisation (L&D admin)")
+    async def list_keys(self, org: OrgScope) -> list[ApiKeyPublic]:
+        return await services.list_api_keys(org)
+
+    @post("/", summary="Create an integration key; the key is shown only once (L&D admin)")
+    async def create_key(
+        self, org: OrgScope, principal: Principal, data: ApiKeyCreate
+    ) -> ApiKeyCreated:
+        return await services.create_api_key(
+            org.session, org.organisation_id, data.name, principal.user_id
+        )
+
+    @delete("/{key_id:int}", summary="Revoke an integration key (L&D admin)")
+    async def revoke_key(self, org: OrgScope, key_id: int) -> None:
+        await services.revoke_api_key(org, key_id)
+
+
+class IntegrationController(Controller):
+    path = "/api/v1/integration"
+    tags = ["integrations"]
+    guards = [requires_api_key]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @get("/whoami", summary="Which organisation this API key belongs to")
+    async def whoami(self, org: OrgScope, principal: Principal) -> WhoAmI:
+        organisation = (
+            await org.session.exec(
+                select(Organisation).where(Organisation.id == org.organisation_id)
+            )
+        ).one()
+        return WhoAmI(
+            organisation_id=organisation.id or 0,
+            organisation_name=organisation.name,
+            api_key_name=principal.display_name,
+        )

@@ -1,0 +1,71 @@
+"""API keys: created by an L&D admin (or the CLI), shown once, stored hashed, revocable."""
+
+from datetime import datetime
+
+from litestar.exceptions import ClientException
+from pydantic import BaseModel
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth.api_keys import generate_api_key
+from backend.db.models import ApiKey
+from backend.db.types import utcnow
+from backend.tenancy import OrgScope
+
+
+class ApiKeyPublic(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str
+    """The whole key. It is shown only in this response."""
+
+
+def _public(row: ApiKey) -> ApiKeyPublic:
+    assert row.id is not None
+    return ApiKeyPublic(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+async def create_api_key(
+    session: AsyncSession, organisation_id: int, name: str, created_by_id: int | None
+) -> ApiKeyCreated:
+    new = generate_api_key()
+    row = ApiKey(
+        organisation_id=organisation_id,
+        name=name,
+        prefix=new.prefix,
+        key_hash=new.key_hash,
+        created_by_id=created_by_id,
+    )
+    session.add(row)
+    await session.commit()
+    return ApiKeyCreated(**_public(row).model_dump(), key=new.plaintext)
+
+
+async def list_api_keys(scope: OrgScope) -> list[ApiKeyPublic]:
+    rows = await scope.all(
+        scope.select(ApiKey).order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
+    )
+    return [_public(r) for r in rows]
+
+
+async def revoke_api_key(scope: OrgScope, key_id: int) -> None:
+    row = await scope.get(ApiKey, key_id, what="API key")
+    if row.revoked_at is not None:
+        raise ClientException(f"API key {key_id} is already revoked", status_code=409)
+    row.revoked_at = utcnow()
+    scope.session.add(row)
+    await scope.session.commit()

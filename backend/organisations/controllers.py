@@ -1,0 +1,96 @@
+from typing import Any, Literal
+
+from litestar import Controller, get, patch
+from litestar.di import Provide
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
+
+from backend.auth.guards import requires_ld_admin, requires_signed_in
+from backend.db.models import Organisation
+from backend.deps import provide_scope
+from backend.tenancy import OrgScope
+from backend.validation import Name, TimezoneName
+
+
+class OrganisationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    streak_mode: Literal["daily", "weekly"] = "weekly"
+    streak_days_per_week: int = Field(default=3, ge=1, le=7)
+    min_group_size: int = Field(default=5, ge=2, le=100)
+    nudges_on_weekends: bool = False
+    quiet_hours_start: int = Field(default=21, ge=0, le=23)
+    quiet_hours_end: int = Field(default=8, ge=0, le=23)
+    yearly_budget_cents: int = Field(default=100_000, ge=0, le=100_000_000)
+    budget_year_start_month: int = Field(default=1, ge=1, le=12)
+
+
+class OrganisationPublic(BaseModel):
+    id: int
+    name: str
+    default_timezone: str
+    default_locale: str
+    settings: OrganisationSettings
+
+
+class OrganisationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    default_timezone: TimezoneName | None = None
+    default_locale: Literal["nl", "en"] | None = None
+    settings: dict[str, Any] | None = None
+
+
+def organisation_settings(organisation: Organisation) -> OrganisationSettings:
+    known = OrganisationSettings.model_fields.keys()
+    return OrganisationSettings(
+        **{k: v for k, v in (organisation.settings or {}).items() if k in known}
+    )
+
+
+def _public(organisation: Organisation) -> OrganisationPublic:
+    assert organisation.id is not None
+    return OrganisationPublic(
+        id=organisation.id,
+        name=organisation.name,
+        default_timezone=organisation.default_timezone,
+        default_locale=organisation.default_locale,
+        settings=organisation_settings(organisation),
+    )
+
+
+class OrganisationController(Controller):
+    path = "/api/v1/organisation"
+    tags = ["organisation"]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    async def _load(self, org: OrgScope) -> Organisation:
+        return (
+            await org.session.exec(
+                select(Organisation).where(Organisation.id == org.organisation_id)
+            )
+        ).one()
+
+    @get("/", guards=[requires_signed_in], summary="My organisation and its settings")
+    async def get_organisation(self, org: OrgScope) -> OrganisationPublic:
+        return _public(await self._load(org))
+
+    @patch(
+        "/",
+        guards=[requires_ld_admin],
+        summary="Change the organisation's name, defaults or settings (L&D admin)",
+    )
+    async def update_organisation(
+        self, org: OrgScope, data: OrganisationUpdate
+    ) -> OrganisationPublic:
+        organisation = await self._load(org)
+        if data.settings is not None:
+            # validate the merged document so a partial update can't store a broken setting
+            merged = organisation_settings(organisation).model_dump() | data.settings
+            organisation.settings = OrganisationSettings.model_validate(merged).model_dump()
+        for field in ("name", "default_timezone", "default_locale"):
+            value = getattr(data, field)
+            if value is not None:
+                setattr(organisation, field, value)
+        org.session.add(organisation)
+        await org.session.commit()
+        return _public(organisation)

@@ -1,0 +1,122 @@
+"""Runtime settings, read once from the environment (see the README's configuration table)."""
+
+import hashlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger("learnloop")
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./learnloop.db"
+
+
+class ConfigurationError(RuntimeError):
+    """Settings that the app refuses to start with."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = field(default="", repr=False)
+    env: str = "dev"
+    base_url: str = "http://localhost:8000"
+    login_attempts_per_window: int = 10
+    login_window_seconds: int = 900
+    min_group_size: int = 5
+    max_body_bytes: int = 1_048_576
+    session_max_age_seconds: int = 14 * 24 * 3600
+    # argon2 time cost; lowered only by the test suite to keep thousands of logins fast
+    argon2_time_cost: int = 3
+    sql_echo: bool = False
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env in {"dev", "test"}
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return not self.is_dev
+
+    def derived_key(self, purpose: str, length: int = 32) -> bytes:
+        """A key for one purpose (sessions, CSRF, ...) derived from the one secret."""
+        return hashlib.blake2b(
+            self.secret_key.encode(),
+            digest_size=length,
+            person=b"learnloop",
+            salt=purpose.encode()[:16],
+        ).digest()
+
+
+def _secret_from_environment(env: str) -> str:
+    value = os.environ.get("LEARNLOOP_SECRET_KEY", "").strip()
+    if value:
+        return value
+    file_path = os.environ.get("LEARNLOOP_SECRET_KEY_FILE", "").strip()
+    if file_path:
+        path = Path(file_path)
+        if path.exists():
+            return path.read_text().strip()
+        if env not in {"dev", "test"}:
+            raise ConfigurationError(
+                f"LEARNLOOP_SECRET_KEY_FILE points to {path}, which does not exist"
+            )
+    if env not in {"dev", "test"}:
+        raise ConfigurationError(
+            "LEARNLOOP_SECRET_KEY (or LEARNLOOP_SECRET_KEY_FILE) must be set when LEARNLOOP_ENV is "
+            f"{env!r}; generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    path = Path(file_path or ".learnloop-secret")
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    log.warning(
+        "LEARNLOOP_SECRET_KEY is not set: generated one and stored it in %s (dev only)", path
+    )
+    return value
+
+
+def load_settings() -> Settings:
+    env = os.environ.get("LEARNLOOP_ENV", "dev").strip().lower() or "dev"
+    if env not in {"dev", "test", "production"}:
+        raise ConfigurationError(f"LEARNLOOP_ENV must be dev, test or production, got {env!r}")
+    return Settings(
+        database_url=os.environ.get("LEARNLOOP_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+        secret_key=_secret_from_environment(env),
+        env=env,
+        base_url=os.environ.get("LEARNLOOP_BASE_URL", "http://localhost:8000").rstrip("/"),
+        login_attempts_per_window=_int("LEARNLOOP_LOGIN_ATTEMPTS", 10),
+        login_window_seconds=_int("LEARNLOOP_LOGIN_WINDOW_SECONDS", 900),
+        min_group_size=_int("LEARNLOOP_MIN_GROUP_SIZE", 5),
+        max_body_bytes=_int("LEARNLOOP_MAX_BODY_BYTES", 1_048_576),
+        sql_echo=_bool(os.environ.get("LEARNLOOP_SQL_ECHO"), False),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

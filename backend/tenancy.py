@@ -1,0 +1,50 @@
+"""The one place where queries are scoped to the caller's organisation.
+
+Feature services never build an unscoped query on a tenant table: they ask the
+``OrgScope`` for ``select(Model)`` or ``get(Model, id)``, which always add
+``organisation_id = <caller's organisation>``. A row of another organisation is
+indistinguishable from a row that does not exist (404).
+"""
+
+from typing import Any, TypeVar, cast
+
+from litestar.exceptions import NotFoundException
+from sqlalchemy import ColumnElement
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from backend.auth.principal import Principal
+
+M = TypeVar("M", bound=SQLModel)
+
+
+class OrgScope:
+    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.organisation_id = principal.organisation_id
+
+    def owns(self, model: type[SQLModel]) -> ColumnElement[bool]:
+        """The condition "this row of ``model`` belongs to the caller's organisation"."""
+        column = model.__table__.c.organisation_id  # type: ignore[attr-defined]
+        return cast(ColumnElement[bool], column == self.organisation_id)
+
+    def select(self, model: type[M]) -> SelectOfScalar[M]:
+        return select(model).where(self.owns(model))
+
+    async def get(self, model: type[M], ident: Any, *, what: str | None = None) -> M:
+        pk = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+        row = (await self.session.exec(self.select(model).where(pk == ident))).first()
+        if row is None:
+            raise NotFoundException(f"{what or model.__name__.lower()} {ident} not found")
+        return row
+
+    async def all(self, statement: SelectOfScalar[M]) -> list[M]:
+        return list((await self.session.exec(statement)).all())
+
+    def add(self, row: M) -> M:
+        """Stage a new row in the caller's organisation (whatever organisation it claimed)."""
+        row.organisation_id = self.organisation_id
+        self.session.add(row)
+        return row

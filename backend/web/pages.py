@@ -1,0 +1,66 @@
+"""Rendering pages: picks the language and hands templates what every page needs."""
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from litestar import Request
+from litestar.response import Template
+from litestar.utils.scope.state import ScopeState
+
+from backend.auth.principal import Principal
+from pwa.i18n import SUPPORTED_LOCALES, gettext, negotiate, set_locale
+
+LANG_COOKIE = "learnloop_lang"
+
+
+def choose_locale(request: Request[Any, Any, Any], principal: Principal | None) -> str:
+    wanted = request.query_params.get("lang")
+    if wanted in SUPPORTED_LOCALES:
+        return str(wanted)
+    if principal is not None and principal.user_id is not None:
+        return principal.locale
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in SUPPORTED_LOCALES:
+        return str(cookie)
+    return negotiate(request.headers.get("accept-language"))
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any],
+    *,
+    locale: str,
+    status_code: int = 200,
+) -> Template:
+    set_locale(locale)
+    csrf = ScopeState.from_scope(request.scope).csrf_token or ""
+    response = Template(
+        template_name=template,
+        context={"locale": locale, "csrf_token": csrf, **context},
+        status_code=status_code,
+    )
+    if request.query_params.get("lang") in SUPPORTED_LOCALES:
+        response.set_cookie(
+            LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="lax", httponly=True
+        )
+    return response
+
+
+def greeting_for(now: datetime) -> str:
+    hour = now.hour
+    if hour < 12:
+        return gettext("Good morning")
+    if hour < 18:
+        return gettext("Good afternoon")
+    return gettext("Good evening")
+
+
+def local_now(timezone: str) -> datetime:
+    return datetime.now(ZoneInfo(timezone))
+
+
+def long_date(value: datetime, locale: str) -> str:
+    return format_date(value.date(), format="full", locale=locale)

@@ -1,0 +1,68 @@
+"""Translations (gettext catalogs in pwa/translations, read from .po at start-up) and locale choice."""
+
+import contextvars
+from functools import lru_cache
+from io import BytesIO
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+SUPPORTED_LOCALES = ("nl", "en")
+DEFAULT_LOCALE = "nl"
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("learnloop_locale", default=DEFAULT_LOCALE)
+
+
+@lru_cache(maxsize=None)
+def translations(locale: str) -> Translations:
+    """The compiled catalog for ``locale`` (compiled in memory, so no build step is needed)."""
+    po = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buffer = BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def set_locale(locale: str) -> None:
+    _current.set(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
+
+
+def current_locale() -> str:
+    return _current.get()
+
+
+def gettext(message: str) -> str:
+    return translations(current_locale()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current_locale()).ngettext(singular, plural, n)
+
+
+def negotiate(accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """Pick nl or en from an Accept-Language header (quality values respected)."""
+    if not accept_language:
+        return default
+    choices: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        lang = tag.strip().lower().split("-")[0]
+        if lang in SUPPORTED_LOCALES and quality > 0:
+            choices.append((-quality, index, lang))
+    return sorted(choices)[0][2] if choices else default
+
+
+def N_(message: str) -> str:
+    """Mark a string for translation without translating it yet (translated where shown)."""
+    return message
