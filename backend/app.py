@@ -82,14 +82,13 @@ def _error_page(
     principal = request.scope.get("user")
     locale = choose_locale(request, principal)
     set_locale(locale)
-    template = render(
+    return render(
         request,
         "error.html",
         {"title": gettext(title), "message": gettext(message)},
         locale=locale,
         status_code=status,
     )
-    return template.to_asgi_response(request.app, request)  # type: ignore[return-value]
 
 
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -1,9 +1,9 @@
 """Shared fixtures: every database test runs on SQLite and on PostgreSQL.
 
-PostgreSQL comes from LEARNLOOP_TEST_DATABASE_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test).
+PostgreSQL comes from LEARNLOOP_TEST_DATABASE_URL (default: postgresql+asyncpg://postgres@127.0.0.1:5432/test).
 The suite creates its own throw-away database next to it, migrates it once, and empties
-every table before each test. Without the variable the PostgreSQL half is skipped, except
-with CI=true, where a missing PostgreSQL fails the run.
+every table before each test. When that server can't be reached the PostgreSQL half is
+skipped with the reason, except with CI=true, where a missing PostgreSQL fails the run.
 """
 
 import asyncio
@@ -28,6 +28,7 @@ from backend.settings import Settings
 from tests.factories import World, build_world
 
 PG_ENV = "LEARNLOOP_TEST_DATABASE_URL"
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -61,12 +62,9 @@ async def _migrate(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str | None]:
+def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this test run, or None when unavailable."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        yield None
-        return
+    base = os.environ.get(PG_ENV) or PG_DEFAULT
     name = f"learnloop_test_{uuid.uuid4().hex[:10]}"
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
@@ -96,11 +94,12 @@ async def database_url(
         shutil.copyfile(sqlite_template, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    if postgres_url is None:
-        _missing_postgres(f"set {PG_ENV} to run them")
+    if postgres_url is None or postgres_url.startswith("error:"):
+        detail = (postgres_url or "")[6:]
+        _missing_postgres(
+            f"cannot reach {os.environ.get(PG_ENV) or PG_DEFAULT} ({PG_ENV}): {detail}"
+        )
     assert postgres_url is not None
-    if postgres_url.startswith("error:"):
-        _missing_postgres(f"cannot reach the server named in {PG_ENV}: {postgres_url[6:]}")
     engine = make_engine(postgres_url, null_pool=True)
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     async with engine.begin() as conn:

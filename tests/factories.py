@@ -55,9 +55,27 @@ async def build_org(ctx: AppContext, name: str, slug: str) -> Org:
         result = Org(id=org.id, name=name)
         # the same e-mail address for the employee in both organisations, on purpose
         people = {
-            "employee": User(organisation_id=org.id, email="sam@example.com", display_name=f"Sam {name}", password_hash=pw_hash, roles=["employee"]),
-            "manager": User(organisation_id=org.id, email=f"manager@{slug}.example", display_name=f"Mia {name}", password_hash=pw_hash, roles=["employee", "manager"]),
-            "ld_admin": User(organisation_id=org.id, email=f"ld@{slug}.example", display_name=f"Lou {name}", password_hash=pw_hash, roles=["employee", "ld_admin"]),
+            "employee": User(
+                organisation_id=org.id,
+                email="sam@example.com",
+                display_name=f"Sam {name}",
+                password_hash=pw_hash,
+                roles=["employee"],
+            ),
+            "manager": User(
+                organisation_id=org.id,
+                email=f"manager@{slug}.example",
+                display_name=f"Mia {name}",
+                password_hash=pw_hash,
+                roles=["employee", "manager"],
+            ),
+            "ld_admin": User(
+                organisation_id=org.id,
+                email=f"ld@{slug}.example",
+                display_name=f"Lou {name}",
+                password_hash=pw_hash,
+                roles=["employee", "ld_admin"],
+            ),
         }
         session.add_all(people.values())
         team = Team(organisation_id=org.id, name=f"{name} Support")
@@ -71,14 +89,25 @@ async def build_org(ctx: AppContext, name: str, slug: str) -> Org:
         session.add_all([team, competency, course])
         await session.flush()
         assert team.id and competency.id and course.id
-        session.add(CourseCompetency(course_id=course.id, competency_id=competency.id, organisation_id=org.id))
+        session.add(
+            CourseCompetency(
+                course_id=course.id, competency_id=competency.id, organisation_id=org.id
+            )
+        )
         for role, user in people.items():
             assert user.id is not None
             if role in ("employee", "manager"):
                 session.add(
-                    TeamMembership(team_id=team.id, user_id=user.id, organisation_id=org.id, is_manager=role == "manager")
+                    TeamMembership(
+                        team_id=team.id,
+                        user_id=user.id,
+                        organisation_id=org.id,
+                        is_manager=role == "manager",
+                    )
                 )
-            session.add(LearnerState(user_id=user.id, organisation_id=org.id, xp_total=10, current_streak=1))
+            session.add(
+                LearnerState(user_id=user.id, organisation_id=org.id, xp_total=10, current_streak=1)
+            )
         await session.commit()
         result.users = people
         result.team_id, result.competency_id, result.course_id = team.id, competency.id, course.id
@@ -91,13 +120,17 @@ async def build_world(ctx: AppContext) -> World:
     return World(a=await build_org(ctx, "Acme", "acme"), b=await build_org(ctx, "Globex", "globex"))
 
 
-async def sign_in(client: AsyncTestClient[Litestar], email: str, password: str = PASSWORD) -> dict[str, object]:
+async def sign_in(
+    client: AsyncTestClient[Litestar], email: str, password: str = PASSWORD
+) -> dict[str, object]:
     """Sign in like the browser does: fetch a page for the CSRF cookie, then post the login."""
     await client.get("/")
     token = client.cookies.get("learnloop_csrf")
     assert token, "the first page view sets a CSRF cookie"
     response = await client.post(
-        "/api/v1/auth/login", json={"email": email, "password": password}, headers={"x-csrf-token": token}
+        "/api/v1/auth/login",
+        json={"email": email, "password": password},
+        headers={"x-csrf-token": token},
     )
     assert response.status_code == 200, response.text
     client.headers["x-csrf-token"] = token
@@ -106,7 +139,9 @@ async def sign_in(client: AsyncTestClient[Litestar], email: str, password: str =
 
 
 @asynccontextmanager
-async def signed_in_client(app: Litestar, email: str, password: str = PASSWORD) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def signed_in_client(
+    app: Litestar, email: str, password: str = PASSWORD
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as client:
         await sign_in(client, email, password)
         yield client

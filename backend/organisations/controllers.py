@@ -2,7 +2,8 @@ from typing import Any, Literal
 
 from litestar import Controller, get, patch
 from litestar.di import Provide
-from pydantic import BaseModel, ConfigDict, Field
+from litestar.exceptions import ValidationException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import select
 
 from backend.auth.guards import requires_ld_admin, requires_signed_in
@@ -86,7 +87,16 @@ class OrganisationController(Controller):
         if data.settings is not None:
             # validate the merged document so a partial update can't store a broken setting
             merged = organisation_settings(organisation).model_dump() | data.settings
-            organisation.settings = OrganisationSettings.model_validate(merged).model_dump()
+            try:
+                organisation.settings = OrganisationSettings.model_validate(merged).model_dump()
+            except ValidationError as exc:
+                raise ValidationException(
+                    "invalid organisation settings",
+                    extra=[
+                        {"key": f"settings.{'.'.join(map(str, e['loc']))}", "message": e["msg"]}
+                        for e in exc.errors()
+                    ],
+                ) from exc
         for field in ("name", "default_timezone", "default_locale"):
             value = getattr(data, field)
             if value is not None:

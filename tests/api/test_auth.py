@@ -6,13 +6,17 @@ from litestar.testing import AsyncTestClient
 from tests.factories import PASSWORD, World, sign_in, signed_in_client
 
 
-async def test_employee_signs_in_and_sees_own_profile(client: AsyncTestClient[Litestar], world: World) -> None:
+async def test_employee_signs_in_and_sees_own_profile(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
     me = await sign_in(client, "manager@acme.example")
     assert me["display_name"] == "Mia Acme"
     response = await client.get("/api/v1/me")
     assert response.status_code == 200
     assert response.json()["organisation"]["name"] == "Acme"
-    assert response.json()["teams"] == [{"id": world.a.team_id, "name": "Acme Support", "is_manager": True}]
+    assert response.json()["teams"] == [
+        {"id": world.a.team_id, "name": "Acme Support", "is_manager": True}
+    ]
 
 
 async def test_same_email_in_two_organisations_signs_into_the_one_whose_password_matches(
@@ -24,7 +28,13 @@ async def test_same_email_in_two_organisations_signs_into_the_one_whose_password
     from backend.db.models import User
 
     async with ctx.sessionmaker() as session:
-        globex_sam = (await session.exec(select(User).where(User.organisation_id == world.b.id, User.email == "sam@example.com"))).one()
+        globex_sam = (
+            await session.exec(
+                select(User).where(
+                    User.organisation_id == world.b.id, User.email == "sam@example.com"
+                )
+            )
+        ).one()
         globex_sam.password_hash = hash_password("another long password", 1)
         session.add(globex_sam)
         await session.commit()
@@ -34,29 +44,43 @@ async def test_same_email_in_two_organisations_signs_into_the_one_whose_password
         assert (await client.get("/api/v1/me")).json()["organisation"]["name"] == "Acme"
 
 
-async def test_wrong_password_is_refused_with_a_clear_message(client: AsyncTestClient[Litestar], world: World) -> None:
+async def test_wrong_password_is_refused_with_a_clear_message(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
     await client.get("/")
     token = client.cookies.get("learnloop_csrf")
     response = await client.post(
-        "/api/v1/auth/login", json={"email": "ld@acme.example", "password": "nope"}, headers={"x-csrf-token": token}
+        "/api/v1/auth/login",
+        json={"email": "ld@acme.example", "password": "nope"},
+        headers={"x-csrf-token": token},
     )
     assert response.status_code == 401
     assert "not correct" in response.json()["detail"]
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
-async def test_repeated_failed_logins_are_throttled(client: AsyncTestClient[Litestar], world: World) -> None:
+async def test_repeated_failed_logins_are_throttled(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
     await client.get("/")
     headers = {"x-csrf-token": client.cookies.get("learnloop_csrf") or ""}
     statuses = []
     for _ in range(6):
-        response = await client.post("/api/v1/auth/login", json={"email": "ld@acme.example", "password": "guess"}, headers=headers)
+        response = await client.post(
+            "/api/v1/auth/login",
+            json={"email": "ld@acme.example", "password": "guess"},
+            headers=headers,
+        )
         statuses.append(response.status_code)
     assert statuses[:5] == [401] * 5
     assert statuses[5] == 429
     assert int(response.headers["retry-after"]) > 0
     # even the right password waits until the window has passed
-    response = await client.post("/api/v1/auth/login", json={"email": "ld@acme.example", "password": PASSWORD}, headers=headers)
+    response = await client.post(
+        "/api/v1/auth/login",
+        json={"email": "ld@acme.example", "password": PASSWORD},
+        headers=headers,
+    )
     assert response.status_code == 429
 
 
@@ -70,8 +94,12 @@ async def test_cookie_write_without_csrf_token_is_refused(app: Litestar, world: 
         assert "Excel" not in [c["name"] for c in listed]
 
 
-async def test_login_without_csrf_token_is_refused(client: AsyncTestClient[Litestar], world: World) -> None:
-    response = await client.post("/api/v1/auth/login", json={"email": "ld@acme.example", "password": PASSWORD})
+async def test_login_without_csrf_token_is_refused(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": "ld@acme.example", "password": PASSWORD}
+    )
     assert response.status_code == 403
 
 
@@ -82,11 +110,15 @@ async def test_logout_ends_the_session(app: Litestar, world: World) -> None:
         assert (await client.get("/api/v1/me")).status_code == 401
 
 
-async def test_session_cookie_is_encrypted_and_http_only(client: AsyncTestClient[Litestar], world: World) -> None:
+async def test_session_cookie_is_encrypted_and_http_only(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
     await client.get("/")
     token = client.cookies.get("learnloop_csrf") or ""
     response = await client.post(
-        "/api/v1/auth/login", json={"email": "ld@acme.example", "password": PASSWORD}, headers={"x-csrf-token": token}
+        "/api/v1/auth/login",
+        json={"email": "ld@acme.example", "password": PASSWORD},
+        headers={"x-csrf-token": token},
     )
     set_cookie = response.headers["set-cookie"]
     assert "learnloop_session=" in set_cookie
@@ -94,38 +126,57 @@ async def test_session_cookie_is_encrypted_and_http_only(client: AsyncTestClient
     assert "ld@acme" not in set_cookie and '"uid"' not in set_cookie
 
 
-async def test_tampered_session_cookie_is_ignored(client: AsyncTestClient[Litestar], world: World) -> None:
+async def test_tampered_session_cookie_is_ignored(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
     await sign_in(client, "ld@acme.example")
     value = client.cookies.get("learnloop_session") or ""
-    client.cookies.set("learnloop_session", value[:-6] + ("A" * 6 if not value.endswith("AAAAAA") else "B" * 6))
+    client.cookies.set(
+        "learnloop_session", value[:-6] + ("A" * 6 if not value.endswith("AAAAAA") else "B" * 6)
+    )
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
 async def test_deactivated_user_is_signed_out(app: Litestar, world: World) -> None:
-    async with signed_in_client(app, "sam@example.com") as employee, signed_in_client(app, "ld@acme.example") as admin:
+    async with (
+        signed_in_client(app, "sam@example.com") as employee,
+        signed_in_client(app, "ld@acme.example") as admin,
+    ):
         user_id = world.a.users["employee"].id
         response = await admin.patch(f"/api/v1/users/{user_id}", json={"is_active": False})
         assert response.status_code == 200
         assert (await employee.get("/api/v1/me")).status_code == 401
 
 
-async def test_api_key_authenticates_an_integration(client: AsyncTestClient[Litestar], world: World) -> None:
-    response = await client.get("/api/v1/integration/whoami", headers={"Authorization": f"Bearer {world.a.api_key}"})
+async def test_api_key_authenticates_an_integration(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
+    response = await client.get(
+        "/api/v1/integration/whoami", headers={"Authorization": f"Bearer {world.a.api_key}"}
+    )
     assert response.status_code == 200
     assert response.json()["organisation_name"] == "Acme"
     import base64
 
     basic = base64.b64encode(f"lms:{world.b.api_key}".encode()).decode()
-    response = await client.get("/api/v1/integration/whoami", headers={"Authorization": f"Basic {basic}"})
+    response = await client.get(
+        "/api/v1/integration/whoami", headers={"Authorization": f"Basic {basic}"}
+    )
     assert response.json()["organisation_name"] == "Globex"
 
 
-async def test_revoked_or_wrong_api_key_is_refused(app: Litestar, client: AsyncTestClient[Litestar], world: World) -> None:
+async def test_revoked_or_wrong_api_key_is_refused(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
     bad = world.a.api_key[:-4] + "abcd"
-    assert (await client.get("/api/v1/integration/whoami", headers={"Authorization": f"Bearer {bad}"})).status_code == 401
+    assert (
+        await client.get("/api/v1/integration/whoami", headers={"Authorization": f"Bearer {bad}"})
+    ).status_code == 401
     async with signed_in_client(app, "ld@acme.example") as admin:
         assert (await admin.delete(f"/api/v1/api-keys/{world.a.api_key_id}")).status_code == 204
-    response = await client.get("/api/v1/integration/whoami", headers={"Authorization": f"Bearer {world.a.api_key}"})
+    response = await client.get(
+        "/api/v1/integration/whoami", headers={"Authorization": f"Bearer {world.a.api_key}"}
+    )
     assert response.status_code == 401
 
 
@@ -144,5 +195,7 @@ async def test_api_key_is_shown_once_and_stored_hashed(app: Litestar, world: Wor
         stored = (await session.exec(select(ApiKey).where(ApiKey.id == created["id"]))).one()
     assert created["key"] not in stored.key_hash
     async with AsyncTestClient(app=app) as integration:
-        response = await integration.get("/api/v1/integration/whoami", headers={"Authorization": f"Bearer {created['key']}"})
+        response = await integration.get(
+            "/api/v1/integration/whoami", headers={"Authorization": f"Bearer {created['key']}"}
+        )
         assert response.json()["api_key_name"] == "Moodle"

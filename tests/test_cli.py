@@ -1,0 +1,91 @@
+"""The learnloop command line, run as an operator would, against a real database."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _cli(
+    tmp_path: Path, database_url: str, *args: str, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LEARNLOOP_DATABASE_URL": database_url,
+        "LEARNLOOP_SECRET_KEY": "cli-test-secret-" + "y" * 32,
+        "LEARNLOOP_ENV": "test",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        input=input_text,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+
+
+def test_operator_creates_org_user_and_api_key(tmp_path: Path, sqlite_url: str) -> None:
+    assert _cli(tmp_path, sqlite_url, "migrate").returncode == 0
+    created = _cli(tmp_path, sqlite_url, "create-org", "Bakkerij Jansen", "--locale", "nl")
+    assert created.returncode == 0, created.stderr
+    assert "slug bakkerij-jansen" in created.stdout
+    user = _cli(
+        tmp_path,
+        sqlite_url,
+        "create-user",
+        "--org",
+        "bakkerij-jansen",
+        "--email",
+        "Els@Jansen.nl",
+        "--name",
+        "Els Jansen",
+        "--role",
+        "ld_admin",
+        "--password",
+        "brood-en-banket",
+    )
+    assert user.returncode == 0, user.stderr
+    assert "employee, ld_admin" in user.stdout
+    key = _cli(
+        tmp_path, sqlite_url, "api-key", "create", "--org", "bakkerij-jansen", "--name", "Moodle"
+    )
+    assert key.returncode == 0, key.stderr
+    assert key.stdout.strip().splitlines()[-1].startswith("ll_")
+
+
+def test_cli_errors_are_plain_sentences(tmp_path: Path, sqlite_url: str) -> None:
+    _cli(tmp_path, sqlite_url, "migrate")
+    missing = _cli(tmp_path, sqlite_url, "api-key", "create", "--org", "nope", "--name", "x")
+    assert missing.returncode != 0
+    assert "no organisation with slug 'nope'" in missing.stderr
+    short = _cli(
+        tmp_path,
+        sqlite_url,
+        "create-user",
+        "--org",
+        "nope",
+        "--email",
+        "a@b.nl",
+        "--name",
+        "A",
+        "--password",
+        "kort",
+    )
+    assert short.returncode != 0 and "at least 10 characters" in short.stderr
+    _cli(tmp_path, sqlite_url, "create-org", "Twee", "--slug", "twee")
+    again = _cli(tmp_path, sqlite_url, "create-org", "Twee", "--slug", "twee")
+    assert again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_reserved_commands_say_they_are_not_available_yet(tmp_path: Path, sqlite_url: str) -> None:
+    result = _cli(tmp_path, sqlite_url, "vapid", "generate")
+    assert result.returncode == 2 and "reserved" in result.stderr

@@ -1,0 +1,63 @@
+"""Settings come from the environment; the secret key is generated in dev and required in production."""
+
+from pathlib import Path
+
+import pytest
+
+from backend.settings import DEFAULT_DATABASE_URL, ConfigurationError, load_settings
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in (
+        "LEARNLOOP_DATABASE_URL",
+        "LEARNLOOP_SECRET_KEY",
+        "LEARNLOOP_SECRET_KEY_FILE",
+        "LEARNLOOP_ENV",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_defaults_to_embedded_sqlite_and_generates_a_dev_secret_once(
+    clean_env: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = load_settings()
+    assert first.database_url == DEFAULT_DATABASE_URL
+    secret_file = clean_env / ".learnloop-secret"
+    assert secret_file.exists() and oct(secret_file.stat().st_mode)[-3:] == "600"
+    assert "generated one" in caplog.text
+    assert load_settings().secret_key == first.secret_key, (
+        "the generated secret is reused on the next start"
+    )
+
+
+def test_production_refuses_to_start_without_a_secret(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEARNLOOP_ENV", "production")
+    with pytest.raises(ConfigurationError, match="LEARNLOOP_SECRET_KEY"):
+        load_settings()
+    assert not (clean_env / ".learnloop-secret").exists()
+
+
+def test_production_reads_the_secret_from_a_file(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (clean_env / "secret").write_text("s3cret-from-a-mounted-file\n")
+    monkeypatch.setenv("LEARNLOOP_ENV", "production")
+    monkeypatch.setenv("LEARNLOOP_SECRET_KEY_FILE", str(clean_env / "secret"))
+    settings = load_settings()
+    assert settings.secret_key == "s3cret-from-a-mounted-file"
+    assert settings.secure_cookies is True
+
+
+def test_bad_values_are_named(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEARNLOOP_LOGIN_ATTEMPTS", "lots")
+    with pytest.raises(ConfigurationError, match="LEARNLOOP_LOGIN_ATTEMPTS"):
+        load_settings()
+    monkeypatch.delenv("LEARNLOOP_LOGIN_ATTEMPTS")
+    monkeypatch.setenv("LEARNLOOP_ENV", "staging")
+    with pytest.raises(ConfigurationError, match="dev, test or production"):
+        load_settings()
