@@ -220,7 +220,7 @@ def create_user(
                 organisation_id=org.id,
                 email=normalise_email(email),
                 display_name=display_name,
-                password_hash=hash_password(password, ctx.settings.argon2_time_cost),
+                password_hash=hash_password(password, ctx.settings.password_cost),
                 roles=sorted({"employee", *roles}),
                 timezone=org.default_timezone,
                 locale=org.default_locale,

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from backend.auth.passwords import HashCost
+
 log = logging.getLogger("learnloop")
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./learnloop.db"
@@ -44,8 +46,7 @@ class Settings:
     min_group_size: int = 5
     max_body_bytes: int = 1_048_576
     session_max_age_seconds: int = 14 * 24 * 3600
-    # argon2 time cost; lowered only by the test suite to keep thousands of logins fast
-    argon2_time_cost: int = 3
+    password_cost: HashCost = field(default_factory=HashCost)
     sql_echo: bool = False
 
     @property

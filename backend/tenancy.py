@@ -9,7 +9,7 @@ indistinguishable from a row that does not exist (404).
 from typing import Any, TypeVar, cast
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import ColumnElement
+from sqlalchemy import BigInteger, ColumnElement, Integer
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -17,6 +17,14 @@ from sqlmodel.sql.expression import SelectOfScalar
 from backend.auth.principal import Principal
 
 M = TypeVar("M", bound=SQLModel)
+
+
+def _out_of_range(column_type: Any, ident: Any) -> bool:
+    """An integer id that the column cannot hold (so no row can have it)."""
+    if not isinstance(ident, int) or not isinstance(column_type, Integer):
+        return False
+    bits = 64 if isinstance(column_type, BigInteger) else 32
+    return not -(2 ** (bits - 1)) <= ident < 2 ** (bits - 1)
 
 
 class OrgScope:
@@ -35,6 +43,9 @@ class OrgScope:
 
     async def get(self, model: type[M], ident: Any, *, what: str | None = None) -> M:
         pk = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+        if _out_of_range(pk.type, ident):
+            # e.g. 2**31 for a PostgreSQL INTEGER: no such row, and the driver would raise
+            raise NotFoundException(f"{what or model.__name__.lower()} {ident} not found")
         row = (await self.session.exec(self.select(model).where(pk == ident))).first()
         if row is None:
             raise NotFoundException(f"{what or model.__name__.lower()} {ident} not found")

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from backend.app import create_app
+from backend.auth.passwords import TEST_HASH_COST
 from backend.context import AppContext
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
@@ -101,9 +102,10 @@ async def database_url(
         )
     assert postgres_url is not None
     engine = make_engine(postgres_url, null_pool=True)
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # DELETE beats TRUNCATE by far on tables this small; children first
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            await conn.execute(table.delete())
     await engine.dispose()
     yield postgres_url
 
@@ -114,7 +116,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         secret_key="test-secret-" + "x" * 40,
         env="test",
-        argon2_time_cost=1,
+        password_cost=TEST_HASH_COST,
         login_attempts_per_window=5,
     )
 

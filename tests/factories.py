@@ -46,7 +46,7 @@ class World:
 
 
 async def build_org(ctx: AppContext, name: str, slug: str) -> Org:
-    pw_hash = hash_password(PASSWORD, ctx.settings.argon2_time_cost)
+    pw_hash = hash_password(PASSWORD, ctx.settings.password_cost)
     async with ctx.sessionmaker() as session:
         org = Organisation(name=name, slug=slug)
         session.add(org)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import col, func, select
 
-from backend.auth.passwords import verify_password
+from backend.auth.passwords import TEST_HASH_COST, verify_password
 from backend.context import AppContext
 from backend.db.models import (
     Competency,
@@ -36,7 +36,7 @@ WEDNESDAY = date(2025, 3, 12)
 
 
 def _settings(url: str) -> Settings:
-    return Settings(database_url=url, secret_key="x" * 40, env="test", argon2_time_cost=1)
+    return Settings(database_url=url, secret_key="x" * 40, env="test", password_cost=TEST_HASH_COST)
 
 
 async def _fresh_postgres_database(base_url: str) -> tuple[str, str]:
@@ -201,7 +201,7 @@ async def test_demo_logins_work_and_the_employee_has_a_live_streak(
     for login in result.logins:
         user = by_email[login.email]
         assert login.role in user.roles and user.display_name == login.display_name
-        assert verify_password(user.password_hash, login.password, 1)
+        assert verify_password(user.password_hash, login.password, TEST_HASH_COST)
 
     employee = by_email[_login(result, "employee").email]
     monday = today - timedelta(days=today.weekday())

@@ -28,6 +28,10 @@ from backend.deps import app_context, provide_scope
 from backend.tenancy import OrgScope
 
 
+# PostgreSQL cannot compare text with U+0000 in it: refuse it as a bad request
+NO_NUL = r"^[^\x00]*$"
+
+
 def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -93,7 +97,7 @@ class UserAdminController(Controller):
     async def list_users(
         self,
         org: OrgScope,
-        q: Annotated[str | None, Parameter(max_length=100)] = None,
+        q: Annotated[str | None, Parameter(max_length=100, pattern=NO_NUL)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
     ) -> list[UserPublic]:
@@ -101,7 +105,7 @@ class UserAdminController(Controller):
 
     @post("/", summary="Add a person to my organisation (L&D admin)")
     async def create_user(self, org: OrgScope, state: State, data: UserCreate) -> UserPublic:
-        return await services.create_user(org, data, app_context(state).settings.argon2_time_cost)
+        return await services.create_user(org, data, app_context(state).settings.password_cost)
 
     @get("/{user_id:int}", summary="One person (L&D admin)")
     async def get_user(self, org: OrgScope, user_id: int) -> UserPublic:

@@ -1,7 +1,7 @@
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from backend.db.models import Role
 from backend.validation import Name, TimezoneName
@@ -9,8 +9,28 @@ from backend.validation import Name, TimezoneName
 LocaleCode = Literal["nl", "en"]
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
 class Schema(BaseModel):
+    """Base of every request body: unknown fields are refused, and so is U+0000 in any text
+    (PostgreSQL cannot store it, so it would otherwise surface as a server error)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        if _contains_nul(value):
+            raise ValueError("must not contain NUL characters (U+0000)")
+        return value
 
 
 class LoginRequest(Schema):

@@ -14,7 +14,7 @@ from backend.accounts.schemas import (
     UserPublic,
     UserUpdate,
 )
-from backend.auth.passwords import hash_password, verify_password
+from backend.auth.passwords import HashCost, hash_password, verify_password
 from backend.context import AppContext
 from backend.db.models import Organisation, Team, TeamMembership, User
 from backend.tenancy import OrgScope
@@ -35,14 +35,19 @@ async def authenticate(
             f"too many failed sign-in attempts; try again in {wait} seconds",
             headers={"Retry-After": str(wait)},
         )
-    cost = ctx.settings.argon2_time_cost
+    cost = ctx.settings.password_cost
+    # no stored address contains U+0000 (and PostgreSQL refuses to compare with it)
     candidates = (
-        await session.exec(
-            select(User)
-            .where(User.email == email, col(User.is_active).is_(True))
-            .order_by(col(User.id))
-        )
-    ).all()
+        (
+            await session.exec(
+                select(User)
+                .where(User.email == email, col(User.is_active).is_(True))
+                .order_by(col(User.id))
+            )
+        ).all()
+        if "\x00" not in email
+        else []
+    )
     # the same address may exist in two organisations; the password decides which account it is
     for user in candidates:
         if verify_password(user.password_hash, password, cost):
@@ -122,7 +127,7 @@ async def list_users(scope: OrgScope, q: str | None, limit: int, offset: int) ->
     return [user_public(u) for u in await scope.all(stmt)]
 
 
-async def create_user(scope: OrgScope, data: UserCreate, argon2_time_cost: int) -> UserPublic:
+async def create_user(scope: OrgScope, data: UserCreate, password_cost: HashCost) -> UserPublic:
     org = (
         await scope.session.exec(
             select(Organisation).where(Organisation.id == scope.organisation_id)
@@ -133,7 +138,7 @@ async def create_user(scope: OrgScope, data: UserCreate, argon2_time_cost: int) 
             organisation_id=scope.organisation_id,
             email=normalise_email(data.email),
             display_name=data.display_name,
-            password_hash=hash_password(data.password, argon2_time_cost) if data.password else None,
+            password_hash=hash_password(data.password, password_cost) if data.password else None,
             roles=sorted({r.value for r in data.roles}),
             timezone=data.timezone or org.default_timezone,
             locale=data.locale or org.default_locale,

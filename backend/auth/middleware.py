@@ -56,7 +56,7 @@ def _key_from_authorization(value: str) -> str:
     if scheme == "basic":
         try:
             decoded = base64.b64decode(credentials, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # binascii.Error, UnicodeDecodeError, or non-ASCII input
             raise NotAuthorizedException("malformed Basic credentials") from exc
         username, _, password = decoded.partition(":")
         return password if password.startswith("ll_") else username

@@ -1,30 +1,45 @@
 """argon2id password hashing."""
 
+from dataclasses import dataclass
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-
-_hashers: dict[int, PasswordHasher] = {}
 
 MIN_PASSWORD_LENGTH = 10
 
 
-def _hasher(time_cost: int) -> PasswordHasher:
-    if time_cost not in _hashers:
-        _hashers[time_cost] = PasswordHasher(time_cost=time_cost)
-    return _hashers[time_cost]
+@dataclass(frozen=True)
+class HashCost:
+    """argon2id work factors; the default is RFC 9106's low-memory profile."""
+
+    time_cost: int = 3
+    memory_kib: int = 65_536
 
 
-def hash_password(password: str, time_cost: int = 3) -> str:
-    return _hasher(time_cost).hash(password)
+# the test suite signs in thousands of times; its settings use this cheap profile
+TEST_HASH_COST = HashCost(time_cost=1, memory_kib=1024)
+
+_hashers: dict[HashCost, PasswordHasher] = {}
 
 
-def verify_password(password_hash: str | None, password: str, time_cost: int = 3) -> bool:
+def _hasher(cost: HashCost) -> PasswordHasher:
+    if cost not in _hashers:
+        _hashers[cost] = PasswordHasher(time_cost=cost.time_cost, memory_cost=cost.memory_kib)
+    return _hashers[cost]
+
+
+def hash_password(password: str, cost: HashCost = HashCost()) -> str:
+    return _hasher(cost).hash(password)
+
+
+def verify_password(password_hash: str | None, password: str, cost: HashCost = HashCost()) -> bool:
+    """True when ``password`` matches; the hash itself records the cost it was made with."""
     if not password_hash:
         # burn the same time as a real check so missing accounts can't be told apart by timing
-        _hasher(time_cost).hash(password)
+        _hasher(cost).hash(password)
         return False
     try:
-        return _hasher(time_cost).verify(password_hash, password)
+        return _hasher(cost).verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

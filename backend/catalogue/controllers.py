@@ -18,6 +18,10 @@ from backend.deps import provide_scope
 from backend.tenancy import OrgScope
 
 
+# PostgreSQL cannot compare text with U+0000 in it: refuse it as a bad request
+NO_NUL = r"^[^\x00]*$"
+
+
 class CompetencyController(Controller):
     path = "/api/v1/competencies"
     tags = ["catalogue"]
@@ -41,7 +45,7 @@ class CourseController(Controller):
     async def list_courses(
         self,
         org: OrgScope,
-        q: Annotated[str | None, Parameter(max_length=100)] = None,
+        q: Annotated[str | None, Parameter(max_length=100, pattern=NO_NUL)] = None,
         competency_id: Annotated[int | None, Parameter(ge=1, le=2**31 - 1)] = None,
         hot_skill: bool | None = None,
         course_format: Annotated[CourseFormat | None, Parameter(query="format")] = None,

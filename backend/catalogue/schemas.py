@@ -1,13 +1,22 @@
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field, StringConstraints
 
+from backend.accounts.schemas import Schema
 from backend.db.models import CourseFormat
 from backend.validation import Name, Text, Title
 
+MAX_URL_LENGTH = 1000  # the course.url column
 
-class Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+def _url_fits(url: AnyHttpUrl) -> AnyHttpUrl:
+    # measured after normalisation (percent-encoding can make it longer than what was sent)
+    if len(str(url)) > MAX_URL_LENGTH:
+        raise ValueError(f"URL is too long; at most {MAX_URL_LENGTH} characters")
+    return url
+
+
+CourseUrl = Annotated[AnyHttpUrl, AfterValidator(_url_fits)]
 
 
 class CompetencyCreate(Schema):
@@ -33,7 +42,7 @@ class CourseBase(Schema):
     format: CourseFormat = CourseFormat.elearning
     duration_minutes: int = Field(default=0, ge=0, le=100_000)
     cost_cents: int = Field(default=0, ge=0, le=100_000_000)
-    url: AnyHttpUrl | None = None
+    url: CourseUrl | None = None
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     xapi_activity_id: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
     hot_skill: bool = False
@@ -51,7 +60,7 @@ class CourseUpdate(Schema):
     format: CourseFormat | None = None
     duration_minutes: int | None = Field(default=None, ge=0, le=100_000)
     cost_cents: int | None = Field(default=None, ge=0, le=100_000_000)
-    url: AnyHttpUrl | None = None
+    url: CourseUrl | None = None
     hot_skill: bool | None = None
     competency_ids: list[int] | None = Field(default=None, max_length=20)
 

@@ -731,7 +731,7 @@ async def _create(
 
     # Every demo user shares one password, so hash it once: argon2 is slow on purpose and
     # sixty separate hashes would take seconds for no benefit in a demo.
-    password_hash = hash_password(DEMO_PASSWORD, ctx.settings.argon2_time_cost)
+    password_hash = hash_password(DEMO_PASSWORD, ctx.settings.password_cost)
 
     people = _people(rng, today)
     for person in people:

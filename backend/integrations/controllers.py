@@ -1,8 +1,9 @@
 from litestar import Controller, delete, get, post
 from litestar.di import Provide
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from sqlmodel import select
 
+from backend.accounts.schemas import Schema
 from backend.auth.guards import requires_api_key, requires_ld_admin
 from backend.auth.principal import Principal
 from backend.db.models import Organisation
@@ -13,8 +14,7 @@ from backend.tenancy import OrgScope
 from backend.validation import Name
 
 
-class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApiKeyCreate(Schema):
     name: Name
 
 

@@ -6,6 +6,7 @@ from litestar.exceptions import ValidationException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import select
 
+from backend.accounts.schemas import Schema
 from backend.auth.guards import requires_ld_admin, requires_signed_in
 from backend.db.models import Organisation
 from backend.deps import provide_scope
@@ -33,8 +34,7 @@ class OrganisationPublic(BaseModel):
     settings: OrganisationSettings
 
 
-class OrganisationUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OrganisationUpdate(Schema):
     name: Name | None = None
     default_timezone: TimezoneName | None = None
     default_locale: Literal["nl", "en"] | None = None

@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from backend.accounts.schemas import Schema
 from backend.auth.guards import requires_ld_admin, requires_user
 from backend.db.models import Role, Team, TeamMembership, User
 from backend.deps import provide_scope
@@ -13,8 +14,7 @@ from backend.tenancy import OrgScope
 from backend.validation import Name
 
 
-class TeamCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TeamCreate(Schema):
     name: Name
     manager_ids: list[int] = Field(default_factory=list, max_length=20)
 
@@ -174,6 +174,7 @@ class TeamController(Controller):
     )
     async def remove_member(self, org: OrgScope, team_id: int, user_id: int) -> None:
         await org.get(Team, team_id, what="team")
+        await org.get(User, user_id, what="user")  # also keeps out-of-range ids from the query
         membership = (
             await org.session.exec(
                 org.select(TeamMembership).where(

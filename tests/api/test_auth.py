@@ -24,7 +24,7 @@ async def test_same_email_in_two_organisations_signs_into_the_one_whose_password
 ) -> None:
     from sqlmodel import select
 
-    from backend.auth.passwords import hash_password
+    from backend.auth.passwords import TEST_HASH_COST, hash_password
     from backend.db.models import User
 
     async with ctx.sessionmaker() as session:
@@ -35,7 +35,7 @@ async def test_same_email_in_two_organisations_signs_into_the_one_whose_password
                 )
             )
         ).one()
-        globex_sam.password_hash = hash_password("another long password", 1)
+        globex_sam.password_hash = hash_password("another long password", TEST_HASH_COST)
         session.add(globex_sam)
         await session.commit()
     async with signed_in_client(app, "sam@example.com", "another long password") as client:

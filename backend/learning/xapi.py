@@ -1,0 +1,811 @@
+"""Parse and validate xAPI 1.0.3 statements sent by an LMS.
+
+Pure functions over already-decoded JSON (``json.loads`` output): no database, no web
+framework, no clock. Every rejection is an :class:`XapiError` naming the offending field with
+a JSON-path-like string (``statement[2].verb.id``, ``actor.mbox``), whatever the input; wrong
+types anywhere never surface as ``TypeError``/``KeyError``/``AttributeError``.
+
+What the parser accepts, and the decisions behind it:
+
+- **Verbs.** Any verb IRI is accepted, as an LRS must. :data:`SUPPORTED_VERBS` maps the ones
+  we act on to a ``kind`` (``completion``/``experience``/``progress``); every other verb
+  parses with ``kind=None`` and the service stores it without awarding anything.
+- **Actor.** An ``Agent`` (``objectType`` absent or ``"Agent"``) identified by exactly one of
+  ``mbox`` (``mailto:`` address, lowercased), ``mbox_sha1sum`` (40 hex digits, lowercased) or
+  ``account`` (``homePage`` IRI + ``name``). ``Group`` actors and ``openid`` are refused: a
+  learning event belongs to one learner we can look up.
+- **Object.** An ``Activity`` (``objectType`` absent or ``"Activity"``) with an absolute IRI
+  ``id``. Agents, Groups, StatementRefs (hence voiding statements) and SubStatements are
+  refused. The display name comes from ``definition.name``, preferring Dutch (``nl-NL``,
+  ``nl``, other ``nl-*``), then English (``en-US``, ``en``, other ``en-*``), then the
+  alphabetically first tag; blank names are skipped.
+- **Result.** ``duration`` (ISO 8601, see :func:`parse_duration_minutes`), ``success``,
+  ``completion`` (booleans), ``score.scaled`` in -1..1 (``raw``/``min``/``max`` are checked
+  for consistency but not returned).
+- **Timestamp.** ISO 8601 / RFC 3339 date-time (see :func:`parse_timestamp`); without an
+  offset it is read as UTC; returned as an aware UTC datetime.
+- **Unknown top-level properties** are refused (xAPI requires it, and it catches typos such
+  as ``"timestmap"`` that would otherwise silently drop data). ``context``,
+  ``attachments``, ``stored``, ``authority`` and ``version`` are accepted; ``stored`` and
+  ``authority`` are the LRS's to set, so their content is ignored.
+- **Limits.** Identifiers (IRIs, account names, ids) at most 1000 characters, display names at
+  most 300, batches at most 1000 statements; strings must not contain NUL or lone surrogates
+  (PostgreSQL can store neither).
+- **Ids.** A statement id is a UUID, returned in lowercase canonical form. ``POST`` leaves
+  id-less statements to us (a uuid4 is generated, ``id_generated=True``); ``PUT`` passes its
+  ``statementId`` parameter, which must equal the body's id when the body has one.
+- **Fingerprint.** ``stored_fingerprint`` is the SHA-256 of the canonical JSON (sorted keys,
+  no whitespace, ASCII) of the statement without ``id``, ``stored``, ``authority`` and
+  ``version``. The id is always left out, not only when generated: the fingerprint is only
+  ever compared between statements with the same id, and leaving it out makes ``PUT`` with
+  and without an id in the body agree. Same id + same fingerprint is an exact duplicate
+  (no-op); same id + different fingerprint is a conflict (409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from types import MappingProxyType
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+__all__ = [
+    "MAX_BATCH_SIZE",
+    "MAX_DURATION_MINUTES",
+    "MAX_ID_LENGTH",
+    "MAX_NAME_LENGTH",
+    "SUPPORTED_VERBS",
+    "SUPPORTED_VERSIONS",
+    "VERSION_HEADER",
+    "XAPI_VERSION",
+    "ActorRef",
+    "ParsedStatement",
+    "StatementKind",
+    "XapiError",
+    "canonical_fingerprint",
+    "canonical_json",
+    "check_version_header",
+    "mbox_sha1sum",
+    "normalise_email",
+    "parse_duration_minutes",
+    "parse_statement",
+    "parse_statements",
+    "parse_timestamp",
+]
+
+StatementKind = Literal["completion", "experience", "progress"]
+
+XAPI_VERSION: Final = "1.0.3"
+"""The version this LRS reports in its own ``X-Experience-API-Version`` responses."""
+VERSION_HEADER: Final = "X-Experience-API-Version"
+SUPPORTED_VERSIONS: Final = frozenset({"1.0", "1.0.0", "1.0.1", "1.0.2", "1.0.3"})
+MAX_BATCH_SIZE: Final = 1000
+MAX_ID_LENGTH: Final = 1000
+MAX_NAME_LENGTH: Final = 300
+MAX_DURATION_MINUTES: Final = 7 * 24 * 60
+_MAX_EMAIL_LENGTH: Final = 320
+_MAX_DURATION_TEXT: Final = 64
+_MAX_TIMESTAMP_TEXT: Final = 64
+
+SUPPORTED_VERBS: Final[Mapping[str, StatementKind]] = MappingProxyType(
+    {
+        "http://adlnet.gov/expapi/verbs/completed": "completion",
+        "http://adlnet.gov/expapi/verbs/passed": "completion",
+        "http://adlnet.gov/expapi/verbs/experienced": "experience",
+        "http://adlnet.gov/expapi/verbs/progressed": "progress",
+    }
+)
+"""Verb IRIs we act on, mapped to the kind of learning event they become."""
+
+_STATEMENT_KEYS: Final = frozenset(
+    {
+        "id",
+        "actor",
+        "verb",
+        "object",
+        "result",
+        "context",
+        "timestamp",
+        "stored",
+        "authority",
+        "version",
+        "attachments",
+    }
+)
+_FINGERPRINT_EXCLUDED: Final = frozenset({"id", "stored", "authority", "version"})
+_NAME_PREFERENCE: Final = ("nl-nl", "nl", "nl-", "en-us", "en", "en-")
+
+_UUID_RE: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_IRI_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+_LANG_TAG_RE: Final = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+_IDENT_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHA1_RE: Final = re.compile(r"[0-9a-fA-F]{40}")
+_EMAIL_LOCAL_RE: Final = re.compile(r"[^\s@<>()\[\],;:\\\"?]+")
+_EMAIL_DOMAIN_RE: Final = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*"
+)
+_VERSION_PROPERTY_RE: Final = re.compile(r"1\.0(?:\.[0-9]{1,3})?")
+_NUM: Final = r"[0-9]+(?:[.,][0-9]+)?"
+_DURATION_RE: Final = re.compile(
+    rf"P(?:(?P<years>{_NUM})Y)?(?:(?P<months>{_NUM})M)?(?:(?P<weeks>{_NUM})W)?(?:(?P<days>{_NUM})D)?"
+    rf"(?P<time>T(?:(?P<hours>{_NUM})H)?(?:(?P<minutes>{_NUM})M)?(?:(?P<seconds>{_NUM})S)?)?"
+)
+_DURATION_PARTS: Final = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
+_DURATION_SECONDS: Final = {
+    "weeks": 7 * 86_400,
+    "days": 86_400,
+    "hours": 3_600,
+    "minutes": 60,
+    "seconds": 1,
+}
+_TIMESTAMP_RE: Final = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})[Tt]"
+    r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
+    r"(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]+))?)?"
+    r"(?P<offset>[Zz]|(?P<sign>[+-])(?P<off_h>[0-9]{2})(?::?(?P<off_m>[0-9]{2}))?)?"
+)
+
+
+class XapiError(ValueError):
+    """A statement (or request) the LRS must refuse with 400 Bad Request.
+
+    ``field`` locates the problem (``statement[2].verb.id``, ``actor.mbox``,
+    ``X-Experience-API-Version``); ``message`` says what is wrong in words an LMS
+    administrator can act on. ``str(err)`` is ``f"{field}: {message}"``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[XapiError], tuple[str, str]]:
+        return (type(self), (self.field, self.message))
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRef:
+    """The learner a statement is about: exactly one identifier form is set.
+
+    - ``email``: from ``mbox``, lowercased, without ``mailto:``;
+    - ``mbox_sha1sum``: 40 lowercase hex digits (see :func:`mbox_sha1sum` to match it);
+    - ``account_home_page`` + ``account_name``: an LMS account.
+    """
+
+    email: str | None = None
+    mbox_sha1sum: str | None = None
+    account_home_page: str | None = None
+    account_name: str | None = None
+
+    def __post_init__(self) -> None:
+        account = (self.account_home_page is not None, self.account_name is not None)
+        if account[0] != account[1]:
+            raise ValueError("an account needs both account_home_page and account_name")
+        forms = (self.email is not None) + (self.mbox_sha1sum is not None) + account[0]
+        if forms != 1:
+            raise ValueError("exactly one of email, mbox_sha1sum or account must be set")
+
+    @property
+    def kind(self) -> Literal["email", "mbox_sha1sum", "account"]:
+        """Which identifier form this actor uses."""
+        if self.email is not None:
+            return "email"
+        if self.mbox_sha1sum is not None:
+            return "mbox_sha1sum"
+        return "account"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedStatement:
+    """One validated statement, reduced to what the ingestion service needs.
+
+    ``kind`` is ``None`` for verbs outside :data:`SUPPORTED_VERBS` (store, don't award).
+    ``statement`` is a plain-JSON copy of the statement as received with ``id`` set to
+    ``self.id``, for storing and returning it later; it takes no part in equality.
+    """
+
+    id: str
+    verb_id: str
+    kind: StatementKind | None
+    actor: ActorRef
+    activity_id: str
+    activity_name: str | None
+    duration_minutes: int | None
+    success: bool | None
+    completion: bool | None
+    score_scaled: float | None
+    timestamp: datetime | None
+    stored_fingerprint: str
+    id_generated: bool = False
+    statement: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def check_version_header(value: str | None) -> str:
+    """Check the ``X-Experience-API-Version`` request header and return it, stripped.
+
+    Accepts ``1.0`` and ``1.0.0`` to ``1.0.3``; raises :class:`XapiError` with
+    ``field="X-Experience-API-Version"`` when it is missing or anything else.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise XapiError(VERSION_HEADER, f"header is required; send {XAPI_VERSION}")
+    if not isinstance(value, str) or value.strip() not in SUPPORTED_VERSIONS:
+        raise XapiError(
+            VERSION_HEADER,
+            f"unsupported version {_describe(value)}; this LRS accepts 1.0.0 to {XAPI_VERSION}",
+        )
+    return value.strip()
+
+
+def parse_statements(
+    body: object,
+    *,
+    statement_id: str | None = None,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> list[ParsedStatement]:
+    """Parse the JSON body of a statements request into validated statements.
+
+    ``body`` is one statement object or a non-empty array of at most
+    :data:`MAX_BATCH_SIZE` statements; errors in an array name the index
+    (``statement[3].actor``). ``statement_id`` is the ``PUT`` endpoint's ``statementId``
+    parameter (the body must then be a single object). Within a batch, repeats of an id with
+    identical content are dropped (the first is kept); repeats with different content are
+    an error. ``new_id`` makes the ids of id-less statements deterministic in tests.
+    """
+    if isinstance(body, Mapping):
+        return [parse_statement(body, statement_id=statement_id, new_id=new_id)]
+    if not isinstance(body, list):
+        raise XapiError(
+            "statement",
+            f"must be a statement object or an array of statements, got {_json_type(body)}",
+        )
+    if statement_id is not None:
+        raise XapiError("statementId", "a PUT carries a single statement object, not an array")
+    if not body:
+        raise XapiError("statement", "the array of statements is empty")
+    if len(body) > MAX_BATCH_SIZE:
+        raise XapiError(
+            "statement",
+            f"a batch holds at most {MAX_BATCH_SIZE} statements, got {len(body)}",
+        )
+    first_seen: dict[str, tuple[int, ParsedStatement]] = {}
+    parsed: list[ParsedStatement] = []
+    for index, item in enumerate(body):
+        statement = parse_statement(item, index=index, new_id=new_id)
+        earlier = first_seen.get(statement.id)
+        if earlier is None:
+            first_seen[statement.id] = (index, statement)
+            parsed.append(statement)
+        elif earlier[1].stored_fingerprint != statement.stored_fingerprint:
+            raise XapiError(
+                f"statement[{index}].id",
+                f"{statement.id} is also the id of statement[{earlier[0]}], "
+                "which has different content",
+            )
+    return parsed
+
+
+def parse_statement(
+    obj: object,
+    *,
+    statement_id: str | None = None,
+    index: int | None = None,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> ParsedStatement:
+    """Validate one xAPI statement and extract what the ingestion service needs.
+
+    ``statement_id`` is the ``PUT`` endpoint's ``statementId`` parameter: it becomes the id
+    when the body has none, and must equal the body's id when it has one. Without either, a
+    fresh ``new_id()`` is used and ``id_generated`` is set. ``index`` (position in a batch)
+    prefixes error paths with ``statement[index]``. Raises :class:`XapiError`.
+    """
+    root = f"statement[{index}]" if index is not None else ""
+    stmt = _object(obj, root or "statement")
+
+    unknown = sorted(set(stmt) - _STATEMENT_KEYS)
+    if unknown:
+        raise XapiError(
+            _key(root, unknown[0]),
+            "is not an xAPI statement property; allowed: " + ", ".join(sorted(_STATEMENT_KEYS)),
+        )
+    for required in ("actor", "verb", "object"):
+        if required not in stmt:
+            raise XapiError(_key(root, required), "is required")
+
+    statement_uuid, id_generated = _statement_id(stmt, root, statement_id, new_id)
+    actor = _actor(stmt["actor"], _key(root, "actor"))
+    verb_id = _verb(stmt["verb"], _key(root, "verb"))
+    activity_id, activity_name = _activity(stmt["object"], _key(root, "object"))
+
+    duration_minutes: int | None = None
+    success: bool | None = None
+    completion: bool | None = None
+    score_scaled: float | None = None
+    if "result" in stmt:
+        duration_minutes, success, completion, score_scaled = _result(
+            stmt["result"], _key(root, "result")
+        )
+
+    timestamp = None
+    if "timestamp" in stmt:
+        timestamp = parse_timestamp(stmt["timestamp"], field=_key(root, "timestamp"))
+    if "context" in stmt:
+        _object(stmt["context"], _key(root, "context"))
+    if "attachments" in stmt and not isinstance(stmt["attachments"], list):
+        raise XapiError(
+            _key(root, "attachments"),
+            f"must be an array, got {_json_type(stmt['attachments'])}",
+        )
+    if "version" in stmt:
+        version = stmt["version"]
+        if not isinstance(version, str) or not _VERSION_PROPERTY_RE.fullmatch(version):
+            raise XapiError(
+                _key(root, "version"),
+                f"must be an xAPI 1.0.x version such as {XAPI_VERSION}, got {_describe(version)}",
+            )
+
+    try:
+        fingerprint = canonical_fingerprint(
+            {k: v for k, v in stmt.items() if k not in _FINGERPRINT_EXCLUDED}
+        )
+        copy = json.loads(canonical_json({**stmt, "id": statement_uuid}))
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise XapiError(root or "statement", f"is not plain JSON ({exc})") from None
+
+    return ParsedStatement(
+        id=statement_uuid,
+        verb_id=verb_id,
+        kind=SUPPORTED_VERBS.get(verb_id),
+        actor=actor,
+        activity_id=activity_id,
+        activity_name=activity_name,
+        duration_minutes=duration_minutes,
+        success=success,
+        completion=completion,
+        score_scaled=score_scaled,
+        timestamp=timestamp,
+        stored_fingerprint=fingerprint,
+        id_generated=id_generated,
+        statement=copy,
+    )
+
+
+def parse_duration_minutes(value: object, *, field: str = "duration") -> int:
+    """Convert an ISO 8601 duration (``PT1H30M``, ``P1DT2H``, ``PT0.5H``) to whole minutes.
+
+    Rounds half up (``PT45M30S`` -> 46). Accepts weeks, days, hours, minutes and seconds, a
+    decimal fraction (``.`` or ``,``) on the last component only, and ``P0Y0M`` prefixes;
+    refuses negative durations, non-zero years or months (no fixed length), anything longer
+    than 7 days, and text that isn't a duration. Raises :class:`XapiError` naming ``field``.
+    """
+    if not isinstance(value, str):
+        raise XapiError(field, f"must be an ISO 8601 duration string, got {_json_type(value)}")
+    example = "an ISO 8601 duration such as PT1H30M or PT45M"
+    if value.startswith("-"):
+        raise XapiError(field, f"must not be negative, got {_describe(value)}")
+    if len(value) > _MAX_DURATION_TEXT:
+        raise XapiError(field, f"must be {example}; got {len(value)} characters")
+    match = _DURATION_RE.fullmatch(value)
+    if match is None:
+        raise XapiError(field, f"must be {example}, got {_describe(value)}")
+    present = [part for part in _DURATION_PARTS if match.group(part) is not None]
+    if not present:
+        raise XapiError(field, f"has no components; expected {example}")
+    if match.group("time") == "T":
+        raise XapiError(
+            field, f"has a T without hours, minutes or seconds after it; expected {example}"
+        )
+    numbers = {part: Decimal(match.group(part).replace(",", ".")) for part in present}
+    for part in present[:-1]:
+        if numbers[part] != numbers[part].to_integral_value():
+            raise XapiError(
+                field, f"only the last component may have a fraction, got {_describe(value)}"
+            )
+    if numbers.get("years", 0) or numbers.get("months", 0):
+        raise XapiError(
+            field,
+            "years and months have no fixed length; use weeks, days, hours, minutes or seconds",
+        )
+    seconds = sum(
+        (numbers[part] * _DURATION_SECONDS[part] for part in present if part in _DURATION_SECONDS),
+        Decimal(0),
+    )
+    if seconds > MAX_DURATION_MINUTES * 60:
+        raise XapiError(field, f"must be at most 7 days (P7D), got {_describe(value)}")
+    return int((seconds / 60).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def parse_timestamp(value: object, *, field: str, require_offset: bool = False) -> datetime:
+    """Parse an ISO 8601 / RFC 3339 date-time into an aware datetime in UTC.
+
+    Accepts ``2024-05-01T09:30:00Z``, offsets as ``+02:00``/``+0200``/``+02``, optional
+    seconds and any number of fraction digits (truncated to microseconds). A missing offset
+    means UTC (xAPI) unless ``require_offset``. ``-00:00`` ("offset unknown" in RFC 3339) is
+    refused. Raises :class:`XapiError` naming ``field``.
+    """
+    example = "an ISO 8601 date-time such as 2024-05-01T09:30:00+02:00"
+    if not isinstance(value, str):
+        raise XapiError(field, f"must be {example}, got {_json_type(value)}")
+    if len(value) > _MAX_TIMESTAMP_TEXT:
+        raise XapiError(field, f"must be {example}; got {len(value)} characters")
+    match = _TIMESTAMP_RE.fullmatch(value)
+    if match is None:
+        raise XapiError(field, f"must be {example}, got {_describe(value)}")
+    offset_text = match.group("offset")
+    if offset_text is None:
+        if require_offset:
+            raise XapiError(
+                field, f"must include a UTC offset (Z or +02:00), got {_describe(value)}"
+            )
+        tz = UTC
+    elif offset_text in ("Z", "z"):
+        tz = UTC
+    else:
+        hours, minutes = int(match.group("off_h")), int(match.group("off_m") or 0)
+        if hours > 23 or minutes > 59:
+            raise XapiError(field, f"has an impossible UTC offset {offset_text}")
+        if match.group("sign") == "-" and hours == 0 and minutes == 0:
+            raise XapiError(field, "uses -00:00 (offset unknown); send Z or +00:00 for UTC")
+        delta = timedelta(hours=hours, minutes=minutes)
+        tz = timezone(-delta if match.group("sign") == "-" else delta)
+    fraction = (match.group("fraction") or "")[:6].ljust(6, "0")
+    try:
+        parsed = datetime(
+            int(match.group("year")),
+            int(match.group("month")),
+            int(match.group("day")),
+            int(match.group("hour")),
+            int(match.group("minute")),
+            int(match.group("second") or 0),
+            int(fraction),
+            tzinfo=tz,
+        )
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise XapiError(field, f"is not a real date and time: {_describe(value)}") from None
+
+
+def normalise_email(address: object, *, field: str) -> str:
+    """Check that ``address`` looks like an e-mail address and return it lowercased.
+
+    Deliberately simple (one ``@``, a non-empty local part, a dotted host name, no spaces or
+    control characters, at most 320 characters): delivery is not our concern, matching a
+    learner is. Raises :class:`XapiError` naming ``field``.
+    """
+    if not isinstance(address, str):
+        raise XapiError(field, f"must be an e-mail address, got {_json_type(address)}")
+    if len(address) > _MAX_EMAIL_LENGTH:
+        raise XapiError(
+            field, f"must be at most {_MAX_EMAIL_LENGTH} characters, got {len(address)}"
+        )
+    local, at, domain = address.rpartition("@")
+    if (
+        not at
+        or not _EMAIL_LOCAL_RE.fullmatch(local)
+        or not _EMAIL_DOMAIN_RE.fullmatch(domain)
+        or _CONTROL_RE.search(address)
+    ):
+        raise XapiError(field, f"is not an e-mail address: {_describe(address)}")
+    return address.lower()
+
+
+def mbox_sha1sum(email: str) -> str:
+    """The xAPI ``mbox_sha1sum`` of an e-mail address (SHA-1 of ``mailto:<email>``, hex).
+
+    Lets the service match :attr:`ActorRef.mbox_sha1sum` actors against known learners; the
+    address is lowercased first, as :class:`ActorRef` e-mails are.
+    """
+    return hashlib.sha1(f"mailto:{email.lower()}".encode(), usedforsecurity=False).hexdigest()
+
+
+def canonical_json(document: object) -> str:
+    """Serialise plain JSON data canonically: sorted keys, no whitespace, ASCII only.
+
+    Raises ``ValueError`` for NaN/Infinity and ``TypeError`` for values or keys that are not
+    plain JSON.
+    """
+    return json.dumps(
+        document,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+    )
+
+
+def canonical_fingerprint(document: object) -> str:
+    """SHA-256 (hex) of :func:`canonical_json` of ``document``."""
+    return hashlib.sha256(canonical_json(document).encode("ascii")).hexdigest()
+
+
+# --------------------------------------------------------------------------- statement parts
+
+
+def _statement_id(
+    stmt: Mapping[str, Any],
+    root: str,
+    statement_id: str | None,
+    new_id: Callable[[], uuid.UUID],
+) -> tuple[str, bool]:
+    parameter = _uuid(statement_id, "statementId") if statement_id is not None else None
+    if "id" in stmt:
+        body_id = _uuid(stmt["id"], _key(root, "id"))
+        if parameter is not None and body_id != parameter:
+            raise XapiError(
+                _key(root, "id"),
+                f"{body_id} does not match the statementId parameter {parameter}",
+            )
+        return body_id, False
+    if parameter is not None:
+        return parameter, False
+    return str(new_id()).lower(), True
+
+
+def _actor(value: object, path: str) -> ActorRef:
+    actor = _object(value, path)
+    if "objectType" in actor:
+        object_type = actor["objectType"]
+        if object_type == "Group":
+            raise XapiError(
+                _key(path, "objectType"),
+                "Group actors are not supported; send one statement per learner",
+            )
+        if object_type != "Agent":
+            raise XapiError(
+                _key(path, "objectType"), f'must be "Agent", got {_describe(object_type)}'
+            )
+    if "name" in actor:
+        _string(actor["name"], _key(path, "name"), max_length=MAX_NAME_LENGTH, allow_empty=True)
+
+    identifiers = [key for key in ("mbox", "mbox_sha1sum", "openid", "account") if key in actor]
+    if not identifiers:
+        raise XapiError(path, "must identify the learner with one of mbox, mbox_sha1sum or account")
+    if len(identifiers) > 1:
+        raise XapiError(
+            path,
+            "must have exactly one identifier (mbox, mbox_sha1sum or account), got "
+            + ", ".join(identifiers),
+        )
+    identifier = identifiers[0]
+    ifi_path = _key(path, identifier)
+    raw = actor[identifier]
+    if identifier == "mbox":
+        mbox = _string(raw, ifi_path, max_length=_MAX_EMAIL_LENGTH + len("mailto:"))
+        if mbox[:7].lower() != "mailto:":
+            raise XapiError(
+                ifi_path,
+                f"must be a mailto: IRI such as mailto:learner@example.com, got {_describe(mbox)}",
+            )
+        return ActorRef(email=normalise_email(mbox[7:], field=ifi_path))
+    if identifier == "mbox_sha1sum":
+        if not isinstance(raw, str) or not _SHA1_RE.fullmatch(raw):
+            raise XapiError(ifi_path, f"must be 40 hexadecimal digits, got {_describe(raw)}")
+        return ActorRef(mbox_sha1sum=raw.lower())
+    if identifier == "openid":
+        raise XapiError(ifi_path, "openid is not supported; use mbox, mbox_sha1sum or account")
+    account = _object(raw, ifi_path)
+    for required in ("homePage", "name"):
+        if required not in account:
+            raise XapiError(_key(ifi_path, required), "is required")
+    home_page = _iri(account["homePage"], _key(ifi_path, "homePage"))
+    name = _string(account["name"], _key(ifi_path, "name"), max_length=MAX_ID_LENGTH)
+    return ActorRef(account_home_page=home_page, account_name=name)
+
+
+def _verb(value: object, path: str) -> str:
+    verb = _object(value, path)
+    if "id" not in verb:
+        raise XapiError(_key(path, "id"), "is required")
+    verb_id = _iri(verb["id"], _key(path, "id"))
+    if "display" in verb:
+        _language_map(verb["display"], _key(path, "display"), max_length=MAX_NAME_LENGTH)
+    return verb_id
+
+
+def _activity(value: object, path: str) -> tuple[str, str | None]:
+    activity = _object(value, path)
+    if "objectType" in activity and activity["objectType"] != "Activity":
+        raise XapiError(
+            _key(path, "objectType"),
+            f'must be "Activity", got {_describe(activity["objectType"])}; '
+            "only activities can be completed",
+        )
+    if "id" not in activity:
+        raise XapiError(_key(path, "id"), "is required")
+    activity_id = _iri(activity["id"], _key(path, "id"))
+    name: str | None = None
+    if "definition" in activity:
+        definition_path = _key(path, "definition")
+        definition = _object(activity["definition"], definition_path)
+        if "name" in definition:
+            names = _language_map(
+                definition["name"], _key(definition_path, "name"), max_length=MAX_NAME_LENGTH
+            )
+            name = _preferred_name(names)
+        if "description" in definition:
+            _language_map(
+                definition["description"], _key(definition_path, "description"), max_length=None
+            )
+    return activity_id, name
+
+
+def _result(value: object, path: str) -> tuple[int | None, bool | None, bool | None, float | None]:
+    result = _object(value, path)
+    duration = None
+    if "duration" in result:
+        duration = parse_duration_minutes(result["duration"], field=_key(path, "duration"))
+    success = _optional_bool(result, "success", path)
+    completion = _optional_bool(result, "completion", path)
+    scaled = None
+    if "score" in result:
+        scaled = _score(result["score"], _key(path, "score"))
+    if "response" in result:
+        _string(result["response"], _key(path, "response"), max_length=None, allow_empty=True)
+    if "extensions" in result:
+        _object(result["extensions"], _key(path, "extensions"))
+    return duration, success, completion, scaled
+
+
+def _score(value: object, path: str) -> float | None:
+    score = _object(value, path)
+    numbers = {
+        key: _number(score[key], _key(path, key))
+        for key in ("scaled", "raw", "min", "max")
+        if key in score
+    }
+    scaled = numbers.get("scaled")
+    if scaled is not None and not -1 <= scaled <= 1:
+        raise XapiError(_key(path, "scaled"), f"must be between -1 and 1, got {scaled:g}")
+    low, high, raw = numbers.get("min"), numbers.get("max"), numbers.get("raw")
+    if low is not None and high is not None and low > high:
+        raise XapiError(_key(path, "min"), f"({low:g}) must not exceed max ({high:g})")
+    if raw is not None and low is not None and raw < low:
+        raise XapiError(_key(path, "raw"), f"({raw:g}) must not be below min ({low:g})")
+    if raw is not None and high is not None and raw > high:
+        raise XapiError(_key(path, "raw"), f"({raw:g}) must not exceed max ({high:g})")
+    return scaled
+
+
+def _preferred_name(names: Mapping[str, str]) -> str | None:
+    by_tag: dict[str, str] = {}
+    for tag in sorted(names):
+        text = names[tag].strip()
+        if text:
+            by_tag.setdefault(tag.lower(), text)
+    for wanted in _NAME_PREFERENCE:
+        if wanted.endswith("-"):
+            for tag in sorted(by_tag):
+                if tag.startswith(wanted):
+                    return by_tag[tag]
+        elif wanted in by_tag:
+            return by_tag[wanted]
+    return by_tag[min(by_tag)] if by_tag else None
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+def _object(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise XapiError(path, f"must be an object, got {_json_type(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise XapiError(path, f"has a non-string key {key!r}")
+    return value
+
+
+def _string(value: object, path: str, *, max_length: int | None, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise XapiError(path, f"must be a string, got {_json_type(value)}")
+    if not allow_empty and not value.strip():
+        raise XapiError(path, "must not be empty")
+    if max_length is not None and len(value) > max_length:
+        raise XapiError(path, f"must be at most {max_length} characters, got {len(value)}")
+    _check_storable(value, path)
+    return value
+
+
+def _check_storable(value: str, path: str) -> None:
+    if "\x00" in value:
+        raise XapiError(path, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise XapiError(path, "must be valid Unicode (it contains a lone surrogate)") from None
+
+
+def _iri(value: object, path: str) -> str:
+    text = _string(value, path, max_length=MAX_ID_LENGTH)
+    problem = "must be an absolute IRI with a scheme, such as https://lms.example.com/courses/42"
+    if not _IRI_RE.fullmatch(text) or _CONTROL_RE.search(text):
+        raise XapiError(path, f"{problem}; got {_describe(text)}")
+    if text.split(":", 1)[0].lower() in ("http", "https"):
+        try:
+            host = urlsplit(text).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise XapiError(path, f"{problem}; {_describe(text)} has no host")
+    return text
+
+
+def _uuid(value: object, path: str) -> str:
+    if not isinstance(value, str) or not _UUID_RE.fullmatch(value):
+        raise XapiError(
+            path,
+            f"must be a UUID such as 5e2b9b1c-3d4f-4a6b-8c7d-9e0f1a2b3c4d, got {_describe(value)}",
+        )
+    return value.lower()
+
+
+def _language_map(value: object, path: str, *, max_length: int | None) -> dict[str, str]:
+    mapping = _object(value, path)
+    texts: dict[str, str] = {}
+    for tag, text in mapping.items():
+        tag_path = _key(path, tag)
+        if not _LANG_TAG_RE.fullmatch(tag):
+            raise XapiError(tag_path, "is not a language tag such as en-US or nl")
+        texts[tag] = _string(text, tag_path, max_length=max_length, allow_empty=True)
+    return texts
+
+
+def _optional_bool(mapping: Mapping[str, Any], key: str, path: str) -> bool | None:
+    if key not in mapping:
+        return None
+    value = mapping[key]
+    if not isinstance(value, bool):
+        raise XapiError(_key(path, key), f"must be true or false, got {_json_type(value)}")
+    return value
+
+
+def _number(value: object, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise XapiError(path, f"must be a number, got {_json_type(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise XapiError(path, "is too large") from None
+    if not math.isfinite(number):
+        raise XapiError(path, "must be a finite number")
+    return number
+
+
+def _key(path: str, key: str) -> str:
+    if _IDENT_RE.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{_describe(key)}]"
+
+
+def _describe(value: object) -> str:
+    """A short, safe rendering of a hostile value for an error message."""
+    if isinstance(value, str):
+        shown = json.dumps(value[:60])
+        return shown[:-1] + '…"' if len(value) > 60 else shown
+    return _json_type(value)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
