@@ -1,0 +1,247 @@
+"""docker-compose.yml and the Dockerfile: the scale-out shape of ARCHITECTURE.md, decision 8.
+
+The Compose file is validated offline against the Compose Specification's JSON schema that
+check-jsonschema (a dev dependency) vendors as ``vendor.compose-spec``; no network, no Docker
+engine. Where a ``docker compose`` CLI is installed, ``docker compose config`` checks it too.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (item.split("=", 1) if "=" in item else (item, "") for item in env)
+        return {key: value for key, value in pairs}
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def _depends_on(service: dict[str, Any]) -> dict[str, str]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):  # short form means "started", not healthy
+        return dict.fromkeys(deps, "service_started")
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
+
+
+def _check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+def test_compose_file_is_valid_per_the_compose_specification_schema() -> None:
+    result = _check_jsonschema(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("service", "change", "complaint"),
+    [
+        ("postgres", {"healthchek": {"test": ["CMD", "true"]}}, "healthchek"),
+        ("app", {"depends_on": {"postgres": {"condition": "service_happy"}}}, "service_happy"),
+        ("app", {"deploy": {"replicas": 2, "replica": 3}}, "replica"),
+    ],
+)
+def test_the_schema_check_is_not_vacuous(
+    tmp_path: Path, compose: dict[str, Any], service: str, change: dict[str, Any], complaint: str
+) -> None:
+    broken = {**compose, "services": {**compose["services"]}}
+    broken["services"][service] = {**compose["services"][service], **change}
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken))
+    result = _check_jsonschema(path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert complaint in result.stdout
+
+
+# --- the shape -------------------------------------------------------------------------------
+
+
+def test_postgres_16_with_a_named_volume_and_a_pg_isready_healthcheck(
+    compose: dict[str, Any],
+) -> None:
+    postgres = compose["services"]["postgres"]
+    assert re.fullmatch(r"postgres:16(\.\d+)*(-alpine)?", postgres["image"])
+    mounts = [
+        v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in postgres["volumes"]
+    ]
+    data_mount = next(m for m in mounts if m.endswith(":/var/lib/postgresql/data"))
+    volume_name = data_mount.split(":", 1)[0]
+    assert volume_name in (compose.get("volumes") or {}), "a named volume, not a bind mount"
+    test = postgres["healthcheck"]["test"]
+    assert "pg_isready" in (test if isinstance(test, str) else " ".join(test))
+    assert "ports" not in postgres, "the database is reached over the compose network only"
+
+
+def test_migrate_is_a_one_shot_that_waits_for_a_healthy_postgres(compose: dict[str, Any]) -> None:
+    migrate = compose["services"]["migrate"]
+    command = migrate["command"]
+    assert (command.split() if isinstance(command, str) else command) == ["learnloop", "migrate"]
+    assert migrate.get("restart", "no") == "no"
+    assert _depends_on(migrate)["postgres"] == "service_healthy"
+
+
+def test_app_runs_two_replicas_after_migrate_against_a_healthy_postgres(
+    compose: dict[str, Any],
+) -> None:
+    app = compose["services"]["app"]
+    assert app["deploy"]["replicas"] == 2
+    deps = _depends_on(app)
+    assert deps["postgres"] == "service_healthy"
+    assert deps["migrate"] == "service_completed_successfully"
+    assert "build" in app
+    assert "healthcheck" in app and "/healthz" in " ".join(app["healthcheck"]["test"])
+    assert "ports" not in app and "container_name" not in app, "replicas cannot share these"
+    env = _environment(app)
+    assert env["LEARNLOOP_ENV"] == "production"
+    assert env["LEARNLOOP_DATABASE_URL"].startswith("postgresql+asyncpg://learnloop:")
+    assert env["LEARNLOOP_DATABASE_URL"].endswith("@postgres:5432/learnloop")
+
+
+def test_the_secret_key_comes_from_a_compose_secret_file(compose: dict[str, Any]) -> None:
+    app = compose["services"]["app"]
+    env = _environment(app)
+    assert env["LEARNLOOP_SECRET_KEY_FILE"] == "/run/secrets/learnloop_secret_key"
+    assert "learnloop_secret_key" in app["secrets"]
+    assert compose["secrets"]["learnloop_secret_key"] == {"file": "./secrets/learnloop_secret_key"}
+
+
+def test_no_secret_value_is_written_inline(compose: dict[str, Any]) -> None:
+    text = COMPOSE_FILE.read_text()
+    # neither KEY=value (list form) nor KEY: value (map form) for the app's secret
+    assert not re.search(r"LEARNLOOP_SECRET_KEY\s*[=:]\s*\S", text)
+    sensitive = re.compile(r"SECRET|PASSWORD|TOKEN|PRIVATE|_KEY$", re.IGNORECASE)
+    for name, service in compose["services"].items():
+        for key, value in _environment(service).items():
+            if sensitive.search(key) and not key.endswith("_FILE"):
+                assert INTERPOLATION.match(value), f"{name}: {key} must come from the environment"
+            if "://" in value and "@" in value:  # a URL with credentials
+                password = value.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+                assert INTERPOLATION.match(password), f"{name}: {key} has an inline password"
+    for name, secret in (compose.get("secrets") or {}).items():
+        assert set(secret) <= {"file", "environment", "external", "name"}, name
+
+
+def test_a_load_balancer_publishes_the_only_port(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    published = {name for name, s in services.items() if s.get("ports")}
+    assert published == {"proxy"}
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("caddy:2")
+    assert any(str(p).startswith("8080:") for p in proxy["ports"])
+    caddyfile = compose["configs"][proxy["configs"][0]["source"]]["content"]
+    assert re.search(r"dynamic a app 8000", caddyfile), "every replica, found by DNS"
+
+
+def test_worker_is_a_placeholder_that_plain_up_does_not_start(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    assert worker["command"] == ["learnloop", "worker"]
+    assert worker["profiles"], "`learnloop worker` exits 2 until push delivery lands"
+    assert worker["image"] == compose["services"]["app"]["image"]
+    assert worker["deploy"]["replicas"] == 1
+
+
+def test_caddyfile_is_accepted_by_caddy(tmp_path: Path, compose: dict[str, Any]) -> None:
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        pytest.skip("no caddy binary here (apt-get install caddy) to adapt the inline Caddyfile")
+    path = tmp_path / "Caddyfile"
+    path.write_text(compose["configs"]["caddyfile"]["content"])
+    result = subprocess.run(
+        [caddy, "adapt", "--config", str(path), "--adapter", "caddyfile", "--validate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# --- docker compose itself, where it exists ---------------------------------------------------
+
+
+def _docker_compose_available() -> str | None:
+    docker = shutil.which("docker")
+    if docker is None:
+        return "no docker CLI"
+    try:
+        probe = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`docker compose version` failed: {exc}"
+    if probe.returncode != 0:
+        return "the docker CLI has no compose plugin (`docker compose version` fails)"
+    return None
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    reason = _docker_compose_available()
+    if reason:
+        pytest.skip(reason)
+    # A copy beside a throwaway secret, so no real secret or .env is needed or touched.
+    shutil.copy(COMPOSE_FILE, tmp_path / "docker-compose.yml")
+    shutil.copy(DOCKERFILE, tmp_path / "Dockerfile")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "learnloop_secret_key").write_text("not-a-real-secret\n")
+    result = subprocess.run(
+        ["docker", "compose", "--project-directory", str(tmp_path), "config", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "LEARNLOOP_"))},
+            "LEARNLOOP_DB_PASSWORD": "x" * 24,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# --- the image -------------------------------------------------------------------------------
+
+
+def test_dockerfile_builds_from_the_lock_and_runs_as_a_user() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.MULTILINE)
+    assert "pip install" in text and "uv" in text
+    assert re.search(r"uv sync --frozen --no-dev\s*$", text, re.MULTILINE)
+    users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    assert re.search(r"^EXPOSE 8000\b", text, re.MULTILINE)
+    assert re.search(r"^HEALTHCHECK\b.*\n?.*/healthz", text, re.MULTILINE)
+    cmd = re.findall(r"^CMD (.+)$", text, re.MULTILINE)[-1]
+    assert cmd == '["learnloop", "serve", "--host", "0.0.0.0", "--port", "8000"]'
