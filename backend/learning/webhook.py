@@ -3,10 +3,10 @@
 Wire format (modelled on Stripe and GitHub webhooks)
 ----------------------------------------------------
 
-An LMS ``POST``\\ s a JSON body with two headers::
+An LMS sends a ``POST`` with a JSON body and two headers::
 
     X-Learnloop-Timestamp: 1718000000
-    X-Learnloop-Signature: v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
+    X-Learnloop-Signature: v1=<64 lowercase hex digits>
 
 - ``X-Learnloop-Timestamp`` is the Unix time, in whole seconds (ASCII digits only), at which
   the sender signed the delivery.
@@ -20,7 +20,8 @@ An LMS ``POST``\\ s a JSON body with two headers::
 - A delivery is refused when its timestamp is more than 5 minutes old (a captured request
   cannot be replayed later; a retry must be re-signed with a fresh timestamp) or more than
   5 minutes in the future (clock skew). The signature is checked first, so the age is only
-  reported for authentic requests.
+  reported for authentic requests. Inside the window a replay carries an already-seen
+  ``delivery_id``, which the ingestion service treats as a duplicate.
 
 The body (UTF-8 JSON, at most 64 KiB, no duplicate keys, no unknown keys)::
 
