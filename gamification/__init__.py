@@ -1,0 +1,114 @@
+"""learnloop's gamification engine: pure rules, standard library only.
+
+No I/O, no clock, no framework: ``now`` and the learner's timezone are arguments, every
+datetime is timezone-aware, and state goes in and out as JSON-compatible dicts.
+
+Flow (the backend's service does load -> engine -> persist in one transaction)::
+
+    state = LearnerState.from_dict(row.data)            # {} -> fresh learner
+    fact = LearningFact(key, kind, occurred_at, local_day(occurred_at, tz), ...)
+    outcome = apply(state, fact, rules, badge_definitions, now, tz, challenges=...)
+    # persist outcome.state.to_dict(), outcome.ledger (XP entries), outcome.awards
+    # (badge tiers with evidence) and outcome.nudges (outbox), unless outcome.duplicate
+
+Modules:
+
+- ``events``: :class:`LearningFact`, :class:`EventKind`, ``local_day``, ``fingerprint_text``.
+- ``periods``: local days across DST, ISO weeks, :class:`DateRange` (pauses).
+- ``rules``: :class:`OrgRules` = :class:`StreakPolicy` + :class:`XpRules` + :class:`LevelCurve`.
+- ``streaks``: ``compute_streak`` -> :class:`StreakStatus` (freezes, pauses, repair).
+- ``xp``: ``xp_for_fact`` -> ledger entries (:class:`XpAward`), caps and cooldowns.
+- ``badges``: :class:`BadgeDefinition` / :class:`BadgeCriterion`, ``evaluate_badges``.
+- ``goals``: weekly minutes goal and dated goals with pace.
+- ``challenges``: individual challenges and team challenges (minutes, participation).
+- ``leaderboard``: opt-in weekly XP ranking, ``rank_for`` a learner's own rank.
+- ``nudges``: :class:`NudgeIntent` (what is worth telling; the send policy comes later).
+- ``state``: :class:`LearnerState`, the per-learner document.
+- ``engine``: ``apply``, ``replay``, ``refresh``, ``plan_pause``, ``set_weekly_goal``,
+  ``add_dated_goal``; :class:`Outcome`.
+- ``jsondoc``: typed reads of JSON documents (internal).
+
+Rules chosen (details in each module's docstring):
+
+- Streaks come from the set of active local days. Daily mode counts consecutive days;
+  weekly mode counts ISO weeks with ``days_per_week`` distinct active days.
+- Repair: within the 2 local days (48 h) after a missed period became final, extra
+  sessions (beyond the first of a day) make up the shortfall; a repaired period counts.
+- Freezes: one earned per 7 streak days (daily) or 4 streak weeks (weekly), at most 2
+  banked, used automatically and chronologically on a missed period that was not repaired.
+- Planned pauses are neutral: they neither break nor extend a streak.
+- Levels: reaching level n takes ``50 * n * (n - 1)`` XP (100, 300, 600, 1000, ...).
+- XP defaults: completion 50 + 0.5/min (max 240 min, once per course), progress 0.2/min
+  (max 60 min), experience 20, informal 10 (30/day cap, identical text once per 10-minute
+  slot), testimonial 15, goal 25, challenge 100; hot skill x1.5; seasons multiply.
+"""
+
+from gamification.badges import (
+    BadgeAward,
+    BadgeCriterion,
+    BadgeDefinition,
+    BadgeTier,
+    CriterionKind,
+    evaluate_badges,
+)
+from gamification.challenges import (
+    ChallengeDefinition,
+    TeamChallenge,
+    TeamTargetKind,
+    challenge_progress,
+    team_challenge_progress,
+)
+from gamification.engine import Outcome, apply, refresh, replay
+from gamification.events import EventKind, LearningFact, fingerprint_text, local_day
+from gamification.goals import DatedGoal, DatedGoalKind, Pace, dated_goal_progress
+from gamification.leaderboard import LeaderboardRow, rank_for, weekly_leaderboard
+from gamification.nudges import NudgeIntent, NudgeKind
+from gamification.periods import DateRange
+from gamification.rules import LevelCurve, OrgRules, StreakMode, StreakPolicy, XpRules, XpSeason
+from gamification.state import LearnerState
+from gamification.streaks import StreakStatus, compute_streak
+from gamification.xp import XpAward, XpReason, xp_for_fact
+
+__all__ = [
+    "BadgeAward",
+    "BadgeCriterion",
+    "BadgeDefinition",
+    "BadgeTier",
+    "ChallengeDefinition",
+    "CriterionKind",
+    "DateRange",
+    "DatedGoal",
+    "DatedGoalKind",
+    "EventKind",
+    "LeaderboardRow",
+    "LearnerState",
+    "LearningFact",
+    "LevelCurve",
+    "NudgeIntent",
+    "NudgeKind",
+    "OrgRules",
+    "Outcome",
+    "Pace",
+    "StreakMode",
+    "StreakPolicy",
+    "StreakStatus",
+    "TeamChallenge",
+    "TeamTargetKind",
+    "XpAward",
+    "XpReason",
+    "XpRules",
+    "XpSeason",
+    "apply",
+    "challenge_progress",
+    "compute_streak",
+    "dated_goal_progress",
+    "evaluate_badges",
+    "fingerprint_text",
+    "local_day",
+    "rank_for",
+    "refresh",
+    "replay",
+    "team_challenge_progress",
+    "weekly_leaderboard",
+    "xp_for_fact",
+]

@@ -1,0 +1,201 @@
+"""Goals: a weekly learning-minutes goal and dated goals, with progress and pace.
+
+Pace compares progress (0..1) with the elapsed fraction of the goal's time:
+``done`` when reached, ``missed`` when a dated goal's deadline passed unreached,
+``on_track`` when progress >= elapsed fraction, else ``behind``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from gamification.events import EventKind, LearningFact
+from gamification.jsondoc import (
+    JsonDict,
+    read_date,
+    read_int,
+    read_optional_int,
+    read_optional_str,
+    read_str,
+)
+from gamification.periods import iso_week_label, local_day, local_day_start, week_start
+
+
+class Pace(StrEnum):
+    """How a goal is going."""
+
+    ON_TRACK = "on_track"
+    BEHIND = "behind"
+    DONE = "done"
+    MISSED = "missed"
+
+
+@dataclass(frozen=True)
+class WeeklyGoalProgress:
+    """Minutes learned in the ISO week holding ``now`` against the weekly target."""
+
+    week_start: date
+    week_label: str
+    target_minutes: int
+    minutes: int
+    fraction: float
+    elapsed_fraction: float
+    pace: Pace
+
+
+def _pace(fraction: float, elapsed: float) -> Pace:
+    if fraction >= 1:
+        return Pace.DONE
+    return Pace.ON_TRACK if fraction >= elapsed else Pace.BEHIND
+
+
+def weekly_minutes(minutes_by_day: Mapping[date, int], day: date) -> int:
+    """Minutes learned in the ISO week (Monday-Sunday) containing ``day``."""
+    monday = week_start(day)
+    return sum(minutes_by_day.get(monday + timedelta(days=i), 0) for i in range(7))
+
+
+def weekly_goal_progress(
+    minutes_by_day: Mapping[date, int], target_minutes: int, now: datetime, tz_name: str
+) -> WeeklyGoalProgress:
+    """Progress on the weekly minutes goal for the learner's current local week.
+
+    The elapsed fraction is measured in real time from local Monday 00:00 to the next,
+    so a DST week (167 or 169 hours) is handled exactly. A target of 0 is always done.
+    """
+    today = local_day(now, tz_name)
+    monday = week_start(today)
+    start = local_day_start(monday, tz_name)
+    end = local_day_start(monday + timedelta(days=7), tz_name)
+    elapsed = (now.astimezone(UTC) - start) / (end - start)
+    minutes = weekly_minutes(minutes_by_day, today)
+    fraction = 1.0 if target_minutes <= 0 else min(1.0, minutes / target_minutes)
+    return WeeklyGoalProgress(
+        week_start=monday,
+        week_label=iso_week_label(today),
+        target_minutes=target_minutes,
+        minutes=minutes,
+        fraction=fraction,
+        elapsed_fraction=elapsed,
+        pace=_pace(fraction, elapsed),
+    )
+
+
+class DatedGoalKind(StrEnum):
+    """What a dated goal asks for."""
+
+    COURSE_COMPLETION = "course_completion"
+    COMPETENCY_EVENTS = "competency_events"
+
+
+@dataclass(frozen=True)
+class DatedGoal:
+    """A goal with a deadline, counted over local days ``set_on``..``due_on`` inclusive.
+
+    ``course_completion``: complete ``course_id``. ``competency_events``: ``target_count``
+    facts in ``competency_id`` (of ``event_kind`` if given, else any learning activity).
+    """
+
+    goal_id: str
+    kind: DatedGoalKind
+    set_on: date
+    due_on: date
+    course_id: int | None = None
+    competency_id: int | None = None
+    target_count: int = 1
+    event_kind: EventKind | None = None
+
+    def __post_init__(self) -> None:
+        if self.due_on < self.set_on:
+            raise ValueError(f"goal {self.goal_id!r} is due before it was set")
+        if self.kind is DatedGoalKind.COURSE_COMPLETION and self.course_id is None:
+            raise ValueError(f"goal {self.goal_id!r} needs a course_id")
+        if self.kind is DatedGoalKind.COMPETENCY_EVENTS and self.competency_id is None:
+            raise ValueError(f"goal {self.goal_id!r} needs a competency_id")
+        if self.target_count < 1:
+            raise ValueError(f"goal {self.goal_id!r} needs a target_count >= 1")
+
+    def to_dict(self) -> JsonDict:
+        """JSON-compatible form."""
+        return {
+            "goal_id": self.goal_id,
+            "kind": self.kind.value,
+            "set_on": self.set_on.isoformat(),
+            "due_on": self.due_on.isoformat(),
+            "course_id": self.course_id,
+            "competency_id": self.competency_id,
+            "target_count": self.target_count,
+            "event_kind": self.event_kind.value if self.event_kind else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatedGoal:
+        """Inverse of :meth:`to_dict`."""
+        event_kind = read_optional_str(data, "event_kind")
+        return cls(
+            goal_id=read_str(data, "goal_id", ""),
+            kind=DatedGoalKind(read_str(data, "kind", "")),
+            set_on=read_date(data, "set_on"),
+            due_on=read_date(data, "due_on"),
+            course_id=read_optional_int(data, "course_id"),
+            competency_id=read_optional_int(data, "competency_id"),
+            target_count=read_int(data, "target_count", 1),
+            event_kind=EventKind(event_kind) if event_kind else None,
+        )
+
+
+@dataclass(frozen=True)
+class DatedGoalProgress:
+    """Progress on a dated goal; ``reached_on`` is the local day it was reached."""
+
+    goal_id: str
+    done: int
+    target: int
+    fraction: float
+    pace: Pace
+    reached_on: date | None
+
+
+def _counts_for(goal: DatedGoal, fact: LearningFact) -> bool:
+    if goal.kind is DatedGoalKind.COURSE_COMPLETION:
+        return fact.kind is EventKind.COMPLETION and fact.course_id == goal.course_id
+    if goal.competency_id not in fact.competency_ids:
+        return False
+    return fact.kind is goal.event_kind if goal.event_kind else fact.counts_as_activity
+
+
+def dated_goal_progress(
+    goal: DatedGoal, facts: Iterable[LearningFact], today: date
+) -> DatedGoalProgress:
+    """Progress and pace of ``goal`` on local day ``today``.
+
+    For a course goal, progress minutes on that course count towards the fraction (up to
+    99% of the course's duration) until the completion arrives.
+    """
+    in_window = sorted(
+        (f for f in facts if goal.set_on <= f.local_date <= goal.due_on),
+        key=lambda f: f.chronological_key,
+    )
+    matching = [f for f in in_window if _counts_for(goal, f)]
+    done = min(len(matching), goal.target_count)
+    reached_on = matching[goal.target_count - 1].local_date if done == goal.target_count else None
+    fraction = done / goal.target_count
+    if goal.kind is DatedGoalKind.COURSE_COMPLETION and reached_on is None:
+        course_facts = [f for f in in_window if f.course_id == goal.course_id]
+        duration = max((f.course_duration_minutes or 0 for f in course_facts), default=0)
+        learned = sum(f.minutes for f in course_facts if f.kind is EventKind.PROGRESS)
+        if duration > 0:
+            fraction = min(0.99, learned / duration)
+    if reached_on is not None:
+        pace = Pace.DONE
+    elif today > goal.due_on:
+        pace = Pace.MISSED
+    else:
+        total_days = (goal.due_on - goal.set_on).days + 1
+        elapsed = max(0, (today - goal.set_on).days) / total_days
+        pace = _pace(fraction, elapsed)
+    return DatedGoalProgress(goal.goal_id, done, goal.target_count, fraction, pace, reached_on)

@@ -1,0 +1,271 @@
+"""Streaks, computed from the set of active local days (so arrival order never matters).
+
+A *period* is a local day (daily mode) or an ISO week (weekly mode). Walking the periods
+from the learner's first active day up to ``today``:
+
+- A period is **met** when the learner was active on enough distinct days: 1 in daily mode,
+  ``days_per_week`` in weekly mode. It adds 1 to the running streak.
+- **Planned pauses are neutral**: a paused day needs no activity, and in weekly mode the
+  target shrinks to ``ceil(days_per_week * unpaused_days / 7)``; a period with a target of
+  0 neither breaks nor extends the streak (activity in it still counts).
+- The period containing ``today`` is still open: not met yet means *at risk*, not missed.
+- A **missed** period (target not met, period over, streak running) is handled, in order:
+  1. **Repair**: the missed amount is made up as *extra sessions* (sessions beyond the
+     first on an active day) during the ``repair_window_days`` local days after the miss
+     became final (48 h by default: for a day D that is D+1 and D+2; for a week the
+     following Monday and Tuesday). Daily mode needs 1 extra session, on window days that
+     are active without a gap from D+1 (so "2 sessions on D+1", or "1 on D+1 and 2 on D+2"
+     both repair D). Weekly mode needs ``target - active days`` extra sessions. A
+     repaired period counts as met (it adds 1).
+  2. **Freeze**: otherwise a banked freeze is used automatically (chronologically); the
+     period is neutral. Freezes are earned each time the running streak reaches a
+     multiple of ``freeze_every_days`` / ``freeze_every_weeks``; at most
+     ``max_banked_freezes`` are banked. A repair made after a freeze was used gives the
+     freeze back (repair is checked first), so freezes never cost the learner anything.
+  3. Otherwise the streak **breaks** (restarts at 0). While the repair window is still
+     open, the status carries a :class:`RepairOffer` ("restore your 12-day streak");
+     after it closes the break is final.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from gamification.jsondoc import (
+    JsonDict,
+    parse_date,
+    read_bool,
+    read_date,
+    read_int,
+    read_list,
+    read_mapping,
+    read_optional_date,
+    read_str,
+)
+from gamification.periods import ONE_DAY, DateRange, week_start
+from gamification.rules import StreakMode, StreakPolicy
+
+
+@dataclass(frozen=True)
+class RepairOffer:
+    """A broken streak that can still be repaired (shown as "restore your 12-day streak")."""
+
+    missed: date
+    repair_by: date
+    extra_sessions_needed: int
+    streak_at_stake: int
+
+    def to_dict(self) -> JsonDict:
+        """JSON-compatible form."""
+        return {
+            "missed": self.missed.isoformat(),
+            "repair_by": self.repair_by.isoformat(),
+            "extra_sessions_needed": self.extra_sessions_needed,
+            "streak_at_stake": self.streak_at_stake,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RepairOffer:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            missed=read_date(data, "missed"),
+            repair_by=read_date(data, "repair_by"),
+            extra_sessions_needed=read_int(data, "extra_sessions_needed", 1),
+            streak_at_stake=read_int(data, "streak_at_stake", 0),
+        )
+
+
+@dataclass(frozen=True)
+class StreakStatus:
+    """A learner's streak as of one local day.
+
+    ``current``/``longest`` count periods (days or weeks). ``deadline`` is the last local
+    day to act when ``at_risk``. ``freezes_used`` and ``repaired`` hold the first day of
+    each period a freeze covered or a repair restored.
+    """
+
+    mode: StreakMode = StreakMode.DAILY
+    current: int = 0
+    longest: int = 0
+    at_risk: bool = False
+    deadline: date | None = None
+    freezes_banked: int = 0
+    freezes_used: tuple[date, ...] = ()
+    repaired: tuple[date, ...] = ()
+    milestones: tuple[int, ...] = ()
+    repair_offer: RepairOffer | None = None
+
+    def to_dict(self) -> JsonDict:
+        """JSON-compatible form."""
+        return {
+            "mode": self.mode.value,
+            "current": self.current,
+            "longest": self.longest,
+            "at_risk": self.at_risk,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "freezes_banked": self.freezes_banked,
+            "freezes_used": [d.isoformat() for d in self.freezes_used],
+            "repaired": [d.isoformat() for d in self.repaired],
+            "milestones": list(self.milestones),
+            "repair_offer": self.repair_offer.to_dict() if self.repair_offer else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StreakStatus:
+        """Inverse of :meth:`to_dict`; ``from_dict({})`` is no streak."""
+        offer = read_mapping(data, "repair_offer") if data.get("repair_offer") else None
+        return cls(
+            mode=StreakMode(read_str(data, "mode", StreakMode.DAILY.value)),
+            current=read_int(data, "current", 0),
+            longest=read_int(data, "longest", 0),
+            at_risk=read_bool(data, "at_risk", False),
+            deadline=read_optional_date(data, "deadline"),
+            freezes_banked=read_int(data, "freezes_banked", 0),
+            freezes_used=tuple(parse_date(d) for d in read_list(data, "freezes_used")),
+            repaired=tuple(parse_date(d) for d in read_list(data, "repaired")),
+            milestones=tuple(int(m) for m in read_list(data, "milestones")),
+            repair_offer=RepairOffer.from_dict(offer) if offer is not None else None,
+        )
+
+
+@dataclass
+class _Sweep:
+    """Running totals while walking the periods (private, mutable on purpose)."""
+
+    policy: StreakPolicy
+    count: int = 0
+    longest: int = 0
+    banked: int = 0
+    freezes_used: list[date] = field(default_factory=list)
+    repaired: list[date] = field(default_factory=list)
+    reached_on: dict[int, date] = field(default_factory=dict)
+    at_risk: bool = False
+    deadline: date | None = None
+    offer: RepairOffer | None = None
+
+    def extend(self, period_start: date) -> None:
+        self.count += 1
+        if self.count > self.longest:
+            self.longest = self.count
+            self.reached_on[self.count] = period_start
+        if self.count % self.policy.freeze_every == 0:
+            self.banked = min(self.policy.max_banked_freezes, self.banked + 1)
+
+
+def _periods(first: date, today: date, mode: StreakMode) -> list[tuple[date, date]]:
+    """(first day, last day) of every period from the one holding ``first`` to ``today``'s."""
+    if mode is StreakMode.DAILY:
+        days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
+        return [(day, day) for day in days]
+    monday = week_start(first)
+    last_monday = week_start(today)
+    weeks = (last_monday - monday).days // 7 + 1
+    return [
+        (monday + timedelta(weeks=i), monday + timedelta(weeks=i, days=6)) for i in range(weeks)
+    ]
+
+
+def _repair_credit(
+    sessions: Mapping[date, int], period_end: date, policy: StreakPolicy, today: date
+) -> tuple[int, bool, date]:
+    """Extra sessions in the repair window, whether it is still usable, and its last day."""
+    daily = policy.mode is StreakMode.DAILY
+    window_days = policy.repair_window_days if daily else min(policy.repair_window_days, 7)
+    window_end = period_end + timedelta(days=window_days)
+    extras = 0
+    day = period_end + ONE_DAY
+    while day <= min(window_end, today):
+        done = sessions.get(day, 0)
+        if daily and done == 0:
+            # the daily window must be active without a gap, else the extra proves nothing
+            return extras, day == today, window_end
+        extras += max(0, done - 1)
+        day += ONE_DAY
+    return extras, True, window_end
+
+
+def _sweep(
+    sessions_by_day: Mapping[date, int],
+    policy: StreakPolicy,
+    pauses: Collection[DateRange],
+    today: date,
+) -> _Sweep:
+    sweep = _Sweep(policy)
+    # activity dated after today (clock skew) only counts once its day has come
+    sessions = {d: n for d, n in sessions_by_day.items() if n > 0 and d <= today}
+    if not sessions:
+        return sweep
+    full_target = 1 if policy.mode is StreakMode.DAILY else policy.days_per_week
+    for start, end in _periods(min(sessions), today, policy.mode):
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        unpaused = sum(1 for d in days if not any(d in p for p in pauses))
+        active = sum(1 for d in days if d in sessions)
+        target = math.ceil(full_target * unpaused / len(days))
+        if active >= (target or full_target):
+            sweep.extend(start)
+        elif target == 0:
+            continue
+        elif end >= today:
+            sweep.at_risk = sweep.count > 0
+            sweep.deadline = end if sweep.at_risk else None
+        else:
+            sweep.offer = None
+            if sweep.count == 0:
+                continue
+            shortfall = target - active
+            extras, usable, repair_by = _repair_credit(sessions, end, policy, today)
+            if extras >= shortfall:
+                sweep.repaired.append(start)
+                sweep.extend(start)
+                continue
+            if sweep.banked > 0:
+                sweep.banked -= 1
+                sweep.freezes_used.append(start)
+                continue
+            if usable and today <= repair_by:
+                sweep.offer = RepairOffer(start, repair_by, shortfall - extras, sweep.count)
+            sweep.count = 0
+    return sweep
+
+
+def compute_streak(
+    sessions_by_day: Mapping[date, int],
+    policy: StreakPolicy,
+    pauses: Collection[DateRange] = (),
+    *,
+    today: date,
+) -> StreakStatus:
+    """The streak as of local day ``today``.
+
+    ``sessions_by_day`` maps each local day to the number of learning sessions on it (a day
+    is active when it has at least one). Only the set of days and counts matter, never the
+    order in which they were learned about. See the module docstring for the rules.
+    """
+    sweep = _sweep(sessions_by_day, policy, pauses, today)
+    return StreakStatus(
+        mode=policy.mode,
+        current=sweep.count,
+        longest=sweep.longest,
+        at_risk=sweep.at_risk,
+        deadline=sweep.deadline,
+        freezes_banked=sweep.banked,
+        freezes_used=tuple(sweep.freezes_used),
+        repaired=tuple(sweep.repaired),
+        milestones=tuple(m for m in policy.milestones if m <= sweep.longest),
+        repair_offer=sweep.offer,
+    )
+
+
+def streak_reached_on(
+    sessions_by_day: Mapping[date, int],
+    policy: StreakPolicy,
+    pauses: Collection[DateRange] = (),
+    *,
+    today: date,
+) -> dict[int, date]:
+    """For each streak length ever reached, the first day of the period that reached it."""
+    return dict(_sweep(sessions_by_day, policy, pauses, today).reached_on)

@@ -1,0 +1,179 @@
+"""The engine: apply a fact, idempotently, and get state, ledger, awards and nudges."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from gamification.badges import BadgeCriterion, BadgeDefinition, BadgeTier, CriterionKind
+from gamification.challenges import ChallengeDefinition
+from gamification.engine import add_dated_goal, apply, plan_pause, refresh, replay, set_weekly_goal
+from gamification.events import EventKind
+from gamification.goals import DatedGoal, DatedGoalKind
+from gamification.nudges import NudgeKind
+from gamification.periods import DateRange
+from gamification.rules import OrgRules
+from gamification.state import LearnerState
+from gamification.xp import XpReason
+from tests.gamification.fact_factory import TZ, at_local, make_fact
+
+RULES = OrgRules()
+DAY = date(2024, 5, 6)
+NOW = at_local(DAY, 22)
+FIRST_COMPLETION = BadgeDefinition(
+    "first-course",
+    "First course",
+    BadgeCriterion(CriterionKind.EVENT_COUNT, event_kind=EventKind.COMPLETION),
+    (BadgeTier("bronze", 1), BadgeTier("silver", 2)),
+)
+
+
+def test_fresh_learner_from_an_empty_document() -> None:
+    state = LearnerState.from_dict({})
+    assert state == LearnerState()
+    assert (state.xp_total, state.level, state.streak.current) == (0, 1, 0)
+
+
+def test_applying_a_fact_pays_xp_and_starts_a_streak() -> None:
+    fact = make_fact(DAY, EventKind.EXPERIENCE)
+    outcome = apply(LearnerState(), fact, RULES, [], NOW, TZ)
+    assert not outcome.duplicate
+    assert [(a.reason, a.amount) for a in outcome.ledger] == [(XpReason.EXPERIENCE, 20)]
+    assert outcome.state.xp_total == 20
+    assert outcome.state.streak.current == 1
+
+
+def test_same_fact_twice_is_a_duplicate_and_changes_nothing() -> None:
+    fact = make_fact(DAY, EventKind.COMPLETION, course_id=1)
+    first = apply(LearnerState(), fact, RULES, [FIRST_COMPLETION], NOW, TZ)
+    again = apply(first.state, fact, RULES, [FIRST_COMPLETION], NOW, TZ)
+    assert again.duplicate
+    assert again.state is first.state
+    assert (again.ledger, again.awards, again.nudges) == ([], [], [])
+
+
+def test_duplicate_is_recognised_after_a_json_round_trip() -> None:
+    fact = make_fact(DAY, EventKind.INFORMAL)
+    stored = json.loads(json.dumps(apply(LearnerState(), fact, RULES, [], NOW, TZ).state.to_dict()))
+    assert apply(LearnerState.from_dict(stored), fact, RULES, [], NOW, TZ).duplicate
+
+
+def test_state_round_trips_through_json_with_everything_in_it() -> None:
+    state = set_weekly_goal(LearnerState(), 30)
+    state = add_dated_goal(
+        state, DatedGoal("g", DatedGoalKind.COMPETENCY_EVENTS, DAY, DAY, competency_id=1)
+    )
+    state = plan_pause(
+        state, DateRange(DAY + timedelta(days=3), DAY + timedelta(days=4)), RULES, NOW, TZ
+    )
+    facts = [
+        make_fact(DAY, EventKind.COMPLETION, course_id=1, competency_ids=frozenset({1})),
+        make_fact(DAY, EventKind.INFORMAL, text_fingerprint="abc"),
+        make_fact(DAY - timedelta(days=1), EventKind.PROGRESS, minutes=30),
+    ]
+    state = replay(facts, RULES, [FIRST_COMPLETION], NOW, TZ, state=state).state
+    document = json.loads(json.dumps(state.to_dict()))
+    assert LearnerState.from_dict(document) == state
+
+
+def test_badge_award_comes_with_a_nudge_and_is_recorded() -> None:
+    fact = make_fact(DAY, EventKind.COMPLETION, course_id=1)
+    outcome = apply(LearnerState(), fact, RULES, [FIRST_COMPLETION], NOW, TZ)
+    assert [(a.code, a.tier, a.evidence) for a in outcome.awards] == [
+        ("first-course", "bronze", (fact.key,))
+    ]
+    assert outcome.state.has_badge("first-course", "bronze")
+    assert any(n.dedupe_key == "badge:first-course:bronze" for n in outcome.nudges)
+
+
+def test_weekly_goal_reached_pays_goal_xp_once_per_week() -> None:
+    state = set_weekly_goal(LearnerState(), 30)
+    first = apply(state, make_fact(DAY, EventKind.EXPERIENCE, minutes=20), RULES, [], NOW, TZ)
+    assert XpReason.GOAL_REACHED not in [a.reason for a in first.ledger]
+    second = apply(
+        first.state, make_fact(DAY, EventKind.EXPERIENCE, minutes=20), RULES, [], NOW, TZ
+    )
+    goal_awards = [a for a in second.ledger if a.reason is XpReason.GOAL_REACHED]
+    assert [(a.amount, a.ref) for a in goal_awards] == [(25, "weekly:2024-W19")]
+    assert any(n.kind is NudgeKind.GOAL_REACHED for n in second.nudges)
+    third = apply(
+        second.state, make_fact(DAY, EventKind.EXPERIENCE, minutes=20), RULES, [], NOW, TZ
+    )
+    assert XpReason.GOAL_REACHED not in [a.reason for a in third.ledger]
+
+
+def test_dated_goal_reached_pays_goal_xp() -> None:
+    goal = DatedGoal(
+        "sql", DatedGoalKind.COURSE_COMPLETION, DAY, DAY + timedelta(days=9), course_id=4
+    )
+    state = add_dated_goal(LearnerState(), goal)
+    outcome = apply(state, make_fact(DAY, EventKind.COMPLETION, course_id=4), RULES, [], NOW, TZ)
+    assert [a.ref for a in outcome.ledger if a.reason is XpReason.GOAL_REACHED] == ["dated:sql"]
+
+
+def test_completed_challenge_pays_its_reward_and_its_badge_once() -> None:
+    challenge = ChallengeDefinition(
+        "sprint",
+        "2 completions this week",
+        DAY,
+        DAY + timedelta(days=6),
+        EventKind.COMPLETION,
+        target_count=2,
+        xp_reward=70,
+        badge_code="sprinter",
+    )
+    facts = [make_fact(DAY, EventKind.COMPLETION, course_id=c) for c in (1, 2, 3)]
+    outcome = replay(facts, RULES, [], NOW, TZ, challenges=[challenge])
+    rewards = [a for a in outcome.ledger if a.reason is XpReason.CHALLENGE_COMPLETED]
+    assert [(a.amount, a.event_key) for a in rewards] == [(70, facts[1].key)]
+    assert [(a.code, a.tier) for a in outcome.awards] == [("sprinter", "completed")]
+    assert outcome.state.completed_challenges == frozenset({"sprint"})
+
+
+def test_level_up_emits_a_nudge() -> None:
+    fact = make_fact(DAY, EventKind.COMPLETION, course_id=1, course_duration_minutes=120)
+    outcome = apply(LearnerState(), fact, RULES, [], NOW, TZ)
+    assert outcome.state.level == 2
+    assert [n.dedupe_key for n in outcome.nudges if n.kind is NudgeKind.LEVEL_UP] == ["level:2"]
+
+
+def test_streak_milestone_emits_a_nudge_once() -> None:
+    facts = [make_fact(DAY - timedelta(days=i)) for i in range(8)]
+    outcome = replay(facts, RULES, [], NOW, TZ)
+    milestones = [n.dedupe_key for n in outcome.nudges if n.kind is NudgeKind.STREAK_MILESTONE]
+    assert milestones == ["streak:daily:7"]
+
+
+def test_xp_total_equals_the_ledger_sum() -> None:
+    facts = [make_fact(DAY, kind) for kind in EventKind] * 2
+    outcome = replay(facts, RULES, [FIRST_COMPLETION], NOW, TZ)
+    assert outcome.state.xp_total == sum(a.amount for a in outcome.ledger)
+
+
+def test_informal_cap_holds_across_applies_on_the_same_day() -> None:
+    facts = [make_fact(DAY, EventKind.INFORMAL, hour=8 + i, minutes=5) for i in range(5)]
+    outcome = replay(facts, RULES, [], NOW, TZ)
+    assert outcome.state.xp_total == 30
+    assert outcome.state.informal_xp_by_day == {DAY: 30}
+
+
+def test_refresh_updates_a_stale_streak_as_days_pass() -> None:
+    state = replay([make_fact(DAY - timedelta(days=i)) for i in range(3)], RULES, [], NOW, TZ).state
+    assert state.streak.current == 3
+    later = refresh(state, RULES, at_local(DAY + timedelta(days=5), 12), TZ)
+    assert later.streak.current == 0
+    assert later.streak.longest == 3
+
+
+def test_planned_pause_keeps_the_streak_alive() -> None:
+    state = replay([make_fact(DAY - timedelta(days=i)) for i in range(3)], RULES, [], NOW, TZ).state
+    pause = DateRange(DAY + timedelta(days=1), DAY + timedelta(days=5))
+    paused = plan_pause(state, pause, RULES, at_local(DAY + timedelta(days=5), 12), TZ)
+    assert paused.streak.current == 3
+
+
+def test_apply_refuses_a_naive_now() -> None:
+    with pytest.raises(ValueError):
+        apply(LearnerState(), make_fact(DAY), RULES, [], NOW.replace(tzinfo=None), TZ)
