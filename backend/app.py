@@ -25,7 +25,17 @@ from backend.catalogue.controllers import CompetencyController, CourseController
 from backend.context import AppContext
 from backend.deps import provide_db_session, provide_principal
 from backend.health.controllers import HealthController
-from backend.integrations.controllers import ApiKeyController, IntegrationController
+from backend.integrations.controllers import (
+    ApiKeyController,
+    IntegrationController,
+    WebhookSecretController,
+)
+from backend.learning.controllers import (
+    EventIngestController,
+    LearnerController,
+    LmsWebhookController,
+    XapiController,
+)
 from backend.organisations.controllers import OrganisationController
 from backend.settings import Settings, get_settings
 from backend.teams.controllers import TeamController
@@ -54,6 +64,11 @@ ROUTE_HANDLERS: list[Any] = [
     CourseController,
     ApiKeyController,
     IntegrationController,
+    WebhookSecretController,
+    EventIngestController,
+    XapiController,
+    LmsWebhookController,
+    LearnerController,
     WebController,
 ]
 

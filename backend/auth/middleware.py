@@ -7,7 +7,6 @@ CSRF tokens are required only on cookie-authenticated writes.
 """
 
 import base64
-import binascii
 from typing import Any
 
 from litestar.datastructures import Headers

@@ -17,7 +17,6 @@ from backend.db.models import CourseFormat
 from backend.deps import provide_scope
 from backend.tenancy import OrgScope
 
-
 # PostgreSQL cannot compare text with U+0000 in it: refuse it as a bad request
 NO_NUL = r"^[^\x00]*$"
 

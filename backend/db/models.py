@@ -101,6 +101,9 @@ class User(SQLModel, table=True):
     locale: str = Field(default=Locale.nl.value, max_length=5)
     start_date: date | None = None
     is_active: bool = True
+    # the id an LMS knows this person by (xAPI account name, webhook external_id)
+    external_id: str | None = Field(default=None, max_length=200)
+    leaderboard_opt_in: bool = False
     created_at: datetime = _ts()
 
 
@@ -272,6 +275,100 @@ class ApiKey(SQLModel, table=True):
     )
     created_at: datetime = _ts()
     last_used_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class BadgeDefinition(SQLModel, table=True):
+    """A badge L&D defined as data: ``criterion`` and ``tiers`` are the engine's documents."""
+
+    __tablename__ = "badge_definition"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "code", name="uq_badge_definition_org_code"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    code: str = Field(max_length=60)
+    name: str = Field(max_length=120)
+    name_en: str = Field(default="", max_length=120)
+    description: str = Field(default="", max_length=1000)
+    description_en: str = Field(default="", max_length=1000)
+    criterion: dict[str, Any] = _json(dict)
+    tiers: list[dict[str, Any]] = _json(list)
+    competency_id: int | None = Field(
+        default=None, foreign_key="competency.id", ondelete="SET NULL"
+    )
+    is_active: bool = True
+    created_at: datetime = _ts()
+
+
+class BadgeAward(SQLModel, table=True):
+    """A tier of a badge earned by a learner, once, with the events that earned it."""
+
+    __tablename__ = "badge_award"
+    __table_args__ = (
+        UniqueConstraint("user_id", "badge_code", "tier", name="uq_badge_award_user_badge_tier"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    badge_code: str = Field(max_length=60)
+    tier: str = Field(max_length=20)
+    evidence: list[str] = _json(list)
+    public_id: str = Field(max_length=40, unique=True)
+    awarded_at: datetime = _ts()
+
+
+class Challenge(SQLModel, table=True):
+    """An organisation-wide challenge (L&D) or a team challenge (sponsored by a manager).
+
+    ``definition`` is the engine's ChallengeDefinition / TeamChallenge document.
+    """
+
+    __tablename__ = "challenge"
+    __table_args__ = (Index("ix_challenge_org_period", "organisation_id", "ends_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=20)  # "individual" or "team"
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    starts_on: date
+    ends_on: date
+    definition: dict[str, Any] = _json(dict)
+    team_id: int | None = Field(default=None, foreign_key="team.id", ondelete="CASCADE")
+    sponsor_id: int | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+    pledge: str = Field(default="", max_length=300)
+    progress: float = 0.0
+    completed_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+
+
+class TeamChallengeDay(SQLModel, table=True):
+    """A member's learning minutes on one day inside a team challenge (input to its progress)."""
+
+    __tablename__ = "team_challenge_day"
+
+    challenge_id: int = Field(foreign_key="challenge.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    local_date: date = Field(primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    minutes: int = 0
+
+
+class WebhookSecret(SQLModel, table=True):
+    """A shared secret an LMS signs its webhooks with; ``key_id`` travels in a header."""
+
+    __tablename__ = "webhook_secret"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=120)
+    key_id: str = Field(max_length=32, unique=True)
+    # encrypted with a key derived from LEARNLOOP_SECRET_KEY (it must be readable to verify HMACs)
+    secret_encrypted: str = Field(max_length=400)
+    created_at: datetime = _ts()
     revoked_at: datetime | None = _ts(nullable=True)
 
 

@@ -1,4 +1,5 @@
 from litestar import Controller, delete, get, post
+from litestar.datastructures import State
 from litestar.di import Provide
 from pydantic import BaseModel
 from sqlmodel import select
@@ -7,9 +8,14 @@ from backend.accounts.schemas import Schema
 from backend.auth.guards import requires_api_key, requires_ld_admin
 from backend.auth.principal import Principal
 from backend.db.models import Organisation
-from backend.deps import provide_scope
+from backend.deps import app_context, provide_scope
 from backend.integrations import services
-from backend.integrations.services import ApiKeyCreated, ApiKeyPublic
+from backend.integrations.services import (
+    ApiKeyCreated,
+    ApiKeyPublic,
+    WebhookSecretCreated,
+    WebhookSecretPublic,
+)
 from backend.tenancy import OrgScope
 from backend.validation import Name
 
@@ -65,3 +71,30 @@ class IntegrationController(Controller):
             organisation_name=organisation.name,
             api_key_name=principal.display_name,
         )
+
+
+class WebhookSecretCreate(Schema):
+    name: Name
+
+
+class WebhookSecretController(Controller):
+    path = "/api/v1/webhook-secrets"
+    tags = ["integrations"]
+    guards = [requires_ld_admin]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @get("/", summary="Secrets LMSs sign webhooks with (L&D admin)")
+    async def list_secrets(self, org: OrgScope) -> list[WebhookSecretPublic]:
+        return await services.list_webhook_secrets(org)
+
+    @post("/", summary="Create a webhook secret; it is shown only once (L&D admin)")
+    async def create_secret(
+        self, org: OrgScope, state: State, data: WebhookSecretCreate
+    ) -> WebhookSecretCreated:
+        return await services.create_webhook_secret(
+            org.session, app_context(state).settings, org.organisation_id, data.name
+        )
+
+    @delete("/{secret_id:int}", summary="Revoke a webhook secret (L&D admin)")
+    async def revoke_secret(self, org: OrgScope, secret_id: int) -> None:
+        await services.revoke_webhook_secret(org, secret_id)

@@ -1,5 +1,6 @@
 """API keys: created by an L&D admin (or the CLI), shown once, stored hashed, revocable."""
 
+import secrets
 from datetime import datetime
 
 from litestar.exceptions import ClientException
@@ -8,8 +9,10 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.api_keys import generate_api_key
-from backend.db.models import ApiKey
+from backend.db.models import ApiKey, WebhookSecret
 from backend.db.types import utcnow
+from backend.learning.sources import encrypt_secret
+from backend.settings import Settings
 from backend.tenancy import OrgScope
 
 
@@ -66,6 +69,59 @@ async def revoke_api_key(scope: OrgScope, key_id: int) -> None:
     row = await scope.get(ApiKey, key_id, what="API key")
     if row.revoked_at is not None:
         raise ClientException(f"API key {key_id} is already revoked", status_code=409)
+    row.revoked_at = utcnow()
+    scope.session.add(row)
+    await scope.session.commit()
+
+
+class WebhookSecretPublic(BaseModel):
+    id: int
+    name: str
+    key_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class WebhookSecretCreated(WebhookSecretPublic):
+    secret: str
+    """The shared secret. It is shown only in this response."""
+
+
+def _webhook_public(row: WebhookSecret) -> WebhookSecretPublic:
+    assert row.id is not None
+    return WebhookSecretPublic(
+        id=row.id,
+        name=row.name,
+        key_id=row.key_id,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+async def create_webhook_secret(
+    session: AsyncSession, settings: Settings, organisation_id: int, name: str
+) -> WebhookSecretCreated:
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    row = WebhookSecret(
+        organisation_id=organisation_id,
+        name=name,
+        key_id="wh_" + secrets.token_hex(8),
+        secret_encrypted=encrypt_secret(settings, secret),
+    )
+    session.add(row)
+    await session.commit()
+    return WebhookSecretCreated(**_webhook_public(row).model_dump(), secret=secret)
+
+
+async def list_webhook_secrets(scope: OrgScope) -> list[WebhookSecretPublic]:
+    rows = await scope.all(scope.select(WebhookSecret).order_by(col(WebhookSecret.id).desc()))
+    return [_webhook_public(r) for r in rows]
+
+
+async def revoke_webhook_secret(scope: OrgScope, secret_id: int) -> None:
+    row = await scope.get(WebhookSecret, secret_id, what="webhook secret")
+    if row.revoked_at is not None:
+        raise ClientException(f"webhook secret {secret_id} is already revoked", status_code=409)
     row.revoked_at = utcnow()
     scope.session.add(row)
     await scope.session.commit()

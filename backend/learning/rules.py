@@ -1,0 +1,43 @@
+"""An organisation's gamification rules and badges, as the engine wants them."""
+
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.db.models import BadgeDefinition as BadgeDefinitionRow
+from backend.db.models import Organisation
+from gamification import BadgeDefinition, LevelCurve, OrgRules, StreakMode, StreakPolicy, XpRules
+
+
+def org_rules(organisation: Organisation) -> OrgRules:
+    """Streak policy from the organisation settings; XP and level rules from ``settings.xp``."""
+    settings: dict[str, Any] = organisation.settings or {}
+    streak = StreakPolicy(
+        mode=StreakMode(settings.get("streak_mode", "weekly")),
+        days_per_week=int(settings.get("streak_days_per_week", 3)),
+    )
+    return OrgRules(
+        streak=streak,
+        xp=XpRules.from_dict(settings.get("xp") or {}),
+        levels=LevelCurve.from_dict(settings.get("levels") or {}),
+    )
+
+
+async def org_badges(session: AsyncSession, organisation_id: int) -> list[BadgeDefinition]:
+    rows = (
+        await session.exec(
+            select(BadgeDefinitionRow)
+            .where(
+                BadgeDefinitionRow.organisation_id == organisation_id,
+                col(BadgeDefinitionRow.is_active).is_(True),
+            )
+            .order_by(col(BadgeDefinitionRow.id))
+        )
+    ).all()
+    return [
+        BadgeDefinition.from_dict(
+            {"code": r.code, "name": r.name, "criterion": r.criterion, "tiers": r.tiers}
+        )
+        for r in rows
+    ]
