@@ -114,7 +114,7 @@ def _is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-async def _lock_states(
+async def lock_learner_states(
     session: AsyncSession, organisation_id: int, user_ids: list[int]
 ) -> dict[int, LearnerState]:
     """The learners' state rows, created when missing, locked until commit (sorted: no deadlocks)."""
@@ -255,7 +255,7 @@ async def record_events(
     user_ids = sorted({e.user_id for e in fresh.values()})
     if not user_ids:
         return []
-    states = await _lock_states(session, org_id, user_ids)
+    states = await lock_learner_states(session, org_id, user_ids)
 
     known = (
         await session.exec(
