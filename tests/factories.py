@@ -105,9 +105,7 @@ async def build_org(ctx: AppContext, name: str, slug: str) -> Org:
                         is_manager=role == "manager",
                     )
                 )
-            session.add(
-                LearnerState(user_id=user.id, organisation_id=org.id, xp_total=10, current_streak=1)
-            )
+            session.add(LearnerState(user_id=user.id, organisation_id=org.id))
         await session.commit()
         result.users = people
         result.team_id, result.competency_id, result.course_id = team.id, competency.id, course.id

@@ -11,7 +11,7 @@ from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.accounts import services as accounts
@@ -23,9 +23,9 @@ from backend.auth.middleware import (
     password_version,
 )
 from backend.auth.principal import Principal
-from backend.db.models import LearnerState, LearningEvent, Organisation
+from backend.db.models import LearningEvent, Organisation, User
 from backend.deps import app_context
-from backend.organisations.controllers import organisation_settings
+from backend.learning.today import today_for
 from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render
 from pwa.i18n import gettext, set_locale
 
@@ -33,18 +33,6 @@ from pwa.i18n import gettext, set_locale
 class LoginForm(BaseModel):
     email: str = ""
     password: str = ""
-
-
-def _xp_for_level(level: int) -> int:
-    # placeholder curve until the engine owns levels: 100 XP per level step, growing by 50
-    return sum(100 + 50 * (n - 1) for n in range(1, level))
-
-
-def _level_percent(xp_total: int, level: int) -> int:
-    floor, ceiling = _xp_for_level(level), _xp_for_level(level + 1)
-    if ceiling <= floor:
-        return 0
-    return max(0, min(100, round(100 * (xp_total - floor) / (ceiling - floor))))
 
 
 class WebController(Controller):
@@ -71,28 +59,16 @@ class WebController(Controller):
                 select(Organisation).where(Organisation.id == principal.organisation_id)
             )
         ).one()
-        state = (
+        user = (
             await db_session.exec(
-                select(LearnerState).where(
-                    LearnerState.user_id == principal.user_id,
-                    LearnerState.organisation_id == principal.organisation_id,
-                )
-            )
-        ).first() or LearnerState(
-            user_id=principal.user_id, organisation_id=principal.organisation_id
-        )
-        now = local_now(principal.timezone)
-        today = now.date()
-        week_start = today - timedelta(days=today.weekday())
-        week_minutes = (
-            await db_session.exec(
-                select(func.coalesce(func.sum(LearningEvent.minutes), 0)).where(
-                    LearningEvent.user_id == principal.user_id,
-                    LearningEvent.organisation_id == principal.organisation_id,
-                    col(LearningEvent.local_date) >= week_start,
+                select(User).where(
+                    User.id == principal.user_id, User.organisation_id == principal.organisation_id
                 )
             )
         ).one()
+        summary = await today_for(db_session, org, user)
+        now = local_now(principal.timezone)
+        today = now.date()
         recent_rows = (
             await db_session.exec(
                 select(LearningEvent)
@@ -121,11 +97,8 @@ class WebController(Controller):
                 "first_name": principal.display_name.split(" ")[0],
                 "today_label": long_date(now, locale),
                 "organisation_name": org.name,
-                "streak_mode": organisation_settings(org).streak_mode,
-                "state": state,
-                "xp_total": state.xp_total,
-                "level_percent": _level_percent(state.xp_total, state.level),
-                "week_minutes": int(week_minutes or 0),
+                "today": summary,
+                "level_percent": round(summary.level.fraction * 100),
                 "recent": recent,
             },
             locale=locale,

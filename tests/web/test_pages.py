@@ -1,6 +1,7 @@
 """The server-rendered pages: sign-in form and the learner's Today page."""
 
 import re
+import uuid
 from datetime import UTC, datetime
 
 from litestar import Litestar
@@ -54,10 +55,21 @@ async def test_form_login_lands_on_today_with_the_learners_numbers(
     )
     assert response.status_code == 303 and response.headers["location"] == "/"
     today = await client.get("/")
-    assert "Sam" in today.text
-    assert "1 week op rij" in today.text  # the world's learners have a one-week streak
+    assert "Sam" in today.text and "Uitloggen" in today.text
+    assert "0 weken op rij" in today.text and "0 van 60 minuten" in today.text
+    token = client.cookies.get("learnloop_csrf") or ""
+    moment = {
+        "client_id": str(uuid.uuid4()),
+        "what": "Feedback gevraagd aan mijn team",
+        "minutes": 25,
+    }
+    assert (
+        await client.post("/api/v1/me/moments", json=moment, headers={"x-csrf-token": token})
+    ).status_code == 201
+    today = await client.get("/")
+    assert "25 van 60 minuten" in today.text
     assert "10 XP" in today.text
-    assert "Uitloggen" in today.text
+    assert "Feedback gevraagd aan mijn team" in today.text
 
 
 async def test_wrong_password_shows_the_form_again_with_a_message(
