@@ -1,7 +1,7 @@
 """Translations (gettext catalogs in pwa/translations, read from .po at start-up) and locale choice."""
 
 import contextvars
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -16,7 +16,7 @@ TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("learnloop_locale", default=DEFAULT_LOCALE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> Translations:
     """The compiled catalog for ``locale`` (compiled in memory, so no build step is needed)."""
     po = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po"
