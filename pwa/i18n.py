@@ -13,7 +13,9 @@ SUPPORTED_LOCALES = ("nl", "en")
 DEFAULT_LOCALE = "nl"
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
-_current: contextvars.ContextVar[str] = contextvars.ContextVar("learnloop_locale", default=DEFAULT_LOCALE)
+_current: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "learnloop_locale", default=DEFAULT_LOCALE
+)
 
 
 @cache
