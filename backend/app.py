@@ -7,7 +7,6 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
@@ -15,13 +14,20 @@ from litestar.middleware import DefineMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.accounts.controllers import AuthController, MeController, UserAdminController
 from backend.auth.middleware import AuthenticationMiddleware, LearnloopCSRFMiddleware
+from backend.badges.controllers import (
+    BadgeController,
+    BadgeCredentialController,
+    MyBadgesController,
+)
 from backend.catalogue.controllers import CompetencyController, CourseController
+from backend.challenges.controllers import ChallengeController, TeamChallengeController
 from backend.context import AppContext
 from backend.deps import provide_db_session, provide_principal
 from backend.health.controllers import HealthController
@@ -37,6 +43,12 @@ from backend.learning.controllers import (
     XapiController,
 )
 from backend.organisations.controllers import OrganisationController
+from backend.progress.controllers import (
+    LeaderboardController,
+    MyGoalsController,
+    MyPausesController,
+    MyProgressController,
+)
 from backend.settings import Settings, get_settings
 from backend.teams.controllers import TeamController
 from backend.web.controllers import WebController
@@ -69,6 +81,15 @@ ROUTE_HANDLERS: list[Any] = [
     XapiController,
     LmsWebhookController,
     LearnerController,
+    BadgeController,
+    MyBadgesController,
+    BadgeCredentialController,
+    ChallengeController,
+    TeamChallengeController,
+    MyGoalsController,
+    MyPausesController,
+    MyProgressController,
+    LeaderboardController,
     WebController,
 ]
 

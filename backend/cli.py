@@ -163,6 +163,10 @@ def create_org(name: str, slug: str | None, tz: str, locale: str) -> None:
                 raise click.ClickException(
                     f"an organisation with slug {slug!r} already exists"
                 ) from exc
+            from backend.badges.defaults import ensure_default_badges
+
+            await ensure_default_badges(session, int(org.id or 0))
+            await session.commit()
             return int(org.id or 0)
 
     org_id = _run(go)

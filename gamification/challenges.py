@@ -110,10 +110,22 @@ def challenge_progress(
     challenge: ChallengeDefinition, facts: Iterable[LearningFact]
 ) -> ChallengeProgress:
     """How far a learner's facts go towards ``challenge`` (counted up to the target);
-    ``completed_on`` is the local day of the fact that reached the target."""
-    matching = sorted(
+    ``completed_on`` is the local day of the fact that reached the target.
+
+    A course counts once: completing the same course three times is one training, not three.
+    """
+    matching: list[LearningFact] = []
+    courses_seen: set[int] = set()
+    for fact in sorted(
         (f for f in facts if challenge.matches(f)), key=lambda f: f.chronological_key
-    )[: challenge.target_count]
+    ):
+        if fact.course_id is not None:
+            if fact.course_id in courses_seen:
+                continue
+            courses_seen.add(fact.course_id)
+        matching.append(fact)
+        if len(matching) == challenge.target_count:
+            break
     count = len(matching)
     return ChallengeProgress(
         challenge_id=challenge.challenge_id,

@@ -59,12 +59,14 @@ class MePublic(BaseModel):
     start_date: date | None
     organisation: OrganisationSummary
     teams: list[TeamSummary]
+    leaderboard_opt_in: bool
 
 
 class MeUpdate(Schema):
     display_name: Name | None = None
     timezone: TimezoneName | None = None
     locale: LocaleCode | None = None
+    leaderboard_opt_in: bool | None = None
 
 
 class UserCreate(Schema):

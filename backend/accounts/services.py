@@ -87,6 +87,7 @@ async def me(session: AsyncSession, user_id: int, organisation_id: int) -> MePub
         start_date=user.start_date,
         organisation=OrganisationSummary(id=org.id, name=org.name),
         teams=[TeamSummary(id=t.id or 0, name=t.name, is_manager=m) for t, m in rows],
+        leaderboard_opt_in=user.leaderboard_opt_in,
     )
 
 

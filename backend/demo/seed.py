@@ -23,6 +23,7 @@ from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.passwords import hash_password
+from backend.badges.defaults import ensure_default_badges
 from backend.context import AppContext
 from backend.db.models import (
     Competency,
@@ -705,6 +706,7 @@ async def seed_demo(
             await session.exec(delete(Organisation).where(col(Organisation.id) == existing.id))
             session.expunge(existing)
         org_id = await _create(session, ctx, today=today, rng=random.Random(seed))
+        await ensure_default_badges(session, org_id)
         counts = await _counts(session, org_id)
     return DemoResult(
         organisation_id=org_id,

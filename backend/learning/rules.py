@@ -1,5 +1,6 @@
 """An organisation's gamification rules and badges, as the engine wants them."""
 
+import logging
 from typing import Any
 
 from sqlmodel import col, select
@@ -8,6 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db.models import BadgeDefinition as BadgeDefinitionRow
 from backend.db.models import Organisation
 from gamification import BadgeDefinition, LevelCurve, OrgRules, StreakMode, StreakPolicy, XpRules
+
+log = logging.getLogger("learnloop.badges")
 
 
 def org_rules(organisation: Organisation) -> OrgRules:
@@ -35,9 +38,17 @@ async def org_badges(session: AsyncSession, organisation_id: int) -> list[BadgeD
             .order_by(col(BadgeDefinitionRow.id))
         )
     ).all()
-    return [
-        BadgeDefinition.from_dict(
-            {"code": r.code, "name": r.name, "criterion": r.criterion, "tiers": r.tiers}
-        )
-        for r in rows
-    ]
+    badges: list[BadgeDefinition] = []
+    for r in rows:
+        try:
+            badges.append(
+                BadgeDefinition.from_dict(
+                    {"code": r.code, "name": r.name, "criterion": r.criterion, "tiers": r.tiers}
+                )
+            )
+        except (ValueError, KeyError, TypeError):
+            # one broken definition must not stop learning from being recorded
+            log.warning(
+                "skipping badge %r of organisation %s: invalid definition", r.code, organisation_id
+            )
+    return badges

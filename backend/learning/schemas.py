@@ -4,11 +4,9 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
-
-class Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from backend.accounts.schemas import Schema  # extra fields and U+0000 are refused
 
 
 class LearnerRef(Schema):

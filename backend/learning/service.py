@@ -118,13 +118,18 @@ async def lock_learner_states(
     session: AsyncSession, organisation_id: int, user_ids: list[int]
 ) -> dict[int, LearnerState]:
     """The learners' state rows, created when missing, locked until commit (sorted: no deadlocks)."""
-    stmt = _dialect_insert(session, _table(LearnerState)).values(
-        [
-            {"user_id": uid, "organisation_id": organisation_id, "data": {}, "updated_at": utcnow()}
-            for uid in user_ids
-        ]
+    # executemany with one cached statement: a multi-row VALUES is recompiled every time
+    stmt = _dialect_insert(session, _table(LearnerState)).on_conflict_do_nothing(
+        index_elements=["user_id"]
     )
-    await session.exec(stmt.on_conflict_do_nothing(index_elements=["user_id"]))
+    now = utcnow()
+    await (await session.connection()).execute(
+        stmt,
+        [
+            {"user_id": uid, "organisation_id": organisation_id, "data": {}, "updated_at": now}
+            for uid in user_ids
+        ],
+    )
     query = (
         select(LearnerState)
         .where(
@@ -330,10 +335,11 @@ async def _apply_new_events(
         }
         for e in events
     ]
-    inserted = await session.exec(
-        insert(LearningEvent)
-        .values(rows)
-        .returning(col(LearningEvent.id), col(LearningEvent.idempotency_key))
+    inserted = await (await session.connection()).execute(
+        insert(LearningEvent).returning(
+            col(LearningEvent.id), col(LearningEvent.idempotency_key), sort_by_parameter_order=True
+        ),
+        rows,
     )
     event_ids: dict[str, int] = {key: event_id for event_id, key in inserted.all()}
 
@@ -398,11 +404,12 @@ async def _apply_new_events(
         activity[user_id] = new_facts
 
     if ledger_rows:
-        await session.exec(insert(XpLedgerEntry).values(ledger_rows))
+        await (await session.connection()).execute(insert(XpLedgerEntry), ledger_rows)
     if award_rows:
-        stmt = _dialect_insert(session, _table(BadgeAward)).values(award_rows)
-        await session.exec(
-            stmt.on_conflict_do_nothing(index_elements=["user_id", "badge_code", "tier"])
+        stmt = _dialect_insert(session, _table(BadgeAward))
+        await (await session.connection()).execute(
+            stmt.on_conflict_do_nothing(index_elements=["user_id", "badge_code", "tier"]),
+            award_rows,
         )
     await session.flush()
     await _update_team_challenges(session, org_id, activity, now, today)
@@ -440,6 +447,8 @@ async def _update_team_challenges(
             Challenge.organisation_id == org_id,
             Challenge.kind == "team",
             col(Challenge.team_id).in_({t for ts in teams_of.values() for t in ts}),
+            # late events may still count for a challenge that ended a few days ago
+            col(Challenge.ends_on) >= date.fromordinal(today.toordinal() - 14),
         )
         .order_by(col(Challenge.id))
     )
@@ -500,7 +509,9 @@ async def recompute_team_challenge(
     for day in days:
         if day.user_id in minutes_by_member:
             minutes_by_member[day.user_id][day.local_date] = day.minutes
-    progress = team_challenge_progress(definition, minutes_by_member, today)
+    # members ahead of the organisation's timezone may already be on a later local day
+    as_of = max([today, *(d.local_date for d in days)])
+    progress = team_challenge_progress(definition, minutes_by_member, as_of)
     challenge.progress = progress.progress
     if progress.completed and challenge.completed_at is None:
         challenge.completed_at = now

@@ -1,0 +1,151 @@
+"""Badge catalogue (everyone reads, L&D writes), the learner's badge wall, and the public
+Open Badges 3.0 credential, issuer and key routes that verifiers fetch without signing in."""
+
+from typing import Annotated, Any
+
+from litestar import Controller, MediaType, Response, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import QueryParameter
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth.guards import requires_ld_admin, requires_user
+from backend.auth.principal import Principal
+from backend.badges import services
+from backend.badges.credentials import (
+    JSON_LD_MEDIA_TYPE,
+    JWT_MEDIA_TYPE,
+    BadgeSigningKey,
+    build_credential,
+    issuer_profile,
+    vc_jwt,
+)
+from backend.badges.schemas import (
+    BadgeCreate,
+    BadgeDefinitionOut,
+    BadgeOut,
+    BadgeUpdate,
+    BadgeWallItem,
+)
+from backend.deps import app_context, provide_scope
+from backend.tenancy import OrgScope
+
+MAX_DB_ID = 2**31 - 1
+
+
+class BadgeController(Controller):
+    path = "/api/v1/badges"
+    tags = ["badges"]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @get("/", guards=[requires_user], summary="The organisation's badges and how to earn them")
+    async def list_badges(
+        self, org: OrgScope, principal: Principal, include_inactive: bool = False
+    ) -> list[BadgeOut]:
+        if include_inactive and not principal.is_ld_admin:
+            raise PermissionDeniedException("only L&D admins see switched-off badges")
+        return await services.list_badges(org, principal, include_inactive=include_inactive)
+
+    @get("/{badge_id:int}", guards=[requires_ld_admin], summary="One badge definition (L&D admin)")
+    async def get_badge(
+        self, org: OrgScope, principal: Principal, badge_id: int
+    ) -> BadgeDefinitionOut:
+        return await services.get_badge(org, principal, badge_id)
+
+    @post("/", guards=[requires_ld_admin], summary="Define a badge (L&D admin)")
+    async def create_badge(
+        self, org: OrgScope, principal: Principal, data: BadgeCreate
+    ) -> BadgeDefinitionOut:
+        return await services.create_badge(org, principal, data)
+
+    @patch("/{badge_id:int}", guards=[requires_ld_admin], summary="Change a badge (L&D admin)")
+    async def update_badge(
+        self, org: OrgScope, principal: Principal, badge_id: int, data: BadgeUpdate
+    ) -> BadgeDefinitionOut:
+        return await services.update_badge(org, principal, badge_id, data)
+
+
+class MyBadgesController(Controller):
+    path = "/api/v1/me/badges"
+    tags = ["me"]
+    guards = [requires_user]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @get("/", summary="My badge wall: earned tiers and progress towards the locked ones")
+    async def badge_wall(
+        self, org: OrgScope, principal: Principal, state: State
+    ) -> list[BadgeWallItem]:
+        return await services.badge_wall(org, principal, app_context(state).settings.base_url)
+
+
+def _not_found(detail: str) -> Response[Any]:
+    # always JSON, also for a browser: verifiers and wallets fetch these URLs
+    return Response(
+        {"status_code": 404, "detail": detail}, status_code=404, media_type=MediaType.JSON
+    )
+
+
+def _json_ld(document: dict[str, Any]) -> Response[Any]:
+    return Response(document, media_type=JSON_LD_MEDIA_TYPE)
+
+
+class BadgeCredentialController(Controller):
+    """Public on purpose: a credential link is shared with employers, who have no account."""
+
+    path = "/"
+    tags = ["open badges"]
+
+    @get(
+        "/badges/credentials/{public_id:str}",
+        summary="An awarded badge as an Open Badges 3.0 credential (JSON-LD, or VC-JWT with "
+        "a .jwt suffix or ?format=jwt)",
+        opt={"public": True},
+    )
+    async def credential(
+        self,
+        state: State,
+        db_session: AsyncSession,
+        public_id: str,
+        response_format: Annotated[str | None, QueryParameter(name="format", max_length=10)] = None,
+    ) -> Response[Any]:
+        as_jwt = response_format == "jwt" or public_id.endswith(".jwt")
+        public_id = public_id.removesuffix(".jwt").removesuffix(".json")
+        settings = app_context(state).settings
+        record = await services.find_award(db_session, public_id[:40])
+        if record is None:
+            return _not_found("no badge credential with this id")
+        credential = build_credential(services.credential_content(record, settings))
+        if as_jwt:
+            token = vc_jwt(credential, BadgeSigningKey.from_settings(settings))
+            return Response(token.encode("ascii"), media_type=JWT_MEDIA_TYPE)
+        return _json_ld(credential)
+
+    @get(
+        "/badges/issuers/{organisation_id:int}",
+        summary="The issuer profile of an organisation's badge credentials",
+        opt={"public": True},
+    )
+    async def issuer(
+        self, state: State, db_session: AsyncSession, organisation_id: int
+    ) -> Response[Any]:
+        if not 1 <= organisation_id <= MAX_DB_ID:
+            return _not_found("no such issuer")
+        organisation = await services.issuing_organisation(db_session, organisation_id)
+        if organisation is None:
+            return _not_found("no such issuer")
+        base_url = app_context(state).settings.base_url
+        return _json_ld(issuer_profile(base_url, organisation_id, organisation.name))
+
+    @get(
+        "/.well-known/jwks.json",
+        summary="The public key badge credentials are signed with (JWKS)",
+        opt={"public": True},
+    )
+    async def jwks(self, state: State) -> Response[Any]:
+        key = BadgeSigningKey.from_settings(app_context(state).settings)
+        return Response(
+            key.jwks(),
+            media_type=MediaType.JSON,
+            headers={"Cache-Control": "public, max-age=3600"},
+        )

@@ -1,0 +1,122 @@
+"""Request and response shapes of the badge catalogue and the badge wall."""
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from backend.accounts.schemas import Schema
+from backend.validation import Name
+
+BadgeCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{1,59}$")
+]
+TierName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
+DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class CriterionIn(Schema):
+    """The engine's ``BadgeCriterion`` document (see ``gamification.badges``)."""
+
+    kind: Annotated[str, StringConstraints(max_length=40)]
+    event_kind: Annotated[str, StringConstraints(max_length=20)] | None = None
+    competency_id: DbId | None = None
+    course_ids: list[DbId] = Field(default_factory=list, max_length=100)
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+class TierIn(Schema):
+    name: TierName
+    threshold: int = Field(ge=1, le=1_000_000)
+
+
+class BadgeCreate(Schema):
+    code: BadgeCode
+    name: Name
+    name_en: ShortText = ""
+    description: Description = ""
+    description_en: Description = ""
+    criterion: CriterionIn
+    tiers: list[TierIn] = Field(min_length=1, max_length=10)
+    competency_id: DbId | None = None
+    is_active: bool = True
+
+
+class BadgeUpdate(Schema):
+    """Only the fields sent change; the code is fixed (awards refer to it)."""
+
+    name: Name | None = None
+    name_en: ShortText | None = None
+    description: Description | None = None
+    description_en: Description | None = None
+    criterion: CriterionIn | None = None
+    tiers: list[TierIn] | None = Field(default=None, min_length=1, max_length=10)
+    competency_id: DbId | None = None
+    is_active: bool | None = None
+
+
+class CompetencyRef(BaseModel):
+    id: int
+    name: str
+
+
+class TierOut(BaseModel):
+    name: str
+    label: str
+    threshold: int
+    how_to_earn: str
+
+
+class BadgeOut(BaseModel):
+    """A badge in the caller's language, with what each tier takes."""
+
+    id: int
+    code: str
+    name: str
+    description: str
+    kind: str
+    criterion: dict[str, Any]
+    tiers: list[TierOut]
+    competency: CompetencyRef | None
+    is_active: bool
+
+
+class BadgeDefinitionOut(BadgeOut):
+    """What L&D edits: both languages as stored."""
+
+    name_nl: str
+    name_en: str
+    description_nl: str
+    description_en: str
+
+
+class EarnedTier(BaseModel):
+    name: str
+    label: str
+    threshold: int | None  # None: a tier the badge no longer has (still earned)
+    how_to_earn: str
+    awarded_at: datetime
+    public_id: str
+    credential_url: str
+
+
+class LockedTier(BaseModel):
+    name: str
+    label: str
+    threshold: int
+    how_to_earn: str
+    current: int
+    fraction: float
+
+
+class BadgeWallItem(BaseModel):
+    code: str
+    name: str
+    description: str
+    competency: CompetencyRef | None
+    earned: list[EarnedTier]
+    locked: list[LockedTier]
+    next_tier: LockedTier | None

@@ -1,0 +1,159 @@
+"""Request and response shapes of a learner's goals, pauses, history, XP chart and leaderboards."""
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from backend.accounts.schemas import Schema
+
+MAX_WEEKLY_GOAL_MINUTES = 1200
+MAX_PAUSE_DAYS = 60
+
+PaceName = Literal["on_track", "behind", "done", "missed"]
+DatedGoalKindName = Literal["finish_course", "competency_events"]
+
+
+class WeeklyGoalIn(Schema):
+    minutes: int = Field(ge=0, le=MAX_WEEKLY_GOAL_MINUTES)
+
+
+_GOAL_FIELDS: dict[str, frozenset[str]] = {
+    "finish_course": frozenset({"course_id"}),
+    "competency_events": frozenset({"competency_id", "count"}),
+}
+
+
+class DatedGoalIn(Schema):
+    """``finish_course``: finish ``course_id`` by ``due_on``.
+    ``competency_events``: learn ``count`` times in ``competency_id`` by ``due_on``."""
+
+    kind: DatedGoalKindName
+    # validated even when left out, so a missing one is reported under its own name
+    course_id: int | None = Field(default=None, ge=1, validate_default=True)
+    competency_id: int | None = Field(default=None, ge=1, validate_default=True)
+    count: int | None = Field(default=None, ge=1, le=1000, validate_default=True)
+    due_on: date
+
+    @field_validator("course_id", "competency_id", "count")
+    @classmethod
+    def _fits_kind(cls, value: int | None, info: ValidationInfo) -> int | None:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is invalid and reported as such
+            return value
+        needed = info.field_name in _GOAL_FIELDS[kind]
+        if needed and value is None:
+            raise ValueError(f"required for a {kind} goal")
+        if not needed and value is not None:
+            raise ValueError(f"not used by a {kind} goal")
+        return value
+
+
+class WeeklyGoalOut(BaseModel):
+    week: str
+    week_starts_on: date
+    target_minutes: int
+    minutes: int
+    fraction: float
+    elapsed_fraction: float
+    pace: PaceName
+
+
+class DatedGoalOut(BaseModel):
+    id: str
+    kind: DatedGoalKindName
+    course_id: int | None = None
+    course_title: str | None = None
+    competency_id: int | None = None
+    competency_name: str | None = None
+    set_on: date
+    due_on: date
+    done: int
+    target: int
+    fraction: float
+    pace: PaceName
+    reached_on: date | None = None
+
+
+class GoalsOut(BaseModel):
+    weekly: WeeklyGoalOut
+    dated: list[DatedGoalOut]
+
+
+class PauseIn(Schema):
+    """A planned pause (holiday, leave): local days ``start_date``..``end_date`` inclusive."""
+
+    start_date: date
+    end_date: date
+
+
+class PauseOut(BaseModel):
+    start_date: date
+    end_date: date
+    days: int
+    status: Literal["upcoming", "active", "past"]
+
+
+class HistoryItem(BaseModel):
+    id: int
+    title: str
+    kind: str
+    minutes: int
+    local_date: date
+    occurred_at: datetime
+    source: str
+    course_id: int | None
+    xp: int
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryItem]
+    next_before: str | None = Field(
+        description="Pass as ?before= to get the next (older) page; null on the last page"
+    )
+
+
+class WeekXp(BaseModel):
+    week: str
+    starts_on: date
+    xp: int
+
+
+class LevelPosition(BaseModel):
+    level: int
+    xp_total: int
+    level_starts_at_xp: int
+    next_level_at_xp: int
+    xp_into_level: int
+    xp_to_next_level: int
+    fraction: float
+
+
+class XpChartOut(BaseModel):
+    weeks: list[WeekXp]
+    level: LevelPosition
+
+
+class LeaderboardPlace(BaseModel):
+    rank: int
+    display_name: str
+    weekly_xp: int
+    is_me: bool
+
+
+class MyPlace(BaseModel):
+    rank: int
+    weekly_xp: int
+    visible: bool = Field(
+        description="Whether others see me on this board (opted in and earned XP this week)"
+    )
+
+
+class LeaderboardOut(BaseModel):
+    week: str
+    starts_on: date
+    ends_on: date
+    entries: list[LeaderboardPlace]
+    me: MyPlace | None = Field(
+        description="My own place; null only for an L&D admin looking at a team they are not in"
+    )
