@@ -11,7 +11,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.accounts.controllers import AuthController, MeController, UserAdminController
 from backend.auth.middleware import AuthenticationMiddleware, LearnloopCSRFMiddleware
+from backend.auth.sessions import SessionCookieConfig
 from backend.badges.controllers import (
     BadgeController,
     BadgeCredentialController,
@@ -193,7 +193,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         context = AppContext.from_settings(settings or get_settings())
     settings = context.settings
 
-    session_config = CookieBackendConfig(
+    session_config = SessionCookieConfig(
         secret=settings.derived_key("session", 32),
         key="learnloop_session",
         max_age=settings.session_max_age_seconds,

@@ -1,5 +1,7 @@
 """Signing in and out, sessions, CSRF and login throttling."""
 
+import base64
+
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -137,6 +139,23 @@ async def test_tampered_session_cookie_is_ignored(
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
+async def test_garbled_session_cookies_mean_signed_out_not_an_error(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
+    await sign_in(client, "ld@acme.example")
+    value = client.cookies.get("learnloop_session") or ""
+    raw = base64.b64decode(value.strip('"'))
+    aad = raw.find(b"additional_authenticated_data=")
+    forged = [
+        base64.b64encode(raw[:aad] + b"additional_authenticated_data=" + tail).decode()
+        for tail in (b'{"expires_at":}', b'{"other":1}', b"[]")
+    ]
+    for garbled in (value[:-10], value[:20], "not base64 at all!", *forged):
+        client.cookies.set("learnloop_session", garbled)
+        response = await client.get("/api/v1/me")
+        assert response.status_code == 401, garbled
+
+
 async def test_deactivated_user_is_signed_out(app: Litestar, world: World) -> None:
     async with (
         signed_in_client(app, "sam@example.com") as employee,
@@ -156,7 +175,6 @@ async def test_api_key_authenticates_an_integration(
     )
     assert response.status_code == 200
     assert response.json()["organisation_name"] == "Acme"
-    import base64
 
     basic = base64.b64encode(f"lms:{world.b.api_key}".encode()).decode()
     response = await client.get(
