@@ -16,7 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from backend.accounts.controllers import AuthController, MeController, UserAdminController
 from backend.auth.middleware import AuthenticationMiddleware, LearnloopCSRFMiddleware
@@ -150,6 +150,16 @@ def _integrity_error_handler(request: Request[Any, Any, Any], exc: IntegrityErro
     )
 
 
+def _data_error_handler(request: Request[Any, Any, Any], exc: DataError) -> Response[Any]:
+    # the database refused a value the schemas let through (e.g. out of its range)
+    log.info("data error on %s %s: %s", request.method, request.url.path, exc.orig)
+    return Response(
+        {"status_code": 400, "detail": "a value in this request is out of range or cannot be stored"},
+        status_code=400,
+        media_type=MediaType.JSON,
+    )
+
+
 def _operational_error_handler(
     request: Request[Any, Any, Any], exc: OperationalError
 ) -> Response[Any]:
@@ -243,6 +253,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         exception_handlers={
             HTTPException: _http_exception_handler,
             IntegrityError: _integrity_error_handler,
+            DataError: _data_error_handler,
             OperationalError: _operational_error_handler,
             Exception: _internal_error_handler,
         },

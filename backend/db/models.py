@@ -183,6 +183,7 @@ class LearningEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("organisation_id", "idempotency_key", name="uq_learning_event_org_key"),
         Index("ix_learning_event_user_local_date", "user_id", "local_date"),
+        Index("ix_learning_event_user_occurred", "user_id", "occurred_at", "id"),
     )
 
     # BIGINT on PostgreSQL; SQLite only auto-numbers an INTEGER PRIMARY KEY
@@ -241,7 +242,12 @@ class XpLedgerEntry(SQLModel, table=True):
     """Append-only: XP is never edited, only added (or countered by a new entry)."""
 
     __tablename__ = "xp_ledger"
-    __table_args__ = (Index("ix_xp_ledger_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_xp_ledger_user_created", "user_id", "created_at"),
+        Index("ix_xp_ledger_user_local_date", "user_id", "local_date"),
+        Index("ix_xp_ledger_org_local_date_user", "organisation_id", "local_date", "user_id"),
+        Index("ix_xp_ledger_event", "event_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
