@@ -341,7 +341,9 @@ async def _apply_new_events(
         ),
         rows,
     )
-    event_ids: dict[str, int] = {key: int(event_id) for event_id, key in inserted.all()}
+    event_ids: dict[str, int] = {
+        key: event_id for event_id, key in inserted.all() if event_id is not None
+    }
 
     rules = org_rules(organisation)
     badges = await org_badges(session, org_id)
