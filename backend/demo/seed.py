@@ -4,8 +4,8 @@
 and deterministic for a given ``seed`` and ``today``. The fictional company is
 "Polderhaven Logistiek", a mid-size logistics firm with its own in-house academy.
 
-Learner state (XP, level, streaks) is derived here by a deliberately simple placeholder,
-``derive_learner_state``; the gamification engine recomputes it properly.
+The learning history goes through the same ingestion service and gamification engine as
+live learning, so XP, levels, streaks, goals and badges are exactly what the rules give.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from backend.auth.passwords import hash_password
 from backend.badges.defaults import ensure_default_badges
 from backend.context import AppContext
 from backend.db.models import (
+    Challenge,
     Competency,
     Course,
     CourseCompetency,
@@ -42,6 +42,11 @@ from backend.db.models import (
     User,
     XpLedgerEntry,
 )
+from backend.learning.service import IncomingEvent, record_events
+from gamification import ChallengeDefinition, TeamChallenge, TeamTargetKind
+from gamification import EventKind as GameEventKind
+from gamification import LearnerState as EngineState
+from gamification.engine import set_weekly_goal
 
 DEMO_SLUG = "demo-polderhaven"
 DEMO_ORG_NAME = "Polderhaven Logistiek"
@@ -479,76 +484,8 @@ def _slug(text: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def xp_for_event(kind: str, minutes: int) -> int:
-    if kind == EventKind.completion.value:
-        return min(10 + minutes // 3, 100)
-    return min(5 + minutes // 10, 15)
-
-
-def xp_needed_for_level(level: int) -> int:
-    """Total XP to reach ``level``: level n needs sum_{k=1}^{n-1} (100 + 50*(k-1))."""
-    return sum(100 + 50 * (k - 1) for k in range(1, level))
-
-
-def level_for_xp(xp: int) -> int:
-    level = 1
-    while xp >= xp_needed_for_level(level + 1):
-        level += 1
-    return level
-
-
 def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
-
-
-def weekly_streaks(active_days: set[date], today: date, days_per_week: int = 3) -> tuple[int, int]:
-    """(current, longest) streak in weeks; a week counts with ``days_per_week`` active days.
-
-    The current week is in progress: it extends the streak once it counts, but falling
-    short does not (yet) break it.
-    """
-    per_week: dict[date, int] = defaultdict(int)
-    for day in active_days:
-        per_week[_monday(day)] += 1
-    good = {week for week, n in per_week.items() if n >= days_per_week}
-    this_week = _monday(today)
-
-    current = 0
-    week = this_week if this_week in good else this_week - timedelta(weeks=1)
-    while week in good:
-        current += 1
-        week -= timedelta(weeks=1)
-
-    longest = run = 0
-    previous: date | None = None
-    for week in sorted(good):
-        run = run + 1 if previous == week - timedelta(weeks=1) else 1
-        longest = max(longest, run)
-        previous = week
-    return current, max(longest, current)
-
-
-def derive_learner_state(
-    events: list[LearningEvent], today: date, days_per_week: int = 3
-) -> tuple[list[tuple[LearningEvent, int, str]], dict[str, Any]]:
-    """XP ledger rows (event, amount, reason) and LearnerState fields for one learner."""
-    ledger = [(event, xp_for_event(event.kind, event.minutes), event.kind) for event in events]
-    xp_total = sum(amount for _, amount, _ in ledger)
-    active_days = {event.local_date for event in events}
-    current, longest = weekly_streaks(active_days, today, days_per_week)
-    fields = {
-        "xp_total": xp_total,
-        "level": level_for_xp(xp_total),
-        "current_streak": current,
-        "longest_streak": longest,
-        "last_active_date": max(active_days) if active_days else None,
-    }
-    return ledger, fields
-
-
-# --------------------------------------------------------------------------------------
-# Learning history
-# --------------------------------------------------------------------------------------
 
 
 def _history_weeks(today: date) -> list[list[date]]:
@@ -706,7 +643,6 @@ async def seed_demo(
             await session.exec(delete(Organisation).where(col(Organisation.id) == existing.id))
             session.expunge(existing)
         org_id = await _create(session, ctx, today=today, rng=random.Random(seed))
-        await ensure_default_badges(session, org_id)
         counts = await _counts(session, org_id)
     return DemoResult(
         organisation_id=org_id,
@@ -801,7 +737,6 @@ async def _create(
 
     # learning history
     not_after = datetime.now(UTC) if today == amsterdam_today() else None
-    zone = ZoneInfo(DEMO_TZ)
     drafts: list[tuple[datetime, int, dict[str, Any]]] = []
     for index, person in enumerate(people):
         assert person.user is not None and person.user.id is not None
@@ -833,57 +768,98 @@ async def _create(
                 drafts.append((occurred, index, fields))
 
     drafts.sort(key=lambda d: (d[0], d[1]))
-    events_by_person: dict[int, list[LearningEvent]] = defaultdict(list)
-    all_events = []
+    # the badges exist before the history, so the demo learners earn them as anyone would
+    await ensure_default_badges(session, org_id)
+    goals = [60] * 7 + [90] * 2 + [120]
+    for person in people:
+        assert person.user is not None and person.user.id is not None
+        goal_state = set_weekly_goal(EngineState(), rng.choice(goals))
+        session.add(
+            LearnerState(user_id=person.user.id, organisation_id=org_id, data=goal_state.to_dict())
+        )
+    await session.flush()
+    incoming = []
     for number, (occurred, index, fields) in enumerate(drafts, 1):
         user = people[index].user
         assert user is not None and user.id is not None
-        event = LearningEvent(
-            organisation_id=org_id,
-            user_id=user.id,
-            idempotency_key=f"demo-{number}",
-            source=EventSource.demo.value,
-            occurred_at=occurred,
-            local_date=occurred.astimezone(zone).date(),
-            created_at=occurred,
-            **fields,
+        incoming.append(
+            IncomingEvent(
+                key=f"demo-{number}",
+                user_id=user.id,
+                kind=fields["kind"],
+                source=EventSource.demo.value,
+                occurred_at=occurred,
+                minutes=fields["minutes"],
+                course_id=fields.get("course_id"),
+                competency_id=fields.get("competency_id"),
+                activity_id=fields.get("activity_id"),
+                title=fields["title"],
+                text=fields["title"] if fields["kind"] == EventKind.informal.value else None,
+                payload={"demo": number, **fields},
+            )
         )
-        events_by_person[index].append(event)
-        all_events.append(event)
-    session.add_all(all_events)
+    manager = next(p.user for p in people if p.team == PERSONA_TEAM and p.is_manager)
+    assert manager is not None and manager.id is not None
+    await _demo_challenges(session, org_id, _id(teams[PERSONA_TEAM].id), manager.id, today)
+    organisation = (await session.exec(select(Organisation).where(Organisation.id == org_id))).one()
+    # the whole history goes through the same service and engine as live learning
+    await record_events(
+        session, organisation, incoming, now=not_after or _end_of(today), commit=False
+    )
+    return org_id
+
+
+async def _demo_challenges(
+    session: AsyncSession, org_id: int, team_id: int, sponsor_id: int, today: date
+) -> None:
+    """A hot-skills season from L&D and a team challenge the Planning manager sponsors."""
+    season = Challenge(
+        organisation_id=org_id,
+        kind="individual",
+        title="Hot skills-maand: 2 trainingen",
+        description="Rond deze maand twee trainingen in een hot skill af en verdien 150 XP extra.",
+        starts_on=today - timedelta(days=13),
+        ends_on=today + timedelta(days=14),
+    )
+    monday = today - timedelta(days=today.weekday())
+    team = Challenge(
+        organisation_id=org_id,
+        kind="team",
+        title="Planning leert samen: 150 uur",
+        description="Samen 150 uur leren in vier weken.",
+        starts_on=monday - timedelta(weeks=3),
+        ends_on=monday + timedelta(days=6),
+        team_id=team_id,
+        sponsor_id=sponsor_id,
+        pledge="Teamlunch bij De Gouden Karper als we het halen",
+    )
+    session.add_all([season, team])
+    await session.flush()
+    season.definition = ChallengeDefinition(
+        challenge_id=str(season.id),
+        title=season.title,
+        starts_on=season.starts_on,
+        ends_on=season.ends_on,
+        event_kind=GameEventKind.COMPLETION,
+        target_count=2,
+        hot_skill_only=True,
+        xp_reward=150,
+    ).to_dict()
+    team.definition = TeamChallenge(
+        challenge_id=str(team.id),
+        sponsor_user_id=sponsor_id,
+        pledge=team.pledge,
+        starts_on=team.starts_on,
+        ends_on=team.ends_on,
+        target_kind=TeamTargetKind.TEAM_MINUTES,
+        target_minutes=9000,
+    ).to_dict()
+    session.add_all([season, team])
     await session.flush()
 
-    days_per_week = int(ORG_SETTINGS["streak_days_per_week"])
-    ledger_rows = []
-    states = []
-    for index, person in enumerate(people):
-        assert person.user is not None and person.user.id is not None
-        ledger, fields = derive_learner_state(events_by_person[index], today, days_per_week)
-        ledger_rows += [
-            XpLedgerEntry(
-                organisation_id=org_id,
-                user_id=person.user.id,
-                event_id=event.id,
-                amount=amount,
-                reason=reason,
-                local_date=event.local_date,
-                created_at=event.occurred_at,
-            )
-            for event, amount, reason in ledger
-        ]
-        states.append(
-            LearnerState(
-                user_id=person.user.id,
-                organisation_id=org_id,
-                weekly_goal_minutes=rng.choice([60] * 7 + [90] * 2 + [120]),
-                freezes_banked=rng.randint(0, 2),
-                **fields,
-            )
-        )
-    session.add_all(ledger_rows)
-    session.add_all(states)
-    await session.flush()
-    return org_id
+
+def _end_of(day: date) -> datetime:
+    return datetime.combine(day, time(20, 0), tzinfo=ZoneInfo(DEMO_TZ)).astimezone(UTC)
 
 
 def _id(value: int | None) -> int:

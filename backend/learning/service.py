@@ -238,10 +238,11 @@ async def record_events(
     *,
     now: datetime | None = None,
     atomic: bool = False,
+    commit: bool = True,
 ) -> list[EventResult]:
     """Record ``events`` (their learners already checked to belong to ``organisation``).
 
-    Commits on success. With ``atomic`` a conflicting duplicate raises
+    Commits on success (unless ``commit`` is false: the caller owns the transaction). With ``atomic`` a conflicting duplicate raises
     :class:`ConflictingEvents` and nothing is written; otherwise it is reported per item.
     """
     assert organisation.id is not None
@@ -290,7 +291,10 @@ async def record_events(
 
     if fresh:
         await _apply_new_events(session, organisation, list(fresh.values()), states, now, results)
-    await session.commit()
+    if commit:
+        await session.commit()
+    else:
+        await session.flush()
     order = {e.key: i for i, e in enumerate(events)}
     return sorted(results.values(), key=lambda r: order.get(r.key, 0))
 
