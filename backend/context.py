@@ -1,13 +1,71 @@
 """Process-wide objects of one app instance: settings, database engine, login limiter."""
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.auth.principal import Principal
 from backend.auth.rate_limit import LoginRateLimiter
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.settings import Settings
+
+
+class ApiKeyCache:
+    """Successful API key verifications of this process, for ``ttl`` seconds.
+
+    Keyed by the SHA-256 of the whole key (what the database stores), so a hit means exactly
+    the key that was verified. Revoking a key through the API calls :meth:`forget`, which takes
+    effect immediately in this process; other processes/replicas keep accepting a revoked key
+    until their entry expires, i.e. for at most ``ttl`` seconds (60 by default).
+    Only successes are cached (a wrong key always goes to the database), and at most
+    ``max_entries`` keys are kept.
+    """
+
+    def __init__(
+        self,
+        ttl: float = 60.0,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, str, Principal]] = {}
+        # bumped by forget(): a verification that started before a revocation is not cached
+        self.generation = 0
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        expires, _prefix, principal = entry
+        if self._clock() >= expires:
+            self._entries.pop(key_hash, None)
+            return None
+        return principal
+
+    def put(self, key_hash: str, prefix: str, principal: Principal, generation: int) -> None:
+        """Remember a verification that started when :attr:`generation` was ``generation``."""
+        if generation != self.generation:
+            return  # a key was revoked meanwhile: this one may have been read before that
+        if len(self._entries) >= self.max_entries and key_hash not in self._entries:
+            now = self._clock()
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))  # the oldest insertion
+        self._entries[key_hash] = (self._clock() + self.ttl, prefix, principal)
+
+    def forget(self, prefix: str) -> None:
+        """Drop the key with this prefix (revoked): the next request goes to the database."""
+        self.generation += 1
+        for key_hash in [k for k, v in self._entries.items() if v[1] == prefix]:
+            del self._entries[key_hash]
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 @dataclass
@@ -16,12 +74,14 @@ class AppContext:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     login_limiter: LoginRateLimiter = field(init=False)
+    api_keys: ApiKeyCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.login_limiter = LoginRateLimiter(
             max_attempts=self.settings.login_attempts_per_window,
             window_seconds=self.settings.login_window_seconds,
         )
+        self.api_keys = ApiKeyCache()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, null_pool: bool = False) -> "AppContext":

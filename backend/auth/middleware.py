@@ -7,6 +7,7 @@ CSRF tokens are required only on cookie-authenticated writes.
 """
 
 import base64
+import hmac
 from typing import Any
 
 from litestar.datastructures import Headers
@@ -16,7 +17,7 @@ from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlmodel import select
 
-from backend.auth.api_keys import key_matches, parse_prefix
+from backend.auth.api_keys import hash_api_key, parse_prefix
 from backend.auth.principal import Principal
 from backend.context import AppContext
 from backend.db.models import ApiKey, User
@@ -69,18 +70,29 @@ async def _principal_from_api_key(ctx: AppContext, authorization: str) -> Princi
     prefix = parse_prefix(plaintext)
     if prefix is None:
         raise NotAuthorizedException("invalid API key")
+    key_hash = hash_api_key(plaintext)
+    # a key verified in the last minute skips the database (see ApiKeyCache for revocation)
+    cached = ctx.api_keys.get(key_hash)
+    if cached is not None:
+        return cached
+    generation = ctx.api_keys.generation
     async with ctx.sessionmaker() as session:
         key = (await session.exec(select(ApiKey).where(ApiKey.prefix == prefix))).first()
-        if key is None or key.revoked_at is not None or not key_matches(plaintext, key.key_hash):
+        if (
+            key is None
+            or key.revoked_at is not None
+            or not hmac.compare_digest(key_hash, key.key_hash)
+        ):
             raise NotAuthorizedException("invalid API key")
         now = utcnow()
         # write last_used_at at most once a minute, so busy integrations don't serialise on it
+        # (with the cache above, that is about once per cache lifetime per process)
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
             key.last_used_at = now
             session.add(key)
             await session.commit()
         assert key.id is not None
-        return Principal(
+        principal = Principal(
             organisation_id=key.organisation_id,
             user_id=None,
             roles=frozenset(),
@@ -88,6 +100,8 @@ async def _principal_from_api_key(ctx: AppContext, authorization: str) -> Princi
             api_key_id=key.id,
             display_name=key.name,
         )
+    ctx.api_keys.put(key_hash, prefix, principal, generation)
+    return principal
 
 
 async def _principal_from_session(ctx: AppContext, data: dict[str, Any]) -> Principal | None:

@@ -49,8 +49,8 @@ class ApiKeyController(Controller):
         )
 
     @delete("/{key_id:int}", summary="Revoke an integration key (L&D admin)")
-    async def revoke_key(self, org: OrgScope, key_id: int) -> None:
-        await services.revoke_api_key(org, key_id)
+    async def revoke_key(self, org: OrgScope, key_id: int, state: State) -> None:
+        await services.revoke_api_key(org, key_id, app_context(state).api_keys)
 
 
 class IntegrationController(Controller):

@@ -9,6 +9,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.api_keys import generate_api_key
+from backend.context import ApiKeyCache
 from backend.db.models import ApiKey, WebhookSecret
 from backend.db.types import utcnow
 from backend.learning.sources import encrypt_secret
@@ -65,13 +66,19 @@ async def list_api_keys(scope: OrgScope) -> list[ApiKeyPublic]:
     return [_public(r) for r in rows]
 
 
-async def revoke_api_key(scope: OrgScope, key_id: int) -> None:
+async def revoke_api_key(scope: OrgScope, key_id: int, cache: ApiKeyCache | None = None) -> None:
+    """Revoke a key; ``cache`` (this process's verified keys) forgets it at once.
+
+    Other processes keep accepting it until their cached verification expires (ApiKeyCache).
+    """
     row = await scope.get(ApiKey, key_id, what="API key")
     if row.revoked_at is not None:
         raise ClientException(f"API key {key_id} is already revoked", status_code=409)
     row.revoked_at = utcnow()
     scope.session.add(row)
     await scope.session.commit()
+    if cache is not None:
+        cache.forget(row.prefix)
 
 
 class WebhookSecretPublic(BaseModel):

@@ -131,7 +131,7 @@ async def _ingest_native(org: OrgScope, items: list[EventIn]) -> list[EventItemR
             if ref.email
             else learners.by_external.get(ref.external_id or "")
             if ref.external_id
-            else learners.by_id.get(ref.user_id)
+            else learners.by_id.get(ref.user_id or 0)
         )
         if user is None or user.id is None:
             outcome[index] = EventItemResult(
@@ -182,8 +182,13 @@ async def _ingest_native(org: OrgScope, items: list[EventIn]) -> list[EventItemR
             )
         )
     if incoming:
-        organisation = await _organisation(session, org.organisation_id)
-        recorded = await record_events(session, organisation, [e for _, e in incoming])
+        recorded = await record_events(
+            session,
+            org.organisation_id,
+            [e for _, e in incoming],
+            timezones=learners.timezones,
+            courses=courses.facts,
+        )
         by_key = {r.key: r for r in recorded}
         for index, event in incoming:
             r = by_key[event.key]
@@ -298,9 +303,16 @@ async def _record_statements(org: OrgScope, statements: list[xapi.ParsedStatemen
         )
     if not incoming:
         return
-    organisation = await _organisation(session, org.organisation_id)
     try:
-        await record_events(session, organisation, incoming, now=now, atomic=True)
+        await record_events(
+            session,
+            org.organisation_id,
+            incoming,
+            now=now,
+            atomic=True,
+            timezones=learners.timezones,
+            courses=courses.facts,
+        )
     except ConflictingEvents as exc:
         ids = ", ".join(k.removeprefix("xapi:") for k in exc.keys)
         raise ClientException(
@@ -389,9 +401,15 @@ class LmsWebhookController(Controller):
             },
             payload_hash=delivery.fingerprint,
         )
-        organisation = await _organisation(db_session, org_id)
         try:
-            [result] = await record_events(db_session, organisation, [event], atomic=True)
+            [result] = await record_events(
+                db_session,
+                org_id,
+                [event],
+                atomic=True,
+                timezones=learners.timezones,
+                courses=courses.facts,
+            )
         except ConflictingEvents as exc:
             raise ClientException(
                 "delivery_id already used for a different delivery",

@@ -14,13 +14,14 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import JSON, Date, Integer, String, Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -38,8 +39,9 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.db.types import utcnow
-from backend.learning.rules import org_badges, org_rules
+from backend.learning.rules import badges_from_documents, rules_from_settings
 from gamification import (
+    BadgeDefinition,
     ChallengeDefinition,
     EventKind,
     LearningFact,
@@ -101,8 +103,12 @@ def content_fingerprint(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _dialect_name(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 def _dialect_insert(session: AsyncSession, table: Any) -> Any:
-    name = session.bind.dialect.name if session.bind is not None else "sqlite"
+    name = _dialect_name(session)
     return postgresql.insert(table) if name == "postgresql" else sqlite.insert(table)
 
 
@@ -143,8 +149,44 @@ async def lock_learner_states(
     return {row.user_id: row for row in (await session.exec(query)).all()}
 
 
+# statements of the hot path, built once per dialect (building one costs more than running it)
+_LOCK_STATES: dict[str, Any] = {}
+_INSERT_EVENTS: dict[str, Any] = {}
+_INSERT_AWARDS: dict[str, Any] = {}
+_INSERT_LEDGER = insert(_table(XpLedgerEntry))
+
+
+async def _lock_state_documents(
+    session: AsyncSession, organisation_id: int, user_ids: list[int], now: datetime
+) -> dict[int, dict[str, Any]]:
+    """The learners' state documents, rows created when missing and locked until commit.
+
+    One statement: ``INSERT ... ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
+    RETURNING``. On PostgreSQL the (no-op) update takes the row lock, waits for a concurrent
+    writer and returns the row as that writer committed it; SQLite holds its write lock
+    (BEGIN IMMEDIATE). Rows are sent sorted by user id, so lockers cannot deadlock.
+    """
+    stmt = _LOCK_STATES.get(_dialect_name(session))
+    if stmt is None:
+        table = _table(LearnerState)
+        stmt = _dialect_insert(session, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["user_id"], set_={"user_id": stmt.excluded.user_id}
+        ).returning(table.c.user_id, table.c.data)
+        _LOCK_STATES[_dialect_name(session)] = stmt
+    params = [
+        {"user_id": uid, "organisation_id": organisation_id, "data": {}, "updated_at": now}
+        for uid in user_ids
+    ]
+    conn = await session.connection()
+    result = await conn.execute(stmt, params[0] if len(params) == 1 else params)
+    return {user_id: data or {} for user_id, data in result.all()}
+
+
 @dataclass(frozen=True)
-class _CourseFacts:
+class CourseFacts:
+    """What the engine needs to know about a course."""
+
     duration: int
     hot_skill: bool
     competencies: frozenset[int]
@@ -152,37 +194,35 @@ class _CourseFacts:
 
 async def _course_facts(
     session: AsyncSession, organisation_id: int, course_ids: set[int]
-) -> dict[int, _CourseFacts]:
+) -> dict[int, CourseFacts]:
     if not course_ids:
         return {}
     courses = (
         await session.exec(
-            select(Course).where(
+            select(Course.id, Course.duration_minutes, Course.hot_skill).where(
                 Course.organisation_id == organisation_id, col(Course.id).in_(course_ids)
             )
         )
     ).all()
     links = (
         await session.exec(
-            select(CourseCompetency).where(
+            select(CourseCompetency.course_id, CourseCompetency.competency_id).where(
                 CourseCompetency.organisation_id == organisation_id,
                 col(CourseCompetency.course_id).in_(course_ids),
             )
         )
     ).all()
     competencies: dict[int, set[int]] = defaultdict(set)
-    for link in links:
-        competencies[link.course_id].add(link.competency_id)
+    for course_id, competency_id in links:
+        competencies[course_id].add(competency_id)
     return {
-        c.id: _CourseFacts(
-            c.duration_minutes, c.hot_skill, frozenset(competencies.get(c.id, set()))
-        )
-        for c in courses
-        if c.id is not None
+        course_id: CourseFacts(duration, hot_skill, frozenset(competencies.get(course_id, set())))
+        for course_id, duration, hot_skill in courses
+        if course_id is not None
     }
 
 
-def to_fact(event: IncomingEvent, local_date: date, course: _CourseFacts | None) -> LearningFact:
+def to_fact(event: IncomingEvent, local_date: date, course: CourseFacts | None) -> LearningFact:
     competencies = set(course.competencies) if course else set()
     if event.competency_id is not None:
         competencies.add(event.competency_id)
@@ -200,53 +240,167 @@ def to_fact(event: IncomingEvent, local_date: date, course: _CourseFacts | None)
     )
 
 
-async def _individual_challenges(
-    session: AsyncSession, organisation_id: int, today: date
-) -> list[ChallengeDefinition]:
-    rows = (
-        await session.exec(
-            select(Challenge).where(
-                Challenge.organisation_id == organisation_id,
-                Challenge.kind == "individual",
-                # a late event may still count for a challenge that ended a few days ago
-                col(Challenge.ends_on) >= date.fromordinal(today.toordinal() - 14),
-            )
-        )
-    ).all()
-    return [ChallengeDefinition.from_dict(r.definition) for r in rows]
+# a late event may still count for a challenge that ended a few days ago
+CHALLENGE_GRACE_DAYS = 14
+
+
+@dataclass(frozen=True)
+class _OrgContext:
+    """An organisation's rules, active badges and recent challenges, read once per request."""
+
+    default_timezone: str
+    rules: OrgRules
+    badges: list[BadgeDefinition]
+    individual_challenges: list[ChallengeDefinition]
+    team_challenge_team_ids: frozenset[int]  # teams with a team challenge that may still count
+
+
+# One round trip for the organisation row, its active badges (in id order) and the challenges
+# that ended at most ~15 days ago (the exact bound needs the organisation's timezone: in Python).
+_ORG_CONTEXT_SQL = {
+    "postgresql": """
+SELECT o.default_timezone, o.settings,
+  (SELECT coalesce(json_agg(json_build_array(b.id, b.code, b.name, b.criterion, b.tiers)
+                            ORDER BY b.id), '[]'::json)
+     FROM badge_definition b WHERE b.organisation_id = :org AND b.is_active) AS badges,
+  (SELECT coalesce(json_agg(json_build_array(c.id, c.kind, c.team_id, c.ends_on, c.definition)
+                            ORDER BY c.id), '[]'::json)
+     FROM challenge c WHERE c.organisation_id = :org AND c.ends_on >= :since) AS challenges
+FROM organisation o WHERE o.id = :org
+""",
+    "sqlite": """
+SELECT o.default_timezone, o.settings,
+  (SELECT json_group_array(json_array(b.id, b.code, b.name, json(b.criterion), json(b.tiers)))
+     FROM badge_definition b WHERE b.organisation_id = :org AND b.is_active) AS badges,
+  (SELECT json_group_array(json_array(c.id, c.kind, c.team_id, c.ends_on, json(c.definition)))
+     FROM challenge c WHERE c.organisation_id = :org AND c.ends_on >= :since) AS challenges
+FROM organisation o WHERE o.id = :org
+""",
+}
+_ORG_CONTEXT = {
+    dialect: text(sql)
+    .bindparams(bindparam("org", type_=Integer()), bindparam("since", type_=Date()))
+    .columns(default_timezone=String(), settings=JSON(), badges=JSON(), challenges=JSON())
+    for dialect, sql in _ORG_CONTEXT_SQL.items()
+}
+
+
+async def _org_context(session: AsyncSession, organisation_id: int, now: datetime) -> _OrgContext:
+    dialect = "postgresql" if _is_postgres(session) else "sqlite"
+    # every timezone's today is within a day of UTC's
+    since = now.date() - timedelta(days=CHALLENGE_GRACE_DAYS + 1)
+    conn = await session.connection()
+    row = (
+        await conn.execute(_ORG_CONTEXT[dialect], {"org": organisation_id, "since": since})
+    ).one()
+    default_timezone, settings, badge_rows, challenge_rows = row
+    badges = badges_from_documents(
+        organisation_id,
+        [
+            {"code": code, "name": name, "criterion": criterion, "tiers": tiers}
+            for _id, code, name, criterion, tiers in sorted(badge_rows or [], key=lambda b: b[0])
+        ],
+    )
+    today = local_day(now, default_timezone)
+    oldest_end = date.fromordinal(today.toordinal() - CHALLENGE_GRACE_DAYS)
+    individual: list[ChallengeDefinition] = []
+    team_ids: set[int] = set()
+    for _id, kind, team_id, ends_on, definition in sorted(challenge_rows or [], key=lambda c: c[0]):
+        if date.fromisoformat(ends_on) < oldest_end:
+            continue
+        if kind == "individual":
+            individual.append(ChallengeDefinition.from_dict(definition))
+        elif kind == "team" and team_id is not None:
+            team_ids.add(team_id)
+    return _OrgContext(
+        default_timezone=default_timezone,
+        rules=rules_from_settings(settings),
+        badges=badges,
+        individual_challenges=individual,
+        team_challenge_team_ids=frozenset(team_ids),
+    )
+
+
+def state_columns(state: EngineState, rules: OrgRules) -> dict[str, Any]:
+    """The engine's document and the hot fields the Today page reads (without ``version``)."""
+    days = [f.local_date for f in state.facts if f.counts_as_activity]
+    return {
+        "data": state.to_dict(),
+        "xp_total": state.xp_total,
+        "level": rules.levels.level_for_xp(state.xp_total),
+        "current_streak": state.streak.current,
+        "longest_streak": state.streak.longest,
+        "freezes_banked": state.streak.freezes_banked,
+        "weekly_goal_minutes": state.weekly_goal_minutes,
+        "last_active_date": max(days) if days else None,
+        "updated_at": utcnow(),
+    }
 
 
 def sync_state_columns(row: LearnerState, state: EngineState, rules: OrgRules) -> None:
     """Copy the engine's document and its hot fields onto the row the Today page reads."""
-    row.data = state.to_dict()
-    row.xp_total = state.xp_total
-    row.level = rules.levels.level_for_xp(state.xp_total)
-    row.current_streak = state.streak.current
-    row.longest_streak = state.streak.longest
-    row.freezes_banked = state.streak.freezes_banked
-    row.weekly_goal_minutes = state.weekly_goal_minutes
-    days = [f.local_date for f in state.facts if f.counts_as_activity]
-    row.last_active_date = max(days) if days else None
+    for name, value in state_columns(state, rules).items():
+        setattr(row, name, value)
     row.version += 1
-    row.updated_at = utcnow()
+
+
+_STATE_FIELDS = (
+    "data",
+    "xp_total",
+    "level",
+    "current_streak",
+    "longest_streak",
+    "freezes_banked",
+    "weekly_goal_minutes",
+    "last_active_date",
+    "updated_at",
+)
+
+
+def _state_update() -> Any:
+    table = _table(LearnerState)
+    values: dict[str, Any] = {name: bindparam(f"b_{name}") for name in _STATE_FIELDS}
+    values["version"] = table.c.version + 1
+    return update(table).where(table.c.user_id == bindparam("b_user_id")).values(values)
+
+
+_STATE_UPDATE = _state_update()
+
+
+async def _timezones(
+    session: AsyncSession, organisation_id: int, user_ids: list[int]
+) -> dict[int, str]:
+    rows = (
+        await session.exec(
+            select(User.id, User.timezone).where(
+                User.organisation_id == organisation_id, col(User.id).in_(user_ids)
+            )
+        )
+    ).all()
+    return {uid: tz for uid, tz in rows if uid is not None}
 
 
 async def record_events(
     session: AsyncSession,
-    organisation: Organisation,
+    organisation: Organisation | int,
     events: Sequence[IncomingEvent],
     *,
     now: datetime | None = None,
     atomic: bool = False,
     commit: bool = True,
+    timezones: Mapping[int, str] | None = None,
+    courses: Mapping[int, CourseFacts] | None = None,
 ) -> list[EventResult]:
     """Record ``events`` (their learners already checked to belong to ``organisation``).
 
     Commits on success (unless ``commit`` is false: the caller owns the transaction). With ``atomic`` a conflicting duplicate raises
     :class:`ConflictingEvents` and nothing is written; otherwise it is reported per item.
+    ``timezones`` (learner id -> timezone) and ``courses`` (course id -> facts) may be passed
+    by a caller that already read them; whatever is missing is read here. The organisation's
+    rules, badges and challenges are always read in this transaction.
     """
-    assert organisation.id is not None
-    org_id = organisation.id
+    org_id = organisation if isinstance(organisation, int) else organisation.id
+    assert org_id is not None
     now = now or utcnow()
     results: dict[str, EventResult] = {}
     fresh: dict[str, IncomingEvent] = {}
@@ -261,27 +415,47 @@ async def record_events(
     user_ids = sorted({e.user_id for e in fresh.values()})
     if not user_ids:
         return []
-    states = await lock_learner_states(session, org_id, user_ids)
+    if session.new or session.dirty or session.deleted:
+        await (
+            session.flush()
+        )  # e.g. challenges the caller just added: the core reads below see them
+    # reads that need no lock first, so the learners' rows are locked as briefly as possible
+    zones: Mapping[int, str] = timezones or {}
+    if any(uid not in zones for uid in user_ids):
+        zones = await _timezones(session, org_id, user_ids)
+    course_ids = {e.course_id for e in fresh.values() if e.course_id is not None}
+    facts: Mapping[int, CourseFacts] = courses if courses is not None else {}
+    if any(cid not in facts for cid in course_ids):
+        facts = {**facts, **await _course_facts(session, org_id, course_ids - set(facts))}
+    context = await _org_context(session, org_id, now)
 
-    known = (
-        await session.exec(
-            select(
-                LearningEvent.idempotency_key,
-                LearningEvent.payload_hash,
-                LearningEvent.user_id,
-                LearningEvent.id,
-            ).where(
-                LearningEvent.organisation_id == org_id,
-                col(LearningEvent.idempotency_key).in_(list(fresh)),
+    documents = await _lock_state_documents(session, org_id, user_ids, now)
+
+    # insert first: a key that is already stored is skipped and then told apart below
+    # (same content: duplicate; different: conflict)
+    local_dates = {e.key: local_day(e.occurred_at, zones[e.user_id]) for e in fresh.values()}
+    event_ids = await _insert_events(session, org_id, list(fresh.values()), local_dates, now)
+    stored = [key for key in fresh if key not in event_ids]
+    if stored:
+        known = (
+            await session.exec(
+                select(
+                    LearningEvent.idempotency_key,
+                    LearningEvent.payload_hash,
+                    LearningEvent.user_id,
+                    LearningEvent.id,
+                ).where(
+                    LearningEvent.organisation_id == org_id,
+                    col(LearningEvent.idempotency_key).in_(stored),
+                )
             )
-        )
-    ).all()
-    for key, payload_hash, user_id, event_id in known:
-        event = fresh.pop(key)
-        if payload_hash == event.content_hash() and user_id == event.user_id:
-            results[key] = EventResult(key, "duplicate", event_id)
-        else:
-            conflicts.append(key)
+        ).all()
+        for key, payload_hash, user_id, event_id in known:
+            event = fresh.pop(key)
+            if payload_hash == event.content_hash() and user_id == event.user_id:
+                results[key] = EventResult(key, "duplicate", event_id)
+            else:
+                conflicts.append(key)
     if conflicts:
         if atomic:
             await session.rollback()
@@ -290,7 +464,19 @@ async def record_events(
             results[key] = EventResult(key, "conflict")
 
     if fresh:
-        await _apply_new_events(session, organisation, list(fresh.values()), states, now, results)
+        await _apply_new_events(
+            session,
+            org_id,
+            context,
+            list(fresh.values()),
+            documents,
+            zones,
+            local_dates,
+            event_ids,
+            facts,
+            now,
+            results,
+        )
     if commit:
         await session.commit()
     else:
@@ -299,26 +485,14 @@ async def record_events(
     return sorted(results.values(), key=lambda r: order.get(r.key, 0))
 
 
-async def _apply_new_events(
+async def _insert_events(
     session: AsyncSession,
-    organisation: Organisation,
+    org_id: int,
     events: list[IncomingEvent],
-    states: dict[int, LearnerState],
+    local_dates: dict[str, date],
     now: datetime,
-    results: dict[str, EventResult],
-) -> None:
-    assert organisation.id is not None
-    org_id = organisation.id
-    timezones = dict(
-        (
-            await session.exec(
-                select(User.id, User.timezone).where(
-                    User.organisation_id == org_id, col(User.id).in_({e.user_id for e in events})
-                )
-            )
-        ).all()
-    )
-    local_dates = {e.key: local_day(e.occurred_at, timezones[e.user_id]) for e in events}
+) -> dict[str, int]:
+    """Insert the events whose key is new in the organisation; their ids by key."""
     rows = [
         {
             "organisation_id": org_id,
@@ -339,33 +513,48 @@ async def _apply_new_events(
         }
         for e in events
     ]
-    inserted = await (await session.connection()).execute(
-        insert(LearningEvent).returning(
-            col(LearningEvent.id), col(LearningEvent.idempotency_key), sort_by_parameter_order=True
-        ),
-        rows,
-    )
-    event_ids: dict[str, int] = {
-        key: event_id for event_id, key in inserted.all() if event_id is not None
-    }
+    # executemany of one cached statement (batched into multi-row VALUES by the dialect)
+    stmt = _INSERT_EVENTS.get(_dialect_name(session))
+    if stmt is None:
+        table = _table(LearningEvent)
+        stmt = (
+            _dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["organisation_id", "idempotency_key"])
+            .returning(table.c.id, table.c.idempotency_key)
+        )
+        _INSERT_EVENTS[_dialect_name(session)] = stmt
+    conn = await session.connection()
+    inserted = await conn.execute(stmt, rows[0] if len(rows) == 1 else rows)
+    return {key: event_id for event_id, key in inserted.all() if event_id is not None}
 
-    rules = org_rules(organisation)
-    badges = await org_badges(session, org_id)
-    today = local_day(now, organisation.default_timezone)
-    challenges = await _individual_challenges(session, org_id, today)
-    courses = await _course_facts(
-        session, org_id, {e.course_id for e in events if e.course_id is not None}
-    )
+
+async def _apply_new_events(
+    session: AsyncSession,
+    org_id: int,
+    context: _OrgContext,
+    events: list[IncomingEvent],
+    documents: dict[int, dict[str, Any]],
+    timezones: Mapping[int, str],
+    local_dates: dict[str, date],
+    event_ids: dict[str, int],
+    courses: Mapping[int, CourseFacts],
+    now: datetime,
+    results: dict[str, EventResult],
+) -> None:
+    rules = context.rules
+    badges = context.badges
+    challenges = context.individual_challenges
+    today = local_day(now, context.default_timezone)
 
     ledger_rows: list[dict[str, Any]] = []
     award_rows: list[dict[str, Any]] = []
+    state_rows: list[dict[str, Any]] = []
     by_user: dict[int, list[IncomingEvent]] = defaultdict(list)
     for event in events:
         by_user[event.user_id].append(event)
     activity: dict[int, list[LearningFact]] = {}
     for user_id, user_events in by_user.items():
-        row = states[user_id]
-        state = EngineState.from_dict(row.data or {})
+        state = EngineState.from_dict(documents.get(user_id) or {})
         tz = timezones[user_id]
         new_facts: list[LearningFact] = []
         for event in sorted(user_events, key=lambda e: (e.occurred_at, e.key)):
@@ -405,30 +594,47 @@ async def _apply_new_events(
                         "awarded_at": now,
                     }
                 )
-        sync_state_columns(row, state, rules)
-        session.add(row)
+        columns = state_columns(state, rules)
+        state_rows.append(
+            {"b_user_id": user_id, **{f"b_{name}": value for name, value in columns.items()}}
+        )
         activity[user_id] = new_facts
 
+    conn = await session.connection()
     if ledger_rows:
-        await (await session.connection()).execute(insert(XpLedgerEntry), ledger_rows)
+        await conn.execute(_INSERT_LEDGER, ledger_rows[0] if len(ledger_rows) == 1 else ledger_rows)
     if award_rows:
-        stmt = _dialect_insert(session, _table(BadgeAward))
-        await (await session.connection()).execute(
-            stmt.on_conflict_do_nothing(index_elements=["user_id", "badge_code", "tier"]),
-            award_rows,
+        stmt = _INSERT_AWARDS.get(_dialect_name(session))
+        if stmt is None:
+            stmt = _dialect_insert(session, _table(BadgeAward)).on_conflict_do_nothing(
+                index_elements=["user_id", "badge_code", "tier"]
+            )
+            _INSERT_AWARDS[_dialect_name(session)] = stmt
+        await conn.execute(stmt, award_rows)
+    await conn.execute(_STATE_UPDATE, state_rows[0] if len(state_rows) == 1 else state_rows)
+    # a caller that holds these rows as ORM objects must not keep reading the old state
+    for user_id in by_user:
+        row = session.identity_map.get(identity_key(LearnerState, user_id))
+        if row is not None:
+            await session.refresh(row)
+    if context.team_challenge_team_ids:
+        await _update_team_challenges(
+            session, org_id, context.team_challenge_team_ids, activity, now, today
         )
-    await session.flush()
-    await _update_team_challenges(session, org_id, activity, now, today)
 
 
 async def _update_team_challenges(
     session: AsyncSession,
     org_id: int,
+    team_ids: frozenset[int],
     activity: dict[int, list[LearningFact]],
     now: datetime,
     today: date,
 ) -> None:
-    """Add the new activity to the learners' team challenges and recompute their progress."""
+    """Add the new activity to the learners' team challenges and recompute their progress.
+
+    ``team_ids``: the teams with a team challenge that may still count (nothing to do without).
+    """
     active_facts = {
         uid: [f for f in facts if f.counts_as_activity] for uid, facts in activity.items()
     }
@@ -438,7 +644,9 @@ async def _update_team_challenges(
     team_rows = (
         await session.exec(
             select(TeamMembership.team_id, TeamMembership.user_id).where(
-                TeamMembership.organisation_id == org_id, col(TeamMembership.user_id).in_(user_ids)
+                TeamMembership.organisation_id == org_id,
+                col(TeamMembership.user_id).in_(user_ids),
+                col(TeamMembership.team_id).in_(team_ids),
             )
         )
     ).all()
@@ -454,7 +662,7 @@ async def _update_team_challenges(
             Challenge.kind == "team",
             col(Challenge.team_id).in_({t for ts in teams_of.values() for t in ts}),
             # late events may still count for a challenge that ended a few days ago
-            col(Challenge.ends_on) >= date.fromordinal(today.toordinal() - 14),
+            col(Challenge.ends_on) >= date.fromordinal(today.toordinal() - CHALLENGE_GRACE_DAYS),
         )
         .order_by(col(Challenge.id))
     )

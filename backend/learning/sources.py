@@ -5,15 +5,20 @@ an xAPI statement id can never collide with a webhook delivery id.
 """
 
 import base64
+import functools
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlmodel import col, or_, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import and_, col, or_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db.models import Course, User
+from backend.db.models import Course, CourseCompetency, User
+from backend.learning.service import CourseFacts
 from backend.learning.xapi import ActorRef, ParsedStatement, mbox_sha1sum
 from backend.settings import Settings
 
@@ -31,23 +36,33 @@ class CourseInfo:
     id: int
     title: str
     duration_minutes: int
+    hot_skill: bool = False
+    competencies: frozenset[int] = frozenset()
 
 
 class CourseDirectory:
     """Courses of one organisation, looked up by id, external id or xAPI activity id."""
 
-    def __init__(self, courses: Iterable[Course]) -> None:
-        self.by_id: dict[int, CourseInfo] = {}
+    def __init__(
+        self, courses: Iterable[CourseInfo], keys: Iterable[tuple[int, str | None, str | None]] = ()
+    ) -> None:
+        self.by_id: dict[int, CourseInfo] = {c.id: c for c in courses}
         self.by_external: dict[str, CourseInfo] = {}
         self.by_activity: dict[str, CourseInfo] = {}
-        for c in courses:
-            assert c.id is not None
-            info = CourseInfo(c.id, c.title, c.duration_minutes)
-            self.by_id[c.id] = info
-            if c.external_id:
-                self.by_external[c.external_id] = info
-            if c.xapi_activity_id:
-                self.by_activity[c.xapi_activity_id] = info
+        for course_id, external_id, activity_id in keys:
+            info = self.by_id[course_id]
+            if external_id:
+                self.by_external[external_id] = info
+            if activity_id:
+                self.by_activity[activity_id] = info
+
+    @property
+    def facts(self) -> dict[int, CourseFacts]:
+        """What ingestion needs of every course loaded (passed to ``record_events``)."""
+        return {
+            c.id: CourseFacts(c.duration_minutes, c.hot_skill, c.competencies)
+            for c in self.by_id.values()
+        }
 
     @classmethod
     async def load(
@@ -59,32 +74,58 @@ class CourseDirectory:
         external_ids: Sequence[str] = (),
         activity_ids: Sequence[str] = (),
     ) -> "CourseDirectory":
-        conditions = []
-        if ids:
-            conditions.append(col(Course.id).in_(list(ids)))
-        if external_ids:
-            conditions.append(col(Course.external_id).in_(list(external_ids)))
-        if activity_ids:
-            conditions.append(col(Course.xapi_activity_id).in_(list(activity_ids)))
-        if not conditions:
+        if not (ids or external_ids or activity_ids):
             return cls([])
-        rows = (
-            await session.exec(
-                select(Course).where(Course.organisation_id == organisation_id, or_(*conditions))
-            )
-        ).all()
-        return cls(rows)
+        params = {
+            "org": organisation_id,
+            "ids": list(ids),
+            "external_ids": list(external_ids),
+            "activity_ids": list(activity_ids),
+        }
+        query = _course_query(bool(ids), bool(external_ids), bool(activity_ids))
+        rows = (await (await session.connection()).execute(query, params)).all()
+        competencies: dict[int, set[int]] = {}
+        first: dict[int, tuple[str, int, bool, str | None, str | None]] = {}
+        for course_id, title, duration, hot, external, activity, competency_id in rows:
+            if course_id is None:
+                continue
+            first.setdefault(course_id, (title, duration, hot, external, activity))
+            links = competencies.setdefault(course_id, set())
+            if competency_id is not None:
+                links.add(competency_id)
+        return cls(
+            [
+                CourseInfo(cid, title, duration, hot, frozenset(competencies[cid]))
+                for cid, (title, duration, hot, _e, _a) in first.items()
+            ],
+            [(cid, external, activity) for cid, (_t, _d, _h, external, activity) in first.items()],
+        )
+
+
+@dataclass(frozen=True)
+class Learner:
+    """What ingestion needs of a learner (not the whole user row)."""
+
+    id: int
+    email: str
+    external_id: str | None
+    timezone: str
 
 
 class LearnerDirectory:
     """Active learners of one organisation by e-mail, external id, id or mbox_sha1sum."""
 
-    def __init__(self, users: Iterable[User]) -> None:
+    def __init__(self, users: Iterable[Learner]) -> None:
         self.users = list(users)
         self.by_email = {u.email: u for u in self.users}
         self.by_external = {u.external_id: u for u in self.users if u.external_id}
         self.by_id = {u.id: u for u in self.users}
-        self._by_sha1: dict[str, User] | None = None
+        self._by_sha1: dict[str, Learner] | None = None
+
+    @property
+    def timezones(self) -> dict[int, str]:
+        """Every loaded learner's timezone (passed to ``record_events``)."""
+        return {u.id: u.timezone for u in self.users}
 
     @classmethod
     async def load(
@@ -97,29 +138,34 @@ class LearnerDirectory:
         ids: Sequence[int] = (),
         everyone: bool = False,
     ) -> "LearnerDirectory":
-        query = select(User).where(
-            User.organisation_id == organisation_id, col(User.is_active).is_(True)
+        if not (everyone or emails or external_ids or ids):
+            return cls([])
+        query = _learner_query(
+            everyone,
+            not everyone and bool(emails),
+            not everyone and bool(external_ids),
+            not everyone and bool(ids),
         )
-        if not everyone:
-            conditions = []
-            if emails:
-                conditions.append(col(User.email).in_([e.lower() for e in emails]))
-            if external_ids:
-                conditions.append(col(User.external_id).in_(list(external_ids)))
-            if ids:
-                conditions.append(col(User.id).in_(list(ids)))
-            if not conditions:
-                return cls([])
-            query = query.where(or_(*conditions))
-        return cls((await session.exec(query)).all())
+        params = {
+            "org": organisation_id,
+            "emails": [e.lower() for e in emails],
+            "external_ids": list(external_ids),
+            "ids": list(ids),
+        }
+        rows = (await (await session.connection()).execute(query, params)).all()
+        return cls(
+            Learner(uid, email, external_id, timezone)
+            for uid, email, external_id, timezone in rows
+            if uid is not None
+        )
 
-    def by_sha1(self, digest: str) -> User | None:
+    def by_sha1(self, digest: str) -> Learner | None:
         if self._by_sha1 is None:
             self._by_sha1 = {mbox_sha1sum(u.email): u for u in self.users}
         return self._by_sha1.get(digest.lower())
 
-    def for_actor(self, actor: ActorRef, field: str) -> User:
-        user: User | None = None
+    def for_actor(self, actor: ActorRef, field: str) -> Learner:
+        user: Learner | None = None
         if actor.email:
             user = self.by_email.get(actor.email)
         elif actor.mbox_sha1sum:
@@ -133,6 +179,58 @@ class LearnerDirectory:
                 field, "no active learner of this organisation matches this actor"
             )
         return user
+
+
+@functools.cache
+def _course_query(by_id: bool, by_external: bool, by_activity: bool) -> Any:
+    """The courses an ingestion request names, with their competencies (one row per link);
+    built once per combination of lookups (building a statement costs more than running it)."""
+    conditions = []
+    if by_id:
+        conditions.append(col(Course.id).in_(bindparam("ids", expanding=True)))
+    if by_external:
+        conditions.append(col(Course.external_id).in_(bindparam("external_ids", expanding=True)))
+    if by_activity:
+        conditions.append(
+            col(Course.xapi_activity_id).in_(bindparam("activity_ids", expanding=True))
+        )
+    return (
+        sa_select(
+            col(Course.id),
+            col(Course.title),
+            col(Course.duration_minutes),
+            col(Course.hot_skill),
+            col(Course.external_id),
+            col(Course.xapi_activity_id),
+            col(CourseCompetency.competency_id),
+        )
+        .outerjoin(
+            CourseCompetency,
+            and_(
+                col(CourseCompetency.course_id) == col(Course.id),
+                col(CourseCompetency.organisation_id) == bindparam("org"),
+            ),
+        )
+        .where(col(Course.organisation_id) == bindparam("org"), or_(*conditions))
+    )
+
+
+@functools.cache
+def _learner_query(everyone: bool, by_email: bool, by_external: bool, by_id: bool) -> Any:
+    """Active learners by the given lookups (or all of them), only the columns ingestion needs."""
+    query = sa_select(
+        col(User.id), col(User.email), col(User.external_id), col(User.timezone)
+    ).where(col(User.organisation_id) == bindparam("org"), col(User.is_active).is_(True))
+    if everyone:
+        return query
+    conditions = []
+    if by_email:
+        conditions.append(col(User.email).in_(bindparam("emails", expanding=True)))
+    if by_external:
+        conditions.append(col(User.external_id).in_(bindparam("external_ids", expanding=True)))
+    if by_id:
+        conditions.append(col(User.id).in_(bindparam("ids", expanding=True)))
+    return query.where(or_(*conditions))
 
 
 def actor_lookup_needs(statements: Sequence[ParsedStatement]) -> tuple[list[str], list[str], bool]:

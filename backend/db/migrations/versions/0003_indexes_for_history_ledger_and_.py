@@ -7,12 +7,7 @@ Create Date: 2026-11-27 14:18:05.307366
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-import sqlmodel
 from alembic import op
-
-import backend.db.types
-
 
 revision: str = "0003"
 down_revision: str | None = "0002"
