@@ -53,6 +53,7 @@ from backend.settings import Settings, get_settings
 from backend.teams.controllers import TeamController
 from backend.web.controllers import WebController
 from backend.web.pages import choose_locale, render
+from backend.web.pwa_routes import PwaController
 from pwa.i18n import N_, gettext, ngettext, set_locale
 
 log = logging.getLogger("learnloop")
@@ -91,6 +92,7 @@ ROUTE_HANDLERS: list[Any] = [
     MyProgressController,
     LeaderboardController,
     WebController,
+    PwaController,
 ]
 
 
@@ -154,7 +156,10 @@ def _data_error_handler(request: Request[Any, Any, Any], exc: DataError) -> Resp
     # the database refused a value the schemas let through (e.g. out of its range)
     log.info("data error on %s %s: %s", request.method, request.url.path, exc.orig)
     return Response(
-        {"status_code": 400, "detail": "a value in this request is out of range or cannot be stored"},
+        {
+            "status_code": 400,
+            "detail": "a value in this request is out of range or cannot be stored",
+        },
         status_code=400,
         media_type=MediaType.JSON,
     )

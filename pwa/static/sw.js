@@ -1,0 +1,113 @@
+/* learnloop service worker: an offline app shell, no libraries.
+ *
+ * Served from /sw.js (root scope) by backend/web/pwa_routes.py, which replaces
+ * __SHELL_VERSION__ with a hash of the shell's files: every deploy that changes them gets
+ * new caches, and the old ones are deleted on activate.
+ *
+ *   app shell (CSS, JS, icons, manifest, /offline)  precached, cache-first
+ *   page navigations                                 network-first → cached page → /offline
+ *   GET /api/v1/me/today                             network-first → cached copy
+ *   anything else (POSTs, other /api/ calls, …)      not touched: straight to the network
+ */
+"use strict";
+
+const VERSION = "__SHELL_VERSION__";
+const SHELL_CACHE = `learnloop-shell-${VERSION}`;
+// the learner's own pages and data; emptied on sign-out so the next person can't see them
+const PRIVATE_CACHE = `learnloop-private-${VERSION}`;
+const OFFLINE_URL = "/offline";
+const TODAY_API = "/api/v1/me/today";
+const SHELL = [
+  OFFLINE_URL,
+  "/manifest.webmanifest",
+  "/static/css/app.css",
+  "/static/js/app.js",
+  "/static/icons/icon.svg",
+  "/static/icons/icon-192.png",
+  "/static/icons/icon-512.png",
+  "/static/icons/icon-maskable-512.png",
+  "/static/icons/apple-touch-icon.png",
+];
+
+self.addEventListener("install", (event) => {
+  // cache: "reload" skips the HTTP cache, so the shell matches this version
+  event.waitUntil(
+    caches
+      .open(SHELL_CACHE)
+      .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: "reload" }))))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  const current = [SHELL_CACHE, PRIVATE_CACHE];
+  event.waitUntil(
+    caches
+      .keys()
+      .then((names) =>
+        Promise.all(
+          names
+            .filter((name) => name.startsWith("learnloop-") && !current.includes(name))
+            .map((name) => caches.delete(name)),
+        ),
+      )
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+
+  if (request.method !== "GET") {
+    // signing out: forget the cached pages and data of whoever was signed in
+    if (request.method === "POST" && url.pathname === "/logout") {
+      event.waitUntil(caches.delete(PRIVATE_CACHE));
+    }
+    return;
+  }
+  if (request.mode === "navigate") {
+    event.respondWith(navigation(request));
+  } else if (url.pathname === TODAY_API) {
+    event.respondWith(networkFirst(request));
+  } else if (SHELL.includes(url.pathname) || url.pathname.startsWith("/static/")) {
+    event.respondWith(cacheFirst(request));
+  }
+});
+
+/** Fetch and keep a copy of complete, same-origin, successful answers. */
+async function fetchAndKeep(request, cacheName) {
+  const response = await fetch(request);
+  if (response.ok && response.type === "basic" && !response.redirected) {
+    const cache = await caches.open(cacheName);
+    await cache.put(request, response.clone());
+  }
+  return response;
+}
+
+async function navigation(request) {
+  try {
+    return await fetchAndKeep(request, PRIVATE_CACHE);
+  } catch (offline) {
+    // "/?source=pwa" (the start URL) falls back to a cached "/" too
+    const cached =
+      (await caches.match(request, { cacheName: PRIVATE_CACHE })) ||
+      (await caches.match(request, { cacheName: PRIVATE_CACHE, ignoreSearch: true })) ||
+      (await caches.match(OFFLINE_URL, { cacheName: SHELL_CACHE }));
+    return cached || Response.error();
+  }
+}
+
+async function networkFirst(request) {
+  try {
+    return await fetchAndKeep(request, PRIVATE_CACHE);
+  } catch (offline) {
+    return (await caches.match(request, { cacheName: PRIVATE_CACHE })) || Response.error();
+  }
+}
+
+async function cacheFirst(request) {
+  const cached = await caches.match(request, { cacheName: SHELL_CACHE });
+  return cached || fetchAndKeep(request, SHELL_CACHE);
+}
