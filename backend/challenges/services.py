@@ -423,7 +423,9 @@ def _team_out(
         if day.user_id in minutes_by_member:
             minutes_by_member[day.user_id][day.local_date] = day.minutes
     # the same measure and day ingestion uses, so the aggregates add up to the stored progress
-    measured = team_challenge_progress(definition, minutes_by_member, org_today)
+    # (members ahead of the organisation's timezone may already be on a later local day)
+    as_of = max([org_today, *(d.local_date for d in facts.days.get(row.id, []))])
+    measured = team_challenge_progress(definition, minutes_by_member, as_of)
     mine = next((c for c in measured.contributions if c.user_id == me), None)
     participation = definition.target_kind is TeamTargetKind.PARTICIPATION
     completed_at: datetime | None = row.completed_at

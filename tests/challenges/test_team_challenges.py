@@ -305,3 +305,26 @@ async def test_the_sponsor_changes_the_end_and_the_engine_measures_the_team_agai
     assert changed["title"] == "Anderhalf uur in drie weken"
     assert changed["ends_on"] == str(today + timedelta(days=20))
     assert changed["progress"] == 30 / 90 and changed["team"]["team_minutes"] == 30
+
+
+async def test_a_member_in_a_timezone_ahead_of_the_organisation_still_counts(
+    app: Litestar, world: World, ctx: AppContext, today: date, new_member: NewMember
+) -> None:
+    # Kiritimati (UTC+14) is usually already on the organisation's next day
+    far_east = await new_member("Teuea")
+    async with ctx.sessionmaker() as session:
+        member = await session.get(User, far_east.id)
+        assert member is not None
+        member.timezone = "Pacific/Kiritimati"
+        session.add(member)
+        await session.commit()
+    async with signed_in_client(app, MANAGER) as manager:
+        created = await manager.post(
+            f"/api/v1/teams/{world.a.team_id}/challenges", json=team_minutes(today, minutes=60)
+        )
+    assert created.status_code == 201, created.text
+    async with signed_in_client(app, far_east.email) as client:
+        await log_moment(client, 90)
+        mine = (await client.get(f"/api/v1/challenges/{created.json()['id']}")).json()
+    assert mine["completed"] and mine["progress"] == 1.0
+    assert mine["team"]["team_minutes"] == 90
