@@ -27,6 +27,7 @@ from backend.badges.controllers import (
     MyBadgesController,
 )
 from backend.catalogue.controllers import CompetencyController, CourseController
+from backend.catalogue.testimonials import TestimonialController
 from backend.challenges.controllers import ChallengeController, TeamChallengeController
 from backend.context import AppContext
 from backend.deps import provide_db_session, provide_principal
@@ -51,8 +52,11 @@ from backend.progress.controllers import (
 )
 from backend.settings import Settings, get_settings
 from backend.teams.controllers import TeamController
+from backend.web.catalogue_pages import CataloguePageController
 from backend.web.controllers import WebController
+from backend.web.log_page import LogPageController
 from backend.web.pages import choose_locale, render
+from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
 from pwa.i18n import N_, gettext, ngettext, set_locale
 
@@ -75,6 +79,7 @@ ROUTE_HANDLERS: list[Any] = [
     TeamController,
     CompetencyController,
     CourseController,
+    TestimonialController,
     ApiKeyController,
     IntegrationController,
     WebhookSecretController,
@@ -92,6 +97,9 @@ ROUTE_HANDLERS: list[Any] = [
     MyProgressController,
     LeaderboardController,
     WebController,
+    CataloguePageController,
+    ProgressPageController,
+    LogPageController,
     PwaController,
 ]
 

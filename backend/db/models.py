@@ -390,3 +390,23 @@ TENANT_TABLES = [
     XpLedgerEntry,
     ApiKey,
 ]
+
+
+class Testimonial(SQLModel, table=True):
+    """A learner's word on a course, for colleagues browsing the catalogue: one per person."""
+
+    __tablename__ = "testimonial"
+    __table_args__ = (
+        UniqueConstraint("user_id", "course_id", name="uq_testimonial_user_course"),
+        Index("ix_testimonial_course_created", "course_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    course_id: int = Field(foreign_key="course.id", ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    text: str = Field(max_length=1000)
+    created_at: datetime = _ts()
+
+
+TENANT_TABLES.append(Testimonial)

@@ -6,6 +6,8 @@
  *
  *   app shell (CSS, JS, icons, manifest, /offline)  precached, cache-first
  *   page navigations                                 network-first → cached page → /offline
+ *     (/log too: it is a signed-in page, so it is kept on the first visit, in the private
+ *      cache, never precached: the install may run before anyone signs in)
  *   GET /api/v1/me/today                             network-first → cached copy
  *   anything else (POSTs, other /api/ calls, …)      not touched: straight to the network
  */
@@ -22,6 +24,7 @@ const SHELL = [
   "/manifest.webmanifest",
   "/static/css/app.css",
   "/static/js/app.js",
+  "/static/js/log.js",
   "/static/icons/icon.svg",
   "/static/icons/icon-192.png",
   "/static/icons/icon-512.png",

@@ -54,6 +54,11 @@ PUBLIC_PATHS = {
     "/sw.js",
     "/manifest.webmanifest",
     "/offline",
+    "/catalogue",
+    "/catalogue/{course_id:int}",
+    "/catalogue/{course_id:int}/testimonial",
+    "/log",
+    "/progress",
 }
 # Open Badges credentials and issuer profiles: public on purpose (see test_public_pages)
 PUBLIC_PREFIXES = ("/schema", "/static/", "/badges/")
@@ -528,6 +533,15 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
             "description": unique("Updated"),
             "competency_ids": [env.a.competency_id],
         },
+        own=_own_course,
+        foreign=_b_course,
+    ),
+    ("GET", "/api/v1/courses/{course_id:int}/testimonials"): RouteSpec(
+        "signed_in", own=_own_course, foreign=_b_course
+    ),
+    ("POST", "/api/v1/courses/{course_id:int}/testimonials"): RouteSpec(
+        "person",
+        body=lambda env: {"text": unique("Worth every minute")},
         own=_own_course,
         foreign=_b_course,
     ),
@@ -1358,3 +1372,30 @@ async def test_public_pages(env: Env) -> None:
     async with AsyncTestClient(app=env.app) as key:
         page = await key.get("/", headers={"Authorization": f"Bearer {env.a.api_key}"})
         assert page.status_code == 200 and "Acme" not in page.text and "Globex" not in page.text
+
+
+async def test_catalogue_pages_stay_in_the_organisation(env: Env) -> None:
+    """The catalogue pages: anonymous callers go to sign-in; org B's courses are 404."""
+    b_course = f"/catalogue/{env.b.course_id}"
+    async with AsyncTestClient(app=env.app) as anonymous:
+        for path in ("/catalogue", b_course, f"/catalogue/{env.a.course_id}"):
+            response = await anonymous.get(path, follow_redirects=False)
+            assert response.status_code == 303 and response.headers["location"] == "/"
+    for role in PERSONS:
+        async with signed_in_client(env.app, env.a.users[role].email) as person:
+            page = await person.get("/catalogue")
+            assert page.status_code == 200 and not leaks(env, page)
+            assert f'href="/catalogue/{env.a.course_id}"' in page.text
+            assert f'href="/catalogue/{env.b.course_id}"' not in page.text
+            own = await person.get(f"/catalogue/{env.a.course_id}")
+            assert own.status_code == 200 and not leaks(env, own)
+            foreign = await person.get(b_course)
+            assert foreign.status_code == 404 and not leaks(env, foreign)
+            token = person.headers["x-csrf-token"]
+            write = await person.post(
+                f"{b_course}/testimonial", data={"text": "Across the fence.", "_csrf_token": token}
+            )
+            assert write.status_code == 404 and not leaks(env, write)
+    async with AsyncTestClient(app=env.app) as key:
+        page = await key.get("/catalogue", headers={"Authorization": f"Bearer {env.a.api_key}"})
+        assert page.status_code in (200, 303) and "Acme" not in page.text

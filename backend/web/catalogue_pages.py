@@ -1,0 +1,314 @@
+"""The catalogue pages: search courses, and one course with what it earns and testimonials.
+
+Both work without JavaScript: the filters are a plain GET form and a testimonial is a plain
+form post (``POST /catalogue/{id}/testimonial``) that redirects back to the course.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from babel.dates import format_date
+from babel.numbers import format_currency
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from pydantic import BaseModel
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth.principal import Principal
+from backend.catalogue import services as catalogue
+from backend.catalogue import testimonials
+from backend.catalogue.schemas import CoursePublic
+from backend.db.models import CourseFormat, LearningEvent, Organisation
+from backend.db.types import utcnow
+from backend.learning.rules import org_rules
+from backend.organisations.controllers import organisation_settings
+from backend.tenancy import OrgScope
+from backend.web.pages import choose_locale, render
+from gamification import EventKind, LearningFact, local_day, xp_for_fact
+from gamification.xp import XpContext
+from pwa.i18n import N_, gettext, ngettext, set_locale
+
+FORMAT_LABELS = {
+    CourseFormat.elearning.value: N_("E-learning"),
+    CourseFormat.classroom.value: N_("Classroom"),
+    CourseFormat.webinar.value: N_("Webinar"),
+    CourseFormat.video.value: N_("Video"),
+    CourseFormat.book.value: N_("Book"),
+    CourseFormat.podcast.value: N_("Podcast"),
+    CourseFormat.coaching.value: N_("Coaching"),
+    CourseFormat.workshop.value: N_("Workshop"),
+}
+DURATION_CHOICES = (15, 30, 60, 120, 240, 480)
+
+
+class TestimonialForm(BaseModel):
+    text: str = ""
+
+
+@dataclass
+class Filters:
+    q: str = ""
+    competency_id: int | None = None
+    hot_skill: bool = False
+    course_format: str = ""
+    max_minutes: int | None = None
+    free_only: bool = False
+
+    @property
+    def narrowed(self) -> bool:
+        """Any filter besides the search words (the filter panel then starts open)."""
+        return bool(
+            self.competency_id
+            or self.hot_skill
+            or self.course_format
+            or self.max_minutes is not None
+            or self.free_only
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q) or self.narrowed
+
+
+def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
+    principal: Principal | None = request.scope.get("user")
+    if principal is None or principal.user_id is None:
+        return None
+    return principal
+
+
+def _small_int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def _filters(request: Request[Any, Any, Any]) -> Filters:
+    params = request.query_params
+    fmt = (params.get("format") or "").strip()
+    return Filters(
+        q=(params.get("q") or "").replace("\x00", "").strip()[:100],
+        competency_id=_small_int(params.get("competency")),
+        hot_skill=params.get("hot") in ("1", "on", "true"),
+        course_format=fmt if fmt in FORMAT_LABELS else "",
+        max_minutes=_small_int(params.get("max_minutes")),
+        free_only=params.get("free") in ("1", "on", "true"),
+    )
+
+
+def euros(cents: int, locale: str) -> str:
+    return format_currency(cents / 100, "EUR", locale=locale)
+
+
+def duration_label(minutes: int) -> str:
+    if minutes < 60:
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes) % {"num": minutes}
+    hours, rest = divmod(minutes, 60)
+    if rest == 0:
+        return ngettext("%(num)d hour", "%(num)d hours", hours) % {"num": hours}
+    return gettext("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": rest}
+
+
+def _card(course: CoursePublic, locale: str) -> dict[str, Any]:
+    return {
+        "id": course.id,
+        "title": course.title,
+        "description": course.description,
+        "provider": course.provider,
+        "format": gettext(FORMAT_LABELS.get(course.format, course.format)),
+        "duration": duration_label(course.duration_minutes) if course.duration_minutes else "",
+        "cost": euros(course.cost_cents, locale) if course.cost_cents else gettext("Free"),
+        "free": course.cost_cents == 0,
+        "hot_skill": course.hot_skill,
+        "competencies": [c.name for c in course.competencies],
+        "url": course.url,
+    }
+
+
+async def _organisation(session: AsyncSession, principal: Principal) -> Organisation:
+    return (
+        await session.exec(select(Organisation).where(Organisation.id == principal.organisation_id))
+    ).one()
+
+
+def completion_xp(organisation: Organisation, course: CoursePublic, timezone: str) -> int:
+    """What completing the course earns today, by the organisation's rules (bonuses included)."""
+    now = utcnow()
+    fact = LearningFact(
+        key=f"preview:{course.id}",
+        kind=EventKind.COMPLETION,
+        occurred_at=now,
+        local_date=local_day(now, timezone),
+        course_id=course.id,
+        course_duration_minutes=course.duration_minutes,
+        hot_skill=course.hot_skill,
+    )
+    return sum(a.amount for a in xp_for_fact(fact, org_rules(organisation).xp, XpContext()))
+
+
+def _not_found(request: Request[Any, Any, Any], locale: str) -> Template:
+    return render(
+        request,
+        "error.html",
+        {
+            "title": gettext("Page not found"),
+            "message": gettext("This page does not exist (any more)."),
+        },
+        locale=locale,
+        status_code=404,
+    )
+
+
+class CataloguePageController(Controller):
+    include_in_schema = False
+
+    @get("/catalogue", name="catalogue-page")
+    async def catalogue_page(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession
+    ) -> Template | Redirect:
+        principal = _signed_in(request)
+        if principal is None:
+            return Redirect("/", status_code=303)
+        locale = choose_locale(request, principal)
+        set_locale(locale)
+        scope = OrgScope(db_session, principal)
+        filters = _filters(request)
+        competencies = await catalogue.list_competencies(scope)
+        if filters.competency_id not in {c.id for c in competencies}:
+            filters.competency_id = None
+        courses = await catalogue.list_courses(
+            scope,
+            q=filters.q or None,
+            competency_id=filters.competency_id,
+            hot_skill=True if filters.hot_skill else None,
+            course_format=filters.course_format or None,
+            max_minutes=filters.max_minutes,
+            max_cost_cents=0 if filters.free_only else None,
+            limit=100,
+        )
+        organisation = await _organisation(db_session, principal)
+        budget = organisation_settings(organisation).yearly_budget_cents
+        return render(
+            request,
+            "catalogue.html",
+            {
+                "filters": filters,
+                "competencies": competencies,
+                "formats": [(key, gettext(label)) for key, label in FORMAT_LABELS.items()],
+                "durations": [(m, duration_label(m)) for m in DURATION_CHOICES],
+                "courses": [_card(c, locale) for c in courses],
+                "budget_left": euros(budget, locale),
+            },
+            locale=locale,
+        )
+
+    @get("/catalogue/{course_id:int}", name="course-page")
+    async def course_page(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, course_id: int
+    ) -> Template | Redirect:
+        principal = _signed_in(request)
+        if principal is None:
+            return Redirect("/", status_code=303)
+        return await self._course(request, db_session, principal, course_id)
+
+    @post("/catalogue/{course_id:int}/testimonial", name="testimonial-form")
+    async def write_testimonial(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        course_id: int,
+        data: Annotated[TestimonialForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        principal = _signed_in(request)
+        if principal is None:
+            return Redirect("/", status_code=303)
+        text = data.text.replace("\x00", "").strip()
+        error = None
+        if len(text) < testimonials.MIN_LENGTH:
+            error = N_("Write at least 10 characters.")
+        elif len(text) > testimonials.MAX_LENGTH:
+            error = N_("Keep it under 1000 characters.")
+        if error is not None:
+            return await self._course(
+                request, db_session, principal, course_id, draft=text, error=error, status_code=400
+            )
+        scope = OrgScope(db_session, principal)
+        try:
+            saved = await testimonials.write_testimonial(scope, course_id, text, source="pwa")
+        except NotFoundException:
+            return _not_found(request, choose_locale(request, principal))
+        outcome = f"xp={saved.xp}" if saved.created else "updated=1"
+        lang = request.query_params.get("lang")
+        suffix = f"&lang={lang}" if lang in ("nl", "en") else ""
+        return Redirect(f"/catalogue/{course_id}?{outcome}{suffix}#testimonials", status_code=303)
+
+    async def _course(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        course_id: int,
+        *,
+        draft: str | None = None,
+        error: str | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        locale = choose_locale(request, principal)
+        set_locale(locale)
+        scope = OrgScope(db_session, principal)
+        try:
+            course = await catalogue.get_course(scope, course_id)
+        except NotFoundException:
+            return _not_found(request, locale)
+        organisation = await _organisation(db_session, principal)
+        rules = org_rules(organisation).xp
+        completed = (
+            await db_session.exec(
+                select(LearningEvent.id)
+                .where(
+                    LearningEvent.organisation_id == principal.organisation_id,
+                    LearningEvent.user_id == principal.user_id,
+                    LearningEvent.course_id == course_id,
+                    LearningEvent.kind == EventKind.COMPLETION.value,
+                )
+                .limit(1)
+            )
+        ).first() is not None
+        said = await testimonials.list_testimonials(scope, course_id)
+        mine = next((t for t in said if t.mine), None)
+        params = request.query_params
+        saved_xp = _small_int(params.get("xp"))
+        return render(
+            request,
+            "course.html",
+            {
+                "course": _card(course, locale),
+                "completed": completed,
+                "completion_xp": completion_xp(organisation, course, principal.timezone),
+                "testimonial_xp": rules.testimonial_xp,
+                "testimonials": [
+                    {
+                        "name": t.display_name,
+                        "text": t.text,
+                        "mine": t.mine,
+                        "date": _date(t.created_at, locale, principal.timezone),
+                    }
+                    for t in said
+                ],
+                "mine": mine,
+                "draft": draft if draft is not None else (mine.text if mine else ""),
+                "error": gettext(error) if error else None,
+                "saved_xp": saved_xp,
+                "updated": params.get("updated") == "1",
+            },
+            locale=locale,
+            status_code=status_code,
+        )
+
+
+def _date(value: datetime, locale: str, timezone: str) -> str:
+    return format_date(local_day(value, timezone), format="medium", locale=locale)

@@ -1,0 +1,212 @@
+"""The catalogue pages: searching, a course with what it earns, and testimonials by form."""
+
+import re
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlmodel import select
+
+from backend.context import AppContext
+from backend.db.models import Competency, Course, CourseCompetency, XpLedgerEntry
+from backend.db.models import Testimonial as SavedTestimonial
+from tests.factories import World, signed_in_client
+
+
+def _form_token(html: str) -> str:
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+async def _more_courses(ctx: AppContext, world: World) -> dict[str, int]:
+    async with ctx.sessionmaker() as session:
+        excel = Competency(organisation_id=world.a.id, name="Data")
+        session.add(excel)
+        courses = {
+            "excel": Course(
+                organisation_id=world.a.id,
+                title="Excel voor gevorderden",
+                provider="GoodHabitz",
+                format="elearning",
+                duration_minutes=120,
+                cost_cents=0,
+                hot_skill=True,
+                description="Draaitabellen en <b>formules</b>.",
+                url="https://provider.example/excel",
+            ),
+            "lead": Course(
+                organisation_id=world.a.id,
+                title="Leiderschap in de praktijk",
+                provider="NCOI",
+                format="classroom",
+                duration_minutes=960,
+                cost_cents=129_550,
+            ),
+        }
+        session.add_all(courses.values())
+        await session.flush()
+        assert excel.id is not None and courses["excel"].id is not None
+        session.add(
+            CourseCompetency(
+                course_id=courses["excel"].id, competency_id=excel.id, organisation_id=world.a.id
+            )
+        )
+        await session.commit()
+        return {"data": excel.id, **{k: c.id or 0 for k, c in courses.items()}}
+
+
+def _titles(html: str) -> list[str]:
+    return re.findall(r'<h3 class="course-title"><a href="/catalogue/\d+">([^<]+)</a>', html)
+
+
+async def test_search_and_filters_narrow_the_list(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    ids = await _more_courses(ctx, world)
+    async with signed_in_client(app, world.a.users["employee"].email) as client:
+        page = await client.get("/catalogue")
+        assert page.status_code == 200
+        assert "Catalogus" in page.text and "Zoeken" in page.text
+        assert "Mijn leerbudget: €\xa01.000,00 over dit jaar" in page.text
+        assert sorted(_titles(page.text)) == [
+            "Excel voor gevorderden",
+            "Feedback geven (Acme)",
+            "Leiderschap in de praktijk",
+        ]
+        assert "Globex" not in page.text
+        assert "€\xa01.295,50" in page.text and "Gratis" in page.text and "Hot skill" in page.text
+        assert "16 uur" in page.text and "2 uur" in page.text and "Klassikaal" in page.text
+
+        assert _titles((await client.get("/catalogue", params={"q": "excel"})).text) == [
+            "Excel voor gevorderden"
+        ]
+        assert _titles((await client.get("/catalogue", params={"q": "ncoi"})).text) == [
+            "Leiderschap in de praktijk"
+        ]
+        by_competency = await client.get("/catalogue", params={"competency": ids["data"]})
+        assert _titles(by_competency.text) == ["Excel voor gevorderden"]
+        assert _titles((await client.get("/catalogue", params={"hot": "1"})).text) == [
+            "Excel voor gevorderden"
+        ]
+        classroom = await client.get("/catalogue", params={"format": "classroom"})
+        assert _titles(classroom.text) == ["Leiderschap in de praktijk"]
+        short = await client.get("/catalogue", params={"max_minutes": "60"})
+        assert _titles(short.text) == ["Feedback geven (Acme)"]
+        free = await client.get("/catalogue", params={"free": "1", "q": "leiderschap"})
+        assert _titles(free.text) == []
+        assert "Niets gevonden — probeer een ander woord" in free.text
+        # nonsense from a hand-edited URL is ignored, not an error
+        odd = await client.get(
+            "/catalogue",
+            params={"competency": "abc", "format": "vr", "max_minutes": "-1", "q": "x\x00"},
+        )
+        assert odd.status_code == 200
+        # org B's competency cannot be used to probe
+        foreign = await client.get("/catalogue", params={"competency": world.b.competency_id})
+        assert len(_titles(foreign.text)) == 3
+
+        english = await client.get("/catalogue", params={"lang": "en"})
+        assert "My learning budget: €1,000.00 left this year" in english.text
+        assert "Free" in english.text and "Classroom" in english.text
+
+
+async def test_course_page_shows_what_it_earns_and_escapes_testimonials(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    ids = await _more_courses(ctx, world)
+    async with ctx.sessionmaker() as session:
+        session.add(
+            SavedTestimonial(
+                organisation_id=world.a.id,
+                course_id=ids["excel"],
+                user_id=world.a.users["manager"].id or 0,
+                text="<script>alert('x')</script> Echt een aanrader",
+            )
+        )
+        await session.commit()
+    async with signed_in_client(app, world.a.users["employee"].email) as client:
+        page = await client.get(f"/catalogue/{ids['excel']}")
+        assert page.status_code == 200
+        # 50 + 0.5 x 120 = 110, hot skill x1.5 = 165
+        assert "+165 XP" in page.text and "Dit levert afronden op" in page.text
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; Echt een aanrader" in page.text
+        assert "<script>alert" not in page.text
+        assert "Mia Acme" in page.text
+        assert "&lt;b&gt;formules&lt;/b&gt;" in page.text
+        assert 'href="https://provider.example/excel"' in page.text
+        assert 'rel="noopener noreferrer"' in page.text
+        plain = await client.get(f"/catalogue/{world.a.course_id}")
+        assert "+73 XP" in plain.text  # 50 + 0.5 x 45 = 72.5, rounded half up
+
+
+async def test_writing_a_testimonial_by_form_earns_xp_once(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    sam = world.a.users["employee"]
+    url = f"/catalogue/{world.a.course_id}"
+
+    async def xp() -> int:
+        async with ctx.sessionmaker() as session:
+            rows = (
+                await session.exec(
+                    select(XpLedgerEntry.amount).where(XpLedgerEntry.user_id == sam.id)
+                )
+            ).all()
+        return sum(rows)
+
+    async with signed_in_client(app, sam.email) as client:
+        page = await client.get(url)
+        assert "Nog geen testimonials" in page.text
+        too_short = await client.post(
+            f"{url}/testimonial", data={"text": "Kort", "_csrf_token": _form_token(page.text)}
+        )
+        assert too_short.status_code == 400
+        assert (
+            "Schrijf minstens 10 tekens." in too_short.text and ">Kort</textarea>" in too_short.text
+        )
+        assert await xp() == 0
+
+        response = await client.post(
+            f"{url}/testimonial",
+            data={"text": "Ik gebruik het elke week.", "_csrf_token": _form_token(page.text)},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == f"{url}?xp=15#testimonials"
+        page = await client.get(f"{url}?xp=15")
+        assert "Ik gebruik het elke week." in page.text and "+15 XP" in page.text
+        assert "Sam Acme (jij)" in page.text and "Testimonial bewerken" in page.text
+        assert await xp() == 15
+
+        response = await client.post(
+            f"{url}/testimonial",
+            data={"text": "Na een maand nog steeds nuttig.", "_csrf_token": _form_token(page.text)},
+        )
+        assert response.status_code == 200
+        assert "Na een maand nog steeds nuttig." in response.text
+        assert "Ik gebruik het elke week." not in response.text
+        assert "Je testimonial is bijgewerkt." in response.text
+        assert await xp() == 15, "editing earns no XP again"
+
+        client.headers.pop("x-csrf-token")
+        no_token = await client.post(f"{url}/testimonial", data={"text": "Zonder token gepost."})
+        assert no_token.status_code == 403
+
+
+async def test_anonymous_is_sent_to_sign_in_and_other_orgs_course_is_404(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    for path in ("/catalogue", f"/catalogue/{world.a.course_id}"):
+        response = await client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/"
+    async with signed_in_client(app, world.a.users["employee"].email) as sam:
+        for course_id in (world.b.course_id, 2**31, 999_999):
+            response = await sam.get(f"/catalogue/{course_id}")
+            assert response.status_code == 404
+            assert "Pagina niet gevonden" in response.text and "Globex" not in response.text
+        token = sam.headers["x-csrf-token"]
+        write = await sam.post(
+            f"/catalogue/{world.b.course_id}/testimonial",
+            data={"text": "Ik schrijf bij de buren.", "_csrf_token": token},
+        )
+        assert write.status_code == 404 and "Globex" not in write.text
