@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response
 from litestar.config.csrf import CSRFConfig
@@ -58,7 +59,7 @@ from backend.web.log_page import LogPageController
 from backend.web.pages import choose_locale, render
 from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
-from pwa.i18n import N_, gettext, ngettext, set_locale
+from pwa.i18n import N_, current_locale, gettext, ngettext, set_locale
 
 log = logging.getLogger("learnloop")
 
@@ -112,6 +113,8 @@ def _jinja_environment() -> Environment:
         auto_reload=False,
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    # numbers as the reader writes them: 1.993 in Dutch, 1,993 in English
+    env.filters["number"] = lambda value: format_decimal(value, locale=current_locale())
     return env
 
 
