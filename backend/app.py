@@ -20,6 +20,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from backend.accounts.controllers import AuthController, MeController, UserAdminController
+from backend.accounts.privacy import PrivacyController
 from backend.auth.middleware import AuthenticationMiddleware, LearnloopCSRFMiddleware
 from backend.auth.sessions import SessionCookieConfig
 from backend.badges.controllers import (
@@ -59,6 +60,7 @@ from backend.web.log_page import LogPageController
 from backend.web.pages import choose_locale, render
 from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
+from backend.web.settings_page import SettingsPageController
 from pwa.i18n import N_, current_locale, gettext, ngettext, set_locale
 
 log = logging.getLogger("learnloop")
@@ -75,6 +77,7 @@ ROUTE_HANDLERS: list[Any] = [
     HealthController,
     AuthController,
     MeController,
+    PrivacyController,
     UserAdminController,
     OrganisationController,
     TeamController,
@@ -101,6 +104,7 @@ ROUTE_HANDLERS: list[Any] = [
     CataloguePageController,
     ProgressPageController,
     LogPageController,
+    SettingsPageController,
     PwaController,
 ]
 

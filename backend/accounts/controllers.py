@@ -1,12 +1,12 @@
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.accounts import services
+from backend.accounts import privacy, services
 from backend.accounts.schemas import (
     LoginRequest,
     MePublic,
@@ -84,6 +84,16 @@ class MeController(Controller):
     @patch("/", summary="Change my name, timezone or language")
     async def update_me(self, org: OrgScope, data: MeUpdate) -> MePublic:
         return await services.update_me(org, data)
+
+    @delete(
+        "/",
+        summary='Delete my account and all my data (body {"confirm": "DELETE"})',
+        status_code=204,
+    )
+    async def delete_me(
+        self, request: Request[Any, Any, Any], org: OrgScope, data: privacy.DeleteMeRequest
+    ) -> None:
+        await privacy.delete_my_account(request, org, data)
 
 
 class UserAdminController(Controller):

@@ -59,6 +59,7 @@ PUBLIC_PATHS = {
     "/catalogue/{course_id:int}/testimonial",
     "/log",
     "/progress",
+    "/settings",
 }
 # Open Badges credentials and issuer profiles: public on purpose (see test_public_pages)
 PUBLIC_PREFIXES = ("/schema", "/static/", "/badges/")
@@ -115,7 +116,12 @@ class Env:
         return self.world.b
 
     async def new_user(
-        self, org: str = "a", *, team: bool = False, email: str | None = None
+        self,
+        org: str = "a",
+        *,
+        team: bool = False,
+        email: str | None = None,
+        roles: list[str] | None = None,
     ) -> int:
         """A fresh throw-away person (optionally in the org's team), so writes can't disturb others."""
         organisation = getattr(self.world, org)
@@ -128,7 +134,7 @@ class Env:
                 password_hash=(
                     hash_password(PASSWORD, self.ctx.settings.password_cost) if email else None
                 ),
-                roles=["employee"],
+                roles=roles or ["employee"],
             )
             session.add(user)
             await session.flush()
@@ -188,6 +194,9 @@ class RouteSpec:
     """Every person passes the guard and the row decides who may act on it (a team's manager,
     L&D for an organisation-wide challenge): org B's ids are then 404 for every person, as a
     refusal must not tell that the row exists."""
+    acts_on_caller: bool = False
+    """The call removes the caller themself (deleting my account): a person calls it as a fresh
+    throw-away person with the same roles, so the matrix keeps its callers."""
 
 
 def _user(who: str, org: str = "b") -> Callable[[Env], int]:
@@ -473,6 +482,10 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     # me: people only
     ("GET", "/api/v1/me"): RouteSpec("person"),
     ("PATCH", "/api/v1/me"): RouteSpec("person", body=lambda env: {"locale": "en"}),
+    ("DELETE", "/api/v1/me"): RouteSpec(
+        "person", body=lambda env: {"confirm": "DELETE"}, acts_on_caller=True
+    ),
+    ("GET", "/api/v1/me/export"): RouteSpec("person", foreign_ids=_b_people),
     # users: L&D admin
     ("GET", "/api/v1/users"): RouteSpec("ld_admin", foreign_ids=_b_people),
     ("POST", "/api/v1/users"): RouteSpec(
@@ -1022,7 +1035,13 @@ async def test_route_access_by_caller(env: Env, caller: Caller) -> None:
                 continue
             url = fill(path, await spec.own(env))
             body = spec.body(env) if spec.body else None
-            response = await call(client, method, url, body, spec, env)
+            acting = client
+            if spec.acts_on_caller and caller in PERSONS:
+                roles = env.a.users[caller].roles
+                email = f"fresh-{uuid.uuid4().hex[:8]}@acme.example"
+                await env.new_user(email=email, roles=roles)
+                acting = await stack.enter_async_context(signed_in_client(env.app, email))
+            response = await call(acting, method, url, body, spec, env)
             expected = expected_status(spec.access, caller)
             where = f"{caller} {method} {url}"
             if not status_matches(expected, response.status_code):
@@ -1399,3 +1418,33 @@ async def test_catalogue_pages_stay_in_the_organisation(env: Env) -> None:
     async with AsyncTestClient(app=env.app) as key:
         page = await key.get("/catalogue", headers={"Authorization": f"Bearer {env.a.api_key}"})
         assert page.status_code in (200, 303) and "Acme" not in page.text
+
+
+async def test_settings_page_stays_with_the_person(env: Env) -> None:
+    """The settings page: anonymous callers and API keys go to sign-in; a person sees only
+    their own settings, and their writes change nothing of org B."""
+    async with AsyncTestClient(app=env.app) as anonymous:
+        response = await anonymous.get("/settings", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/"
+    async with AsyncTestClient(app=env.app) as key:
+        key.headers["Authorization"] = f"Bearer {env.a.api_key}"
+        page = await key.get("/settings", follow_redirects=False)
+        assert page.status_code == 303 and "Acme" not in page.text
+    async with AsyncExitStack() as stack:
+        admin_b = await open_client(stack, env, "ld_admin", "b")
+        before = await org_b_snapshot(env, admin_b)
+        for role in PERSONS:
+            person = await open_client(stack, env, role)
+            page = await person.get("/settings")
+            assert page.status_code == 200 and not leaks(env, page)
+            assert env.a.users[role].email in page.text
+            token = person.headers["x-csrf-token"]
+            saved = await person.post(
+                "/settings",
+                data={"_csrf_token": token, "section": "goal", "weekly_goal": "75"},
+                follow_redirects=False,
+            )
+            assert saved.status_code == 303
+            export = await person.get("/api/v1/me/export")
+            assert export.status_code == 200 and not leaks(env, export, _b_people(env))
+        assert await org_b_snapshot(env, admin_b) == before

@@ -1,0 +1,165 @@
+"""The settings page: language, timezone, weekly goal, leaderboard opt-in, my data."""
+
+import re
+import uuid
+
+import httpx
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlmodel import select
+
+from backend.context import AppContext
+from backend.db.models import LearningEvent, User
+from tests.factories import PASSWORD, World, signed_in_client
+
+
+def _token(html: str) -> str:
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+async def _post(client: AsyncTestClient[Litestar], **fields: str) -> httpx.Response:
+    page = await client.get("/settings")
+    return await client.post(
+        "/settings", data={"_csrf_token": _token(page.text), **fields}, follow_redirects=False
+    )
+
+
+async def test_anonymous_visitors_go_to_sign_in(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/settings", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    await client.get("/")
+    token = client.cookies.get("learnloop_csrf") or ""
+    posted = await client.post(
+        "/settings",
+        data={"_csrf_token": token, "section": "goal", "weekly_goal": "90"},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303 and posted.headers["location"] == "/"
+
+
+async def test_today_links_to_settings_and_the_page_shows_every_section(
+    app: Litestar, world: World
+) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        assert 'href="/settings"' in (await sam.get("/")).text
+        page = await sam.get("/settings")
+        assert page.status_code == 200
+        for text in (
+            "Instellingen",
+            "Taal",
+            "Tijdzone",
+            "Weekdoel",
+            "Alleen jij ziet je eigen plek tenzij je meedoet",
+            'href="/api/v1/me/export"',
+            "VERWIJDER",
+        ):
+            assert text in page.text, text
+        assert 'value="Europe/Amsterdam" selected' in page.text
+        assert 'name="weekly_goal"' in page.text and 'value="60"' in page.text
+
+
+async def test_language_change_re_renders_in_english(app: Litestar, world: World) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        saved = await _post(sam, section="language", locale="en")
+        assert saved.status_code == 303
+        assert saved.headers["location"] == "/settings?saved=language"
+        page = await sam.get("/settings?saved=language")
+        assert '<html lang="en">' in page.text and "Settings" in page.text
+        assert "Saved." in page.text and "DELETE" in page.text
+        assert (await sam.get("/api/v1/me")).json()["locale"] == "en"
+
+
+async def test_weekly_goal_shows_on_today(app: Litestar, world: World) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        saved = await _post(sam, section="goal", weekly_goal="150")
+        assert saved.status_code == 303
+        assert "0 van 150 minuten" in (await sam.get("/")).text
+        assert 'value="150"' in (await sam.get("/settings")).text
+
+
+async def test_timezone_and_leaderboard_are_saved(app: Litestar, world: World) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        assert (await sam.get("/api/v1/me")).json()["leaderboard_opt_in"] is False
+        await _post(sam, section="leaderboard", leaderboard_opt_in="on")
+        me = (await sam.get("/api/v1/me")).json()
+        assert me["leaderboard_opt_in"] is True
+        await _post(sam, section="leaderboard")  # an unticked box is not sent at all
+        assert (await sam.get("/api/v1/me")).json()["leaderboard_opt_in"] is False
+        await _post(sam, section="timezone", timezone="Europe/London")
+        assert (await sam.get("/api/v1/me")).json()["timezone"] == "Europe/London"
+        assert 'value="Europe/London" selected' in (await sam.get("/settings")).text
+
+
+async def test_bad_input_shows_an_error_and_saves_nothing(app: Litestar, world: World) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        before = (await sam.get("/api/v1/me")).json()
+        for fields, message in (
+            ({"section": "goal", "weekly_goal": "abc"}, "Kies een weekdoel"),
+            ({"section": "goal", "weekly_goal": "5000"}, "Kies een weekdoel"),
+            ({"section": "language", "locale": "fr"}, "Kies een taal"),
+            ({"section": "timezone", "timezone": "Mars/Olympus"}, "Kies een tijdzone"),
+            ({"section": "nonsense"}, "Er ging iets mis"),
+            ({"section": "delete", "confirm": "DELETE"}, "Typ VERWIJDER"),
+        ):
+            response = await _post(sam, **fields)
+            assert response.status_code == 400, fields
+            assert message in response.text, fields
+            assert 'aria-invalid="true"' in response.text or "alert" in response.text
+        assert (await sam.get("/api/v1/me")).json() == before
+        assert 'value="60"' in (await sam.get("/settings")).text
+
+
+async def test_a_form_without_csrf_token_is_refused(app: Litestar, world: World) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        del sam.headers["x-csrf-token"]
+        response = await sam.post(
+            "/settings", data={"section": "goal", "weekly_goal": "90"}, follow_redirects=False
+        )
+        assert response.status_code == 403
+        assert 'value="60"' in (await sam.get("/settings")).text
+
+
+async def test_deleting_my_account_signs_me_out_and_removes_my_data(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    sam_id = world.a.users["employee"].id
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        moment = {"client_id": str(uuid.uuid4()), "what": "Tips from a colleague", "minutes": 5}
+        assert (await sam.post("/api/v1/me/moments", json=moment)).status_code == 201
+        gone = await _post(sam, section="delete", confirm="VERWIJDER")
+        assert gone.status_code == 303
+        assert gone.headers["location"] == "/?goodbye=1&lang=nl"
+        goodbye = await sam.get("/?goodbye=1&lang=nl")
+        assert "Je account en al je gegevens zijn verwijderd" in goodbye.text
+        assert 'type="password"' in goodbye.text, "signed out: the sign-in form"
+        assert (await sam.get("/settings", follow_redirects=False)).status_code == 303
+    async with ctx.sessionmaker() as session:
+        assert (await session.exec(select(User).where(User.id == sam_id))).first() is None
+        events = await session.exec(select(LearningEvent).where(LearningEvent.user_id == sam_id))
+        assert events.all() == []
+    async with AsyncTestClient(app=app) as again:
+        page = await again.get("/")
+        # Acme's Sam is gone: the address and password now only open Globex's account
+        login = await again.post(
+            "/login",
+            data={
+                "email": world.email("a", "employee"),
+                "password": PASSWORD,
+                "_csrf_token": _token(page.text),
+            },
+            follow_redirects=False,
+        )
+        assert login.status_code == 303
+        assert "Globex" in (await again.get("/")).text
+
+
+async def test_last_ld_admin_cannot_delete_their_account_here_either(
+    app: Litestar, world: World
+) -> None:
+    async with signed_in_client(app, world.email("a", "ld_admin")) as lou:
+        response = await _post(lou, section="delete", confirm="VERWIJDER")
+        assert response.status_code == 409
+        assert "laatste L&amp;D-admin" in response.text
+        assert (await lou.get("/api/v1/me")).status_code == 200
