@@ -61,6 +61,7 @@ from backend.web.pages import choose_locale, render
 from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
 from backend.web.settings_page import SettingsPageController
+from backend.web.team_page import TeamPageController
 from pwa.i18n import N_, current_locale, gettext, ngettext, set_locale
 
 log = logging.getLogger("learnloop")
@@ -103,6 +104,7 @@ ROUTE_HANDLERS: list[Any] = [
     WebController,
     CataloguePageController,
     ProgressPageController,
+    TeamPageController,
     LogPageController,
     SettingsPageController,
     PwaController,

@@ -60,6 +60,7 @@ PUBLIC_PATHS = {
     "/log",
     "/progress",
     "/settings",
+    "/team",
 }
 # Open Badges credentials and issuer profiles: public on purpose (see test_public_pages)
 PUBLIC_PREFIXES = ("/schema", "/static/", "/badges/")
@@ -1448,3 +1449,21 @@ async def test_settings_page_stays_with_the_person(env: Env) -> None:
             export = await person.get("/api/v1/me/export")
             assert export.status_code == 200 and not leaks(env, export, _b_people(env))
         assert await org_b_snapshot(env, admin_b) == before
+
+
+async def test_team_page_shows_only_my_own_teams(env: Env) -> None:
+    """The team page: anonymous callers and API keys go to sign-in; a person sees their own
+    team(s) only, and org B's team is not found."""
+    async with AsyncTestClient(app=env.app) as anonymous:
+        response = await anonymous.get("/team", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/"
+    async with AsyncTestClient(app=env.app) as key:
+        key.headers["Authorization"] = f"Bearer {env.a.api_key}"
+        page = await key.get("/team", follow_redirects=False)
+        assert page.status_code == 303 and "Acme" not in page.text
+    for role in PERSONS:
+        async with signed_in_client(env.app, env.a.users[role].email) as person:
+            page = await person.get("/team")
+            assert page.status_code == 200 and not leaks(env, page, _b_people(env))
+            foreign = await person.get(f"/team?team={env.b.team_id}")
+            assert foreign.status_code == 404 and not leaks(env, foreign, _b_people(env))
