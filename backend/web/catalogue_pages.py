@@ -28,7 +28,7 @@ from backend.db.types import utcnow
 from backend.learning.rules import org_rules
 from backend.organisations.controllers import organisation_settings
 from backend.tenancy import OrgScope
-from backend.web.pages import choose_locale, render
+from backend.web.pages import choose_locale, not_found_page, render, signed_in
 from gamification import EventKind, LearningFact, local_day, xp_for_fact
 from gamification.xp import XpContext
 from pwa.i18n import N_, gettext, ngettext, set_locale
@@ -73,13 +73,6 @@ class Filters:
     @property
     def active(self) -> bool:
         return bool(self.q) or self.narrowed
-
-
-def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
-    principal: Principal | None = request.scope.get("user")
-    if principal is None or principal.user_id is None:
-        return None
-    return principal
 
 
 def _small_int(value: str | None) -> int | None:
@@ -150,19 +143,6 @@ def completion_xp(organisation: Organisation, course: CoursePublic, timezone: st
     return sum(a.amount for a in xp_for_fact(fact, org_rules(organisation).xp, XpContext()))
 
 
-def _not_found(request: Request[Any, Any, Any], locale: str) -> Template:
-    return render(
-        request,
-        "error.html",
-        {
-            "title": gettext("Page not found"),
-            "message": gettext("This page does not exist (any more)."),
-        },
-        locale=locale,
-        status_code=404,
-    )
-
-
 class CataloguePageController(Controller):
     include_in_schema = False
 
@@ -170,7 +150,7 @@ class CataloguePageController(Controller):
     async def catalogue_page(
         self, request: Request[Any, Any, Any], db_session: AsyncSession
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         locale = choose_locale(request, principal)
@@ -210,7 +190,7 @@ class CataloguePageController(Controller):
     async def course_page(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, course_id: int
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         return await self._course(request, db_session, principal, course_id)
@@ -223,7 +203,7 @@ class CataloguePageController(Controller):
         course_id: int,
         data: Annotated[TestimonialForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         text = data.text.replace("\x00", "").strip()
@@ -240,7 +220,7 @@ class CataloguePageController(Controller):
         try:
             saved = await testimonials.write_testimonial(scope, course_id, text, source="pwa")
         except NotFoundException:
-            return _not_found(request, choose_locale(request, principal))
+            return not_found_page(request, choose_locale(request, principal))
         outcome = f"xp={saved.xp}" if saved.created else "updated=1"
         lang = request.query_params.get("lang")
         suffix = f"&lang={lang}" if lang in ("nl", "en") else ""
@@ -263,7 +243,7 @@ class CataloguePageController(Controller):
         try:
             course = await catalogue.get_course(scope, course_id)
         except NotFoundException:
-            return _not_found(request, locale)
+            return not_found_page(request, locale)
         organisation = await _organisation(db_session, principal)
         rules = org_rules(organisation).xp
         completed = (

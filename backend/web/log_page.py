@@ -22,7 +22,7 @@ from backend.db.models import Competency, Organisation, TeamMembership, User
 from backend.db.types import utcnow
 from backend.learning.schemas import MomentIn
 from backend.learning.service import ConflictingEvents, IncomingEvent, record_events
-from backend.web.pages import choose_locale, render
+from backend.web.pages import choose_locale, render, signed_in
 from pwa.i18n import N_, gettext, set_locale
 
 QUICK_MINUTES = (5, 10, 15, 30, 60)
@@ -47,13 +47,6 @@ class FormState:
     competency_id: int | None = None
     colleague_id: int | None = None
     errors: dict[str, str] = field(default_factory=dict)
-
-
-def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
-    principal: Principal | None = request.scope.get("user")
-    if principal is None or principal.user_id is None:
-        return None
-    return principal
 
 
 def _int_or_none(value: str) -> int | None:
@@ -100,7 +93,7 @@ class LogPageController(Controller):
     async def log_page(
         self, request: Request[Any, Any, Any], db_session: AsyncSession
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         return await self._render(request, db_session, principal, FormState(str(uuid.uuid4())))
@@ -112,7 +105,7 @@ class LogPageController(Controller):
         db_session: AsyncSession,
         data: Annotated[LogForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         assert principal.user_id is not None

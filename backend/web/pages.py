@@ -64,3 +64,24 @@ def local_now(timezone: str) -> datetime:
 
 def long_date(value: datetime, locale: str) -> str:
     return format_date(value.date(), format="full", locale=locale)
+
+
+def signed_in(request: Request[Any, Any, Any]) -> Principal | None:
+    """The signed-in person behind a page request (an API key is nobody here)."""
+    principal: Principal | None = request.scope.get("user")
+    if principal is None or principal.user_id is None:
+        return None
+    return principal
+
+
+def not_found_page(request: Request[Any, Any, Any], locale: str) -> Template:
+    return render(
+        request,
+        "error.html",
+        {
+            "title": gettext("Page not found"),
+            "message": gettext("This page does not exist (any more)."),
+        },
+        locale=locale,
+        status_code=404,
+    )

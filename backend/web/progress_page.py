@@ -15,7 +15,6 @@ from litestar.datastructures import State
 from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.auth.principal import Principal
 from backend.badges.services import badge_wall
 from backend.db.models import Organisation, User
 from backend.db.types import utcnow
@@ -24,7 +23,7 @@ from backend.learning.rules import org_rules
 from backend.learning.today import learner_document
 from backend.progress.services import my_goals, my_xp_chart
 from backend.tenancy import OrgScope
-from backend.web.pages import choose_locale, render
+from backend.web.pages import choose_locale, render, signed_in
 from gamification import local_day, refresh
 from gamification.periods import week_start
 from pwa.i18n import gettext, ngettext, set_locale
@@ -87,13 +86,6 @@ def intensity(minutes: int) -> int:
     if minutes < 60:
         return 3
     return 4
-
-
-def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
-    principal: Principal | None = request.scope.get("user")
-    if principal is None or principal.user_id is None:
-        return None
-    return principal
 
 
 def _xp_bars(weeks: list[tuple[date, int]], locale: str, this_monday: date) -> list[Bar]:
@@ -183,7 +175,7 @@ class ProgressPageController(Controller):
     async def progress(
         self, request: Request[Any, Any, Any], state: State, db_session: AsyncSession
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         locale = choose_locale(request, principal)

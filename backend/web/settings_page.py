@@ -18,11 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.accounts import services as accounts
 from backend.accounts.privacy import LastAdminError, delete_me
 from backend.accounts.schemas import MeUpdate
-from backend.auth.principal import Principal
 from backend.progress import services as progress
 from backend.progress.schemas import MAX_WEEKLY_GOAL_MINUTES
 from backend.tenancy import OrgScope
-from backend.web.pages import choose_locale, render
+from backend.web.pages import choose_locale, render, signed_in
 from pwa.i18n import N_, SUPPORTED_LOCALES, gettext, set_locale
 
 COMMON_TIMEZONES = (
@@ -64,13 +63,6 @@ class SettingsForm(BaseModel):
     confirm: str = ""
 
 
-def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
-    principal: Principal | None = request.scope.get("user")
-    if principal is None or principal.user_id is None:
-        return None
-    return principal
-
-
 class SettingsPageController(Controller):
     include_in_schema = False
 
@@ -78,7 +70,7 @@ class SettingsPageController(Controller):
     async def settings_page(
         self, request: Request[Any, Any, Any], db_session: AsyncSession
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         saved = request.query_params.get("saved") in SECTIONS
@@ -91,7 +83,7 @@ class SettingsPageController(Controller):
         db_session: AsyncSession,
         data: Annotated[SettingsForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         org = OrgScope(db_session, principal)

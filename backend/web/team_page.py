@@ -14,14 +14,13 @@ from litestar.response import Redirect, Template
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.auth.principal import Principal
 from backend.challenges.schemas import ChallengePublic
 from backend.challenges.services import list_challenges
 from backend.db.models import Team, TeamMembership
 from backend.progress.schemas import LeaderboardOut
 from backend.progress.services import team_leaderboard
 from backend.tenancy import OrgScope
-from backend.web.pages import choose_locale, render
+from backend.web.pages import choose_locale, not_found_page, render, signed_in
 from pwa.i18n import gettext, set_locale
 
 LEADERBOARD_SIZE = 10
@@ -39,13 +38,6 @@ class TeamChallengeView:
     challenge: ChallengePublic
     percent: int
     goal: str  # what the team aims for, in words
-
-
-def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
-    principal: Principal | None = request.scope.get("user")
-    if principal is None or principal.user_id is None:
-        return None
-    return principal
 
 
 async def my_teams(scope: OrgScope) -> list[tuple[int, str]]:
@@ -78,19 +70,6 @@ def _view(challenge: ChallengePublic, locale: str) -> TeamChallengeView:
     return TeamChallengeView(challenge, round(min(challenge.progress, 1.0) * 100), goal)
 
 
-def _not_found(request: Request[Any, Any, Any], locale: str) -> Template:
-    return render(
-        request,
-        "error.html",
-        {
-            "title": gettext("Page not found"),
-            "message": gettext("This page does not exist (any more)."),
-        },
-        locale=locale,
-        status_code=404,
-    )
-
-
 class TeamPageController(Controller):
     include_in_schema = False
 
@@ -98,7 +77,7 @@ class TeamPageController(Controller):
     async def team_page(
         self, request: Request[Any, Any, Any], db_session: AsyncSession
     ) -> Template | Redirect:
-        principal = _signed_in(request)
+        principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
         locale = choose_locale(request, principal)
@@ -112,7 +91,7 @@ class TeamPageController(Controller):
             # only my own teams: another team (of this or another organisation) is not found
             chosen = int(wanted) if wanted.isdecimal() else None
             if chosen not in {team_id for team_id, _ in teams}:
-                return _not_found(request, locale)
+                return not_found_page(request, locale)
             current = chosen
 
         challenges: list[TeamChallengeView] = []
