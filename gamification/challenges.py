@@ -251,9 +251,12 @@ def team_challenge_progress(
 
     ``member_minutes_by_day`` maps every team member (including inactive ones, who count in
     the participation share) to their minutes per local day; a day with minutes > 0 is an
-    active day. Days outside the period or after ``today`` are ignored.
+    active day. Days outside the period are ignored. A recorded day after ``today`` belongs
+    to a member whose timezone is ahead of the caller's: it has happened, so the measure runs
+    up to the latest recorded day.
     """
-    last = min(today, challenge.ends_on)
+    latest = max((d for days in member_minutes_by_day.values() for d in days), default=today)
+    last = min(max(today, latest), challenge.ends_on)
 
     def in_period(day: date) -> bool:
         return challenge.starts_on <= day <= last

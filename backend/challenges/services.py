@@ -41,7 +41,7 @@ from backend.db.models import (
 )
 from backend.db.types import utcnow
 from backend.learning.rules import org_rules
-from backend.learning.service import recompute_team_challenge
+from backend.learning.service import recompute_team_challenge, team_minutes_by_member
 from backend.learning.today import learner_document
 from backend.tenancy import OrgScope
 from gamification import (
@@ -418,14 +418,9 @@ def _team_out(
     assert row.id is not None and row.team_id is not None
     definition = TeamChallenge.from_dict(row.definition)
     members = facts.counted_members.get(row.team_id, set())
-    minutes_by_member: dict[int, dict[date, int]] = {uid: {} for uid in members}
-    for day in facts.days.get(row.id, []):
-        if day.user_id in minutes_by_member:
-            minutes_by_member[day.user_id][day.local_date] = day.minutes
     # the same measure and day ingestion uses, so the aggregates add up to the stored progress
-    # (members ahead of the organisation's timezone may already be on a later local day)
-    as_of = max([org_today, *(d.local_date for d in facts.days.get(row.id, []))])
-    measured = team_challenge_progress(definition, minutes_by_member, as_of)
+    minutes_by_member = team_minutes_by_member(members, facts.days.get(row.id, []))
+    measured = team_challenge_progress(definition, minutes_by_member, org_today)
     mine = next((c for c in measured.contributions if c.user_id == me), None)
     participation = definition.target_kind is TeamTargetKind.PARTICIPATION
     completed_at: datetime | None = row.completed_at

@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
@@ -701,6 +701,17 @@ async def _update_team_challenges(
         await recompute_team_challenge(session, challenge, today, now)
 
 
+def team_minutes_by_member(
+    members: Iterable[int], days: Iterable[TeamChallengeDay]
+) -> dict[int, dict[date, int]]:
+    """The engine's input for a team challenge: every counted member, with minutes per day."""
+    minutes: dict[int, dict[date, int]] = {uid: {} for uid in members}
+    for day in days:
+        if day.user_id in minutes:
+            minutes[day.user_id][day.local_date] = day.minutes
+    return minutes
+
+
 async def recompute_team_challenge(
     session: AsyncSession, challenge: Challenge, today: date, now: datetime
 ) -> None:
@@ -714,18 +725,12 @@ async def recompute_team_challenge(
             )
         )
     ).all()
-    minutes_by_member: dict[int, dict[date, int]] = {uid: {} for uid in members}
     days = (
         await session.exec(
             select(TeamChallengeDay).where(TeamChallengeDay.challenge_id == challenge.id)
         )
     ).all()
-    for day in days:
-        if day.user_id in minutes_by_member:
-            minutes_by_member[day.user_id][day.local_date] = day.minutes
-    # members ahead of the organisation's timezone may already be on a later local day
-    as_of = max([today, *(d.local_date for d in days)])
-    progress = team_challenge_progress(definition, minutes_by_member, as_of)
+    progress = team_challenge_progress(definition, team_minutes_by_member(members, days), today)
     challenge.progress = progress.progress
     if progress.completed and challenge.completed_at is None:
         challenge.completed_at = now
