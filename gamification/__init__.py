@@ -49,7 +49,9 @@ from gamification.badges import (
     BadgeDefinition,
     BadgeTier,
     CriterionKind,
+    CriterionMeasure,
     evaluate_badges,
+    measure_criterion,
 )
 from gamification.challenges import (
     ChallengeDefinition,
@@ -76,6 +78,7 @@ __all__ = [
     "BadgeTier",
     "ChallengeDefinition",
     "CriterionKind",
+    "CriterionMeasure",
     "DateRange",
     "DatedGoal",
     "DatedGoalKind",
@@ -105,6 +108,7 @@ __all__ = [
     "evaluate_badges",
     "fingerprint_text",
     "local_day",
+    "measure_criterion",
     "rank_for",
     "refresh",
     "replay",

@@ -191,6 +191,53 @@ class _Step:
     keys: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class CriterionMeasure:
+    """``value`` is where the learner stands now; ``best`` the highest it ever was.
+
+    They differ only for streaks: a broken streak starts again from 0, but a length once
+    reached still earns its tier.
+    """
+
+    value: int
+    best: int
+
+    def reached(self, threshold: int) -> bool:
+        """Whether a tier at ``threshold`` is earned."""
+        return self.best >= threshold
+
+    def toward(self, threshold: int) -> int:
+        """The number to show against ``threshold`` ("7 / 12")."""
+        return self.best if self.reached(threshold) else self.value
+
+
+def measure_criterion(criterion: BadgeCriterion, state: LearnerState) -> CriterionMeasure:
+    """How far ``state`` is on ``criterion``, counted as :func:`evaluate_badges` counts it
+    (refresh the state first for streak badges); shown on the badge wall as "7 / 12"."""
+    if criterion.kind is CriterionKind.STREAK_LENGTH:
+        streak = state.streak
+        return CriterionMeasure(streak.current, max(streak.longest, streak.current))
+    if criterion.kind is CriterionKind.CHALLENGES_COMPLETED:
+        done = len(state.completed_challenges)
+        return CriterionMeasure(done, done)
+    value = 0
+    seen: set[int] = set()
+    for fact in state.facts:
+        if not criterion.matches(fact):
+            continue
+        if criterion.kind is CriterionKind.DISTINCT_COMPETENCIES:
+            touched = set(fact.competency_ids)
+            if criterion.competency_id is not None:
+                touched &= {criterion.competency_id}
+            seen |= touched
+            value = len(seen)
+        elif criterion.kind is CriterionKind.TOTAL_MINUTES:
+            value += fact.minutes
+        else:
+            value += 1
+    return CriterionMeasure(value, value)
+
+
 def _fact_steps(criterion: BadgeCriterion, facts: Sequence[LearningFact]) -> list[_Step]:
     steps: list[_Step] = []
     value = 0

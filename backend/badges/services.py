@@ -18,7 +18,6 @@ from backend.badges.credentials import (
     hashed_email,
     identity_salt,
 )
-from backend.badges.progress import measure_criterion
 from backend.badges.schemas import (
     BadgeCreate,
     BadgeDefinitionOut,
@@ -46,6 +45,7 @@ from gamification import (
     CriterionKind,
     EventKind,
     StreakMode,
+    measure_criterion,
     refresh,
 )
 

@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.badges.defaults import DEFAULT_BADGES
-from backend.badges.progress import measure_criterion
 from backend.badges.texts import how_to_earn, tier_label
 from gamification import (
     BadgeCriterion,
@@ -22,6 +21,7 @@ from gamification import (
     StreakPolicy,
     evaluate_badges,
     local_day,
+    measure_criterion,
     refresh,
 )
 
