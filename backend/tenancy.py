@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from backend.auth.principal import Principal
+from backend.db.models import Organisation
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -50,6 +51,11 @@ class OrgScope:
         if row is None:
             raise NotFoundException(f"{what or model.__name__.lower()} {ident} not found")
         return row
+
+    async def organisation(self) -> Organisation:
+        """The caller's organisation row."""
+        query = select(Organisation).where(Organisation.id == self.organisation_id)
+        return (await self.session.exec(query)).one()
 
     async def all(self, statement: SelectOfScalar[M]) -> list[M]:
         return list((await self.session.exec(statement)).all())

@@ -129,11 +129,7 @@ async def list_users(scope: OrgScope, q: str | None, limit: int, offset: int) ->
 
 
 async def create_user(scope: OrgScope, data: UserCreate, password_cost: HashCost) -> UserPublic:
-    org = (
-        await scope.session.exec(
-            select(Organisation).where(Organisation.id == scope.organisation_id)
-        )
-    ).one()
+    org = await scope.organisation()
     user = scope.add(
         User(
             organisation_id=scope.organisation_id,

@@ -69,11 +69,6 @@ def challenge_status(row: Challenge, today: date) -> ChallengeStatus:
     return "finished" if today > row.ends_on else "active"
 
 
-async def _organisation(scope: OrgScope) -> Organisation:
-    query = select(Organisation).where(Organisation.id == scope.organisation_id)
-    return (await scope.session.exec(query)).one()
-
-
 def _org_today(organisation: Organisation) -> date:
     # the organisation's day, as ingestion uses it for challenge windows
     return local_day(utcnow(), organisation.default_timezone)
@@ -156,7 +151,7 @@ async def _require_editor(scope: OrgScope, row: Challenge) -> None:
 
 
 async def create_challenge(scope: OrgScope, data: ChallengeCreate) -> ChallengePublic:
-    organisation = await _organisation(scope)
+    organisation = await scope.organisation()
     _check_period(data.starts_on, data.ends_on, _org_today(organisation), new=True)
     if data.competency_id is not None:
         found = await scope.all(scope.select(Competency).where(Competency.id == data.competency_id))
@@ -206,7 +201,7 @@ async def create_team_challenge(
             "only a manager of this team or an L&D admin sets team challenges"
         )
     assert scope.principal.user_id is not None
-    organisation = await _organisation(scope)
+    organisation = await scope.organisation()
     _check_period(data.starts_on, data.ends_on, _org_today(organisation), new=True)
     target = data.target
 
@@ -260,7 +255,7 @@ async def update_challenge(
 ) -> ChallengePublic:
     row = await _visible(scope, challenge_id)
     await _require_editor(scope, row)
-    organisation = await _organisation(scope)
+    organisation = await scope.organisation()
     today = _org_today(organisation)
     definition = dict(row.definition)
     if data.title is not None:
@@ -288,7 +283,7 @@ async def update_challenge(
 async def delete_challenge(scope: OrgScope, challenge_id: int) -> None:
     row = await _visible(scope, challenge_id)
     await _require_editor(scope, row)
-    today = _org_today(await _organisation(scope))
+    today = _org_today(await scope.organisation())
     if row.starts_on <= today:
         raise ClientException(
             f"challenge {challenge_id} has started; it can be changed but not deleted",
@@ -467,7 +462,7 @@ async def present(scope: OrgScope, rows: Sequence[Challenge]) -> list[ChallengeP
     me = scope.principal.user_id
     assert me is not None
     user = await scope.get(User, me, what="user")
-    organisation = await _organisation(scope)
+    organisation = await scope.organisation()
     state = await learner_document(scope.session, user)
     default_reward = org_rules(organisation).xp.challenge_completed_xp
     facts = await _team_facts(scope, rows)

@@ -2,12 +2,10 @@ from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from pydantic import BaseModel
-from sqlmodel import select
 
 from backend.accounts.schemas import Schema
 from backend.auth.guards import requires_api_key, requires_ld_admin
 from backend.auth.principal import Principal
-from backend.db.models import Organisation
 from backend.deps import app_context, provide_scope
 from backend.integrations import services
 from backend.integrations.services import (
@@ -61,11 +59,7 @@ class IntegrationController(Controller):
 
     @get("/whoami", summary="Which organisation this API key belongs to")
     async def whoami(self, org: OrgScope, principal: Principal) -> WhoAmI:
-        organisation = (
-            await org.session.exec(
-                select(Organisation).where(Organisation.id == org.organisation_id)
-            )
-        ).one()
+        organisation = await org.organisation()
         return WhoAmI(
             organisation_id=organisation.id or 0,
             organisation_name=organisation.name,

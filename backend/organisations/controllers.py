@@ -4,7 +4,6 @@ from litestar import Controller, get, patch
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlmodel import select
 
 from backend.accounts.schemas import Schema
 from backend.auth.guards import requires_ld_admin, requires_signed_in
@@ -65,11 +64,7 @@ class OrganisationController(Controller):
     dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
 
     async def _load(self, org: OrgScope) -> Organisation:
-        return (
-            await org.session.exec(
-                select(Organisation).where(Organisation.id == org.organisation_id)
-            )
-        ).one()
+        return await org.organisation()
 
     @get("/", guards=[requires_signed_in], summary="My organisation and its settings")
     async def get_organisation(self, org: OrgScope) -> OrganisationPublic:

@@ -23,7 +23,6 @@ from backend.db.models import (
     Course,
     LearnerState,
     LearningEvent,
-    Organisation,
     Role,
     Team,
     TeamMembership,
@@ -91,12 +90,6 @@ def bad_field(field: str, message: str) -> ClientException:
 # loading and saving the learner's engine document
 
 
-async def _organisation(org: OrgScope) -> Organisation:
-    return (
-        await org.session.exec(select(Organisation).where(Organisation.id == org.organisation_id))
-    ).one()
-
-
 async def _me(org: OrgScope) -> User:
     return await org.get(User, org.principal.user_id, what="user")
 
@@ -127,7 +120,7 @@ class _MyState:
 async def _lock_my_state(org: OrgScope) -> _MyState:
     user = await _me(org)
     assert user.id is not None
-    rules = org_rules(await _organisation(org))
+    rules = org_rules(await org.organisation())
     rows = await lock_learner_states(org.session, org.organisation_id, [user.id])
     row = rows[user.id]
     return _MyState(user, rules, row, EngineState.from_dict(row.data or {}))
@@ -449,7 +442,7 @@ async def my_xp_chart(org: OrgScope, weeks: int, now: datetime | None = None) ->
     now = now or utcnow()
     user = await _me(org)
     assert user.id is not None
-    rules = org_rules(await _organisation(org))
+    rules = org_rules(await org.organisation())
     this_monday = week_start(local_day(now, user.timezone))
     first_monday = this_monday - timedelta(weeks=weeks - 1)
     found = await org.session.exec(
