@@ -13,6 +13,24 @@ from enum import StrEnum
 from gamification.jsondoc import JsonDict
 
 
+class NudgeCategory(StrEnum):
+    """What a learner can switch off in Settings (``user_account.nudge_kinds_off``).
+
+    Every nudge kind belongs to one category; a pre-boarding welcome belongs to none and
+    is always allowed.
+    """
+
+    REMINDER = "reminder"
+    STREAK_AT_RISK = "streak_at_risk"
+    GOAL = "goal"
+    CHALLENGE = "challenge"
+    BADGE = "badge"
+    KUDOS = "kudos"
+    BUDGET = "budget"
+    NEW_COURSE = "new_course"
+    TESTIMONIAL_REQUEST = "testimonial_request"
+
+
 class NudgeKind(StrEnum):
     """What happened that may deserve a message."""
 

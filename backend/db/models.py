@@ -5,7 +5,7 @@ feature's ``schemas`` module (table models skip validation).
 """
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
@@ -104,6 +104,14 @@ class User(SQLModel, table=True):
     # the id an LMS knows this person by (xAPI account name, webhook external_id)
     external_id: str | None = Field(default=None, max_length=200)
     leaderboard_opt_in: bool = False
+    # nudge preferences: a reminder at this local time (None: the hour they usually learn),
+    # no pushes between quiet_hours_start and quiet_hours_end (local), kinds switched off
+    reminder_time: time | None = None
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    nudge_kinds_off: list[str] = _json(list)
+    # set when the first-run flow ("what's in it for me") was finished or skipped
+    onboarded_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
 
 
@@ -410,3 +418,103 @@ class Testimonial(SQLModel, table=True):
 
 
 TENANT_TABLES.append(Testimonial)
+
+
+class Kudos(SQLModel, table=True):
+    """A colleague's thanks: "I learned this from you" (from a learning moment) or a free note."""
+
+    __tablename__ = "kudos"
+    __table_args__ = (Index("ix_kudos_to_user_created", "to_user_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    from_user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    to_user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    message: str = Field(default="", max_length=280)
+    # the learning moment it came with, if any (one kudos per moment)
+    learning_event_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"),
+            ForeignKey("learning_event.id", ondelete="SET NULL"),
+            nullable=True,
+            unique=True,
+        ),
+    )
+    created_at: datetime = _ts()
+
+
+class PushSubscription(SQLModel, table=True):
+    """One device of one learner that accepts Web Push messages; the endpoint is unique."""
+
+    __tablename__ = "push_subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    endpoint: str = Field(max_length=2000, unique=True)
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+    user_agent_label: str = Field(default="", max_length=120)
+    created_at: datetime = _ts()
+    last_success_at: datetime | None = _ts(nullable=True)
+    failure_count: int = 0
+
+
+class Nudge(SQLModel, table=True):
+    """A message the nudge policy decided to send: the outbox row, then the measurement.
+
+    ``id`` is a random public token (the notification carries it; a click reports it).
+    ``dedupe_key`` is unique per learner, so the same nudge is never created twice.
+    Delivery state: ``pending`` (due at ``due_at``) -> ``sent`` / ``dead`` (reason in
+    ``last_error``) / ``skipped`` (no device); workers claim with ``claimed_until``.
+    """
+
+    __tablename__ = "nudge"
+    __table_args__ = (
+        UniqueConstraint("user_id", "dedupe_key", name="uq_nudge_user_dedupe_key"),
+        Index("ix_nudge_status_due_at", "status", "due_at"),
+        Index("ix_nudge_user_created", "user_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    kind: str = Field(max_length=40)
+    variant: str = Field(default="", max_length=40)
+    dedupe_key: str = Field(max_length=200)
+    locale: str = Field(default=Locale.nl.value, max_length=5)
+    title: str = Field(max_length=200)
+    body: str = Field(max_length=500)
+    url: str = Field(default="/", max_length=500)
+    status: str = Field(default="pending", max_length=12)
+    due_at: datetime = _ts()
+    attempts: int = 0
+    claimed_until: datetime | None = _ts(nullable=True)
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)
+    clicked_at: datetime | None = _ts(nullable=True)
+    # the first learning within 24 hours after sending (what the nudge is measured by)
+    learned_at: datetime | None = _ts(nullable=True)
+
+
+class PushDelivery(SQLModel, table=True):
+    """A nudge sent to one device: at most once per (nudge, subscription)."""
+
+    __tablename__ = "push_delivery"
+    __table_args__ = (
+        UniqueConstraint("nudge_id", "subscription_id", name="uq_push_delivery_nudge_sub"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    nudge_id: str = Field(foreign_key="nudge.id", index=True, ondelete="CASCADE", max_length=32)
+    subscription_id: int = Field(
+        foreign_key="push_subscription.id", index=True, ondelete="CASCADE"
+    )
+    status: int = 0  # the push service's HTTP status
+    delivered_at: datetime = _ts()
+
+
+TENANT_TABLES.extend([Kudos, PushSubscription, Nudge, PushDelivery])
