@@ -510,9 +510,7 @@ class PushDelivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
     nudge_id: str = Field(foreign_key="nudge.id", index=True, ondelete="CASCADE", max_length=32)
-    subscription_id: int = Field(
-        foreign_key="push_subscription.id", index=True, ondelete="CASCADE"
-    )
+    subscription_id: int = Field(foreign_key="push_subscription.id", index=True, ondelete="CASCADE")
     status: int = 0  # the push service's HTTP status
     delivered_at: datetime = _ts()
 
