@@ -1,0 +1,664 @@
+"""The nudge policy: which push message a learner gets, and when (pure; ``now`` is an argument).
+
+:func:`plan` takes one learner's preferences, recent activity, what happened to them
+(badges, kudos, challenges, ...) and the nudges they already got, and returns the nudges
+due *now* plus ``next_at``: the earliest future instant (UTC) at which something could be
+due, which the scheduler stores in ``learner_state.next_nudge_at``.
+
+Rules:
+
+- **Reminder-type** kinds (reminder, streak at risk, weekly goal behind pace) share one slot
+  a day: the learner's ``reminder_time`` or, without one, the hour they usually learn (the
+  most common local hour of their recent learning), else :attr:`NudgeRules.default_hour`.
+  The slot is moved into the allowed window of that day. In daily streak mode the slot is
+  never later than ``streak_risk_hours`` before local midnight while the streak is at risk.
+  At the slot the most useful kind is sent: streak at risk, else goal behind pace
+  (Wednesday/Thursday), else the plain reminder. None is sent once the learner learned
+  that day, and at most ``reminder_cap_per_day`` a local day.
+- **Event-driven** kinds (badge, kudos, goal reached, challenges, team milestones, new
+  hot-skill course, testimonial request, budget, welcome) are due from their moment until
+  they go stale; inside quiet hours or on a no-nudge weekend they wait for the window.
+- **Quiet hours**: the organisation's and the learner's (local wall time, both respected);
+  **weekends** (the learner's local Saturday and Sunday) only when the organisation allows.
+- **Caps**: ``weekly_cap`` nudges of any kind per rolling 7 days, at least ``min_gap``
+  between two nudges (one nudge per plan; the rest wait), per-category opt-outs
+  (:class:`gamification.nudges.NudgeCategory`; the welcome has none).
+- **Dedupe keys** are stable (``reminder:2026-11-27``, ``streak:2026-W48``,
+  ``badge:<code>:<tier>``): a key already in the learner's history is never planned again.
+- Before ``start_date`` a new hire only gets the pre-boarding welcome.
+
+Times are local wall-clock times converted with ``zoneinfo`` on the day itself, so a
+19:00 reminder is 18:00 UTC in Amsterdam's winter and 17:00 UTC in its summer.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from gamification.goals import Pace, weekly_goal_progress
+from gamification.nudge_texts import render, variants
+from gamification.nudges import NudgeCategory
+from gamification.periods import iso_week_label, require_aware, week_start
+from gamification.rules import StreakMode
+
+MINUTES_PER_DAY = 24 * 60
+# how far ahead plan() looks for the next moment; beyond it the learner is revisited anyway
+HORIZON_DAYS = 8
+
+
+class NudgeType(StrEnum):
+    """What a push message is about (``nudge.kind``)."""
+
+    WELCOME = "welcome"
+    REMINDER = "reminder"
+    STREAK_AT_RISK = "streak_at_risk"
+    GOAL_BEHIND = "goal_behind"
+    GOAL_REACHED = "goal_reached"
+    CHALLENGE_LAUNCHED = "challenge_launched"
+    CHALLENGE_ENDING = "challenge_ending"
+    TEAM_MILESTONE = "team_milestone"
+    BADGE_EARNED = "badge_earned"
+    KUDOS_RECEIVED = "kudos_received"
+    BUDGET_REMINDER = "budget_reminder"
+    NEW_COURSE = "new_course"
+    TESTIMONIAL_REQUEST = "testimonial_request"
+
+
+CATEGORY: Mapping[NudgeType, NudgeCategory | None] = {
+    NudgeType.WELCOME: None,
+    NudgeType.REMINDER: NudgeCategory.REMINDER,
+    NudgeType.STREAK_AT_RISK: NudgeCategory.STREAK_AT_RISK,
+    NudgeType.GOAL_BEHIND: NudgeCategory.GOAL,
+    NudgeType.GOAL_REACHED: NudgeCategory.GOAL,
+    NudgeType.CHALLENGE_LAUNCHED: NudgeCategory.CHALLENGE,
+    NudgeType.CHALLENGE_ENDING: NudgeCategory.CHALLENGE,
+    NudgeType.TEAM_MILESTONE: NudgeCategory.CHALLENGE,
+    NudgeType.BADGE_EARNED: NudgeCategory.BADGE,
+    NudgeType.KUDOS_RECEIVED: NudgeCategory.KUDOS,
+    NudgeType.BUDGET_REMINDER: NudgeCategory.BUDGET,
+    NudgeType.NEW_COURSE: NudgeCategory.NEW_COURSE,
+    NudgeType.TESTIMONIAL_REQUEST: NudgeCategory.TESTIMONIAL_REQUEST,
+}
+
+REMINDER_TYPES = frozenset({NudgeType.REMINDER, NudgeType.STREAK_AT_RISK, NudgeType.GOAL_BEHIND})
+
+# when several are due at once, the first goes now and the rest wait for min_gap
+PRIORITY: tuple[NudgeType, ...] = (
+    NudgeType.WELCOME,
+    NudgeType.STREAK_AT_RISK,
+    NudgeType.KUDOS_RECEIVED,
+    NudgeType.BADGE_EARNED,
+    NudgeType.GOAL_REACHED,
+    NudgeType.TEAM_MILESTONE,
+    NudgeType.CHALLENGE_ENDING,
+    NudgeType.GOAL_BEHIND,
+    NudgeType.REMINDER,
+    NudgeType.CHALLENGE_LAUNCHED,
+    NudgeType.TESTIMONIAL_REQUEST,
+    NudgeType.NEW_COURSE,
+    NudgeType.BUDGET_REMINDER,
+)
+
+URL: Mapping[NudgeType, str] = {
+    NudgeType.WELCOME: "/catalogue",
+    NudgeType.REMINDER: "/log",
+    NudgeType.STREAK_AT_RISK: "/log",
+    NudgeType.GOAL_BEHIND: "/log",
+    NudgeType.GOAL_REACHED: "/progress",
+    NudgeType.CHALLENGE_LAUNCHED: "/",
+    NudgeType.CHALLENGE_ENDING: "/",
+    NudgeType.TEAM_MILESTONE: "/team",
+    NudgeType.BADGE_EARNED: "/progress",
+    NudgeType.KUDOS_RECEIVED: "/",
+    NudgeType.BUDGET_REMINDER: "/catalogue",
+    NudgeType.NEW_COURSE: "/catalogue",
+    NudgeType.TESTIMONIAL_REQUEST: "/catalogue",
+}
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """No pushes from ``start`` to ``end`` local wall time (wrapping midnight when start > end).
+
+    ``start == end`` means no quiet hours.
+    """
+
+    start: time
+    end: time
+
+    def intervals(self) -> list[tuple[int, int]]:
+        """The quiet minutes of a day as half-open ``[from, to)`` minute ranges."""
+        s = self.start.hour * 60 + self.start.minute
+        e = self.end.hour * 60 + self.end.minute
+        if s == e:
+            return []
+        if s < e:
+            return [(s, e)]
+        return [(0, e), (s, MINUTES_PER_DAY)]
+
+
+@dataclass(frozen=True)
+class NudgeRules:
+    """The organisation's nudge rules (from its settings) and the policy's constants."""
+
+    quiet: QuietHours = field(default_factory=lambda: QuietHours(time(21), time(8)))
+    nudges_on_weekends: bool = False
+    streak_mode: StreakMode = StreakMode.WEEKLY
+    streak_days_per_week: int = 3
+    reminder_cap_per_day: int = 1
+    weekly_cap: int = 5
+    min_gap: timedelta = timedelta(hours=1)
+    default_hour: int = 18
+    streak_risk_hours: int = 4
+    # a missed reminder slot is still worth sending this long after (within the same day)
+    reminder_grace: timedelta = timedelta(hours=3)
+    # event-driven nudges not sent within this long are dropped
+    stale_after: timedelta = timedelta(days=3)
+    adaptive_min_samples: int = 3
+
+    def __post_init__(self) -> None:
+        if self.reminder_cap_per_day < 0 or self.weekly_cap < 0:
+            raise ValueError("nudge caps must be >= 0")
+        if not 0 <= self.default_hour <= 23:
+            raise ValueError("default_hour must be 0-23")
+
+
+@dataclass(frozen=True)
+class LearnerPrefs:
+    """A learner's own nudge settings."""
+
+    timezone: str
+    locale: str = "nl"
+    reminder_time: time | None = None
+    quiet: QuietHours = field(default_factory=lambda: QuietHours(time(21), time(8)))
+    kinds_off: frozenset[str] = frozenset()
+    start_date: date | None = None
+    organisation_name: str = ""
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the learner did lately.
+
+    - ``learned_at``: instants of recent learning (a few weeks; for the adaptive hour and
+      "learned today").
+    - ``minutes_by_day``: minutes per local day (at least the current ISO week).
+    - ``active_days``: local days with learning (at least this week and the last).
+    - ``streak``, ``freezes_banked``, ``last_active_date``: the kept streak state.
+    - ``weekly_goal_minutes``: the weekly goal (0: none).
+    """
+
+    learned_at: tuple[datetime, ...] = ()
+    minutes_by_day: Mapping[date, int] = field(default_factory=dict)
+    active_days: frozenset[date] = frozenset()
+    streak: int = 0
+    freezes_banked: int = 0
+    last_active_date: date | None = None
+    weekly_goal_minutes: int = 0
+
+
+@dataclass(frozen=True)
+class Happening:
+    """Something that may deserve an event-driven nudge.
+
+    Due from ``due_from`` until ``stale_at`` (default: ``due_from`` + the rules' stale_after).
+    """
+
+    kind: NudgeType
+    dedupe_key: str
+    due_from: datetime
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    stale_at: datetime | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class SentNudge:
+    """A nudge the learner already has (any status): for dedupe and caps."""
+
+    kind: str
+    dedupe_key: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    """How a text variant did: nudges sent and how many were followed by learning."""
+
+    sent: int = 0
+    successes: int = 0
+
+
+@dataclass(frozen=True)
+class PlannedNudge:
+    """A nudge to insert into the outbox now."""
+
+    kind: NudgeType
+    variant: str
+    dedupe_key: str
+    locale: str
+    title: str
+    body: str
+    url: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class NudgePlan:
+    """The nudges due now and the next instant (UTC, in the future) to plan again."""
+
+    nudges: tuple[PlannedNudge, ...]
+    next_at: datetime
+
+
+# ---------------------------------------------------------------------------------------------
+# time windows
+
+
+def _utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
+    """The instant of local wall time ``minute`` (of the day) on ``day``."""
+    if minute >= MINUTES_PER_DAY:
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    local = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
+    return local.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Where a learner may receive pushes: outside both quiet hours, weekends per org."""
+
+    zone: ZoneInfo
+    quiet: tuple[tuple[int, int], ...]
+    weekends: bool
+
+    def allowed_minutes(self, day: date) -> list[tuple[int, int]]:
+        """Allowed ``[from, to)`` minute ranges of a local day (empty on a blocked weekend)."""
+        if not self.weekends and day.weekday() >= 5:
+            return []
+        ranges: list[tuple[int, int]] = []
+        cursor = 0
+        for start, end in sorted(self.quiet):
+            if start > cursor:
+                ranges.append((cursor, start))
+            cursor = max(cursor, end)
+        if cursor < MINUTES_PER_DAY:
+            ranges.append((cursor, MINUTES_PER_DAY))
+        return ranges
+
+    def allows(self, instant: datetime) -> bool:
+        """Whether a push may arrive at ``instant``."""
+        local = instant.astimezone(self.zone)
+        minute = local.hour * 60 + local.minute
+        return any(a <= minute < b for a, b in self.allowed_minutes(local.date()))
+
+    def next_allowed(self, instant: datetime) -> datetime | None:
+        """The earliest allowed instant at or after ``instant`` (within the horizon)."""
+        if self.allows(instant):
+            return instant
+        day = instant.astimezone(self.zone).date()
+        for offset in range(HORIZON_DAYS + 1):
+            current = day + timedelta(days=offset)
+            for start, _end in self.allowed_minutes(current):
+                candidate = _utc(current, start, self.zone)
+                if candidate > instant and self.allows(candidate):
+                    return candidate
+        return None
+
+    def clamp(self, day: date, minute: int) -> datetime | None:
+        """``minute`` of ``day`` moved into that day's allowed window (None: no window).
+
+        Inside the window it stays; before an allowed range it moves to the range's start;
+        after the last range it moves back to an hour before that range ends.
+        """
+        ranges = self.allowed_minutes(day)
+        if not ranges:
+            return None
+        for start, end in ranges:
+            if start <= minute < end:
+                return _utc(day, minute, self.zone)
+            if minute < start:
+                return _utc(day, start, self.zone)
+        start, end = ranges[-1]
+        return _utc(day, max(start, end - 60), self.zone)
+
+
+def _window(prefs: LearnerPrefs, rules: NudgeRules) -> _Window:
+    return _Window(
+        zone=ZoneInfo(prefs.timezone),
+        quiet=tuple(rules.quiet.intervals() + prefs.quiet.intervals()),
+        weekends=rules.nudges_on_weekends,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# choosing the hour and the text
+
+
+def adaptive_minute(learned_at: Iterable[datetime], tz_name: str, minimum: int = 3) -> int | None:
+    """The local hour (as minute of day) the learner most often learns at, if known.
+
+    Needs ``minimum`` samples; ties go to the later hour (closer to the end of a working day).
+    """
+    zone = ZoneInfo(tz_name)
+    hours = Counter(moment.astimezone(zone).hour for moment in learned_at)
+    if sum(hours.values()) < minimum:
+        return None
+    hour = max(hours.items(), key=lambda item: (item[1], item[0]))[0]
+    return hour * 60
+
+
+def reminder_minute(prefs: LearnerPrefs, activity: Activity, rules: NudgeRules) -> int:
+    """The local minute of day of the learner's reminder (chosen, adaptive or default)."""
+    if prefs.reminder_time is not None:
+        return prefs.reminder_time.hour * 60 + prefs.reminder_time.minute
+    adaptive = adaptive_minute(activity.learned_at, prefs.timezone, rules.adaptive_min_samples)
+    return adaptive if adaptive is not None else rules.default_hour * 60
+
+
+def choose_variant(
+    kind: str, stats: Mapping[tuple[str, str], VariantStats], rng: random.Random
+) -> str:
+    """Thompson sampling between the text variants of ``kind``.
+
+    Each variant's success rate (learning within 24 h after the nudge) gets a Beta(1 + s,
+    1 + n - s) posterior; the variant with the highest sample wins, so a better variant is
+    chosen more often while the others keep being tried. ``rng`` makes it reproducible.
+    """
+    best, best_draw = "", -1.0
+    for variant in variants(kind):
+        seen = stats.get((kind, variant), VariantStats())
+        successes = max(0, min(seen.successes, seen.sent))
+        draw = rng.betavariate(1 + successes, 1 + seen.sent - successes)
+        if draw > best_draw:
+            best, best_draw = variant, draw
+    return best
+
+
+# ---------------------------------------------------------------------------------------------
+# candidates
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    kind: NudgeType
+    dedupe_key: str
+    due_from: datetime
+    stale_at: datetime
+    params: Mapping[str, str | int]
+    url: str
+
+
+def _local_today(now: datetime, zone: ZoneInfo) -> date:
+    return now.astimezone(zone).date()
+
+
+def _learned_on(activity: Activity, day: date, zone: ZoneInfo) -> bool:
+    if day in activity.active_days:
+        return True
+    return any(moment.astimezone(zone).date() == day for moment in activity.learned_at)
+
+
+def _streak_risk(
+    activity: Activity, rules: NudgeRules, day: date
+) -> tuple[bool, dict[str, str | int]]:
+    """Whether the streak would break unless the learner learns (soon), and text params."""
+    if activity.streak <= 0 or activity.last_active_date is None or day in activity.active_days:
+        return False, {}
+    if rules.streak_mode is StreakMode.DAILY:
+        missed = (day - activity.last_active_date).days - 1
+        # days missed since the last active day were covered by freezes (while they last)
+        if missed < 0 or missed > activity.freezes_banked:
+            return False, {}
+        return True, {
+            "streak": activity.streak,
+            "streak_mode": "daily",
+            "freezes": activity.freezes_banked - missed,
+            "days_needed": 1,
+        }
+    monday = week_start(day)
+    if activity.last_active_date < monday - timedelta(days=7):
+        return False, {}  # no active day this week or last: the streak is already over
+    active = sum(1 for d in activity.active_days if monday <= d < day)
+    needed = rules.streak_days_per_week - active
+    remaining = 7 - day.weekday()
+    if needed <= 0 or needed > remaining:
+        return False, {}
+    slack = remaining - needed
+    last_weekday = not rules.nudges_on_weekends and day.weekday() == 4
+    if slack > 1 and not last_weekday:
+        return False, {}
+    return True, {
+        "streak": activity.streak,
+        "streak_mode": "weekly",
+        "freezes": activity.freezes_banked,
+        "days_needed": needed,
+    }
+
+
+def _reminder_slot(
+    day: date,
+    prefs: LearnerPrefs,
+    activity: Activity,
+    rules: NudgeRules,
+    window: _Window,
+    at_risk: bool,
+) -> datetime | None:
+    minute = reminder_minute(prefs, activity, rules)
+    if at_risk and rules.streak_mode is StreakMode.DAILY:
+        minute = min(minute, MINUTES_PER_DAY - rules.streak_risk_hours * 60)
+    return window.clamp(day, minute)
+
+
+def _reminder_candidate(
+    now: datetime,
+    prefs: LearnerPrefs,
+    activity: Activity,
+    rules: NudgeRules,
+    window: _Window,
+    sent_keys: frozenset[str],
+) -> _Candidate | None:
+    """Today's reminder-type nudge, if today's slot has come and nothing was sent yet."""
+    zone = window.zone
+    today = _local_today(now, zone)
+    if _learned_on(activity, today, zone):
+        return None
+    at_risk, risk_params = _streak_risk(activity, rules, today)
+    slot = _reminder_slot(today, prefs, activity, rules, window, at_risk)
+    if slot is None or slot > now:
+        return None
+    end_of_day = _utc(today, MINUTES_PER_DAY, zone)
+    stale_at = min(slot + rules.reminder_grace, end_of_day)
+    options: list[tuple[NudgeType, str, dict[str, str | int]]] = []
+    week = iso_week_label(today)
+    if at_risk:
+        key = f"streak:{today}" if rules.streak_mode is StreakMode.DAILY else f"streak:{week}"
+        options.append((NudgeType.STREAK_AT_RISK, key, risk_params))
+    if activity.weekly_goal_minutes > 0 and today.weekday() in (2, 3):
+        progress = weekly_goal_progress(
+            activity.minutes_by_day, activity.weekly_goal_minutes, now, prefs.timezone
+        )
+        if progress.pace is Pace.BEHIND:
+            left = progress.target_minutes - progress.minutes
+            options.append((NudgeType.GOAL_BEHIND, f"goal_behind:{week}", {"minutes_left": left}))
+    options.append((NudgeType.REMINDER, f"reminder:{today}", {}))
+    for kind, key, params in options:
+        if key in sent_keys or not _wanted(kind, prefs):
+            continue
+        return _Candidate(kind, key, slot, stale_at, params, URL[kind])
+    return None
+
+
+def _next_reminder_slot(
+    now: datetime, prefs: LearnerPrefs, activity: Activity, rules: NudgeRules, window: _Window
+) -> datetime | None:
+    """The first reminder-type slot after ``now`` (assuming no more learning meanwhile)."""
+    wanted = any(_wanted(kind, prefs) for kind in REMINDER_TYPES)
+    if not wanted:
+        return None
+    today = _local_today(now, window.zone)
+    for offset in range(HORIZON_DAYS):
+        day = today + timedelta(days=offset)
+        if offset == 0 and _learned_on(activity, day, window.zone):
+            continue
+        at_risk, _ = _streak_risk(activity, rules, day)
+        slot = _reminder_slot(day, prefs, activity, rules, window, at_risk)
+        if slot is not None and slot > now:
+            return slot
+    return None
+
+
+def _goal_reached(now: datetime, prefs: LearnerPrefs, activity: Activity) -> Happening | None:
+    if activity.weekly_goal_minutes <= 0:
+        return None
+    progress = weekly_goal_progress(
+        activity.minutes_by_day, activity.weekly_goal_minutes, now, prefs.timezone
+    )
+    if progress.pace is not Pace.DONE:
+        return None
+    zone = ZoneInfo(prefs.timezone)
+    week_end = _utc(progress.week_start + timedelta(days=6), MINUTES_PER_DAY, zone)
+    recent = [m for m in activity.learned_at if m <= now]
+    return Happening(
+        NudgeType.GOAL_REACHED,
+        f"goal_reached:{progress.week_label}",
+        max(recent) if recent else now,
+        {"goal_minutes": activity.weekly_goal_minutes},
+        stale_at=week_end,
+    )
+
+
+def _wanted(kind: NudgeType, prefs: LearnerPrefs) -> bool:
+    category = CATEGORY[kind]
+    return category is None or category.value not in prefs.kinds_off
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan
+
+
+def plan(
+    prefs: LearnerPrefs,
+    activity: Activity,
+    happenings: Sequence[Happening],
+    history: Sequence[SentNudge],
+    rules: NudgeRules,
+    now: datetime,
+    rng: random.Random,
+    stats: Mapping[tuple[str, str], VariantStats] | None = None,
+) -> NudgePlan:
+    """The nudges due for this learner at ``now`` and when to plan again.
+
+    ``happenings`` are the event-driven candidates the backend found (badges, kudos,
+    challenges, courses, completions, budget, welcome); ``history`` the learner's nudges of
+    at least the last 7 days; ``stats`` per (kind, variant) for :func:`choose_variant`.
+    Returned nudges land outside quiet hours and blocked weekends; ``next_at`` is after
+    ``now`` and, when any allowed moment exists in the coming days, allowed too.
+    """
+    require_aware(now, "now")
+    now = now.astimezone(UTC)
+    window = _window(prefs, rules)
+    zone = window.zone
+    today = _local_today(now, zone)
+    sent_keys = frozenset(n.dedupe_key for n in history)
+    future: list[datetime] = []
+
+    candidates: list[_Candidate] = []
+    pre_boarding = prefs.start_date is not None and today < prefs.start_date
+    event_driven = list(happenings)
+    if not pre_boarding:
+        goal = _goal_reached(now, prefs, activity)
+        if goal is not None:
+            event_driven.append(goal)
+    for item in event_driven:
+        if pre_boarding and item.kind is not NudgeType.WELCOME:
+            continue
+        if item.dedupe_key in sent_keys or not _wanted(item.kind, prefs):
+            continue
+        stale_at = item.stale_at or item.due_from + rules.stale_after
+        if stale_at <= now:
+            continue
+        candidates.append(
+            _Candidate(
+                item.kind,
+                item.dedupe_key,
+                item.due_from,
+                stale_at,
+                item.params,
+                item.url or URL[item.kind],
+            )
+        )
+    if not pre_boarding:
+        reminder = _reminder_candidate(now, prefs, activity, rules, window, sent_keys)
+        if reminder is not None:
+            candidates.append(reminder)
+    # caps, from the learner's history
+    week_ago = now - timedelta(days=7)
+    in_week = sorted(n.due_at for n in history if n.due_at > week_ago)
+    if not pre_boarding:
+        next_slot = _next_reminder_slot(now, prefs, activity, rules, window)
+        if next_slot is not None and len(in_week) >= rules.weekly_cap:
+            # the week is full: the next slot after the oldest of the week's nudges drops out
+            release = in_week[len(in_week) - rules.weekly_cap] + timedelta(days=7)
+            next_slot = window.next_allowed(max(next_slot, release))
+        if next_slot is not None:
+            future.append(next_slot)
+    reminders_today = sum(
+        1 for n in history if n.kind in REMINDER_TYPES and n.due_at.astimezone(zone).date() == today
+    )
+    last_due = max((n.due_at for n in history), default=None)
+
+    planned: list[PlannedNudge] = []
+    by_priority = sorted(candidates, key=lambda c: (PRIORITY.index(c.kind), c.due_from))
+    for candidate in by_priority:
+        earliest = max(now, candidate.due_from)
+        if candidate.kind is not NudgeType.WELCOME:
+            if candidate.kind in REMINDER_TYPES and reminders_today >= rules.reminder_cap_per_day:
+                continue  # today's reminder slot is used; tomorrow has its own
+            if len(in_week) >= rules.weekly_cap:
+                # the week is full: wait until the oldest of the week's nudges drops out
+                earliest = max(
+                    earliest, in_week[len(in_week) - rules.weekly_cap] + timedelta(days=7)
+                )
+        if last_due is not None:
+            earliest = max(earliest, last_due + rules.min_gap)
+        if planned:
+            earliest = max(earliest, now + rules.min_gap)
+        moment = window.next_allowed(earliest)
+        if moment is None or moment >= candidate.stale_at:
+            continue
+        if moment > now:
+            future.append(moment)
+            continue
+        variant = choose_variant(candidate.kind.value, stats or {}, rng)
+        text = render(candidate.kind.value, variant, prefs.locale, candidate.params)
+        planned.append(
+            PlannedNudge(
+                kind=candidate.kind,
+                variant=variant,
+                dedupe_key=candidate.dedupe_key,
+                locale=prefs.locale,
+                title=text.title,
+                body=text.body,
+                url=candidate.url,
+                due_at=now,
+            )
+        )
+        in_week.append(now)
+        if candidate.kind in REMINDER_TYPES:
+            reminders_today += 1
+
+    return NudgePlan(tuple(planned), _next_at(now, future, window))
+
+
+def _next_at(now: datetime, future: list[datetime], window: _Window) -> datetime:
+    """The earliest future moment; with none, a day later (new challenges, courses, ...)."""
+    upcoming = [moment for moment in future if moment > now]
+    if upcoming:
+        return min(upcoming)
+    return window.next_allowed(now + timedelta(days=1)) or now + timedelta(days=1)
