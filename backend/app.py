@@ -39,12 +39,14 @@ from backend.integrations.controllers import (
     IntegrationController,
     WebhookSecretController,
 )
+from backend.kudos.controllers import KudosController, MyKudosController
 from backend.learning.controllers import (
     EventIngestController,
     LearnerController,
     LmsWebhookController,
     XapiController,
 )
+from backend.nudges.controllers import NudgeController
 from backend.organisations.controllers import OrganisationController
 from backend.progress.controllers import (
     LeaderboardController,
@@ -52,6 +54,7 @@ from backend.progress.controllers import (
     MyPausesController,
     MyProgressController,
 )
+from backend.push.controllers import MyPushSubscriptionController, PushKeyController
 from backend.settings import Settings, get_settings
 from backend.teams.controllers import TeamController
 from backend.web.catalogue_pages import CataloguePageController
@@ -62,6 +65,7 @@ from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
 from backend.web.settings_page import SettingsPageController
 from backend.web.team_page import TeamPageController
+from backend.web.welcome_page import WelcomePageController
 from pwa.i18n import N_, current_locale, gettext, ngettext, set_locale
 
 log = logging.getLogger("learnloop")
@@ -81,6 +85,7 @@ ROUTE_HANDLERS: list[Any] = [
     PrivacyController,
     UserAdminController,
     OrganisationController,
+    NudgeController,
     TeamController,
     CompetencyController,
     CourseController,
@@ -101,12 +106,17 @@ ROUTE_HANDLERS: list[Any] = [
     MyPausesController,
     MyProgressController,
     LeaderboardController,
+    PushKeyController,
+    MyPushSubscriptionController,
+    KudosController,
+    MyKudosController,
     WebController,
     CataloguePageController,
     ProgressPageController,
     TeamPageController,
     LogPageController,
     SettingsPageController,
+    WelcomePageController,
     PwaController,
 ]
 
@@ -245,6 +255,15 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     async def _dispose_engine() -> None:
         await context.engine.dispose()
 
+    on_startup: list[Any] = []
+    on_shutdown: list[Any] = [_dispose_engine]
+    if settings.push_in_process:  # the SQLite default: push workers + scheduler in this process
+        from backend.push.worker import InProcessWorker
+
+        push_worker = InProcessWorker(context)
+        on_startup.append(push_worker.start)
+        on_shutdown.insert(0, push_worker.stop)
+
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
@@ -281,6 +300,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         },
         after_request=_security_headers,
         request_max_body_size=settings.max_body_bytes,
-        on_shutdown=[_dispose_engine],
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
         debug=False,
     )

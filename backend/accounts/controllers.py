@@ -81,7 +81,10 @@ class MeController(Controller):
         assert principal.user_id is not None
         return await services.me(org.session, principal.user_id, principal.organisation_id)
 
-    @patch("/", summary="Change my name, timezone or language")
+    @patch(
+        "/",
+        summary="Change my name, timezone, language, leaderboard opt-in or nudge preferences",
+    )
     async def update_me(self, org: OrgScope, data: MeUpdate) -> MePublic:
         return await services.update_me(org, data)
 

@@ -1,9 +1,9 @@
 """My data: download everything learnloop keeps about me, or delete my account.
 
-The export holds only the caller's own rows (their profile, learning, XP, badges, testimonials
-and learner state); nothing of colleagues. Deleting removes the user row; the database cascades
-to everything of theirs (learning events, XP ledger, badges, testimonials, team memberships,
-learner state). An organisation's last active L&D admin cannot delete themselves.
+The export holds only the caller's own rows (their profile, learning, XP, badges, testimonials,
+kudos sent and received, and learner state); of colleagues only the names on those kudos. Deleting removes the user row; the database cascades
+to everything of theirs (learning events, XP ledger, badges, testimonials, kudos sent and
+received, team memberships, learner state). An organisation's last active L&D admin cannot delete themselves.
 """
 
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.deps import provide_scope
+from backend.kudos import service as kudos
 from backend.tenancy import OrgScope
 
 CONFIRM_WORD = "DELETE"
@@ -71,6 +72,8 @@ async def export_me(org: OrgScope) -> dict[str, Any]:
             .order_by(col(Testimonial.created_at), col(Testimonial.id))
         )
     ).all()
+    kudos_sent = await kudos.sent(org)
+    kudos_received = await kudos.received(org, limit=100_000)
     state = (
         await org.session.exec(org.select(LearnerState).where(LearnerState.user_id == user_id))
     ).first()
@@ -112,6 +115,24 @@ async def export_me(org: OrgScope) -> dict[str, Any]:
         "testimonials": [
             {"course": title, "text": t.text, "created_at": t.created_at.isoformat()}
             for t, title in testimonials
+        ],
+        "kudos_sent": [
+            {
+                "to": k.to_name,
+                "message": k.message,
+                "moment": k.moment,
+                "created_at": k.created_at.isoformat(),
+            }
+            for k in kudos_sent
+        ],
+        "kudos_received": [
+            {
+                "from": k.from_name,
+                "message": k.message,
+                "moment": k.moment,
+                "created_at": k.created_at.isoformat(),
+            }
+            for k in kudos_received
         ],
         "learner_state": None
         if state is None

@@ -7,6 +7,8 @@ from backend.db.models import Role
 from backend.validation import Name, TimezoneName
 
 LocaleCode = Literal["nl", "en"]
+# a local time of day as people write it: 07:30, 21:00
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 def _contains_nul(value: Any) -> bool:
@@ -60,6 +62,11 @@ class MePublic(BaseModel):
     organisation: OrganisationSummary
     teams: list[TeamSummary]
     leaderboard_opt_in: bool
+    reminder_time: str | None = Field(description="HH:MM local; null: at the time I usually learn")
+    quiet_hours_start: str
+    quiet_hours_end: str
+    nudge_kinds_off: list[str]
+    onboarded: bool
 
 
 class MeUpdate(Schema):
@@ -67,6 +74,14 @@ class MeUpdate(Schema):
     timezone: TimezoneName | None = None
     locale: LocaleCode | None = None
     leaderboard_opt_in: bool | None = None
+    # null clears it: remind me at the time I usually learn
+    reminder_time: ClockTime | None = None
+    quiet_hours_start: ClockTime | None = None
+    quiet_hours_end: ClockTime | None = None
+    # the nudge categories I switched off (gamification.nudges.NudgeCategory values)
+    nudge_kinds_off: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(
+        default=None, max_length=20
+    )
 
 
 class UserCreate(Schema):

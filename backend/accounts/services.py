@@ -1,5 +1,7 @@
 """Sign-in and user administration."""
 
+from datetime import UTC, datetime, time
+
 from litestar.exceptions import ClientException, NotAuthorizedException, TooManyRequestsException
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -18,6 +20,19 @@ from backend.auth.passwords import HashCost, hash_password, verify_password
 from backend.context import AppContext
 from backend.db.models import Organisation, Team, TeamMembership, User
 from backend.tenancy import OrgScope
+from gamification.nudges import NudgeCategory
+
+NUDGE_CATEGORIES = tuple(category.value for category in NudgeCategory)
+
+
+def clock(value: time | None) -> str | None:
+    """A time of day as HH:MM (what the API and the forms use)."""
+    return None if value is None else value.strftime("%H:%M")
+
+
+def parse_clock(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
 
 
 def normalise_email(email: str) -> str:
@@ -88,17 +103,55 @@ async def me(session: AsyncSession, user_id: int, organisation_id: int) -> MePub
         organisation=OrganisationSummary(id=org.id, name=org.name),
         teams=[TeamSummary(id=t.id or 0, name=t.name, is_manager=m) for t, m in rows],
         leaderboard_opt_in=user.leaderboard_opt_in,
+        reminder_time=clock(user.reminder_time),
+        quiet_hours_start=clock(user.quiet_hours_start) or "21:00",
+        quiet_hours_end=clock(user.quiet_hours_end) or "08:00",
+        nudge_kinds_off=list(user.nudge_kinds_off or []),
+        onboarded=user.onboarded_at is not None,
     )
+
+
+def _nudge_kinds(values: list[str]) -> list[str]:
+    unknown = [value for value in values if value not in NUDGE_CATEGORIES]
+    if unknown:
+        raise ClientException(
+            f"nudge_kinds_off: unknown nudge kind {unknown[0]!r}; "
+            f"choose from {', '.join(NUDGE_CATEGORIES)}",
+            extra={"field": "nudge_kinds_off"},
+        )
+    # stored in the catalogue's order, each once
+    return [category for category in NUDGE_CATEGORIES if category in values]
 
 
 async def update_me(scope: OrgScope, data: MeUpdate) -> MePublic:
     assert scope.principal.user_id is not None
+    changes = data.model_dump(exclude_unset=True)
     user = await scope.get(User, scope.principal.user_id, what="user")
-    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
-        setattr(user, field, value)
+    for field, value in changes.items():
+        if field == "reminder_time":
+            # null is a choice here: "remind me when I usually learn"
+            user.reminder_time = None if value is None else parse_clock(value)
+        elif value is None:
+            continue
+        elif field in ("quiet_hours_start", "quiet_hours_end"):
+            setattr(user, field, parse_clock(value))
+        elif field == "nudge_kinds_off":
+            user.nudge_kinds_off = _nudge_kinds(value)
+        else:
+            setattr(user, field, value)
     scope.session.add(user)
     await scope.session.commit()
     return await me(scope.session, scope.principal.user_id, scope.organisation_id)
+
+
+async def finish_onboarding(scope: OrgScope, now: datetime | None = None) -> None:
+    """The first-run introduction is done (finished or skipped): Today stops offering it."""
+    assert scope.principal.user_id is not None
+    user = await scope.get(User, scope.principal.user_id, what="user")
+    if user.onboarded_at is None:
+        user.onboarded_at = now or datetime.now(UTC)
+        scope.session.add(user)
+        await scope.session.commit()
 
 
 def user_public(user: User) -> UserPublic:

@@ -682,6 +682,8 @@ async def _create(
             timezone=DEMO_TZ,
             locale=person.locale,
             start_date=person.start_date,
+            # the demo shows a learner in full swing; Settings still offers the introduction
+            onboarded_at=datetime.now(UTC),
         )
     teams = {name: Team(organisation_id=org_id, name=name) for name in TEAMS}
     competencies = {

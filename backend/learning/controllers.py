@@ -17,6 +17,7 @@ from backend.auth.principal import Principal
 from backend.db.models import Competency, Organisation, User, WebhookSecret
 from backend.db.types import utcnow
 from backend.deps import app_context, provide_scope
+from backend.kudos.service import thank_for_moment
 from backend.learning import xapi
 from backend.learning.schemas import (
     EventBatchResult,
@@ -488,6 +489,7 @@ class LearnerController(Controller):
                 status_code=409,
                 extra={"field": "client_id"},
             ) from exc
+        await thank_for_moment(org, data.colleague_id, result.event_id, now)
         today = await today_for(org.session, organisation, user, now)
         status = "created" if result.status == "created" else "duplicate"
         return Response(

@@ -100,6 +100,7 @@ class WebController(Controller):
                 "today": summary,
                 "level_percent": round(summary.level.fraction * 100),
                 "recent": recent,
+                "needs_intro": user.onboarded_at is None,
             },
             locale=locale,
         )

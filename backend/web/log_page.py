@@ -20,8 +20,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth.principal import Principal
 from backend.db.models import Competency, Organisation, TeamMembership, User
 from backend.db.types import utcnow
+from backend.kudos.service import thank_for_moment
 from backend.learning.schemas import MomentIn
 from backend.learning.service import ConflictingEvents, IncomingEvent, record_events
+from backend.tenancy import OrgScope
 from backend.web.pages import choose_locale, render, signed_in
 from pwa.i18n import N_, gettext, set_locale
 
@@ -174,6 +176,10 @@ class LogPageController(Controller):
             form.client_id = str(uuid.uuid4())
             form.errors["what"] = N_("This moment was already logged with other details.")
             return await self._render(request, db_session, principal, form, status_code=409)
+        # the colleague it names hears about it (once, even when the form is sent twice)
+        await thank_for_moment(
+            OrgScope(db_session, principal), moment.colleague_id, result.event_id
+        )
         return Redirect(f"/?logged={result.xp}", status_code=303)
 
     async def _render(

@@ -1,15 +1,20 @@
-"""The settings page: language, timezone, weekly goal, leaderboard opt-in and my data.
+"""The settings page: reminders, quiet hours, nudge kinds, planned pauses, notifications,
+language, timezone, weekly goal, leaderboard opt-in and my data.
 
 Plain forms that work without JavaScript: each posts ``section`` with its own fields to
 ``POST /settings``, and a saved change redirects back with a notice (post/redirect/get).
 Bad input renders the page again with the error, and nothing is saved.
 """
 
+import re
+from datetime import date
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
+from babel.dates import format_date
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel
@@ -19,9 +24,10 @@ from backend.accounts import services as accounts
 from backend.accounts.privacy import LastAdminError, delete_me
 from backend.accounts.schemas import MeUpdate
 from backend.progress import services as progress
-from backend.progress.schemas import MAX_WEEKLY_GOAL_MINUTES
+from backend.progress.schemas import MAX_WEEKLY_GOAL_MINUTES, PauseIn
 from backend.tenancy import OrgScope
-from backend.web.pages import choose_locale, render, signed_in
+from backend.web.pages import choose_locale, local_now, render, signed_in
+from gamification.nudges import NudgeCategory
 from pwa.i18n import N_, SUPPORTED_LOCALES, gettext, set_locale
 
 COMMON_TIMEZONES = (
@@ -49,7 +55,30 @@ COMMON_TIMEZONES = (
     "UTC",
 )
 LANGUAGES = (("nl", "Nederlands"), ("en", "English"))
-SECTIONS = ("language", "timezone", "goal", "leaderboard", "delete")
+SECTIONS = (
+    "reminders",
+    "nudges",
+    "pause_add",
+    "pause_remove",
+    "language",
+    "timezone",
+    "goal",
+    "leaderboard",
+    "delete",
+)
+CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+# what each nudge category means to a learner, in the order Settings lists them
+NUDGE_LABELS: dict[NudgeCategory, str] = {
+    NudgeCategory.REMINDER: N_("A reminder to learn"),
+    NudgeCategory.STREAK_AT_RISK: N_("When my streak is at risk"),
+    NudgeCategory.GOAL: N_("Progress on my goals"),
+    NudgeCategory.CHALLENGE: N_("Challenges"),
+    NudgeCategory.BADGE: N_("Badges I earn"),
+    NudgeCategory.KUDOS: N_("Kudos from colleagues"),
+    NudgeCategory.BUDGET: N_("My learning budget"),
+    NudgeCategory.NEW_COURSE: N_("New courses"),
+    NudgeCategory.TESTIMONIAL_REQUEST: N_("Asking what I thought of a course"),
+}
 # the word to type before an account is deleted, in the page's language
 CONFIRM_WORDS = {"nl": "VERWIJDER", "en": "DELETE"}
 
@@ -61,6 +90,13 @@ class SettingsForm(BaseModel):
     weekly_goal: str = ""
     leaderboard_opt_in: str = ""  # a checkbox: present ("on") when ticked
     confirm: str = ""
+    reminder_time: str = ""
+    quiet_hours_start: str = ""
+    quiet_hours_end: str = ""
+    # the nudge kinds I want: one "kinds" field per ticked box (a list when several)
+    kinds: list[str] | str = []
+    start_date: str = ""
+    end_date: str = ""
 
 
 class SettingsPageController(Controller):
@@ -88,7 +124,29 @@ class SettingsPageController(Controller):
             return Redirect("/", status_code=303)
         org = OrgScope(db_session, principal)
         section = data.section
-        if section == "language":
+        if section == "reminders":
+            reminder = data.reminder_time.strip()
+            start, end = data.quiet_hours_start.strip(), data.quiet_hours_end.strip()
+            if reminder and not CLOCK.match(reminder):
+                return await self._error(request, org, section, N_("Choose a time like 08:30."))
+            if not CLOCK.match(start) or not CLOCK.match(end):
+                message = N_("Choose when quiet hours start and end, like 21:00 and 08:00.")
+                return await self._error(request, org, section, message)
+            await accounts.update_me(
+                org,
+                MeUpdate(
+                    reminder_time=reminder or None, quiet_hours_start=start, quiet_hours_end=end
+                ),
+            )
+        elif section == "nudges":
+            wanted = {data.kinds} if isinstance(data.kinds, str) else set(data.kinds)
+            off = [c.value for c in NudgeCategory if c.value not in wanted]
+            await accounts.update_me(org, MeUpdate(nudge_kinds_off=off))
+        elif section == "pause_add":
+            return await self._add_pause(request, org, data.start_date, data.end_date)
+        elif section == "pause_remove":
+            return await self._remove_pause(request, org, data.start_date)
+        elif section == "language":
             if data.locale not in SUPPORTED_LOCALES:
                 return await self._error(request, org, section, N_("Choose a language."))
             await accounts.update_me(org, MeUpdate.model_validate({"locale": data.locale}))
@@ -111,6 +169,38 @@ class SettingsPageController(Controller):
         else:
             return await self._error(request, org, "form", N_("Something went wrong."))
         return Redirect(f"/settings?saved={section}", status_code=303)
+
+    async def _add_pause(
+        self, request: Request[Any, Any, Any], org: OrgScope, start: str, end: str
+    ) -> Template | Redirect:
+        try:
+            pause = PauseIn(start_date=date.fromisoformat(start), end_date=date.fromisoformat(end))
+        except ValueError:
+            return await self._error(
+                request, org, "pause", N_("Choose the first and the last day of your pause.")
+            )
+        if pause.end_date < pause.start_date:
+            message = N_("The last day comes on or after the first day.")
+            return await self._error(request, org, "pause", message)
+        try:
+            await progress.plan_pause(org, pause)
+        except ClientException:
+            message = N_(
+                "This pause cannot be planned: it must start today or later, last at most "
+                "60 days and not overlap another pause."
+            )
+            return await self._error(request, org, "pause", message)
+        return Redirect("/settings?saved=pause_add#pauses-title", status_code=303)
+
+    async def _remove_pause(
+        self, request: Request[Any, Any, Any], org: OrgScope, start: str
+    ) -> Template | Redirect:
+        try:
+            await progress.cancel_pause(org, date.fromisoformat(start))
+        except (ValueError, ClientException):
+            message = N_("Only a pause that has not started yet can be removed.")
+            return await self._error(request, org, "pause", message)
+        return Redirect("/settings?saved=pause_remove#pauses-title", status_code=303)
 
     async def _delete(
         self, request: Request[Any, Any, Any], org: OrgScope, confirm: str
@@ -166,6 +256,7 @@ class SettingsPageController(Controller):
         set_locale(locale)
         profile = await accounts.me(org.session, principal.user_id, org.organisation_id)
         goals = await progress.my_goals(org)
+        pauses = [p for p in await progress.my_pauses(org) if p.status != "past"]
         zones = list(COMMON_TIMEZONES)
         if profile.timezone not in zones:
             zones.insert(0, profile.timezone)
@@ -175,6 +266,24 @@ class SettingsPageController(Controller):
             {
                 "profile": profile,
                 "weekly_goal": goals.weekly.target_minutes,
+                "nudge_kinds": [
+                    (category.value, gettext(label), category.value not in profile.nudge_kinds_off)
+                    for category, label in NUDGE_LABELS.items()
+                ],
+                "pauses": [
+                    {
+                        "start": p.start_date.isoformat(),
+                        "label": gettext("%(start)s to %(end)s")
+                        % {
+                            "start": format_date(p.start_date, format="medium", locale=locale),
+                            "end": format_date(p.end_date, format="medium", locale=locale),
+                        },
+                        "days": p.days,
+                        "removable": p.status == "upcoming",
+                    }
+                    for p in pauses
+                ],
+                "today_iso": local_now(profile.timezone).date().isoformat(),
                 "max_weekly_goal": MAX_WEEKLY_GOAL_MINUTES,
                 "languages": LANGUAGES,
                 "timezones": zones,

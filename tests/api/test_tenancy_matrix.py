@@ -61,6 +61,8 @@ PUBLIC_PATHS = {
     "/progress",
     "/settings",
     "/team",
+    "/team/kudos",
+    "/welcome",
 }
 # Open Badges credentials and issuer profiles: public on purpose (see test_public_pages)
 PUBLIC_PREFIXES = ("/schema", "/static/", "/badges/")
@@ -314,6 +316,30 @@ def _foreign_moments(env: Env) -> list[tuple[Any, int]]:
         (_moment(env, colleague_id=env.b.users["manager"].id), 404),
         (_moment(env, competency_id=env.b.competency_id), 404),
     ]
+
+
+def _kudos(env: Env) -> dict[str, Any]:
+    to = "manager" if env.caller == "employee" else "employee"
+    return {"to_user_id": env.world.a.users[to].id, "message": unique("Thanks")}
+
+
+def _push_subscription(env: Env) -> dict[str, Any]:
+    """A browser's PushSubscription.toJSON() with a fresh endpoint and real P-256 keys."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from backend.push.keys import b64url
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    )
+    return {
+        "endpoint": f"https://push.example.net/send/{uuid.uuid4().hex}",
+        "expirationTime": None,
+        "keys": {"p256dh": b64url(point), "auth": b64url(uuid.uuid4().bytes)},
+    }
 
 
 def _foreign_statements(env: Env) -> list[tuple[Any, int]]:
@@ -659,6 +685,23 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("GET", "/api/v1/me/history"): RouteSpec("person"),
     ("GET", "/api/v1/me/xp"): RouteSpec("person"),
     ("GET", "/api/v1/leaderboards/organisation"): RouteSpec("person"),
+    # web push: the VAPID public key is public; people manage their own devices
+    ("GET", "/api/v1/push/public-key"): RouteSpec("public"),
+    ("GET", "/api/v1/me/push-subscriptions"): RouteSpec("person"),
+    ("POST", "/api/v1/me/push-subscriptions"): RouteSpec("person", body=_push_subscription),
+    ("DELETE", "/api/v1/me/push-subscriptions"): RouteSpec(
+        "person", query=lambda env: {"endpoint": "https://push.example.net/send/unknown"}
+    ),
+    # kudos: to a colleague of my own organisation; I read the ones I received
+    ("POST", "/api/v1/kudos"): RouteSpec(
+        "person",
+        body=_kudos,
+        foreign_bodies=lambda env: [
+            ({"to_user_id": env.world.b.users["employee"].id, "message": "Thanks"}, 404)
+        ],
+        foreign_ids=_b_people,
+    ),
+    ("GET", "/api/v1/me/kudos"): RouteSpec("person", foreign_ids=_b_people),
     ("GET", "/api/v1/leaderboards/teams/{team_id:int}"): RouteSpec(
         "person", own=_own_team, foreign=_b_team
     ),
