@@ -5,7 +5,6 @@ import getpass
 import logging
 import os
 import re
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -267,25 +266,93 @@ def api_key_create(org_slug: str, name: str) -> None:
 
 @main.group()
 def vapid() -> None:
-    """Web Push keys (arrive with push notifications)."""
+    """Web Push (VAPID) keys."""
+
+
+DEFAULT_VAPID_KEY_FILE = "~/.config/learnloop/vapid_private.pem"
 
 
 @vapid.command("generate")
-def vapid_generate() -> None:
-    """Reserved: generates the VAPID key pair once Web Push lands."""
-    click.echo(
-        "Web Push is not part of this version yet; this command is reserved for it.", err=True
-    )
-    sys.exit(2)
+@click.option(
+    "--out",
+    "out",
+    default=DEFAULT_VAPID_KEY_FILE,
+    show_default=True,
+    help="Where to write the private key (PEM, mode 0600); keep it outside the repository.",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace an existing key (every device must re-subscribe)."
+)
+def vapid_generate(out: str, force: bool) -> None:
+    """Generate the VAPID key pair: private key to a file, public key printed."""
+    from pathlib import Path
+
+    from backend.push.keys import VapidKey, write_new_key
+
+    path = Path(out).expanduser()
+    try:
+        key = write_new_key(path, force=force)
+    except FileExistsError as exc:
+        raise click.ClickException(
+            f"{path} already exists; pass --force to replace it (existing devices stop "
+            "receiving pushes until they subscribe again)"
+        ) from exc
+    public = VapidKey(key, "", str(path)).public_key_b64
+    click.echo(f"wrote the VAPID private key to {path} (mode 0600)")
+    click.echo("configure the app and the workers with:")
+    click.echo(f"  LEARNLOOP_VAPID_PRIVATE_KEY_FILE={path}")
+    click.echo("  LEARNLOOP_VAPID_SUBJECT=mailto:<an address push services can write to>")
+    click.echo("public key (browsers get it from /api/v1/push/public-key):")
+    click.echo(public)
 
 
 @main.command()
-def worker() -> None:
-    """Reserved: push delivery workers and the nudge scheduler."""
+@click.option(
+    "--senders",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Concurrent sender loops in this process (default: LEARNLOOP_PUSH_SENDERS or 4).",
+)
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Also run the nudge scheduler tick every minute.",
+)
+def worker(senders: int | None, scheduler: bool) -> None:
+    """Deliver queued nudges by Web Push (and run the scheduler) until SIGTERM."""
+    import signal
+
+    from backend.context import AppContext
+    from backend.push.keys import PushNotConfigured, load_vapid_key
+    from backend.push.worker import PushWorker
+
+    settings = _settings()
+    try:
+        key = load_vapid_key(settings)
+    except PushNotConfigured as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def main_loop() -> Any:
+        ctx = AppContext.from_settings(settings)
+        push_worker = PushWorker(ctx, senders=senders, run_scheduler=scheduler)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, push_worker.stop.set)
+        try:
+            return await push_worker.run()
+        finally:
+            await ctx.engine.dispose()
+
     click.echo(
-        "Push delivery is not part of this version yet; this command is reserved for it.", err=True
+        f"push worker running ({senders or settings.push_senders} senders, key {key.source}); "
+        "SIGTERM or Ctrl+C stops it after the batch in hand"
     )
-    sys.exit(2)
+    report = asyncio.run(main_loop())
+    click.echo(
+        f"push worker stopped: {report.sent} messages delivered, {report.nudges_sent} nudges "
+        f"sent, {report.retried} to retry, {report.dead} dead, {report.gone} devices removed"
+    )
 
 
 if __name__ == "__main__":

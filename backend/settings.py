@@ -48,6 +48,18 @@ class Settings:
     session_max_age_seconds: int = 14 * 24 * 3600
     password_cost: HashCost = field(default_factory=HashCost)
     sql_echo: bool = False
+    # Web Push (see backend/push): the VAPID private key (PEM) and the contact push services see
+    vapid_private_key_file: str = ""
+    vapid_subject: str = ""
+    # http://127.0.0.1 / localhost push endpoints (a local push service in tests and benchmarks)
+    push_allow_http_endpoints: bool = False
+    # run the push workers and the scheduler inside the app process (the SQLite default)
+    push_in_process: bool = False
+    push_senders: int = 4
+    push_concurrency: int = 64
+    push_batch_size: int = 100
+    push_timeout_seconds: float = 10.0
+    push_max_attempts: int = 5
 
     @property
     def is_dev(self) -> bool:
@@ -105,8 +117,14 @@ def load_settings() -> Settings:
     env = os.environ.get("LEARNLOOP_ENV", "dev").strip().lower() or "dev"
     if env not in {"dev", "test", "production"}:
         raise ConfigurationError(f"LEARNLOOP_ENV must be dev, test or production, got {env!r}")
+    database_url = os.environ.get("LEARNLOOP_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    vapid_subject = os.environ.get("LEARNLOOP_VAPID_SUBJECT", "").strip()
+    if vapid_subject and not vapid_subject.startswith(("mailto:", "https://")):
+        raise ConfigurationError(
+            f"LEARNLOOP_VAPID_SUBJECT must be a mailto: or https: contact, got {vapid_subject!r}"
+        )
     return Settings(
-        database_url=os.environ.get("LEARNLOOP_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+        database_url=database_url,
         secret_key=_secret_from_environment(env),
         env=env,
         base_url=os.environ.get("LEARNLOOP_BASE_URL", "http://localhost:8000").rstrip("/"),
@@ -115,6 +133,15 @@ def load_settings() -> Settings:
         min_group_size=_int("LEARNLOOP_MIN_GROUP_SIZE", 5),
         max_body_bytes=_int("LEARNLOOP_MAX_BODY_BYTES", 1_048_576),
         sql_echo=_bool(os.environ.get("LEARNLOOP_SQL_ECHO"), False),
+        vapid_private_key_file=os.environ.get("LEARNLOOP_VAPID_PRIVATE_KEY_FILE", "").strip(),
+        vapid_subject=vapid_subject,
+        push_allow_http_endpoints=_bool(os.environ.get("LEARNLOOP_PUSH_ALLOW_HTTP"), False),
+        push_in_process=_bool(
+            os.environ.get("LEARNLOOP_PUSH_IN_PROCESS"), database_url.startswith("sqlite")
+        ),
+        push_senders=_int("LEARNLOOP_PUSH_SENDERS", 4),
+        push_concurrency=_int("LEARNLOOP_PUSH_CONCURRENCY", 64),
+        push_max_attempts=_int("LEARNLOOP_PUSH_MAX_ATTEMPTS", 5),
     )
 
 

@@ -86,6 +86,17 @@ def test_cli_errors_are_plain_sentences(tmp_path: Path, sqlite_url: str) -> None
     assert again.returncode != 0 and "already exists" in again.stderr
 
 
-def test_reserved_commands_say_they_are_not_available_yet(tmp_path: Path, sqlite_url: str) -> None:
+def test_vapid_generate_writes_a_private_key_file_once(tmp_path: Path, sqlite_url: str) -> None:
     result = _cli(tmp_path, sqlite_url, "vapid", "generate")
-    assert result.returncode == 2 and "reserved" in result.stderr
+    assert result.returncode == 0, result.stderr
+    key_file = tmp_path / ".config" / "learnloop" / "vapid_private.pem"  # under HOME
+    assert key_file.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert oct(key_file.stat().st_mode)[-3:] == "600"
+    pem = key_file.read_text()
+    public = result.stdout.strip().splitlines()[-1]
+    assert len(public) == 87 and public.startswith("B")  # a base64url uncompressed P-256 point
+    again = _cli(tmp_path, sqlite_url, "vapid", "generate")
+    assert again.returncode != 0 and "--force" in again.stderr
+    assert key_file.read_text() == pem, "an existing key is never overwritten without --force"
+    forced = _cli(tmp_path, sqlite_url, "vapid", "generate", "--force")
+    assert forced.returncode == 0 and forced.stdout.strip().splitlines()[-1] != public

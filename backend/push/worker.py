@@ -1,0 +1,168 @@
+"""The push worker: N concurrent sender loops and the nudge scheduler tick, until told to stop.
+
+``learnloop worker`` runs one per process (any number of processes on PostgreSQL); with the
+embedded SQLite default ``learnloop serve`` runs one inside the app (``push_in_process``).
+Stopping is graceful: the loops finish and record the batch in hand, claim nothing new, and
+hand back claims they had not started sending.
+"""
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from backend.context import AppContext
+from backend.push.delivery import DeliveryReport, claim, judge, record, release, send_batch, tally
+from backend.push.keys import PushNotConfigured, load_vapid_key
+from backend.push.sender import PushSender
+from backend.push.vapid import VapidHeaderCache
+
+log = logging.getLogger("learnloop.push")
+
+TICK_SECONDS = 60.0
+IDLE_POLL_SECONDS = 1.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scheduler_tick() -> Callable[[AppContext, datetime], Awaitable[int]] | None:
+    """``backend.nudges.scheduler.run_tick`` when the nudge policy is installed."""
+    try:
+        module = importlib.import_module("backend.nudges.scheduler")
+    except ImportError:
+        return None
+    tick: Callable[[AppContext, datetime], Awaitable[int]] | None = getattr(
+        module, "run_tick", None
+    )
+    return tick
+
+
+class PushWorker:
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        senders: int | None = None,
+        run_scheduler: bool = True,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        settings = ctx.settings
+        self.ctx = ctx
+        self.senders = senders or settings.push_senders
+        self.run_scheduler = run_scheduler
+        self.clock = clock
+        self.batch_size = settings.push_batch_size
+        self.max_attempts = settings.push_max_attempts
+        self.timeout = settings.push_timeout_seconds
+        # a claim outlives a batch's slowest send by far, so it only expires when a worker died
+        self.lease_seconds = max(60.0, 3 * self.timeout + 30.0)
+        self.stop = asyncio.Event()
+        self.report = DeliveryReport()
+        self.limiter = asyncio.Semaphore(settings.push_concurrency)
+
+    async def run(self) -> DeliveryReport:
+        """Run until :attr:`stop` is set; returns what was delivered."""
+        tasks: list[asyncio.Task[Any]] = []
+        if self.run_scheduler:
+            tasks.append(asyncio.create_task(self._scheduler_loop(), name="nudge-scheduler"))
+        try:
+            key = load_vapid_key(self.ctx.settings)
+        except PushNotConfigured as exc:
+            log.warning("push delivery is off: %s", exc)
+            key = None
+        try:
+            if key is None:
+                await self.stop.wait()
+            else:
+                vapid = VapidHeaderCache(key)
+                async with PushSender(
+                    vapid,
+                    timeout=self.timeout,
+                    connections_per_host=self.ctx.settings.push_concurrency,
+                ) as sender:
+                    senders = [
+                        asyncio.create_task(self._sender_loop(sender), name=f"push-sender-{i}")
+                        for i in range(self.senders)
+                    ]
+                    await asyncio.gather(*senders)
+        finally:
+            self.stop.set()
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        return self.report
+
+    async def _sender_loop(self, sender: PushSender) -> None:
+        while not self.stop.is_set():
+            try:
+                handled = await self._one_batch(sender)
+            except Exception:  # the database or a bug: log, breathe, go on
+                log.exception("push batch failed; its claims expire and are retried")
+                handled = 0
+            if handled == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), IDLE_POLL_SECONDS)
+
+    async def _one_batch(self, sender: PushSender) -> int:
+        engine = self.ctx.engine
+        batch = await claim(
+            engine, self.clock(), limit=self.batch_size, lease_seconds=self.lease_seconds
+        )
+        if not batch.nudges:
+            return 0
+        try:
+            results = await send_batch(sender, batch, self.limiter)
+        except asyncio.CancelledError:
+            # stopped hard before the batch was sent: let other workers take it right away
+            await asyncio.shield(release(engine, [n.message.nudge_id for n in batch.nudges]))
+            raise
+        now = self.clock()
+        outcomes = judge(batch, results, now, max_attempts=self.max_attempts)
+        await asyncio.shield(record(engine, batch, outcomes, now))
+        self.report.add(tally(batch, outcomes))
+        return len(batch.nudges)
+
+    async def _scheduler_loop(self) -> None:
+        tick = _scheduler_tick()
+        if tick is None:
+            log.info("no nudge scheduler installed; only delivering queued nudges")
+            return
+        while not self.stop.is_set():
+            try:
+                created = await tick(self.ctx, self.clock())
+                if created:
+                    log.info("scheduler tick queued %d nudges", created)
+            except Exception:
+                log.exception("scheduler tick failed; trying again next minute")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), TICK_SECONDS)
+
+
+class InProcessWorker:
+    """Startup/shutdown hooks that run a :class:`PushWorker` inside the web app."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.worker: PushWorker | None = None
+        self.task: asyncio.Task[DeliveryReport] | None = None
+
+    async def start(self) -> None:
+        self.worker = PushWorker(self.ctx)
+        self.task = asyncio.create_task(self.worker.run(), name="push-worker")
+
+    async def stop(self) -> None:
+        if self.worker is None or self.task is None:
+            return
+        self.worker.stop.set()
+        try:
+            await asyncio.wait_for(self.task, self.worker.timeout + 5)
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("push worker did not stop in time; its claims will expire")
+        except Exception:
+            log.exception("push worker failed")

@@ -1,0 +1,63 @@
+"""Push tests: the app's settings allow the local push service's http:// endpoints."""
+
+import dataclasses
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from backend.context import AppContext
+from backend.db.models import Nudge
+from backend.settings import Settings
+from tests.push.push_service import PushService
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
+        settings, push_allow_http_endpoints=True, push_timeout_seconds=0.5, push_max_attempts=3
+    )
+
+
+@pytest.fixture
+async def push_service() -> AsyncIterator[PushService]:
+    service = PushService(timeout_sleep=3.0)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+async def queue_nudge(
+    ctx: AppContext,
+    user: Any,
+    *,
+    kind: str = "daily_reminder",
+    title: str = "Tijd om te leren",
+    body: str = "Vijf minuten vandaag houden je reeks in leven.",
+    url: str = "/log",
+    locale: str = "nl",
+    due_at: datetime | None = None,
+) -> str:
+    """An outbox row as the nudge policy writes it: pending and due."""
+    nudge_id = secrets.token_urlsafe(12)
+    async with ctx.sessionmaker() as session:
+        session.add(
+            Nudge(
+                id=nudge_id,
+                organisation_id=user.organisation_id,
+                user_id=user.id,
+                kind=kind,
+                dedupe_key=f"test:{nudge_id}",
+                locale=locale,
+                title=title,
+                body=body,
+                url=url,
+                due_at=due_at or datetime.now(UTC) - timedelta(seconds=1),
+            )
+        )
+        await session.commit()
+    return nudge_id
