@@ -114,3 +114,64 @@ async function cacheFirst(request) {
   const cached = await caches.match(request, { cacheName: SHELL_CACHE });
   return cached || fetchAndKeep(request, SHELL_CACHE);
 }
+
+/* ---- Web Push: show a nudge, and open the app where it points (backend/push) ------------
+ * The payload is the JSON of backend/push/payload.py: nudge_id, title, body, url, icon,
+ * badge, tag (the nudge kind: a newer nudge of a kind replaces the older notification), lang.
+ */
+self.addEventListener("push", (event) => {
+  let message = {};
+  try {
+    message = event.data ? event.data.json() : {};
+  } catch (notJson) {
+    message = { body: event.data ? event.data.text() : "" };
+  }
+  event.waitUntil(
+    self.registration.showNotification(message.title || "learnloop", {
+      body: message.body || "",
+      icon: message.icon || "/static/icons/icon-192.png",
+      badge: message.badge || "/static/icons/badge-96.png",
+      tag: message.tag || "",
+      lang: message.lang || "",
+      data: { url: message.url || "/", nudge_id: message.nudge_id || null },
+    }),
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  const notification = event.notification;
+  notification.close();
+  const data = notification.data || {};
+  let target = new URL(data.url || "/", self.location.origin);
+  if (target.origin !== self.location.origin) target = new URL("/", self.location.origin);
+  event.waitUntil(Promise.all([reportNudgeClick(data.nudge_id), openApp(target.href)]));
+});
+
+/** Tell the server the nudge worked (measurement); never in the learner's way. */
+async function reportNudgeClick(nudgeId) {
+  if (!nudgeId) return;
+  try {
+    await fetch(`/api/v1/nudges/${encodeURIComponent(nudgeId)}/click`, {
+      method: "POST",
+      credentials: "same-origin",
+      keepalive: true,
+    });
+  } catch (offline) {
+    // offline: the click is lost for the statistics, the learner still gets the app
+  }
+}
+
+/** Focus an open window of the app and take it to ``url``, or open a new one. */
+async function openApp(url) {
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
+  if (open) {
+    const focused = (await open.focus()) || open;
+    try {
+      return await focused.navigate(url);
+    } catch (notControlled) {
+      // navigate() only works on windows this worker controls
+    }
+  }
+  return self.clients.openWindow(url);
+}
