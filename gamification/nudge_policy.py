@@ -602,7 +602,9 @@ def plan(
     in_week = sorted(n.due_at for n in history if n.due_at > week_ago)
     if not pre_boarding:
         next_slot = _next_reminder_slot(now, prefs, activity, rules, window)
-        if next_slot is not None and len(in_week) >= rules.weekly_cap:
+        if rules.weekly_cap == 0:
+            next_slot = None
+        elif next_slot is not None and len(in_week) >= rules.weekly_cap:
             # the week is full: the next slot after the oldest of the week's nudges drops out
             release = in_week[len(in_week) - rules.weekly_cap] + timedelta(days=7)
             next_slot = window.next_allowed(max(next_slot, release))
@@ -620,6 +622,8 @@ def plan(
         if candidate.kind is not NudgeType.WELCOME:
             if candidate.kind in REMINDER_TYPES and reminders_today >= rules.reminder_cap_per_day:
                 continue  # today's reminder slot is used; tomorrow has its own
+            if rules.weekly_cap == 0:
+                continue
             if len(in_week) >= rules.weekly_cap:
                 # the week is full: wait until the oldest of the week's nudges drops out
                 earliest = max(

@@ -1,13 +1,290 @@
 """The nudge scheduler tick: learners whose ``next_nudge_at`` has come -> outbox rows.
 
-Called every minute by the worker loop (and in-process by ``serve`` on SQLite).
+Called every minute by the worker loop (and in-process by ``serve`` on SQLite). One
+transaction per batch of due learners: pick them through the ``next_nudge_at`` index
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several schedulers can tick at once), load
+the policy input in a few queries, run ``gamification.nudge_policy.plan`` for each, insert
+the due nudges (``ON CONFLICT DO NOTHING`` on the per-learner dedupe key: a nudge is never
+created twice) and store each learner's next moment. A tick costs O(due learners).
 """
 
-from datetime import datetime
+import logging
+import random
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.context import AppContext
+from backend.db.models import LearnerState, Nudge
+from backend.nudges.policy_input import (
+    HISTORY_DAYS,
+    STATS_DAYS,
+    DueLearner,
+    LearnerInput,
+    OrgNudgeContext,
+    add_budget_reminders,
+    add_known_keys,
+    load_activity,
+    load_happenings,
+    load_learners,
+    load_organisations,
+    load_recent_nudges,
+    variant_stats,
+)
+from gamification.nudge_policy import VariantStats, plan
+from gamification.periods import require_aware
+
+log = logging.getLogger("learnloop.nudges")
+
+BATCH_SIZE = 1000
+STATS_TTL_SECONDS = 300.0
+LEARNED_WITHIN = timedelta(hours=24)
+
+# (database url, organisation id) -> (expires at, per (kind, variant) stats); the variant
+# choice needs only a rough, recent picture, so the aggregate runs at most every 5 minutes
+_stats_cache: dict[tuple[str, int], tuple[float, dict[tuple[str, str], VariantStats]]] = {}
 
 
-async def run_tick(ctx: AppContext, now: datetime) -> int:
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _dialect(conn: AsyncConnection) -> str:
+    return conn.dialect.name
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    return postgresql.insert(table) if _dialect(conn) == "postgresql" else sqlite.insert(table)
+
+
+def due_learners_query(now: datetime, limit: int, *, postgres: bool) -> Any:
+    """The due-learner query: through the ``next_nudge_at`` index, oldest first."""
+    s = _table(LearnerState).c
+    query = (
+        select(
+            s.user_id,
+            s.organisation_id,
+            s.current_streak,
+            s.freezes_banked,
+            s.last_active_date,
+            s.weekly_goal_minutes,
+        )
+        .where(s.next_nudge_at <= now)
+        .order_by(s.next_nudge_at)
+        .limit(limit)
+    )
+    return query.with_for_update(skip_locked=True) if postgres else query
+
+
+async def run_tick(
+    ctx: AppContext,
+    now: datetime,
+    *,
+    batch_size: int = BATCH_SIZE,
+    rng: random.Random | None = None,
+) -> int:
     """Plan nudges for every learner due at ``now``; returns the number of nudges created."""
-    return 0
+    require_aware(now, "now")
+    rng = rng or random.Random()
+    created = 0
+    while True:
+        async with ctx.sessionmaker() as session:
+            batch_created, picked = await _tick_batch(session, now, batch_size, rng)
+            await session.commit()
+        created += batch_created
+        if picked < batch_size:
+            return created
+
+
+async def _tick_batch(
+    session: AsyncSession, now: datetime, batch_size: int, rng: random.Random
+) -> tuple[int, int]:
+    conn = await session.connection()
+    postgres = _dialect(conn) == "postgresql"
+    rows = (await conn.execute(due_learners_query(now, batch_size, postgres=postgres))).all()
+    if not rows:
+        return 0, 0
+    due = [
+        DueLearner(
+            user_id=r.user_id,
+            organisation_id=r.organisation_id,
+            streak=r.current_streak,
+            freezes_banked=r.freezes_banked,
+            last_active_date=r.last_active_date,
+            weekly_goal_minutes=r.weekly_goal_minutes,
+        )
+        for r in rows
+    ]
+    orgs = await load_organisations(conn, {d.organisation_id for d in due}, now)
+    await _attach_stats(conn, orgs, now)
+    learners = await load_learners(conn, due, orgs)
+    active = {uid: li for uid, li in learners.items() if li.active}
+    next_at: dict[int, datetime | None] = {d.user_id: None for d in due}
+    nudge_rows: list[dict[str, Any]] = []
+    if active:
+        await load_activity(conn, active, now)
+        await mark_learned(conn, active, now)
+        await load_recent_nudges(conn, active, now)
+        await load_happenings(conn, active, orgs, now)
+        await add_budget_reminders(conn, active, orgs, now)
+        await add_known_keys(conn, active)
+        for user_id, learner in active.items():
+            org = orgs[learner.due.organisation_id]
+            result = plan(
+                learner.prefs,
+                learner.activity,
+                learner.happenings,
+                learner.history,
+                org.rules,
+                now,
+                rng,
+                org.stats,
+            )
+            next_at[user_id] = result.next_at
+            for nudge in result.nudges:
+                nudge_rows.append(
+                    {
+                        "id": secrets.token_hex(16),
+                        "organisation_id": learner.due.organisation_id,
+                        "user_id": user_id,
+                        "kind": nudge.kind.value,
+                        "variant": nudge.variant,
+                        "dedupe_key": nudge.dedupe_key,
+                        "locale": nudge.locale,
+                        "title": nudge.title[:200],
+                        "body": nudge.body[:500],
+                        "url": nudge.url,
+                        "status": "pending",
+                        "due_at": nudge.due_at,
+                        "attempts": 0,
+                        "last_error": "",
+                        "created_at": now,
+                    }
+                )
+    created = await _insert_nudges(conn, nudge_rows)
+    await conn.execute(
+        update(_table(LearnerState))
+        .where(_table(LearnerState).c.user_id == bindparam("b_user_id"))
+        .values(next_nudge_at=bindparam("b_next")),
+        [{"b_user_id": uid, "b_next": at} for uid, at in next_at.items()],
+    )
+    return created, len(rows)
+
+
+async def _insert_nudges(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    table = _table(Nudge)
+    stmt = (
+        _insert(conn, table)
+        .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+        .returning(table.c.id)
+    )
+    result = await conn.execute(stmt, rows)
+    return len(result.all())
+
+
+async def _attach_stats(
+    conn: AsyncConnection, orgs: dict[int, OrgNudgeContext], now: datetime
+) -> None:
+    url = str(conn.engine.url)
+    clock = time.monotonic()
+    missing: list[int] = []
+    for org_id, org in orgs.items():
+        cached = _stats_cache.get((url, org_id))
+        if cached is not None and cached[0] > clock:
+            org.stats = cached[1]
+        else:
+            missing.append(org_id)
+    if not missing:
+        return
+    fresh = await variant_stats(conn, missing, now - timedelta(days=STATS_DAYS))
+    for org_id in missing:
+        stats = fresh.get(org_id, {})
+        orgs[org_id].stats = stats
+        _stats_cache[(url, org_id)] = (clock + STATS_TTL_SECONDS, stats)
+
+
+async def mark_learned(
+    conn: AsyncConnection, learners: dict[int, LearnerInput], now: datetime
+) -> int:
+    """Record the first learning within 24 h after each recently sent nudge of these learners."""
+    n = _table(Nudge).c
+    sent = (
+        await conn.execute(
+            select(n.id, n.user_id, n.sent_at).where(
+                n.user_id.in_(list(learners)),
+                n.learned_at.is_(None),
+                n.sent_at.is_not(None),
+                n.created_at >= now - timedelta(days=HISTORY_DAYS),
+            )
+        )
+    ).all()
+    updates = []
+    for nudge_id, user_id, sent_at in sent:
+        first = _first_learning(
+            (moment for moment, _kind, _course in learners[user_id].events), sent_at
+        )
+        if first is not None:
+            updates.append({"b_id": nudge_id, "b_learned": first})
+    if updates:
+        await conn.execute(
+            update(_table(Nudge))
+            .where(n.id == bindparam("b_id"), n.learned_at.is_(None))
+            .values(learned_at=bindparam("b_learned")),
+            updates,
+        )
+    return len(updates)
+
+
+def _first_learning(moments: Iterable[datetime], sent_at: datetime) -> datetime | None:
+    inside = [m for m in moments if sent_at <= m <= sent_at + LEARNED_WITHIN]
+    return min(inside) if inside else None
+
+
+async def wake_learners(
+    session: AsyncSession, organisation_id: int, user_ids: Sequence[int], at: datetime
+) -> None:
+    """Have the scheduler look at these learners at ``at`` (or earlier, if already due then).
+
+    For anything that changes what a learner should hear: a new hire (their state row is
+    created here), new preferences or timezone, kudos, a team's challenge progress.
+    """
+    if not user_ids:
+        return
+    conn = await session.connection()
+    table = _table(LearnerState)
+    stmt = _insert(conn, table)
+    current = table.c.next_nudge_at
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={
+            "next_nudge_at": case(
+                (
+                    or_(current.is_(None), current > stmt.excluded.next_nudge_at),
+                    stmt.excluded.next_nudge_at,
+                ),
+                else_=current,
+            )
+        },
+    )
+    await conn.execute(
+        stmt,
+        [
+            {
+                "user_id": uid,
+                "organisation_id": organisation_id,
+                "data": {},
+                "next_nudge_at": at,
+                "updated_at": at,
+            }
+            for uid in sorted(set(user_ids))
+        ],
+    )

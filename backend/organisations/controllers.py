@@ -23,6 +23,9 @@ class OrganisationSettings(BaseModel):
     quiet_hours_end: int = Field(default=8, ge=0, le=23)
     yearly_budget_cents: int = Field(default=100_000, ge=0, le=100_000_000)
     budget_year_start_month: int = Field(default=1, ge=1, le=12)
+    # nudge caps per learner: reminder-type pushes a local day, pushes of any kind in 7 days
+    nudge_reminders_per_day: int = Field(default=1, ge=0, le=3)
+    nudges_per_week: int = Field(default=5, ge=0, le=30)
 
 
 class OrganisationPublic(BaseModel):

@@ -1,0 +1,627 @@
+"""Everything the nudge policy needs for a batch of due learners, in a few queries per batch.
+
+Each query is keyed by the batch's user ids (or its few organisations) and goes through an
+index, so a tick costs O(due learners). Nothing here decides anything: it builds the
+``gamification.nudge_policy`` inputs.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, and_, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from backend.db.models import (
+    BadgeAward,
+    BadgeDefinition,
+    Challenge,
+    Course,
+    Kudos,
+    LearningEvent,
+    Nudge,
+    Organisation,
+    TeamMembership,
+    Testimonial,
+    User,
+)
+from backend.organisations.controllers import OrganisationSettings
+from gamification.nudge_policy import (
+    Activity,
+    Happening,
+    LearnerPrefs,
+    NudgeRules,
+    NudgeType,
+    QuietHours,
+    SentNudge,
+    VariantStats,
+)
+from gamification.rules import StreakMode
+
+# how far back the policy looks: learning (adaptive hour, this week), nudges (caps), events
+ACTIVITY_DAYS = 28
+HISTORY_DAYS = 8
+EVENT_DAYS = 3
+NEW_COURSE_DAYS = 7
+TESTIMONIAL_ASK_AFTER = timedelta(days=1)
+TESTIMONIAL_STALE_AFTER = timedelta(days=7)
+CHALLENGE_LAUNCH_DAYS = 7
+STATS_DAYS = 90
+
+
+def _c(model: Any) -> Any:
+    """The table's columns (``Model.__table__.c``)."""
+    return model.__table__.c
+
+
+def _t(model: Any) -> Table:
+    """The model's table."""
+    return cast(Table, model.__table__)
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class DueLearner:
+    """A learner_state row picked by the tick (only the hot columns, never the document)."""
+
+    user_id: int
+    organisation_id: int
+    streak: int
+    freezes_banked: int
+    last_active_date: date | None
+    weekly_goal_minutes: int
+
+
+@dataclass
+class OrgNudgeContext:
+    """One organisation's rules and what is going on in it (challenges, new courses)."""
+
+    organisation_id: int
+    name: str
+    default_timezone: str
+    settings: OrganisationSettings
+    rules: NudgeRules
+    challenges: list[dict[str, Any]] = field(default_factory=list)
+    new_courses: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[tuple[str, str], VariantStats] = field(default_factory=dict)
+
+
+@dataclass
+class LearnerInput:
+    """The policy input of one learner (``happenings`` and ``history`` filled in stages)."""
+
+    due: DueLearner
+    prefs: LearnerPrefs
+    active: bool
+    activity: Activity = field(default_factory=Activity)
+    happenings: list[Happening] = field(default_factory=list)
+    history: list[SentNudge] = field(default_factory=list)
+    events: list[tuple[datetime, str, int | None]] = field(default_factory=list)
+
+
+def nudge_rules(settings: OrganisationSettings) -> NudgeRules:
+    """The policy's rules from an organisation's settings."""
+    return NudgeRules(
+        quiet=QuietHours(time(settings.quiet_hours_start), time(settings.quiet_hours_end)),
+        nudges_on_weekends=settings.nudges_on_weekends,
+        streak_mode=StreakMode(settings.streak_mode),
+        streak_days_per_week=settings.streak_days_per_week,
+        reminder_cap_per_day=settings.nudge_reminders_per_day,
+        weekly_cap=settings.nudges_per_week,
+    )
+
+
+def _settings(document: dict[str, Any] | None) -> OrganisationSettings:
+    known = OrganisationSettings.model_fields.keys()
+    try:
+        return OrganisationSettings(**{k: v for k, v in (document or {}).items() if k in known})
+    except ValueError:
+        return OrganisationSettings()  # a broken document must not stop every nudge
+
+
+async def load_organisations(
+    conn: AsyncConnection, org_ids: Iterable[int], now: datetime
+) -> dict[int, OrgNudgeContext]:
+    """Rules, running challenges and new hot-skill courses of the batch's organisations."""
+    ids = sorted(set(org_ids))
+    o = _c(Organisation)
+    rows = (
+        await conn.execute(
+            select(o.id, o.name, o.default_timezone, o.settings).where(o.id.in_(ids))
+        )
+    ).all()
+    orgs: dict[int, OrgNudgeContext] = {}
+    for org_id, name, tz, settings_doc in rows:
+        settings = _settings(settings_doc)
+        orgs[org_id] = OrgNudgeContext(org_id, name, tz, settings, nudge_rules(settings))
+    if not orgs:
+        return orgs
+    c, u = _c(Challenge), _c(User)
+    # every timezone's today is within a day of UTC's
+    today = now.date()
+    challenge_rows = (
+        await conn.execute(
+            select(
+                c.id,
+                c.organisation_id,
+                c.kind,
+                c.team_id,
+                c.title,
+                c.starts_on,
+                c.ends_on,
+                c.created_at,
+                c.progress,
+                c.pledge,
+                c.completed_at,
+                u.display_name,
+            )
+            .outerjoin(_t(User), u.id == c.sponsor_id)
+            .where(
+                c.organisation_id.in_(ids),
+                c.ends_on >= today - timedelta(days=1),
+                c.starts_on <= today + timedelta(days=1),
+            )
+        )
+    ).all()
+    for row in challenge_rows:
+        orgs[row.organisation_id].challenges.append(dict(row._mapping))
+    k = _c(Course)
+    courses = (
+        await conn.execute(
+            select(k.id, k.organisation_id, k.title, k.created_at).where(
+                k.organisation_id.in_(ids),
+                k.hot_skill.is_(True),
+                k.created_at >= now - timedelta(days=NEW_COURSE_DAYS),
+            )
+        )
+    ).all()
+    for row in courses:
+        orgs[row.organisation_id].new_courses.append(dict(row._mapping))
+    return orgs
+
+
+async def variant_stats(
+    conn: AsyncConnection, org_ids: Sequence[int], since: datetime
+) -> dict[int, dict[tuple[str, str], VariantStats]]:
+    """Per organisation and (kind, variant): nudges sent and followed by learning in 24 h."""
+    n = _c(Nudge)
+    rows = (
+        await conn.execute(
+            select(
+                n.organisation_id,
+                n.kind,
+                n.variant,
+                func.count(n.sent_at),
+                func.count(n.learned_at),
+            )
+            .where(n.organisation_id.in_(list(org_ids)), n.created_at >= since)
+            .group_by(n.organisation_id, n.kind, n.variant)
+        )
+    ).all()
+    stats: dict[int, dict[tuple[str, str], VariantStats]] = defaultdict(dict)
+    for org_id, kind, variant, sent, learned in rows:
+        stats[org_id][(kind, variant)] = VariantStats(int(sent), int(learned))
+    return stats
+
+
+async def load_learners(
+    conn: AsyncConnection, due: Sequence[DueLearner], orgs: dict[int, OrgNudgeContext]
+) -> dict[int, LearnerInput]:
+    """Preferences of the due learners (inactive people get nothing)."""
+    u = _c(User)
+    rows = (
+        await conn.execute(
+            select(
+                u.id,
+                u.timezone,
+                u.locale,
+                u.reminder_time,
+                u.quiet_hours_start,
+                u.quiet_hours_end,
+                u.nudge_kinds_off,
+                u.start_date,
+                u.is_active,
+            ).where(u.id.in_([d.user_id for d in due]))
+        )
+    ).all()
+    by_id = {d.user_id: d for d in due}
+    learners: dict[int, LearnerInput] = {}
+    for row in rows:
+        learner = by_id[row.id]
+        org = orgs.get(learner.organisation_id)
+        try:
+            ZoneInfo(row.timezone)
+            zone_name = row.timezone
+        except (ValueError, KeyError):
+            zone_name = org.default_timezone if org else "UTC"
+        prefs = LearnerPrefs(
+            timezone=zone_name,
+            locale=row.locale if row.locale in ("nl", "en") else "nl",
+            reminder_time=row.reminder_time,
+            quiet=QuietHours(row.quiet_hours_start, row.quiet_hours_end),
+            kinds_off=frozenset(str(kind) for kind in (row.nudge_kinds_off or [])),
+            start_date=row.start_date,
+            organisation_name=org.name if org else "",
+        )
+        learners[row.id] = LearnerInput(learner, prefs, bool(row.is_active) and org is not None)
+    return learners
+
+
+async def load_activity(
+    conn: AsyncConnection, learners: dict[int, LearnerInput], now: datetime
+) -> None:
+    """Recent learning of each learner -> :class:`Activity` (and completions, for asks)."""
+    e = _c(LearningEvent)
+    rows = (
+        await conn.execute(
+            select(e.user_id, e.occurred_at, e.local_date, e.minutes, e.kind, e.course_id).where(
+                e.user_id.in_(list(learners)),
+                e.occurred_at >= now - timedelta(days=ACTIVITY_DAYS),
+                e.occurred_at <= now,
+                e.kind != "testimonial",
+            )
+        )
+    ).all()
+    learned: dict[int, list[datetime]] = defaultdict(list)
+    minutes: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    days: dict[int, set[date]] = defaultdict(set)
+    for user_id, occurred_at, local_date, mins, kind, course_id in rows:
+        occurred = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)
+        learned[user_id].append(occurred)
+        minutes[user_id][local_date] += mins or 0
+        # an LMS "launched" ping with no minutes proves nothing (as in the engine)
+        if kind != "progress" or mins:
+            days[user_id].add(local_date)
+        learners[user_id].events.append((occurred, kind, course_id))
+    for user_id, learner in learners.items():
+        due = learner.due
+        learner.activity = Activity(
+            learned_at=tuple(sorted(learned.get(user_id, []))),
+            minutes_by_day=dict(minutes.get(user_id, {})),
+            active_days=frozenset(days.get(user_id, set())),
+            streak=due.streak,
+            freezes_banked=due.freezes_banked,
+            last_active_date=due.last_active_date,
+            weekly_goal_minutes=due.weekly_goal_minutes,
+        )
+
+
+async def load_recent_nudges(
+    conn: AsyncConnection, learners: dict[int, LearnerInput], now: datetime
+) -> None:
+    """The learners' nudges of the last days (caps, spacing, recent dedupe keys)."""
+    n = _c(Nudge)
+    rows = (
+        await conn.execute(
+            select(n.user_id, n.kind, n.dedupe_key, n.due_at).where(
+                n.user_id.in_(list(learners)),
+                n.created_at >= now - timedelta(days=HISTORY_DAYS),
+            )
+        )
+    ).all()
+    for user_id, kind, key, due_at in rows:
+        learners[user_id].history.append(SentNudge(kind, key, due_at))
+
+
+async def add_known_keys(conn: AsyncConnection, learners: dict[int, LearnerInput]) -> None:
+    """Older nudges with the dedupe keys of this plan's happenings (e.g. the welcome)."""
+    recent = {(uid, h.dedupe_key) for uid, li in learners.items() for h in li.history}
+    wanted = sorted(
+        {
+            (uid, h.dedupe_key)
+            for uid, li in learners.items()
+            for h in li.happenings
+            if (uid, h.dedupe_key) not in recent
+        }
+    )
+    if not wanted:
+        return
+    n = _c(Nudge)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        users = sorted({uid for uid, _ in chunk})
+        keys = sorted({key for _, key in chunk})
+        rows = (
+            await conn.execute(
+                select(n.user_id, n.kind, n.dedupe_key, n.due_at).where(
+                    n.user_id.in_(users), n.dedupe_key.in_(keys)
+                )
+            )
+        ).all()
+        for user_id, kind, key, due_at in rows:
+            if (user_id, key) in wanted:
+                learners[user_id].history.append(SentNudge(kind, key, due_at))
+
+
+async def load_happenings(
+    conn: AsyncConnection,
+    learners: dict[int, LearnerInput],
+    orgs: dict[int, OrgNudgeContext],
+    now: datetime,
+) -> None:
+    """Badges, kudos, challenges, courses, completions, budget and welcome per learner."""
+    user_ids = list(learners)
+    since = now - timedelta(days=EVENT_DAYS)
+    await _badges(conn, learners, user_ids, since)
+    await _kudos(conn, learners, user_ids, since)
+    await _challenges(conn, learners, orgs, user_ids, now)
+    for learner in learners.values():
+        org = orgs[learner.due.organisation_id]
+        for course in org.new_courses:
+            learner.happenings.append(
+                Happening(
+                    NudgeType.NEW_COURSE,
+                    f"course:{course['id']}",
+                    course["created_at"],
+                    {"course": course["title"]},
+                    stale_at=course["created_at"] + timedelta(days=NEW_COURSE_DAYS),
+                    url=f"/catalogue/{course['id']}",
+                )
+            )
+        _welcome(learner, org, now)
+    await _testimonial_asks(conn, learners, now)
+
+
+async def _badges(
+    conn: AsyncConnection, learners: dict[int, LearnerInput], user_ids: list[int], since: datetime
+) -> None:
+    a, b = _c(BadgeAward), _c(BadgeDefinition)
+    rows = (
+        await conn.execute(
+            select(a.user_id, a.badge_code, a.tier, a.awarded_at, b.name, b.name_en)
+            .outerjoin(
+                _t(BadgeDefinition),
+                and_(b.organisation_id == a.organisation_id, b.code == a.badge_code),
+            )
+            .where(a.user_id.in_(user_ids), a.awarded_at >= since)
+        )
+    ).all()
+    for user_id, code, tier, awarded_at, name, name_en in rows:
+        learner = learners[user_id]
+        label = (name_en if learner.prefs.locale == "en" and name_en else name) or code
+        learner.happenings.append(
+            Happening(NudgeType.BADGE_EARNED, f"badge:{code}:{tier}", awarded_at, {"badge": label})
+        )
+
+
+async def _kudos(
+    conn: AsyncConnection, learners: dict[int, LearnerInput], user_ids: list[int], since: datetime
+) -> None:
+    k, u = _c(Kudos), _c(User)
+    rows = (
+        await conn.execute(
+            select(k.id, k.to_user_id, k.created_at, u.display_name)
+            .join(_t(User), u.id == k.from_user_id)
+            .where(k.to_user_id.in_(user_ids), k.created_at >= since)
+        )
+    ).all()
+    for kudos_id, user_id, created_at, name in rows:
+        learners[user_id].happenings.append(
+            Happening(
+                NudgeType.KUDOS_RECEIVED, f"kudos:{kudos_id}", created_at, {"colleague": name}
+            )
+        )
+
+
+async def _challenges(
+    conn: AsyncConnection,
+    learners: dict[int, LearnerInput],
+    orgs: dict[int, OrgNudgeContext],
+    user_ids: list[int],
+    now: datetime,
+) -> None:
+    if not any(org.challenges for org in orgs.values()):
+        return
+    m = _c(TeamMembership)
+    teams: dict[int, set[int]] = defaultdict(set)
+    for user_id, team_id in (
+        await conn.execute(select(m.user_id, m.team_id).where(m.user_id.in_(user_ids)))
+    ).all():
+        teams[user_id].add(team_id)
+    for user_id, learner in learners.items():
+        zone = ZoneInfo(learner.prefs.timezone)
+        for ch in orgs[learner.due.organisation_id].challenges:
+            is_team = ch["kind"] == "team"
+            if is_team and ch["team_id"] not in teams[user_id]:
+                continue
+            starts = _day_start(ch["starts_on"], zone)
+            ends = _day_start(ch["ends_on"] + timedelta(days=1), zone)
+            if not starts <= now < ends:
+                continue
+            params: dict[str, str | int] = {"challenge": ch["title"]}
+            key = f"challenge:{ch['id']}"
+            launched = max(starts, ch["created_at"])
+            learner.happenings.append(
+                Happening(
+                    NudgeType.CHALLENGE_LAUNCHED,
+                    f"{key}:launched",
+                    launched,
+                    params,
+                    stale_at=min(ends, launched + timedelta(days=CHALLENGE_LAUNCH_DAYS)),
+                )
+            )
+            if not (is_team and ch["completed_at"] is not None):
+                learner.happenings.append(
+                    Happening(
+                        NudgeType.CHALLENGE_ENDING,
+                        f"{key}:ending",
+                        ends - timedelta(hours=24),
+                        params,
+                        stale_at=ends,
+                    )
+                )
+            if is_team:
+                progress = float(ch["progress"] or 0)
+                milestone = 100 if progress >= 1 else 50 if progress >= 0.5 else 0
+                if milestone:
+                    learner.happenings.append(
+                        Happening(
+                            NudgeType.TEAM_MILESTONE,
+                            f"{key}:{milestone}",
+                            ch["completed_at"] or now,
+                            {
+                                **params,
+                                "milestone": milestone,
+                                "pledge": ch["pledge"] or "",
+                                "sponsor": ch["display_name"] or "",
+                            },
+                            stale_at=ends + timedelta(days=EVENT_DAYS),
+                            url="/team",
+                        )
+                    )
+
+
+def _welcome(learner: LearnerInput, org: OrgNudgeContext, now: datetime) -> None:
+    start = learner.prefs.start_date
+    if start is None:
+        return
+    zone = ZoneInfo(learner.prefs.timezone)
+    today = now.astimezone(zone).date()
+    if today >= start:
+        return
+    learner.happenings.append(
+        Happening(
+            NudgeType.WELCOME,
+            "welcome",
+            now,
+            {"organisation": org.name, "days_to_start": (start - today).days},
+            stale_at=_day_start(start, zone),
+        )
+    )
+
+
+async def _testimonial_asks(
+    conn: AsyncConnection, learners: dict[int, LearnerInput], now: datetime
+) -> None:
+    """A day after a completion: ask for a few words, unless they already wrote some."""
+    asks: dict[tuple[int, int], datetime] = {}
+    for user_id, learner in learners.items():
+        for occurred, kind, course_id in learner.events:
+            recent = now - occurred < TESTIMONIAL_ASK_AFTER + TESTIMONIAL_STALE_AFTER
+            if kind == "completion" and course_id is not None and recent:
+                asks[(user_id, course_id)] = occurred
+    if not asks:
+        return
+    k, t = _c(Course), _c(Testimonial)
+    course_ids = sorted({cid for _, cid in asks})
+    titles: dict[int, str] = dict(
+        (await conn.execute(select(k.id, k.title).where(k.id.in_(course_ids)))).tuples().all()
+    )
+    written = set(
+        (
+            await conn.execute(
+                select(t.user_id, t.course_id).where(
+                    tuple_(t.user_id, t.course_id).in_(sorted(asks))
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
+    for (user_id, course_id), completed in asks.items():
+        if (user_id, course_id) in written or course_id not in titles:
+            continue
+        due_from = completed + TESTIMONIAL_ASK_AFTER
+        learners[user_id].happenings.append(
+            Happening(
+                NudgeType.TESTIMONIAL_REQUEST,
+                f"testimonial:{course_id}",
+                due_from,
+                {"course": titles[course_id]},
+                stale_at=due_from + TESTIMONIAL_STALE_AFTER,
+                url=f"/catalogue/{course_id}",
+            )
+        )
+
+
+def budget_key(today: date) -> str:
+    """At most one budget reminder a calendar month."""
+    return f"budget:{today:%Y-%m}"
+
+
+def budget_year(today: date, start_month: int) -> tuple[date, int]:
+    """The first day of the budget year holding ``today`` and the whole months left in it."""
+    year = today.year if today.month >= start_month else today.year - 1
+    start = date(year, start_month, 1)
+    months_into = (today.year - start.year) * 12 + today.month - start.month
+    return start, 12 - months_into
+
+
+async def add_budget_reminders(
+    conn: AsyncConnection,
+    learners: dict[int, LearnerInput],
+    orgs: dict[int, OrgNudgeContext],
+    now: datetime,
+) -> None:
+    """This month's budget reminder, for learners who have not had it and have budget left.
+
+    Spending is the cost of the courses they completed in the budget year.
+    """
+    sent = {(uid, h.dedupe_key) for uid, li in learners.items() for h in li.history}
+    candidates: dict[int, tuple[date, date, int]] = {}
+    for user_id, learner in learners.items():
+        org = orgs[learner.due.organisation_id]
+        if org.settings.yearly_budget_cents <= 0:
+            continue
+        today = now.astimezone(ZoneInfo(learner.prefs.timezone)).date()
+        if (user_id, budget_key(today)) in sent:
+            continue
+        year_start, months_left = budget_year(today, org.settings.budget_year_start_month)
+        candidates[user_id] = (today, year_start, months_left)
+    if not candidates:
+        return
+    n = _c(Nudge)
+    keys = sorted({budget_key(today) for today, _, _ in candidates.values()})
+    for user_id, key in (
+        await conn.execute(
+            select(n.user_id, n.dedupe_key).where(
+                n.user_id.in_(sorted(candidates)), n.dedupe_key.in_(keys)
+            )
+        )
+    ).all():
+        if key == budget_key(candidates[user_id][0]):
+            del candidates[user_id]
+    if not candidates:
+        return
+    e, k = _c(LearningEvent), _c(Course)
+    earliest = min(start for _, start, _ in candidates.values())
+    spent_rows = (
+        await conn.execute(
+            select(e.user_id, e.occurred_at, k.cost_cents)
+            .join(_t(Course), k.id == e.course_id)
+            .where(
+                e.user_id.in_(sorted(candidates)),
+                e.kind == "completion",
+                e.occurred_at >= datetime.combine(earliest, time.min, tzinfo=UTC),
+                k.cost_cents > 0,
+            )
+        )
+    ).all()
+    spent: dict[int, int] = defaultdict(int)
+    for user_id, occurred_at, cost in spent_rows:
+        if occurred_at.date() >= candidates[user_id][1]:
+            spent[user_id] += cost
+    for user_id, (today, _start, months_left) in candidates.items():
+        learner = learners[user_id]
+        org = orgs[learner.due.organisation_id]
+        left = org.settings.yearly_budget_cents - spent[user_id]
+        if left <= 0:
+            continue
+        zone = ZoneInfo(learner.prefs.timezone)
+        month_start = _day_start(today.replace(day=1), zone)
+        next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+        learner.happenings.append(
+            Happening(
+                NudgeType.BUDGET_REMINDER,
+                budget_key(today),
+                month_start,
+                {"budget_cents": left, "months_left": months_left},
+                stale_at=_day_start(next_month, zone),
+            )
+        )

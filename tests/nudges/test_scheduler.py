@@ -1,0 +1,258 @@
+"""The scheduler tick on SQLite and PostgreSQL: due learners only, each nudge once."""
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from backend.auth.passwords import hash_password
+from backend.context import AppContext
+from backend.db.models import (
+    BadgeAward,
+    BadgeDefinition,
+    Kudos,
+    LearnerState,
+    Nudge,
+    Organisation,
+    User,
+)
+from backend.nudges.scheduler import run_tick, wake_learners
+from tests.factories import PASSWORD, World
+
+# Tuesday 1 December 2026, 19:00 in Amsterdam (CET)
+NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+NOW_LOCAL_DAY = date(2026, 12, 1)
+
+
+async def set_user(ctx: AppContext, user_id: int, **fields: Any) -> None:
+    async with ctx.sessionmaker() as session:
+        user = (await session.exec(select(User).where(User.id == user_id))).one()
+        for name, value in fields.items():
+            setattr(user, name, value)
+        session.add(user)
+        await session.commit()
+
+
+async def set_next(ctx: AppContext, user_id: int, at: datetime | None) -> None:
+    async with ctx.sessionmaker() as session:
+        state = (
+            await session.exec(select(LearnerState).where(LearnerState.user_id == user_id))
+        ).one()
+        state.next_nudge_at = at
+        session.add(state)
+        await session.commit()
+
+
+async def next_of(ctx: AppContext, user_id: int) -> datetime | None:
+    async with ctx.sessionmaker() as session:
+        state = (
+            await session.exec(select(LearnerState).where(LearnerState.user_id == user_id))
+        ).one()
+        return state.next_nudge_at
+
+
+async def nudges_of(ctx: AppContext, user_id: int | None = None) -> list[Nudge]:
+    async with ctx.sessionmaker() as session:
+        query = select(Nudge).order_by(col(Nudge.created_at), col(Nudge.dedupe_key))
+        if user_id is not None:
+            query = query.where(Nudge.user_id == user_id)
+        return list((await session.exec(query)).all())
+
+
+async def test_tick_creates_nudges_for_due_learners_only_and_moves_next_nudge_at(
+    ctx: AppContext, world: World
+) -> None:
+    sam, mia, lou = (world.a.users[r] for r in ("employee", "manager", "ld_admin"))
+    assert sam.id and mia.id and lou.id
+    for user in (sam, mia, lou):
+        await set_user(ctx, user.id, reminder_time=time(19, 0), locale="en")
+    await set_next(ctx, sam.id, NOW - timedelta(minutes=1))
+    await set_next(ctx, mia.id, NOW + timedelta(hours=1))  # not due yet
+    # lou: never scheduled (NULL) -> not picked
+
+    created = await run_tick(ctx, NOW, rng=random.Random(1))
+
+    assert created == 1
+    [nudge] = await nudges_of(ctx)
+    assert nudge.user_id == sam.id and nudge.organisation_id == world.a.id
+    assert nudge.kind == "reminder" and nudge.dedupe_key == "reminder:2026-12-01"
+    assert nudge.status == "pending" and nudge.due_at == NOW
+    assert nudge.locale == "en" and nudge.title and nudge.url == "/log"
+    assert len(nudge.id) == 32 and nudge.variant in ("a", "b", "c")
+    # December's budget reminder waits an hour (one push at a time)
+    assert await next_of(ctx, sam.id) == NOW + timedelta(hours=1)
+    assert await next_of(ctx, mia.id) == NOW + timedelta(hours=1)
+    assert await next_of(ctx, lou.id) is None
+
+    assert await run_tick(ctx, NOW + timedelta(hours=1)) == 2  # sam's budget, mia's reminder
+    budget = (await nudges_of(ctx, sam.id))[-1]
+    assert budget.kind == "budget_reminder" and budget.dedupe_key == "budget:2026-12"
+    assert budget.title == "€1,000 learning budget left" or "€1,000" in budget.body
+    assert "1 month" in budget.body
+    # then tomorrow 19:00 in Amsterdam
+    assert await next_of(ctx, sam.id) == datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
+
+
+async def test_running_the_tick_twice_creates_nothing_new(ctx: AppContext, world: World) -> None:
+    sam = world.a.users["employee"]
+    assert sam.id
+    await set_user(ctx, sam.id, reminder_time=time(19, 0))
+    await set_next(ctx, sam.id, NOW)
+    assert await run_tick(ctx, NOW) == 1
+    assert await run_tick(ctx, NOW) == 0
+    # even when something makes the learner due again, the same nudge is not repeated
+    await set_next(ctx, sam.id, NOW)
+    assert await run_tick(ctx, NOW + timedelta(minutes=5)) == 0
+    assert [n.dedupe_key for n in await nudges_of(ctx, sam.id)] == ["reminder:2026-12-01"]
+
+
+async def test_opted_out_and_inactive_learners_get_nothing(ctx: AppContext, world: World) -> None:
+    sam, mia = world.a.users["employee"], world.a.users["manager"]
+    assert sam.id and mia.id
+    await set_user(ctx, sam.id, reminder_time=time(19, 0), nudge_kinds_off=["reminder", "budget"])
+    await set_user(ctx, mia.id, reminder_time=time(19, 0), is_active=False)
+    for user_id in (sam.id, mia.id):
+        await set_next(ctx, user_id, NOW)
+    assert await run_tick(ctx, NOW) == 0
+    assert await next_of(ctx, mia.id) is None  # nobody to nudge
+    assert (await next_of(ctx, sam.id) or NOW) > NOW
+
+
+async def test_event_nudges_in_the_learners_language_respecting_org_quiet_hours(
+    ctx: AppContext, world: World
+) -> None:
+    sam, mia = world.a.users["employee"], world.a.users["manager"]
+    assert sam.id and mia.id
+    late = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)  # 22:30 in Amsterdam: quiet
+    async with ctx.sessionmaker() as session:
+        session.add(
+            BadgeDefinition(
+                organisation_id=world.a.id, code="explorer", name="Ontdekker", name_en="Explorer"
+            )
+        )
+        session.add(
+            BadgeAward(
+                organisation_id=world.a.id,
+                user_id=sam.id,
+                badge_code="explorer",
+                tier="bronze",
+                public_id=uuid.uuid4().hex,
+                awarded_at=late,
+            )
+        )
+        session.add(
+            Kudos(
+                organisation_id=world.a.id, from_user_id=mia.id, to_user_id=sam.id, created_at=late
+            )
+        )
+        await session.commit()
+    await set_user(ctx, sam.id, locale="nl", reminder_time=time(19, 0))
+    await wake_learners_now(ctx, world.a.id, [sam.id], late)
+
+    assert await run_tick(ctx, late) == 0
+    morning = datetime(2026, 12, 2, 7, 0, tzinfo=UTC)  # 08:00 local: the quiet hours end
+    assert await next_of(ctx, sam.id) == morning
+
+    assert await run_tick(ctx, morning) == 1
+    [first] = await nudges_of(ctx, sam.id)
+    assert first.kind == "kudos_received" and "Mia Acme" in first.title + first.body
+    assert await next_of(ctx, sam.id) == morning + timedelta(hours=1)  # spaced out
+    assert await run_tick(ctx, morning + timedelta(hours=1)) == 1
+    second = (await nudges_of(ctx, sam.id))[-1]
+    assert second.kind == "badge_earned" and second.dedupe_key == "badge:explorer:bronze"
+    assert "Ontdekker" in second.title + second.body  # Dutch learner, Dutch badge name
+
+
+async def wake_learners_now(
+    ctx: AppContext, organisation_id: int, user_ids: list[int], at: datetime
+) -> None:
+    async with ctx.sessionmaker() as session:
+        await wake_learners(session, organisation_id, user_ids, at)
+        await session.commit()
+
+
+async def test_new_hire_gets_the_welcome_before_the_start_date(
+    ctx: AppContext, world: World
+) -> None:
+    async with ctx.sessionmaker() as session:
+        hire = User(
+            organisation_id=world.a.id,
+            email="new@acme.example",
+            display_name="Noor",
+            password_hash=hash_password(PASSWORD, ctx.settings.password_cost),
+            locale="en",
+            start_date=NOW_LOCAL_DAY + timedelta(days=6),
+            reminder_time=time(19, 0),
+        )
+        session.add(hire)
+        await session.commit()
+        assert hire.id
+        # creating a learner has them looked at right away (their state row is created)
+        await wake_learners(session, world.a.id, [hire.id], NOW - timedelta(hours=9))
+        await session.commit()
+    assert await run_tick(ctx, NOW - timedelta(hours=9)) == 1
+    [welcome] = await nudges_of(ctx, hire.id)
+    assert welcome.kind == "welcome" and "Acme" in welcome.title + welcome.body
+    # until the start date: no daily reminders, no second welcome
+    await set_next(ctx, hire.id, NOW)
+    assert await run_tick(ctx, NOW) == 0
+
+
+async def test_org_caps_are_configurable(ctx: AppContext, world: World) -> None:
+    sam = world.a.users["employee"]
+    assert sam.id
+    async with ctx.sessionmaker() as session:
+        org = (await session.exec(select(Organisation).where(Organisation.id == world.a.id))).one()
+        org.settings = {**(org.settings or {}), "nudges_per_week": 0}
+        session.add(org)
+        await session.commit()
+    await set_user(ctx, sam.id, reminder_time=time(19, 0))
+    await set_next(ctx, sam.id, NOW)
+    assert await run_tick(ctx, NOW) == 0
+
+
+async def test_two_concurrent_ticks_create_each_nudge_once(ctx: AppContext, world: World) -> None:
+    pw = hash_password(PASSWORD, ctx.settings.password_cost)
+    async with ctx.sessionmaker() as session:
+        people = [
+            User(
+                organisation_id=world.a.id,
+                email=f"p{i}@acme.example",
+                display_name=f"P{i}",
+                password_hash=pw,
+                reminder_time=time(19, 0),
+            )
+            for i in range(240)
+        ]
+        session.add_all(people)
+        await session.flush()
+        for person in people:
+            assert person.id
+            session.add(
+                LearnerState(user_id=person.id, organisation_id=world.a.id, next_nudge_at=NOW)
+            )
+        await session.commit()
+    other = AppContext.from_settings(ctx.settings, null_pool=True)
+    try:
+        created = await asyncio.gather(
+            run_tick(ctx, NOW, batch_size=20), run_tick(other, NOW, batch_size=20)
+        )
+    finally:
+        await other.engine.dispose()
+    assert sum(created) == 240
+    async with ctx.sessionmaker() as session:
+        count = (await session.exec(select(func.count()).select_from(Nudge))).one()
+        due = (
+            await session.exec(
+                select(func.count())
+                .select_from(LearnerState)
+                .where(col(LearnerState.next_nudge_at) <= NOW)
+            )
+        ).one()
+    assert count == 240 and due == 0
+    if ctx.settings.database_url.startswith("postgresql"):
+        assert all(created), "both schedulers took part (SKIP LOCKED, not one waiting)"
