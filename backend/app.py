@@ -47,7 +47,6 @@ from backend.learning.controllers import (
     XapiController,
 )
 from backend.nudges.controllers import NudgeController
-from backend.nudges.controllers import NudgeController
 from backend.organisations.controllers import OrganisationController
 from backend.progress.controllers import (
     LeaderboardController,
@@ -86,7 +85,6 @@ ROUTE_HANDLERS: list[Any] = [
     PrivacyController,
     UserAdminController,
     OrganisationController,
-    NudgeController,
     NudgeController,
     TeamController,
     CompetencyController,
