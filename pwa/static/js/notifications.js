@@ -47,13 +47,15 @@
     return system ? `${browser} on ${system}` : browser;
   }
 
-  /** The active service worker registration (or an error after a while: no offline shell). */
-  function registration() {
+  /** The promise's outcome, or an error after `ms`: a silent push service never hangs the button. */
+  function within(ms, promise, what) {
     return Promise.race([
-      navigator.serviceWorker.ready,
-      new Promise((resolve, reject) => setTimeout(() => reject(new Error("no service worker")), 10000)),
+      promise,
+      new Promise((resolve, reject) => setTimeout(() => reject(new Error(`${what}: no answer`)), ms)),
     ]);
   }
+
+  const registration = () => within(10000, navigator.serviceWorker.ready, "service worker");
 
   async function subscription() {
     const reg = await registration();
@@ -72,7 +74,11 @@
     const { public_key: publicKey } = await keyResponse.json();
     const sub =
       (await reg.pushManager.getSubscription()) ||
-      (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) }));
+      (await within(
+        10000,
+        reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) }),
+        "push service",
+      ));
     const saved = await fetch("/api/v1/me/push-subscriptions", {
       method: "POST",
       credentials: "same-origin",
