@@ -1,11 +1,13 @@
 from datetime import date, timedelta
+from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import Parameter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.guards import requires_ld_admin
+from backend.auth.principal import Principal
 from backend.db.types import utcnow
 from backend.deps import provide_scope
 from backend.nudges import services
@@ -23,8 +25,12 @@ class NudgeController(Controller):
         opt={"exclude_from_csrf": True, "public": True},
         status_code=204,
     )
-    async def click(self, db_session: AsyncSession, nudge_id: str) -> None:
-        await services.record_click(db_session, nudge_id)
+    async def click(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, nudge_id: str
+    ) -> None:
+        principal = request.scope.get("user")
+        organisation_id = principal.organisation_id if isinstance(principal, Principal) else None
+        await services.record_click(db_session, nudge_id, organisation_id)
 
     @get(
         "/insights/nudges",

@@ -16,21 +16,25 @@ from backend.tenancy import OrgScope
 TOKEN_LENGTH = 32
 
 
-async def record_click(session: AsyncSession, nudge_id: str) -> None:
+async def record_click(
+    session: AsyncSession, nudge_id: str, organisation_id: int | None = None
+) -> None:
     """The learner opened the notification; the first click time is kept.
 
-    Anonymous on purpose (the service worker reports it): the random 128-bit id is the
-    credential, and a click only ever sets ``clicked_at``, so it needs no organisation scope.
+    Anonymous on purpose (the service worker reports it, maybe without a session): the
+    random 128-bit id is the credential, and a click only ever sets ``clicked_at``. A
+    signed-in caller (``organisation_id``) only reaches nudges of their own organisation.
     """
     if len(nudge_id) != TOKEN_LENGTH or not all(c in "0123456789abcdef" for c in nudge_id):
         raise NotFoundException(f"nudge {nudge_id[:40]} not found")
+    which = [col(Nudge.id) == nudge_id]
+    if organisation_id is not None:
+        which.append(col(Nudge.organisation_id) == organisation_id)
     result = await session.exec(
-        update(Nudge)
-        .where(col(Nudge.id) == nudge_id, col(Nudge.clicked_at).is_(None))
-        .values(clicked_at=utcnow())
+        update(Nudge).where(*which, col(Nudge.clicked_at).is_(None)).values(clicked_at=utcnow())
     )
     if result.rowcount == 0:
-        exists = (await session.exec(select(Nudge.id).where(Nudge.id == nudge_id))).first()
+        exists = (await session.exec(select(Nudge.id).where(*which))).first()
         if exists is None:
             raise NotFoundException(f"nudge {nudge_id} not found")
     await session.commit()

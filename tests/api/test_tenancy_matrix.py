@@ -500,6 +500,29 @@ def _foreign_goals(env: Env) -> list[tuple[Any, int]]:
     ]
 
 
+async def _a_nudge(env: Env, org: str = "a") -> PathParams:
+    """A push nudge sent to an employee (its random id is what a click reports)."""
+    from backend.db.models import Nudge
+
+    nudge = Nudge(
+        id=uuid.uuid4().hex,
+        organisation_id=getattr(env, org).id,
+        user_id=getattr(env, org).users["employee"].id,
+        kind="reminder",
+        dedupe_key=unique("reminder"),
+        title="Time for something new?",
+        body="Ten minutes is plenty.",
+    )
+    async with env.ctx.sessionmaker() as session:
+        session.add(nudge)
+        await session.commit()
+    return {"nudge_id": nudge.id}
+
+
+async def _b_nudge(env: Env) -> list[PathParams]:
+    return [{"nudge_id": env.seeded["b_nudge"]}]
+
+
 ROUTES: dict[tuple[str, str], RouteSpec] = {
     # signing in and out is for everybody
     ("POST", "/api/v1/auth/login"): RouteSpec(
@@ -705,6 +728,12 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("GET", "/api/v1/leaderboards/teams/{team_id:int}"): RouteSpec(
         "person", own=_own_team, foreign=_b_team
     ),
+    # nudges: the service worker reports a click with the nudge's random id (no session);
+    # L&D compares kinds and text variants of its own organisation
+    ("POST", "/api/v1/nudges/{nudge_id:str}/click"): RouteSpec(
+        "public", body=lambda env: None, own=_a_nudge, foreign=_b_nudge
+    ),  # a click has no body
+    ("GET", "/api/v1/insights/nudges"): RouteSpec("ld_admin"),
 }
 
 
@@ -943,6 +972,7 @@ async def seed(env: Env) -> None:
         s["a_colleague_pause"] = day(210)
         pause = {"start_date": day(210), "end_date": day(211)}
         await _created(await colleague.post("/api/v1/me/pauses", json=pause))
+        s["b_nudge"] = (await _a_nudge(env, "b"))["nudge_id"]
 
 
 async def org_b_snapshot(env: Env, admin_b: AsyncTestClient[Litestar]) -> dict[str, Any]:
