@@ -54,6 +54,7 @@ class WebController(Controller):
         locale: str,
     ) -> Template:
         assert principal.user_id is not None
+        set_locale(locale)  # the greeting below is translated before render() sets it
         org = (
             await db_session.exec(
                 select(Organisation).where(Organisation.id == principal.organisation_id)

@@ -13,7 +13,7 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from backend.context import AppContext
 from backend.db.models import Course, Testimonial
-from tests.browser.test_pwa_shell import service_worker_ready, sign_in
+from tests.browser.test_pwa_shell import screenshot, service_worker_ready, sign_in
 from tests.factories import World
 
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
@@ -57,12 +57,18 @@ async def _seed_rich_pages(ctx: AppContext, world: World) -> None:
 @pytest.mark.browser
 @pytest.mark.parametrize("lang", ["nl", "en"])
 async def test_every_page_has_no_serious_or_critical_accessibility_violations(
-    browser: BrowserContext, page: Page, live_server: str, world: World, ctx: AppContext, lang: str
+    browser: BrowserContext,
+    page: Page,
+    live_server: str,
+    world: World,
+    ctx: AppContext,
+    lang: str,
+    tmp_path: Path,
 ) -> None:
     await _seed_rich_pages(ctx, world)
     found: dict[str, list[dict[str, Any]]] = {}
 
-    async def check(path: str) -> None:
+    async def check(path: str, label: str | None = None) -> None:
         separator = "&" if "?" in path else "?"
         response = await page.goto(f"{live_server}{path}{separator}lang={lang}")
         assert response is not None and response.ok, path
@@ -70,9 +76,12 @@ async def test_every_page_has_no_serious_or_critical_accessibility_violations(
         violations = await axe_violations(page)
         if violations:
             found[path] = violations
+        # phone-size pictures of every page (kept with LEARNLOOP_SCREENSHOTS=<folder>)
+        name = label or path.strip("/").replace("/", "-").replace("?step=", "-") or "today"
+        await screenshot(page, f"{name}-{lang}", tmp_path)
 
-    await check("/")  # sign-in page
-    await check("/offline")
+    await check("/", "sign-in")
+    await check("/offline", "offline-signed-out")
     await page.goto(f"{live_server}/?lang={lang}")
     await sign_in_as(page, live_server, lang)
     await service_worker_ready(page)
