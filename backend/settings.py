@@ -60,6 +60,9 @@ class Settings:
     push_batch_size: int = 100
     push_timeout_seconds: float = 10.0
     push_max_attempts: int = 5
+    # how long a claim on outbox rows lasts (0: long enough for three timeouts, at least 60 s);
+    # only a worker that died leaves one to expire
+    push_lease_seconds: float = 0.0
 
     @property
     def is_dev(self) -> bool:
@@ -113,6 +116,16 @@ def _secret_from_environment(env: str) -> str:
     return value
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+
+
 def load_settings() -> Settings:
     env = os.environ.get("LEARNLOOP_ENV", "dev").strip().lower() or "dev"
     if env not in {"dev", "test", "production"}:
@@ -142,6 +155,9 @@ def load_settings() -> Settings:
         push_senders=_int("LEARNLOOP_PUSH_SENDERS", 4),
         push_concurrency=_int("LEARNLOOP_PUSH_CONCURRENCY", 64),
         push_max_attempts=_int("LEARNLOOP_PUSH_MAX_ATTEMPTS", 5),
+        push_batch_size=_int("LEARNLOOP_PUSH_BATCH_SIZE", 100),
+        push_timeout_seconds=_float("LEARNLOOP_PUSH_TIMEOUT_SECONDS", 10.0),
+        push_lease_seconds=_float("LEARNLOOP_PUSH_LEASE_SECONDS", 0.0),
     )
 
 

@@ -15,7 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backend.context import AppContext
-from backend.push.delivery import DeliveryReport, claim, judge, record, release, send_batch, tally
+from backend.push.delivery import (
+    DeliveryLog,
+    DeliveryReport,
+    claim,
+    judge,
+    record,
+    release,
+    send_batch,
+    tally,
+)
 from backend.push.keys import PushNotConfigured, load_vapid_key
 from backend.push.sender import PushSender
 from backend.push.vapid import VapidHeaderCache
@@ -60,10 +69,11 @@ class PushWorker:
         self.max_attempts = settings.push_max_attempts
         self.timeout = settings.push_timeout_seconds
         # a claim outlives a batch's slowest send by far, so it only expires when a worker died
-        self.lease_seconds = max(60.0, 3 * self.timeout + 30.0)
+        self.lease_seconds = settings.push_lease_seconds or max(60.0, 3 * self.timeout + 30.0)
         self.stop = asyncio.Event()
         self.report = DeliveryReport()
         self.limiter = asyncio.Semaphore(settings.push_concurrency)
+        self.delivery_log: DeliveryLog | None = None
 
     async def run(self) -> DeliveryReport:
         """Run until :attr:`stop` is set; returns what was delivered."""
@@ -85,11 +95,15 @@ class PushWorker:
                     timeout=self.timeout,
                     connections_per_host=self.ctx.settings.push_concurrency,
                 ) as sender:
+                    self.delivery_log = DeliveryLog(self.ctx.engine)
                     senders = [
                         asyncio.create_task(self._sender_loop(sender), name=f"push-sender-{i}")
                         for i in range(self.senders)
                     ]
-                    await asyncio.gather(*senders)
+                    try:
+                        await asyncio.gather(*senders)
+                    finally:
+                        await asyncio.shield(self.delivery_log.close())
         finally:
             self.stop.set()
             for task in tasks:
@@ -117,14 +131,14 @@ class PushWorker:
         if not batch.nudges:
             return 0
         try:
-            results = await send_batch(sender, batch, self.limiter)
+            results = await send_batch(sender, batch, self.limiter, self.delivery_log)
         except asyncio.CancelledError:
             # stopped hard before the batch was sent: let other workers take it right away
             await asyncio.shield(release(engine, [n.message.nudge_id for n in batch.nudges]))
             raise
         now = self.clock()
         outcomes = judge(batch, results, now, max_attempts=self.max_attempts)
-        await asyncio.shield(record(engine, batch, outcomes, now))
+        await asyncio.shield(record(engine, batch, outcomes, now, self.delivery_log))
         self.report.add(tally(batch, outcomes))
         return len(batch.nudges)
 

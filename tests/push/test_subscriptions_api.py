@@ -52,9 +52,7 @@ async def test_subscribe_list_refresh_and_remove_my_device(app: Litestar, world:
         again = await sam.post(URL, json=body)
         assert again.status_code == 200 and again.json()["id"] == created.json()["id"]
         listed = (await sam.get(URL)).json()
-        assert [(d["endpoint"], d["last_success_at"]) for d in listed] == [
-            (body["endpoint"], None)
-        ]
+        assert [(d["endpoint"], d["last_success_at"]) for d in listed] == [(body["endpoint"], None)]
         assert listed[0]["created_at"]
         removed = await sam.delete(URL, params={"endpoint": body["endpoint"]})
         assert removed.status_code == 204
