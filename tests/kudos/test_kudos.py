@@ -178,3 +178,21 @@ async def test_my_export_has_kudos_sent_and_received(app: Litestar, world: World
     assert [(k["from"], k["message"]) for k in export["kudos_received"]] == [
         ("Mia Acme", "You too")
     ]
+
+
+async def test_deleting_my_account_removes_the_kudos_i_sent_and_received(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    mia = world.a.users["manager"].id
+    sam_id = world.a.users["employee"].id
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        await sam.post("/api/v1/kudos", json={"to_user_id": mia, "message": "Thanks Mia"})
+    async with signed_in_client(app, world.email("a", "manager")) as mia_client:
+        await mia_client.post("/api/v1/kudos", json={"to_user_id": sam_id, "message": "You too"})
+    assert len(await _kudos_rows(ctx)) == 2
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        deleted = await sam.request("DELETE", "/api/v1/me", json={"confirm": "DELETE"})
+        assert deleted.status_code == 204, deleted.text
+    assert await _kudos_rows(ctx) == []
+    async with signed_in_client(app, world.email("a", "manager")) as mia_client:
+        assert (await mia_client.get("/api/v1/me/kudos")).json() == []
