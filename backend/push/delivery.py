@@ -194,10 +194,10 @@ class DeliveryLog:
 
     The batch's final :func:`record` writes them too (duplicates ignored); recording early
     shrinks the window in which a worker that dies has sent a message it has not recorded
-    (which another worker would then send again) from a whole batch to a few milliseconds.
+    (which another worker would then send again) from a whole batch to ``interval``.
     """
 
-    def __init__(self, engine: AsyncEngine, interval: float = 0.01) -> None:
+    def __init__(self, engine: AsyncEngine, interval: float = 0.05) -> None:
         self.engine = engine
         self.interval = interval
         self._rows: list[dict[str, Any]] = []

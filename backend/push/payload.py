@@ -3,6 +3,7 @@
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 ICON = "/static/icons/icon-192.png"
 BADGE = "/static/icons/badge-96.png"
@@ -63,6 +64,7 @@ def urgency_for(kind: str) -> str:
     return "high" if "streak" in kind and "risk" in kind else "normal"
 
 
+@lru_cache(maxsize=64)
 def push_headers(kind: str) -> dict[str, str]:
     """TTL, Urgency and Topic for a nudge of this kind (VAPID is added per origin)."""
     return {"TTL": str(ttl_for(kind)), "Urgency": urgency_for(kind), "Topic": topic_for(kind)}

@@ -104,6 +104,7 @@ class PushSender:
 
     async def send(self, device: Device, kind: str, payload: bytes) -> SendResult:
         assert self._session is not None, "use PushSender as an async context manager"
+        # a new dict: the cached ones are shared, and pywebpush adds to the one it is given
         headers = push_headers(kind) | self.vapid.headers_for(device.endpoint)
         subscription = {
             "endpoint": device.endpoint,

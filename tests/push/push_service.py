@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import secrets
+import ssl
 import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
@@ -145,16 +146,20 @@ class PushService:
         """Script the next answers for a device: 201, (429, {"Retry-After": "120"}), "timeout"."""
         self._script[device.token].extend(answers)
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> str:
         app = web.Application(client_max_size=8192)
         app.router.add_post("/push/{token}", self._push)
         app.router.add_get("/stats", self._stats)
+        app.router.add_get("/last/{token}", self._last)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, backlog=1024)
+        site = web.TCPSite(self._runner, host, port, backlog=1024, ssl_context=ssl_context)
         await site.start()
         sockets = site._server.sockets  # type: ignore[union-attr]
-        self.origin = f"http://{host}:{sockets[0].getsockname()[1]}"
+        scheme = "https" if ssl_context else "http"
+        self.origin = f"{scheme}://{host}:{sockets[0].getsockname()[1]}"
         return self.origin
 
     async def stop(self) -> None:
@@ -162,7 +167,13 @@ class PushService:
             await self._runner.cleanup()
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"count": self.count})
+        return web.json_response({"count": self.count, "tokens": len(self.requests)})
+
+    async def _last(self, request: web.Request) -> web.Response:
+        """The last (encrypted) body a device got: lets another process decrypt a sample."""
+        token = request.match_info["token"]
+        bodies = [r.body for r in self.received if r.token == token]
+        return web.Response(body=bodies[-1]) if bodies else web.Response(status=404)
 
     async def _push(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -200,10 +211,69 @@ class PushService:
         return [device.decrypt(r.body) for r in self.received if r.token == device.token]
 
 
-async def _serve(port: int, count_only: bool) -> None:
-    service = PushService(count_only=count_only)
-    origin = await service.start(port=port)
-    print(origin, flush=True)
+class CountingProtocol(asyncio.Protocol):
+    """HTTP/1.1 keep-alive at the least cost per request: the benchmark's push service.
+
+    Answers ``POST /push/<token>`` with 201 and counts it (keeping each device's last body,
+    so another process can fetch it from ``GET /last/<token>`` and decrypt a sample), and
+    ``GET /stats`` with the count. Nothing else of HTTP is needed by the clients measured.
+    """
+
+    count = 0
+    last: dict[str, bytes] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1")
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = self.buffer[end + 4 : end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length :]
+            method, path, _ = head.split("\r\n", 1)[0].split(" ", 2)
+            self.respond(method, path, body)
+
+    def respond(self, method: str, path: str, body: bytes) -> None:
+        status, payload = "404 Not Found", b""
+        if method == "POST" and path.startswith("/push/"):
+            CountingProtocol.count += 1
+            CountingProtocol.last[path[6:]] = body
+            status = "201 Created"
+        elif method == "GET" and path == "/stats":
+            status, payload = "200 OK", json.dumps({"count": CountingProtocol.count}).encode()
+        elif method == "GET" and path.startswith("/last/") and path[6:] in CountingProtocol.last:
+            status, payload = "200 OK", CountingProtocol.last[path[6:]]
+        self.transport.write(
+            f"HTTP/1.1 {status}\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload
+        )
+
+
+async def _serve(port: int, count_only: bool, cert: str, key: str) -> None:
+    context = None
+    if cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+    if count_only:
+        server = await asyncio.get_running_loop().create_server(
+            CountingProtocol, "127.0.0.1", port, ssl=context, backlog=1024
+        )
+        scheme = "https" if context else "http"
+        print(f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    else:
+        service = PushService()
+        print(await service.start(port=port, ssl_context=context), flush=True)
     await asyncio.Event().wait()
 
 
@@ -211,6 +281,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--count-only", action="store_true")
+    parser.add_argument("--tls-cert", default="", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", default="")
     args = parser.parse_args()
     try:
         import uvloop
@@ -218,4 +290,4 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_serve(args.port, args.count_only))
+    asyncio.run(_serve(args.port, args.count_only, args.tls_cert, args.tls_key))
