@@ -43,7 +43,7 @@ async def queue_nudge(
     due_at: datetime | None = None,
 ) -> str:
     """An outbox row as the nudge policy writes it: pending and due."""
-    nudge_id = secrets.token_urlsafe(12)
+    nudge_id = secrets.token_hex(16)  # the outbox id format: 128 random bits, hex
     async with ctx.sessionmaker() as session:
         session.add(
             Nudge(

@@ -104,7 +104,7 @@ async def queue(ctx: AppContext, service: PushService) -> dict[str, FakeDevice]:
         await conn.execute(insert(PushSubscription.__table__), subscriptions)  # type: ignore[attr-defined]
         nudges = [
             {
-                "id": secrets.token_urlsafe(12),
+                "id": secrets.token_hex(16),
                 "organisation_id": org_id,
                 "user_id": user_ids[i % USERS],
                 "kind": "daily_reminder",
