@@ -218,7 +218,7 @@ def nudge_rows(devices: list[Any], org_id: int) -> list[dict[str, Any]]:
     now = dt.datetime.now(dt.UTC)
     return [
         {
-            "id": secrets.token_urlsafe(12),
+            "id": secrets.token_hex(16),
             "organisation_id": org_id,
             "user_id": user_id,
             "kind": "daily_reminder",
@@ -377,7 +377,7 @@ def write_jobs(directory: Path, devices: list[Any], count: int, vapid_key_file: 
     messages = []
     for _, _, body in devices[:count]:
         message = PushMessage(
-            secrets.token_urlsafe(12),
+            secrets.token_hex(16),
             "daily_reminder",
             "nl",
             "Tijd om te leren",
