@@ -36,11 +36,13 @@ async def test_the_app_delivers_queued_nudges_itself_when_push_runs_in_process(
         sam = world.a.users["employee"]
         phone = push_service.device()
         # subscribing through an app without its own worker (so only the served one delivers)
-        async with signed_in_client(create_app(settings), sam.email) as client:
+        plain = AppContext.from_settings(settings, null_pool=True)
+        async with signed_in_client(create_app(context=plain), sam.email) as client:
             response = await client.post(
                 "/api/v1/me/push-subscriptions", json=phone.subscription_json()
             )
             assert response.status_code == 201
+        await plain.engine.dispose()
         nudge_id = await queue_nudge(ctx, sam, title="Goedemorgen", body="Tijd voor 5 minuten")
         for _ in range(200):
             if push_service.received:
