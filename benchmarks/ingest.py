@@ -277,7 +277,7 @@ def load(cfg: dict[str, Any]) -> dict[str, Any]:
 
 # --- servers and the database -------------------------------------------------------------------
 
-sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE))  # after the project: benchmarks/pwa.py must not shadow pwa/
 from server_choice import _pin, free_port, group_cpu_seconds, wait_until_up  # noqa: E402
 
 
@@ -497,6 +497,9 @@ def _run_all(args: argparse.Namespace, db: str, url: str) -> list[Row]:
         raise SystemExit(f"learnloop migrate failed:\n{result.stdout}{result.stderr}")
     api_key = asyncio.run(seed(url, args.learners))
     asyncio.run(_sql(db, "CREATE TABLE bench_bare (id text PRIMARY KEY, body jsonb NOT NULL)"))
+    # planner statistics, as autovacuum keeps them in any database that has been up a while
+    # (without, PostgreSQL guesses the freshly seeded tables are empty and scans them)
+    asyncio.run(_sql(db, "ANALYZE"))
     print(
         f"database {db}: migrated and seeded ({args.learners} learners, {COURSES} courses) in "
         f"{time.perf_counter() - started:.1f}s; load: aiohttp, {args.concurrency} in flight, "
@@ -521,7 +524,8 @@ def _run_all(args: argparse.Namespace, db: str, url: str) -> list[Row]:
                 continue
             with running(apps[server], env, Path(tmp) / f"{server}.log") as (port, pgid):
                 for s in mine:
-                    asyncio.run(_sql(db, f"TRUNCATE {EVENT_TABLES}, bench_bare"))
+                    # CASCADE: tables added later (kudos, nudges) reference learning_event
+                    asyncio.run(_sql(db, f"TRUNCATE {EVENT_TABLES}, bench_bare CASCADE"))
                     cfg = {
                         "port": port,
                         "path": s.path,

@@ -34,6 +34,7 @@ from backend.learning.sources import (
     UnknownReference,
     actor_lookup_needs,
     decrypt_secret,
+    load_for_ingestion,
 )
 from backend.learning.today import today_for
 from backend.learning.webhook import WebhookError, parse_delivery, verify_signature
@@ -94,22 +95,22 @@ class EventIngestController(Controller):
 
 async def _ingest_native(org: OrgScope, items: list[EventIn]) -> list[EventItemResult]:
     session = org.session
-    learners = await LearnerDirectory.load(
+    lookup = await load_for_ingestion(
         session,
         org.organisation_id,
+        utcnow(),
         emails=[i.learner.email for i in items if i.learner.email],
         external_ids=[i.learner.external_id for i in items if i.learner.external_id],
         ids=[i.learner.user_id for i in items if i.learner.user_id],
-    )
-    courses = await CourseDirectory.load(
-        session,
-        org.organisation_id,
-        ids=[i.course.id for i in items if i.course and i.course.id],
-        external_ids=[i.course.external_id for i in items if i.course and i.course.external_id],
+        course_ids=[i.course.id for i in items if i.course and i.course.id],
+        course_external_ids=[
+            i.course.external_id for i in items if i.course and i.course.external_id
+        ],
         activity_ids=[
             i.course.xapi_activity_id for i in items if i.course and i.course.xapi_activity_id
         ],
     )
+    learners, courses = lookup.learners, lookup.courses
     wanted_competencies = {i.competency_id for i in items if i.competency_id}
     competencies = set()
     if wanted_competencies:
@@ -189,6 +190,8 @@ async def _ingest_native(org: OrgScope, items: list[EventIn]) -> list[EventItemR
             [e for _, e in incoming],
             timezones=learners.timezones,
             courses=courses.facts,
+            context=lookup.context,
+            snapshots=lookup.snapshots,
         )
         by_key = {r.key: r for r in recorded}
         for index, event in incoming:
@@ -262,15 +265,19 @@ def _parse_xapi(
 
 async def _record_statements(org: OrgScope, statements: list[xapi.ParsedStatement]) -> None:
     session = org.session
-    emails, accounts, needs_everyone = actor_lookup_needs(statements)
-    learners = await LearnerDirectory.load(
-        session, org.organisation_id, emails=emails, external_ids=accounts, everyone=needs_everyone
-    )
-    courses = await CourseDirectory.load(
-        session, org.organisation_id, activity_ids=[s.activity_id for s in statements]
-    )
-    incoming: list[IncomingEvent] = []
     now = utcnow()
+    emails, accounts, needs_everyone = actor_lookup_needs(statements)
+    lookup = await load_for_ingestion(
+        session,
+        org.organisation_id,
+        now,
+        emails=emails,
+        external_ids=accounts,
+        everyone=needs_everyone,
+        activity_ids=[s.activity_id for s in statements],
+    )
+    learners, courses = lookup.learners, lookup.courses
+    incoming: list[IncomingEvent] = []
     for index, statement in enumerate(statements):
         prefix = f"statement[{index}]" if len(statements) > 1 else "statement"
         try:
@@ -313,6 +320,8 @@ async def _record_statements(org: OrgScope, statements: list[xapi.ParsedStatemen
             atomic=True,
             timezones=learners.timezones,
             courses=courses.facts,
+            context=lookup.context,
+            snapshots=lookup.snapshots,
         )
     except ConflictingEvents as exc:
         ids = ", ".join(k.removeprefix("xapi:") for k in exc.keys)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
 
+import asyncpg
+import msgspec
 from sqlalchemy import JSON, Date, Integer, String, Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
@@ -245,7 +247,7 @@ CHALLENGE_GRACE_DAYS = 14
 
 
 @dataclass(frozen=True)
-class _OrgContext:
+class OrgContext:
     """An organisation's rules, active badges and recent challenges, read once per request."""
 
     default_timezone: str
@@ -285,15 +287,23 @@ _ORG_CONTEXT = {
 }
 
 
-async def _org_context(session: AsyncSession, organisation_id: int, now: datetime) -> _OrgContext:
-    dialect = "postgresql" if _is_postgres(session) else "sqlite"
-    # every timezone's today is within a day of UTC's
-    since = now.date() - timedelta(days=CHALLENGE_GRACE_DAYS + 1)
-    conn = await session.connection()
-    row = (
-        await conn.execute(_ORG_CONTEXT[dialect], {"org": organisation_id, "since": since})
-    ).one()
-    default_timezone, settings, badge_rows, challenge_rows = row
+def challenge_window_start(now: datetime) -> date:
+    """Challenges ending before this UTC date can no longer count (every timezone's today is
+    within a day of UTC's); the exact bound is applied in :func:`org_context_from_rows`."""
+    return now.date() - timedelta(days=CHALLENGE_GRACE_DAYS + 1)
+
+
+def org_context_from_rows(
+    organisation_id: int,
+    now: datetime,
+    default_timezone: str,
+    settings: dict[str, Any] | None,
+    badge_rows: Sequence[Sequence[Any]] | None,
+    challenge_rows: Sequence[Sequence[Any]] | None,
+) -> OrgContext:
+    """The :class:`OrgContext` from the organisation's row, its active badge rows
+    ``(id, code, name, criterion, tiers)`` and its recent challenge rows
+    ``(id, kind, team_id, ends_on, definition)``."""
     badges = badges_from_documents(
         organisation_id,
         [
@@ -312,12 +322,26 @@ async def _org_context(session: AsyncSession, organisation_id: int, now: datetim
             individual.append(ChallengeDefinition.from_dict(definition))
         elif kind == "team" and team_id is not None:
             team_ids.add(team_id)
-    return _OrgContext(
+    return OrgContext(
         default_timezone=default_timezone,
         rules=rules_from_settings(settings),
         badges=badges,
         individual_challenges=individual,
         team_challenge_team_ids=frozenset(team_ids),
+    )
+
+
+async def _org_context(session: AsyncSession, organisation_id: int, now: datetime) -> OrgContext:
+    dialect = "postgresql" if _is_postgres(session) else "sqlite"
+    conn = await session.connection()
+    row = (
+        await conn.execute(
+            _ORG_CONTEXT[dialect], {"org": organisation_id, "since": challenge_window_start(now)}
+        )
+    ).one()
+    default_timezone, settings, badge_rows, challenge_rows = row
+    return org_context_from_rows(
+        organisation_id, now, default_timezone, settings, badge_rows, challenge_rows
     )
 
 
@@ -354,6 +378,7 @@ _STATE_FIELDS = (
     "weekly_goal_minutes",
     "last_active_date",
     "updated_at",
+    "next_nudge_at",
 )
 
 
@@ -361,7 +386,14 @@ def _state_update() -> Any:
     table = _table(LearnerState)
     values: dict[str, Any] = {name: bindparam(f"b_{name}") for name in _STATE_FIELDS}
     values["version"] = table.c.version + 1
-    return update(table).where(table.c.user_id == bindparam("b_user_id")).values(values)
+    return (
+        update(table)
+        .where(
+            table.c.user_id == bindparam("b_user_id"),
+            table.c.organisation_id == bindparam("b_organisation_id"),
+        )
+        .values(values)
+    )
 
 
 _STATE_UPDATE = _state_update()
@@ -380,6 +412,41 @@ async def _timezones(
     return {uid: tz for uid, tz in rows if uid is not None}
 
 
+async def driver_connection(session: AsyncSession, *, begin: bool) -> Any:
+    """The session's asyncpg connection, for the hot path's hand-written statements.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs; with
+    ``begin`` the transaction is opened now (statements then run inside the session's
+    transaction, and ``session.commit()`` commits them); without, statements run in autocommit
+    until the session's first own statement.
+    """
+    conn = await session.connection()
+    fairy = await conn.get_raw_connection()
+    adapter: Any = fairy.dbapi_connection
+    if begin and adapter._transaction is None:
+        await adapter._start_transaction()
+    return fairy.driver_connection
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    """A learner's state row as read without a lock: ``version`` (0 when there is no row yet)
+    and the engine's document (None: a fresh learner)."""
+
+    version: int
+    document: dict[str, Any] | None
+
+
+@dataclass
+class _Writes:
+    """The rows one ingestion writes, computed by the engine before anything is written."""
+
+    ledger: list[tuple[int, str, int, str, date]] = field(default_factory=list)  # key, not id
+    awards: list[tuple[int, str, str, list[str], str]] = field(default_factory=list)
+    states: dict[int, dict[str, Any]] = field(default_factory=dict)
+    activity: dict[int, list[LearningFact]] = field(default_factory=dict)
+
+
 async def record_events(
     session: AsyncSession,
     organisation: Organisation | int,
@@ -390,14 +457,24 @@ async def record_events(
     commit: bool = True,
     timezones: Mapping[int, str] | None = None,
     courses: Mapping[int, CourseFacts] | None = None,
+    context: OrgContext | None = None,
+    snapshots: Mapping[int, StateSnapshot] | None = None,
 ) -> list[EventResult]:
     """Record ``events`` (their learners already checked to belong to ``organisation``).
 
-    Commits on success (unless ``commit`` is false: the caller owns the transaction). With ``atomic`` a conflicting duplicate raises
-    :class:`ConflictingEvents` and nothing is written; otherwise it is reported per item.
-    ``timezones`` (learner id -> timezone) and ``courses`` (course id -> facts) may be passed
-    by a caller that already read them; whatever is missing is read here. The organisation's
-    rules, badges and challenges are always read in this transaction.
+    Commits on success (unless ``commit`` is false: the caller owns the transaction). With
+    ``atomic`` a conflicting duplicate raises :class:`ConflictingEvents` and nothing is
+    written; otherwise it is reported per item. ``timezones`` (learner id -> timezone),
+    ``courses`` (course id -> facts) and the organisation's ``context`` (rules, badges,
+    challenges) may be passed by a caller that already read them; whatever is missing is read
+    here. ``snapshots`` are the learners' state rows as the caller read them (PostgreSQL).
+
+    On PostgreSQL, with ``snapshots`` of every learner and nothing else in the session's
+    transaction, the events are first tried optimistically: one statement writes everything
+    if no learner's state changed since the snapshot and every event key is new, else it
+    fails as a whole and the locking path below runs. Otherwise the writes are hand-written statements on the session's asyncpg connection,
+    in the session's transaction: one statement locks the learners' state rows (sorted by user
+    id) and inserts the new events, one writes the XP ledger, badge awards and states.
     """
     org_id = organisation if isinstance(organisation, int) else organisation.id
     assert org_id is not None
@@ -416,9 +493,8 @@ async def record_events(
     if not user_ids:
         return []
     if session.new or session.dirty or session.deleted:
-        await (
-            session.flush()
-        )  # e.g. challenges the caller just added: the core reads below see them
+        # e.g. challenges the caller just added: the reads below see them
+        await session.flush()
     # reads that need no lock first, so the learners' rows are locked as briefly as possible
     zones: Mapping[int, str] = timezones or {}
     if any(uid not in zones for uid in user_ids):
@@ -427,29 +503,53 @@ async def record_events(
     facts: Mapping[int, CourseFacts] = courses if courses is not None else {}
     if any(cid not in facts for cid in course_ids):
         facts = {**facts, **await _course_facts(session, org_id, course_ids - set(facts))}
-    context = await _org_context(session, org_id, now)
-
-    documents = await _lock_state_documents(session, org_id, user_ids, now)
+    if context is None:
+        context = await _org_context(session, org_id, now)
+    local_dates = {e.key: local_day(e.occurred_at, zones[e.user_id]) for e in fresh.values()}
+    postgres = _is_postgres(session)
+    if (
+        postgres
+        and commit
+        and not conflicts
+        and snapshots is not None
+        and all(uid in snapshots for uid in user_ids)
+        and not context.team_challenge_team_ids
+    ):
+        done = await _pg_optimistic(
+            session, org_id, context, fresh, snapshots, zones, local_dates, facts, now, results
+        )
+        if done:
+            order = {e.key: i for i, e in enumerate(events)}
+            return sorted(results.values(), key=lambda r: order.get(r.key, 0))
+    pg = await driver_connection(session, begin=True) if postgres else None
 
     # insert first: a key that is already stored is skipped and then told apart below
     # (same content: duplicate; different: conflict)
-    local_dates = {e.key: local_day(e.occurred_at, zones[e.user_id]) for e in fresh.values()}
-    event_ids = await _insert_events(session, org_id, list(fresh.values()), local_dates, now)
+    if pg is not None:
+        documents, event_ids = await _pg_lock_and_insert(
+            pg, org_id, user_ids, list(fresh.values()), local_dates, now
+        )
+    else:
+        documents = await _lock_state_documents(session, org_id, user_ids, now)
+        event_ids = await _insert_events(session, org_id, list(fresh.values()), local_dates, now)
     stored = [key for key in fresh if key not in event_ids]
     if stored:
-        known = (
-            await session.exec(
-                select(
-                    LearningEvent.idempotency_key,
-                    LearningEvent.payload_hash,
-                    LearningEvent.user_id,
-                    LearningEvent.id,
-                ).where(
-                    LearningEvent.organisation_id == org_id,
-                    col(LearningEvent.idempotency_key).in_(stored),
+        if pg is not None:
+            known = await pg.fetch(_PG_KNOWN_EVENTS, org_id, stored)
+        else:
+            known = (
+                await session.exec(
+                    select(
+                        LearningEvent.idempotency_key,
+                        LearningEvent.payload_hash,
+                        LearningEvent.user_id,
+                        LearningEvent.id,
+                    ).where(
+                        LearningEvent.organisation_id == org_id,
+                        col(LearningEvent.idempotency_key).in_(stored),
+                    )
                 )
-            )
-        ).all()
+            ).all()
         for key, payload_hash, user_id, event_id in known:
             event = fresh.pop(key)
             if payload_hash == event.content_hash() and user_id == event.user_id:
@@ -464,25 +564,370 @@ async def record_events(
             results[key] = EventResult(key, "conflict")
 
     if fresh:
-        await _apply_new_events(
-            session,
-            org_id,
-            context,
-            list(fresh.values()),
-            documents,
-            zones,
-            local_dates,
-            event_ids,
-            facts,
-            now,
-            results,
-        )
+        writes = _apply_new_events(
+            org_id, context, list(fresh.values()), documents, zones, local_dates, event_ids,
+            facts, now, results,
+        )  # fmt: skip
+        if pg is not None:
+            await _pg_write(pg, org_id, writes, event_ids, now)
+        else:
+            await _sa_write(session, org_id, writes, event_ids, now)
+        # a caller that holds these rows as ORM objects must not keep reading the old state
+        for user_id in writes.states:
+            row = session.identity_map.get(identity_key(LearnerState, user_id))
+            if row is not None:
+                await session.refresh(row)
+        if context.team_challenge_team_ids:
+            today = local_day(now, context.default_timezone)
+            await _update_team_challenges(
+                session, org_id, context.team_challenge_team_ids, writes.activity, now, today
+            )
     if commit:
         await session.commit()
     else:
         await session.flush()
     order = {e.key: i for i, e in enumerate(events)}
     return sorted(results.values(), key=lambda r: order.get(r.key, 0))
+
+
+# The optimistic write: everything in one statement, outside any transaction. The learners'
+# state rows are upserted in user id order and only where the version is still the one read
+# (a missing row counts as version 0, like a row that was created but never written); the
+# events are inserted after every state row is locked; the ledger joins the inserted events
+# for their ids. Unless every state row and every event was written, the first SELECT divides
+# by zero and the whole statement is undone (the caller then takes the locking path).
+_PG_OPTIMISTIC = """
+WITH st AS (
+  INSERT INTO learner_state AS s (user_id, organisation_id, data, xp_total, level,
+    current_streak, longest_streak, freezes_banked, weekly_goal_minutes, last_active_date,
+    version, updated_at, next_nudge_at)
+  SELECT v.u, $1, v.data::json, v.xp_total, v.level, v.current_streak, v.longest_streak,
+    v.freezes_banked, v.weekly_goal_minutes, v.last_active_date, v.version, $2, $2
+  FROM unnest($3::int[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[],
+              $10::int[], $11::date[], $12::int[])
+       AS v(u, data, xp_total, level, current_streak, longest_streak, freezes_banked,
+            weekly_goal_minutes, last_active_date, version)
+  ORDER BY v.u
+  ON CONFLICT (user_id) DO UPDATE SET data = excluded.data, xp_total = excluded.xp_total,
+    level = excluded.level, current_streak = excluded.current_streak,
+    longest_streak = excluded.longest_streak, freezes_banked = excluded.freezes_banked,
+    weekly_goal_minutes = excluded.weekly_goal_minutes,
+    last_active_date = excluded.last_active_date, version = excluded.version,
+    updated_at = excluded.updated_at, next_nudge_at = excluded.next_nudge_at
+  WHERE s.organisation_id = $1 AND s.version = excluded.version - 1
+  RETURNING s.user_id
+), ev AS (
+  INSERT INTO learning_event (organisation_id, user_id, idempotency_key, kind, source, course_id,
+    competency_id, activity_id, title, minutes, occurred_at, local_date, payload_hash, payload,
+    created_at)
+  SELECT $1, v.u, v.k, v.kind, v.source, v.course, v.competency, v.activity, v.title, v.minutes,
+    v.occurred, v.local_date, v.hash, v.payload::json, $2
+  FROM unnest($13::int[], $14::text[], $15::text[], $16::text[], $17::int[], $18::int[],
+              $19::text[], $20::text[], $21::int[], $22::timestamptz[], $23::date[],
+              $24::text[], $25::text[])
+       AS v(u, k, kind, source, course, competency, activity, title, minutes, occurred,
+            local_date, hash, payload)
+  WHERE (SELECT count(*) FROM st) = cardinality($3::int[])
+  ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
+  RETURNING id, idempotency_key
+), ledger AS (
+  INSERT INTO xp_ledger (organisation_id, user_id, event_id, amount, reason, local_date,
+    created_at)
+  SELECT $1, v.u, ev.id, v.amount, v.reason, v.d, $2
+  FROM unnest($26::int[], $27::text[], $28::int[], $29::text[], $30::date[])
+       AS v(u, k, amount, reason, d)
+  JOIN ev ON ev.idempotency_key = v.k
+), awards AS (
+  INSERT INTO badge_award (organisation_id, user_id, badge_code, tier, evidence, public_id,
+    awarded_at)
+  SELECT $1, v.u, v.code, v.tier, v.evidence::json, v.public_id, $2
+  FROM unnest($31::int[], $32::text[], $33::text[], $34::text[], $35::text[])
+       AS v(u, code, tier, evidence, public_id)
+  WHERE (SELECT count(*) FROM ev) = cardinality($14::text[])
+  ON CONFLICT (user_id, badge_code, tier) DO NOTHING
+)
+SELECT 1 / ((SELECT count(*) FROM st) = cardinality($3::int[])
+            AND (SELECT count(*) FROM ev) = cardinality($14::text[]))::int, NULL::bigint, NULL
+UNION ALL SELECT 0, id, idempotency_key FROM ev
+"""
+
+
+async def _pg_optimistic(
+    session: AsyncSession,
+    org_id: int,
+    context: OrgContext,
+    fresh: dict[str, IncomingEvent],
+    snapshots: Mapping[int, StateSnapshot],
+    zones: Mapping[int, str],
+    local_dates: dict[str, date],
+    courses: Mapping[int, CourseFacts],
+    now: datetime,
+    results: dict[str, EventResult],
+) -> bool:
+    """Record new events in one statement if nothing changed since ``snapshots``; False (and
+    nothing written) when a learner's state moved on or an event key was already stored."""
+    pg = await driver_connection(session, begin=False)
+    if await _adapter_in_transaction(session):
+        return False  # the caller's transaction holds other work: lock instead
+    events = list(fresh.values())
+    user_ids = sorted({e.user_id for e in events})
+    documents = {uid: snapshots[uid].document or {} for uid in user_ids}
+    mine: dict[str, EventResult] = {}
+    writes = _apply_new_events(
+        org_id, context, events, documents, zones, local_dates, {}, courses, now, mine
+    )
+    if any(r.status != "created" for r in mine.values()):
+        return False  # the snapshot already had one of these facts: sort it out under the lock
+    states = [(uid, writes.states[uid]) for uid in user_ids]
+    ledger, awards = writes.ledger, writes.awards
+    try:
+        rows = await pg.fetch(
+            _PG_OPTIMISTIC,
+            org_id,
+            now,
+            [uid for uid, _ in states],
+            [_json_encode(c["data"]).decode() for _, c in states],
+            [c["xp_total"] for _, c in states],
+            [c["level"] for _, c in states],
+            [c["current_streak"] for _, c in states],
+            [c["longest_streak"] for _, c in states],
+            [c["freezes_banked"] for _, c in states],
+            [c["weekly_goal_minutes"] for _, c in states],
+            [c["last_active_date"] for _, c in states],
+            [snapshots[uid].version + 1 for uid, _ in states],
+            [e.user_id for e in events],
+            [e.key for e in events],
+            [e.kind for e in events],
+            [e.source for e in events],
+            [e.course_id for e in events],
+            [e.competency_id for e in events],
+            [e.activity_id for e in events],
+            [e.title[:300] for e in events],
+            [e.minutes for e in events],
+            [e.occurred_at for e in events],
+            [local_dates[e.key] for e in events],
+            [e.content_hash() for e in events],
+            [_json_encode(e.payload).decode() for e in events],
+            [r[0] for r in ledger],
+            [r[1] for r in ledger],
+            [r[2] for r in ledger],
+            [r[3] for r in ledger],
+            [r[4] for r in ledger],
+            [a[0] for a in awards],
+            [a[1] for a in awards],
+            [a[2] for a in awards],
+            [_json_encode(a[3]).decode() for a in awards],
+            [a[4] for a in awards],
+        )
+    except asyncpg.DivisionByZeroError:
+        return False
+    for _ok, event_id, key in rows:
+        if key is not None:
+            mine[key].event_id = event_id
+    results.update(mine)
+    return True
+
+
+async def _adapter_in_transaction(session: AsyncSession) -> bool:
+    conn = await session.connection()
+    fairy = await conn.get_raw_connection()
+    adapter: Any = fairy.dbapi_connection
+    return adapter._transaction is not None
+
+
+# --- PostgreSQL: hand-written statements on the asyncpg connection (prepared once per
+# connection by asyncpg); every statement filters by the organisation.
+
+# Lock the learners' state rows (created when missing; sorted, so lockers cannot deadlock) and
+# insert the events whose key is new, in one statement. The events' insert reads the lock's
+# count first, so every row lock is held before any event key is claimed: a concurrent request
+# with the same key then waits on the learner's row, never in the other order (no deadlock).
+_PG_LOCK_AND_INSERT = """
+WITH st AS (
+  INSERT INTO learner_state AS s (user_id, organisation_id, xp_total, level, current_streak,
+    longest_streak, freezes_banked, weekly_goal_minutes, data, version, updated_at)
+  SELECT u, $1, 0, 1, 0, 0, 0, 60, '{}'::json, 0, $2 FROM unnest($3::int[]) AS u ORDER BY u
+  ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id WHERE s.organisation_id = $1
+  RETURNING s.user_id, s.data::text AS data
+), ev AS (
+  INSERT INTO learning_event (organisation_id, user_id, idempotency_key, kind, source, course_id,
+    competency_id, activity_id, title, minutes, occurred_at, local_date, payload_hash, payload,
+    created_at)
+  SELECT $1, v.u, v.k, v.kind, v.source, v.course, v.competency, v.activity, v.title, v.minutes,
+    v.occurred, v.local_date, v.hash, v.payload::json, $2
+  FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[], $10::text[],
+              $11::text[], $12::int[], $13::timestamptz[], $14::date[], $15::text[], $16::text[])
+       AS v(u, k, kind, source, course, competency, activity, title, minutes, occurred,
+            local_date, hash, payload)
+  WHERE (SELECT count(*) FROM st) > 0
+  ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
+  RETURNING id, idempotency_key
+)
+SELECT user_id::bigint AS id, NULL::text AS key, data FROM st
+UNION ALL SELECT id, idempotency_key, NULL FROM ev
+"""
+
+_PG_KNOWN_EVENTS = """
+SELECT idempotency_key, payload_hash, user_id, id FROM learning_event
+WHERE organisation_id = $1 AND idempotency_key = ANY($2::text[])
+"""
+
+# The engine's results in one statement: XP ledger, badge awards (a tier already awarded is
+# left alone) and the learners' states; ``next_nudge_at`` = now tells the nudge scheduler.
+_PG_WRITE = """
+WITH ledger AS (
+  INSERT INTO xp_ledger (organisation_id, user_id, event_id, amount, reason, local_date,
+    created_at)
+  SELECT $1, v.u, v.e, v.amount, v.reason, v.d, $2
+  FROM unnest($3::int[], $4::bigint[], $5::int[], $6::text[], $7::date[])
+       AS v(u, e, amount, reason, d)
+), awards AS (
+  INSERT INTO badge_award (organisation_id, user_id, badge_code, tier, evidence, public_id,
+    awarded_at)
+  SELECT $1, v.u, v.code, v.tier, v.evidence::json, v.public_id, $2
+  FROM unnest($8::int[], $9::text[], $10::text[], $11::text[], $12::text[])
+       AS v(u, code, tier, evidence, public_id)
+  ON CONFLICT (user_id, badge_code, tier) DO NOTHING
+)
+UPDATE learner_state AS s SET data = v.data::json, xp_total = v.xp_total, level = v.level,
+  current_streak = v.current_streak, longest_streak = v.longest_streak,
+  freezes_banked = v.freezes_banked, weekly_goal_minutes = v.weekly_goal_minutes,
+  last_active_date = v.last_active_date, updated_at = $2, next_nudge_at = $2,
+  version = s.version + 1
+FROM unnest($13::int[], $14::text[], $15::int[], $16::int[], $17::int[], $18::int[], $19::int[],
+            $20::int[], $21::date[])
+     AS v(u, data, xp_total, level, current_streak, longest_streak, freezes_banked,
+          weekly_goal_minutes, last_active_date)
+WHERE s.user_id = v.u AND s.organisation_id = $1
+"""
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+async def _pg_lock_and_insert(
+    pg: Any,
+    org_id: int,
+    user_ids: list[int],
+    events: list[IncomingEvent],
+    local_dates: dict[str, date],
+    now: datetime,
+) -> tuple[dict[int, dict[str, Any]], dict[str, int]]:
+    """The learners' locked state documents, and the ids of the events that were new."""
+    rows = await pg.fetch(
+        _PG_LOCK_AND_INSERT,
+        org_id,
+        now,
+        user_ids,
+        [e.user_id for e in events],
+        [e.key for e in events],
+        [e.kind for e in events],
+        [e.source for e in events],
+        [e.course_id for e in events],
+        [e.competency_id for e in events],
+        [e.activity_id for e in events],
+        [e.title[:300] for e in events],
+        [e.minutes for e in events],
+        [e.occurred_at for e in events],
+        [local_dates[e.key] for e in events],
+        [e.content_hash() for e in events],
+        [_json_encode(e.payload).decode() for e in events],
+    )
+    documents: dict[int, dict[str, Any]] = {}
+    event_ids: dict[str, int] = {}
+    for row_id, key, data in rows:
+        if key is None:
+            documents[row_id] = _json_decode(data) if data else {}
+        else:
+            event_ids[key] = row_id
+    return documents, event_ids
+
+
+async def _pg_write(
+    pg: Any, org_id: int, writes: _Writes, event_ids: Mapping[str, int], now: datetime
+) -> None:
+    ledger, awards, states = writes.ledger, writes.awards, list(writes.states.items())
+    await pg.execute(
+        _PG_WRITE,
+        org_id,
+        now,
+        [r[0] for r in ledger],
+        [event_ids.get(r[1]) for r in ledger],
+        [r[2] for r in ledger],
+        [r[3] for r in ledger],
+        [r[4] for r in ledger],
+        [a[0] for a in awards],
+        [a[1] for a in awards],
+        [a[2] for a in awards],
+        [_json_encode(a[3]).decode() for a in awards],
+        [a[4] for a in awards],
+        [uid for uid, _ in states],
+        [_json_encode(c["data"]).decode() for _, c in states],
+        [c["xp_total"] for _, c in states],
+        [c["level"] for _, c in states],
+        [c["current_streak"] for _, c in states],
+        [c["longest_streak"] for _, c in states],
+        [c["freezes_banked"] for _, c in states],
+        [c["weekly_goal_minutes"] for _, c in states],
+        [c["last_active_date"] for _, c in states],
+    )
+
+
+async def _sa_write(
+    session: AsyncSession,
+    org_id: int,
+    writes: _Writes,
+    event_ids: Mapping[str, int],
+    now: datetime,
+) -> None:
+    conn = await session.connection()
+    if writes.ledger:
+        rows = [
+            {
+                "organisation_id": org_id,
+                "user_id": user_id,
+                "event_id": event_ids.get(key),
+                "amount": amount,
+                "reason": reason,
+                "local_date": day,
+                "created_at": now,
+            }
+            for user_id, key, amount, reason, day in writes.ledger
+        ]
+        await conn.execute(_INSERT_LEDGER, rows[0] if len(rows) == 1 else rows)
+    if writes.awards:
+        stmt = _INSERT_AWARDS.get(_dialect_name(session))
+        if stmt is None:
+            stmt = _dialect_insert(session, _table(BadgeAward)).on_conflict_do_nothing(
+                index_elements=["user_id", "badge_code", "tier"]
+            )
+            _INSERT_AWARDS[_dialect_name(session)] = stmt
+        await conn.execute(
+            stmt,
+            [
+                {
+                    "organisation_id": org_id,
+                    "user_id": user_id,
+                    "badge_code": code,
+                    "tier": tier,
+                    "evidence": evidence,
+                    "public_id": public_id,
+                    "awarded_at": now,
+                }
+                for user_id, code, tier, evidence, public_id in writes.awards
+            ],
+        )
+    states = [
+        {
+            "b_user_id": user_id,
+            "b_organisation_id": org_id,
+            **{f"b_{name}": value for name, value in columns.items()},
+            "b_updated_at": now,
+            "b_next_nudge_at": now,
+        }
+        for user_id, columns in writes.states.items()
+    ]
+    await conn.execute(_STATE_UPDATE, states[0] if len(states) == 1 else states)
 
 
 async def _insert_events(
@@ -528,10 +973,9 @@ async def _insert_events(
     return {key: event_id for event_id, key in inserted.all() if event_id is not None}
 
 
-async def _apply_new_events(
-    session: AsyncSession,
+def _apply_new_events(
     org_id: int,
-    context: _OrgContext,
+    context: OrgContext,
     events: list[IncomingEvent],
     documents: dict[int, dict[str, Any]],
     timezones: Mapping[int, str],
@@ -540,19 +984,15 @@ async def _apply_new_events(
     courses: Mapping[int, CourseFacts],
     now: datetime,
     results: dict[str, EventResult],
-) -> None:
+) -> _Writes:
+    """Run the new events through the engine, per learner in time order (no I/O)."""
     rules = context.rules
     badges = context.badges
     challenges = context.individual_challenges
-    today = local_day(now, context.default_timezone)
-
-    ledger_rows: list[dict[str, Any]] = []
-    award_rows: list[dict[str, Any]] = []
-    state_rows: list[dict[str, Any]] = []
+    writes = _Writes()
     by_user: dict[int, list[IncomingEvent]] = defaultdict(list)
     for event in events:
         by_user[event.user_id].append(event)
-    activity: dict[int, list[LearningFact]] = {}
     for user_id, user_events in by_user.items():
         state = EngineState.from_dict(documents.get(user_id) or {})
         tz = timezones[user_id]
@@ -570,57 +1010,23 @@ async def _apply_new_events(
             new_facts.append(fact)
             for entry in outcome.ledger:
                 result.xp += entry.amount
-                ledger_rows.append(
-                    {
-                        "organisation_id": org_id,
-                        "user_id": user_id,
-                        "event_id": event_ids.get(event.key),
-                        "amount": entry.amount,
-                        "reason": entry.reason.value[:40],
-                        "local_date": entry.local_date,
-                        "created_at": now,
-                    }
+                writes.ledger.append(
+                    (user_id, event.key, entry.amount, entry.reason.value[:40], entry.local_date)
                 )
             for award in outcome.awards:
                 result.badges.append(f"{award.code}:{award.tier}")
-                award_rows.append(
-                    {
-                        "organisation_id": org_id,
-                        "user_id": user_id,
-                        "badge_code": award.code,
-                        "tier": award.tier,
-                        "evidence": list(award.evidence),
-                        "public_id": secrets.token_urlsafe(16),
-                        "awarded_at": now,
-                    }
+                writes.awards.append(
+                    (
+                        user_id,
+                        award.code,
+                        award.tier,
+                        list(award.evidence),
+                        secrets.token_urlsafe(16),
+                    )
                 )
-        columns = state_columns(state, rules)
-        state_rows.append(
-            {"b_user_id": user_id, **{f"b_{name}": value for name, value in columns.items()}}
-        )
-        activity[user_id] = new_facts
-
-    conn = await session.connection()
-    if ledger_rows:
-        await conn.execute(_INSERT_LEDGER, ledger_rows[0] if len(ledger_rows) == 1 else ledger_rows)
-    if award_rows:
-        stmt = _INSERT_AWARDS.get(_dialect_name(session))
-        if stmt is None:
-            stmt = _dialect_insert(session, _table(BadgeAward)).on_conflict_do_nothing(
-                index_elements=["user_id", "badge_code", "tier"]
-            )
-            _INSERT_AWARDS[_dialect_name(session)] = stmt
-        await conn.execute(stmt, award_rows)
-    await conn.execute(_STATE_UPDATE, state_rows[0] if len(state_rows) == 1 else state_rows)
-    # a caller that holds these rows as ORM objects must not keep reading the old state
-    for user_id in by_user:
-        row = session.identity_map.get(identity_key(LearnerState, user_id))
-        if row is not None:
-            await session.refresh(row)
-    if context.team_challenge_team_ids:
-        await _update_team_challenges(
-            session, org_id, context.team_challenge_team_ids, activity, now, today
-        )
+        writes.states[user_id] = state_columns(state, rules)
+        writes.activity[user_id] = new_facts
+    return writes
 
 
 async def _update_team_challenges(

@@ -9,8 +9,10 @@ import functools
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
@@ -18,7 +20,14 @@ from sqlmodel import and_, col, or_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Course, CourseCompetency, User
-from backend.learning.service import CourseFacts
+from backend.learning.service import (
+    CourseFacts,
+    OrgContext,
+    StateSnapshot,
+    challenge_window_start,
+    driver_connection,
+    org_context_from_rows,
+)
 from backend.learning.xapi import ActorRef, ParsedStatement, mbox_sha1sum
 from backend.settings import Settings
 
@@ -242,6 +251,177 @@ def actor_lookup_needs(statements: Sequence[ParsedStatement]) -> tuple[list[str]
         accounts,
         any(s.actor.mbox_sha1sum for s in statements),
     )
+
+
+@dataclass(frozen=True)
+class IngestionLookup:
+    """The learners and courses a request names, and (on PostgreSQL) the organisation's
+    context; ``context`` None means :func:`~backend.learning.service.record_events` reads it."""
+
+    learners: LearnerDirectory
+    courses: CourseDirectory
+    context: OrgContext | None
+    snapshots: dict[int, StateSnapshot] | None = None  # the learners' states (not locked)
+
+
+# One round trip on PostgreSQL for everything an ingestion request reads before it locks:
+# the named active learners with their state rows, the named courses with their
+# competencies, the organisation's settings, active badges and recent challenges (as JSON
+# text, decoded by msgspec). Built per combination of lookups, so no branch scans for nothing.
+_PG_LOOKUP_HEAD = """
+SELECT o.default_timezone, o.settings::text,
+  (SELECT coalesce(json_agg(json_build_array(b.id, b.code, b.name, b.criterion, b.tiers)
+                            ORDER BY b.id), '[]'::json)
+     FROM badge_definition b WHERE b.organisation_id = $1 AND b.is_active)::text,
+  (SELECT coalesce(json_agg(json_build_array(c.id, c.kind, c.team_id, c.ends_on, c.definition)
+                            ORDER BY c.id), '[]'::json)
+     FROM challenge c WHERE c.organisation_id = $1 AND c.ends_on >= $2)::text,
+"""
+_PG_LEARNERS = """
+  (SELECT coalesce(json_agg(json_build_array(u.id, u.email, u.external_id, u.timezone,
+            coalesce(ls.version, 0), ls.data)), '[]')
+     FROM ({branches}) AS u
+     LEFT JOIN LATERAL (SELECT version, data FROM learner_state
+                         WHERE user_id = u.id AND organisation_id = $1) AS ls ON {states}
+  )::text,
+"""
+_PG_COURSES = """
+  (SELECT coalesce(json_agg(json_build_array(c.id, c.title, c.duration_minutes, c.hot_skill,
+            c.external_id, c.xapi_activity_id,
+            (SELECT coalesce(json_agg(cc.competency_id), '[]') FROM course_competency cc
+              WHERE cc.course_id = c.id AND cc.organisation_id = $1))), '[]')
+     FROM ({branches}) AS c)::text
+"""
+_LEARNER_COLUMNS = "SELECT id, email, external_id, timezone FROM user_account"
+_COURSE_COLUMNS = (
+    "SELECT id, title, duration_minutes, hot_skill, external_id, xapi_activity_id FROM course"
+)
+
+
+@functools.cache
+def _pg_lookup(
+    everyone: bool,
+    learner_filters: tuple[str, ...],
+    course_filters: tuple[str, ...],
+) -> str:
+    """The lookup statement; filters are ``column = ANY($n::type[])`` conditions."""
+    if everyone:
+        learners = f"{_LEARNER_COLUMNS} WHERE organisation_id = $1 AND is_active"
+    else:
+        learners = (
+            "\n UNION ".join(
+                f"{_LEARNER_COLUMNS} WHERE organisation_id = $1 AND is_active AND {f}"
+                for f in learner_filters
+            )
+            or f"{_LEARNER_COLUMNS} WHERE false"
+        )
+    courses = (
+        "\n UNION ".join(
+            f"{_COURSE_COLUMNS} WHERE organisation_id = $1 AND {f}" for f in course_filters
+        )
+        or f"{_COURSE_COLUMNS} WHERE false"
+    )
+    return (
+        _PG_LOOKUP_HEAD
+        + _PG_LEARNERS.format(branches=learners, states="false" if everyone else "true")
+        + _PG_COURSES.format(branches=courses)
+        + "FROM organisation o WHERE o.id = $1"
+    )
+
+
+_decode = msgspec.json.Decoder().decode
+
+
+async def load_for_ingestion(
+    session: AsyncSession,
+    organisation_id: int,
+    now: datetime,
+    *,
+    emails: Sequence[str] = (),
+    external_ids: Sequence[str] = (),
+    ids: Sequence[int] = (),
+    everyone: bool = False,
+    course_ids: Sequence[int] = (),
+    course_external_ids: Sequence[str] = (),
+    activity_ids: Sequence[str] = (),
+) -> IngestionLookup:
+    """The learners and courses an ingestion request names (one round trip on PostgreSQL,
+    outside the transaction that then locks the learners)."""
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        learners = await LearnerDirectory.load(
+            session,
+            organisation_id,
+            emails=emails,
+            external_ids=external_ids,
+            ids=ids,
+            everyone=everyone,
+        )
+        courses = await CourseDirectory.load(
+            session,
+            organisation_id,
+            ids=course_ids,
+            external_ids=course_external_ids,
+            activity_ids=activity_ids,
+        )
+        return IngestionLookup(learners, courses, None)
+    params: list[Any] = [organisation_id, challenge_window_start(now)]
+
+    def filters(pairs: list[tuple[str, str, list[Any]]]) -> tuple[str, ...]:
+        conditions = []
+        for column, sql_type, values in pairs:
+            if values:
+                params.append(values)
+                conditions.append(f"{column} = ANY(${len(params)}::{sql_type}[])")
+        return tuple(conditions)
+
+    learner_filters = (
+        ()
+        if everyone
+        else filters(
+            [
+                ("email", "text", [e.lower() for e in emails]),
+                ("external_id", "text", list(external_ids)),
+                ("id", "int", list(ids)),
+            ]
+        )
+    )
+    course_filters = filters(
+        [
+            ("id", "int", list(course_ids)),
+            ("external_id", "text", list(course_external_ids)),
+            ("xapi_activity_id", "text", list(activity_ids)),
+        ]
+    )
+    pg = await driver_connection(session, begin=False)
+    tz, settings, badges, challenges, learner_rows, course_rows = await pg.fetchrow(
+        _pg_lookup(everyone, learner_filters, course_filters), *params
+    )
+    context = org_context_from_rows(
+        organisation_id,
+        now,
+        tz,
+        _decode(settings) if settings else None,
+        _decode(badges),
+        _decode(challenges),
+    )
+    decoded_learners = _decode(learner_rows)
+    learners = LearnerDirectory(
+        Learner(uid, email, external, zone)
+        for uid, email, external, zone, _v, _d in decoded_learners
+    )
+    # everyone (a SHA-1 actor) reads no states: the locking path reads only those it needs
+    snapshots = (
+        None if everyone else {row[0]: StateSnapshot(row[4], row[5]) for row in decoded_learners}
+    )
+    decoded = _decode(course_rows)
+    courses = CourseDirectory(
+        [
+            CourseInfo(cid, title, duration, hot, frozenset(links))
+            for cid, title, duration, hot, _e, _a, links in decoded
+        ],
+        [(cid, external, activity) for cid, _t, _d, _h, external, activity, _l in decoded],
+    )
+    return IngestionLookup(learners, courses, context, snapshots)
 
 
 # ----------------------------------------------------------------------- webhook secrets

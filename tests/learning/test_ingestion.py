@@ -20,6 +20,8 @@ from backend.db.models import (
     Organisation,
     XpLedgerEntry,
 )
+from backend.learning.service import IncomingEvent, StateSnapshot, record_events
+from backend.learning.sources import load_for_ingestion
 from backend.learning.webhook import sign
 from gamification import EventKind, LearningFact, OrgRules, local_day, replay
 from tests.factories import World, signed_in_client
@@ -281,6 +283,44 @@ async def test_fifty_concurrent_events_for_one_learner_give_exact_xp_and_one_awa
             )
         ).all()
     assert sorted(awards) == ["bronze", "gold", "silver"]
+
+
+async def test_an_event_computed_on_a_stale_state_is_redone_under_the_lock(
+    client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+) -> None:
+    """Two integrations read the learner's state at the same moment: the second write must
+    not overwrite the first (PostgreSQL writes optimistically, then locks and redoes)."""
+    employee = world.a.users["employee"].id
+    when = datetime.now(UTC) - timedelta(hours=2)
+    first = await client.post(
+        "/xapi/statements", json=statement("sam@example.com", when), headers=key_headers(world)
+    )
+    assert first.status_code == 200, first.text
+    xp_first, _, _ = await _xp_and_events(ctx, employee)
+    late = IncomingEvent(
+        key="api:stale-read",
+        user_id=employee,
+        kind="experience",
+        source="api",
+        occurred_at=when + timedelta(minutes=5),
+        minutes=10,
+        payload={"id": "stale-read"},
+    )
+    async with ctx.sessionmaker() as session:
+        lookup = await load_for_ingestion(session, world.a.id, datetime.now(UTC), ids=[employee])
+        # the state as it was before the first statement: version 0, no document
+        [result] = await record_events(
+            session,
+            world.a.id,
+            [late],
+            timezones=lookup.learners.timezones,
+            context=lookup.context,
+            snapshots={employee: StateSnapshot(0, None)},
+        )
+    assert result.status == "created" and result.xp == 20
+    xp, ledger, events = await _xp_and_events(ctx, employee)
+    assert events == 2
+    assert xp == ledger == xp_first + 20
 
 
 async def test_native_batch_reports_each_item(
