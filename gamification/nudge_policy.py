@@ -39,9 +39,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from gamification.goals import Pace, weekly_goal_progress
+from gamification.goals import Pace, weekly_goal_progress, weekly_minutes
 from gamification.nudge_texts import render, variants
 from gamification.nudges import NudgeCategory
 from gamification.periods import iso_week_label, require_aware, week_start
@@ -86,6 +87,8 @@ CATEGORY: Mapping[NudgeType, NudgeCategory | None] = {
     NudgeType.TESTIMONIAL_REQUEST: NudgeCategory.TESTIMONIAL_REQUEST,
 }
 
+_RANK: Mapping[NudgeType, int] = {}  # filled below from PRIORITY
+
 REMINDER_TYPES = frozenset({NudgeType.REMINDER, NudgeType.STREAK_AT_RISK, NudgeType.GOAL_BEHIND})
 
 # when several are due at once, the first goes now and the rest wait for min_gap
@@ -104,6 +107,8 @@ PRIORITY: tuple[NudgeType, ...] = (
     NudgeType.NEW_COURSE,
     NudgeType.BUDGET_REMINDER,
 )
+
+_RANK = {kind: rank for rank, kind in enumerate(PRIORITY)}
 
 URL: Mapping[NudgeType, str] = {
     NudgeType.WELCOME: "/catalogue",
@@ -132,15 +137,20 @@ class QuietHours:
     start: time
     end: time
 
-    def intervals(self) -> list[tuple[int, int]]:
+    def intervals(self) -> tuple[tuple[int, int], ...]:
         """The quiet minutes of a day as half-open ``[from, to)`` minute ranges."""
-        s = self.start.hour * 60 + self.start.minute
-        e = self.end.hour * 60 + self.end.minute
-        if s == e:
-            return []
-        if s < e:
-            return [(s, e)]
-        return [(0, e), (s, MINUTES_PER_DAY)]
+        return _quiet_intervals(self.start, self.end)
+
+
+@lru_cache(maxsize=4096)
+def _quiet_intervals(start: time, end: time) -> tuple[tuple[int, int], ...]:
+    s = start.hour * 60 + start.minute
+    e = end.hour * 60 + end.minute
+    if s == e:
+        return ()
+    if s < e:
+        return ((s, e),)
+    return ((0, e), (s, MINUTES_PER_DAY))
 
 
 @dataclass(frozen=True)
@@ -189,7 +199,8 @@ class Activity:
     - ``learned_at``: instants of recent learning (a few weeks; for the adaptive hour and
       "learned today").
     - ``minutes_by_day``: minutes per local day (at least the current ISO week).
-    - ``active_days``: local days with learning (at least this week and the last).
+    - ``active_days``: local days with learning (at least this week and the last; "learned
+      today" is read from it).
     - ``streak``, ``freezes_banked``, ``last_active_date``: the kept streak state.
     - ``weekly_goal_minutes``: the weekly goal (0: none).
     """
@@ -269,6 +280,20 @@ def _utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
     return local.astimezone(UTC)
 
 
+@lru_cache(maxsize=1024)
+def _allowed_ranges(quiet: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """The complement of the quiet minute ranges within a day."""
+    ranges: list[tuple[int, int]] = []
+    cursor = 0
+    for start, end in sorted(quiet):
+        if start > cursor:
+            ranges.append((cursor, start))
+        cursor = max(cursor, end)
+    if cursor < MINUTES_PER_DAY:
+        ranges.append((cursor, MINUTES_PER_DAY))
+    return tuple(ranges)
+
+
 @dataclass(frozen=True)
 class _Window:
     """Where a learner may receive pushes: outside both quiet hours, weekends per org."""
@@ -277,19 +302,11 @@ class _Window:
     quiet: tuple[tuple[int, int], ...]
     weekends: bool
 
-    def allowed_minutes(self, day: date) -> list[tuple[int, int]]:
+    def allowed_minutes(self, day: date) -> tuple[tuple[int, int], ...]:
         """Allowed ``[from, to)`` minute ranges of a local day (empty on a blocked weekend)."""
         if not self.weekends and day.weekday() >= 5:
-            return []
-        ranges: list[tuple[int, int]] = []
-        cursor = 0
-        for start, end in sorted(self.quiet):
-            if start > cursor:
-                ranges.append((cursor, start))
-            cursor = max(cursor, end)
-        if cursor < MINUTES_PER_DAY:
-            ranges.append((cursor, MINUTES_PER_DAY))
-        return ranges
+            return ()
+        return _allowed_ranges(self.quiet)
 
     def allows(self, instant: datetime) -> bool:
         """Whether a push may arrive at ``instant``."""
@@ -329,11 +346,13 @@ class _Window:
 
 
 def _window(prefs: LearnerPrefs, rules: NudgeRules) -> _Window:
-    return _Window(
-        zone=ZoneInfo(prefs.timezone),
-        quiet=tuple(rules.quiet.intervals() + prefs.quiet.intervals()),
-        weekends=rules.nudges_on_weekends,
-    )
+    return _window_for(prefs.timezone, rules.quiet, prefs.quiet, rules.nudges_on_weekends)
+
+
+@lru_cache(maxsize=4096)
+def _window_for(tz_name: str, org: QuietHours, own: QuietHours, weekends: bool) -> _Window:
+    # many learners share a timezone and quiet hours: build each window once
+    return _Window(ZoneInfo(tz_name), org.intervals() + own.intervals(), weekends)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,10 +417,8 @@ def _local_today(now: datetime, zone: ZoneInfo) -> date:
     return now.astimezone(zone).date()
 
 
-def _learned_on(activity: Activity, day: date, zone: ZoneInfo) -> bool:
-    if day in activity.active_days:
-        return True
-    return any(moment.astimezone(zone).date() == day for moment in activity.learned_at)
+def _learned_on(activity: Activity, day: date) -> bool:
+    return day in activity.active_days
 
 
 def _streak_risk(
@@ -442,14 +459,8 @@ def _streak_risk(
 
 
 def _reminder_slot(
-    day: date,
-    prefs: LearnerPrefs,
-    activity: Activity,
-    rules: NudgeRules,
-    window: _Window,
-    at_risk: bool,
+    day: date, minute: int, rules: NudgeRules, window: _Window, at_risk: bool
 ) -> datetime | None:
-    minute = reminder_minute(prefs, activity, rules)
     if at_risk and rules.streak_mode is StreakMode.DAILY:
         minute = min(minute, MINUTES_PER_DAY - rules.streak_risk_hours * 60)
     return window.clamp(day, minute)
@@ -457,6 +468,9 @@ def _reminder_slot(
 
 def _reminder_candidate(
     now: datetime,
+    today: date,
+    slot: datetime | None,
+    risk: tuple[bool, dict[str, str | int]],
     prefs: LearnerPrefs,
     activity: Activity,
     rules: NudgeRules,
@@ -464,15 +478,10 @@ def _reminder_candidate(
     sent_keys: frozenset[str],
 ) -> _Candidate | None:
     """Today's reminder-type nudge, if today's slot has come and nothing was sent yet."""
-    zone = window.zone
-    today = _local_today(now, zone)
-    if _learned_on(activity, today, zone):
+    if slot is None or slot > now or _learned_on(activity, today):
         return None
-    at_risk, risk_params = _streak_risk(activity, rules, today)
-    slot = _reminder_slot(today, prefs, activity, rules, window, at_risk)
-    if slot is None or slot > now:
-        return None
-    end_of_day = _utc(today, MINUTES_PER_DAY, zone)
+    at_risk, risk_params = risk
+    end_of_day = _utc(today, MINUTES_PER_DAY, window.zone)
     stale_at = min(slot + rules.reminder_grace, end_of_day)
     options: list[tuple[NudgeType, str, dict[str, str | int]]] = []
     week = iso_week_label(today)
@@ -495,27 +504,37 @@ def _reminder_candidate(
 
 
 def _next_reminder_slot(
-    now: datetime, prefs: LearnerPrefs, activity: Activity, rules: NudgeRules, window: _Window
+    now: datetime,
+    today: date,
+    slot_today: datetime | None,
+    minute: int,
+    prefs: LearnerPrefs,
+    activity: Activity,
+    rules: NudgeRules,
+    window: _Window,
 ) -> datetime | None:
     """The first reminder-type slot after ``now`` (assuming no more learning meanwhile)."""
     wanted = any(_wanted(kind, prefs) for kind in REMINDER_TYPES)
     if not wanted:
         return None
-    today = _local_today(now, window.zone)
-    for offset in range(HORIZON_DAYS):
+    if slot_today is not None and slot_today > now and not _learned_on(activity, today):
+        return slot_today
+    for offset in range(1, HORIZON_DAYS):
         day = today + timedelta(days=offset)
-        if offset == 0 and _learned_on(activity, day, window.zone):
-            continue
         at_risk, _ = _streak_risk(activity, rules, day)
-        slot = _reminder_slot(day, prefs, activity, rules, window, at_risk)
+        slot = _reminder_slot(day, minute, rules, window, at_risk)
         if slot is not None and slot > now:
             return slot
     return None
 
 
-def _goal_reached(now: datetime, prefs: LearnerPrefs, activity: Activity) -> Happening | None:
-    if activity.weekly_goal_minutes <= 0:
+def _goal_reached(
+    now: datetime, today: date, prefs: LearnerPrefs, activity: Activity
+) -> Happening | None:
+    if activity.weekly_goal_minutes <= 0 or not activity.minutes_by_day:
         return None
+    if weekly_minutes(activity.minutes_by_day, today) < activity.weekly_goal_minutes:
+        return None  # the cheap check first: most learners are not done this week
     progress = weekly_goal_progress(
         activity.minutes_by_day, activity.weekly_goal_minutes, now, prefs.timezone
     )
@@ -572,7 +591,7 @@ def plan(
     pre_boarding = prefs.start_date is not None and today < prefs.start_date
     event_driven = list(happenings)
     if not pre_boarding:
-        goal = _goal_reached(now, prefs, activity)
+        goal = _goal_reached(now, today, prefs, activity)
         if goal is not None:
             event_driven.append(goal)
     for item in event_driven:
@@ -594,14 +613,21 @@ def plan(
             )
         )
     if not pre_boarding:
-        reminder = _reminder_candidate(now, prefs, activity, rules, window, sent_keys)
+        minute = reminder_minute(prefs, activity, rules)
+        risk = _streak_risk(activity, rules, today)
+        slot_today = _reminder_slot(today, minute, rules, window, risk[0])
+        reminder = _reminder_candidate(
+            now, today, slot_today, risk, prefs, activity, rules, window, sent_keys
+        )
         if reminder is not None:
             candidates.append(reminder)
     # caps, from the learner's history
     week_ago = now - timedelta(days=7)
-    in_week = sorted(n.due_at for n in history if n.due_at > week_ago)
+    in_week = sorted(n.due_at for n in history if n.due_at > week_ago) if history else []
     if not pre_boarding:
-        next_slot = _next_reminder_slot(now, prefs, activity, rules, window)
+        next_slot = _next_reminder_slot(
+            now, today, slot_today, minute, prefs, activity, rules, window
+        )
         if rules.weekly_cap == 0:
             next_slot = None
         elif next_slot is not None and len(in_week) >= rules.weekly_cap:
@@ -610,13 +636,18 @@ def plan(
             next_slot = window.next_allowed(max(next_slot, release))
         if next_slot is not None:
             future.append(next_slot)
-    reminders_today = sum(
-        1 for n in history if n.kind in REMINDER_TYPES and n.due_at.astimezone(zone).date() == today
-    )
-    last_due = max((n.due_at for n in history), default=None)
+    reminders_today = 0
+    last_due = None
+    for sent in history:
+        if last_due is None or sent.due_at > last_due:
+            last_due = sent.due_at
+        if sent.kind in REMINDER_TYPES and sent.due_at.astimezone(zone).date() == today:
+            reminders_today += 1
 
     planned: list[PlannedNudge] = []
-    by_priority = sorted(candidates, key=lambda c: (PRIORITY.index(c.kind), c.due_from))
+    by_priority = sorted(candidates, key=lambda c: (_RANK[c.kind], c.due_from))
+    allowed_now = window.allows(now)
+    soonest = min(future, default=None)  # a later moment cannot change next_at
     for candidate in by_priority:
         earliest = max(now, candidate.due_from)
         if candidate.kind is not NudgeType.WELCOME:
@@ -633,11 +664,17 @@ def plan(
             earliest = max(earliest, last_due + rules.min_gap)
         if planned:
             earliest = max(earliest, now + rules.min_gap)
-        moment = window.next_allowed(earliest)
+        if earliest == now and allowed_now:
+            moment: datetime | None = now
+        elif soonest is not None and earliest >= soonest:
+            continue
+        else:
+            moment = window.next_allowed(earliest)
         if moment is None or moment >= candidate.stale_at:
             continue
         if moment > now:
             future.append(moment)
+            soonest = moment if soonest is None else min(soonest, moment)
             continue
         variant = choose_variant(candidate.kind.value, stats or {}, rng)
         text = render(candidate.kind.value, variant, prefs.locale, candidate.params)

@@ -9,10 +9,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, func, select, tuple_
+from sqlalchemy import Integer, String, Table, and_, any_, bindparam, func, select, text, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.db.models import (
@@ -28,6 +30,7 @@ from backend.db.models import (
     Testimonial,
     User,
 )
+from backend.db.types import UtcDateTime
 from backend.organisations.controllers import OrganisationSettings
 from gamification.nudge_policy import (
     Activity,
@@ -62,6 +65,15 @@ def _t(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
+def among(conn: AsyncConnection, column: Any, values: Iterable[Any]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``= ANY(:array)``: one parameter for 1000 ids."""
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+@lru_cache(maxsize=4096)
 def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
@@ -99,7 +111,7 @@ class LearnerInput:
     due: DueLearner
     prefs: LearnerPrefs
     active: bool
-    activity: Activity = field(default_factory=Activity)
+    activity: Activity = field(default=Activity())
     happenings: list[Happening] = field(default_factory=list)
     history: list[SentNudge] = field(default_factory=list)
     events: list[tuple[datetime, str, int | None]] = field(default_factory=list)
@@ -133,7 +145,7 @@ async def load_organisations(
     o = _c(Organisation)
     rows = (
         await conn.execute(
-            select(o.id, o.name, o.default_timezone, o.settings).where(o.id.in_(ids))
+            select(o.id, o.name, o.default_timezone, o.settings).where(among(conn, o.id, ids))
         )
     ).all()
     orgs: dict[int, OrgNudgeContext] = {}
@@ -163,7 +175,7 @@ async def load_organisations(
             )
             .outerjoin(_t(User), u.id == c.sponsor_id)
             .where(
-                c.organisation_id.in_(ids),
+                among(conn, c.organisation_id, ids),
                 c.ends_on >= today - timedelta(days=1),
                 c.starts_on <= today + timedelta(days=1),
             )
@@ -175,7 +187,7 @@ async def load_organisations(
     courses = (
         await conn.execute(
             select(k.id, k.organisation_id, k.title, k.created_at).where(
-                k.organisation_id.in_(ids),
+                among(conn, k.organisation_id, ids),
                 k.hot_skill.is_(True),
                 k.created_at >= now - timedelta(days=NEW_COURSE_DAYS),
             )
@@ -200,7 +212,7 @@ async def variant_stats(
                 func.count(n.sent_at),
                 func.count(n.learned_at),
             )
-            .where(n.organisation_id.in_(list(org_ids)), n.created_at >= since)
+            .where(among(conn, n.organisation_id, list(org_ids)), n.created_at >= since)
             .group_by(n.organisation_id, n.kind, n.variant)
         )
     ).all()
@@ -227,30 +239,42 @@ async def load_learners(
                 u.nudge_kinds_off,
                 u.start_date,
                 u.is_active,
-            ).where(u.id.in_([d.user_id for d in due]))
+            ).where(among(conn, u.id, [d.user_id for d in due]))
         )
     ).all()
     by_id = {d.user_id: d for d in due}
     learners: dict[int, LearnerInput] = {}
-    for row in rows:
-        learner = by_id[row.id]
+    for user_id, tz, locale, reminder, quiet_start, quiet_end, off, start, active in rows:
+        learner = by_id[user_id]
         org = orgs.get(learner.organisation_id)
-        try:
-            ZoneInfo(row.timezone)
-            zone_name = row.timezone
-        except (ValueError, KeyError):
-            zone_name = org.default_timezone if org else "UTC"
         prefs = LearnerPrefs(
-            timezone=zone_name,
-            locale=row.locale if row.locale in ("nl", "en") else "nl",
-            reminder_time=row.reminder_time,
-            quiet=QuietHours(row.quiet_hours_start, row.quiet_hours_end),
-            kinds_off=frozenset(str(kind) for kind in (row.nudge_kinds_off or [])),
-            start_date=row.start_date,
+            timezone=tz if _valid_zone(tz) else (org.default_timezone if org else "UTC"),
+            locale=locale if locale in ("nl", "en") else "nl",
+            reminder_time=reminder,
+            quiet=_quiet(quiet_start, quiet_end),
+            kinds_off=frozenset(str(kind) for kind in off) if off else _NOTHING_OFF,
+            start_date=start,
             organisation_name=org.name if org else "",
         )
-        learners[row.id] = LearnerInput(learner, prefs, bool(row.is_active) and org is not None)
+        learners[user_id] = LearnerInput(learner, prefs, bool(active) and org is not None)
     return learners
+
+
+_NOTHING_OFF: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=1024)
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _quiet(start: time, end: time) -> QuietHours:
+    return QuietHours(start, end)
 
 
 async def load_activity(
@@ -261,7 +285,7 @@ async def load_activity(
     rows = (
         await conn.execute(
             select(e.user_id, e.occurred_at, e.local_date, e.minutes, e.kind, e.course_id).where(
-                e.user_id.in_(list(learners)),
+                among(conn, e.user_id, list(learners)),
                 e.occurred_at >= now - timedelta(days=ACTIVITY_DAYS),
                 e.occurred_at <= now,
                 e.kind != "testimonial",
@@ -300,7 +324,7 @@ async def load_recent_nudges(
     rows = (
         await conn.execute(
             select(n.user_id, n.kind, n.dedupe_key, n.due_at).where(
-                n.user_id.in_(list(learners)),
+                among(conn, n.user_id, list(learners)),
                 n.created_at >= now - timedelta(days=HISTORY_DAYS),
             )
         )
@@ -312,31 +336,52 @@ async def load_recent_nudges(
 async def add_known_keys(conn: AsyncConnection, learners: dict[int, LearnerInput]) -> None:
     """Older nudges with the dedupe keys of this plan's happenings (e.g. the welcome)."""
     recent = {(uid, h.dedupe_key) for uid, li in learners.items() for h in li.history}
-    wanted = sorted(
-        {
-            (uid, h.dedupe_key)
-            for uid, li in learners.items()
-            for h in li.happenings
-            if (uid, h.dedupe_key) not in recent
-        }
-    )
+    wanted = {
+        (uid, h.dedupe_key)
+        for uid, li in learners.items()
+        for h in li.happenings
+        if (uid, h.dedupe_key) not in recent
+    }
     if not wanted:
         return
     n = _c(Nudge)
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        users = sorted({uid for uid, _ in chunk})
-        keys = sorted({key for _, key in chunk})
+    pairs = sorted(wanted)
+    if conn.dialect.name == "postgresql":
+        # one probe of the (user_id, dedupe_key) unique index per pair, in one statement
         rows = (
             await conn.execute(
-                select(n.user_id, n.kind, n.dedupe_key, n.due_at).where(
-                    n.user_id.in_(users), n.dedupe_key.in_(keys)
-                )
+                _KNOWN_KEYS_PG, {"uids": [u for u, _ in pairs], "keys": [k for _, k in pairs]}
             )
         ).all()
-        for user_id, kind, key, due_at in rows:
-            if (user_id, key) in wanted:
-                learners[user_id].history.append(SentNudge(kind, key, due_at))
+    else:
+        rows = []
+        for start in range(0, len(pairs), 500):
+            chunk = pairs[start : start + 500]
+            rows += (
+                await conn.execute(
+                    select(n.user_id, n.kind, n.dedupe_key, n.due_at).where(
+                        among(conn, n.user_id, {uid for uid, _ in chunk}),
+                        among(conn, n.dedupe_key, {key for _, key in chunk}),
+                    )
+                )
+            ).all()
+    for user_id, kind, key, due_at in rows:
+        if (user_id, key) in wanted:
+            learners[user_id].history.append(SentNudge(kind, key, due_at))
+
+
+_KNOWN_KEYS_PG = (
+    text(
+        "SELECT n.user_id, n.kind, n.dedupe_key, n.due_at FROM nudge n"
+        " JOIN unnest(:uids, :keys) AS w(user_id, dedupe_key)"
+        " ON n.user_id = w.user_id AND n.dedupe_key = w.dedupe_key"
+    )
+    .bindparams(
+        bindparam("uids", type_=postgresql.ARRAY(Integer())),
+        bindparam("keys", type_=postgresql.ARRAY(String())),
+    )
+    .columns(due_at=UtcDateTime())
+)
 
 
 async def load_happenings(
@@ -379,7 +424,7 @@ async def _badges(
                 _t(BadgeDefinition),
                 and_(b.organisation_id == a.organisation_id, b.code == a.badge_code),
             )
-            .where(a.user_id.in_(user_ids), a.awarded_at >= since)
+            .where(among(conn, a.user_id, user_ids), a.awarded_at >= since)
         )
     ).all()
     for user_id, code, tier, awarded_at, name, name_en in rows:
@@ -398,7 +443,7 @@ async def _kudos(
         await conn.execute(
             select(k.id, k.to_user_id, k.created_at, u.display_name)
             .join(_t(User), u.id == k.from_user_id)
-            .where(k.to_user_id.in_(user_ids), k.created_at >= since)
+            .where(among(conn, k.to_user_id, user_ids), k.created_at >= since)
         )
     ).all()
     for kudos_id, user_id, created_at, name in rows:
@@ -421,7 +466,7 @@ async def _challenges(
     m = _c(TeamMembership)
     teams: dict[int, set[int]] = defaultdict(set)
     for user_id, team_id in (
-        await conn.execute(select(m.user_id, m.team_id).where(m.user_id.in_(user_ids)))
+        await conn.execute(select(m.user_id, m.team_id).where(among(conn, m.user_id, user_ids)))
     ).all():
         teams[user_id].add(team_id)
     for user_id, learner in learners.items():
@@ -511,7 +556,9 @@ async def _testimonial_asks(
     k, t = _c(Course), _c(Testimonial)
     course_ids = sorted({cid for _, cid in asks})
     titles: dict[int, str] = dict(
-        (await conn.execute(select(k.id, k.title).where(k.id.in_(course_ids)))).tuples().all()
+        (await conn.execute(select(k.id, k.title).where(among(conn, k.id, course_ids))))
+        .tuples()
+        .all()
     )
     written = set(
         (
@@ -581,7 +628,7 @@ async def add_budget_reminders(
     for user_id, key in (
         await conn.execute(
             select(n.user_id, n.dedupe_key).where(
-                n.user_id.in_(sorted(candidates)), n.dedupe_key.in_(keys)
+                among(conn, n.user_id, sorted(candidates)), among(conn, n.dedupe_key, keys)
             )
         )
     ).all():
@@ -596,7 +643,7 @@ async def add_budget_reminders(
             select(e.user_id, e.occurred_at, k.cost_cents)
             .join(_t(Course), k.id == e.course_id)
             .where(
-                e.user_id.in_(sorted(candidates)),
+                among(conn, e.user_id, sorted(candidates)),
                 e.kind == "completion",
                 e.occurred_at >= datetime.combine(earliest, time.min, tzinfo=UTC),
                 k.cost_cents > 0,

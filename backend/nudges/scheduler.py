@@ -8,6 +8,7 @@ the due nudges (``ON CONFLICT DO NOTHING`` on the per-learner dedupe key: a nudg
 created twice) and store each learner's next moment. A tick costs O(due learners).
 """
 
+import asyncio
 import logging
 import random
 import secrets
@@ -16,7 +17,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    case,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,6 +43,7 @@ from backend.nudges.policy_input import (
     OrgNudgeContext,
     add_budget_reminders,
     add_known_keys,
+    among,
     load_activity,
     load_happenings,
     load_learners,
@@ -44,6 +57,7 @@ from gamification.periods import require_aware
 log = logging.getLogger("learnloop.nudges")
 
 BATCH_SIZE = 1000
+DEFAULT_WORKERS = 2
 STATS_TTL_SECONDS = 300.0
 LEARNED_WITHIN = timedelta(hours=24)
 
@@ -89,22 +103,38 @@ async def run_tick(
     *,
     batch_size: int = BATCH_SIZE,
     rng: random.Random | None = None,
+    workers: int | None = None,
 ) -> int:
-    """Plan nudges for every learner due at ``now``; returns the number of nudges created."""
+    """Plan nudges for every learner due at ``now``; returns the number of nudges created.
+
+    On PostgreSQL ``workers`` (default 2) batches run at once on their own connections (SKIP
+    LOCKED keeps them apart), so the database answers one while Python plans the other.
+    """
     require_aware(now, "now")
     rng = rng or random.Random()
-    created = 0
-    while True:
-        async with ctx.sessionmaker() as session:
-            batch_created, picked = await _tick_batch(session, now, batch_size, rng)
-            await session.commit()
-        created += batch_created
-        if picked < batch_size:
-            return created
+    postgres = ctx.engine.dialect.name == "postgresql"
+    orgs: dict[int, OrgNudgeContext] = {}  # read once per tick, shared by the batches
+
+    async def worker() -> int:
+        created = 0
+        while True:
+            async with ctx.sessionmaker() as session:
+                batch_created, picked = await _tick_batch(session, now, batch_size, rng, orgs)
+                await session.commit()
+            created += batch_created
+            if picked < batch_size:
+                return created
+
+    count = (workers or DEFAULT_WORKERS) if postgres else 1
+    return sum(await asyncio.gather(*(worker() for _ in range(count))))
 
 
 async def _tick_batch(
-    session: AsyncSession, now: datetime, batch_size: int, rng: random.Random
+    session: AsyncSession,
+    now: datetime,
+    batch_size: int,
+    rng: random.Random,
+    org_cache: dict[int, OrgNudgeContext],
 ) -> tuple[int, int]:
     conn = await session.connection()
     postgres = _dialect(conn) == "postgresql"
@@ -122,8 +152,12 @@ async def _tick_batch(
         )
         for r in rows
     ]
-    orgs = await load_organisations(conn, {d.organisation_id for d in due}, now)
-    await _attach_stats(conn, orgs, now)
+    missing = {d.organisation_id for d in due} - set(org_cache)
+    if missing:
+        fresh = await load_organisations(conn, missing, now)
+        await _attach_stats(conn, fresh, now)
+        org_cache.update(fresh)
+    orgs = org_cache
     learners = await load_learners(conn, due, orgs)
     active = {uid: li for uid, li in learners.items() if li.active}
     next_at: dict[int, datetime | None] = {d.user_id: None for d in due}
@@ -169,26 +203,75 @@ async def _tick_batch(
                     }
                 )
     created = await _insert_nudges(conn, nudge_rows)
+    await _store_next(conn, next_at)
+    return created, len(rows)
+
+
+_STORE_NEXT_PG = text(
+    "UPDATE learner_state SET next_nudge_at = v.at"
+    " FROM unnest(:ids, :ats) AS v(user_id, at) WHERE learner_state.user_id = v.user_id"
+).bindparams(
+    bindparam("ids", type_=postgresql.ARRAY(Integer())),
+    bindparam("ats", type_=postgresql.ARRAY(DateTime(timezone=True))),
+)
+
+
+async def _store_next(conn: AsyncConnection, next_at: dict[int, datetime | None]) -> None:
+    """Each learner's next moment (NULL: nothing to plan), in one statement on PostgreSQL."""
+    if _dialect(conn) == "postgresql":
+        await conn.execute(_STORE_NEXT_PG, {"ids": list(next_at), "ats": list(next_at.values())})
+        return
     await conn.execute(
         update(_table(LearnerState))
         .where(_table(LearnerState).c.user_id == bindparam("b_user_id"))
         .values(next_nudge_at=bindparam("b_next")),
         [{"b_user_id": uid, "b_next": at} for uid, at in next_at.items()],
     )
-    return created, len(rows)
+
+
+NUDGE_COLUMNS = (
+    ("id", String()),
+    ("organisation_id", Integer()),
+    ("user_id", Integer()),
+    ("kind", String()),
+    ("variant", String()),
+    ("dedupe_key", String()),
+    ("locale", String()),
+    ("title", String()),
+    ("body", String()),
+    ("url", String()),
+    ("due_at", DateTime(timezone=True)),
+)
+
+# PostgreSQL: every new nudge of a batch in one statement, one array per column
+_INSERT_NUDGES_PG = text(
+    "INSERT INTO nudge ("
+    + ", ".join(name for name, _ in NUDGE_COLUMNS)
+    + ", status, attempts, last_error, created_at) SELECT *, 'pending', 0, '', :created_at"
+    " FROM unnest("
+    + ", ".join(f":{name}" for name, _ in NUDGE_COLUMNS)
+    + ") ON CONFLICT (user_id, dedupe_key) DO NOTHING RETURNING id"
+).bindparams(
+    *(bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in NUDGE_COLUMNS),
+    bindparam("created_at", type_=DateTime(timezone=True)),
+)
 
 
 async def _insert_nudges(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Insert the outbox rows; a dedupe key the learner already has is skipped."""
     if not rows:
         return 0
+    if _dialect(conn) == "postgresql":
+        params: dict[str, Any] = {name: [r[name] for r in rows] for name, _ in NUDGE_COLUMNS}
+        params["created_at"] = rows[0]["created_at"]
+        return len((await conn.execute(_INSERT_NUDGES_PG, params)).all())
     table = _table(Nudge)
     stmt = (
         _insert(conn, table)
         .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
         .returning(table.c.id)
     )
-    result = await conn.execute(stmt, rows)
-    return len(result.all())
+    return len((await conn.execute(stmt, rows)).all())
 
 
 async def _attach_stats(
@@ -220,7 +303,7 @@ async def mark_learned(
     sent = (
         await conn.execute(
             select(n.id, n.user_id, n.sent_at).where(
-                n.user_id.in_(list(learners)),
+                among(conn, n.user_id, list(learners)),
                 n.learned_at.is_(None),
                 n.sent_at.is_not(None),
                 n.created_at >= now - timedelta(days=HISTORY_DAYS),

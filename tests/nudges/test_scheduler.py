@@ -197,7 +197,11 @@ async def test_new_hire_gets_the_welcome_before_the_start_date(
     assert await run_tick(ctx, NOW - timedelta(hours=9)) == 1
     [welcome] = await nudges_of(ctx, hire.id)
     assert welcome.kind == "welcome" and "Acme" in welcome.title + welcome.body
-    # until the start date: no daily reminders, no second welcome
+    # until the start date: no daily reminders, no second welcome (even weeks later)
+    async with ctx.sessionmaker() as session:
+        welcome.created_at = welcome.due_at = NOW - timedelta(days=20)
+        session.add(welcome)
+        await session.commit()
     await set_next(ctx, hire.id, NOW)
     assert await run_tick(ctx, NOW) == 0
 

@@ -1,0 +1,309 @@
+"""The nudge scheduler tick on PostgreSQL: 1,000,000 learners, 1% due.
+
+    uv run python benchmarks/scheduler_tick.py [--learners 1000000] [--due-percent 1]
+                                               [--batch 1000] [--orgs 10]
+
+Creates a fresh database ``learnloop_bench_<random>`` on 127.0.0.1:5432 (user ``postgres``,
+trust auth), migrates it, and bulk-loads with ``generate_series`` (no ORM): ``--orgs``
+organisations, ``--learners`` people with their ``learner_state`` rows (timezones Amsterdam,
+New York and Kolkata, reminder times 07:00-21:45 or adaptive, some opt-outs), recent learning
+for every tenth learner (4 events each) and for every due one, badges and kudos for some due
+learners, and two running challenges per organisation. ``--due-percent`` of the learners
+have ``next_nudge_at`` in the past; the rest are spread over the next 24 hours.
+
+Then it prints the plan of the due-learner query (``EXPLAIN ANALYZE``, in a transaction that
+is rolled back: it must be an index scan on ``ix_learner_state_next_nudge_at``), times one
+full tick (``backend.nudges.scheduler.run_tick``: every due learner processed, in batches of
+``--batch``), checks that no learner is left due, times a second tick (nothing due), and
+prints a table with PASS/FAIL against the target (the full tick under 1 s).
+
+The database is dropped at the end, also on errors and Ctrl+C. Only 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import os
+import pstats
+import random
+import re
+import secrets
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG = "postgres@127.0.0.1:5432"
+TARGET_SECONDS = 1.0
+# a Tuesday, 17:30 UTC: evening in Amsterdam, lunch in New York, night in Kolkata
+NOW = datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(f"postgresql://{PG}/postgres", timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+SEED_SQL = [
+    """
+    INSERT INTO organisation (name, slug, default_timezone, default_locale, settings, created_at)
+    SELECT 'Org ' || o, 'org-' || o, 'Europe/Amsterdam', 'nl',
+           json_build_object('nudges_on_weekends', o % 2 = 0, 'streak_mode',
+                             CASE WHEN o % 3 = 0 THEN 'daily' ELSE 'weekly' END),
+           $1::timestamptz - interval '400 days'
+    FROM generate_series(1, $2::int) AS o
+    """,
+    """
+    INSERT INTO user_account (organisation_id, email, display_name, roles, timezone, locale,
+        is_active, leaderboard_opt_in, reminder_time, quiet_hours_start, quiet_hours_end,
+        nudge_kinds_off, created_at)
+    SELECT 1 + (i % $2::int), 'l' || i || '@bench.example', 'Learner ' || i, '["employee"]'::json,
+           (ARRAY['Europe/Amsterdam', 'America/New_York', 'Asia/Kolkata'])[1 + (i % 3)],
+           CASE WHEN i % 4 = 0 THEN 'en' ELSE 'nl' END,
+           i % 97 <> 0, false,
+           CASE WHEN i % 5 = 0 THEN NULL
+                ELSE make_time(7 + (i % 15), (i % 4) * 15, 0) END,
+           time '21:00', time '08:00',
+           CASE WHEN i % 11 = 0 THEN '["budget"]'::json ELSE '[]'::json END,
+           $1::timestamptz - interval '300 days'
+    FROM generate_series(1, $3::int) AS i
+    """,
+    """
+    INSERT INTO learner_state (user_id, organisation_id, xp_total, level, current_streak,
+        longest_streak, freezes_banked, last_active_date, weekly_goal_minutes, data, version,
+        next_nudge_at, updated_at)
+    SELECT u.id, u.organisation_id, 500, 3, u.id % 9, 10, u.id % 3,
+           ($1::timestamptz)::date - (u.id % 6), 60, '{}'::json, 1,
+           CASE WHEN u.id % $4::int = 0 THEN $1::timestamptz - (u.id % 600) * interval '1 second'
+                ELSE $1::timestamptz + (1 + u.id % 86399) * interval '1 second' END,
+           $1::timestamptz
+    FROM user_account u
+    """,
+    """
+    INSERT INTO learning_event (organisation_id, user_id, idempotency_key, kind, source, title,
+        minutes, occurred_at, local_date, payload_hash, payload, created_at)
+    SELECT u.organisation_id, u.id, 'bench:' || u.id || ':' || e,
+           CASE WHEN e = 1 THEN 'completion' ELSE 'informal' END, 'api', 'Bench learning',
+           10 + e * 5, t, t::date, '', '{}'::json, t
+    FROM user_account u
+    CROSS JOIN generate_series(1, 4) AS e
+    CROSS JOIN LATERAL (
+        SELECT $1::timestamptz - ((u.id + e * 5) % 20) * interval '1 day'
+               - (e * 3 + u.id % 7) * interval '1 hour' AS t
+    ) AS moment
+    WHERE u.id % 10 = 0 OR u.id % $4::int = 0
+    """,
+    """
+    INSERT INTO badge_definition (organisation_id, code, name, name_en, description,
+        description_en, criterion, tiers, is_active, created_at)
+    SELECT o.id, 'explorer', 'Ontdekker', 'Explorer', '', '', '{}'::json, '[]'::json, true,
+           $1::timestamptz
+    FROM organisation o
+    """,
+    """
+    INSERT INTO badge_award (organisation_id, user_id, badge_code, tier, evidence, public_id,
+        awarded_at)
+    SELECT u.organisation_id, u.id, 'explorer', 'bronze', '[]'::json, md5(u.id::text),
+           $1::timestamptz - interval '2 hours'
+    FROM user_account u WHERE u.id % ($4::int * 3) = 0
+    """,
+    """
+    INSERT INTO kudos (organisation_id, from_user_id, to_user_id, message, created_at)
+    SELECT u.organisation_id, u.id - $2::int, u.id, 'Thanks!', $1::timestamptz - interval '1 hour'
+    FROM user_account u WHERE u.id % ($4::int * 5) = 0 AND u.id > $2::int
+    """,
+    """
+    INSERT INTO challenge (organisation_id, kind, title, description, starts_on, ends_on,
+        definition, pledge, progress, created_at)
+    SELECT o.id, 'individual', 'Winter sprint ' || c, '', ($1::timestamptz)::date - c,
+           ($1::timestamptz)::date + 10 - c * 5, '{}'::json, '', 0, $1::timestamptz - interval '3 days'
+    FROM organisation o CROSS JOIN generate_series(1, 2) AS c
+    """,
+]
+
+
+async def seed(url: str, learners: int, orgs: int, due_every: int) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"), timeout=10)
+    try:
+        params = {1: NOW, 2: orgs, 3: learners, 4: due_every}
+        for sql in SEED_SQL:
+            # asyncpg wants $1..$k: renumber the parameters this statement uses
+            wanted = sorted({int(p) for p in re.findall(r"\$(\d)", sql)})
+            numbered = re.sub(r"\$(\d)", lambda m, w=wanted: f"${w.index(int(m[1])) + 1}", sql)
+            await conn.execute(numbered, *(params[p] for p in wanted))
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def explain_due_query(ctx: object, batch: int) -> list[str]:
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    from backend.nudges.scheduler import due_learners_query
+
+    engine = ctx.engine  # type: ignore[attr-defined]
+    sql = str(
+        due_learners_query(NOW, batch, postgres=True).compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+    )
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        rows = (await conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql))).all()
+        await trans.rollback()
+    return [sql, *(r[0] for r in rows)]
+
+
+async def measure(url: str, batch: int, profile: bool = False) -> dict[str, float | int]:
+    from sqlalchemy import text
+
+    from backend.auth.passwords import TEST_HASH_COST
+    from backend.context import AppContext
+    from backend.nudges.scheduler import run_tick
+    from backend.settings import Settings
+
+    settings = Settings(
+        database_url=url, secret_key=secrets.token_urlsafe(48), password_cost=TEST_HASH_COST
+    )
+    ctx = AppContext.from_settings(settings)
+    try:
+        async with ctx.engine.connect() as conn:
+            learners = (await conn.execute(text("SELECT count(*) FROM learner_state"))).scalar_one()
+            due = (
+                await conn.execute(
+                    text("SELECT count(*) FROM learner_state WHERE next_nudge_at <= :now"),
+                    {"now": NOW},
+                )
+            ).scalar_one()
+        for line in await explain_due_query(ctx, batch):
+            print(line, file=sys.stderr)
+        profiler = cProfile.Profile() if profile else None
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        created = await run_tick(ctx, NOW, batch_size=batch, rng=random.Random(1))
+        tick = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+        async with ctx.engine.connect() as conn:
+            left = (
+                await conn.execute(
+                    text("SELECT count(*) FROM learner_state WHERE next_nudge_at <= :now"),
+                    {"now": NOW},
+                )
+            ).scalar_one()
+            rows = (await conn.execute(text("SELECT count(*) FROM nudge"))).scalar_one()
+            kinds = (
+                await conn.execute(
+                    text("SELECT kind, count(*) FROM nudge GROUP BY kind ORDER BY 2 DESC")
+                )
+            ).all()
+        started = time.perf_counter()
+        again = await run_tick(ctx, NOW, batch_size=batch)
+        idle = time.perf_counter() - started
+    finally:
+        await ctx.engine.dispose()
+    print("nudges by kind: " + ", ".join(f"{k} {n}" for k, n in kinds), file=sys.stderr)
+    return {
+        "learners": learners,
+        "due": due,
+        "tick": tick,
+        "cpu": cpu,
+        "created": created,
+        "rows": rows,
+        "left": left,
+        "idle": idle,
+        "again": again,
+    }
+
+
+def print_table(r: dict[str, float | int]) -> None:
+    per = 1000 * float(r["tick"]) / max(1, int(r["due"]))
+    print()
+    print(
+        "| learners | due | tick seconds | tick CPU s (Python) | nudges created "
+        "| ms per due learner | idle tick s |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| {int(r['learners']):,} | {int(r['due']):,} | {float(r['tick']):.3f} | "
+        f"{float(r['cpu']):.3f} | {int(r['created']):,} | {per:.3f} | {float(r['idle']):.4f} |"
+    )
+    load = os.getloadavg()[0]
+    print(f"\n(load average {load:.1f} on {os.cpu_count()} CPUs while measuring)")
+    ok = float(r["tick"]) < TARGET_SECONDS and int(r["left"]) == 0
+    print()
+    print(
+        f"{'PASS' if ok else 'FAIL'}: full tick {float(r['tick']):.3f} s "
+        f"(target < {TARGET_SECONDS:g} s); learners still due afterwards: {r['left']}; "
+        f"outbox rows {r['rows']} = created {r['created']}; second tick created {r['again']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--learners", type=int, default=1_000_000)
+    parser.add_argument("--due-percent", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--orgs", type=int, default=10)
+    parser.add_argument("--profile", action="store_true", help="cProfile the full tick")
+    args = parser.parse_args()
+    if not (
+        1000 <= args.learners <= 5_000_000
+        and 0.01 <= args.due_percent <= 50
+        and 10 <= args.batch <= 10_000
+        and 1 <= args.orgs <= 1000
+    ):
+        parser.error(
+            "keep it bounded: learners 1000-5M, due 0.01-50 %, batch 10-10000, orgs 1-1000"
+        )
+    due_every = max(1, round(100 / args.due_percent))
+    db = f"learnloop_bench_{secrets.token_hex(5)}"
+    url = f"postgresql+asyncpg://{PG}/{db}"
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    asyncio.run(_admin(f'CREATE DATABASE "{db}"'))
+    try:
+        from backend.db.engine import make_engine
+        from backend.db.migrate import upgrade
+
+        async def migrate() -> None:
+            engine = make_engine(url, null_pool=True)
+            await upgrade(engine)
+            await engine.dispose()
+
+        started = time.perf_counter()
+        asyncio.run(migrate())
+        asyncio.run(seed(url, args.learners, args.orgs, due_every))
+        print(
+            f"database {db}: migrated and loaded {args.learners:,} learners in "
+            f"{time.perf_counter() - started:.1f}s",
+            file=sys.stderr,
+        )
+        result = asyncio.run(measure(url, args.batch, args.profile))
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            print(f"dropped database {db}", file=sys.stderr)
+    print_table(result)
+
+
+if __name__ == "__main__":
+    main()
