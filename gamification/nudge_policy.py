@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from types import MappingProxyType
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from gamification.goals import Pace, weekly_goal_progress, weekly_minutes
@@ -214,17 +216,17 @@ class Activity:
     weekly_goal_minutes: int = 0
 
 
-@dataclass(frozen=True)
-class Happening:
+class Happening(NamedTuple):
     """Something that may deserve an event-driven nudge.
 
     Due from ``due_from`` until ``stale_at`` (default: ``due_from`` + the rules' stale_after).
+    A named tuple: the scheduler builds several per learner, thousands per tick.
     """
 
     kind: NudgeType
     dedupe_key: str
     due_from: datetime
-    params: Mapping[str, str | int] = field(default_factory=dict)
+    params: Mapping[str, str | int] = MappingProxyType({})
     stale_at: datetime | None = None
     url: str | None = None
 
@@ -403,8 +405,7 @@ def choose_variant(
 # candidates
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     kind: NudgeType
     dedupe_key: str
     due_from: datetime
