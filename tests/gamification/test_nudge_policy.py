@@ -500,6 +500,15 @@ def test_no_nudge_in_quiet_hours_and_next_at_always_ahead(
     for _ in range(steps + 1):
         result = plan(learner, activity, happenings, history, rules, now, random.Random(0))
         assert result.next_at > now
+        # the next look lands in the window too (unless quiet hours leave no window at all)
+        window_exists = any(
+            not _in_quiet(now + timedelta(minutes=m), learner.timezone, quiet)
+            for m in range(0, 24 * 60, 30)
+        )
+        if window_exists:
+            assert not _in_quiet(result.next_at, learner.timezone, quiet)
+            weekday = result.next_at.astimezone(ZoneInfo(learner.timezone)).weekday()
+            assert rules.nudges_on_weekends or weekday < 5
         for nudge in result.nudges:
             assert not _in_quiet(nudge.due_at, learner.timezone, quiet)
             if not rules.nudges_on_weekends:
