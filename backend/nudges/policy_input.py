@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, Table, and_, any_, bindparam, func, select, text, tuple_
+from sqlalchemy import Integer, String, Table, and_, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -555,22 +555,23 @@ async def _testimonial_asks(
         return
     k, t = _c(Course), _c(Testimonial)
     course_ids = sorted({cid for _, cid in asks})
-    titles: dict[int, str] = dict(
-        (await conn.execute(select(k.id, k.title).where(among(conn, k.id, course_ids))))
-        .tuples()
-        .all()
-    )
-    written = set(
-        (
+    titles: dict[int, str] = {
+        course_id: title
+        for course_id, title in (
+            await conn.execute(select(k.id, k.title).where(among(conn, k.id, course_ids)))
+        ).all()
+    }
+    written = {
+        (user_id, course_id)
+        for user_id, course_id in (
             await conn.execute(
                 select(t.user_id, t.course_id).where(
-                    tuple_(t.user_id, t.course_id).in_(sorted(asks))
+                    among(conn, t.user_id, {uid for uid, _ in asks}),
+                    among(conn, t.course_id, course_ids),
                 )
             )
-        )
-        .tuples()
-        .all()
-    )
+        ).all()
+    }
     for (user_id, course_id), completed in asks.items():
         if (user_id, course_id) in written or course_id not in titles:
             continue

@@ -4,6 +4,7 @@ import asyncio
 import random
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import func
@@ -14,13 +15,17 @@ from backend.context import AppContext
 from backend.db.models import (
     BadgeAward,
     BadgeDefinition,
+    Challenge,
+    Course,
     Kudos,
     LearnerState,
     Nudge,
     Organisation,
     User,
 )
+from backend.learning.service import IncomingEvent, record_events
 from backend.nudges.scheduler import run_tick, wake_learners
+from gamification import TeamChallenge, TeamTargetKind
 from tests.factories import PASSWORD, World
 
 # Tuesday 1 December 2026, 19:00 in Amsterdam (CET)
@@ -260,3 +265,91 @@ async def test_two_concurrent_ticks_create_each_nudge_once(ctx: AppContext, worl
     assert count == 240 and due == 0
     if ctx.settings.database_url.startswith("postgresql"):
         assert all(created), "both schedulers took part (SKIP LOCKED, not one waiting)"
+
+
+async def test_team_milestone_new_hot_course_and_testimonial_ask(
+    ctx: AppContext, world: World
+) -> None:
+    """What happened around a learner reaches them, one push at a time, in their language."""
+    sam, mia = world.a.users["employee"], world.a.users["manager"]
+    assert sam.id and mia.id
+    morning = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # Tuesday 10:00 in Amsterdam
+    await set_user(ctx, sam.id, locale="en", nudge_kinds_off=["reminder", "budget", "goal"])
+    async with ctx.sessionmaker() as session:
+        await record_events(
+            session,
+            world.a.id,
+            [
+                IncomingEvent(
+                    key="xapi:done-1",
+                    user_id=sam.id,
+                    kind="completion",
+                    source="xapi",
+                    occurred_at=morning - timedelta(hours=30),
+                    course_id=world.a.course_id,
+                )
+            ],
+            now=morning - timedelta(hours=30),
+        )
+    async with ctx.sessionmaker() as session:
+        org = (await session.exec(select(Organisation).where(Organisation.id == world.a.id))).one()
+        org.settings = {**(org.settings or {}), "nudges_per_week": 20}
+        session.add(org)
+        starts, ends = NOW_LOCAL_DAY - timedelta(days=1), NOW_LOCAL_DAY + timedelta(days=10)
+        challenge = Challenge(
+            organisation_id=world.a.id,
+            kind="team",
+            title="Support learns together",
+            starts_on=starts,
+            ends_on=ends,
+            team_id=world.a.team_id,
+            sponsor_id=mia.id,
+            pledge="pizza for the team",
+            progress=0.6,  # half way: the team's 50% milestone
+            created_at=morning - timedelta(days=2),
+        )
+        session.add(challenge)
+        await session.flush()
+        challenge.definition = TeamChallenge(
+            challenge_id=str(challenge.id),
+            sponsor_user_id=mia.id,
+            pledge=challenge.pledge,
+            starts_on=starts,
+            ends_on=ends,
+            target_kind=TeamTargetKind.TEAM_MINUTES,
+            target_minutes=100,
+        ).to_dict()
+        session.add(
+            Course(
+                organisation_id=world.a.id,
+                title="Prompting for support",
+                hot_skill=True,
+                created_at=morning - timedelta(hours=20),
+            )
+        )
+        await session.commit()
+    await wake_learners_now(ctx, world.a.id, [sam.id], morning)
+
+    moment = morning
+    for _ in range(6):
+        await run_tick(ctx, moment)
+        moment = await next_of(ctx, sam.id) or moment
+        if moment > morning + timedelta(hours=8):
+            break
+    by_kind = {n.kind: n for n in await nudges_of(ctx, sam.id)}
+    assert set(by_kind) == {
+        "team_milestone",
+        "challenge_launched",
+        "new_course",
+        "testimonial_request",
+    }
+    milestone = by_kind["team_milestone"]
+    assert "50%" in milestone.title and "pizza for the team" in milestone.body
+    assert "Mia Acme" in milestone.body and milestone.url == "/team"
+    assert "Prompting for support" in by_kind["new_course"].title + by_kind["new_course"].body
+    ask = by_kind["testimonial_request"]
+    assert ask.url == f"/catalogue/{world.a.course_id}"
+    assert "Feedback geven" in ask.title + ask.body
+    # spaced an hour apart, never two at once
+    times = sorted(n.due_at for n in by_kind.values())
+    assert all(b - a >= timedelta(hours=1) for a, b in pairwise(times))
