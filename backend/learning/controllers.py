@@ -1,5 +1,7 @@
 """Where learning comes in (xAPI, webhook, events API, PWA) and the learner's Today."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -12,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.auth.guards import requires_api_key, requires_user
+from backend.auth.guards import current_principal, requires_api_key, requires_user
 from backend.auth.principal import Principal
 from backend.db.models import Competency, Organisation, User, WebhookSecret
 from backend.db.types import utcnow
@@ -51,6 +53,15 @@ async def _organisation(session: AsyncSession, organisation_id: int) -> Organisa
     ).one()
 
 
+@asynccontextmanager
+async def _scope(request: Request[Any, Any, Any], state: State) -> AsyncIterator[OrgScope]:
+    """The caller's organisation scope on a fresh session, opened by the ingestion handlers
+    themselves: Litestar resolves a handler's dependencies in a task group, two extra tasks
+    per request on the hottest path."""
+    async with app_context(state).sessionmaker() as session:
+        yield OrgScope(session, current_principal(request))
+
+
 def _validation_error(exc: ValidationError, prefix: str = "") -> ValidationException:
     extra = [
         {"key": prefix + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
@@ -72,7 +83,9 @@ class EventIngestController(Controller):
         request_max_body_size=LARGE_BODY,
         status_code=200,
     )
-    async def ingest(self, org: OrgScope, data: Any) -> Response[Any]:
+    async def ingest(
+        self, request: Request[Any, Any, Any], state: State, data: Any
+    ) -> Response[Any]:
         try:
             parsed = _events_adapter.validate_python(data)
         except ValidationError as exc:
@@ -83,7 +96,8 @@ class EventIngestController(Controller):
             raise ClientException("the list of events is empty")
         if len(items) > MAX_BATCH:
             raise ClientException(f"at most {MAX_BATCH} events per request, got {len(items)}")
-        results = await _ingest_native(org, items)
+        async with _scope(request, state) as org:
+            results = await _ingest_native(org, items)
         if single:
             result = results[0]
             status = {"created": 201, "duplicate": 200, "conflict": 409, "rejected": 400}[
@@ -226,10 +240,11 @@ class XapiController(Controller):
         status_code=200,
     )
     async def post_statements(
-        self, request: Request[Any, Any, Any], org: OrgScope, data: Any
+        self, request: Request[Any, Any, Any], state: State, data: Any
     ) -> Response[list[str]]:
         statements = _parse_xapi(request, data, None)
-        await _record_statements(org, statements)
+        async with _scope(request, state) as org:
+            await _record_statements(org, statements)
         return Response([s.id for s in statements], headers=_xapi_headers())
 
     @put(
@@ -242,14 +257,15 @@ class XapiController(Controller):
     async def put_statement(
         self,
         request: Request[Any, Any, Any],
-        org: OrgScope,
+        state: State,
         data: Any,
         statement_id: Annotated[str, Parameter(query="statementId", max_length=100)],
     ) -> Response[None]:
         if isinstance(data, list):
             raise ClientException("PUT takes one statement, not a list", extra={"field": "body"})
         statements = _parse_xapi(request, data, statement_id)
-        await _record_statements(org, statements)
+        async with _scope(request, state) as org:
+            await _record_statements(org, statements)
         return Response(None, status_code=204, headers=_xapi_headers())
 
 

@@ -30,6 +30,7 @@ from backend.learning.service import (
 )
 from backend.learning.xapi import ActorRef, ParsedStatement, mbox_sha1sum
 from backend.settings import Settings
+from gamification import local_day
 
 
 class UnknownReference(ValueError):
@@ -330,6 +331,34 @@ def _pg_lookup(
 
 
 _decode = msgspec.json.Decoder().decode
+_contexts: dict[tuple[Any, ...], OrgContext] = {}
+
+
+def _cached_context(
+    organisation_id: int,
+    now: datetime,
+    tz: str,
+    settings: str | None,
+    badges: str,
+    challenges: str,
+) -> OrgContext:
+    """The organisation's context, built once per distinct content and local day (the rows
+    are read on every request; only turning them into engine objects is cached)."""
+    key = (organisation_id, local_day(now, tz), tz, settings, badges, challenges)
+    context = _contexts.get(key)
+    if context is None:
+        if len(_contexts) >= 256:
+            _contexts.clear()
+        context = org_context_from_rows(
+            organisation_id,
+            now,
+            tz,
+            _decode(settings) if settings else None,
+            _decode(badges),
+            _decode(challenges),
+        )
+        _contexts[key] = context
+    return context
 
 
 async def load_for_ingestion(
@@ -396,14 +425,7 @@ async def load_for_ingestion(
     tz, settings, badges, challenges, learner_rows, course_rows = await pg.fetchrow(
         _pg_lookup(everyone, learner_filters, course_filters), *params
     )
-    context = org_context_from_rows(
-        organisation_id,
-        now,
-        tz,
-        _decode(settings) if settings else None,
-        _decode(badges),
-        _decode(challenges),
-    )
+    context = _cached_context(organisation_id, now, tz, settings, badges, challenges)
     decoded_learners = _decode(learner_rows)
     learners = LearnerDirectory(
         Learner(uid, email, external, zone)

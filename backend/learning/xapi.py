@@ -54,8 +54,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar, cast
 from urllib.parse import urlsplit
+
+import msgspec
 
 __all__ = [
     "MAX_BATCH_SIZE",
@@ -324,17 +326,17 @@ def parse_statement(
             raise XapiError(_key(root, required), "is required")
 
     statement_uuid, id_generated = _statement_id(stmt, root, statement_id, new_id)
-    actor = _actor(stmt["actor"], _key(root, "actor"))
-    verb_id = _verb(stmt["verb"], _key(root, "verb"))
-    activity_id, activity_name = _activity(stmt["object"], _key(root, "object"))
+    actor = _remembered(_actor, stmt["actor"], root, "actor")
+    verb_id = _remembered(_verb, stmt["verb"], root, "verb")
+    activity_id, activity_name = _remembered(_activity, stmt["object"], root, "object")
 
     duration_minutes: int | None = None
     success: bool | None = None
     completion: bool | None = None
     score_scaled: float | None = None
     if "result" in stmt:
-        duration_minutes, success, completion, score_scaled = _result(
-            stmt["result"], _key(root, "result")
+        duration_minutes, success, completion, score_scaled = _remembered(
+            _result, stmt["result"], root, "result"
         )
 
     timestamp = None
@@ -359,8 +361,9 @@ def parse_statement(
         fingerprint = canonical_fingerprint(
             {k: v for k, v in stmt.items() if k not in _FINGERPRINT_EXCLUDED}
         )
-        copy = json.loads(canonical_json({**stmt, "id": statement_uuid}))
-    except (ValueError, TypeError, RecursionError) as exc:
+        # a deep copy (the caller may change its input); plain JSON, checked just above
+        copy = _json_decode(_json_encode({**stmt, "id": statement_uuid}))
+    except (ValueError, TypeError, RecursionError, msgspec.MsgspecError) as exc:
         raise XapiError(root or "statement", f"is not plain JSON ({exc})") from None
 
     return ParsedStatement(
@@ -527,6 +530,35 @@ def canonical_json(document: object) -> str:
 def canonical_fingerprint(document: object) -> str:
     """SHA-256 (hex) of :func:`canonical_json` of ``document``."""
     return hashlib.sha256(canonical_json(document).encode("ascii")).hexdigest()
+
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+_REMEMBERED_MAX: Final = 4096
+_remembered_parts: dict[tuple[Callable[..., Any], bytes], Any] = {}
+
+_T = TypeVar("_T")
+
+
+def _remembered(parse: Callable[[object, str], _T], value: object, root: str, name: str) -> _T:
+    """``parse(value, path)``, remembered by the value's JSON for parts that repeat across
+    statements (one course's object, one verb, one learner's actor in a batch); only
+    successes are kept, so an error always names the field of the statement it is in."""
+    try:
+        encoded = _json_encode(value)
+    except (TypeError, ValueError, msgspec.MsgspecError):
+        return parse(value, _key(root, name))
+    if b"null" in encoded:  # msgspec writes NaN and infinities as null too: never share those
+        return parse(value, _key(root, name))
+    key = (parse, encoded)
+    hit = _remembered_parts.get(key)
+    if hit is not None:
+        return cast(_T, hit)
+    result = parse(value, _key(root, name))
+    if len(_remembered_parts) >= _REMEMBERED_MAX:
+        _remembered_parts.clear()
+    _remembered_parts[key] = result
+    return result
 
 
 # --------------------------------------------------------------------------- statement parts
