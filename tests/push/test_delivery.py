@@ -279,3 +279,16 @@ def test_vapid_headers_are_signed_once_per_origin_and_renewed_before_expiry() ->
     clock[0] += 1.5 * 3600  # within the last hour: re-signed
     renewed = cache.headers_for("https://fcm.googleapis.com/fcm/send/abc")
     assert renewed != first and cache.signed == 3
+
+
+def test_retry_after_may_be_seconds_or_an_http_date() -> None:
+    from email.utils import format_datetime
+
+    from backend.push.sender import DEFAULT_RETRY_AFTER_SECONDS, retry_after_seconds
+
+    now = 1_800_000_000.0
+    in_two_minutes = format_datetime(datetime.fromtimestamp(now + 120, UTC), usegmt=True)
+    assert retry_after_seconds("120", now) == 120
+    assert retry_after_seconds(in_two_minutes, now) == 120
+    assert retry_after_seconds("soon", now) == DEFAULT_RETRY_AFTER_SECONDS
+    assert retry_after_seconds(None, now) == DEFAULT_RETRY_AFTER_SECONDS
