@@ -333,14 +333,26 @@ async def load_recent_nudges(
         learners[user_id].history.append(SentNudge(kind, key, due_at))
 
 
-async def add_known_keys(conn: AsyncConnection, learners: dict[int, LearnerInput]) -> None:
-    """Older nudges with the dedupe keys of this plan's happenings (e.g. the welcome)."""
+# due "from now" on every look, so a nudge for them may be older than the history window
+_LONG_LIVED = frozenset({NudgeType.WELCOME, NudgeType.TEAM_MILESTONE})
+
+
+async def add_known_keys(
+    conn: AsyncConnection, learners: dict[int, LearnerInput], now: datetime
+) -> None:
+    """Older nudges with the dedupe keys of this plan's happenings (e.g. the welcome).
+
+    A nudge is only created once its happening is due, so for a happening due within the
+    history window any nudge of it is already in the loaded history: only the others (and
+    the long-lived kinds) are looked up.
+    """
+    horizon = now - timedelta(days=HISTORY_DAYS)
     recent = {(uid, h.dedupe_key) for uid, li in learners.items() for h in li.history}
     wanted = {
         (uid, h.dedupe_key)
         for uid, li in learners.items()
         for h in li.happenings
-        if (uid, h.dedupe_key) not in recent
+        if (h.kind in _LONG_LIVED or h.due_from < horizon) and (uid, h.dedupe_key) not in recent
     }
     if not wanted:
         return

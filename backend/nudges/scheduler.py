@@ -168,7 +168,7 @@ async def _tick_batch(
         await load_recent_nudges(conn, active, now)
         await load_happenings(conn, active, orgs, now)
         await add_budget_reminders(conn, active, orgs, now)
-        await add_known_keys(conn, active)
+        await add_known_keys(conn, active, now)
         for user_id, learner in active.items():
             org = orgs[learner.due.organisation_id]
             result = plan(
