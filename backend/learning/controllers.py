@@ -29,7 +29,12 @@ from backend.learning.schemas import (
     MomentResult,
     TodayOut,
 )
-from backend.learning.service import ConflictingEvents, IncomingEvent, record_events
+from backend.learning.service import (
+    ConflictingEvents,
+    IncomingEvent,
+    ingestion_session,
+    record_events,
+)
 from backend.learning.sources import (
     CourseDirectory,
     LearnerDirectory,
@@ -58,7 +63,7 @@ async def _scope(request: Request[Any, Any, Any], state: State) -> AsyncIterator
     """The caller's organisation scope on a fresh session, opened by the ingestion handlers
     themselves: Litestar resolves a handler's dependencies in a task group, two extra tasks
     per request on the hottest path."""
-    async with app_context(state).sessionmaker() as session:
+    async with ingestion_session(app_context(state).sessionmaker) as session:
         yield OrgScope(session, current_principal(request))
 
 

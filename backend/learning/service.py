@@ -14,7 +14,8 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
@@ -23,6 +24,7 @@ import asyncpg
 import msgspec
 from sqlalchemy import JSON, Date, Integer, String, Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -428,6 +430,44 @@ async def driver_connection(session: AsyncSession, *, begin: bool) -> Any:
     return fairy.driver_connection
 
 
+_AUTOCOMMIT = "learnloop.autocommit_connection"
+
+
+@asynccontextmanager
+async def ingestion_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for one ingestion request. On PostgreSQL its statements outside any
+    transaction (the lookup, the optimistic write) run on a connection taken straight from
+    the engine's pool, skipping the ORM session's connection machinery; it goes back to the
+    pool when the block ends."""
+    async with maker() as session:
+        session.info[_AUTOCOMMIT] = None
+        try:
+            yield session
+        finally:
+            _release_autocommit(session)
+            session.info.pop(_AUTOCOMMIT, None)
+
+
+def _release_autocommit(session: AsyncSession) -> None:
+    # back to the pool before the session takes its own: one connection per request at a time
+    fairy = session.info.get(_AUTOCOMMIT)
+    if fairy is not None:
+        session.info[_AUTOCOMMIT] = None
+        fairy.close()
+
+
+async def autocommit_connection(session: AsyncSession) -> Any:
+    """An asyncpg connection outside the session's transaction (see
+    :func:`ingestion_session`); the session's own connection for any other session."""
+    if _AUTOCOMMIT not in session.info or session.in_transaction():
+        return await driver_connection(session, begin=False)
+    fairy = session.info[_AUTOCOMMIT]
+    if fairy is None:
+        engine: Any = session.bind
+        fairy = session.info[_AUTOCOMMIT] = await engine.raw_connection()
+    return fairy.driver_connection
+
+
 @dataclass(frozen=True)
 class StateSnapshot:
     """A learner's state row as read without a lock: ``version`` (0 when there is no row yet)
@@ -518,6 +558,7 @@ async def record_events(
         done = await _pg_optimistic(
             session, org_id, context, fresh, snapshots, zones, local_dates, facts, now, results
         )
+        _release_autocommit(session)
         if done:
             order = {e.key: i for i, e in enumerate(events)}
             return sorted(results.values(), key=lambda r: order.get(r.key, 0))
@@ -666,9 +707,9 @@ async def _pg_optimistic(
 ) -> bool:
     """Record new events in one statement if nothing changed since ``snapshots``; False (and
     nothing written) when a learner's state moved on or an event key was already stored."""
-    pg = await driver_connection(session, begin=False)
-    if await _adapter_in_transaction(session):
+    if session.in_transaction() and await _adapter_in_transaction(session):
         return False  # the caller's transaction holds other work: lock instead
+    pg = await autocommit_connection(session)
     events = list(fresh.values())
     user_ids = sorted({e.user_id for e in events})
     documents = {uid: snapshots[uid].document or {} for uid in user_ids}

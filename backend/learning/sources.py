@@ -24,8 +24,8 @@ from backend.learning.service import (
     CourseFacts,
     OrgContext,
     StateSnapshot,
+    autocommit_connection,
     challenge_window_start,
-    driver_connection,
     org_context_from_rows,
 )
 from backend.learning.xapi import ActorRef, ParsedStatement, mbox_sha1sum
@@ -421,7 +421,7 @@ async def load_for_ingestion(
             ("xapi_activity_id", "text", list(activity_ids)),
         ]
     )
-    pg = await driver_connection(session, begin=False)
+    pg = await autocommit_connection(session)
     tz, settings, badges, challenges, learner_rows, course_rows = await pg.fetchrow(
         _pg_lookup(everyone, learner_filters, course_filters), *params
     )

@@ -20,7 +20,12 @@ from backend.db.models import (
     Organisation,
     XpLedgerEntry,
 )
-from backend.learning.service import IncomingEvent, StateSnapshot, record_events
+from backend.learning.service import (
+    IncomingEvent,
+    StateSnapshot,
+    ingestion_session,
+    record_events,
+)
 from backend.learning.sources import load_for_ingestion
 from backend.learning.webhook import sign
 from gamification import EventKind, LearningFact, OrgRules, local_day, replay
@@ -306,7 +311,7 @@ async def test_an_event_computed_on_a_stale_state_is_redone_under_the_lock(
         minutes=10,
         payload={"id": "stale-read"},
     )
-    async with ctx.sessionmaker() as session:
+    async with ingestion_session(ctx.sessionmaker) as session:
         lookup = await load_for_ingestion(session, world.a.id, datetime.now(UTC), ids=[employee])
         # the state as it was before the first statement: version 0, no document
         [result] = await record_events(
