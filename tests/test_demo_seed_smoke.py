@@ -20,6 +20,7 @@ from backend.db.models import (
     Competency,
     Course,
     CourseCompetency,
+    Kudos,
     LearnerState,
     LearningEvent,
     Organisation,
@@ -224,6 +225,11 @@ async def test_demo_logins_work_and_the_employee_has_a_live_streak(
     team_of = {m.user_id: m.team_id for m in memberships}
     assert team_of[manager.id] == team_of[employee.id]
     assert any(m.user_id == manager.id and m.is_manager for m in memberships)
+
+    # the employee's Team page has thanks from teammates to show
+    kudos = await _rows(demo_ctx, Kudos, result.organisation_id)
+    assert len(kudos) == 3 and all(k.to_user_id == employee.id for k in kudos)
+    assert all(team_of[k.from_user_id] == team_of[employee.id] for k in kudos)
 
 
 async def test_learner_xp_equals_their_ledger(demo_ctx: AppContext) -> None:

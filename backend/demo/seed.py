@@ -32,6 +32,7 @@ from backend.db.models import (
     CourseFormat,
     EventKind,
     EventSource,
+    Kudos,
     LearnerState,
     LearningEvent,
     Locale,
@@ -803,12 +804,40 @@ async def _create(
     manager = next(p.user for p in people if p.team == PERSONA_TEAM and p.is_manager)
     assert manager is not None and manager.id is not None
     await _demo_challenges(session, org_id, _id(teams[PERSONA_TEAM].id), manager.id, today)
+    _demo_kudos(session, org_id, people, rng, not_after or _end_of(today))
     organisation = (await session.exec(select(Organisation).where(Organisation.id == org_id))).one()
     # the whole history goes through the same service and engine as live learning
     await record_events(
         session, organisation, incoming, now=not_after or _end_of(today), commit=False
     )
     return org_id
+
+
+DEMO_KUDOS = (
+    "Dank voor je uitleg over de nieuwe routeplanner, scheelt me elke ochtend tijd!",
+    "Fijn hoe je het teamoverleg voorzat: kort en iedereen kwam aan het woord.",
+    "Jouw tip over Excel-draaitabellen heb ik vandaag meteen gebruikt.",
+)
+
+
+def _demo_kudos(
+    session: AsyncSession, org_id: int, people: list[_Person], rng: random.Random, now: datetime
+) -> None:
+    """A few thanks from teammates, so the persona's Team page shows what kudos look like."""
+    persona = next(p for p in people if p.profile == "persona")
+    teammates = [p for p in people if p.team == persona.team and p is not persona]
+    for days_ago, (sender, message) in zip(
+        (9, 4, 1), zip(rng.sample(teammates, len(DEMO_KUDOS)), DEMO_KUDOS, strict=True), strict=True
+    ):
+        session.add(
+            Kudos(
+                organisation_id=org_id,
+                from_user_id=_id(sender.user.id if sender.user else None),
+                to_user_id=_id(persona.user.id if persona.user else None),
+                message=message,
+                created_at=now - timedelta(days=days_ago, hours=rng.randint(0, 6)),
+            )
+        )
 
 
 async def _demo_challenges(
