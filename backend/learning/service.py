@@ -26,6 +26,7 @@ from sqlalchemy import JSON, Date, Integer, String, Table, bindparam, insert, te
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -444,16 +445,16 @@ async def ingestion_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIte
         try:
             yield session
         finally:
-            _release_autocommit(session)
+            await _release_autocommit(session)
             session.info.pop(_AUTOCOMMIT, None)
 
 
-def _release_autocommit(session: AsyncSession) -> None:
+async def _release_autocommit(session: AsyncSession) -> None:
     # back to the pool before the session takes its own: one connection per request at a time
     fairy = session.info.get(_AUTOCOMMIT)
     if fairy is not None:
         session.info[_AUTOCOMMIT] = None
-        fairy.close()
+        await greenlet_spawn(fairy.close)  # a NullPool closes it: that is I/O
 
 
 async def autocommit_connection(session: AsyncSession) -> Any:
@@ -558,7 +559,7 @@ async def record_events(
         done = await _pg_optimistic(
             session, org_id, context, fresh, snapshots, zones, local_dates, facts, now, results
         )
-        _release_autocommit(session)
+        await _release_autocommit(session)
         if done:
             order = {e.key: i for i, e in enumerate(events)}
             return sorted(results.values(), key=lambda r: order.get(r.key, 0))
