@@ -207,6 +207,8 @@ def create_user(
     from backend.accounts.services import normalise_email
     from backend.auth.passwords import hash_password, password_problem
     from backend.db.models import User
+    from backend.db.types import utcnow
+    from backend.nudges.scheduler import wake_learners
 
     if password is None:
         password = getpass.getpass("Password: ")
@@ -231,9 +233,12 @@ def create_user(
             )
             session.add(user)
             try:
-                await session.commit()
+                await session.flush()
             except IntegrityError as exc:
                 raise click.ClickException(f"{email} already exists in {org_slug}") from exc
+            # due now: the scheduler's next tick plans the new hire's welcome
+            await wake_learners(session, org.id, [int(user.id or 0)], utcnow())
+            await session.commit()
             return int(user.id or 0)
 
     user_id = _run(go)

@@ -19,10 +19,17 @@ from backend.accounts.schemas import (
 from backend.auth.passwords import HashCost, hash_password, verify_password
 from backend.context import AppContext
 from backend.db.models import Organisation, Team, TeamMembership, User
+from backend.db.types import utcnow
+from backend.nudges.scheduler import wake_learners
 from backend.tenancy import OrgScope
 from gamification.nudges import NudgeCategory
 
 NUDGE_CATEGORIES = tuple(category.value for category in NudgeCategory)
+# what the nudge policy plans from: a change has the scheduler look again now
+NUDGE_FIELDS = frozenset(
+    {"reminder_time", "quiet_hours_start", "quiet_hours_end", "nudge_kinds_off", "timezone"}
+)
+ADMIN_NUDGE_FIELDS = frozenset({"timezone", "start_date", "is_active"})
 
 
 def clock(value: time | None) -> str | None:
@@ -140,6 +147,9 @@ async def update_me(scope: OrgScope, data: MeUpdate) -> MePublic:
         else:
             setattr(user, field, value)
     scope.session.add(user)
+    if NUDGE_FIELDS & changes.keys():
+        # replan now (new time, quiet hours, kinds or timezone), not at the next planned look
+        await wake_learners(scope.session, scope.organisation_id, [user.id or 0], utcnow())
     await scope.session.commit()
     return await me(scope.session, scope.principal.user_id, scope.organisation_id)
 
@@ -196,12 +206,15 @@ async def create_user(scope: OrgScope, data: UserCreate, password_cost: HashCost
         )
     )
     try:
-        await scope.session.commit()
+        await scope.session.flush()
     except IntegrityError as exc:
         await scope.session.rollback()
         raise ClientException(
             f"a user with e-mail {user.email} already exists", status_code=409
         ) from exc
+    # a state row due now: the scheduler plans the new hire's welcome at its next tick
+    await wake_learners(scope.session, scope.organisation_id, [user.id or 0], utcnow())
+    await scope.session.commit()
     return user_public(user)
 
 
@@ -220,5 +233,7 @@ async def update_user(scope: OrgScope, user_id: int, data: UserUpdate) -> UserPu
     for field, value in changes.items():
         setattr(user, field, value)
     scope.session.add(user)
+    if ADMIN_NUDGE_FIELDS & changes.keys():
+        await wake_learners(scope.session, scope.organisation_id, [user_id], utcnow())
     await scope.session.commit()
     return user_public(user)
