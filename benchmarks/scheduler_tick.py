@@ -150,6 +150,25 @@ async def seed(url: str, learners: int, orgs: int, due_every: int) -> None:
         await conn.close()
 
 
+async def reset(url: str, due_every: int) -> None:
+    """Back to the seeded state: no outbox rows, the same learners due as after seeding."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"), timeout=10)
+    try:
+        await conn.execute("TRUNCATE nudge CASCADE")
+        await conn.execute(
+            "UPDATE learner_state SET next_nudge_at = $1::timestamptz"
+            " - (user_id % 600) * interval '1 second' WHERE user_id % $2::int = 0",
+            NOW,
+            due_every,
+        )
+        await conn.execute("VACUUM ANALYZE learner_state")
+        await conn.execute("VACUUM ANALYZE nudge")
+    finally:
+        await conn.close()
+
+
 async def explain_due_query(ctx: object, batch: int) -> list[str]:
     from sqlalchemy import text
     from sqlalchemy.dialects import postgresql
@@ -169,12 +188,14 @@ async def explain_due_query(ctx: object, batch: int) -> list[str]:
     return [sql, *(r[0] for r in rows)]
 
 
-async def measure(url: str, batch: int, profile: bool = False) -> dict[str, float | int]:
+async def measure(
+    url: str, batch: int, profile: bool = False, workers: int | None = None
+) -> dict[str, float | int]:
     from sqlalchemy import text
 
     from backend.auth.passwords import TEST_HASH_COST
     from backend.context import AppContext
-    from backend.nudges.scheduler import run_tick
+    from backend.nudges.scheduler import PHASE_SECONDS, run_tick
     from backend.settings import Settings
 
     settings = Settings(
@@ -192,14 +213,20 @@ async def measure(url: str, batch: int, profile: bool = False) -> dict[str, floa
             ).scalar_one()
         for line in await explain_due_query(ctx, batch):
             print(line, file=sys.stderr)
+        PHASE_SECONDS.clear()
         profiler = cProfile.Profile() if profile else None
         cpu_started = time.process_time()
         started = time.perf_counter()
         if profiler:
             profiler.enable()
-        created = await run_tick(ctx, NOW, batch_size=batch, rng=random.Random(1))
+        created = await run_tick(ctx, NOW, batch_size=batch, rng=random.Random(1), workers=workers)
         tick = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        print(
+            "steps (s, summed over batches): "
+            + ", ".join(f"{name} {seconds:.3f}" for name, seconds in PHASE_SECONDS.items()),
+            file=sys.stderr,
+        )
         if profiler:
             profiler.disable()
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
@@ -265,6 +292,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--orgs", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="cProfile the full tick")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="ticks to time (the due learners reset between)"
+    )
+    parser.add_argument("--db", help="reuse this (kept) benchmark database instead of seeding")
+    parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    parser.add_argument("--workers", type=int, help="batches in flight (default: run_tick's)")
     args = parser.parse_args()
     if not (
         1000 <= args.learners <= 5_000_000
@@ -276,10 +309,14 @@ def main() -> None:
             "keep it bounded: learners 1000-5M, due 0.01-50 %, batch 10-10000, orgs 1-1000"
         )
     due_every = max(1, round(100 / args.due_percent))
-    db = f"learnloop_bench_{secrets.token_hex(5)}"
+    if args.db and not re.fullmatch(r"learnloop_bench_[0-9a-f]{10}", args.db):
+        parser.error("--db takes a learnloop_bench_<hex> database this script created")
+    db = args.db or f"learnloop_bench_{secrets.token_hex(5)}"
     url = f"postgresql+asyncpg://{PG}/{db}"
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    asyncio.run(_admin(f'CREATE DATABASE "{db}"'))
+    if not args.db:
+        asyncio.run(_admin(f'CREATE DATABASE "{db}"'))
+    results: list[dict[str, float | int]] = []
     try:
         from backend.db.engine import make_engine
         from backend.db.migrate import upgrade
@@ -289,20 +326,30 @@ def main() -> None:
             await upgrade(engine)
             await engine.dispose()
 
-        started = time.perf_counter()
-        asyncio.run(migrate())
-        asyncio.run(seed(url, args.learners, args.orgs, due_every))
-        print(
-            f"database {db}: migrated and loaded {args.learners:,} learners in "
-            f"{time.perf_counter() - started:.1f}s",
-            file=sys.stderr,
-        )
-        result = asyncio.run(measure(url, args.batch, args.profile))
+        if args.db:
+            asyncio.run(reset(url, due_every))
+        else:
+            started = time.perf_counter()
+            asyncio.run(migrate())
+            asyncio.run(seed(url, args.learners, args.orgs, due_every))
+            print(
+                f"database {db}: migrated and loaded {args.learners:,} learners in "
+                f"{time.perf_counter() - started:.1f}s",
+                file=sys.stderr,
+            )
+        for attempt in range(max(1, args.repeat)):
+            if attempt:
+                asyncio.run(reset(url, due_every))
+            results.append(asyncio.run(measure(url, args.batch, args.profile, args.workers)))
     finally:
-        with contextlib.suppress(Exception):
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-            print(f"dropped database {db}", file=sys.stderr)
-    print_table(result)
+        if args.keep:
+            print(f"kept database {db} (reuse with --db {db})", file=sys.stderr)
+        else:
+            with contextlib.suppress(Exception):
+                asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+                print(f"dropped database {db}", file=sys.stderr)
+    for result in results:
+        print_table(result)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, Table, and_, any_, bindparam, func, select, text
+from sqlalchemy import DateTime, Integer, String, Table, and_, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -74,6 +74,11 @@ def among(conn: AsyncConnection, column: Any, values: Iterable[Any]) -> Any:
 
 
 @lru_cache(maxsize=4096)
+def _local_date(now: datetime, tz_name: str) -> date:
+    return now.astimezone(ZoneInfo(tz_name)).date()
+
+
+@lru_cache(maxsize=4096)
 def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
@@ -100,6 +105,7 @@ class OrgNudgeContext:
     settings: OrganisationSettings
     rules: NudgeRules
     challenges: list[dict[str, Any]] = field(default_factory=list)
+    challenge_teams: frozenset[int] = frozenset()
     new_courses: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[tuple[str, str], VariantStats] = field(default_factory=dict)
 
@@ -183,6 +189,10 @@ async def load_organisations(
     ).all()
     for row in challenge_rows:
         orgs[row.organisation_id].challenges.append(dict(row._mapping))
+    for org in orgs.values():
+        org.challenge_teams = frozenset(
+            ch["team_id"] for ch in org.challenges if ch["team_id"] is not None
+        )
     k = _c(Course)
     courses = (
         await conn.execute(
@@ -282,16 +292,26 @@ async def load_activity(
 ) -> None:
     """Recent learning of each learner -> :class:`Activity` (and completions, for asks)."""
     e = _c(LearningEvent)
-    rows = (
-        await conn.execute(
-            select(e.user_id, e.occurred_at, e.local_date, e.minutes, e.kind, e.course_id).where(
-                among(conn, e.user_id, list(learners)),
-                e.occurred_at >= now - timedelta(days=ACTIVITY_DAYS),
-                e.occurred_at <= now,
-                e.kind != "testimonial",
+    since = now - timedelta(days=ACTIVITY_DAYS)
+    rows: Sequence[Any]
+    if conn.dialect.name == "postgresql":
+        # untyped columns: asyncpg's aware datetimes as they are, no per-value conversion
+        rows = (
+            await conn.execute(_ACTIVITY_PG, {"uids": list(learners), "since": since, "now": now})
+        ).all()
+    else:
+        rows = (
+            await conn.execute(
+                select(
+                    e.user_id, e.occurred_at, e.local_date, e.minutes, e.kind, e.course_id
+                ).where(
+                    among(conn, e.user_id, list(learners)),
+                    e.occurred_at >= since,
+                    e.occurred_at <= now,
+                    e.kind != "testimonial",
+                )
             )
-        )
-    ).all()
+        ).all()
     learned: dict[int, list[datetime]] = defaultdict(list)
     minutes: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     days: dict[int, set[date]] = defaultdict(set)
@@ -314,6 +334,17 @@ async def load_activity(
             last_active_date=due.last_active_date,
             weekly_goal_minutes=due.weekly_goal_minutes,
         )
+
+
+_ACTIVITY_PG = text(
+    "SELECT user_id, occurred_at, local_date, minutes, kind, course_id FROM learning_event"
+    " WHERE user_id = ANY(:uids) AND occurred_at >= :since AND occurred_at <= :now"
+    " AND kind <> 'testimonial'"
+).bindparams(
+    bindparam("uids", type_=postgresql.ARRAY(Integer())),
+    bindparam("since", type_=DateTime(timezone=True)),
+    bindparam("now", type_=DateTime(timezone=True)),
+)
 
 
 async def load_recent_nudges(
@@ -481,57 +512,77 @@ async def _challenges(
         await conn.execute(select(m.user_id, m.team_id).where(among(conn, m.user_id, user_ids)))
     ).all():
         teams[user_id].add(team_id)
+    # learners of one organisation, timezone and set of challenge teams share the happenings
+    shared: dict[tuple[int, str, frozenset[int]], list[Happening]] = {}
     for user_id, learner in learners.items():
-        zone = ZoneInfo(learner.prefs.timezone)
-        for ch in orgs[learner.due.organisation_id].challenges:
-            is_team = ch["kind"] == "team"
-            if is_team and ch["team_id"] not in teams[user_id]:
-                continue
-            starts = _day_start(ch["starts_on"], zone)
-            ends = _day_start(ch["ends_on"] + timedelta(days=1), zone)
-            if not starts <= now < ends:
-                continue
-            params: dict[str, str | int] = {"challenge": ch["title"]}
-            key = f"challenge:{ch['id']}"
-            launched = max(starts, ch["created_at"])
-            learner.happenings.append(
+        org = orgs[learner.due.organisation_id]
+        if not org.challenges:
+            continue
+        own = teams.get(user_id)
+        team_ids = frozenset(own & org.challenge_teams) if own else frozenset()
+        key = (org.organisation_id, learner.prefs.timezone, team_ids)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = _challenge_happenings(
+                org.challenges, team_ids, ZoneInfo(learner.prefs.timezone), now
+            )
+        learner.happenings.extend(found)
+
+
+def _challenge_happenings(
+    challenges: list[dict[str, Any]], teams: frozenset[int], zone: ZoneInfo, now: datetime
+) -> list[Happening]:
+    happenings: list[Happening] = []
+    for ch in challenges:
+        is_team = ch["kind"] == "team"
+        if is_team and ch["team_id"] not in teams:
+            continue
+        starts = _day_start(ch["starts_on"], zone)
+        ends = _day_start(ch["ends_on"] + timedelta(days=1), zone)
+        if not starts <= now < ends:
+            continue
+        params: dict[str, str | int] = {"challenge": ch["title"]}
+        key = f"challenge:{ch['id']}"
+        launched = max(starts, ch["created_at"])
+        happenings.append(
+            Happening(
+                NudgeType.CHALLENGE_LAUNCHED,
+                f"{key}:launched",
+                launched,
+                params,
+                stale_at=min(ends, launched + timedelta(days=CHALLENGE_LAUNCH_DAYS)),
+            )
+        )
+        if not (is_team and ch["completed_at"] is not None):
+            happenings.append(
                 Happening(
-                    NudgeType.CHALLENGE_LAUNCHED,
-                    f"{key}:launched",
-                    launched,
+                    NudgeType.CHALLENGE_ENDING,
+                    f"{key}:ending",
+                    ends - timedelta(hours=24),
                     params,
-                    stale_at=min(ends, launched + timedelta(days=CHALLENGE_LAUNCH_DAYS)),
+                    stale_at=ends,
                 )
             )
-            if not (is_team and ch["completed_at"] is not None):
-                learner.happenings.append(
+        if is_team:
+            progress = float(ch["progress"] or 0)
+            milestone = 100 if progress >= 1 else 50 if progress >= 0.5 else 0
+            if milestone:
+                happenings.append(
                     Happening(
-                        NudgeType.CHALLENGE_ENDING,
-                        f"{key}:ending",
-                        ends - timedelta(hours=24),
-                        params,
-                        stale_at=ends,
+                        NudgeType.TEAM_MILESTONE,
+                        f"{key}:{milestone}",
+                        ch["completed_at"] or now,
+                        {
+                            **params,
+                            "milestone": milestone,
+                            "pledge": ch["pledge"] or "",
+                            "sponsor": ch["display_name"] or "",
+                        },
+                        stale_at=ends + timedelta(days=EVENT_DAYS),
+                        url="/team",
                     )
                 )
-            if is_team:
-                progress = float(ch["progress"] or 0)
-                milestone = 100 if progress >= 1 else 50 if progress >= 0.5 else 0
-                if milestone:
-                    learner.happenings.append(
-                        Happening(
-                            NudgeType.TEAM_MILESTONE,
-                            f"{key}:{milestone}",
-                            ch["completed_at"] or now,
-                            {
-                                **params,
-                                "milestone": milestone,
-                                "pledge": ch["pledge"] or "",
-                                "sponsor": ch["display_name"] or "",
-                            },
-                            stale_at=ends + timedelta(days=EVENT_DAYS),
-                            url="/team",
-                        )
-                    )
+    return happenings
 
 
 def _welcome(learner: LearnerInput, org: OrgNudgeContext, now: datetime) -> None:
@@ -600,9 +651,10 @@ async def _testimonial_asks(
         )
 
 
+@lru_cache(maxsize=256)
 def budget_key(today: date) -> str:
     """At most one budget reminder a calendar month."""
-    return f"budget:{today:%Y-%m}"
+    return f"budget:{today.year:04d}-{today.month:02d}"
 
 
 def budget_year(today: date, start_month: int) -> tuple[date, int]:
@@ -629,7 +681,7 @@ async def add_budget_reminders(
         org = orgs[learner.due.organisation_id]
         if org.settings.yearly_budget_cents <= 0:
             continue
-        today = now.astimezone(ZoneInfo(learner.prefs.timezone)).date()
+        today = _local_date(now, learner.prefs.timezone)
         if (user_id, budget_key(today)) in sent:
             continue
         year_start, months_left = budget_year(today, org.settings.budget_year_start_month)

@@ -13,6 +13,7 @@ import logging
 import random
 import secrets
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -60,6 +61,23 @@ BATCH_SIZE = 1000
 DEFAULT_WORKERS = 2
 STATS_TTL_SECONDS = 300.0
 LEARNED_WITHIN = timedelta(hours=24)
+
+# seconds per step of the tick, summed over batches (the benchmark prints them); with
+# several workers in flight the steps overlap, so they add up to more than the wall time
+PHASE_SECONDS: dict[str, float] = defaultdict(float)
+
+
+class _Clock:
+    """Adds the time since the previous mark to ``PHASE_SECONDS[name]``."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        PHASE_SECONDS[name] += now - self.last
+        self.last = now
+
 
 # (database url, organisation id) -> (expires at, per (kind, variant) stats); the variant
 # choice needs only a rough, recent picture, so the aggregate runs at most every 5 minutes
@@ -120,7 +138,9 @@ async def run_tick(
         while True:
             async with ctx.sessionmaker() as session:
                 batch_created, picked = await _tick_batch(session, now, batch_size, rng, orgs)
+                clock = _Clock()
                 await session.commit()
+                clock.mark("commit")
             created += batch_created
             if picked < batch_size:
                 return created
@@ -136,9 +156,11 @@ async def _tick_batch(
     rng: random.Random,
     org_cache: dict[int, OrgNudgeContext],
 ) -> tuple[int, int]:
+    clock = _Clock()
     conn = await session.connection()
     postgres = _dialect(conn) == "postgresql"
     rows = (await conn.execute(due_learners_query(now, batch_size, postgres=postgres))).all()
+    clock.mark("due query")
     if not rows:
         return 0, 0
     due = [
@@ -158,17 +180,25 @@ async def _tick_batch(
         await _attach_stats(conn, fresh, now)
         org_cache.update(fresh)
     orgs = org_cache
+    clock.mark("organisations")
     learners = await load_learners(conn, due, orgs)
+    clock.mark("learners")
     active = {uid: li for uid, li in learners.items() if li.active}
     next_at: dict[int, datetime | None] = {d.user_id: None for d in due}
     nudge_rows: list[dict[str, Any]] = []
     if active:
         await load_activity(conn, active, now)
+        clock.mark("activity")
         await mark_learned(conn, active, now)
+        clock.mark("mark learned")
         await load_recent_nudges(conn, active, now)
+        clock.mark("recent nudges")
         await load_happenings(conn, active, orgs, now)
+        clock.mark("happenings")
         await add_budget_reminders(conn, active, orgs, now)
+        clock.mark("budget")
         await add_known_keys(conn, active, now)
+        clock.mark("known keys")
         for user_id, learner in active.items():
             org = orgs[learner.due.organisation_id]
             result = plan(
@@ -202,8 +232,11 @@ async def _tick_batch(
                         "created_at": now,
                     }
                 )
+    clock.mark("plan")
     created = await _insert_nudges(conn, nudge_rows)
+    clock.mark("insert nudges")
     await _store_next(conn, next_at)
+    clock.mark("store next")
     return created, len(rows)
 
 
