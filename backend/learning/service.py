@@ -13,6 +13,7 @@ Every source (xAPI, the signed LMS webhook, the native events API, the PWA) norm
 import hashlib
 import json
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -552,6 +553,7 @@ async def record_events(
         postgres
         and commit
         and not conflicts
+        and not _recently_contended(user_ids)
         and snapshots is not None
         and all(uid in snapshots for uid in user_ids)
         and not context.team_challenge_team_ids
@@ -694,6 +696,24 @@ UNION ALL SELECT 0, id, idempotency_key FROM ev
 """
 
 
+# learners whose optimistic write lost a race lately: their next events go straight to the
+# lock (a learner whose events arrive in parallel would otherwise compute every event twice)
+_contended_at: dict[int, float] = {}
+CONTENDED_SECONDS = 2.0
+
+
+def _recently_contended(user_ids: Sequence[int]) -> bool:
+    if not _contended_at:
+        return False
+    now = time.monotonic()
+    if len(_contended_at) > 10_000:
+        for uid in [u for u, at in _contended_at.items() if now - at > CONTENDED_SECONDS]:
+            del _contended_at[uid]
+    return any(
+        now - _contended_at.get(uid, -CONTENDED_SECONDS) < CONTENDED_SECONDS for uid in user_ids
+    )
+
+
 async def _pg_optimistic(
     session: AsyncSession,
     org_id: int,
@@ -762,6 +782,7 @@ async def _pg_optimistic(
             [a[4] for a in awards],
         )
     except asyncpg.DivisionByZeroError:
+        _contended_at.update(dict.fromkeys(user_ids, time.monotonic()))
         return False
     for _ok, event_id, key in rows:
         if key is not None:
