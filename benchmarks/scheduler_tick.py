@@ -229,7 +229,7 @@ async def measure(
         )
         if profiler:
             profiler.disable()
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
         async with ctx.engine.connect() as conn:
             left = (
                 await conn.execute(

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, Integer, String, Table, and_, any_, bindparam, func, select, text
@@ -83,8 +83,7 @@ def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class DueLearner:
+class DueLearner(NamedTuple):
     """A learner_state row picked by the tick (only the hot columns, never the document)."""
 
     user_id: int

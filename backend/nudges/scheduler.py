@@ -163,17 +163,8 @@ async def _tick_batch(
     clock.mark("due query")
     if not rows:
         return 0, 0
-    due = [
-        DueLearner(
-            user_id=r.user_id,
-            organisation_id=r.organisation_id,
-            streak=r.current_streak,
-            freezes_banked=r.freezes_banked,
-            last_active_date=r.last_active_date,
-            weekly_goal_minutes=r.weekly_goal_minutes,
-        )
-        for r in rows
-    ]
+    # the query's columns are DueLearner's fields, in order
+    due = [DueLearner(*r) for r in rows]
     missing = {d.organisation_id for d in due} - set(org_cache)
     if missing:
         fresh = await load_organisations(conn, missing, now)
