@@ -1,7 +1,7 @@
 """Web Push fan-out: learnloop's push workers next to naive pywebpush and Node.js web-push loops.
 
-    uv run python benchmarks/push_fanout.py [--count 20000] [--workers 2] [--senders 4]
-                                            [--concurrency 64] [--batch 100]
+    uv run python benchmarks/push_fanout.py [--count 20000] [--workers 2] [--senders 8]
+                                            [--concurrency 64] [--batch 200]
                                             [--naive-count N] [--skip-node]
 
 Creates a fresh database ``learnloop_bench_push_<random>`` on 127.0.0.1:5432 (user
@@ -291,6 +291,11 @@ def run_learnloop(
         subprocess.Popen(
             [
                 sys.executable,
+                *(
+                    ["-m", "cProfile", "-o", str(Path(args.profile) / f"worker-{n}.prof")]
+                    if args.profile
+                    else []
+                ),
                 "-m",
                 "backend.cli",
                 "worker",
@@ -304,7 +309,7 @@ def run_learnloop(
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(args.workers)
+        for n in range(args.workers)
     ]
     try:
         time.sleep(4)  # started and polling an empty outbox
@@ -462,9 +467,9 @@ def main() -> None:
     )
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=200)
     parser.add_argument(
         "--naive-count",
         type=int,
@@ -472,6 +477,9 @@ def main() -> None:
         help="messages for the naive loops (default: --count)",
     )
     parser.add_argument("--skip-node", action="store_true")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="run the workers under cProfile, writing DIR/worker-N.prof"
+    )
     parser.add_argument("--naive-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_child:

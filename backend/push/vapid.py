@@ -18,6 +18,10 @@ REFRESH_BEFORE_SECONDS = 3600
 
 
 def origin_of(endpoint: str) -> str:
+    """``scheme://host[:port]`` of a push endpoint (the VAPID ``aud``)."""
+    scheme, sep, rest = endpoint.partition("://")
+    if sep and scheme in ("https", "http"):  # the fast path: every endpoint we accept
+        return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].split('#', 1)[0]}"
     parts = urlsplit(endpoint)
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -39,9 +43,12 @@ class VapidHeaderCache:
         self._cache: dict[str, tuple[int, dict[str, str]]] = {}
         self.signed = 0  # how many JWTs were signed (the cache's effect, visible in tests)
 
-    def headers_for(self, endpoint: str) -> dict[str, str]:
-        """The ``Authorization: vapid t=<jwt>, k=<public key>`` header for this endpoint."""
-        origin = origin_of(endpoint)
+    def headers_for(self, endpoint: str, *, origin: str | None = None) -> dict[str, str]:
+        """The ``Authorization: vapid t=<jwt>, k=<public key>`` header for this endpoint.
+
+        The same dict object until the token is re-signed (callers may cache on it).
+        """
+        origin = origin or origin_of(endpoint)
         now = int(self._clock())
         cached = self._cache.get(origin)
         if cached is not None and cached[0] - now > self.refresh_before:
