@@ -34,7 +34,6 @@ Times are local wall-clock times converted with ``zoneinfo`` on the day itself, 
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -274,6 +273,7 @@ class NudgePlan:
 # time windows
 
 
+@lru_cache(maxsize=16384)
 def _utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """The instant of local wall time ``minute`` (of the day) on ``day``."""
     if minute >= MINUTES_PER_DAY:
@@ -312,12 +312,18 @@ class _Window:
 
     def allows(self, instant: datetime) -> bool:
         """Whether a push may arrive at ``instant``."""
+        return _allows(self, instant)
+
+    def next_allowed(self, instant: datetime) -> datetime | None:
+        """The earliest allowed instant at or after ``instant`` (within the horizon)."""
+        return _next_allowed(self, instant)
+
+    def _allows(self, instant: datetime) -> bool:
         local = instant.astimezone(self.zone)
         minute = local.hour * 60 + local.minute
         return any(a <= minute < b for a, b in self.allowed_minutes(local.date()))
 
-    def next_allowed(self, instant: datetime) -> datetime | None:
-        """The earliest allowed instant at or after ``instant`` (within the horizon)."""
+    def _next_allowed(self, instant: datetime) -> datetime | None:
         if self.allows(instant):
             return instant
         day = instant.astimezone(self.zone).date()
@@ -347,6 +353,17 @@ class _Window:
         return _utc(day, max(start, end - 60), self.zone)
 
 
+# a tick asks the same few windows about the same few instants (now, now + a day, ...)
+@lru_cache(maxsize=16384)
+def _allows(window: _Window, instant: datetime) -> bool:
+    return window._allows(instant)
+
+
+@lru_cache(maxsize=16384)
+def _next_allowed(window: _Window, instant: datetime) -> datetime | None:
+    return window._next_allowed(instant)
+
+
 def _window(prefs: LearnerPrefs, rules: NudgeRules) -> _Window:
     return _window_for(prefs.timezone, rules.quiet, prefs.quiet, rules.nudges_on_weekends)
 
@@ -367,11 +384,15 @@ def adaptive_minute(learned_at: Iterable[datetime], tz_name: str, minimum: int =
     Needs ``minimum`` samples; ties go to the later hour (closer to the end of a working day).
     """
     zone = ZoneInfo(tz_name)
-    hours = Counter(moment.astimezone(zone).hour for moment in learned_at)
-    if sum(hours.values()) < minimum:
+    counts = [0] * 24
+    samples = 0
+    for moment in learned_at:
+        counts[moment.astimezone(zone).hour] += 1
+        samples += 1
+    if samples < minimum:
         return None
-    hour = max(hours.items(), key=lambda item: (item[1], item[0]))[0]
-    return hour * 60
+    # the latest of the most frequent hours
+    return (23 - counts[::-1].index(max(counts))) * 60
 
 
 def reminder_minute(prefs: LearnerPrefs, activity: Activity, rules: NudgeRules) -> int:
