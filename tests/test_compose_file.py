@@ -167,12 +167,28 @@ def test_a_load_balancer_publishes_the_only_port(compose: dict[str, Any]) -> Non
     assert re.search(r"dynamic a app 8000", caddyfile), "every replica, found by DNS"
 
 
-def test_worker_is_a_placeholder_that_plain_up_does_not_start(compose: dict[str, Any]) -> None:
-    worker = compose["services"]["worker"]
+def test_worker_delivers_push_with_the_vapid_key_from_a_secret_file(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    worker = services["worker"]
     assert worker["command"] == ["learnloop", "worker"]
-    assert worker["profiles"], "`learnloop worker` exits 2 until push delivery lands"
-    assert worker["image"] == compose["services"]["app"]["image"]
-    assert worker["deploy"]["replicas"] == 1
+    assert "profiles" not in worker, "plain `docker compose up` starts the push worker"
+    assert worker["restart"] == "unless-stopped"
+    assert worker["image"] == services["app"]["image"]
+    deps = _depends_on(worker)
+    assert deps["postgres"] == "service_healthy"
+    assert deps["migrate"] == "service_completed_successfully"
+    assert "edge" in worker["networks"], "push services are outside the internal network"
+    assert compose["secrets"]["vapid_private_key"] == {"file": "./secrets/vapid_private_key.pem"}
+    for name in ("worker", "app"):  # the worker signs; the app serves the public key
+        env = _environment(services[name])
+        assert env["LEARNLOOP_VAPID_PRIVATE_KEY_FILE"] == "/run/secrets/vapid_private_key"
+        assert "vapid_private_key" in services[name]["secrets"]
+        assert INTERPOLATION.match(env["LEARNLOOP_VAPID_SUBJECT"]), "the contact comes from .env"
+        assert (
+            env["LEARNLOOP_DATABASE_URL"] == _environment(services["app"])["LEARNLOOP_DATABASE_URL"]
+        )
 
 
 def test_caddyfile_is_accepted_by_caddy(tmp_path: Path, compose: dict[str, Any]) -> None:
@@ -217,6 +233,7 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     shutil.copy(DOCKERFILE, tmp_path / "Dockerfile")
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "learnloop_secret_key").write_text("not-a-real-secret\n")
+    (tmp_path / "secrets" / "vapid_private_key.pem").write_text("not-a-real-key\n")
     result = subprocess.run(
         ["docker", "compose", "--project-directory", str(tmp_path), "config", "-q"],
         cwd=tmp_path,
@@ -226,6 +243,7 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "LEARNLOOP_"))},
             "LEARNLOOP_DB_PASSWORD": "x" * 24,
+            "LEARNLOOP_VAPID_SUBJECT": "mailto:ops@example.org",
         },
     )
     assert result.returncode == 0, result.stderr
