@@ -32,7 +32,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -50,6 +62,18 @@ SUBSCRIPTION: Table = PushSubscription.__table__  # type: ignore[attr-defined]
 
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
+
+
+def _among(column: "Column[Any]", values: Iterable[Any], dialect: str) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY($1)`` with one array parameter.
+
+    An IN list renders one bind parameter per value, so every batch size is a new statement
+    to compile and for the server to prepare; the array form is one prepared statement.
+    """
+    values = list(values)
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
@@ -158,7 +182,7 @@ async def claim(engine: AsyncEngine, now: datetime, *, limit: int, lease_seconds
                     SUBSCRIPTION.c.p256dh,
                     SUBSCRIPTION.c.auth,
                 )
-                .where(SUBSCRIPTION.c.user_id.in_(user_ids))
+                .where(_among(SUBSCRIPTION.c.user_id, user_ids, conn.dialect.name))
                 .order_by(SUBSCRIPTION.c.id)
             )
         ).all():
@@ -169,7 +193,7 @@ async def claim(engine: AsyncEngine, now: datetime, *, limit: int, lease_seconds
             for nudge_id, subscription_id in (
                 await conn.execute(
                     select(DELIVERY.c.nudge_id, DELIVERY.c.subscription_id).where(
-                        DELIVERY.c.nudge_id.in_(nudge_ids)
+                        _among(DELIVERY.c.nudge_id, nudge_ids, conn.dialect.name)
                     )
                 )
             ).all()
@@ -184,7 +208,7 @@ async def release(engine: AsyncEngine, nudge_ids: Sequence[str]) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             update(NUDGE)
-            .where(NUDGE.c.id.in_(list(nudge_ids)), NUDGE.c.status == "pending")
+            .where(_among(NUDGE.c.id, nudge_ids, conn.dialect.name), NUDGE.c.status == "pending")
             .values(claimed_until=None)
         )
 
@@ -385,13 +409,14 @@ async def _record(
     already_recorded: set[tuple[str, int]],
 ) -> None:
     nudge_ids = [n.message.nudge_id for n in batch.nudges]
+    dialect = conn.dialect.name
     # nudges and devices may have been deleted meanwhile (account or device removed): lock
     # the ones still there, devices in id order so concurrent workers cannot deadlock
     alive_nudges = set(
         (
             await conn.execute(
                 select(NUDGE.c.id)
-                .where(NUDGE.c.id.in_(nudge_ids))
+                .where(_among(NUDGE.c.id, nudge_ids, dialect))
                 .order_by(NUDGE.c.id)
                 .with_for_update(key_share=True)
             )
@@ -406,7 +431,7 @@ async def _record(
             (
                 await conn.execute(
                     select(SUBSCRIPTION.c.id)
-                    .where(SUBSCRIPTION.c.id.in_(touched))
+                    .where(_among(SUBSCRIPTION.c.id, touched, dialect))
                     .order_by(SUBSCRIPTION.c.id)
                     .with_for_update(key_share=not out.gone)
                 )
@@ -433,18 +458,20 @@ async def _record(
     if ok:
         await conn.execute(
             update(SUBSCRIPTION)
-            .where(SUBSCRIPTION.c.id.in_(ok))
+            .where(_among(SUBSCRIPTION.c.id, ok, dialect))
             .values(last_success_at=now, failure_count=0)
         )
     failed = sorted((out.failed_devices & alive_devices) - out.gone)
     if failed:
         await conn.execute(
             update(SUBSCRIPTION)
-            .where(SUBSCRIPTION.c.id.in_(failed))
+            .where(_among(SUBSCRIPTION.c.id, failed, dialect))
             .values(failure_count=SUBSCRIPTION.c.failure_count + 1)
         )
     if out.gone:
-        await conn.execute(delete(SUBSCRIPTION).where(SUBSCRIPTION.c.id.in_(sorted(out.gone))))
+        await conn.execute(
+            delete(SUBSCRIPTION).where(_among(SUBSCRIPTION.c.id, sorted(out.gone), dialect))
+        )
     final: dict[tuple[str, str, int], list[str]] = defaultdict(list)
     retries: list[dict[str, Any]] = []
     for nid, verdict in out.verdicts.items():
@@ -465,7 +492,7 @@ async def _record(
         # only while still pending: a claim that expired may have been finished by another worker
         await conn.execute(
             update(NUDGE)
-            .where(NUDGE.c.id.in_(ids), NUDGE.c.status == "pending")
+            .where(_among(NUDGE.c.id, ids, dialect), NUDGE.c.status == "pending")
             .values(
                 status=status,
                 last_error=error,
