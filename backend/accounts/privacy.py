@@ -23,8 +23,11 @@ from backend.db.models import (
     Course,
     LearnerState,
     LearningEvent,
+    Nudge,
+    PushSubscription,
     Role,
     Testimonial,
+    TrainingRequest,
     User,
     XpLedgerEntry,
 )
@@ -74,6 +77,22 @@ async def export_me(org: OrgScope) -> dict[str, Any]:
     ).all()
     kudos_sent = await kudos.sent(org)
     kudos_received = await kudos.received(org, limit=100_000)
+    requests = (
+        await org.session.exec(
+            select(TrainingRequest, Course.title)
+            .join(Course, col(Course.id) == col(TrainingRequest.course_id))
+            .where(org.owns(TrainingRequest), TrainingRequest.user_id == user_id)
+            .order_by(col(TrainingRequest.created_at), col(TrainingRequest.id))
+        )
+    ).all()
+    devices = await org.all(
+        org.select(PushSubscription)
+        .where(PushSubscription.user_id == user_id)
+        .order_by(col(PushSubscription.created_at))
+    )
+    nudges = await org.all(
+        org.select(Nudge).where(Nudge.user_id == user_id).order_by(col(Nudge.created_at))
+    )
     state = (
         await org.session.exec(org.select(LearnerState).where(LearnerState.user_id == user_id))
     ).first()
@@ -133,6 +152,29 @@ async def export_me(org: OrgScope) -> dict[str, Any]:
                 "created_at": k.created_at.isoformat(),
             }
             for k in kudos_received
+        ],
+        "training_requests": [
+            {
+                "course": title,
+                "cost_cents": r.cost_cents,
+                "status": r.status,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r, title in requests
+        ],
+        "push_devices": [
+            {"label": d.user_agent_label, "created_at": d.created_at.isoformat()} for d in devices
+        ],
+        "nudges": [
+            {
+                "kind": n.kind,
+                "title": n.title,
+                "body": n.body,
+                "status": n.status,
+                "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+                "clicked_at": n.clicked_at.isoformat() if n.clicked_at else None,
+            }
+            for n in nudges
         ],
         "learner_state": None
         if state is None

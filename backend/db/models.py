@@ -515,4 +515,26 @@ class PushDelivery(SQLModel, table=True):
     delivered_at: datetime = _ts()
 
 
-TENANT_TABLES.extend([Kudos, PushSubscription, Nudge, PushDelivery])
+class TrainingRequest(SQLModel, table=True):
+    """A learner asks to spend learning budget on a course; one open request per course.
+
+    ``cost_cents`` is the course's cost when asked (the catalogue price may change later).
+    The decision (``approved``/``declined``) comes from the L&D and manager side.
+    """
+
+    __tablename__ = "training_request"
+    __table_args__ = (
+        UniqueConstraint("user_id", "course_id", name="uq_training_request_user_course"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    course_id: int = Field(foreign_key="course.id", ondelete="CASCADE")
+    cost_cents: int = Field(ge=0)
+    status: str = Field(default="pending", max_length=12)
+    created_at: datetime = _ts()
+    decided_at: datetime | None = _ts(nullable=True)
+
+
+TENANT_TABLES.extend([Kudos, PushSubscription, Nudge, PushDelivery, TrainingRequest])

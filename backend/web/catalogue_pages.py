@@ -12,7 +12,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel
@@ -20,13 +20,13 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.principal import Principal
+from backend.catalogue import budget as budgets
 from backend.catalogue import services as catalogue
 from backend.catalogue import testimonials
 from backend.catalogue.schemas import CoursePublic
 from backend.db.models import CourseFormat, LearningEvent, Organisation
 from backend.db.types import utcnow
 from backend.learning.rules import org_rules
-from backend.organisations.controllers import organisation_settings
 from backend.tenancy import OrgScope
 from backend.web.pages import choose_locale, not_found_page, render, signed_in
 from gamification import EventKind, LearningFact, local_day, xp_for_fact
@@ -171,7 +171,9 @@ class CataloguePageController(Controller):
             limit=100,
         )
         organisation = await _organisation(db_session, principal)
-        budget = organisation_settings(organisation).yearly_budget_cents
+        budget = await budgets.my_budget(
+            scope, organisation, local_day(utcnow(), principal.timezone)
+        )
         return render(
             request,
             "catalogue.html",
@@ -181,7 +183,10 @@ class CataloguePageController(Controller):
                 "formats": [(key, gettext(label)) for key, label in FORMAT_LABELS.items()],
                 "durations": [(m, duration_label(m)) for m in DURATION_CHOICES],
                 "courses": [_card(c, locale) for c in courses],
-                "budget_left": euros(budget, locale),
+                "budget_left": euros(budget.left_cents, locale),
+                "budget_pending": euros(budget.pending_cents, locale)
+                if budget.pending_cents
+                else None,
             },
             locale=locale,
         )
@@ -226,6 +231,31 @@ class CataloguePageController(Controller):
         suffix = f"&lang={lang}" if lang in ("nl", "en") else ""
         return Redirect(f"/catalogue/{course_id}?{outcome}{suffix}#testimonials", status_code=303)
 
+    @post("/catalogue/{course_id:int}/request", name="training-request-form")
+    async def request_training(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, course_id: int
+    ) -> Template | Redirect:
+        principal = signed_in(request)
+        if principal is None:
+            return Redirect("/", status_code=303)
+        scope = OrgScope(db_session, principal)
+        try:
+            await budgets.request_training(scope, course_id)
+        except NotFoundException:
+            return not_found_page(request, choose_locale(request, principal))
+        except ClientException:
+            return await self._course(
+                request,
+                db_session,
+                principal,
+                course_id,
+                request_error=N_("This course is free: just start, no request needed."),
+                status_code=400,
+            )
+        lang = request.query_params.get("lang")
+        suffix = f"&lang={lang}" if lang in ("nl", "en") else ""
+        return Redirect(f"/catalogue/{course_id}?requested=1{suffix}#budget", status_code=303)
+
     async def _course(
         self,
         request: Request[Any, Any, Any],
@@ -235,6 +265,7 @@ class CataloguePageController(Controller):
         *,
         draft: str | None = None,
         error: str | None = None,
+        request_error: str | None = None,
         status_code: int = 200,
     ) -> Template:
         locale = choose_locale(request, principal)
@@ -259,6 +290,10 @@ class CataloguePageController(Controller):
             )
         ).first() is not None
         said = await testimonials.list_testimonials(scope, course_id)
+        budget = await budgets.my_budget(
+            scope, organisation, local_day(utcnow(), principal.timezone)
+        )
+        asked = await budgets.my_request(scope, course_id)
         mine = next((t for t in said if t.mine), None)
         params = request.query_params
         saved_xp = _small_int(params.get("xp"))
@@ -284,6 +319,16 @@ class CataloguePageController(Controller):
                 "error": gettext(error) if error else None,
                 "saved_xp": saved_xp,
                 "updated": params.get("updated") == "1",
+                "budget_left": euros(budget.left_cents, locale),
+                "fits_budget": course.cost_cents <= budget.left_cents,
+                "asked": {
+                    "status": asked.status,
+                    "date": _date(asked.created_at, locale, principal.timezone),
+                }
+                if asked
+                else None,
+                "just_requested": params.get("requested") == "1",
+                "request_error": gettext(request_error) if request_error else None,
             },
             locale=locale,
             status_code=status_code,

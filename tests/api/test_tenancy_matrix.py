@@ -57,6 +57,7 @@ PUBLIC_PATHS = {
     "/catalogue",
     "/catalogue/{course_id:int}",
     "/catalogue/{course_id:int}/testimonial",
+    "/catalogue/{course_id:int}/request",
     "/log",
     "/progress",
     "/settings",
@@ -1539,6 +1540,8 @@ async def test_catalogue_pages_stay_in_the_organisation(env: Env) -> None:
                 f"{b_course}/testimonial", data={"text": "Across the fence.", "_csrf_token": token}
             )
             assert write.status_code == 404 and not leaks(env, write)
+            ask = await person.post(f"{b_course}/request", data={"_csrf_token": token})
+            assert ask.status_code == 404 and not leaks(env, ask)
     async with AsyncTestClient(app=env.app) as key:
         page = await key.get("/catalogue", headers={"Authorization": f"Bearer {env.a.api_key}"})
         assert page.status_code in (200, 303) and "Acme" not in page.text

@@ -7,7 +7,13 @@ from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
 from backend.context import AppContext
-from backend.db.models import Competency, Course, CourseCompetency, XpLedgerEntry
+from backend.db.models import (
+    Competency,
+    Course,
+    CourseCompetency,
+    TrainingRequest,
+    XpLedgerEntry,
+)
 from backend.db.models import Testimonial as SavedTestimonial
 from tests.factories import World, signed_in_client
 
@@ -210,3 +216,53 @@ async def test_anonymous_is_sent_to_sign_in_and_other_orgs_course_is_404(
             data={"text": "Ik schrijf bij de buren.", "_csrf_token": token},
         )
         assert write.status_code == 404 and "Globex" not in write.text
+
+
+async def test_requesting_budget_for_a_paid_course_once_shows_it_pending(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    ids = await _more_courses(ctx, world)
+    async with signed_in_client(app, world.a.users["employee"].email) as client:
+        page = await client.get(f"/catalogue/{ids['lead']}")
+        assert (
+            "Deze cursus kost €\xa01.295,50; je hebt dit jaar nog €\xa01.000,00 over." in page.text
+        )
+        assert "Dat is meer dan je nog over hebt" in page.text
+        token = _form_token(page.text)
+        for _ in range(2):  # a double tap asks once
+            sent = await client.post(
+                f"/catalogue/{ids['lead']}/request",
+                data={"_csrf_token": token},
+                follow_redirects=False,
+            )
+            assert sent.status_code == 303
+            assert sent.headers["location"] == f"/catalogue/{ids['lead']}?requested=1#budget"
+        page = await client.get(f"/catalogue/{ids['lead']}?requested=1")
+        assert "Aangevraagd op " in page.text and "Deze training aanvragen" not in page.text
+        catalogue = await client.get("/catalogue")
+        assert "€\xa01.000,00 over dit jaar · €\xa01.295,50 aangevraagd" in catalogue.text
+        export = (await client.get("/api/v1/me/export")).json()
+        assert [(r["course"], r["status"]) for r in export["training_requests"]] == [
+            ("Leiderschap in de praktijk", "pending")
+        ]
+
+        # a free course needs no request; another organisation's course is not found
+        free = await client.post(f"/catalogue/{ids['excel']}/request", data={"_csrf_token": token})
+        assert free.status_code == 400 and "aanvragen is niet nodig" in free.text
+        foreign = await client.post(
+            f"/catalogue/{world.b.course_id}/request", data={"_csrf_token": token}
+        )
+        assert foreign.status_code == 404
+        # without the form's CSRF token nothing is asked
+        client.headers.pop("x-csrf-token")
+        forged = await client.post(f"/catalogue/{world.a.course_id}/request", data={})
+        assert forged.status_code == 403
+    async with ctx.sessionmaker() as session:
+        rows = (await session.exec(select(TrainingRequest))).all()
+    assert [(r.course_id, r.cost_cents, r.status) for r in rows] == [
+        (ids["lead"], 129_550, "pending")
+    ]
+    async with signed_in_client(app, world.a.users["manager"].email) as other:
+        # a colleague's request is theirs: my page still offers the request
+        page = await other.get(f"/catalogue/{ids['lead']}")
+        assert "Deze training aanvragen" in page.text
