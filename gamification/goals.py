@@ -160,7 +160,8 @@ class DatedGoalProgress:
     reached_on: date | None
 
 
-def _counts_for(goal: DatedGoal, fact: LearningFact) -> bool:
+def counts_for_goal(goal: DatedGoal, fact: LearningFact) -> bool:
+    """Whether ``fact`` counts towards ``goal`` (ignoring its date window)."""
     if goal.kind is DatedGoalKind.COURSE_COMPLETION:
         return fact.kind is EventKind.COMPLETION and fact.course_id == goal.course_id
     if goal.competency_id not in fact.competency_ids:
@@ -180,7 +181,7 @@ def dated_goal_progress(
         (f for f in facts if goal.set_on <= f.local_date <= goal.due_on),
         key=lambda f: f.chronological_key,
     )
-    matching = [f for f in in_window if _counts_for(goal, f)]
+    matching = [f for f in in_window if counts_for_goal(goal, f)]
     done = min(len(matching), goal.target_count)
     reached_on = matching[goal.target_count - 1].local_date if done == goal.target_count else None
     fraction = done / goal.target_count
@@ -190,6 +191,13 @@ def dated_goal_progress(
         learned = sum(f.minutes for f in course_facts if f.kind is EventKind.PROGRESS)
         if duration > 0:
             fraction = min(0.99, learned / duration)
+    return dated_goal_result(goal, done, fraction, reached_on, today)
+
+
+def dated_goal_result(
+    goal: DatedGoal, done: int, fraction: float, reached_on: date | None, today: date
+) -> DatedGoalProgress:
+    """The progress record, with its pace on ``today``, for a measured dated goal."""
     if reached_on is not None:
         pace = Pace.DONE
     elif today > goal.due_on:
