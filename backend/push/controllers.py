@@ -62,6 +62,9 @@ class MyPushSubscriptionController(Controller):
     async def unsubscribe(
         self,
         org: OrgScope,
-        endpoint: Annotated[str, Parameter(query="endpoint", min_length=1, max_length=2000)],
+        endpoint: Annotated[
+            # NUL can't be in any stored endpoint (PostgreSQL text refuses it): a 400, not a 500
+            str, Parameter(query="endpoint", min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
+        ],
     ) -> None:
         await services.unsubscribe(org, endpoint)

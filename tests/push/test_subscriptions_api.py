@@ -59,6 +59,9 @@ async def test_subscribe_list_refresh_and_remove_my_device(app: Litestar, world:
         assert (await sam.get(URL)).json() == []
         # removing it again (or a device that never was mine) is fine: nothing to do
         assert (await sam.delete(URL, params={"endpoint": body["endpoint"]})).status_code == 204
+        # an endpoint no browser could have (a NUL byte) is a clear 400
+        nul = await sam.delete(URL, params={"endpoint": "https://push.example.com/\x00"})
+        assert nul.status_code == 400 and "endpoint" in nul.json()["detail"].lower()
 
 
 @pytest.mark.parametrize(
