@@ -757,19 +757,7 @@ async def _pg_optimistic(
             [c["weekly_goal_minutes"] for _, c in states],
             [c["last_active_date"] for _, c in states],
             [snapshots[uid].version + 1 for uid, _ in states],
-            [e.user_id for e in events],
-            [e.key for e in events],
-            [e.kind for e in events],
-            [e.source for e in events],
-            [e.course_id for e in events],
-            [e.competency_id for e in events],
-            [e.activity_id for e in events],
-            [e.title[:300] for e in events],
-            [e.minutes for e in events],
-            [e.occurred_at for e in events],
-            [local_dates[e.key] for e in events],
-            [e.content_hash() for e in events],
-            [_json_encode(e.payload).decode() for e in events],
+            *_event_columns(events, local_dates),
             [r[0] for r in ledger],
             [r[1] for r in ledger],
             [r[2] for r in ledger],
@@ -868,6 +856,27 @@ _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 
 
+def _event_columns(
+    events: Sequence[IncomingEvent], local_dates: Mapping[str, date]
+) -> list[list[Any]]:
+    """The learning_event columns as parallel arrays, in the order the PostgreSQL statements take."""
+    return [
+        [e.user_id for e in events],
+        [e.key for e in events],
+        [e.kind for e in events],
+        [e.source for e in events],
+        [e.course_id for e in events],
+        [e.competency_id for e in events],
+        [e.activity_id for e in events],
+        [e.title[:300] for e in events],
+        [e.minutes for e in events],
+        [e.occurred_at for e in events],
+        [local_dates[e.key] for e in events],
+        [e.content_hash() for e in events],
+        [_json_encode(e.payload).decode() for e in events],
+    ]
+
+
 async def _pg_lock_and_insert(
     pg: Any,
     org_id: int,
@@ -882,19 +891,7 @@ async def _pg_lock_and_insert(
         org_id,
         now,
         user_ids,
-        [e.user_id for e in events],
-        [e.key for e in events],
-        [e.kind for e in events],
-        [e.source for e in events],
-        [e.course_id for e in events],
-        [e.competency_id for e in events],
-        [e.activity_id for e in events],
-        [e.title[:300] for e in events],
-        [e.minutes for e in events],
-        [e.occurred_at for e in events],
-        [local_dates[e.key] for e in events],
-        [e.content_hash() for e in events],
-        [_json_encode(e.payload).decode() for e in events],
+        *_event_columns(events, local_dates),
     )
     documents: dict[int, dict[str, Any]] = {}
     event_ids: dict[str, int] = {}
