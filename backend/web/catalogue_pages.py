@@ -227,8 +227,7 @@ class CataloguePageController(Controller):
         except NotFoundException:
             return not_found_page(request, choose_locale(request, principal))
         outcome = f"xp={saved.xp}" if saved.created else "updated=1"
-        lang = request.query_params.get("lang")
-        suffix = f"&lang={lang}" if lang in ("nl", "en") else ""
+        suffix = _lang_suffix(request)
         return Redirect(f"/catalogue/{course_id}?{outcome}{suffix}#testimonials", status_code=303)
 
     @post("/catalogue/{course_id:int}/request", name="training-request-form")
@@ -252,8 +251,7 @@ class CataloguePageController(Controller):
                 request_error=N_("This course is free: just start, no request needed."),
                 status_code=400,
             )
-        lang = request.query_params.get("lang")
-        suffix = f"&lang={lang}" if lang in ("nl", "en") else ""
+        suffix = _lang_suffix(request)
         return Redirect(f"/catalogue/{course_id}?requested=1{suffix}#budget", status_code=303)
 
     async def _course(
@@ -333,6 +331,12 @@ class CataloguePageController(Controller):
             locale=locale,
             status_code=status_code,
         )
+
+
+def _lang_suffix(request: Request[Any, Any, Any]) -> str:
+    """Keeps an explicit ``?lang=`` across a form's redirect back to the course."""
+    lang = request.query_params.get("lang")
+    return f"&lang={lang}" if lang in ("nl", "en") else ""
 
 
 def _date(value: datetime, locale: str, timezone: str) -> str:
