@@ -216,12 +216,14 @@ async def measure(
         PHASE_SECONDS.clear()
         profiler = cProfile.Profile() if profile else None
         cpu_started = time.process_time()
+        machine_started = machine_cpu_seconds()
         started = time.perf_counter()
         if profiler:
             profiler.enable()
         created = await run_tick(ctx, NOW, batch_size=batch, rng=random.Random(1), workers=workers)
         tick = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        machine = machine_cpu_seconds() - machine_started
         print(
             "steps (s, summed over batches): "
             + ", ".join(f"{name} {seconds:.3f}" for name, seconds in PHASE_SECONDS.items()),
@@ -254,6 +256,7 @@ async def measure(
         "due": due,
         "tick": tick,
         "cpu": cpu,
+        "machine": machine,
         "created": created,
         "rows": rows,
         "left": left,
@@ -262,17 +265,28 @@ async def measure(
     }
 
 
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores; Linux ``/proc/stat``)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def print_table(r: dict[str, float | int]) -> None:
     per = 1000 * float(r["tick"]) / max(1, int(r["due"]))
     print()
     print(
-        "| learners | due | tick seconds | tick CPU s (Python) | nudges created "
-        "| ms per due learner | idle tick s |"
+        "| learners | due | tick seconds | tick CPU s (Python) | machine CPU s "
+        "| nudges created | ms per due learner | idle tick s |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(
         f"| {int(r['learners']):,} | {int(r['due']):,} | {float(r['tick']):.3f} | "
-        f"{float(r['cpu']):.3f} | {int(r['created']):,} | {per:.3f} | {float(r['idle']):.4f} |"
+        f"{float(r['cpu']):.3f} | {float(r['machine']):.2f} | {int(r['created']):,} | "
+        f"{per:.3f} | {float(r['idle']):.4f} |"
     )
     load = os.getloadavg()[0]
     print(f"\n(load average {load:.1f} on {os.cpu_count()} CPUs while measuring)")

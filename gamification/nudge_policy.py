@@ -40,7 +40,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from gamification.goals import Pace, weekly_goal_progress, weekly_minutes
@@ -272,6 +272,12 @@ class NudgePlan:
 # ---------------------------------------------------------------------------------------------
 # time windows
 
+# answers a window remembers per kind of question; a long-running scheduler asks about new
+# instants every tick, so the memo is emptied when full
+_MEMO_LIMIT = 8192
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
 
 @lru_cache(maxsize=16384)
 def _utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
@@ -296,27 +302,82 @@ def _allowed_ranges(quiet: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int]
     return tuple(ranges)
 
 
-@dataclass(frozen=True)
 class _Window:
-    """Where a learner may receive pushes: outside both quiet hours, weekends per org."""
+    """Where a learner may receive pushes: outside both quiet hours, weekends per org.
 
-    zone: ZoneInfo
-    quiet: tuple[tuple[int, int], ...]
-    weekends: bool
+    One instance per (timezone, quiet hours, weekend rule), shared by every learner with
+    them (see :func:`_window_for`). It memoises its answers about UTC instants and local
+    days: a tick asks the same few questions (about ``now``, today's slots, ...) of thousands
+    of learners. Other instants are answered without the memo: two aware datetimes of one
+    non-UTC zone compare by wall time, so a repeated DST hour would share an entry.
+    """
+
+    __slots__ = ("_allowed", "_clamps", "_dates", "_next", "_ranges", "quiet", "weekends", "zone")
+
+    def __init__(self, zone: ZoneInfo, quiet: tuple[tuple[int, int], ...], weekends: bool) -> None:
+        self.zone = zone
+        self.quiet = quiet
+        self.weekends = weekends
+        self._ranges = _allowed_ranges(quiet)
+        self._dates: dict[datetime, date] = {}
+        self._allowed: dict[datetime, bool] = {}
+        self._next: dict[datetime, datetime | None] = {}
+        self._clamps: dict[tuple[date, int], datetime | None] = {}
 
     def allowed_minutes(self, day: date) -> tuple[tuple[int, int], ...]:
         """Allowed ``[from, to)`` minute ranges of a local day (empty on a blocked weekend)."""
         if not self.weekends and day.weekday() >= 5:
             return ()
-        return _allowed_ranges(self.quiet)
+        return self._ranges
+
+    def local_date(self, instant: datetime) -> date:
+        """The local calendar day of ``instant``."""
+        if instant.tzinfo is not UTC:
+            return instant.astimezone(self.zone).date()
+        found = self._dates.get(instant)
+        if found is None:
+            found = instant.astimezone(self.zone).date()
+            _remember(self._dates, instant, found)
+        return found
 
     def allows(self, instant: datetime) -> bool:
         """Whether a push may arrive at ``instant``."""
-        return _allows(self, instant)
+        if instant.tzinfo is not UTC:
+            return self._allows(instant)
+        found = self._allowed.get(instant)
+        if found is None:
+            found = self._allows(instant)
+            _remember(self._allowed, instant, found)
+        return found
 
     def next_allowed(self, instant: datetime) -> datetime | None:
         """The earliest allowed instant at or after ``instant`` (within the horizon)."""
-        return _next_allowed(self, instant)
+        if instant.tzinfo is not UTC:
+            return self._next_allowed(instant)
+        memo = self._next
+        if instant in memo:
+            return memo[instant]
+        found = self._next_allowed(instant)
+        _remember(memo, instant, found)
+        return found
+
+    def clamp(self, day: date, minute: int) -> datetime | None:
+        """``minute`` of ``day`` moved into that day's allowed window (None: no window).
+
+        Inside the window it stays; before an allowed range it moves to the range's start;
+        after the last range it moves back to an hour before that range ends.
+        """
+        key = (day, minute)
+        memo = self._clamps
+        if key in memo:
+            return memo[key]
+        found = self._clamp(day, minute)
+        _remember(memo, key, found)
+        return found
+
+    def day_end(self, day: date) -> datetime:
+        """The instant the local day ``day`` ends (the next local midnight)."""
+        return _utc(day, MINUTES_PER_DAY, self.zone)
 
     def _allows(self, instant: datetime) -> bool:
         local = instant.astimezone(self.zone)
@@ -335,12 +396,7 @@ class _Window:
                     return candidate
         return None
 
-    def clamp(self, day: date, minute: int) -> datetime | None:
-        """``minute`` of ``day`` moved into that day's allowed window (None: no window).
-
-        Inside the window it stays; before an allowed range it moves to the range's start;
-        after the last range it moves back to an hour before that range ends.
-        """
+    def _clamp(self, day: date, minute: int) -> datetime | None:
         ranges = self.allowed_minutes(day)
         if not ranges:
             return None
@@ -353,15 +409,10 @@ class _Window:
         return _utc(day, max(start, end - 60), self.zone)
 
 
-# a tick asks the same few windows about the same few instants (now, now + a day, ...)
-@lru_cache(maxsize=16384)
-def _allows(window: _Window, instant: datetime) -> bool:
-    return window._allows(instant)
-
-
-@lru_cache(maxsize=16384)
-def _next_allowed(window: _Window, instant: datetime) -> datetime | None:
-    return window._next_allowed(instant)
+def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
 
 
 def _window(prefs: LearnerPrefs, rules: NudgeRules) -> _Window:
@@ -383,7 +434,10 @@ def adaptive_minute(learned_at: Iterable[datetime], tz_name: str, minimum: int =
 
     Needs ``minimum`` samples; ties go to the later hour (closer to the end of a working day).
     """
-    zone = ZoneInfo(tz_name)
+    return _usual_minute(learned_at, ZoneInfo(tz_name), minimum)
+
+
+def _usual_minute(learned_at: Iterable[datetime], zone: ZoneInfo, minimum: int) -> int | None:
     counts = [0] * 24
     samples = 0
     for moment in learned_at:
@@ -397,10 +451,21 @@ def adaptive_minute(learned_at: Iterable[datetime], tz_name: str, minimum: int =
 
 def reminder_minute(prefs: LearnerPrefs, activity: Activity, rules: NudgeRules) -> int:
     """The local minute of day of the learner's reminder (chosen, adaptive or default)."""
-    if prefs.reminder_time is not None:
-        return prefs.reminder_time.hour * 60 + prefs.reminder_time.minute
-    adaptive = adaptive_minute(activity.learned_at, prefs.timezone, rules.adaptive_min_samples)
-    return adaptive if adaptive is not None else rules.default_hour * 60
+    return _reminder_minute(prefs, activity, rules, ZoneInfo(prefs.timezone))
+
+
+def _reminder_minute(
+    prefs: LearnerPrefs, activity: Activity, rules: NudgeRules, zone: ZoneInfo
+) -> int:
+    chosen = prefs.reminder_time
+    if chosen is not None:
+        return chosen.hour * 60 + chosen.minute
+    learned_at = activity.learned_at
+    if len(learned_at) >= rules.adaptive_min_samples:
+        adaptive = _usual_minute(learned_at, zone, rules.adaptive_min_samples)
+        if adaptive is not None:
+            return adaptive
+    return rules.default_hour * 60
 
 
 def choose_variant(
@@ -414,7 +479,7 @@ def choose_variant(
     """
     best, best_draw = "", -1.0
     for variant in variants(kind):
-        seen = stats.get((kind, variant), VariantStats())
+        seen = stats.get((kind, variant), _UNSEEN)
         successes = max(0, min(seen.successes, seen.sent))
         draw = rng.betavariate(1 + successes, 1 + seen.sent - successes)
         if draw > best_draw:
@@ -422,25 +487,31 @@ def choose_variant(
     return best
 
 
+_UNSEEN = VariantStats()
+
+
 # ---------------------------------------------------------------------------------------------
 # candidates
 
 
 class _Candidate(NamedTuple):
+    # sorted as a tuple: priority, then due time, then the order found (a stable tie-break)
+    rank: int
+    due_from: datetime
+    order: int
     kind: NudgeType
     dedupe_key: str
-    due_from: datetime
     stale_at: datetime
     params: Mapping[str, str | int]
     url: str
 
 
-def _local_today(now: datetime, zone: ZoneInfo) -> date:
-    return now.astimezone(zone).date()
-
-
-def _learned_on(activity: Activity, day: date) -> bool:
-    return day in activity.active_days
+@lru_cache(maxsize=1024)
+def _kinds_off(categories: frozenset[str]) -> frozenset[NudgeType]:
+    """The nudge kinds a learner opted out of (by category; the welcome has none)."""
+    return frozenset(
+        kind for kind, category in CATEGORY.items() if category and category.value in categories
+    )
 
 
 def _streak_risk(
@@ -448,12 +519,12 @@ def _streak_risk(
 ) -> tuple[bool, dict[str, str | int]]:
     """Whether the streak would break unless the learner learns (soon), and text params."""
     if activity.streak <= 0 or activity.last_active_date is None or day in activity.active_days:
-        return False, {}
+        return _NO_RISK
     if rules.streak_mode is StreakMode.DAILY:
         missed = (day - activity.last_active_date).days - 1
         # days missed since the last active day were covered by freezes (while they last)
         if missed < 0 or missed > activity.freezes_banked:
-            return False, {}
+            return _NO_RISK
         return True, {
             "streak": activity.streak,
             "streak_mode": "daily",
@@ -461,23 +532,29 @@ def _streak_risk(
             "days_needed": 1,
         }
     monday = week_start(day)
-    if activity.last_active_date < monday - timedelta(days=7):
-        return False, {}  # no active day this week or last: the streak is already over
+    if activity.last_active_date < monday - _WEEK:
+        return _NO_RISK  # no active day this week or last: the streak is already over
     active = sum(1 for d in activity.active_days if monday <= d < day)
     needed = rules.streak_days_per_week - active
     remaining = 7 - day.weekday()
     if needed <= 0 or needed > remaining:
-        return False, {}
+        return _NO_RISK
     slack = remaining - needed
     last_weekday = not rules.nudges_on_weekends and day.weekday() == 4
     if slack > 1 and not last_weekday:
-        return False, {}
+        return _NO_RISK
     return True, {
         "streak": activity.streak,
         "streak_mode": "weekly",
         "freezes": activity.freezes_banked,
         "days_needed": needed,
     }
+
+
+_NO_RISK: tuple[bool, dict[str, str | int]] = (False, {})
+_WEEK = timedelta(days=7)
+_DAY = timedelta(days=1)
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 def _reminder_slot(
@@ -491,20 +568,19 @@ def _reminder_slot(
 def _reminder_candidate(
     now: datetime,
     today: date,
-    slot: datetime | None,
+    slot: datetime,
     risk: tuple[bool, dict[str, str | int]],
     prefs: LearnerPrefs,
     activity: Activity,
     rules: NudgeRules,
     window: _Window,
     sent_keys: frozenset[str],
+    off: frozenset[NudgeType],
+    order: int,
 ) -> _Candidate | None:
-    """Today's reminder-type nudge, if today's slot has come and nothing was sent yet."""
-    if slot is None or slot > now or _learned_on(activity, today):
-        return None
+    """Today's reminder-type nudge (its slot has come, nothing learned today, none sent)."""
     at_risk, risk_params = risk
-    end_of_day = _utc(today, MINUTES_PER_DAY, window.zone)
-    stale_at = min(slot + rules.reminder_grace, end_of_day)
+    stale_at = min(slot + rules.reminder_grace, window.day_end(today))
     options: list[tuple[NudgeType, str, dict[str, str | int]]] = []
     week = iso_week_label(today)
     if at_risk:
@@ -519,9 +595,9 @@ def _reminder_candidate(
             options.append((NudgeType.GOAL_BEHIND, f"goal_behind:{week}", {"minutes_left": left}))
     options.append((NudgeType.REMINDER, f"reminder:{today}", {}))
     for kind, key, params in options:
-        if key in sent_keys or not _wanted(kind, prefs):
+        if key in sent_keys or kind in off:
             continue
-        return _Candidate(kind, key, slot, stale_at, params, URL[kind])
+        return _Candidate(_RANK[kind], slot, order, kind, key, stale_at, params, URL[kind])
     return None
 
 
@@ -530,16 +606,12 @@ def _next_reminder_slot(
     today: date,
     slot_today: datetime | None,
     minute: int,
-    prefs: LearnerPrefs,
     activity: Activity,
     rules: NudgeRules,
     window: _Window,
 ) -> datetime | None:
     """The first reminder-type slot after ``now`` (assuming no more learning meanwhile)."""
-    wanted = any(_wanted(kind, prefs) for kind in REMINDER_TYPES)
-    if not wanted:
-        return None
-    if slot_today is not None and slot_today > now and not _learned_on(activity, today):
+    if slot_today is not None and slot_today > now and today not in activity.active_days:
         return slot_today
     for offset in range(1, HORIZON_DAYS):
         day = today + timedelta(days=offset)
@@ -551,32 +623,26 @@ def _next_reminder_slot(
 
 
 def _goal_reached(
-    now: datetime, today: date, prefs: LearnerPrefs, activity: Activity
+    now: datetime, today: date, prefs: LearnerPrefs, activity: Activity, window: _Window
 ) -> Happening | None:
-    if activity.weekly_goal_minutes <= 0 or not activity.minutes_by_day:
+    goal = activity.weekly_goal_minutes
+    minutes_by_day = activity.minutes_by_day
+    if goal <= 0 or not minutes_by_day:
         return None
-    if weekly_minutes(activity.minutes_by_day, today) < activity.weekly_goal_minutes:
+    if weekly_minutes(minutes_by_day, today) < goal:
         return None  # the cheap check first: most learners are not done this week
-    progress = weekly_goal_progress(
-        activity.minutes_by_day, activity.weekly_goal_minutes, now, prefs.timezone
-    )
+    progress = weekly_goal_progress(minutes_by_day, goal, now, prefs.timezone)
     if progress.pace is not Pace.DONE:
         return None
-    zone = ZoneInfo(prefs.timezone)
-    week_end = _utc(progress.week_start + timedelta(days=6), MINUTES_PER_DAY, zone)
+    week_end = window.day_end(progress.week_start + timedelta(days=6))
     recent = [m for m in activity.learned_at if m <= now]
     return Happening(
         NudgeType.GOAL_REACHED,
         f"goal_reached:{progress.week_label}",
         max(recent) if recent else now,
-        {"goal_minutes": activity.weekly_goal_minutes},
+        {"goal_minutes": goal},
         stale_at=week_end,
     )
-
-
-def _wanted(kind: NudgeType, prefs: LearnerPrefs) -> bool:
-    category = CATEGORY[kind]
-    return category is None or category.value not in prefs.kinds_off
 
 
 # ---------------------------------------------------------------------------------------------
@@ -604,84 +670,100 @@ def plan(
     require_aware(now, "now")
     now = now.astimezone(UTC)
     window = _window(prefs, rules)
-    zone = window.zone
-    today = _local_today(now, zone)
-    sent_keys = frozenset(n.dedupe_key for n in history)
+    today = window.local_date(now)
+    off = _kinds_off(prefs.kinds_off) if prefs.kinds_off else frozenset()
+    sent_keys = frozenset([n.dedupe_key for n in history]) if history else _NO_KEYS
     future: list[datetime] = []
 
     candidates: list[_Candidate] = []
     pre_boarding = prefs.start_date is not None and today < prefs.start_date
-    event_driven = list(happenings)
-    if not pre_boarding:
-        goal = _goal_reached(now, today, prefs, activity)
-        if goal is not None:
-            event_driven.append(goal)
-    for item in event_driven:
-        if pre_boarding and item.kind is not NudgeType.WELCOME:
+    goal = None if pre_boarding else _goal_reached(now, today, prefs, activity, window)
+    stale_after = rules.stale_after
+    for item in (*happenings, goal) if goal is not None else happenings:
+        kind = item.kind
+        if pre_boarding and kind is not NudgeType.WELCOME:
             continue
-        if item.dedupe_key in sent_keys or not _wanted(item.kind, prefs):
+        if item.dedupe_key in sent_keys or kind in off:
             continue
-        stale_at = item.stale_at or item.due_from + rules.stale_after
+        stale_at = item.stale_at or item.due_from + stale_after
         if stale_at <= now:
             continue
         candidates.append(
             _Candidate(
-                item.kind,
-                item.dedupe_key,
+                _RANK[kind],
                 item.due_from,
+                len(candidates),
+                kind,
+                item.dedupe_key,
                 stale_at,
                 item.params,
-                item.url or URL[item.kind],
+                item.url or URL[kind],
             )
         )
+    minute = 0
+    slot_today: datetime | None = None
     if not pre_boarding:
-        minute = reminder_minute(prefs, activity, rules)
+        minute = _reminder_minute(prefs, activity, rules, window.zone)
         risk = _streak_risk(activity, rules, today)
         slot_today = _reminder_slot(today, minute, rules, window, risk[0])
-        reminder = _reminder_candidate(
-            now, today, slot_today, risk, prefs, activity, rules, window, sent_keys
-        )
-        if reminder is not None:
-            candidates.append(reminder)
+        if slot_today is not None and slot_today <= now and today not in activity.active_days:
+            reminder = _reminder_candidate(
+                now,
+                today,
+                slot_today,
+                risk,
+                prefs,
+                activity,
+                rules,
+                window,
+                sent_keys,
+                off,
+                len(candidates),
+            )
+            if reminder is not None:
+                candidates.append(reminder)
     # caps, from the learner's history
-    week_ago = now - timedelta(days=7)
-    in_week = sorted(n.due_at for n in history if n.due_at > week_ago) if history else []
-    if not pre_boarding:
-        next_slot = _next_reminder_slot(
-            now, today, slot_today, minute, prefs, activity, rules, window
-        )
-        if rules.weekly_cap == 0:
+    in_week: list[datetime] = []
+    if history:
+        week_ago = now - _WEEK
+        in_week = sorted([n.due_at for n in history if n.due_at > week_ago])
+    weekly_cap = rules.weekly_cap
+    if not pre_boarding and not off.issuperset(REMINDER_TYPES):
+        next_slot = _next_reminder_slot(now, today, slot_today, minute, activity, rules, window)
+        if weekly_cap == 0:
             next_slot = None
-        elif next_slot is not None and len(in_week) >= rules.weekly_cap:
+        elif next_slot is not None and len(in_week) >= weekly_cap:
             # the week is full: the next slot after the oldest of the week's nudges drops out
-            release = in_week[len(in_week) - rules.weekly_cap] + timedelta(days=7)
+            release = in_week[len(in_week) - weekly_cap] + _WEEK
             next_slot = window.next_allowed(max(next_slot, release))
         if next_slot is not None:
             future.append(next_slot)
+    if not candidates:
+        return NudgePlan((), _next_at(now, future, window))
+
     reminders_today = 0
     last_due = None
     for sent in history:
         if last_due is None or sent.due_at > last_due:
             last_due = sent.due_at
-        if sent.kind in REMINDER_TYPES and sent.due_at.astimezone(zone).date() == today:
+        if sent.kind in REMINDER_TYPES and window.local_date(sent.due_at) == today:
             reminders_today += 1
 
     planned: list[PlannedNudge] = []
-    by_priority = sorted(candidates, key=lambda c: (_RANK[c.kind], c.due_from))
+    candidates.sort()
     allowed_now = window.allows(now)
     soonest = min(future, default=None)  # a later moment cannot change next_at
-    for candidate in by_priority:
-        earliest = max(now, candidate.due_from)
-        if candidate.kind is not NudgeType.WELCOME:
-            if candidate.kind in REMINDER_TYPES and reminders_today >= rules.reminder_cap_per_day:
+    for candidate in candidates:
+        kind = candidate.kind
+        earliest = candidate.due_from if candidate.due_from > now else now
+        if kind is not NudgeType.WELCOME:
+            if kind in REMINDER_TYPES and reminders_today >= rules.reminder_cap_per_day:
                 continue  # today's reminder slot is used; tomorrow has its own
-            if rules.weekly_cap == 0:
+            if weekly_cap == 0:
                 continue
-            if len(in_week) >= rules.weekly_cap:
+            if len(in_week) >= weekly_cap:
                 # the week is full: wait until the oldest of the week's nudges drops out
-                earliest = max(
-                    earliest, in_week[len(in_week) - rules.weekly_cap] + timedelta(days=7)
-                )
+                earliest = max(earliest, in_week[len(in_week) - weekly_cap] + _WEEK)
         if last_due is not None:
             earliest = max(earliest, last_due + rules.min_gap)
         if planned:
@@ -698,11 +780,11 @@ def plan(
             future.append(moment)
             soonest = moment if soonest is None else min(soonest, moment)
             continue
-        variant = choose_variant(candidate.kind.value, stats or {}, rng)
-        text = render(candidate.kind.value, variant, prefs.locale, candidate.params)
+        variant = choose_variant(kind.value, stats or {}, rng)
+        text = render(kind.value, variant, prefs.locale, candidate.params)
         planned.append(
             PlannedNudge(
-                kind=candidate.kind,
+                kind=kind,
                 variant=variant,
                 dedupe_key=candidate.dedupe_key,
                 locale=prefs.locale,
@@ -713,7 +795,7 @@ def plan(
             )
         )
         in_week.append(now)
-        if candidate.kind in REMINDER_TYPES:
+        if kind in REMINDER_TYPES:
             reminders_today += 1
 
     return NudgePlan(tuple(planned), _next_at(now, future, window))
@@ -724,4 +806,4 @@ def _next_at(now: datetime, future: list[datetime], window: _Window) -> datetime
     upcoming = [moment for moment in future if moment > now]
     if upcoming:
         return min(upcoming)
-    return window.next_allowed(now + timedelta(days=1)) or now + timedelta(days=1)
+    return window.next_allowed(now + _DAY) or now + _DAY
