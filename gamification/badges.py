@@ -2,24 +2,26 @@
 awards a tier each time the measure reaches the tier's threshold.
 
 Each tier is awarded at most once per learner (the state keeps the awarded ``(code, tier)``
-pairs). The evidence of an award is the fact keys that satisfied it, in chronological order:
-for counts, the first ``threshold`` matching facts; for distinct competencies, the fact that
-first touched each one; for minutes, the facts until the sum reached the threshold; for a
-streak, the facts of the period that reached the length; for challenges, ``challenge:<id>``.
-Evidence reflects the facts known when the badge was awarded.
+pairs). The measure of a fact-based criterion is a :class:`BadgeTally` the engine keeps per
+criterion (a count, minutes, or the competencies touched), so evaluating badges never walks
+the learner's history. The evidence of an award is the key of the fact that reached the
+tier (the backend keeps every event, so the rest of the story can be read from there); for
+challenges-completed badges it is ``challenge:<id>`` of the challenges counted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gamification.events import EventKind, LearningFact
 from gamification.jsondoc import (
     JsonDict,
+    content_digest,
     read_int,
     read_list,
     read_mapping,
@@ -28,8 +30,6 @@ from gamification.jsondoc import (
     read_optional_str,
     read_str,
 )
-from gamification.rules import StreakMode, StreakPolicy
-from gamification.streaks import streak_reached_on
 
 if TYPE_CHECKING:
     from gamification.state import LearnerState
@@ -184,14 +184,6 @@ class BadgeAward:
 
 
 @dataclass(frozen=True)
-class _Step:
-    """The measure reached ``value``; ``keys`` are the facts that moved it there."""
-
-    value: int
-    keys: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class CriterionMeasure:
     """``value`` is where the learner stands now; ``best`` the highest it ever was.
 
@@ -211,110 +203,108 @@ class CriterionMeasure:
         return self.best if self.reached(threshold) else self.value
 
 
+FACT_KINDS = frozenset(CriterionKind) - {
+    CriterionKind.STREAK_LENGTH,
+    CriterionKind.CHALLENGES_COMPLETED,
+}
+"""Criterion kinds measured from facts (the others come from the streak and challenges)."""
+
+
+@lru_cache(maxsize=4096)
+def badge_key(criterion: BadgeCriterion) -> str:
+    """The tally key of a criterion (badges with the same criterion share one tally)."""
+    return "b:" + content_digest(criterion.to_dict())
+
+
+@dataclass(frozen=True)
+class BadgeTally:
+    """A fact-based criterion's total: facts counted or minutes summed (``value``), or the
+    competencies touched (distinct-competency criteria). A sum: arrival order is moot."""
+
+    value: int = 0
+    competencies: frozenset[int] = field(default_factory=frozenset)
+
+    def plus(self, criterion: BadgeCriterion, fact: LearningFact) -> BadgeTally:
+        """This tally with ``fact`` added (call only when ``criterion.matches(fact)``)."""
+        if criterion.kind is CriterionKind.DISTINCT_COMPETENCIES:
+            touched = fact.competency_ids
+            if criterion.competency_id is not None:
+                touched = touched & {criterion.competency_id}
+            if touched <= self.competencies:
+                return self
+            merged = self.competencies | touched
+            return BadgeTally(len(merged), merged)
+        if criterion.kind is CriterionKind.TOTAL_MINUTES:
+            return BadgeTally(self.value + fact.minutes) if fact.minutes else self
+        return BadgeTally(self.value + 1)
+
+    def to_json(self) -> Any:
+        """Compact form: the number, or the sorted competency ids."""
+        return sorted(self.competencies) if self.competencies else self.value
+
+    @classmethod
+    def from_json(cls, data: Any) -> BadgeTally:
+        """Inverse of :meth:`to_json`."""
+        if isinstance(data, list):
+            competencies = frozenset(int(c) for c in data)
+            return cls(len(competencies), competencies)
+        if isinstance(data, int) and not isinstance(data, bool):
+            return cls(data)
+        raise ValueError(f"a badge tally is a number or a list of competency ids, got {data!r}")
+
+
+def tally_badge(criterion: BadgeCriterion, facts: Iterable[LearningFact]) -> BadgeTally:
+    """The tally of a fact-based criterion over a whole history."""
+    tally = BadgeTally()
+    for fact in facts:
+        if criterion.matches(fact):
+            tally = tally.plus(criterion, fact)
+    return tally
+
+
 def measure_criterion(criterion: BadgeCriterion, state: LearnerState) -> CriterionMeasure:
     """How far ``state`` is on ``criterion``, counted as :func:`evaluate_badges` counts it
-    (refresh the state first for streak badges); shown on the badge wall as "7 / 12"."""
+    (refresh the state first for streak badges); shown on the badge wall as "7 / 12".
+
+    Raises KeyError for a fact-based criterion the learner (who has facts) has no tally of
+    yet: ``gamification.engine.backfill`` it first.
+    """
     if criterion.kind is CriterionKind.STREAK_LENGTH:
         streak = state.streak
         return CriterionMeasure(streak.current, max(streak.longest, streak.current))
     if criterion.kind is CriterionKind.CHALLENGES_COMPLETED:
         done = len(state.completed_challenges)
         return CriterionMeasure(done, done)
-    value = 0
-    seen: set[int] = set()
-    for fact in state.facts:
-        if not criterion.matches(fact):
-            continue
-        if criterion.kind is CriterionKind.DISTINCT_COMPETENCIES:
-            touched = set(fact.competency_ids)
-            if criterion.competency_id is not None:
-                touched &= {criterion.competency_id}
-            seen |= touched
-            value = len(seen)
-        elif criterion.kind is CriterionKind.TOTAL_MINUTES:
-            value += fact.minutes
-        else:
-            value += 1
-    return CriterionMeasure(value, value)
-
-
-def _fact_steps(criterion: BadgeCriterion, facts: Sequence[LearningFact]) -> list[_Step]:
-    steps: list[_Step] = []
-    value = 0
-    seen_competencies: set[int] = set()
-    for fact in facts:
-        if not criterion.matches(fact):
-            continue
-        if criterion.kind is CriterionKind.DISTINCT_COMPETENCIES:
-            touched = fact.competency_ids - seen_competencies
-            if criterion.competency_id is not None:
-                touched &= {criterion.competency_id}
-            if not touched:
-                continue
-            seen_competencies |= touched
-            value = len(seen_competencies)
-        elif criterion.kind is CriterionKind.TOTAL_MINUTES:
-            if fact.minutes == 0:
-                continue
-            value += fact.minutes
-        else:
-            value += 1
-        steps.append(_Step(value, (fact.key,)))
-    return steps
-
-
-def _streak_steps(state: LearnerState, policy: StreakPolicy, today: date) -> list[_Step]:
-    reached = streak_reached_on(state.sessions_by_day(), policy, state.pauses, today=today)
-    span = timedelta(days=0 if policy.mode is StreakMode.DAILY else 6)
-    steps = []
-    for length, first_day in sorted(reached.items()):
-        keys = tuple(
-            fact.key
-            for fact in state.facts
-            if fact.counts_as_activity and first_day <= fact.local_date <= first_day + span
-        )
-        steps.append(_Step(length, keys))
-    return steps
-
-
-def _evidence(steps: Sequence[_Step], threshold: int, cumulative: bool) -> tuple[str, ...] | None:
-    """Evidence for reaching ``threshold``, or None if it was not reached."""
-    keys: list[str] = []
-    for step in steps:
-        keys.extend(step.keys)
-        if step.value >= threshold:
-            return tuple(keys) if cumulative else step.keys
-    return None
+    key = badge_key(criterion)
+    tally = state.badge_tallies.get(key)
+    if tally is None:
+        if state.fact_count:
+            raise KeyError(f"no tally for {key}: backfill the learner's history first")
+        tally = BadgeTally()
+    return CriterionMeasure(tally.value, tally.value)
 
 
 def evaluate_badges(
     state: LearnerState,
     definitions: Sequence[BadgeDefinition],
     *,
-    policy: StreakPolicy,
-    today: date,
+    evidence: tuple[str, ...] = (),
 ) -> list[BadgeAward]:
-    """The badge tiers ``state`` has earned but not yet been awarded.
-
-    ``policy`` and ``today`` are needed for streak-length badges (streaks depend on the
-    learner's local day). Results follow definition order, then tier order.
-    """
+    """The badge tiers ``state`` has earned but not yet been awarded, with ``evidence``
+    (the key of the fact being applied); refresh the streak first for streak badges.
+    Results follow definition order, then tier order."""
     awards: list[BadgeAward] = []
     for definition in definitions:
         pending = [t for t in definition.tiers if not state.has_badge(definition.code, t.name)]
         if not pending:
             continue
-        criterion = definition.criterion
-        if criterion.kind is CriterionKind.STREAK_LENGTH:
-            steps = _streak_steps(state, policy, today)
-        elif criterion.kind is CriterionKind.CHALLENGES_COMPLETED:
-            ids = sorted(state.completed_challenges)
-            steps = [_Step(i + 1, (f"challenge:{cid}",)) for i, cid in enumerate(ids)]
-        else:
-            steps = _fact_steps(criterion, state.facts)
-        cumulative = criterion.kind is not CriterionKind.STREAK_LENGTH
+        measure = measure_criterion(definition.criterion, state)
         for tier in pending:
-            evidence = _evidence(steps, tier.threshold, cumulative)
-            if evidence is not None:
-                awards.append(BadgeAward(definition.code, tier.name, evidence))
+            if not measure.reached(tier.threshold):
+                break  # tiers rise: the rest are out of reach too
+            proof = evidence
+            if definition.criterion.kind is CriterionKind.CHALLENGES_COMPLETED:
+                ids = sorted(state.completed_challenges)[: tier.threshold]
+                proof = tuple(f"challenge:{cid}" for cid in ids)
+            awards.append(BadgeAward(definition.code, tier.name, proof))
     return awards

@@ -12,21 +12,40 @@ day of the fact that completed it as far as the engine knew when it paid.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from gamification.badges import CHALLENGE_BADGE_TIER, BadgeAward, BadgeDefinition, evaluate_badges
-from gamification.challenges import ChallengeDefinition, challenge_progress
+from gamification.badges import (
+    CHALLENGE_BADGE_TIER,
+    FACT_KINDS,
+    BadgeAward,
+    BadgeDefinition,
+    BadgeTally,
+    badge_key,
+    evaluate_badges,
+    tally_badge,
+)
+from gamification.challenges import ChallengeDefinition
 from gamification.events import EventKind, LearningFact
-from gamification.goals import DatedGoal, dated_goal_progress, weekly_minutes
+from gamification.goals import DatedGoal
 from gamification.nudges import NudgeIntent, NudgeKind
 from gamification.periods import DateRange, iso_week_label, local_day, require_aware
 from gamification.rules import OrgRules
-from gamification.state import LearnerState
-from gamification.streaks import compute_streak
+from gamification.state import XP_MEMORY_DAYS, LearnerState, remembered_keys
+from gamification.streaks import resume_streak, usable_checkpoint
+from gamification.tallies import (
+    ChallengeTally,
+    GoalTally,
+    challenge_key,
+    goal_key,
+    tally_challenge,
+    tally_goal,
+)
 from gamification.xp import XpAward, XpReason, informal_cooldown_slot, xp_for_fact
+
+CHALLENGE_MEMORY_DAYS = 62
+"""Tallies of challenges that ended this many days before today are forgotten."""
 
 
 @dataclass(frozen=True)
@@ -40,28 +59,154 @@ class Outcome:
     duplicate: bool = False
 
 
+class MissingHistory(ValueError):
+    """The learner has facts but no tally for these rules yet: :func:`backfill` from their
+    history first (a rule created since their last fact, or a converted document)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        super().__init__(f"no tally yet for {', '.join(keys)}: backfill from the history first")
+        self.keys = list(keys)
+
+
+def missing_tallies(
+    state: LearnerState,
+    badges: Sequence[BadgeDefinition],
+    challenges: Sequence[ChallengeDefinition] = (),
+) -> list[str]:
+    """Tally keys these rules need that ``state`` has no tally for (a learner without facts
+    needs none: every tally starts at zero)."""
+    if state.fact_count == 0:
+        return []
+    missing = [
+        key
+        for key in dict.fromkeys(
+            badge_key(b.criterion) for b in badges if b.criterion.kind in FACT_KINDS
+        )
+        if key not in state.badge_tallies
+    ]
+    missing += [key for c in challenges if (key := challenge_key(c)) not in state.challenge_tallies]
+    missing += [
+        key
+        for g in state.dated_goals
+        if f"dated:{g.goal_id}" not in state.rewarded_goals
+        and (key := goal_key(g)) not in state.goal_tallies
+    ]
+    return missing
+
+
+def backfill(
+    state: LearnerState,
+    history: Iterable[LearningFact],
+    badges: Sequence[BadgeDefinition],
+    challenges: Sequence[ChallengeDefinition] = (),
+) -> LearnerState:
+    """``state`` with the tallies it lacks for these rules counted from ``history`` (every
+    fact applied to it so far). Nothing is paid or awarded here: the next :func:`apply`
+    does that, as it would have with the full history."""
+    facts = list(history)
+    badge_tallies = dict(state.badge_tallies)
+    for definition in badges:
+        criterion = definition.criterion
+        key = badge_key(criterion)
+        if criterion.kind in FACT_KINDS and key not in badge_tallies:
+            badge_tallies[key] = tally_badge(criterion, facts)
+    challenge_tallies = dict(state.challenge_tallies)
+    for challenge in challenges:
+        key = challenge_key(challenge)
+        if (
+            challenge.challenge_id not in state.completed_challenges
+            and key not in challenge_tallies
+        ):
+            challenge_tallies[key] = tally_challenge(challenge, facts)
+    goal_tallies = dict(state.goal_tallies)
+    for goal in state.dated_goals:
+        key = goal_key(goal)
+        if key not in goal_tallies:
+            goal_tallies[key] = tally_goal(goal, facts)
+    return replace(
+        state,
+        badge_tallies=badge_tallies,
+        challenge_tallies=challenge_tallies,
+        goal_tallies=goal_tallies,
+        history=(),
+    )
+
+
+def _walk_streak(
+    state: LearnerState, rules: OrgRules, today: date, changed_day: date | None
+) -> LearnerState:
+    """The streak as of ``today``, walking from the checkpoint unless ``changed_day`` (an
+    active day that just changed) lies in the part it already read."""
+    checkpoint = state.streak_checkpoint
+    if checkpoint is not None and changed_day is not None and changed_day < checkpoint.valid_from:
+        checkpoint = None
+    checkpoint = usable_checkpoint(checkpoint, rules.streak, state.pauses, today)
+    since = checkpoint.period_start if checkpoint else None
+    streak, checkpoint = resume_streak(
+        state.sessions_by_day(since), rules.streak, state.pauses, today=today, resume=checkpoint
+    )
+    return replace(state, streak=streak, streak_checkpoint=checkpoint)
+
+
 def _record_fact(
     state: LearnerState, fact: LearningFact, rules: OrgRules
 ) -> tuple[LearnerState, list[XpAward]]:
-    """Add the fact and pay its own XP (before goals, challenges and badges look at it)."""
-    facts = list(state.facts)
-    bisect.insort(facts, fact, key=lambda f: f.chronological_key)
+    """Count the fact and pay its own XP (before goals, challenges and badges look at it)."""
     awards = xp_for_fact(fact, rules.xp, state.xp_context(fact.local_date))
+    newest = fact.local_date if state.newest_day is None else max(state.newest_day, fact.local_date)
     informal_xp_by_day = dict(state.informal_xp_by_day)
+    slots = state.paid_informal_slots
     if fact.kind is EventKind.INFORMAL and awards:
         day = fact.local_date
         informal_xp_by_day[day] = informal_xp_by_day.get(day, 0) + sum(a.amount for a in awards)
     slot = informal_cooldown_slot(fact, rules.xp)
+    if slot is not None:
+        slots = slots | {slot}
+    if newest != state.newest_day:
+        # caps and cooldowns of long-gone days cannot be reached by a retry any more
+        horizon = newest - timedelta(days=XP_MEMORY_DAYS)
+        informal_xp_by_day = {d: xp for d, xp in informal_xp_by_day.items() if d >= horizon}
+        oldest = horizon.isoformat()
+        slots = frozenset(s for s in slots if s[:10] >= oldest)
+    keys = dict(state.recent_keys)
+    keys[fact.key] = fact.local_date
+    if newest != state.newest_day or fact.local_date < newest:
+        keys = remembered_keys(keys, newest)
     paid_course = fact.course_id if fact.kind is EventKind.COMPLETION else None
     new_state = replace(
         state,
-        facts=tuple(facts),
+        active=(
+            state.active.plus(fact.local_date, fact.minutes)
+            if fact.counts_as_activity
+            else state.active
+        ),
+        fact_count=state.fact_count + 1,
+        recent_keys=keys,
+        newest_day=newest,
         informal_xp_by_day=informal_xp_by_day,
-        paid_informal_slots=state.paid_informal_slots | ({slot} if slot is not None else set()),
+        paid_informal_slots=slots,
         paid_course_ids=state.paid_course_ids
         | ({paid_course} if paid_course is not None else set()),
     )
     return new_state, awards
+
+
+def _count_badges(
+    state: LearnerState, fact: LearningFact, badges: Sequence[BadgeDefinition]
+) -> dict[str, BadgeTally]:
+    tallies = dict(state.badge_tallies)
+    counted: set[str] = set()
+    for definition in badges:
+        criterion = definition.criterion
+        if criterion.kind not in FACT_KINDS:
+            continue
+        key = badge_key(criterion)
+        if key in counted:
+            continue  # badges with the same criterion share one tally
+        counted.add(key)
+        tally = tallies.get(key, BadgeTally())
+        tallies[key] = tally.plus(criterion, fact) if criterion.matches(fact) else tally
+    return tallies
 
 
 def apply(
@@ -80,10 +225,19 @@ def apply(
     pays newly reached goals (weekly minutes goal of the fact's week, dated goals) and newly
     completed ``challenges``, awards newly earned badge tiers, and emits nudge intents for
     badges, streak milestones, goals, challenges and level-ups.
+
+    A fact whose key is among the state's recent keys is a duplicate (nothing changes).
+    Raises :class:`MissingHistory` when the learner has facts but no tally yet for one of
+    the rules (:func:`backfill` first).
     """
     require_aware(now, "now")
-    if fact.key in state.seen_keys:
+    if state.is_recent_duplicate(fact):
         return Outcome(state, duplicate=True)
+    if state.history:
+        state = backfill(state, state.history, badges, challenges)
+    missing = missing_tallies(state, badges, challenges)
+    if missing:
+        raise MissingHistory(missing)
     today = local_day(now, tz_name)
     new, ledger = _record_fact(state, fact, rules)
     awards: list[BadgeAward] = []
@@ -93,7 +247,8 @@ def apply(
         if amount > 0:
             ledger.append(XpAward(amount, reason, fact.local_date, fact.key, ref))
 
-    streak = compute_streak(new.sessions_by_day(), rules.streak, new.pauses, today=today)
+    new = _walk_streak(new, rules, today, fact.local_date if fact.counts_as_activity else None)
+    streak = new.streak
     old_milestones = set(state.streak.milestones) if state.streak.mode is streak.mode else set()
     for milestone in streak.milestones:
         if milestone not in old_milestones:
@@ -112,27 +267,38 @@ def apply(
         fact.counts_as_activity
         and new.weekly_goal_minutes > 0
         and week_goal not in rewarded
-        and weekly_minutes(new.minutes_by_day(), fact.local_date) >= new.weekly_goal_minutes
+        and new.weekly_minutes(fact.local_date) >= new.weekly_goal_minutes
     ):
         reached_goals.append(week_goal)
+    goal_tallies: dict[str, GoalTally] = {}
     for goal in new.dated_goals:
-        goal_key = f"dated:{goal.goal_id}"
-        if goal_key in rewarded:
-            continue
-        if dated_goal_progress(goal, new.facts, today).reached_on is not None:
-            reached_goals.append(goal_key)
-    for goal_key in reached_goals:
-        rewarded.add(goal_key)
-        pay(rules.xp.goal_reached_xp, XpReason.GOAL_REACHED, goal_key)
-        nudges.append(NudgeIntent(NudgeKind.GOAL_REACHED, f"goal:{goal_key}", {"goal": goal_key}))
+        key = goal_key(goal)
+        goal_tally = new.goal_tallies.get(key, GoalTally())
+        goal_ref = f"dated:{goal.goal_id}"
+        if goal_ref not in rewarded:
+            goal_tally = goal_tally.plus(goal, fact)
+            if goal_tally.progress(goal, today).reached_on is not None:
+                reached_goals.append(goal_ref)
+        goal_tallies[key] = goal_tally
+    for goal_ref in reached_goals:
+        rewarded.add(goal_ref)
+        pay(rules.xp.goal_reached_xp, XpReason.GOAL_REACHED, goal_ref)
+        nudges.append(NudgeIntent(NudgeKind.GOAL_REACHED, f"goal:{goal_ref}", {"goal": goal_ref}))
 
     completed = set(new.completed_challenges)
     awarded_badges = set(new.awarded_badges)
+    challenge_tallies = {
+        key: tally
+        for key, tally in new.challenge_tallies.items()
+        if tally.ends_on >= today - timedelta(days=CHALLENGE_MEMORY_DAYS)
+    }
     for challenge in challenges:
-        if challenge.challenge_id in completed:
-            continue
-        progress = challenge_progress(challenge, new.facts)
-        if progress.completed_on is None:
+        key = challenge_key(challenge)
+        tally = challenge_tallies.get(key, ChallengeTally(challenge.ends_on))
+        if challenge.matches(fact):
+            tally = tally.plus(challenge, fact)
+        challenge_tallies[key] = tally  # kept after completion: it says when that was
+        if challenge.challenge_id in completed or tally.count < challenge.target_count:
             continue
         completed.add(challenge.challenge_id)
         reward = challenge.xp_reward
@@ -150,17 +316,19 @@ def apply(
         )
         badge = (challenge.badge_code, CHALLENGE_BADGE_TIER)
         if challenge.badge_code and badge not in awarded_badges:
-            awards.append(BadgeAward(challenge.badge_code, CHALLENGE_BADGE_TIER, progress.evidence))
+            awards.append(BadgeAward(challenge.badge_code, CHALLENGE_BADGE_TIER, (fact.key,)))
             awarded_badges.add((challenge.badge_code, CHALLENGE_BADGE_TIER))
 
     new = replace(
         new,
-        streak=streak,
         rewarded_goals=frozenset(rewarded),
         completed_challenges=frozenset(completed),
         awarded_badges=frozenset(awarded_badges),
+        badge_tallies=_count_badges(new, fact, badges),
+        challenge_tallies=challenge_tallies,
+        goal_tallies=goal_tallies,
     )
-    earned = evaluate_badges(new, badges, policy=rules.streak, today=today)
+    earned = evaluate_badges(new, badges, evidence=(fact.key,))
     awards.extend(earned)
     for award in awards:
         nudges.append(
@@ -219,9 +387,7 @@ def refresh(state: LearnerState, rules: OrgRules, now: datetime, tz_name: str) -
     learner changes pauses): days passing can put a streak at risk, use freezes or break it.
     """
     require_aware(now, "now")
-    today = local_day(now, tz_name)
-    streak = compute_streak(state.sessions_by_day(), rules.streak, state.pauses, today=today)
-    return replace(state, streak=streak)
+    return _walk_streak(state, rules, local_day(now, tz_name), None)
 
 
 def plan_pause(
@@ -239,8 +405,26 @@ def set_weekly_goal(state: LearnerState, minutes: int) -> LearnerState:
     return replace(state, weekly_goal_minutes=minutes)
 
 
-def add_dated_goal(state: LearnerState, goal: DatedGoal) -> LearnerState:
-    """Add a dated goal; its XP is paid by the first fact applied after it is reached."""
+def add_dated_goal(
+    state: LearnerState, goal: DatedGoal, history: Iterable[LearningFact] | None = None
+) -> LearnerState:
+    """Add a dated goal; its XP is paid by the first fact applied after it is reached.
+
+    A learner who already has facts needs their ``history`` (facts dated on or after the
+    goal's ``set_on`` suffice) to start the goal's tally.
+    """
     if any(g.goal_id == goal.goal_id for g in state.dated_goals):
         raise ValueError(f"goal {goal.goal_id!r} already exists")
-    return replace(state, dated_goals=(*state.dated_goals, goal))
+    if history is None and state.fact_count and not state.history:
+        raise MissingHistory([goal_key(goal)])
+    facts = state.history if history is None else tuple(history)
+    tallies = {**state.goal_tallies, goal_key(goal): tally_goal(goal, facts)}
+    return replace(state, dated_goals=(*state.dated_goals, goal), goal_tallies=tallies)
+
+
+def remove_dated_goal(state: LearnerState, goal_id: str) -> LearnerState:
+    """Drop a dated goal and its tally (a goal already paid stays paid)."""
+    keep = tuple(g for g in state.dated_goals if g.goal_id != goal_id)
+    keys = {goal_key(g) for g in keep}
+    tallies = {k: t for k, t in state.goal_tallies.items() if k in keys}
+    return replace(state, dated_goals=keep, goal_tallies=tallies)

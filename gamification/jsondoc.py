@@ -7,11 +7,20 @@ so a corrupted document fails loudly instead of silently changing a learner's XP
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 JsonDict = dict[str, Any]
+
+
+def content_digest(doc: Mapping[str, Any]) -> str:
+    """A short stable digest of a JSON-compatible document (keys sorted): names a rule by
+    its content, so a changed rule is a different one."""
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def read_int(doc: Mapping[str, Any], key: str, default: int) -> int:

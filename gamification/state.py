@@ -3,24 +3,36 @@
 The backend loads it with :meth:`LearnerState.from_dict` (``from_dict({})`` is a fresh
 learner), passes it to ``gamification.engine.apply`` and stores ``outcome.state.to_dict()``.
 
-The facts themselves are kept (in chronological order): they make the engine idempotent
-(a key already present is a duplicate), let badge, goal and challenge criteria be measured
-over the learner's whole history, and are the single source for active days and minutes.
-Everything else here is either paid-out bookkeeping (what XP, goals, challenges, badges
-were already granted, so nothing is granted twice) or a snapshot for fast reads.
+The state is bounded: it does not keep the facts themselves. It keeps
+
+- the learner's active local days (sessions and minutes per day: a few numbers a day, the
+  single source for streaks, weekly goals and the heatmap) and a streak checkpoint, so a
+  new fact walks a few periods instead of the whole history;
+- one tally per badge criterion, challenge and dated goal (``gamification.tallies``);
+- the idempotency keys of facts dated within :data:`KEY_WINDOW_DAYS` of the newest day
+  (retries arrive within minutes; an older duplicate is refused by the caller's store,
+  which keeps every key: the backend's unique key on ``learning_event``);
+- paid-out bookkeeping (XP, informal caps and cooldowns for the last
+  :data:`XP_MEMORY_DAYS` days, paid courses, goals, challenges, badges), so nothing is paid
+  twice, and the learner's own settings.
+
+Version 1 documents kept every fact; :meth:`LearnerState.from_dict` converts them, keeping
+their facts as :attr:`LearnerState.history` until the engine has tallied them.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import bisect
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from functools import cached_property
+from datetime import date, timedelta
 from typing import Any
 
+from gamification.badges import BadgeTally
+from gamification.challenges import ChallengeDefinition, ChallengeProgress
 from gamification.events import LearningFact
-from gamification.goals import DatedGoal
+from gamification.goals import DatedGoal, DatedGoalProgress
 from gamification.jsondoc import (
     JsonDict,
     parse_date,
@@ -28,18 +40,104 @@ from gamification.jsondoc import (
     read_list,
     read_mapping,
 )
-from gamification.periods import DateRange
-from gamification.streaks import StreakStatus
+from gamification.periods import DateRange, week_start
+from gamification.streaks import StreakCheckpoint, StreakStatus
+from gamification.tallies import ChallengeTally, GoalTally, challenge_key, goal_key
 from gamification.xp import XpContext
 
-STATE_SCHEMA_VERSION = 1
+STATE_SCHEMA_VERSION = 2
+KEY_WINDOW_DAYS = 7
+"""Keys of facts dated this many days before the newest day are forgotten."""
+XP_MEMORY_DAYS = 62
+"""Informal XP caps and cooldown slots are remembered this many days before the newest day
+(a log dated earlier than that is capped on its own)."""
+
+
+@dataclass(frozen=True)
+class ActiveDays:
+    """Sessions and minutes per local day, for facts that count as learning activity.
+
+    Three parallel tuples sorted by day (``days`` as proleptic ordinals): they go to and
+    from JSON as they are, and a new fact is one binary search.
+    """
+
+    days: tuple[int, ...] = ()
+    sessions: tuple[int, ...] = ()
+    minutes: tuple[int, ...] = ()
+
+    def plus(self, day: date, minutes: int) -> ActiveDays:
+        """These days with one more session of ``minutes`` on ``day``."""
+        ordinal = day.toordinal()
+        at = bisect.bisect_left(self.days, ordinal)
+        if at < len(self.days) and self.days[at] == ordinal:
+            sessions = list(self.sessions)
+            sessions[at] += 1
+            spent = list(self.minutes)
+            spent[at] += minutes
+            return ActiveDays(self.days, tuple(sessions), tuple(spent))
+        return ActiveDays(
+            (*self.days[:at], ordinal, *self.days[at:]),
+            (*self.sessions[:at], 1, *self.sessions[at:]),
+            (*self.minutes[:at], minutes, *self.minutes[at:]),
+        )
+
+    @property
+    def last(self) -> date | None:
+        """The latest active day."""
+        return date.fromordinal(self.days[-1]) if self.days else None
+
+    def sessions_by_day(self, since: date | None = None) -> dict[date, int]:
+        """Sessions per local day (from ``since`` on)."""
+        start = 0 if since is None else bisect.bisect_left(self.days, since.toordinal())
+        return {
+            date.fromordinal(d): n
+            for d, n in zip(self.days[start:], self.sessions[start:], strict=True)
+        }
+
+    def minutes_by_day(self, since: date | None = None) -> dict[date, int]:
+        """Minutes per local day (from ``since`` on)."""
+        start = 0 if since is None else bisect.bisect_left(self.days, since.toordinal())
+        return {
+            date.fromordinal(d): m
+            for d, m in zip(self.days[start:], self.minutes[start:], strict=True)
+        }
+
+    def minutes_between(self, first: date, last: date) -> int:
+        """Minutes learned from ``first`` to ``last`` (inclusive)."""
+        lo = bisect.bisect_left(self.days, first.toordinal())
+        hi = bisect.bisect_right(self.days, last.toordinal())
+        return sum(self.minutes[lo:hi])
+
+    def to_dict(self) -> JsonDict:
+        """JSON-compatible form."""
+        return {
+            "days": list(self.days),
+            "sessions": list(self.sessions),
+            "minutes": list(self.minutes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ActiveDays:
+        """Inverse of :meth:`to_dict`."""
+        days = tuple(read_list(data, "days"))
+        sessions = tuple(read_list(data, "sessions"))
+        minutes = tuple(read_list(data, "minutes"))
+        if not len(days) == len(sessions) == len(minutes):
+            raise ValueError("active days, sessions and minutes must have the same length")
+        if not all(type(v) is int for column in (days, sessions, minutes) for v in column):
+            raise ValueError("active days, sessions and minutes must be integers")
+        if any(a >= b for a, b in itertools.pairwise(days)):
+            raise ValueError("active days must be sorted and distinct")
+        return cls(days, sessions, minutes)
 
 
 @dataclass(frozen=True)
 class LearnerState:
     """Everything the engine knows about one learner (immutable; the engine returns new ones).
 
-    - ``facts``: every applied fact, ordered by (occurred_at, key).
+    - ``active``: sessions and minutes per local day (activity facts only).
+    - ``fact_count``: facts applied, ever (0 means no history to tally).
+    - ``recent_keys``: keys of facts dated within ``KEY_WINDOW_DAYS`` of ``newest_day``.
     - ``xp_total``: the sum of every XP award ever emitted; ``level`` follows from it.
     - ``informal_xp_by_day``: informal XP paid per local day (for the daily cap).
     - ``paid_informal_slots``: cooldown slots already paid (see ``xp.informal_cooldown_slot``).
@@ -47,11 +145,18 @@ class LearnerState:
     - ``rewarded_goals``: ``weekly:<iso week>`` / ``dated:<goal id>`` goals already paid.
     - ``completed_challenges``: challenge ids already completed and paid.
     - ``awarded_badges``: ``(code, tier)`` pairs awarded.
+    - ``badge_tallies`` / ``challenge_tallies`` / ``goal_tallies``: per-rule totals.
     - ``pauses``, ``weekly_goal_minutes``, ``dated_goals``: the learner's own settings.
-    - ``streak``: the streak as of the last apply/refresh.
+    - ``streak``: the streak as of the last apply/refresh; ``streak_checkpoint`` where the
+      next walk may start.
+    - ``history``: the facts of a converted version-1 document, until they are tallied
+      (never stored).
     """
 
-    facts: tuple[LearningFact, ...] = ()
+    active: ActiveDays = field(default_factory=ActiveDays)
+    fact_count: int = 0
+    recent_keys: Mapping[str, date] = field(default_factory=dict)
+    newest_day: date | None = None
     xp_total: int = 0
     level: int = 1
     informal_xp_by_day: Mapping[date, int] = field(default_factory=dict)
@@ -60,27 +165,58 @@ class LearnerState:
     rewarded_goals: frozenset[str] = field(default_factory=frozenset)
     completed_challenges: frozenset[str] = field(default_factory=frozenset)
     awarded_badges: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    badge_tallies: Mapping[str, BadgeTally] = field(default_factory=dict)
+    challenge_tallies: Mapping[str, ChallengeTally] = field(default_factory=dict)
+    goal_tallies: Mapping[str, GoalTally] = field(default_factory=dict)
     pauses: tuple[DateRange, ...] = ()
     weekly_goal_minutes: int = 60
     dated_goals: tuple[DatedGoal, ...] = ()
     streak: StreakStatus = field(default_factory=StreakStatus)
+    streak_checkpoint: StreakCheckpoint | None = None
+    history: tuple[LearningFact, ...] = field(default=(), compare=False, repr=False)
 
-    @cached_property
-    def seen_keys(self) -> frozenset[str]:
-        """Idempotency keys of every applied fact."""
-        return frozenset(fact.key for fact in self.facts)
+    def is_recent_duplicate(self, fact: LearningFact) -> bool:
+        """Whether ``fact``'s key was applied and is still remembered."""
+        return fact.key in self.recent_keys
 
-    def sessions_by_day(self) -> dict[date, int]:
+    def sessions_by_day(self, since: date | None = None) -> dict[date, int]:
         """Learning sessions per local day (facts that count as activity)."""
-        return dict(Counter(f.local_date for f in self.facts if f.counts_as_activity))
+        return self.active.sessions_by_day(since)
 
-    def minutes_by_day(self) -> dict[date, int]:
+    def minutes_by_day(self, since: date | None = None) -> dict[date, int]:
         """Minutes learned per local day."""
-        minutes: Counter[date] = Counter()
-        for fact in self.facts:
-            if fact.counts_as_activity:
-                minutes[fact.local_date] += fact.minutes
-        return dict(minutes)
+        return self.active.minutes_by_day(since)
+
+    def weekly_minutes(self, day: date) -> int:
+        """Minutes learned in the ISO week (Monday-Sunday) containing ``day``."""
+        monday = week_start(day)
+        return self.active.minutes_between(monday, monday + timedelta(days=6))
+
+    @property
+    def last_active_date(self) -> date | None:
+        """The latest local day with learning activity."""
+        return self.active.last
+
+    def challenge_progress(self, challenge: ChallengeDefinition) -> ChallengeProgress:
+        """Progress on an individual challenge, from its tally (KeyError when a learner
+        with facts has none yet: ``gamification.engine.backfill`` first)."""
+        key = challenge_key(challenge)
+        tally = self.challenge_tallies.get(key)
+        if tally is None:
+            if self.fact_count:
+                raise KeyError(f"no tally for {key}: backfill the learner's history first")
+            tally = ChallengeTally(challenge.ends_on)
+        return tally.progress(challenge, challenge.challenge_id in self.completed_challenges)
+
+    def dated_goal_progress(self, goal: DatedGoal, today: date) -> DatedGoalProgress:
+        """Progress and pace of one of the learner's dated goals on local day ``today``."""
+        key = goal_key(goal)
+        tally = self.goal_tallies.get(key)
+        if tally is None:
+            if self.fact_count:
+                raise KeyError(f"no tally for {key}: backfill the learner's history first")
+            tally = GoalTally()
+        return tally.progress(goal, today)
 
     def has_badge(self, code: str, tier: str) -> bool:
         """Whether this badge tier was already awarded."""
@@ -95,10 +231,13 @@ class LearnerState:
         )
 
     def to_dict(self) -> JsonDict:
-        """JSON-compatible document (dates as ISO strings, sets as sorted lists)."""
+        """JSON-compatible document (days as ISO strings or ordinals, sets as sorted lists)."""
         return {
             "schema": STATE_SCHEMA_VERSION,
-            "facts": [fact.to_dict() for fact in self.facts],
+            "active": self.active.to_dict(),
+            "fact_count": self.fact_count,
+            "recent_keys": {key: day.toordinal() for key, day in self.recent_keys.items()},
+            "newest_day": self.newest_day.toordinal() if self.newest_day else None,
             "xp_total": self.xp_total,
             "level": self.level,
             "informal_xp_by_day": {
@@ -109,27 +248,46 @@ class LearnerState:
             "rewarded_goals": sorted(self.rewarded_goals),
             "completed_challenges": sorted(self.completed_challenges),
             "awarded_badges": [list(pair) for pair in sorted(self.awarded_badges)],
+            "badge_tallies": {
+                key: tally.to_json() for key, tally in sorted(self.badge_tallies.items())
+            },
+            "challenge_tallies": {
+                key: tally.to_json() for key, tally in sorted(self.challenge_tallies.items())
+            },
+            "goal_tallies": {
+                key: tally.to_json() for key, tally in sorted(self.goal_tallies.items())
+            },
             "pauses": [pause.to_dict() for pause in self.pauses],
             "weekly_goal_minutes": self.weekly_goal_minutes,
             "dated_goals": [goal.to_dict() for goal in self.dated_goals],
             "streak": self.streak.to_dict(),
+            "streak_checkpoint": (
+                self.streak_checkpoint.to_dict() if self.streak_checkpoint else None
+            ),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearnerState:
-        """Inverse of :meth:`to_dict`; ``from_dict({})`` is a fresh learner."""
+        """Inverse of :meth:`to_dict`; ``from_dict({})`` is a fresh learner. A version-1
+        document (every fact kept) is converted: see the module docstring."""
         schema = read_int(data, "schema", STATE_SCHEMA_VERSION)
         if schema > STATE_SCHEMA_VERSION:
             raise ValueError(f"state schema {schema} is newer than this engine understands")
-        facts = sorted(
-            (LearningFact.from_dict(f) for f in read_list(data, "facts")),
-            key=lambda f: f.chronological_key,
-        )
+        if schema == 1 and data:
+            return _from_version_1(data)
         badges = read_list(data, "awarded_badges")
         if not all(isinstance(b, list) and len(b) == 2 for b in badges):
             raise ValueError(f"awarded_badges must be [code, tier] pairs, got {badges!r}")
+        newest = data.get("newest_day")
+        checkpoint = data.get("streak_checkpoint")
         return cls(
-            facts=tuple(facts),
+            active=ActiveDays.from_dict(read_mapping(data, "active")),
+            fact_count=read_int(data, "fact_count", 0),
+            recent_keys={
+                str(key): date.fromordinal(int(day))
+                for key, day in read_mapping(data, "recent_keys").items()
+            },
+            newest_day=date.fromordinal(int(newest)) if newest else None,
             xp_total=read_int(data, "xp_total", 0),
             level=read_int(data, "level", 1),
             informal_xp_by_day={
@@ -141,8 +299,68 @@ class LearnerState:
             rewarded_goals=frozenset(str(g) for g in read_list(data, "rewarded_goals")),
             completed_challenges=frozenset(str(c) for c in read_list(data, "completed_challenges")),
             awarded_badges=frozenset((str(code), str(tier)) for code, tier in badges),
+            badge_tallies={
+                str(key): BadgeTally.from_json(value)
+                for key, value in read_mapping(data, "badge_tallies").items()
+            },
+            challenge_tallies={
+                str(key): ChallengeTally.from_json(value)
+                for key, value in read_mapping(data, "challenge_tallies").items()
+            },
+            goal_tallies={
+                str(key): GoalTally.from_json(value)
+                for key, value in read_mapping(data, "goal_tallies").items()
+            },
             pauses=tuple(DateRange.from_dict(p) for p in read_list(data, "pauses")),
             weekly_goal_minutes=read_int(data, "weekly_goal_minutes", 60),
             dated_goals=tuple(DatedGoal.from_dict(g) for g in read_list(data, "dated_goals")),
             streak=StreakStatus.from_dict(read_mapping(data, "streak")),
+            streak_checkpoint=(
+                StreakCheckpoint.from_dict(checkpoint) if isinstance(checkpoint, Mapping) else None
+            ),
         )
+
+
+def remembered_keys(keys: Mapping[str, date], newest: date | None) -> dict[str, date]:
+    """``keys`` without those dated more than ``KEY_WINDOW_DAYS`` before ``newest``."""
+    if newest is None:
+        return dict(keys)
+    horizon = newest - timedelta(days=KEY_WINDOW_DAYS)
+    return {key: day for key, day in keys.items() if day >= horizon}
+
+
+def _from_version_1(data: Mapping[str, Any]) -> LearnerState:
+    """A version-1 document (every fact kept) as a version-2 state with its facts as
+    ``history``: active days, counts and keys now; tallies when the engine needs them."""
+    unique: dict[str, LearningFact] = {}
+    for raw in read_list(data, "facts"):
+        fact = LearningFact.from_dict(raw)
+        unique[fact.key] = fact
+    facts = tuple(sorted(unique.values(), key=lambda f: f.chronological_key))
+    active = ActiveDays()
+    for fact in facts:
+        if fact.counts_as_activity:
+            active = active.plus(fact.local_date, fact.minutes)
+    newest = max((f.local_date for f in facts), default=None)
+    converted = LearnerState.from_dict(
+        {key: value for key, value in data.items() if key not in ("schema", "facts")}
+    )
+    return LearnerState(
+        active=active,
+        fact_count=len(facts),
+        recent_keys=remembered_keys({f.key: f.local_date for f in facts}, newest),
+        newest_day=newest,
+        xp_total=converted.xp_total,
+        level=converted.level,
+        informal_xp_by_day=converted.informal_xp_by_day,
+        paid_informal_slots=converted.paid_informal_slots,
+        paid_course_ids=converted.paid_course_ids,
+        rewarded_goals=converted.rewarded_goals,
+        completed_challenges=converted.completed_challenges,
+        awarded_badges=converted.awarded_badges,
+        pauses=converted.pauses,
+        weekly_goal_minutes=converted.weekly_goal_minutes,
+        dated_goals=converted.dated_goals,
+        streak=converted.streak,
+        history=facts,
+    )

@@ -25,6 +25,13 @@ from the learner's first active day up to ``today``:
   3. Otherwise the streak **breaks** (restarts at 0). While the repair window is still
      open, the status carries a :class:`RepairOffer` ("restore your 12-day streak");
      after it closes the break is final.
+
+The walk is a left fold over periods, so it can resume: once a period's repair window has
+closed, nothing that happens later changes the totals before it. :func:`compute_streak`
+with ``resume`` starts from a :class:`StreakCheckpoint` instead of the first active day and
+hands back a newer one, so a learner with years of history costs a few periods per event.
+A checkpoint is only used for the policy and pauses it was made with, and a fact dated
+before its ``valid_from`` (a day the fold already read) must drop it (the engine does).
 """
 
 from __future__ import annotations
@@ -132,6 +139,100 @@ class StreakStatus:
         )
 
 
+LISTED_DAYS = 30
+"""``freezes_used`` and ``repaired`` keep the most recent this many days (they are shown,
+not counted)."""
+
+
+@dataclass(frozen=True)
+class StreakCheckpoint:
+    """The walk's running totals at the start of ``period_start`` (every earlier period and
+    its repair window is final). ``basis`` names the policy and pauses it holds for;
+    ``valid_from`` is the first day the walk up to here did not read."""
+
+    period_start: date
+    valid_from: date
+    basis: str
+    count: int = 0
+    longest: int = 0
+    banked: int = 0
+    freezes_used: tuple[date, ...] = ()
+    repaired: tuple[date, ...] = ()
+
+    def to_dict(self) -> JsonDict:
+        """JSON-compatible form (days as ordinals: the document stays small)."""
+        return {
+            "period_start": self.period_start.toordinal(),
+            "valid_from": self.valid_from.toordinal(),
+            "basis": self.basis,
+            "count": self.count,
+            "longest": self.longest,
+            "banked": self.banked,
+            "freezes_used": [d.toordinal() for d in self.freezes_used],
+            "repaired": [d.toordinal() for d in self.repaired],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StreakCheckpoint:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            period_start=date.fromordinal(read_int(data, "period_start", 1)),
+            valid_from=date.fromordinal(read_int(data, "valid_from", 1)),
+            basis=read_str(data, "basis", ""),
+            count=read_int(data, "count", 0),
+            longest=read_int(data, "longest", 0),
+            banked=read_int(data, "banked", 0),
+            freezes_used=tuple(date.fromordinal(int(d)) for d in read_list(data, "freezes_used")),
+            repaired=tuple(date.fromordinal(int(d)) for d in read_list(data, "repaired")),
+        )
+
+
+def streak_basis(policy: StreakPolicy, pauses: Collection[DateRange]) -> str:
+    """What a checkpoint depends on besides the active days: the policy and the pauses."""
+    spans = ",".join(
+        f"{p.start.toordinal()}-{p.end.toordinal()}"
+        for p in sorted(pauses, key=lambda p: (p.start, p.end))
+    )
+    return (
+        f"{policy.mode.value}:{policy.days_per_week}:{policy.freeze_every_days}:"
+        f"{policy.freeze_every_weeks}:{policy.max_banked_freezes}:{policy.repair_window_days}"
+        f"|{spans}"
+    )
+
+
+def _window_days(policy: StreakPolicy) -> int:
+    """How many days after a period's end the walk reads (its repair window)."""
+    if policy.mode is StreakMode.DAILY:
+        return policy.repair_window_days
+    return min(policy.repair_window_days, 7)
+
+
+def _period_start(day: date, mode: StreakMode) -> date:
+    return day if mode is StreakMode.DAILY else week_start(day)
+
+
+def _final_before(policy: StreakPolicy, today: date) -> date:
+    """The latest period start whose earlier periods (and their repair windows) are final."""
+    return _period_start(today - timedelta(days=_window_days(policy) + 1), policy.mode)
+
+
+def usable_checkpoint(
+    checkpoint: StreakCheckpoint | None,
+    policy: StreakPolicy,
+    pauses: Collection[DateRange],
+    today: date,
+    *,
+    basis: str | None = None,
+) -> StreakCheckpoint | None:
+    """``checkpoint`` if a walk up to ``today`` may resume from it, else None (other rules
+    or pauses, or a ``today`` that went back before it was final)."""
+    if checkpoint is None:
+        return None
+    if checkpoint.basis != (basis or streak_basis(policy, pauses)):
+        return None
+    return checkpoint if checkpoint.period_start <= _final_before(policy, today) else None
+
+
 @dataclass
 class _Sweep:
     """Running totals while walking the periods (private, mutable on purpose)."""
@@ -142,16 +243,14 @@ class _Sweep:
     banked: int = 0
     freezes_used: list[date] = field(default_factory=list)
     repaired: list[date] = field(default_factory=list)
-    reached_on: dict[int, date] = field(default_factory=dict)
     at_risk: bool = False
     deadline: date | None = None
     offer: RepairOffer | None = None
 
-    def extend(self, period_start: date) -> None:
+    def extend(self) -> None:
         self.count += 1
         if self.count > self.longest:
             self.longest = self.count
-            self.reached_on[self.count] = period_start
         if self.count % self.policy.freeze_every == 0:
             self.banked = min(self.policy.max_banked_freezes, self.banked + 1)
 
@@ -193,20 +292,51 @@ def _sweep(
     policy: StreakPolicy,
     pauses: Collection[DateRange],
     today: date,
-) -> _Sweep:
+    resume: StreakCheckpoint | None = None,
+) -> tuple[_Sweep, StreakCheckpoint | None]:
     sweep = _Sweep(policy)
+    window = _window_days(policy)
+    basis = streak_basis(policy, pauses)
+    final_before = _final_before(policy, today)
+    resume = usable_checkpoint(resume, policy, pauses, today, basis=basis)
     # activity dated after today (clock skew) only counts once its day has come
     sessions = {d: n for d, n in sessions_by_day.items() if n > 0 and d <= today}
-    if not sessions:
-        return sweep
+    if resume is not None:
+        first = resume.period_start
+        sweep.count, sweep.longest, sweep.banked = resume.count, resume.longest, resume.banked
+        sweep.freezes_used = list(resume.freezes_used)
+        sweep.repaired = list(resume.repaired)
+        sessions = {d: n for d, n in sessions.items() if d >= first}
+    elif sessions:
+        first = _period_start(min(sessions), policy.mode)
+    else:
+        first = final_before
+    checkpoint: StreakCheckpoint | None = None
+    if first > final_before:
+        checkpoint = resume
+    relevant = [p for p in pauses if p.end >= first]
     full_target = 1 if policy.mode is StreakMode.DAILY else policy.days_per_week
-    for start, end in _periods(min(sessions), today, policy.mode):
-        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-        unpaused = sum(1 for d in days if not any(d in p for p in pauses))
+    for start, end in _periods(first, today, policy.mode):
+        if start == final_before:
+            checkpoint = StreakCheckpoint(
+                period_start=start,
+                valid_from=start + timedelta(days=window),
+                basis=basis,
+                count=sweep.count,
+                longest=sweep.longest,
+                banked=sweep.banked,
+                freezes_used=tuple(sweep.freezes_used[-LISTED_DAYS:]),
+                repaired=tuple(sweep.repaired[-LISTED_DAYS:]),
+            )
+        if not sessions and sweep.count == 0:
+            continue  # nothing active from here on and no streak to lose
+        length = (end - start).days + 1
+        days = [start + timedelta(days=i) for i in range(length)]
+        unpaused = sum(1 for d in days if not any(d in p for p in relevant)) if relevant else length
         active = sum(1 for d in days if d in sessions)
-        target = math.ceil(full_target * unpaused / len(days))
+        target = math.ceil(full_target * unpaused / length)
         if active >= (target or full_target):
-            sweep.extend(start)
+            sweep.extend()
         elif target == 0:
             continue
         elif end >= today:
@@ -220,7 +350,7 @@ def _sweep(
             extras, usable, repair_by = _repair_credit(sessions, end, policy, today)
             if extras >= shortfall:
                 sweep.repaired.append(start)
-                sweep.extend(start)
+                sweep.extend()
                 continue
             if sweep.banked > 0:
                 sweep.banked -= 1
@@ -229,7 +359,7 @@ def _sweep(
             if usable and today <= repair_by:
                 sweep.offer = RepairOffer(start, repair_by, shortfall - extras, sweep.count)
             sweep.count = 0
-    return sweep
+    return sweep, checkpoint
 
 
 def compute_streak(
@@ -245,27 +375,34 @@ def compute_streak(
     is active when it has at least one). Only the set of days and counts matter, never the
     order in which they were learned about. See the module docstring for the rules.
     """
-    sweep = _sweep(sessions_by_day, policy, pauses, today)
-    return StreakStatus(
+    return resume_streak(sessions_by_day, policy, pauses, today=today)[0]
+
+
+def resume_streak(
+    sessions_by_day: Mapping[date, int],
+    policy: StreakPolicy,
+    pauses: Collection[DateRange] = (),
+    *,
+    today: date,
+    resume: StreakCheckpoint | None = None,
+) -> tuple[StreakStatus, StreakCheckpoint | None]:
+    """:func:`compute_streak`, walking from ``resume`` when it still holds, and the newest
+    checkpoint to resume from next time.
+
+    With ``resume``, ``sessions_by_day`` needs only the days from its ``period_start`` on;
+    the caller drops the checkpoint when a day before its ``valid_from`` changed.
+    """
+    sweep, checkpoint = _sweep(sessions_by_day, policy, pauses, today, resume)
+    status = StreakStatus(
         mode=policy.mode,
         current=sweep.count,
         longest=sweep.longest,
         at_risk=sweep.at_risk,
         deadline=sweep.deadline,
         freezes_banked=sweep.banked,
-        freezes_used=tuple(sweep.freezes_used),
-        repaired=tuple(sweep.repaired),
+        freezes_used=tuple(sweep.freezes_used[-LISTED_DAYS:]),
+        repaired=tuple(sweep.repaired[-LISTED_DAYS:]),
         milestones=tuple(m for m in policy.milestones if m <= sweep.longest),
         repair_offer=sweep.offer,
     )
-
-
-def streak_reached_on(
-    sessions_by_day: Mapping[date, int],
-    policy: StreakPolicy,
-    pauses: Collection[DateRange] = (),
-    *,
-    today: date,
-) -> dict[int, date]:
-    """For each streak length ever reached, the first day of the period that reached it."""
-    return dict(_sweep(sessions_by_day, policy, pauses, today).reached_on)
+    return status, checkpoint

@@ -35,6 +35,7 @@ from backend.badges.texts import Language, how_to_earn, language_of, localized, 
 from backend.db.models import BadgeAward, Competency, Course, Organisation, User
 from backend.db.models import BadgeDefinition as BadgeDefinitionRow
 from backend.db.types import utcnow
+from backend.learning.history import with_tallies
 from backend.learning.rules import org_rules
 from backend.learning.today import learner_document
 from backend.settings import Settings
@@ -348,9 +349,13 @@ async def badge_wall(
         if row.is_active or row.code in earned_codes
     ]
     texts = await _texts(scope, language_of(user.locale), rows)
+    definitions = [engine_definition(row) for row in rows]
+    assert user.id is not None
+    state = await with_tallies(
+        scope.session, scope.organisation_id, user.id, state, badges=definitions
+    )
     wall: list[BadgeWallItem] = []
-    for row in rows:
-        definition = engine_definition(row)
+    for row, definition in zip(rows, definitions, strict=True):
         criterion = definition.criterion
         measure = measure_criterion(criterion, state)
         mine = {a.tier: a for a in awards if a.badge_code == row.code}

@@ -40,6 +40,7 @@ from backend.db.models import (
     User,
 )
 from backend.db.types import utcnow
+from backend.learning.history import with_tallies
 from backend.learning.rules import org_rules
 from backend.learning.service import recompute_team_challenge, team_minutes_by_member
 from backend.learning.today import learner_document
@@ -48,7 +49,6 @@ from gamification import (
     ChallengeDefinition,
     EventKind,
     TeamChallenge,
-    challenge_progress,
     local_day,
     team_challenge_progress,
 )
@@ -382,7 +382,7 @@ def _individual_out(
 ) -> ChallengePublic:
     assert row.id is not None
     definition = ChallengeDefinition.from_dict(row.definition)
-    progress = challenge_progress(definition, state.facts)
+    progress = state.challenge_progress(definition)
     return ChallengePublic(
         id=row.id,
         kind="individual",
@@ -463,7 +463,15 @@ async def present(scope: OrgScope, rows: Sequence[Challenge]) -> list[ChallengeP
     assert me is not None
     user = await scope.get(User, me, what="user")
     organisation = await scope.organisation()
-    state = await learner_document(scope.session, user)
+    state = await with_tallies(
+        scope.session,
+        scope.organisation_id,
+        me,
+        await learner_document(scope.session, user),
+        challenges=[
+            ChallengeDefinition.from_dict(r.definition) for r in rows if r.kind == "individual"
+        ],
+    )
     default_reward = org_rules(organisation).xp.challenge_completed_xp
     facts = await _team_facts(scope, rows)
     org_today = _org_today(organisation)

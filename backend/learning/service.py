@@ -34,8 +34,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db.models import (
     BadgeAward,
     Challenge,
-    Course,
-    CourseCompetency,
     LearnerState,
     LearningEvent,
     Organisation,
@@ -45,20 +43,20 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.db.types import utcnow
+from backend.learning.history import CourseFacts, course_facts, learner_histories, to_fact
 from backend.learning.rules import badges_from_documents, rules_from_settings
 from gamification import (
     BadgeDefinition,
     ChallengeDefinition,
-    EventKind,
     LearningFact,
     OrgRules,
     TeamChallenge,
     apply,
-    fingerprint_text,
     local_day,
     team_challenge_progress,
 )
 from gamification import LearnerState as EngineState
+from gamification.engine import backfill, missing_tallies
 
 EventStatus = Literal["created", "duplicate", "conflict"]
 
@@ -189,63 +187,6 @@ async def _lock_state_documents(
     return {user_id: data or {} for user_id, data in result.all()}
 
 
-@dataclass(frozen=True)
-class CourseFacts:
-    """What the engine needs to know about a course."""
-
-    duration: int
-    hot_skill: bool
-    competencies: frozenset[int]
-
-
-async def _course_facts(
-    session: AsyncSession, organisation_id: int, course_ids: set[int]
-) -> dict[int, CourseFacts]:
-    if not course_ids:
-        return {}
-    courses = (
-        await session.exec(
-            select(Course.id, Course.duration_minutes, Course.hot_skill).where(
-                Course.organisation_id == organisation_id, col(Course.id).in_(course_ids)
-            )
-        )
-    ).all()
-    links = (
-        await session.exec(
-            select(CourseCompetency.course_id, CourseCompetency.competency_id).where(
-                CourseCompetency.organisation_id == organisation_id,
-                col(CourseCompetency.course_id).in_(course_ids),
-            )
-        )
-    ).all()
-    competencies: dict[int, set[int]] = defaultdict(set)
-    for course_id, competency_id in links:
-        competencies[course_id].add(competency_id)
-    return {
-        course_id: CourseFacts(duration, hot_skill, frozenset(competencies.get(course_id, set())))
-        for course_id, duration, hot_skill in courses
-        if course_id is not None
-    }
-
-
-def to_fact(event: IncomingEvent, local_date: date, course: CourseFacts | None) -> LearningFact:
-    competencies = set(course.competencies) if course else set()
-    if event.competency_id is not None:
-        competencies.add(event.competency_id)
-    return LearningFact(
-        key=event.key,
-        kind=EventKind(event.kind),
-        occurred_at=event.occurred_at,
-        local_date=local_date,
-        minutes=event.minutes,
-        course_id=event.course_id,
-        course_duration_minutes=course.duration if course else None,
-        competency_ids=frozenset(competencies),
-        hot_skill=course.hot_skill if course else False,
-        text_fingerprint=fingerprint_text(event.text) if event.text else None,
-    )
-
-
 # a late event may still count for a challenge that ended a few days ago
 CHALLENGE_GRACE_DAYS = 14
 
@@ -351,7 +292,6 @@ async def _org_context(session: AsyncSession, organisation_id: int, now: datetim
 
 def state_columns(state: EngineState, rules: OrgRules) -> dict[str, Any]:
     """The engine's document and the hot fields the Today page reads (without ``version``)."""
-    days = [f.local_date for f in state.facts if f.counts_as_activity]
     return {
         "data": state.to_dict(),
         "xp_total": state.xp_total,
@@ -360,7 +300,7 @@ def state_columns(state: EngineState, rules: OrgRules) -> dict[str, Any]:
         "longest_streak": state.streak.longest,
         "freezes_banked": state.streak.freezes_banked,
         "weekly_goal_minutes": state.weekly_goal_minutes,
-        "last_active_date": max(days) if days else None,
+        "last_active_date": state.last_active_date,
         "updated_at": utcnow(),
     }
 
@@ -544,7 +484,7 @@ async def record_events(
     course_ids = {e.course_id for e in fresh.values() if e.course_id is not None}
     facts: Mapping[int, CourseFacts] = courses if courses is not None else {}
     if any(cid not in facts for cid in course_ids):
-        facts = {**facts, **await _course_facts(session, org_id, course_ids - set(facts))}
+        facts = {**facts, **await course_facts(session, org_id, course_ids - set(facts))}
     if context is None:
         context = await _org_context(session, org_id, now)
     local_dates = {e.key: local_day(e.occurred_at, zones[e.user_id]) for e in fresh.values()}
@@ -608,8 +548,10 @@ async def record_events(
             results[key] = EventResult(key, "conflict")
 
     if fresh:
+        states, needing = _engine_states(documents, context)
+        states = await _backfilled(session, org_id, context, states, needing, fresh)
         writes = _apply_new_events(
-            org_id, context, list(fresh.values()), documents, zones, local_dates, event_ids,
+            org_id, context, list(fresh.values()), states, zones, local_dates, event_ids,
             facts, now, results,
         )  # fmt: skip
         if pg is not None:
@@ -733,10 +675,14 @@ async def _pg_optimistic(
     pg = await autocommit_connection(session)
     events = list(fresh.values())
     user_ids = sorted({e.user_id for e in events})
-    documents = {uid: snapshots[uid].document or {} for uid in user_ids}
+    engine_states, needing = _engine_states(
+        {uid: snapshots[uid].document or {} for uid in user_ids}, context
+    )
+    if needing:
+        return False  # their history is read under the lock
     mine: dict[str, EventResult] = {}
     writes = _apply_new_events(
-        org_id, context, events, documents, zones, local_dates, {}, courses, now, mine
+        org_id, context, events, engine_states, zones, local_dates, {}, courses, now, mine
     )
     if any(r.status != "created" for r in mine.values()):
         return False  # the snapshot already had one of these facts: sort it out under the lock
@@ -1033,11 +979,59 @@ async def _insert_events(
     return {key: event_id for event_id, key in inserted.all() if event_id is not None}
 
 
+def _event_fact(event: IncomingEvent, local_date: date, course: CourseFacts | None) -> LearningFact:
+    return to_fact(
+        event.key,
+        event.kind,
+        event.occurred_at,
+        local_date,
+        event.minutes,
+        event.course_id,
+        event.competency_id,
+        course,
+        event.text,
+    )
+
+
+def _engine_states(
+    documents: Mapping[int, dict[str, Any]], context: OrgContext
+) -> tuple[dict[int, EngineState], list[int]]:
+    """The learners' engine states, and the learners among them whose history must be read
+    first (a rule they have no tally for yet: see ``backend.learning.history``)."""
+    states = {uid: EngineState.from_dict(doc or {}) for uid, doc in documents.items()}
+    badges, challenges = context.badges, context.individual_challenges
+    needing = [
+        uid
+        for uid, state in states.items()
+        if not state.history and missing_tallies(state, badges, challenges)
+    ]
+    return states, needing
+
+
+async def _backfilled(
+    session: AsyncSession,
+    org_id: int,
+    context: OrgContext,
+    states: dict[int, EngineState],
+    needing: list[int],
+    new_keys: Iterable[str],
+) -> dict[int, EngineState]:
+    """``states`` with the missing tallies counted from the learners' stored history."""
+    if not needing:
+        return states
+    histories = await learner_histories(session, org_id, needing, leave_out=set(new_keys))
+    badges, challenges = context.badges, context.individual_challenges
+    return {
+        uid: backfill(state, histories[uid], badges, challenges) if uid in histories else state
+        for uid, state in states.items()
+    }
+
+
 def _apply_new_events(
     org_id: int,
     context: OrgContext,
     events: list[IncomingEvent],
-    documents: dict[int, dict[str, Any]],
+    states: Mapping[int, EngineState],
     timezones: Mapping[int, str],
     local_dates: dict[str, date],
     event_ids: dict[str, int],
@@ -1054,11 +1048,11 @@ def _apply_new_events(
     for event in events:
         by_user[event.user_id].append(event)
     for user_id, user_events in by_user.items():
-        state = EngineState.from_dict(documents.get(user_id) or {})
+        state = states.get(user_id) or EngineState()
         tz = timezones[user_id]
         new_facts: list[LearningFact] = []
         for event in sorted(user_events, key=lambda e: (e.occurred_at, e.key)):
-            fact = to_fact(event, local_dates[event.key], courses.get(event.course_id or 0))
+            fact = _event_fact(event, local_dates[event.key], courses.get(event.course_id or 0))
             outcome = apply(state, fact, rules, badges, now, tz, challenges=challenges)
             state = outcome.state
             result = results.setdefault(

@@ -20,8 +20,8 @@ from sqlmodel import and_, col, or_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Course, CourseCompetency, User
+from backend.learning.history import CourseFacts
 from backend.learning.service import (
-    CourseFacts,
     OrgContext,
     StateSnapshot,
     autocommit_connection,

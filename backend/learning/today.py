@@ -16,6 +16,7 @@ from backend.db.models import (
     User,
 )
 from backend.db.types import utcnow
+from backend.learning.history import with_tallies
 from backend.learning.rules import org_rules
 from backend.learning.schemas import (
     BadgeSummary,
@@ -25,7 +26,7 @@ from backend.learning.schemas import (
     TodayOut,
     WeeklyGoalOut,
 )
-from gamification import ChallengeDefinition, challenge_progress, local_day, refresh
+from gamification import ChallengeDefinition, local_day, refresh
 from gamification import LearnerState as EngineState
 from gamification.goals import weekly_goal_progress
 
@@ -80,13 +81,20 @@ async def active_challenges(
             select(col(Team.id), Team.name).where(col(Team.id).in_(list(team_ids)))
         )
         teams = {tid: name for tid, name in found_teams.all() if tid is not None}
+    definitions = {
+        row.id: ChallengeDefinition.from_dict(row.definition)
+        for row in rows
+        if row.kind == "individual"
+    }
+    assert user.id is not None
+    state = await with_tallies(
+        session, user.organisation_id, user.id, state, challenges=list(definitions.values())
+    )
     out: list[ChallengeSummary] = []
     for row in rows:
         assert row.id is not None
         if row.kind == "individual":
-            progress = challenge_progress(
-                ChallengeDefinition.from_dict(row.definition), state.facts
-            )
+            progress = state.challenge_progress(definitions[row.id])
             out.append(
                 ChallengeSummary(
                     id=row.id,

@@ -30,6 +30,7 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.db.types import utcnow
+from backend.learning.history import learner_histories, with_tallies
 from backend.learning.rules import org_rules
 from backend.learning.service import lock_learner_states, sync_state_columns
 from backend.progress.schemas import (
@@ -57,7 +58,6 @@ from gamification import (
     DateRange,
     LeaderboardRow,
     OrgRules,
-    dated_goal_progress,
     local_day,
     rank_for,
     refresh,
@@ -66,6 +66,7 @@ from gamification import (
 from gamification import LearnerState as EngineState
 from gamification.engine import add_dated_goal as engine_add_dated_goal
 from gamification.engine import plan_pause as engine_plan_pause
+from gamification.engine import remove_dated_goal as engine_remove_dated_goal
 from gamification.engine import set_weekly_goal as engine_set_weekly_goal
 from gamification.goals import weekly_goal_progress
 from gamification.periods import iso_week_label, week_start
@@ -161,7 +162,7 @@ def _dated_goal_out(
     courses: dict[int, str],
     competencies: dict[int, str],
 ) -> DatedGoalOut:
-    progress = dated_goal_progress(goal, state.facts, today)
+    progress = state.dated_goal_progress(goal, today)
     return DatedGoalOut(
         id=goal.goal_id,
         kind=_KIND_NAMES[goal.kind],
@@ -182,6 +183,8 @@ def _dated_goal_out(
 
 
 async def _goals_view(org: OrgScope, user: User, state: EngineState, now: datetime) -> GoalsOut:
+    assert user.id is not None
+    state = await with_tallies(org.session, org.organisation_id, user.id, state)
     weekly = weekly_goal_progress(
         state.minutes_by_day(), state.weekly_goal_minutes, now, user.timezone
     )
@@ -256,19 +259,22 @@ async def add_dated_goal(
         raise ClientException(
             f"you already have {MAX_DATED_GOALS} dated goals; remove one first", status_code=409
         )
-    await mine.save(org, engine_add_dated_goal(mine.state, goal))
+    history = None
+    if mine.state.fact_count and not mine.state.history:
+        assert user.id is not None
+        history = (await learner_histories(org.session, org.organisation_id, [user.id]))[user.id]
+    await mine.save(org, engine_add_dated_goal(mine.state, goal, history))
     courses, competencies = await _goal_names(org, (goal,))
     return _dated_goal_out(goal, mine.state, today, courses, competencies)
 
 
 async def remove_dated_goal(org: OrgScope, goal_id: str) -> None:
     mine = await _lock_my_state(org)
-    remaining = tuple(g for g in mine.state.dated_goals if g.goal_id != goal_id)
-    if len(remaining) == len(mine.state.dated_goals):
+    if all(g.goal_id != goal_id for g in mine.state.dated_goals):
         await org.session.rollback()
         raise NotFoundException(f"goal {goal_id} not found")
-    # the engine has no removal; goals already paid stay in rewarded_goals (ids are never reused)
-    await mine.save(org, replace(mine.state, dated_goals=remaining))
+    # goals already paid stay in rewarded_goals (ids are never reused)
+    await mine.save(org, engine_remove_dated_goal(mine.state, goal_id))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from gamification.badges import BadgeCriterion, BadgeDefinition, BadgeTier, CriterionKind
 from gamification.challenges import ChallengeDefinition
-from gamification.engine import Outcome, apply, replay
+from gamification.engine import Outcome, apply, backfill, replay
 from gamification.events import EventKind, LearningFact, local_day
 from gamification.periods import DateRange, local_day_start, week_start
 from gamification.rules import OrgRules, StreakMode, StreakPolicy
-from gamification.streaks import compute_streak
+from gamification.state import KEY_WINDOW_DAYS, LearnerState
+from gamification.streaks import compute_streak, resume_streak
 from tests.gamification.fact_factory import TZ, at_local
 
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
@@ -82,11 +83,13 @@ def facts(draw: st.DrawFn, max_size: int = 25) -> list[LearningFact]:
     return result
 
 
-def ledger_totals(outcome: Outcome) -> Counter[tuple[str, str, date | None]]:
+def ledger_totals(
+    outcome: Outcome, history: list[LearningFact]
+) -> Counter[tuple[str, str, date | None]]:
     """XP per (reason, ref, local day). Entries are dated on the fact that caused them, so
     for a course completed twice (paid once) and for goal and challenge rewards the day
     depends on which fact arrived first: those are compared without their day."""
-    facts_by_key = {fact.key: fact for fact in outcome.state.facts}
+    facts_by_key = {fact.key: fact for fact in history}
     totals: Counter[tuple[str, str, date | None]] = Counter()
     for award in outcome.ledger:
         fact = facts_by_key[award.event_key]
@@ -101,6 +104,14 @@ def run(history: list[LearningFact], rules: OrgRules) -> Outcome:
     return replay(history, rules, BADGES, NOW, TZ, challenges=CHALLENGES)
 
 
+def run_as_stored(arrivals: list[LearningFact], rules: OrgRules) -> Outcome:
+    """As the backend runs facts: its store keeps every key (a unique constraint) and drops
+    a key it has seen before the engine; the engine itself remembers recent keys only."""
+    seen: set[str] = set()
+    new = [f for f in arrivals if not (f.key in seen or seen.add(f.key))]  # type: ignore[func-returns-value]
+    return run(new, rules)
+
+
 @PROPERTY_SETTINGS
 @given(
     history=facts(),
@@ -113,10 +124,10 @@ def test_arrival_order_and_duplicates_do_not_change_the_result(
     in_order = run(sorted(history, key=lambda f: f.chronological_key), rules)
     resent = data.draw(st.lists(st.sampled_from(history), max_size=10)) if history else []
     shuffled = data.draw(st.permutations(history + resent))
-    scrambled = run(shuffled, rules)
+    scrambled = run_as_stored(shuffled, rules)
     assert scrambled.state == in_order.state
     assert scrambled.state.to_dict() == in_order.state.to_dict()
-    assert ledger_totals(scrambled) == ledger_totals(in_order)
+    assert ledger_totals(scrambled, history) == ledger_totals(in_order, history)
     assert {(a.code, a.tier) for a in scrambled.awards} == {
         (a.code, a.tier) for a in in_order.awards
     }
@@ -138,11 +149,87 @@ def test_xp_total_is_the_ledger_sum_and_no_tier_is_awarded_twice(
 
 @PROPERTY_SETTINGS
 @given(history=facts(max_size=15))
-def test_reapplying_any_known_fact_is_a_no_op(history: list[LearningFact]) -> None:
+def test_reapplying_a_recent_fact_is_a_no_op_and_older_keys_are_forgotten(
+    history: list[LearningFact],
+) -> None:
     state = run(history, DAILY_RULES).state
+    newest = max((f.local_date for f in history), default=None)
     for fact in history:
-        outcome = apply(state, fact, DAILY_RULES, BADGES, NOW, TZ, challenges=CHALLENGES)
-        assert outcome.duplicate and outcome.state is state and outcome.ledger == []
+        assert newest is not None
+        recent = (newest - fact.local_date).days <= KEY_WINDOW_DAYS
+        assert (fact.key in state.recent_keys) == recent
+        if recent:
+            outcome = apply(state, fact, DAILY_RULES, BADGES, NOW, TZ, challenges=CHALLENGES)
+            assert outcome.duplicate and outcome.state is state and outcome.ledger == []
+
+
+@PROPERTY_SETTINGS
+@given(
+    history=facts(), split=st.integers(0, 25), rules=st.sampled_from([DAILY_RULES, WEEKLY_RULES])
+)
+def test_rules_created_later_are_backfilled_to_the_same_result(
+    history: list[LearningFact], split: int, rules: OrgRules
+) -> None:
+    # a learner learns before the badges and challenges exist; the backend backfills their
+    # tallies from the history and goes on: the same state as if the rules were always there
+    before, after = history[:split], history[split:]
+    early = replay(before, rules, [], NOW, TZ).state
+    filled = backfill(early, before, BADGES, CHALLENGES)
+    late = replay(after, rules, BADGES, NOW, TZ, challenges=CHALLENGES, state=filled)
+    always = run(history, rules)
+    if after:
+        assert late.state == always.state
+        assert {(a.code, a.tier) for a in late.awards} | set(early.awarded_badges) == set(
+            always.state.awarded_badges
+        )
+
+
+long_history = st.dictionaries(
+    st.integers(0, 120).map(lambda i: START + timedelta(days=i)), st.integers(1, 3), max_size=80
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    sessions=long_history,
+    changes=long_history,
+    first=st.integers(0, 120),
+    later=st.integers(0, 40),
+    mode=st.sampled_from(list(StreakMode)),
+    freezes=st.integers(0, 2),
+    repair=st.integers(0, 3),
+)
+def test_a_streak_resumed_from_its_checkpoint_equals_the_full_walk(
+    sessions: dict[date, int],
+    changes: dict[date, int],
+    first: int,
+    later: int,
+    mode: StreakMode,
+    freezes: int,
+    repair: int,
+) -> None:
+    policy = StreakPolicy(
+        mode=mode, days_per_week=2, max_banked_freezes=freezes, repair_window_days=repair
+    )
+    pauses = (DateRange(START + timedelta(days=30), START + timedelta(days=33)),)
+    earlier_today = START + timedelta(days=first)
+    today = earlier_today + timedelta(days=later)
+    _, checkpoint = resume_streak(sessions, policy, pauses, today=earlier_today)
+    if checkpoint is not None:
+        # the days the first walk read stay; any later day may be learned about since
+        sessions = {
+            **{d: n for d, n in sessions.items() if d < checkpoint.valid_from},
+            **{d: n for d, n in changes.items() if d >= checkpoint.valid_from},
+        }
+        since = {d: n for d, n in sessions.items() if d >= checkpoint.period_start}
+    else:
+        since = sessions
+    resumed, _ = resume_streak(since, policy, pauses, today=today, resume=checkpoint)
+    assert resumed == compute_streak(sessions, policy, pauses, today=today)
+
+
+def test_a_fresh_state_is_the_empty_document() -> None:
+    assert LearnerState.from_dict({}) == LearnerState()
 
 
 @PROPERTY_SETTINGS

@@ -1,0 +1,159 @@
+"""A learner's history as engine facts, read from ``learning_event``.
+
+The engine's state is bounded: it keeps tallies per rule, not the facts. When a learner who
+already has facts meets a rule with no tally yet (a badge or challenge created since their
+last event, a dated goal just set, an edited rule), the engine needs their history once to
+start that tally (``gamification.engine.backfill``). The history is the organisation's
+stored events of that learner; courses are read as the catalogue has them now.
+"""
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.db.models import Course, CourseCompetency, LearningEvent
+from gamification import (
+    BadgeDefinition,
+    ChallengeDefinition,
+    EventKind,
+    LearningFact,
+    fingerprint_text,
+)
+from gamification import LearnerState as EngineState
+from gamification.engine import backfill, missing_tallies
+
+
+@dataclass(frozen=True)
+class CourseFacts:
+    """What the engine needs to know about a course."""
+
+    duration: int
+    hot_skill: bool
+    competencies: frozenset[int]
+
+
+async def course_facts(
+    session: AsyncSession, organisation_id: int, course_ids: Collection[int]
+) -> dict[int, CourseFacts]:
+    """Duration, hot-skill flag and competencies of the organisation's ``course_ids``."""
+    if not course_ids:
+        return {}
+    courses = (
+        await session.exec(
+            select(Course.id, Course.duration_minutes, Course.hot_skill).where(
+                Course.organisation_id == organisation_id, col(Course.id).in_(course_ids)
+            )
+        )
+    ).all()
+    links = (
+        await session.exec(
+            select(CourseCompetency.course_id, CourseCompetency.competency_id).where(
+                CourseCompetency.organisation_id == organisation_id,
+                col(CourseCompetency.course_id).in_(course_ids),
+            )
+        )
+    ).all()
+    competencies: dict[int, set[int]] = defaultdict(set)
+    for course_id, competency_id in links:
+        competencies[course_id].add(competency_id)
+    return {
+        course_id: CourseFacts(duration, hot_skill, frozenset(competencies.get(course_id, set())))
+        for course_id, duration, hot_skill in courses
+        if course_id is not None
+    }
+
+
+def to_fact(
+    key: str,
+    kind: str,
+    occurred_at: object,
+    local_date: object,
+    minutes: int,
+    course_id: int | None,
+    competency_id: int | None,
+    course: CourseFacts | None,
+    text: str | None = None,
+) -> LearningFact:
+    """The engine's fact for an event, with its course's duration, hot skill and
+    competencies (plus the event's own competency)."""
+    competencies = set(course.competencies) if course else set()
+    if competency_id is not None:
+        competencies.add(competency_id)
+    return LearningFact(
+        key=key,
+        kind=EventKind(kind),
+        occurred_at=occurred_at,  # type: ignore[arg-type]
+        local_date=local_date,  # type: ignore[arg-type]
+        minutes=minutes,
+        course_id=course_id,
+        course_duration_minutes=course.duration if course else None,
+        competency_ids=frozenset(competencies),
+        hot_skill=course.hot_skill if course else False,
+        text_fingerprint=fingerprint_text(text) if text else None,
+    )
+
+
+async def learner_histories(
+    session: AsyncSession,
+    organisation_id: int,
+    user_ids: Collection[int],
+    *,
+    leave_out: Collection[str] = (),
+) -> dict[int, list[LearningFact]]:
+    """Every stored event of these learners as facts, in time order, without the keys in
+    ``leave_out`` (events being applied right now)."""
+    if not user_ids:
+        return {}
+    table = LearningEvent.__table__.c  # type: ignore[attr-defined]
+    conn = await session.connection()  # a plain Core query: eight columns, no models
+    rows = (
+        await conn.execute(
+            sa_select(
+                table.user_id,
+                table.idempotency_key,
+                table.kind,
+                table.occurred_at,
+                table.local_date,
+                table.minutes,
+                table.course_id,
+                table.competency_id,
+            )
+            .where(table.organisation_id == organisation_id, table.user_id.in_(list(user_ids)))
+            .order_by(table.occurred_at, table.id)
+        )
+    ).all()
+    skip = set(leave_out)
+    courses = await course_facts(session, organisation_id, {r[6] for r in rows if r[6] is not None})
+    histories: dict[int, list[LearningFact]] = {uid: [] for uid in user_ids}
+    for user_id, key, kind, occurred_at, local_date, minutes, course_id, competency_id in rows:
+        if key in skip:
+            continue
+        course = courses.get(course_id) if course_id is not None else None
+        histories[user_id].append(
+            to_fact(key, kind, occurred_at, local_date, minutes, course_id, competency_id, course)
+        )
+    return histories
+
+
+async def with_tallies(
+    session: AsyncSession,
+    organisation_id: int,
+    user_id: int,
+    state: EngineState,
+    *,
+    badges: Sequence[BadgeDefinition] = (),
+    challenges: Sequence[ChallengeDefinition] = (),
+) -> EngineState:
+    """``state`` with a tally for every rule given and every dated goal: read as they are,
+    or counted from the learner's history when one is missing (for pages that show
+    progress; nothing is stored)."""
+    if state.history:
+        return backfill(state, state.history, badges, challenges)
+    if not missing_tallies(state, badges, challenges):
+        return state
+    history = (await learner_histories(session, organisation_id, [user_id]))[user_id]
+    return backfill(state, history, badges, challenges)
