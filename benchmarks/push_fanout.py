@@ -3,6 +3,7 @@
     uv run python benchmarks/push_fanout.py [--count 20000] [--workers 2] [--senders 8]
                                             [--concurrency 64] [--batch 200]
                                             [--naive-count N] [--skip-node]
+                                            [--profile DIR] [--py-spy DIR]
 
 Creates a fresh database ``learnloop_bench_push_<random>`` on 127.0.0.1:5432 (user
 ``postgres``, trust auth), migrates it, and seeds one organisation with ``--count`` learners,
@@ -21,6 +22,10 @@ Measured, each against the same push service and the same subscriptions:
   claims dict per call as in the README, no session: a new connection per message);
 - ``node web-push``: ``benchmarks/web_push_naive.mjs`` (npm ``web-push``, pinned in
   package.json: ``npm install --prefix benchmarks``) awaiting each send, and with 64 in flight.
+
+For the workers' run it reports CPU per message of the workers, the push service, the
+PostgreSQL backends of the benchmark's database and the whole machine (what is more than the
+three is other work on the machine), and the load average before and after.
 
 Afterwards a few devices' last messages are fetched from the push service and decrypted with
 the device's private key, to show what was measured is real Web Push. Prints a table and
@@ -285,6 +290,8 @@ def run_learnloop(
     env: dict[str, str],
     origin: str,
     cert: Path,
+    service_pid: int,
+    db: str,
 ) -> Row:
     before = service_count(origin, cert)
     workers = [
@@ -318,9 +325,36 @@ def run_learnloop(
                 raise SystemExit(
                     f"a worker exited early: {worker.stderr.read() if worker.stderr else ''}"
                 )
+        spies = [
+            subprocess.Popen(
+                [
+                    *("py-spy", "record", "--pid", str(w.pid), "--rate", "250", "--nonblocking"),
+                    *("--format", "speedscope", "-o", str(Path(args.py_spy) / f"worker-{n}.json")),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for n, w in enumerate(workers)
+            if args.py_spy
+        ]
+        if spies:
+            time.sleep(1)
         cpu_before = sum(cpu_seconds(w.pid) for w in workers)
+        service_before, backends_before = cpu_seconds(service_pid), backend_cpu_seconds(db)
+        load_before, machine_before = os.getloadavg()[0], machine_busy_seconds()
         seconds, recorded = asyncio.run(queue_and_wait(url, devices, limit_seconds=600))
+        machine_cpu = machine_busy_seconds() - machine_before
         worker_cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu_before
+        service_cpu = cpu_seconds(service_pid) - service_before
+        # backends that connected during the run count from zero
+        postgres_cpu = sum(
+            cpu - backends_before.get(pid, 0.0) for pid, cpu in backend_cpu_seconds(db).items()
+        )
+        load_after = os.getloadavg()[0]
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=60)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
@@ -330,9 +364,15 @@ def run_learnloop(
             except subprocess.TimeoutExpired:
                 worker.kill()
     received = service_count(origin, cert) - before
+    per_message = 1e6 / len(devices)
+    cores = os.cpu_count() or 1
     note = (
-        f"{args.workers} processes x {args.senders} senders; {recorded} recorded, {received} "
-        f"received; worker CPU {worker_cpu / len(devices) * 1e6:.0f} us/message"
+        f"{args.workers} processes x {args.senders} senders x {args.batch}/claim; {recorded} "
+        f"recorded, {received} received; CPU us/message: workers {worker_cpu * per_message:.0f}, "
+        f"push service {service_cpu * per_message:.0f}, PostgreSQL backends "
+        f"{postgres_cpu * per_message:.0f}, whole machine {machine_cpu * per_message:.0f} "
+        f"(of {cores * seconds * per_message:.0f} on {cores} cores)"
+        f"; load {load_before:.1f} -> {load_after:.1f}"
     )
     if recorded != len(devices) or received != len(devices):
         note += "  MISMATCH"
@@ -343,6 +383,33 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds(db: str) -> dict[int, float]:
+    """CPU time so far of each PostgreSQL backend connected to ``db`` (by process id)."""
+
+    async def pids() -> list[int]:
+        import asyncpg
+
+        conn = await asyncpg.connect(f"postgresql://{PG}/postgres", timeout=10)
+        try:
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
+            return [int(r["pid"]) for r in rows]
+        finally:
+            await conn.close()
+
+    seconds = {}
+    for pid in asyncio.run(pids()):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            seconds[pid] = cpu_seconds(pid)
+    return seconds
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores, /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def naive_child(jobs_file: str) -> None:
@@ -480,6 +547,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", metavar="DIR", help="run the workers under cProfile, writing DIR/worker-N.prof"
     )
+    parser.add_argument(
+        "--py-spy",
+        metavar="DIR",
+        help="sample the workers with py-spy (installed separately) during the measured run",
+    )
     parser.add_argument("--naive-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_child:
@@ -519,7 +591,7 @@ def main() -> None:
             "LEARNLOOP_LOG_LEVEL": "WARNING",
         }
         print("learnloop worker ...", file=sys.stderr)
-        rows.append(run_learnloop(args, url, devices, worker_env, origin, cert))
+        rows.append(run_learnloop(args, url, devices, worker_env, origin, cert, service.pid, db))
         print(check_samples(origin, cert, devices), file=sys.stderr)
         jobs = write_jobs(workdir, devices, naive_count, vapid_key_file)
         print(f"naive pywebpush loop ({naive_count}) ...", file=sys.stderr)

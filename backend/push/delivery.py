@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -51,6 +52,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.db.models import Nudge, PushDelivery, PushSubscription
+from backend.push import postgres_outbox
 from backend.push.payload import PushMessage, payload_json
 from backend.push.sender import Device, Outcome, PushSender, SendResult
 
@@ -129,8 +131,16 @@ class _Outcomes:
     verdicts: dict[str, _Verdict] = field(default_factory=dict)
 
 
+def _on_postgres(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
 async def claim(engine: AsyncEngine, now: datetime, *, limit: int, lease_seconds: float) -> Batch:
     """Claim up to ``limit`` due nudges for ``lease_seconds`` (see the module docstring)."""
+    if _on_postgres(engine):
+        return _batch_of(
+            await postgres_outbox.claim(engine, now, limit, now + timedelta(seconds=lease_seconds))
+        )
     due = (
         select(NUDGE.c.id)
         .where(
@@ -201,9 +211,35 @@ async def claim(engine: AsyncEngine, now: datetime, *, limit: int, lease_seconds
     return Batch(nudges, dict(devices), delivered)
 
 
+def _batch_of(rows: Sequence[Any]) -> Batch:
+    """A batch from :data:`postgres_outbox.CLAIM` rows: one per (nudge, device or none)."""
+    nudges: list[ClaimedNudge] = []
+    devices: dict[int, list[Device]] = {}
+    delivered: set[tuple[str, int]] = set()
+    seen: set[int] = set()  # a learner's devices come once per nudge of theirs in the batch
+    last = None
+    for nid, org, user, kind, locale, title, body, url, attempts, sid, *keys, done in rows:
+        if nid != last:
+            last = nid
+            nudges.append(
+                ClaimedNudge(PushMessage(nid, kind, locale, title, body, url), org, user, attempts)
+            )
+        if sid is None:
+            continue
+        if sid not in seen:
+            seen.add(sid)
+            devices.setdefault(user, []).append(Device(sid, *keys))
+        if done:
+            delivered.add((nid, sid))
+    return Batch(nudges, devices, delivered)
+
+
 async def release(engine: AsyncEngine, nudge_ids: Sequence[str]) -> None:
     """Give up claims (graceful stop before sending): other workers may take them at once."""
     if not nudge_ids:
+        return
+    if _on_postgres(engine):
+        await postgres_outbox.release(engine, nudge_ids)
         return
     async with engine.begin() as conn:
         await conn.execute(
@@ -211,6 +247,9 @@ async def release(engine: AsyncEngine, nudge_ids: Sequence[str]) -> None:
             .where(_among(NUDGE.c.id, nudge_ids, conn.dialect.name), NUDGE.c.status == "pending")
             .values(claimed_until=None)
         )
+
+
+_DELIVERY_COLUMNS = ("organisation_id", "nudge_id", "subscription_id", "status", "delivered_at")
 
 
 class DeliveryLog:
@@ -224,7 +263,8 @@ class DeliveryLog:
     def __init__(self, engine: AsyncEngine, interval: float = 0.05) -> None:
         self.engine = engine
         self.interval = interval
-        self._rows: list[dict[str, Any]] = []
+        # (organisation id, nudge id, subscription id, status, delivered at)
+        self._rows: list[tuple[int, str, int, int, datetime]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -237,13 +277,13 @@ class DeliveryLog:
 
     def add(self, nudge: ClaimedNudge, device: Device, status: int) -> None:
         self._rows.append(
-            {
-                "organisation_id": nudge.organisation_id,
-                "nudge_id": nudge.message.nudge_id,
-                "subscription_id": device.subscription_id,
-                "status": status,
-                "delivered_at": datetime.now(UTC),
-            }
+            (
+                nudge.organisation_id,
+                nudge.message.nudge_id,
+                device.subscription_id,
+                status,
+                datetime.now(UTC),
+            )
         )
         self._wake.set()
         if self._task is None:
@@ -260,14 +300,20 @@ class DeliveryLog:
         rows, self._rows = self._rows, []
         if not rows:
             return
-        rows.sort(key=lambda r: (r["subscription_id"], r["nudge_id"]))  # one lock order
+        rows.sort(key=lambda r: (r[2], r[1]))  # one lock order
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(_insert_ignoring_duplicates(conn), rows)
-            self.recorded.update((r["nudge_id"], r["subscription_id"]) for r in rows)
-        except DBAPIError as exc:
+            if _on_postgres(self.engine):
+                await postgres_outbox.insert_deliveries(self.engine, list(zip(*rows, strict=True)))
+            else:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        _insert_ignoring_duplicates(conn),
+                        [dict(zip(_DELIVERY_COLUMNS, row, strict=True)) for row in rows],
+                    )
+            self.recorded.update((r[1], r[2]) for r in rows)
+        except (DBAPIError, asyncpg.PostgresError) as exc:
             # a device or nudge deleted meanwhile, or a deadlock: the final record sorts it out
-            log.debug("early delivery record failed (%s); recorded with the batch", exc.orig)
+            log.debug("early delivery record failed (%s); recorded with the batch", exc)
 
     async def close(self) -> None:
         self._closing = True
@@ -385,15 +431,49 @@ async def record(
     for attempt in range(5):
         already = delivery_log.recorded if delivery_log is not None else set()
         try:
-            async with engine.begin() as conn:
-                await _record(conn, batch, out, now, already)
+            if _on_postgres(engine):
+                await _record_postgres(engine, out, now, already)
+            else:
+                async with engine.begin() as conn:
+                    await _record(conn, batch, out, now, already)
             if delivery_log is not None:
                 delivery_log.forget(batch)
             return
+        except postgres_outbox.TRANSIENT:
+            if attempt == 4:
+                raise
         except DBAPIError as exc:
             if attempt == 4 or not _is_transient(exc):
                 raise
-            await asyncio.sleep(0.05 * (attempt + 1))
+        await asyncio.sleep(0.05 * (attempt + 1))
+
+
+async def _record_postgres(
+    engine: AsyncEngine, out: _Outcomes, now: datetime, already_recorded: set[tuple[str, int]]
+) -> None:
+    """:func:`_record` as column arrays for :data:`postgres_outbox.RECORD`."""
+    verdicts: tuple[list[Any], ...] = ([], [], [], [], [])
+    for nid, verdict in out.verdicts.items():
+        verdicts[0].append(nid)
+        verdicts[1].append(verdict.status)
+        verdicts[2].append(verdict.error[:500])
+        verdicts[3].append(verdict.attempts)
+        verdicts[4].append(verdict.due_at if verdict.status == "pending" else None)
+    succeeded = {d.subscription_id for _, d, _ in out.delivered}
+    touched = sorted((succeeded | out.failed_devices) - out.gone)
+    devices = (
+        touched,
+        [sid in succeeded for sid in touched],
+        [sid in out.failed_devices for sid in touched],
+    )
+    deliveries: tuple[list[Any], ...] = ([], [], [], [])
+    for nudge, device, status in out.delivered:
+        if (nudge.message.nudge_id, device.subscription_id) not in already_recorded:
+            deliveries[0].append(nudge.organisation_id)
+            deliveries[1].append(nudge.message.nudge_id)
+            deliveries[2].append(device.subscription_id)
+            deliveries[3].append(status)
+    await postgres_outbox.record(engine, now, verdicts, devices, deliveries, sorted(out.gone))
 
 
 def _is_transient(exc: DBAPIError) -> bool:
