@@ -216,6 +216,8 @@ async def measure(
         PHASE_SECONDS.clear()
         profiler = cProfile.Profile() if profile else None
         cpu_started = time.process_time()
+        db = url.rsplit("/", 1)[1]
+        pg_started = process_cpu_seconds(await postgres_pids(url, db))
         machine_started = machine_cpu_seconds()
         started = time.perf_counter()
         if profiler:
@@ -224,6 +226,9 @@ async def measure(
         tick = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         machine = machine_cpu_seconds() - machine_started
+        # backends opened during the tick count from zero
+        pg_after = process_cpu_seconds(await postgres_pids(url, db))
+        pg_cpu = sum(cpu - pg_started.get(pid, 0.0) for pid, cpu in pg_after.items())
         print(
             "steps (s, summed over batches): "
             + ", ".join(f"{name} {seconds:.3f}" for name, seconds in PHASE_SECONDS.items()),
@@ -257,12 +262,41 @@ async def measure(
         "tick": tick,
         "cpu": cpu,
         "machine": machine,
+        "pg_cpu": pg_cpu,
         "created": created,
         "rows": rows,
         "left": left,
         "idle": idle,
         "again": again,
     }
+
+
+async def postgres_pids(url: str, db: str) -> list[int]:
+    """Server processes working for this database: its backends and the shared writers."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"), timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+            " OR backend_type IN ('checkpointer', 'background writer', 'walwriter')",
+            db,
+        )
+    finally:
+        await conn.close()
+    return [r[0] for r in rows]
+
+
+def process_cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """utime + stime of these processes (PostgreSQL runs on this machine: /proc)."""
+    found: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
 
 
 def machine_cpu_seconds() -> float:
@@ -279,13 +313,14 @@ def print_table(r: dict[str, float | int]) -> None:
     per = 1000 * float(r["tick"]) / max(1, int(r["due"]))
     print()
     print(
-        "| learners | due | tick seconds | tick CPU s (Python) | machine CPU s "
-        "| nudges created | ms per due learner | idle tick s |"
+        "| learners | due | tick seconds | tick CPU s (Python) | PostgreSQL CPU s "
+        "| machine CPU s | nudges created | ms per due learner | idle tick s |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(
         f"| {int(r['learners']):,} | {int(r['due']):,} | {float(r['tick']):.3f} | "
-        f"{float(r['cpu']):.3f} | {float(r['machine']):.2f} | {int(r['created']):,} | "
+        f"{float(r['cpu']):.3f} | {float(r['pg_cpu']):.2f} | {float(r['machine']):.2f} | "
+        f"{int(r['created']):,} | "
         f"{per:.3f} | {float(r['idle']):.4f} |"
     )
     load = os.getloadavg()[0]

@@ -74,7 +74,8 @@ def among(conn: AsyncConnection, column: Any, values: Iterable[Any]) -> Any:
 
 
 @lru_cache(maxsize=4096)
-def _local_date(now: datetime, tz_name: str) -> date:
+def local_today(now: datetime, tz_name: str) -> date:
+    """The local calendar day at ``now`` in ``tz_name`` (many learners share a zone)."""
     return now.astimezone(ZoneInfo(tz_name)).date()
 
 
@@ -107,6 +108,11 @@ class OrgNudgeContext:
     challenge_teams: frozenset[int] = frozenset()
     new_courses: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[tuple[str, str], VariantStats] = field(default_factory=dict)
+    # per (timezone, challenge teams, now): the challenge happenings learners share
+    shared_challenges: dict[tuple[str, frozenset[int], datetime], list[Happening]] = field(
+        default_factory=dict
+    )
+    course_happenings: list[Happening] = field(default_factory=list)
 
 
 @dataclass
@@ -204,6 +210,18 @@ async def load_organisations(
     ).all()
     for row in courses:
         orgs[row.organisation_id].new_courses.append(dict(row._mapping))
+    for org in orgs.values():
+        org.course_happenings = [
+            Happening(
+                NudgeType.NEW_COURSE,
+                f"course:{course['id']}",
+                course["created_at"],
+                {"course": course["title"]},
+                stale_at=course["created_at"] + timedelta(days=NEW_COURSE_DAYS),
+                url=f"/catalogue/{course['id']}",
+            )
+            for course in org.new_courses
+        ]
     return orgs
 
 
@@ -256,20 +274,35 @@ async def load_learners(
     for user_id, tz, locale, reminder, quiet_start, quiet_end, off, start, active in rows:
         learner = by_id[user_id]
         org = orgs.get(learner.organisation_id)
-        prefs = LearnerPrefs(
-            timezone=tz if _valid_zone(tz) else (org.default_timezone if org else "UTC"),
-            locale=locale if locale in ("nl", "en") else "nl",
-            reminder_time=reminder,
-            quiet=_quiet(quiet_start, quiet_end),
-            kinds_off=frozenset(str(kind) for kind in off) if off else _NOTHING_OFF,
-            start_date=start,
-            organisation_name=org.name if org else "",
-        )
+        kinds_off = frozenset(str(kind) for kind in off) if off else _NOTHING_OFF
+        prefs = learner_prefs(tz, locale, reminder, quiet_start, quiet_end, kinds_off, start, org)
         learners[user_id] = LearnerInput(learner, prefs, bool(active) and org is not None)
     return learners
 
 
 _NOTHING_OFF: frozenset[str] = frozenset()
+
+
+def learner_prefs(
+    tz: str,
+    locale: str,
+    reminder: time | None,
+    quiet_start: time,
+    quiet_end: time,
+    kinds_off: frozenset[str],
+    start: date | None,
+    org: "OrgNudgeContext | None",
+) -> LearnerPrefs:
+    """A learner's nudge settings from their user row (a broken timezone: the org's)."""
+    return LearnerPrefs(
+        timezone=tz if _valid_zone(tz) else (org.default_timezone if org else "UTC"),
+        locale=locale if locale in ("nl", "en") else "nl",
+        reminder_time=reminder,
+        quiet=_quiet(quiet_start, quiet_end),
+        kinds_off=kinds_off,
+        start_date=start,
+        organisation_name=org.name if org else "",
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -311,28 +344,53 @@ async def load_activity(
                 )
             )
         ).all()
-    learned: dict[int, list[datetime]] = defaultdict(list)
-    minutes: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    days: dict[int, set[date]] = defaultdict(set)
+    per_learner: dict[int, list[tuple[datetime, date, int | None, str]]] = defaultdict(list)
     for user_id, occurred_at, local_date, mins, kind, course_id in rows:
         occurred = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)
-        learned[user_id].append(occurred)
-        minutes[user_id][local_date] += mins or 0
-        # an LMS "launched" ping with no minutes proves nothing (as in the engine)
-        if kind != "progress" or mins:
-            days[user_id].add(local_date)
+        per_learner[user_id].append((occurred, local_date, mins, kind))
         learners[user_id].events.append((occurred, kind, course_id))
     for user_id, learner in learners.items():
-        due = learner.due
-        learner.activity = Activity(
-            learned_at=tuple(sorted(learned.get(user_id, []))),
-            minutes_by_day=dict(minutes.get(user_id, {})),
-            active_days=frozenset(days.get(user_id, set())),
+        mine = per_learner.get(user_id, [])
+        learner.activity = activity_of(
+            learner.due,
+            [e[0] for e in mine],
+            [e[1] for e in mine],
+            [e[2] for e in mine],
+            [e[3] for e in mine],
+        )
+
+
+def activity_of(
+    due: DueLearner,
+    moments: Sequence[datetime],
+    days: Sequence[date],
+    minutes: Sequence[int | None],
+    kinds: Sequence[str],
+) -> Activity:
+    """The policy's view of a learner's recent learning (events as parallel columns)."""
+    if not moments:
+        return Activity(
             streak=due.streak,
             freezes_banked=due.freezes_banked,
             last_active_date=due.last_active_date,
             weekly_goal_minutes=due.weekly_goal_minutes,
         )
+    by_day: dict[date, int] = {}
+    active: set[date] = set()
+    for day, mins, kind in zip(days, minutes, kinds, strict=True):
+        by_day[day] = by_day.get(day, 0) + (mins or 0)
+        # an LMS "launched" ping with no minutes proves nothing (as in the engine)
+        if kind != "progress" or mins:
+            active.add(day)
+    return Activity(
+        learned_at=tuple(sorted(moments)),
+        minutes_by_day=by_day,
+        active_days=frozenset(active),
+        streak=due.streak,
+        freezes_banked=due.freezes_banked,
+        last_active_date=due.last_active_date,
+        weekly_goal_minutes=due.weekly_goal_minutes,
+    )
 
 
 _ACTIVITY_PG = text(
@@ -378,12 +436,7 @@ async def add_known_keys(
     """
     horizon = now - timedelta(days=HISTORY_DAYS)
     recent = {(uid, h.dedupe_key) for uid, li in learners.items() for h in li.history}
-    wanted = {
-        (uid, h.dedupe_key)
-        for uid, li in learners.items()
-        for h in li.happenings
-        if (h.kind in _LONG_LIVED or h.due_from < horizon) and (uid, h.dedupe_key) not in recent
-    }
+    wanted = wanted_keys(learners, horizon, recent)
     if not wanted:
         return
     n = _c(Nudge)
@@ -411,6 +464,24 @@ async def add_known_keys(
         if (user_id, key) in wanted:
             learners[user_id].history.append(SentNudge(kind, key, due_at))
 
+
+def wanted_keys(
+    learners: dict[int, LearnerInput], horizon: datetime, recent: set[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """(learner, dedupe key) of happenings whose nudge may be older than the loaded history.
+
+    Budget reminders are left out: their key was already looked up over all time.
+    """
+    return {
+        (uid, h.dedupe_key)
+        for uid, li in learners.items()
+        for h in li.happenings
+        if (h.kind in _LONG_LIVED or (h.due_from < horizon and h.kind in _LOOKED_UP_LATER))
+        and (uid, h.dedupe_key) not in recent
+    }
+
+
+_LOOKED_UP_LATER = frozenset(NudgeType) - {NudgeType.BUDGET_REMINDER}
 
 _KNOWN_KEYS_PG = (
     text(
@@ -440,18 +511,10 @@ async def load_happenings(
     await _challenges(conn, learners, orgs, user_ids, now)
     for learner in learners.values():
         org = orgs[learner.due.organisation_id]
-        for course in org.new_courses:
-            learner.happenings.append(
-                Happening(
-                    NudgeType.NEW_COURSE,
-                    f"course:{course['id']}",
-                    course["created_at"],
-                    {"course": course["title"]},
-                    stale_at=course["created_at"] + timedelta(days=NEW_COURSE_DAYS),
-                    url=f"/catalogue/{course['id']}",
-                )
-            )
-        _welcome(learner, org, now)
+        learner.happenings.extend(org.course_happenings)
+        welcome = welcome_happening(learner.prefs, org, now)
+        if welcome is not None:
+            learner.happenings.append(welcome)
     await _testimonial_asks(conn, learners, now)
 
 
@@ -471,10 +534,17 @@ async def _badges(
     ).all()
     for user_id, code, tier, awarded_at, name, name_en in rows:
         learner = learners[user_id]
-        label = (name_en if learner.prefs.locale == "en" and name_en else name) or code
         learner.happenings.append(
-            Happening(NudgeType.BADGE_EARNED, f"badge:{code}:{tier}", awarded_at, {"badge": label})
+            badge_happening(code, tier, awarded_at, name, name_en, learner.prefs.locale)
         )
+
+
+def badge_happening(
+    code: str, tier: str, awarded_at: datetime, name: str | None, name_en: str | None, locale: str
+) -> Happening:
+    """A badge earned lately (named in the learner's language when the badge has it)."""
+    label = (name_en if locale == "en" and name_en else name) or code
+    return Happening(NudgeType.BADGE_EARNED, f"badge:{code}:{tier}", awarded_at, {"badge": label})
 
 
 async def _kudos(
@@ -489,11 +559,14 @@ async def _kudos(
         )
     ).all()
     for kudos_id, user_id, created_at, name in rows:
-        learners[user_id].happenings.append(
-            Happening(
-                NudgeType.KUDOS_RECEIVED, f"kudos:{kudos_id}", created_at, {"colleague": name}
-            )
-        )
+        learners[user_id].happenings.append(kudos_happening(kudos_id, created_at, name))
+
+
+def kudos_happening(kudos_id: int, created_at: datetime, colleague: str) -> Happening:
+    """Kudos from a colleague."""
+    return Happening(
+        NudgeType.KUDOS_RECEIVED, f"kudos:{kudos_id}", created_at, {"colleague": colleague}
+    )
 
 
 async def _challenges(
@@ -511,21 +584,32 @@ async def _challenges(
         await conn.execute(select(m.user_id, m.team_id).where(among(conn, m.user_id, user_ids)))
     ).all():
         teams[user_id].add(team_id)
-    # learners of one organisation, timezone and set of challenge teams share the happenings
-    shared: dict[tuple[int, str, frozenset[int]], list[Happening]] = {}
     for user_id, learner in learners.items():
         org = orgs[learner.due.organisation_id]
-        if not org.challenges:
-            continue
-        own = teams.get(user_id)
-        team_ids = frozenset(own & org.challenge_teams) if own else frozenset()
-        key = (org.organisation_id, learner.prefs.timezone, team_ids)
-        found = shared.get(key)
-        if found is None:
-            found = shared[key] = _challenge_happenings(
-                org.challenges, team_ids, ZoneInfo(learner.prefs.timezone), now
-            )
-        learner.happenings.extend(found)
+        if org.challenges:
+            found = challenge_happenings(org, learner.prefs.timezone, teams.get(user_id), now)
+            learner.happenings.extend(found)
+
+
+def challenge_happenings(
+    org: "OrgNudgeContext", tz_name: str, teams: Iterable[int] | None, now: datetime
+) -> list[Happening]:
+    """The running challenges of the learner's organisation (their teams' team challenges).
+
+    Learners of one organisation, timezone and set of challenge teams share the list (kept on
+    the organisation for the tick); nobody may change it.
+    """
+    team_ids = frozenset(org.challenge_teams.intersection(teams)) if teams else _NO_TEAMS
+    key = (tz_name, team_ids, now)
+    found = org.shared_challenges.get(key)
+    if found is None:
+        found = org.shared_challenges[key] = _challenge_happenings(
+            org.challenges, team_ids, ZoneInfo(tz_name), now
+        )
+    return found
+
+
+_NO_TEAMS: frozenset[int] = frozenset()
 
 
 def _challenge_happenings(
@@ -584,22 +668,21 @@ def _challenge_happenings(
     return happenings
 
 
-def _welcome(learner: LearnerInput, org: OrgNudgeContext, now: datetime) -> None:
-    start = learner.prefs.start_date
+def welcome_happening(prefs: LearnerPrefs, org: OrgNudgeContext, now: datetime) -> Happening | None:
+    """The pre-boarding welcome of a new hire (before their start date)."""
+    start = prefs.start_date
     if start is None:
-        return
-    zone = ZoneInfo(learner.prefs.timezone)
+        return None
+    zone = ZoneInfo(prefs.timezone)
     today = now.astimezone(zone).date()
     if today >= start:
-        return
-    learner.happenings.append(
-        Happening(
-            NudgeType.WELCOME,
-            "welcome",
-            now,
-            {"organisation": org.name, "days_to_start": (start - today).days},
-            stale_at=_day_start(start, zone),
-        )
+        return None
+    return Happening(
+        NudgeType.WELCOME,
+        "welcome",
+        now,
+        {"organisation": org.name, "days_to_start": (start - today).days},
+        stale_at=_day_start(start, zone),
     )
 
 
@@ -609,10 +692,12 @@ async def _testimonial_asks(
     """A day after a completion: ask for a few words, unless they already wrote some."""
     asks: dict[tuple[int, int], datetime] = {}
     for user_id, learner in learners.items():
-        for occurred, kind, course_id in learner.events:
-            recent = now - occurred < TESTIMONIAL_ASK_AFTER + TESTIMONIAL_STALE_AFTER
-            if kind == "completion" and course_id is not None and recent:
-                asks[(user_id, course_id)] = occurred
+        events = learner.events
+        mine = testimonial_asks(
+            [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], now
+        )
+        for course_id, occurred in mine.items():
+            asks[(user_id, course_id)] = occurred
     if not asks:
         return
     k, t = _c(Course), _c(Testimonial)
@@ -637,17 +722,37 @@ async def _testimonial_asks(
     for (user_id, course_id), completed in asks.items():
         if (user_id, course_id) in written or course_id not in titles:
             continue
-        due_from = completed + TESTIMONIAL_ASK_AFTER
         learners[user_id].happenings.append(
-            Happening(
-                NudgeType.TESTIMONIAL_REQUEST,
-                f"testimonial:{course_id}",
-                due_from,
-                {"course": titles[course_id]},
-                stale_at=due_from + TESTIMONIAL_STALE_AFTER,
-                url=f"/catalogue/{course_id}",
-            )
+            testimonial_happening(course_id, titles[course_id], completed)
         )
+
+
+def testimonial_asks(
+    moments: Sequence[datetime],
+    kinds: Sequence[str],
+    courses: Sequence[int | None],
+    now: datetime,
+) -> dict[int, datetime]:
+    """Course -> completion of the completions recent enough to ask about (the latest wins)."""
+    asks: dict[int, datetime] = {}
+    for occurred, kind, course_id in zip(moments, kinds, courses, strict=True):
+        recent = now - occurred < TESTIMONIAL_ASK_AFTER + TESTIMONIAL_STALE_AFTER
+        if kind == "completion" and course_id is not None and recent:
+            asks[course_id] = occurred
+    return asks
+
+
+def testimonial_happening(course_id: int, title: str, completed: datetime) -> Happening:
+    """A day after a completion: a few words about the course?"""
+    due_from = completed + TESTIMONIAL_ASK_AFTER
+    return Happening(
+        NudgeType.TESTIMONIAL_REQUEST,
+        f"testimonial:{course_id}",
+        due_from,
+        {"course": title},
+        stale_at=due_from + TESTIMONIAL_STALE_AFTER,
+        url=f"/catalogue/{course_id}",
+    )
 
 
 @lru_cache(maxsize=256)
@@ -680,7 +785,7 @@ async def add_budget_reminders(
         org = orgs[learner.due.organisation_id]
         if org.settings.yearly_budget_cents <= 0:
             continue
-        today = _local_date(now, learner.prefs.timezone)
+        today = local_today(now, learner.prefs.timezone)
         if (user_id, budget_key(today)) in sent:
             continue
         year_start, months_left = budget_year(today, org.settings.budget_year_start_month)
@@ -722,17 +827,30 @@ async def add_budget_reminders(
         learner = learners[user_id]
         org = orgs[learner.due.organisation_id]
         left = org.settings.yearly_budget_cents - spent[user_id]
-        if left <= 0:
-            continue
-        zone = ZoneInfo(learner.prefs.timezone)
-        month_start = _day_start(today.replace(day=1), zone)
-        next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
-        learner.happenings.append(
-            Happening(
-                NudgeType.BUDGET_REMINDER,
-                budget_key(today),
-                month_start,
-                {"budget_cents": left, "months_left": months_left},
-                stale_at=_day_start(next_month, zone),
+        if left > 0:
+            learner.happenings.append(
+                budget_happening(today, learner.prefs.timezone, left, months_left)
             )
-        )
+
+
+def budget_happening(today: date, tz_name: str, left_cents: int, months_left: int) -> Happening:
+    """This month's budget reminder (due all month, from its first local midnight)."""
+    zone = ZoneInfo(tz_name)
+    next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return Happening(
+        NudgeType.BUDGET_REMINDER,
+        budget_key(today),
+        _day_start(today.replace(day=1), zone),
+        {"budget_cents": left_cents, "months_left": months_left},
+        stale_at=_day_start(next_month, zone),
+    )
+
+
+def budget_keys_around(now: datetime) -> list[str]:
+    """The budget keys a learner anywhere may be in at ``now`` (local today is within a day)."""
+    return sorted(
+        {budget_key((now - _ZONE_SPREAD).date()), budget_key((now + _ZONE_SPREAD).date())}
+    )
+
+
+_ZONE_SPREAD = timedelta(hours=14)

@@ -52,6 +52,7 @@ from backend.nudges.policy_input import (
     load_recent_nudges,
     variant_stats,
 )
+from backend.nudges.postgres_tick import Batch, Outbox, fetch_due
 from gamification.nudge_policy import VariantStats, plan
 from gamification.periods import require_aware
 
@@ -132,6 +133,21 @@ async def run_tick(
     rng = rng or random.Random()
     postgres = ctx.engine.dialect.name == "postgresql"
     orgs: dict[int, OrgNudgeContext] = {}  # read once per tick, shared by the batches
+    if postgres:
+        org_lock = asyncio.Lock()
+
+        async def pg_worker() -> int:
+            created = 0
+            while True:
+                batch_created, picked = await _tick_batch_pg(
+                    ctx, now, batch_size, rng, orgs, org_lock
+                )
+                created += batch_created
+                if picked < batch_size:
+                    return created
+
+        count = workers or DEFAULT_WORKERS
+        return sum(await asyncio.gather(*(pg_worker() for _ in range(count))))
 
     async def worker() -> int:
         created = 0
@@ -145,8 +161,61 @@ async def run_tick(
             if picked < batch_size:
                 return created
 
-    count = (workers or DEFAULT_WORKERS) if postgres else 1
-    return sum(await asyncio.gather(*(worker() for _ in range(count))))
+    return await worker()
+
+
+async def _tick_batch_pg(
+    ctx: AppContext,
+    now: datetime,
+    batch_size: int,
+    rng: random.Random,
+    orgs: dict[int, OrgNudgeContext],
+    org_lock: asyncio.Lock,
+) -> tuple[int, int]:
+    """One batch on PostgreSQL: two statements on the raw asyncpg connection, one commit."""
+    clock = _Clock()
+    async with ctx.engine.connect() as conn:
+        # organisations are read through SQLAlchemy (rarely: once a tick), in this transaction
+        await conn.execute(text("SELECT 1"))
+        pg = (await conn.get_raw_connection()).driver_connection
+        rows = await fetch_due(pg, now, batch_size)
+        clock.mark("due query")
+        if not rows:
+            return 0, 0
+        if {r[1] for r in rows} - set(orgs):
+            async with org_lock:  # the other batches in flight wait instead of reading too
+                missing = {r[1] for r in rows} - set(orgs)
+                if missing:
+                    fresh = await load_organisations(conn, missing, now)
+                    await _attach_stats(conn, fresh, now)
+                    orgs.update(fresh)
+        clock.mark("organisations")
+        batch = Batch(now)
+        batch.add_rows(rows, orgs)
+        clock.mark("build inputs")
+        await batch.look_up_the_rest(pg, orgs)
+        clock.mark("budget, asks, keys")
+        outbox = Outbox()
+        outbox.nothing_for(batch.inactive)
+        for learner in batch.learners.values():
+            org = orgs[learner.due.organisation_id]
+            result = plan(
+                learner.prefs,
+                learner.activity,
+                learner.happenings,
+                learner.history,
+                org.rules,
+                now,
+                rng,
+                org.stats,
+            )
+            outbox.add(learner, result)
+        clock.mark("plan")
+        created = await outbox.write(pg, batch)
+        clock.mark("write")
+        await conn.commit()
+        clock.mark("commit")
+    return created, len(rows)
 
 
 async def _tick_batch(
