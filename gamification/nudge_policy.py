@@ -44,7 +44,7 @@ from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from gamification.goals import Pace, weekly_goal_progress, weekly_minutes
-from gamification.nudge_texts import render, variants
+from gamification.nudge_texts import NudgeText, render, variants
 from gamification.nudges import NudgeCategory
 from gamification.periods import iso_week_label, require_aware, week_start
 from gamification.rules import StreakMode
@@ -490,6 +490,22 @@ def choose_variant(
 _UNSEEN = VariantStats()
 
 
+def _render(kind: str, variant: str, locale: str, params: Mapping[str, str | int]) -> NudgeText:
+    # many learners get the same text (a challenge, a badge): render each once
+    try:
+        key = (kind, variant, locale, tuple(params.items()))
+        text = _texts.get(key)
+    except TypeError:  # a parameter that cannot be a key
+        return render(kind, variant, locale, params)
+    if text is None:
+        text = render(kind, variant, locale, params)
+        _remember(_texts, key, text)
+    return text
+
+
+_texts: dict[tuple[str, str, str, tuple[tuple[str, str | int], ...]], NudgeText] = {}
+
+
 # ---------------------------------------------------------------------------------------------
 # candidates
 
@@ -613,9 +629,11 @@ def _next_reminder_slot(
     """The first reminder-type slot after ``now`` (assuming no more learning meanwhile)."""
     if slot_today is not None and slot_today > now and today not in activity.active_days:
         return slot_today
+    daily = rules.streak_mode is StreakMode.DAILY
     for offset in range(1, HORIZON_DAYS):
         day = today + timedelta(days=offset)
-        at_risk, _ = _streak_risk(activity, rules, day)
+        # only the daily policy moves the slot for a streak at risk
+        at_risk = daily and _streak_risk(activity, rules, day)[0]
         slot = _reminder_slot(day, minute, rules, window, at_risk)
         if slot is not None and slot > now:
             return slot
@@ -629,7 +647,7 @@ def _goal_reached(
     minutes_by_day = activity.minutes_by_day
     if goal <= 0 or not minutes_by_day:
         return None
-    if weekly_minutes(minutes_by_day, today) < goal:
+    if _week_minutes(minutes_by_day, today) < goal:
         return None  # the cheap check first: most learners are not done this week
     progress = weekly_goal_progress(minutes_by_day, goal, now, prefs.timezone)
     if progress.pace is not Pace.DONE:
@@ -643,6 +661,20 @@ def _goal_reached(
         {"goal_minutes": goal},
         stale_at=week_end,
     )
+
+
+def _week_minutes(minutes_by_day: Mapping[date, int], day: date) -> int:
+    """:func:`gamification.goals.weekly_minutes`, cheaper for the few days a learner has."""
+    if len(minutes_by_day) > 7:
+        return weekly_minutes(minutes_by_day, day)
+    monday, sunday = _week_of(day)
+    return sum([m for d, m in minutes_by_day.items() if monday <= d <= sunday])
+
+
+@lru_cache(maxsize=1024)
+def _week_of(day: date) -> tuple[date, date]:
+    monday = week_start(day)
+    return monday, monday + timedelta(days=6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -704,9 +736,13 @@ def plan(
     slot_today: datetime | None = None
     if not pre_boarding:
         minute = _reminder_minute(prefs, activity, rules, window.zone)
-        risk = _streak_risk(activity, rules, today)
+        risk = _NO_RISK
+        if rules.streak_mode is StreakMode.DAILY:
+            risk = _streak_risk(activity, rules, today)
         slot_today = _reminder_slot(today, minute, rules, window, risk[0])
         if slot_today is not None and slot_today <= now and today not in activity.active_days:
+            if rules.streak_mode is not StreakMode.DAILY:
+                risk = _streak_risk(activity, rules, today)
             reminder = _reminder_candidate(
                 now,
                 today,
@@ -781,7 +817,7 @@ def plan(
             soonest = moment if soonest is None else min(soonest, moment)
             continue
         variant = choose_variant(kind.value, stats or {}, rng)
-        text = render(kind.value, variant, prefs.locale, candidate.params)
+        text = _render(kind.value, variant, prefs.locale, candidate.params)
         planned.append(
             PlannedNudge(
                 kind=kind,
