@@ -9,6 +9,7 @@ created twice) and store each learner's next moment. A tick costs O(due learners
 """
 
 import asyncio
+import gc
 import logging
 import random
 import secrets
@@ -130,7 +131,25 @@ async def run_tick(
     LOCKED keeps them apart), so the database answers one while Python plans the other.
     """
     require_aware(now, "now")
-    rng = rng or random.Random()
+    # a tick builds ~20 objects per due learner that live until their batch is written; the
+    # cyclic collector would walk the whole heap (the app's objects too) every few batches for
+    # garbage that reference counting frees anyway (0.1 of 0.55 CPU seconds for 10,000 due)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return await _run_tick(ctx, now, batch_size, rng or random.Random(), workers)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+async def _run_tick(
+    ctx: AppContext,
+    now: datetime,
+    batch_size: int,
+    rng: random.Random,
+    workers: int | None,
+) -> int:
     postgres = ctx.engine.dialect.name == "postgresql"
     orgs: dict[int, OrgNudgeContext] = {}  # read once per tick, shared by the batches
     if postgres:
