@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from gamification.events import EventKind, LearningFact
@@ -67,6 +67,12 @@ class BadgeCriterion:
     course_ids: frozenset[int] = field(default_factory=frozenset)
     starts_on: date | None = None
     ends_on: date | None = None
+
+    @cached_property
+    def tally_key(self) -> str:
+        """The key of this criterion's tally: its content (badges with the same criterion
+        share one tally; a changed criterion starts a new one)."""
+        return "b:" + content_digest(self.to_dict())
 
     def matches(self, fact: LearningFact) -> bool:
         """Whether ``fact`` counts towards this criterion."""
@@ -210,10 +216,9 @@ FACT_KINDS = frozenset(CriterionKind) - {
 """Criterion kinds measured from facts (the others come from the streak and challenges)."""
 
 
-@lru_cache(maxsize=4096)
 def badge_key(criterion: BadgeCriterion) -> str:
     """The tally key of a criterion (badges with the same criterion share one tally)."""
-    return "b:" + content_digest(criterion.to_dict())
+    return criterion.tally_key
 
 
 @dataclass(frozen=True)
@@ -294,17 +299,20 @@ def evaluate_badges(
     (the key of the fact being applied); refresh the streak first for streak badges.
     Results follow definition order, then tier order."""
     awards: list[BadgeAward] = []
+    awarded = state.awarded_badges
     for definition in definitions:
-        pending = [t for t in definition.tiers if not state.has_badge(definition.code, t.name)]
-        if not pending:
-            continue
-        measure = measure_criterion(definition.criterion, state)
-        for tier in pending:
-            if not measure.reached(tier.threshold):
+        code = definition.code
+        best: int | None = None
+        for tier in definition.tiers:
+            if (code, tier.name) in awarded:
+                continue
+            if best is None:
+                best = measure_criterion(definition.criterion, state).best
+            if best < tier.threshold:
                 break  # tiers rise: the rest are out of reach too
             proof = evidence
             if definition.criterion.kind is CriterionKind.CHALLENGES_COMPLETED:
                 ids = sorted(state.completed_challenges)[: tier.threshold]
                 proof = tuple(f"challenge:{cid}" for cid in ids)
-            awards.append(BadgeAward(definition.code, tier.name, proof))
+            awards.append(BadgeAward(code, tier.name, proof))
     return awards

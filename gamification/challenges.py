@@ -12,11 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from gamification.events import EventKind, LearningFact
 from gamification.jsondoc import (
     JsonDict,
+    content_digest,
     read_bool,
     read_date,
     read_float,
@@ -51,6 +53,11 @@ class ChallengeDefinition:
             raise ValueError(f"challenge {self.challenge_id!r} ends before it starts")
         if self.target_count < 1:
             raise ValueError(f"challenge {self.challenge_id!r} needs a target_count >= 1")
+
+    @cached_property
+    def tally_key(self) -> str:
+        """The key of this challenge's tally (a changed definition starts a new one)."""
+        return f"c:{self.challenge_id}:" + content_digest(self.to_dict())
 
     def matches(self, fact: LearningFact) -> bool:
         """Whether ``fact`` counts towards this challenge."""

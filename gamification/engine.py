@@ -12,9 +12,10 @@ day of the fact that completed it as far as the engine knew when it paid.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from gamification.badges import (
     CHALLENGE_BADGE_TIER,
@@ -32,8 +33,19 @@ from gamification.goals import DatedGoal
 from gamification.nudges import NudgeIntent, NudgeKind
 from gamification.periods import DateRange, iso_week_label, local_day, require_aware
 from gamification.rules import OrgRules
-from gamification.state import XP_MEMORY_DAYS, LearnerState, remembered_keys
-from gamification.streaks import resume_streak, usable_checkpoint
+from gamification.state import (
+    KEY_WINDOW_DAYS,
+    XP_MEMORY_DAYS,
+    ActiveDays,
+    LearnerState,
+    remembered_keys,
+)
+from gamification.streaks import (
+    StreakCheckpoint,
+    StreakStatus,
+    resume_streak,
+    usable_checkpoint,
+)
 from gamification.tallies import (
     ChallengeTally,
     GoalTally,
@@ -133,62 +145,61 @@ def backfill(
 
 
 def _walk_streak(
-    state: LearnerState, rules: OrgRules, today: date, changed_day: date | None
-) -> LearnerState:
-    """The streak as of ``today``, walking from the checkpoint unless ``changed_day`` (an
-    active day that just changed) lies in the part it already read."""
+    state: LearnerState,
+    active: ActiveDays,
+    rules: OrgRules,
+    today: date,
+    changed_day: date | None,
+) -> tuple[StreakStatus, StreakCheckpoint | None]:
+    """The streak over ``active`` as of ``today``, walking from the state's checkpoint
+    unless ``changed_day`` (an active day that just changed) lies in the part it read."""
     checkpoint = state.streak_checkpoint
     if checkpoint is not None and changed_day is not None and changed_day < checkpoint.valid_from:
         checkpoint = None
     checkpoint = usable_checkpoint(checkpoint, rules.streak, state.pauses, today)
     since = checkpoint.period_start if checkpoint else None
-    streak, checkpoint = resume_streak(
-        state.sessions_by_day(since), rules.streak, state.pauses, today=today, resume=checkpoint
+    return resume_streak(
+        active.sessions_by_day(since), rules.streak, state.pauses, today=today, resume=checkpoint
     )
-    return replace(state, streak=streak, streak_checkpoint=checkpoint)
 
 
 def _record_fact(
     state: LearnerState, fact: LearningFact, rules: OrgRules
-) -> tuple[LearnerState, list[XpAward]]:
-    """Count the fact and pay its own XP (before goals, challenges and badges look at it)."""
+) -> tuple[dict[str, Any], list[XpAward]]:
+    """The state's fields that counting the fact changes, and the fact's own XP (paid
+    before goals, challenges and badges look at it)."""
     awards = xp_for_fact(fact, rules.xp, state.xp_context(fact.local_date))
-    newest = fact.local_date if state.newest_day is None else max(state.newest_day, fact.local_date)
-    informal_xp_by_day = dict(state.informal_xp_by_day)
-    slots = state.paid_informal_slots
+    day = fact.local_date
+    newest = day if state.newest_day is None else max(state.newest_day, day)
+    informal_xp_by_day = state.informal_xp_by_day
     if fact.kind is EventKind.INFORMAL and awards:
-        day = fact.local_date
+        informal_xp_by_day = dict(informal_xp_by_day)
         informal_xp_by_day[day] = informal_xp_by_day.get(day, 0) + sum(a.amount for a in awards)
+    slots = state.paid_informal_slots
     slot = informal_cooldown_slot(fact, rules.xp)
     if slot is not None:
         slots = slots | {slot}
+    keys: Mapping[str, int] = state.recent_keys
     if newest != state.newest_day:
-        # caps and cooldowns of long-gone days cannot be reached by a retry any more
+        # caps, cooldowns and keys of long-gone days cannot be reached by a retry any more
         horizon = newest - timedelta(days=XP_MEMORY_DAYS)
         informal_xp_by_day = {d: xp for d, xp in informal_xp_by_day.items() if d >= horizon}
         oldest = horizon.isoformat()
         slots = frozenset(s for s in slots if s[:10] >= oldest)
-    keys = dict(state.recent_keys)
-    keys[fact.key] = fact.local_date
-    if newest != state.newest_day or fact.local_date < newest:
         keys = remembered_keys(keys, newest)
-    paid_course = fact.course_id if fact.kind is EventKind.COMPLETION else None
-    new_state = replace(
-        state,
-        active=(
-            state.active.plus(fact.local_date, fact.minutes)
-            if fact.counts_as_activity
-            else state.active
-        ),
-        fact_count=state.fact_count + 1,
-        recent_keys=keys,
-        newest_day=newest,
-        informal_xp_by_day=informal_xp_by_day,
-        paid_informal_slots=slots,
-        paid_course_ids=state.paid_course_ids
-        | ({paid_course} if paid_course is not None else set()),
-    )
-    return new_state, awards
+    if (newest - day).days <= KEY_WINDOW_DAYS:
+        keys = {**keys, fact.key: day.toordinal()}
+    changes: dict[str, Any] = {
+        "active": state.active.plus(day, fact.minutes) if fact.counts_as_activity else state.active,
+        "fact_count": state.fact_count + 1,
+        "recent_keys": keys,
+        "newest_day": newest,
+        "informal_xp_by_day": informal_xp_by_day,
+        "paid_informal_slots": slots,
+    }
+    if fact.kind is EventKind.COMPLETION and fact.course_id is not None:
+        changes["paid_course_ids"] = state.paid_course_ids | {fact.course_id}
+    return changes, awards
 
 
 def _count_badges(
@@ -239,7 +250,8 @@ def apply(
     if missing:
         raise MissingHistory(missing)
     today = local_day(now, tz_name)
-    new, ledger = _record_fact(state, fact, rules)
+    changes, ledger = _record_fact(state, fact, rules)
+    active: ActiveDays = changes["active"]
     awards: list[BadgeAward] = []
     nudges: list[NudgeIntent] = []
 
@@ -247,8 +259,9 @@ def apply(
         if amount > 0:
             ledger.append(XpAward(amount, reason, fact.local_date, fact.key, ref))
 
-    new = _walk_streak(new, rules, today, fact.local_date if fact.counts_as_activity else None)
-    streak = new.streak
+    streak, checkpoint = _walk_streak(
+        state, active, rules, today, fact.local_date if fact.counts_as_activity else None
+    )
     old_milestones = set(state.streak.milestones) if state.streak.mode is streak.mode else set()
     for milestone in streak.milestones:
         if milestone not in old_milestones:
@@ -260,20 +273,20 @@ def apply(
                 )
             )
 
-    rewarded = set(new.rewarded_goals)
+    rewarded = set(state.rewarded_goals)
     reached_goals: list[str] = []
     week_goal = f"weekly:{iso_week_label(fact.local_date)}"
     if (
         fact.counts_as_activity
-        and new.weekly_goal_minutes > 0
+        and state.weekly_goal_minutes > 0
         and week_goal not in rewarded
-        and new.weekly_minutes(fact.local_date) >= new.weekly_goal_minutes
+        and active.weekly_minutes(fact.local_date) >= state.weekly_goal_minutes
     ):
         reached_goals.append(week_goal)
     goal_tallies: dict[str, GoalTally] = {}
-    for goal in new.dated_goals:
+    for goal in state.dated_goals:
         key = goal_key(goal)
-        goal_tally = new.goal_tallies.get(key, GoalTally())
+        goal_tally = state.goal_tallies.get(key, GoalTally())
         goal_ref = f"dated:{goal.goal_id}"
         if goal_ref not in rewarded:
             goal_tally = goal_tally.plus(goal, fact)
@@ -285,11 +298,11 @@ def apply(
         pay(rules.xp.goal_reached_xp, XpReason.GOAL_REACHED, goal_ref)
         nudges.append(NudgeIntent(NudgeKind.GOAL_REACHED, f"goal:{goal_ref}", {"goal": goal_ref}))
 
-    completed = set(new.completed_challenges)
-    awarded_badges = set(new.awarded_badges)
+    completed = set(state.completed_challenges)
+    awarded_badges = set(state.awarded_badges)
     challenge_tallies = {
         key: tally
-        for key, tally in new.challenge_tallies.items()
+        for key, tally in state.challenge_tallies.items()
         if tally.ends_on >= today - timedelta(days=CHALLENGE_MEMORY_DAYS)
     }
     for challenge in challenges:
@@ -319,17 +332,28 @@ def apply(
             awards.append(BadgeAward(challenge.badge_code, CHALLENGE_BADGE_TIER, (fact.key,)))
             awarded_badges.add((challenge.badge_code, CHALLENGE_BADGE_TIER))
 
+    xp_total = state.xp_total + sum(award.amount for award in ledger)
+    level = rules.levels.level_for_xp(xp_total)
+    if level > state.level:
+        nudges.append(NudgeIntent(NudgeKind.LEVEL_UP, f"level:{level}", {"level": level}))
     new = replace(
-        new,
-        rewarded_goals=frozenset(rewarded),
+        state,
+        **changes,
+        xp_total=xp_total,
+        level=level,
+        streak=streak,
+        streak_checkpoint=checkpoint,
+        rewarded_goals=frozenset(rewarded) if reached_goals else state.rewarded_goals,
         completed_challenges=frozenset(completed),
         awarded_badges=frozenset(awarded_badges),
-        badge_tallies=_count_badges(new, fact, badges),
+        badge_tallies=_count_badges(state, fact, badges),
         challenge_tallies=challenge_tallies,
         goal_tallies=goal_tallies,
     )
     earned = evaluate_badges(new, badges, evidence=(fact.key,))
-    awards.extend(earned)
+    if earned:
+        awards.extend(earned)
+        new = replace(new, awarded_badges=new.awarded_badges | {(a.code, a.tier) for a in earned})
     for award in awards:
         nudges.append(
             NudgeIntent(
@@ -338,17 +362,6 @@ def apply(
                 {"code": award.code, "tier": award.tier},
             )
         )
-
-    xp_total = new.xp_total + sum(award.amount for award in ledger)
-    level = rules.levels.level_for_xp(xp_total)
-    if level > state.level:
-        nudges.append(NudgeIntent(NudgeKind.LEVEL_UP, f"level:{level}", {"level": level}))
-    new = replace(
-        new,
-        xp_total=xp_total,
-        level=level,
-        awarded_badges=new.awarded_badges | {(a.code, a.tier) for a in earned},
-    )
     return Outcome(new, ledger, awards, nudges)
 
 
@@ -387,7 +400,8 @@ def refresh(state: LearnerState, rules: OrgRules, now: datetime, tz_name: str) -
     learner changes pauses): days passing can put a streak at risk, use freezes or break it.
     """
     require_aware(now, "now")
-    return _walk_streak(state, rules, local_day(now, tz_name), None)
+    streak, checkpoint = _walk_streak(state, state.active, rules, local_day(now, tz_name), None)
+    return replace(state, streak=streak, streak_checkpoint=checkpoint)
 
 
 def plan_pause(

@@ -11,11 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from gamification.events import EventKind, LearningFact
 from gamification.jsondoc import (
     JsonDict,
+    content_digest,
     read_date,
     read_int,
     read_optional_int,
@@ -118,6 +120,11 @@ class DatedGoal:
             raise ValueError(f"goal {self.goal_id!r} needs a competency_id")
         if self.target_count < 1:
             raise ValueError(f"goal {self.goal_id!r} needs a target_count >= 1")
+
+    @cached_property
+    def tally_key(self) -> str:
+        """The key of this goal's tally."""
+        return f"g:{self.goal_id}:" + content_digest(self.to_dict())
 
     def to_dict(self) -> JsonDict:
         """JSON-compatible form."""

@@ -102,6 +102,11 @@ class ActiveDays:
             for d, m in zip(self.days[start:], self.minutes[start:], strict=True)
         }
 
+    def weekly_minutes(self, day: date) -> int:
+        """Minutes learned in the ISO week (Monday-Sunday) containing ``day``."""
+        monday = week_start(day)
+        return self.minutes_between(monday, monday + timedelta(days=6))
+
     def minutes_between(self, first: date, last: date) -> int:
         """Minutes learned from ``first`` to ``last`` (inclusive)."""
         lo = bisect.bisect_left(self.days, first.toordinal())
@@ -137,7 +142,8 @@ class LearnerState:
 
     - ``active``: sessions and minutes per local day (activity facts only).
     - ``fact_count``: facts applied, ever (0 means no history to tally).
-    - ``recent_keys``: keys of facts dated within ``KEY_WINDOW_DAYS`` of ``newest_day``.
+    - ``recent_keys``: keys of facts dated within ``KEY_WINDOW_DAYS`` of ``newest_day``,
+      with their local day (as an ordinal).
     - ``xp_total``: the sum of every XP award ever emitted; ``level`` follows from it.
     - ``informal_xp_by_day``: informal XP paid per local day (for the daily cap).
     - ``paid_informal_slots``: cooldown slots already paid (see ``xp.informal_cooldown_slot``).
@@ -155,7 +161,7 @@ class LearnerState:
 
     active: ActiveDays = field(default_factory=ActiveDays)
     fact_count: int = 0
-    recent_keys: Mapping[str, date] = field(default_factory=dict)
+    recent_keys: Mapping[str, int] = field(default_factory=dict)
     newest_day: date | None = None
     xp_total: int = 0
     level: int = 1
@@ -189,8 +195,7 @@ class LearnerState:
 
     def weekly_minutes(self, day: date) -> int:
         """Minutes learned in the ISO week (Monday-Sunday) containing ``day``."""
-        monday = week_start(day)
-        return self.active.minutes_between(monday, monday + timedelta(days=6))
+        return self.active.weekly_minutes(day)
 
     @property
     def last_active_date(self) -> date | None:
@@ -236,7 +241,7 @@ class LearnerState:
             "schema": STATE_SCHEMA_VERSION,
             "active": self.active.to_dict(),
             "fact_count": self.fact_count,
-            "recent_keys": {key: day.toordinal() for key, day in self.recent_keys.items()},
+            "recent_keys": dict(self.recent_keys),
             "newest_day": self.newest_day.toordinal() if self.newest_day else None,
             "xp_total": self.xp_total,
             "level": self.level,
@@ -283,10 +288,7 @@ class LearnerState:
         return cls(
             active=ActiveDays.from_dict(read_mapping(data, "active")),
             fact_count=read_int(data, "fact_count", 0),
-            recent_keys={
-                str(key): date.fromordinal(int(day))
-                for key, day in read_mapping(data, "recent_keys").items()
-            },
+            recent_keys=_read_keys(read_mapping(data, "recent_keys")),
             newest_day=date.fromordinal(int(newest)) if newest else None,
             xp_total=read_int(data, "xp_total", 0),
             level=read_int(data, "level", 1),
@@ -321,12 +323,19 @@ class LearnerState:
         )
 
 
-def remembered_keys(keys: Mapping[str, date], newest: date | None) -> dict[str, date]:
-    """``keys`` without those dated more than ``KEY_WINDOW_DAYS`` before ``newest``."""
+def remembered_keys(keys: Mapping[str, int], newest: date | None) -> dict[str, int]:
+    """``keys`` (key -> local day ordinal) without those dated more than
+    ``KEY_WINDOW_DAYS`` before ``newest``."""
     if newest is None:
         return dict(keys)
-    horizon = newest - timedelta(days=KEY_WINDOW_DAYS)
+    horizon = newest.toordinal() - KEY_WINDOW_DAYS
     return {key: day for key, day in keys.items() if day >= horizon}
+
+
+def _read_keys(raw: Mapping[str, Any]) -> dict[str, int]:
+    if not all(type(day) is int for day in raw.values()):
+        raise ValueError("recent_keys must map keys to day ordinals")
+    return dict(raw)
 
 
 def _from_version_1(data: Mapping[str, Any]) -> LearnerState:
@@ -348,7 +357,7 @@ def _from_version_1(data: Mapping[str, Any]) -> LearnerState:
     return LearnerState(
         active=active,
         fact_count=len(facts),
-        recent_keys=remembered_keys({f.key: f.local_date for f in facts}, newest),
+        recent_keys=remembered_keys({f.key: f.local_date.toordinal() for f in facts}, newest),
         newest_day=newest,
         xp_total=converted.xp_total,
         level=converted.level,

@@ -40,6 +40,7 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from gamification.jsondoc import (
@@ -53,7 +54,7 @@ from gamification.jsondoc import (
     read_optional_date,
     read_str,
 )
-from gamification.periods import ONE_DAY, DateRange, week_start
+from gamification.periods import DateRange, week_start
 from gamification.rules import StreakMode, StreakPolicy
 
 
@@ -189,6 +190,11 @@ class StreakCheckpoint:
 
 def streak_basis(policy: StreakPolicy, pauses: Collection[DateRange]) -> str:
     """What a checkpoint depends on besides the active days: the policy and the pauses."""
+    return _basis(policy, tuple(pauses))
+
+
+@lru_cache(maxsize=4096)
+def _basis(policy: StreakPolicy, pauses: tuple[DateRange, ...]) -> str:
     spans = ",".join(
         f"{p.start.toordinal()}-{p.end.toordinal()}"
         for p in sorted(pauses, key=lambda p: (p.start, p.end))
@@ -255,35 +261,20 @@ class _Sweep:
             self.banked = min(self.policy.max_banked_freezes, self.banked + 1)
 
 
-def _periods(first: date, today: date, mode: StreakMode) -> list[tuple[date, date]]:
-    """(first day, last day) of every period from the one holding ``first`` to ``today``'s."""
-    if mode is StreakMode.DAILY:
-        days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
-        return [(day, day) for day in days]
-    monday = week_start(first)
-    last_monday = week_start(today)
-    weeks = (last_monday - monday).days // 7 + 1
-    return [
-        (monday + timedelta(weeks=i), monday + timedelta(weeks=i, days=6)) for i in range(weeks)
-    ]
-
-
 def _repair_credit(
-    sessions: Mapping[date, int], period_end: date, policy: StreakPolicy, today: date
-) -> tuple[int, bool, date]:
-    """Extra sessions in the repair window, whether it is still usable, and its last day."""
+    sessions: Mapping[int, int], period_end: int, policy: StreakPolicy, today: int
+) -> tuple[int, bool, int]:
+    """Extra sessions in the repair window, whether it is still usable, and its last day
+    (days as ordinals)."""
     daily = policy.mode is StreakMode.DAILY
-    window_days = policy.repair_window_days if daily else min(policy.repair_window_days, 7)
-    window_end = period_end + timedelta(days=window_days)
+    window_end = period_end + _window_days(policy)
     extras = 0
-    day = period_end + ONE_DAY
-    while day <= min(window_end, today):
+    for day in range(period_end + 1, min(window_end, today) + 1):
         done = sessions.get(day, 0)
         if daily and done == 0:
             # the daily window must be active without a gap, else the extra proves nothing
             return extras, day == today, window_end
         extras += max(0, done - 1)
-        day += ONE_DAY
     return extras, True, window_end
 
 
@@ -299,28 +290,41 @@ def _sweep(
     basis = streak_basis(policy, pauses)
     final_before = _final_before(policy, today)
     resume = usable_checkpoint(resume, policy, pauses, today, basis=basis)
+    # days as ordinals from here on: the walk touches every day of every period
+    now = today.toordinal()
     # activity dated after today (clock skew) only counts once its day has come
-    sessions = {d: n for d, n in sessions_by_day.items() if n > 0 and d <= today}
+    sessions = {d.toordinal(): n for d, n in sessions_by_day.items() if n > 0 and d <= today}
     if resume is not None:
         first = resume.period_start
         sweep.count, sweep.longest, sweep.banked = resume.count, resume.longest, resume.banked
         sweep.freezes_used = list(resume.freezes_used)
         sweep.repaired = list(resume.repaired)
-        sessions = {d: n for d, n in sessions.items() if d >= first}
+        start_at = first.toordinal()
+        sessions = {d: n for d, n in sessions.items() if d >= start_at}
     elif sessions:
-        first = _period_start(min(sessions), policy.mode)
+        first = _period_start(date.fromordinal(min(sessions)), policy.mode)
     else:
-        first = final_before
+        return sweep, None  # never active: nothing to walk, nothing to resume from
     checkpoint: StreakCheckpoint | None = None
     if first > final_before:
         checkpoint = resume
-    relevant = [p for p in pauses if p.end >= first]
-    full_target = 1 if policy.mode is StreakMode.DAILY else policy.days_per_week
-    for start, end in _periods(first, today, policy.mode):
-        if start == final_before:
+    lo = first.toordinal()
+    daily = policy.mode is StreakMode.DAILY
+    full_target = 1 if daily else policy.days_per_week
+    length = 1 if daily else 7
+    checkpoint_at = final_before.toordinal()
+    last_start = now if daily else week_start(today).toordinal()
+    hi = last_start + length - 1  # the open period's last day (this week may reach ahead)
+    paused = {
+        day
+        for p in pauses
+        for day in range(max(p.start.toordinal(), lo), min(p.end.toordinal(), hi) + 1)
+    }
+    for start in range(lo, last_start + 1, length):
+        if start == checkpoint_at:
             checkpoint = StreakCheckpoint(
-                period_start=start,
-                valid_from=start + timedelta(days=window),
+                period_start=final_before,
+                valid_from=final_before + timedelta(days=window),
                 basis=basis,
                 count=sweep.count,
                 longest=sweep.longest,
@@ -330,34 +334,42 @@ def _sweep(
             )
         if not sessions and sweep.count == 0:
             continue  # nothing active from here on and no streak to lose
-        length = (end - start).days + 1
-        days = [start + timedelta(days=i) for i in range(length)]
-        unpaused = sum(1 for d in days if not any(d in p for p in relevant)) if relevant else length
-        active = sum(1 for d in days if d in sessions)
+        end = start + length - 1
+        if daily:
+            unpaused = 0 if start in paused else 1
+            active = 1 if start in sessions else 0
+        else:
+            unpaused = length - sum(1 for d in range(start, end + 1) if d in paused)
+            active = sum(1 for d in range(start, end + 1) if d in sessions)
         target = math.ceil(full_target * unpaused / length)
         if active >= (target or full_target):
             sweep.extend()
         elif target == 0:
             continue
-        elif end >= today:
+        elif end >= now:
             sweep.at_risk = sweep.count > 0
-            sweep.deadline = end if sweep.at_risk else None
+            sweep.deadline = date.fromordinal(end) if sweep.at_risk else None
         else:
             sweep.offer = None
             if sweep.count == 0:
                 continue
             shortfall = target - active
-            extras, usable, repair_by = _repair_credit(sessions, end, policy, today)
+            extras, usable, repair_by = _repair_credit(sessions, end, policy, now)
             if extras >= shortfall:
-                sweep.repaired.append(start)
+                sweep.repaired.append(date.fromordinal(start))
                 sweep.extend()
                 continue
             if sweep.banked > 0:
                 sweep.banked -= 1
-                sweep.freezes_used.append(start)
+                sweep.freezes_used.append(date.fromordinal(start))
                 continue
-            if usable and today <= repair_by:
-                sweep.offer = RepairOffer(start, repair_by, shortfall - extras, sweep.count)
+            if usable and now <= repair_by:
+                sweep.offer = RepairOffer(
+                    date.fromordinal(start),
+                    date.fromordinal(repair_by),
+                    shortfall - extras,
+                    sweep.count,
+                )
             sweep.count = 0
     return sweep, checkpoint
 

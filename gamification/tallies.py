@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 from gamification.challenges import ChallengeDefinition, ChallengeProgress
@@ -30,19 +29,16 @@ from gamification.goals import (
     counts_for_goal,
     dated_goal_result,
 )
-from gamification.jsondoc import content_digest
 
 
-@lru_cache(maxsize=4096)
 def challenge_key(challenge: ChallengeDefinition) -> str:
     """The tally key of an individual challenge (a changed definition starts afresh)."""
-    return f"c:{challenge.challenge_id}:" + content_digest(challenge.to_dict())
+    return challenge.tally_key
 
 
-@lru_cache(maxsize=4096)
 def goal_key(goal: DatedGoal) -> str:
     """The tally key of a dated goal."""
-    return f"g:{goal.goal_id}:" + content_digest(goal.to_dict())
+    return goal.tally_key
 
 
 @dataclass(frozen=True)
