@@ -142,6 +142,21 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await _send(send, 200, json.dumps([r[0] for r in rows]).encode())
 
 
+def postgres_cpu_seconds(db: str) -> float:
+    """User + system CPU time of every live PostgreSQL backend serving database ``db``
+    (Linux /proc; a backend's title names its database): the database's side of a
+    scenario, without other databases' work on the same server."""
+    ticks = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres: ") or f" {db} " not in title:
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # --- load generator (runs in its own process) ---------------------------------------------------
 
 
@@ -423,6 +438,7 @@ class Row:
     result: dict[str, Any]
     cpu_us: float  # server CPU per event
     rows_ok: bool
+    pg_us: float = 0.0  # PostgreSQL's CPU per event (its backends, checkpointer, WAL writer)
 
     @property
     def eps(self) -> float:
@@ -539,13 +555,15 @@ def _run_all(args: argparse.Namespace, db: str, url: str) -> list[Row]:
                         "courses": COURSES,
                         "headers": headers[server],
                     }
-                    cpu_before = group_cpu_seconds(pgid)
+                    cpu_before, pg_before = group_cpu_seconds(pgid), postgres_cpu_seconds(db)
                     r = load(cfg)
                     cpu = group_cpu_seconds(pgid) - cpu_before  # warm-up included
+                    pg_cpu = postgres_cpu_seconds(db) - pg_before
                     table = "bench_bare" if server == "bare" else "learning_event"
                     stored = asyncio.run(_sql(db, f"SELECT count(*) FROM {table}"))
+                    per_event = 1e6 / max(r["events_total"], 1)
                     row = Row(
-                        s, r, cpu / max(r["events_total"], 1) * 1e6, stored == r["events_total"]
+                        s, r, cpu * per_event, stored == r["events_total"], pg_cpu * per_event
                     )
                     rows.append(row)
                     print(
@@ -565,20 +583,21 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     print()
     print(
         f"{'scenario':<38} {'requests':>8} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>6} {'vs bare':>7} {'CPU us/ev':>9} {'rows':>4}"
+        f"{'errors':>6} {'vs bare':>7} {'CPU us/ev':>9} {'PG us/ev':>8} {'rows':>4}"
     )
     for r in rows:
         ratio = f"{r.eps / bare:6.2f}x" if bare else "     -"
         print(
             f"{r.scenario.name:<38} {r.result['requests']:>8} {r.eps:>9.0f} "
             f"{r.result['p50']:>8.1f} {r.result['p99']:>8.1f} {r.result['errors']:>6} "
-            f"{ratio:>7} {r.cpu_us:>9.0f} {'ok' if r.rows_ok else 'MISS':>4}"
+            f"{ratio:>7} {r.cpu_us:>9.0f} {r.pg_us:>8.0f} {'ok' if r.rows_ok else 'MISS':>4}"
         )
     print(
         f"\n{args.concurrency} requests in flight, {args.learners} learners, "
         f"{args.duration:g}s measured after {args.warmup:g}s warm-up; vs bare: events/s over "
         "the bare single insert; CPU us/ev: the app server's own CPU per event (PostgreSQL not "
-        "included); rows: stored rows equal the events the load generator saw accepted."
+        "included); PG us/ev: CPU per event of the PostgreSQL backends serving the bench database; rows: stored rows equal "
+        "the events the load generator saw accepted."
     )
     few = [r.scenario.name for r in rows if r.result["requests"] < args.concurrency]
     if few:
