@@ -432,7 +432,7 @@ async def record(
         already = delivery_log.recorded if delivery_log is not None else set()
         try:
             if _on_postgres(engine):
-                await _record_postgres(engine, out, now, already)
+                await _record_postgres(engine, batch, out, now, already)
             else:
                 async with engine.begin() as conn:
                     await _record(conn, batch, out, now, already)
@@ -449,23 +449,28 @@ async def record(
 
 
 async def _record_postgres(
-    engine: AsyncEngine, out: _Outcomes, now: datetime, already_recorded: set[tuple[str, int]]
+    engine: AsyncEngine,
+    batch: Batch,
+    out: _Outcomes,
+    now: datetime,
+    already_recorded: set[tuple[str, int]],
 ) -> None:
-    """:func:`_record` as column arrays for :data:`postgres_outbox.RECORD`."""
+    """:func:`_record` as id lists and column arrays for :data:`postgres_outbox.RECORD`."""
+    attempts = {n.message.nudge_id: n.attempts for n in batch.nudges}
+    sent: list[str] = []
     verdicts: tuple[list[Any], ...] = ([], [], [], [], [])
     for nid, verdict in out.verdicts.items():
+        if verdict.status == "sent" and not verdict.error and verdict.attempts == attempts[nid]:
+            sent.append(nid)
+            continue
         verdicts[0].append(nid)
         verdicts[1].append(verdict.status)
         verdicts[2].append(verdict.error[:500])
         verdicts[3].append(verdict.attempts)
         verdicts[4].append(verdict.due_at if verdict.status == "pending" else None)
-    succeeded = {d.subscription_id for _, d, _ in out.delivered}
-    touched = sorted((succeeded | out.failed_devices) - out.gone)
-    devices = (
-        touched,
-        [sid in succeeded for sid in touched],
-        [sid in out.failed_devices for sid in touched],
-    )
+    succeeded = {d.subscription_id for _, d, _ in out.delivered} - out.gone
+    failed = out.failed_devices - out.gone
+    devices = (sorted(succeeded - failed), sorted(failed - succeeded), sorted(succeeded & failed))
     deliveries: tuple[list[Any], ...] = ([], [], [], [])
     for nudge, device, status in out.delivered:
         if (nudge.message.nudge_id, device.subscription_id) not in already_recorded:
@@ -473,7 +478,7 @@ async def _record_postgres(
             deliveries[1].append(nudge.message.nudge_id)
             deliveries[2].append(device.subscription_id)
             deliveries[3].append(status)
-    await postgres_outbox.record(engine, now, verdicts, devices, deliveries, sorted(out.gone))
+    await postgres_outbox.record(engine, now, sent, verdicts, devices, deliveries, sorted(out.gone))
 
 
 def _is_transient(exc: DBAPIError) -> bool:

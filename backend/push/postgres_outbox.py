@@ -63,49 +63,62 @@ ON CONFLICT (nudge_id, subscription_id) DO NOTHING
 # expired claim may have been finished by another worker), the devices' success/failure
 # counters, and the deliveries not recorded early (skipping nudges and devices deleted
 # meanwhile). Gone devices are deleted by DELETE_GONE in the same transaction.
-# ``(status = 'pending') IS TRUE`` is no index condition: with a plain ``status = 'pending'``
-# PostgreSQL reads every pending row through the status index whenever its statistics think
-# few are pending (a burst of new nudges), then compares each id with the whole batch's.
+# The common outcomes (sent; device answered 2xx) are id lists, not rows to join: a join with
+# an unnest() is planned, once the plan is generic (cached after five runs), as a nested loop
+# over every (row, array element) pair. ``(status = 'pending') IS TRUE`` is no index
+# condition: with a plain ``status = 'pending'`` PostgreSQL reads every pending row through
+# the status index whenever its statistics think few are pending (a burst of new nudges).
+# ``ARRAY(SELECT unnest($n))`` hides an array's length from the planner, which then always
+# reaches the rows through the primary key (on a small table it would scan it instead).
 RECORD = """
-WITH verdict AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[])
+WITH sent AS (
+    UPDATE nudge SET status = 'sent', last_error = '', claimed_until = NULL, sent_at = $1
+    WHERE id = ANY(ARRAY(SELECT unnest($2::text[]))) AND (status = 'pending') IS TRUE
+    RETURNING 1
+), verdict AS MATERIALIZED (
+    SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[])
         AS v(id, status, error, attempts, due_at)
-), nudges AS (
+), judged AS (
     UPDATE nudge AS n
     SET status = v.status, last_error = v.error, attempts = v.attempts, claimed_until = NULL,
         due_at = COALESCE(v.due_at, n.due_at),
         sent_at = CASE v.status WHEN 'sent' THEN $1 WHEN 'pending' THEN n.sent_at END
     FROM verdict AS v
-    WHERE n.id = ANY(ARRAY(SELECT unnest($2::text[]))) AND n.id = v.id
+    WHERE n.id = ANY(ARRAY(SELECT unnest($3::text[]))) AND n.id = v.id
       AND (n.status = 'pending') IS TRUE
     RETURNING 1
-), devices AS (
-    UPDATE push_subscription AS s
-    SET last_success_at = CASE WHEN d.ok THEN $1 ELSE s.last_success_at END,
-        failure_count = CASE
-            WHEN NOT d.failed THEN 0
-            WHEN d.ok THEN 1
-            ELSE s.failure_count + 1
-        END
-    FROM unnest($7::int[], $8::bool[], $9::bool[]) AS d(id, ok, failed)
-    WHERE s.id = ANY(ARRAY(SELECT unnest($7::int[]))) AND s.id = d.id
+), succeeded AS (
+    UPDATE push_subscription SET last_success_at = $1, failure_count = 0
+    WHERE id = ANY(ARRAY(SELECT unnest($8::int[])))
+    RETURNING 1
+), failed AS (
+    UPDATE push_subscription SET failure_count = failure_count + 1
+    WHERE id = ANY(ARRAY(SELECT unnest($9::int[])))
+    RETURNING 1
+), both_ AS (
+    UPDATE push_subscription SET last_success_at = $1, failure_count = 1
+    WHERE id = ANY(ARRAY(SELECT unnest($10::int[])))
     RETURNING 1
 ), deliveries AS (
     INSERT INTO push_delivery (organisation_id, nudge_id, subscription_id, status, delivered_at)
     SELECT r.organisation_id, r.nudge_id, r.subscription_id, r.status, $1
-    FROM unnest($10::int[], $11::text[], $12::int[], $13::int[])
+    FROM unnest($11::int[], $12::text[], $13::int[], $14::int[])
         AS r(organisation_id, nudge_id, subscription_id, status)
-    WHERE r.nudge_id = ANY(ARRAY(SELECT id FROM nudge WHERE id = ANY(ARRAY(SELECT unnest($11::text[])))))
+    WHERE r.nudge_id = ANY(
+          ARRAY(SELECT id FROM nudge WHERE id = ANY(ARRAY(SELECT unnest($12::text[]))))
+      )
       AND r.subscription_id = ANY(
           ARRAY(
-              SELECT id FROM push_subscription WHERE id = ANY(ARRAY(SELECT unnest($12::int[])))
+              SELECT id FROM push_subscription WHERE id = ANY(ARRAY(SELECT unnest($13::int[])))
           )
       )
     ORDER BY r.subscription_id, r.nudge_id
     ON CONFLICT (nudge_id, subscription_id) DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM nudges), (SELECT count(*) FROM devices),
+SELECT (SELECT count(*) FROM sent) + (SELECT count(*) FROM judged),
+       (SELECT count(*) FROM succeeded) + (SELECT count(*) FROM failed)
+           + (SELECT count(*) FROM both_),
        (SELECT count(*) FROM deliveries)
 """
 
@@ -151,20 +164,26 @@ async def insert_deliveries(engine: AsyncEngine, columns: Sequence[Sequence[Any]
 async def record(
     engine: AsyncEngine,
     now: datetime,
+    sent: Sequence[str],
     verdicts: Sequence[Sequence[Any]],
-    devices: Sequence[Sequence[Any]],
+    devices: Sequence[Sequence[int]],
     deliveries: Sequence[Sequence[Any]],
     gone: Sequence[int],
 ) -> None:
-    """``verdicts``: ids, statuses, errors, attempts, due times (None: unchanged);
-    ``devices``: ids, succeeded, failed; ``deliveries``: organisation ids, nudge ids,
-    subscription ids, statuses; ``gone``: devices to delete."""
+    """One batch's outcome (:data:`RECORD`, and :data:`DELETE_GONE` when devices are gone).
+
+    ``sent``: nudges sent with nothing else to change; ``verdicts``: the other nudges as ids,
+    statuses, errors, attempts, due times (None: unchanged); ``devices``: ids that succeeded,
+    that failed, that did both; ``deliveries``: organisation ids, nudge ids, subscription
+    ids, statuses; ``gone``: devices to delete.
+    """
+    args = (now, sent, *verdicts, *devices, *deliveries)
     async with driver_connection(engine) as conn:
         if not gone:
-            await conn.fetchrow(RECORD, now, *verdicts, *devices, *deliveries)
+            await conn.fetchrow(RECORD, *args)
             return
         async with conn.transaction():
             # in id order, before anything else, so workers removing devices cannot deadlock
             await conn.execute(LOCK_GONE, list(gone))
-            await conn.fetchrow(RECORD, now, *verdicts, *devices, *deliveries)
+            await conn.fetchrow(RECORD, *args)
             await conn.execute(DELETE_GONE, list(gone))
