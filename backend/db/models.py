@@ -191,7 +191,14 @@ class LearningEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("organisation_id", "idempotency_key", name="uq_learning_event_org_key"),
         Index("ix_learning_event_user_local_date", "user_id", "local_date"),
-        Index("ix_learning_event_user_occurred", "user_id", "occurred_at", "id"),
+        # INCLUDE: the nudge tick reads a learner's recent learning with an index-only scan
+        Index(
+            "ix_learning_event_user_occurred",
+            "user_id",
+            "occurred_at",
+            "id",
+            postgresql_include=["local_date", "minutes", "kind", "course_id"],
+        ),
     )
 
     # BIGINT on PostgreSQL; SQLite only auto-numbers an INTEGER PRIMARY KEY
