@@ -510,16 +510,10 @@ _texts: dict[tuple[str, str, str, tuple[tuple[str, str | int], ...]], NudgeText]
 # candidates
 
 
-class _Candidate(NamedTuple):
-    # sorted as a tuple: priority, then due time, then the order found (a stable tie-break)
-    rank: int
-    due_from: datetime
-    order: int
-    kind: NudgeType
-    dedupe_key: str
-    stale_at: datetime
-    params: Mapping[str, str | int]
-    url: str
+# (priority rank, due from, order found, kind, dedupe key, stale at, params, url): a plain
+# tuple, built for every happening of every learner; sorted as it is, by priority, then due
+# time, then the order found (a stable tie-break)
+_Candidate = tuple[int, datetime, int, NudgeType, str, datetime, Mapping[str, str | int], str]
 
 
 @lru_cache(maxsize=1024)
@@ -613,7 +607,7 @@ def _reminder_candidate(
     for kind, key, params in options:
         if key in sent_keys or kind in off:
             continue
-        return _Candidate(_RANK[kind], slot, order, kind, key, stale_at, params, URL[kind])
+        return (_RANK[kind], slot, order, kind, key, stale_at, params, URL[kind])
     return None
 
 
@@ -721,7 +715,7 @@ def plan(
         if stale_at <= now:
             continue
         candidates.append(
-            _Candidate(
+            (
                 _RANK[kind],
                 item.due_from,
                 len(candidates),
@@ -789,9 +783,10 @@ def plan(
     candidates.sort()
     allowed_now = window.allows(now)
     soonest = min(future, default=None)  # a later moment cannot change next_at
-    for candidate in candidates:
-        kind = candidate.kind
-        earliest = candidate.due_from if candidate.due_from > now else now
+    min_gap = rules.min_gap
+    spaced = last_due + min_gap if last_due is not None else None
+    for _rank, due_from, _order, kind, dedupe_key, stale_at, params, url in candidates:
+        earliest = due_from if due_from > now else now
         if kind is not NudgeType.WELCOME:
             if kind in REMINDER_TYPES and reminders_today >= rules.reminder_cap_per_day:
                 continue  # today's reminder slot is used; tomorrow has its own
@@ -800,33 +795,33 @@ def plan(
             if len(in_week) >= weekly_cap:
                 # the week is full: wait until the oldest of the week's nudges drops out
                 earliest = max(earliest, in_week[len(in_week) - weekly_cap] + _WEEK)
-        if last_due is not None:
-            earliest = max(earliest, last_due + rules.min_gap)
-        if planned:
-            earliest = max(earliest, now + rules.min_gap)
+        if spaced is not None and spaced > earliest:
+            earliest = spaced
+        if planned and now + min_gap > earliest:
+            earliest = now + min_gap
         if earliest == now and allowed_now:
             moment: datetime | None = now
         elif soonest is not None and earliest >= soonest:
             continue
         else:
             moment = window.next_allowed(earliest)
-        if moment is None or moment >= candidate.stale_at:
+        if moment is None or moment >= stale_at:
             continue
         if moment > now:
             future.append(moment)
             soonest = moment if soonest is None else min(soonest, moment)
             continue
         variant = choose_variant(kind.value, stats or {}, rng)
-        text = _render(kind.value, variant, prefs.locale, candidate.params)
+        text = _render(kind.value, variant, prefs.locale, params)
         planned.append(
             PlannedNudge(
                 kind=kind,
                 variant=variant,
-                dedupe_key=candidate.dedupe_key,
+                dedupe_key=dedupe_key,
                 locale=prefs.locale,
                 title=text.title,
                 body=text.body,
-                url=candidate.url,
+                url=url,
                 due_at=now,
             )
         )
