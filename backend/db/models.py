@@ -83,6 +83,10 @@ class Organisation(SQLModel, table=True):
     default_locale: str = Field(default=Locale.nl.value, max_length=5)
     settings: dict[str, Any] = _json(dict)
     created_at: datetime = _ts()
+    # bumped by database triggers when what ingestion reads changes (migration 0008)
+    config_version: int = Field(
+        default=0, sa_column=Column(BigInteger(), nullable=False, server_default="0")
+    )
 
 
 class User(SQLModel, table=True):
