@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from backend.db.models import Nudge, PushDelivery, PushSubscription
 from backend.push import postgres_outbox
 from backend.push.payload import PushMessage, payload_json
-from backend.push.sender import Device, Outcome, PushSender, SendResult
+from backend.push.sender import Device, Outcome, PushSender, SendJob, SendLanes, SendResult
 
 log = logging.getLogger("learnloop.push")
 
@@ -325,30 +325,27 @@ class DeliveryLog:
 
 
 async def send_batch(
-    sender: PushSender,
+    lanes: SendLanes,
     batch: Batch,
-    limiter: asyncio.Semaphore,
     delivery_log: DeliveryLog | None = None,
 ) -> list[tuple[ClaimedNudge, Device, SendResult]]:
-    """Send every (nudge, device) pair of the batch not delivered before, ``limiter`` at a time."""
-
-    async def one(nudge: ClaimedNudge, device: Device, payload: bytes) -> SendResult:
-        async with limiter:
-            result = await sender.send(device, nudge.message.kind, payload)
-        if delivery_log is not None and result.outcome is Outcome.DELIVERED:
-            delivery_log.add(nudge, device, result.status)
-        return result
-
+    """Send every (nudge, device) pair of the batch not delivered before, on ``lanes``."""
     pairs: list[tuple[ClaimedNudge, Device]] = []
-    tasks = []
+    jobs: list[SendJob] = []
     for nudge in batch.nudges:
         payload = payload_json(nudge.message)
         for device in batch.devices.get(nudge.user_id, []):
             if (nudge.message.nudge_id, device.subscription_id) in batch.delivered:
                 continue  # the dedupe key: this device has it already
             pairs.append((nudge, device))
-            tasks.append(one(nudge, device, payload))
-    results = await asyncio.gather(*tasks)
+            jobs.append((device, nudge.message.kind, payload))
+
+    def delivered(index: int, result: SendResult) -> None:
+        if delivery_log is not None and result.outcome is Outcome.DELIVERED:
+            nudge, device = pairs[index]
+            delivery_log.add(nudge, device, result.status)
+
+    results = await lanes.send_all(jobs, delivered)
     return [(n, d, r) for (n, d), r in zip(pairs, results, strict=True)]
 
 
@@ -621,15 +618,16 @@ async def deliver_due(
     limit: int = 100,
     lease_seconds: float = 120.0,
     max_attempts: int = 5,
-    limiter: asyncio.Semaphore | None = None,
+    concurrency: int = 64,
 ) -> DeliveryReport:
-    """One batch: claim due nudges, send them, record the outcomes."""
+    """One batch: claim due nudges, send them (``concurrency`` at a time), record the outcomes."""
     batch = await claim(engine, now, limit=limit, lease_seconds=lease_seconds)
     if not batch.nudges:
         return DeliveryReport()
     delivery_log = DeliveryLog(engine)
     try:
-        results = await send_batch(sender, batch, limiter or asyncio.Semaphore(64), delivery_log)
+        async with SendLanes(sender, concurrency) as lanes:
+            results = await send_batch(lanes, batch, delivery_log)
     finally:
         await asyncio.shield(delivery_log.close())
     outcomes = judge(batch, results, now, max_attempts=max_attempts)

@@ -26,7 +26,7 @@ from backend.push.delivery import (
     tally,
 )
 from backend.push.keys import PushNotConfigured, load_vapid_key
-from backend.push.sender import PushSender
+from backend.push.sender import PushSender, SendLanes
 from backend.push.vapid import VapidHeaderCache
 
 log = logging.getLogger("learnloop.push")
@@ -72,7 +72,7 @@ class PushWorker:
         self.lease_seconds = settings.push_lease_seconds or max(60.0, 3 * self.timeout + 30.0)
         self.stop = asyncio.Event()
         self.report = DeliveryReport()
-        self.limiter = asyncio.Semaphore(settings.push_concurrency)
+        self.concurrency = settings.push_concurrency
         self.delivery_log: DeliveryLog | None = None
 
     async def run(self) -> DeliveryReport:
@@ -90,14 +90,15 @@ class PushWorker:
                 await self.stop.wait()
             else:
                 vapid = VapidHeaderCache(key)
-                async with PushSender(
-                    vapid,
-                    timeout=self.timeout,
-                    connections_per_host=self.ctx.settings.push_concurrency,
-                ) as sender:
+                async with (
+                    PushSender(
+                        vapid, timeout=self.timeout, connections_per_host=self.concurrency
+                    ) as sender,
+                    SendLanes(sender, self.concurrency) as lanes,
+                ):
                     self.delivery_log = DeliveryLog(self.ctx.engine)
                     senders = [
-                        asyncio.create_task(self._sender_loop(sender), name=f"push-sender-{i}")
+                        asyncio.create_task(self._sender_loop(lanes), name=f"push-sender-{i}")
                         for i in range(self.senders)
                     ]
                     try:
@@ -112,10 +113,10 @@ class PushWorker:
                     await task
         return self.report
 
-    async def _sender_loop(self, sender: PushSender) -> None:
+    async def _sender_loop(self, lanes: SendLanes) -> None:
         while not self.stop.is_set():
             try:
-                handled = await self._one_batch(sender)
+                handled = await self._one_batch(lanes)
             except Exception:  # the database or a bug: log, breathe, go on
                 log.exception("push batch failed; its claims expire and are retried")
                 handled = 0
@@ -123,7 +124,7 @@ class PushWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), IDLE_POLL_SECONDS)
 
-    async def _one_batch(self, sender: PushSender) -> int:
+    async def _one_batch(self, lanes: SendLanes) -> int:
         engine = self.ctx.engine
         batch = await claim(
             engine, self.clock(), limit=self.batch_size, lease_seconds=self.lease_seconds
@@ -131,7 +132,7 @@ class PushWorker:
         if not batch.nudges:
             return 0
         try:
-            results = await send_batch(sender, batch, self.limiter, self.delivery_log)
+            results = await send_batch(lanes, batch, self.delivery_log)
         except asyncio.CancelledError:
             # stopped hard before the batch was sent: let other workers take it right away
             await asyncio.shield(release(engine, [n.message.nudge_id for n in batch.nudges]))
