@@ -36,6 +36,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -188,8 +189,85 @@ async def explain_due_query(ctx: object, batch: int) -> list[str]:
     return [sql, *(r[0] for r in rows)]
 
 
+def _tick_process(
+    url: str, batch: int, workers: int | None, seed: int, barrier: Any, results: Any
+) -> None:
+    """One scheduler process: connect, wait for the others, run one tick, report."""
+    from backend.auth.passwords import TEST_HASH_COST
+    from backend.context import AppContext
+    from backend.nudges.scheduler import run_tick
+    from backend.settings import Settings
+
+    async def tick() -> None:
+        settings = Settings(
+            database_url=url, secret_key=secrets.token_urlsafe(48), password_cost=TEST_HASH_COST
+        )
+        ctx = AppContext.from_settings(settings)
+        try:
+            # a running worker's pool is warm: open its connections before the start
+            backends = []
+            async with contextlib.AsyncExitStack() as stack:
+                for _ in range(workers or 2):
+                    conn = await stack.enter_async_context(ctx.engine.connect())
+                    raw = await conn.get_raw_connection()
+                    driver: Any = raw.driver_connection
+                    backends.append(driver.get_server_pid())
+            results.put(backends)
+            barrier.wait()  # everyone is connected: the parent reads the CPU counters
+            barrier.wait()
+            backend_cpu = process_cpu_seconds(backends)
+            cpu = time.process_time()
+            started = time.perf_counter()
+            created = await run_tick(
+                ctx, NOW, batch_size=batch, rng=random.Random(seed), workers=workers
+            )
+            ended = time.perf_counter()
+            cpu = time.process_time() - cpu
+            # this process's backends end with it: read their CPU now
+            after = process_cpu_seconds(backends)
+            pg = sum(seconds - backend_cpu.get(pid, 0.0) for pid, seconds in after.items())
+            results.put((started, ended, cpu, created, pg))
+        finally:
+            await ctx.engine.dispose()
+
+    asyncio.run(tick())
+
+
+def run_in_processes(
+    url: str, batch: int, workers: int | None, processes: int, ready: Any
+) -> tuple[float, float, int, float]:
+    """One tick by several scheduler processes at once (SKIP LOCKED splits the due learners):
+    the wall time from the common start until the last one is done, their CPU, nudges made and
+    their PostgreSQL backends' CPU.
+    ``ready()`` runs once all are connected, just before they start."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(processes + 1)
+    results = spawn.Queue()
+    children = [
+        spawn.Process(target=_tick_process, args=(url, batch, workers, n, barrier, results))
+        for n in range(processes)
+    ]
+    for child in children:
+        child.start()
+    backends = [pid for _ in children for pid in results.get(timeout=600)]
+    barrier.wait()
+    ready(backends)
+    barrier.wait()
+    reports = [results.get(timeout=600) for _ in children]
+    for child in children:
+        child.join()
+    wall = max(r[1] for r in reports) - min(r[0] for r in reports)
+    return wall, sum(r[2] for r in reports), sum(r[3] for r in reports), sum(r[4] for r in reports)
+
+
 async def measure(
-    url: str, batch: int, profile: bool = False, workers: int | None = None
+    url: str,
+    batch: int,
+    profile: bool = False,
+    workers: int | None = None,
+    processes: int = 1,
 ) -> dict[str, float | int]:
     from sqlalchemy import text
 
@@ -220,15 +298,31 @@ async def measure(
         pg_started = process_cpu_seconds(await postgres_pids(url, db))
         machine_started = machine_cpu_seconds()
         started = time.perf_counter()
-        if profiler:
-            profiler.enable()
-        created = await run_tick(ctx, NOW, batch_size=batch, rng=random.Random(1), workers=workers)
-        tick = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started
+        if processes > 1:
+            pids = await postgres_pids(url, db)
+
+            def ready(backends: list[int]) -> None:
+                nonlocal pg_started, machine_started
+                pg_started = process_cpu_seconds(pids)
+                machine_started = machine_cpu_seconds()
+
+            tick, cpu, created, children_pg = run_in_processes(
+                url, batch, workers, processes, ready
+            )
+        else:
+            if profiler:
+                profiler.enable()
+            created = await run_tick(
+                ctx, NOW, batch_size=batch, rng=random.Random(1), workers=workers
+            )
+            tick = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
         machine = machine_cpu_seconds() - machine_started
         # backends opened during the tick count from zero
         pg_after = process_cpu_seconds(await postgres_pids(url, db))
         pg_cpu = sum(cpu - pg_started.get(pid, 0.0) for pid, cpu in pg_after.items())
+        if processes > 1:
+            pg_cpu += children_pg
         print(
             "steps (s, summed over batches): "
             + ", ".join(f"{name} {seconds:.3f}" for name, seconds in PHASE_SECONDS.items()),
@@ -347,6 +441,9 @@ def main() -> None:
     parser.add_argument("--db", help="reuse this (kept) benchmark database instead of seeding")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     parser.add_argument("--workers", type=int, help="batches in flight (default: run_tick's)")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="scheduler processes ticking at once"
+    )
     args = parser.parse_args()
     if not (
         1000 <= args.learners <= 5_000_000
@@ -389,7 +486,9 @@ def main() -> None:
         for attempt in range(max(1, args.repeat)):
             if attempt:
                 asyncio.run(reset(url, due_every))
-            results.append(asyncio.run(measure(url, args.batch, args.profile, args.workers)))
+            results.append(
+                asyncio.run(measure(url, args.batch, args.profile, args.workers, args.processes))
+            )
     finally:
         if args.keep:
             print(f"kept database {db} (reuse with --db {db})", file=sys.stderr)
