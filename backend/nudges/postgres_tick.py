@@ -38,7 +38,7 @@ from backend.nudges.policy_input import (
     wanted_keys,
     welcome_happening,
 )
-from gamification.nudge_policy import LearnerPrefs, NudgePlan, SentNudge
+from gamification.nudge_policy import Happening, LearnerPrefs, NudgePlan, SentNudge
 
 LEARNED_WITHIN = timedelta(hours=24)
 
@@ -182,6 +182,7 @@ class Batch:
         # learner -> (local today, first day of the budget year, months left in it)
         self.budget: dict[int, tuple[Any, Any, int]] = {}
         self._prefs: dict[tuple[Any, ...], LearnerPrefs] = {}
+        self._budget_happenings: dict[tuple[Any, str, int, int], Happening] = {}
 
     def add_rows(self, rows: Sequence[Any], orgs: dict[int, OrgNudgeContext]) -> None:
         """Turn every row into a :class:`LearnerInput` (inactive learners: into ``inactive``)."""
@@ -258,10 +259,10 @@ class Batch:
                 if welcome is not None:
                     happenings.append(welcome)
             if ev_at is not None:
-                for course_id, completed in testimonial_asks(
-                    ev_at, ev_kind, ev_course, now
-                ).items():
-                    self.asks[(user_id, course_id)] = completed
+                if "completion" in ev_kind:
+                    asks = testimonial_asks(ev_at, ev_kind, ev_course, now)
+                    for course_id, completed in asks.items():
+                        self.asks[(user_id, course_id)] = completed
                 if unlearned is not None:
                     self._learned(unlearned, sent, ev_at)
             if org.settings.yearly_budget_cents > 0:
@@ -334,9 +335,12 @@ class Batch:
             org = orgs[learner.due.organisation_id]
             left = org.settings.yearly_budget_cents - spent.get(user_id, 0)
             if left > 0:
-                learner.happenings.append(
-                    budget_happening(today, learner.prefs.timezone, left, months_left)
-                )
+                # most learners of a month, zone and organisation have the same reminder
+                key = (today, learner.prefs.timezone, left, months_left)
+                happening = self._budget_happenings.get(key)
+                if happening is None:
+                    happening = self._budget_happenings[key] = budget_happening(*key)
+                learner.happenings.append(happening)
 
     async def _known_keys(self, pg: Any) -> None:
         horizon = self.now - timedelta(days=HISTORY_DAYS)
