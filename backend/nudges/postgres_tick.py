@@ -156,16 +156,18 @@ JOIN unnest($1::int[], $2::varchar[]) AS w(user_id, dedupe_key)
 
 async def fetch_due(pg: Any, now: datetime, limit: int) -> list[Any]:
     """The due learners of one batch (locked), each with their policy input as arrays."""
-    return list(
-        await pg.fetch(
-            BATCH_SQL,
-            now,
-            limit,
-            now - timedelta(days=ACTIVITY_DAYS),
-            now - timedelta(days=HISTORY_DAYS),
-            now - timedelta(days=EVENT_DAYS),
-            budget_keys_around(now),
-        )
+    return list(await pg.fetch(BATCH_SQL, *batch_parameters(now, limit)))
+
+
+def batch_parameters(now: datetime, limit: int) -> tuple[Any, ...]:
+    """:data:`BATCH_SQL`'s parameters ``$1``-``$6``."""
+    return (
+        now,
+        limit,
+        now - timedelta(days=ACTIVITY_DAYS),
+        now - timedelta(days=HISTORY_DAYS),
+        now - timedelta(days=EVENT_DAYS),
+        budget_keys_around(now),
     )
 
 
