@@ -71,6 +71,7 @@ class PushWorker:
         # a claim outlives a batch's slowest send by far, so it only expires when a worker died
         self.lease_seconds = settings.push_lease_seconds or max(60.0, 3 * self.timeout + 30.0)
         self.stop = asyncio.Event()
+        self._work = asyncio.Event()
         self.report = DeliveryReport()
         self.concurrency = settings.push_concurrency
         self.delivery_log: DeliveryLog | None = None
@@ -121,8 +122,14 @@ class PushWorker:
                 log.exception("push batch failed; its claims expire and are retried")
                 handled = 0
             if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), IDLE_POLL_SECONDS)
+                await self._idle()
+
+    async def _idle(self) -> None:
+        """Wait for the next poll, until stopped, or until another loop found a full batch."""
+        waits = [asyncio.ensure_future(self.stop.wait()), asyncio.ensure_future(self._work.wait())]
+        await asyncio.wait(waits, timeout=IDLE_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in waits:
+            waiting.cancel()
 
     async def _one_batch(self, lanes: SendLanes) -> int:
         engine = self.ctx.engine
@@ -131,6 +138,10 @@ class PushWorker:
         )
         if not batch.nudges:
             return 0
+        if len(batch.nudges) == self.batch_size:
+            # more is probably due (a tick just queued a burst): wake the idle loops now
+            self._work.set()
+            self._work.clear()
         try:
             results = await send_batch(lanes, batch, self.delivery_log)
         except asyncio.CancelledError:
