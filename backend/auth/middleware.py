@@ -65,7 +65,7 @@ def _key_from_authorization(value: str) -> str:
     )
 
 
-async def _principal_from_api_key(ctx: AppContext, authorization: str) -> Principal:
+async def principal_from_api_key(ctx: AppContext, authorization: str) -> Principal:
     plaintext = _key_from_authorization(authorization)
     prefix = parse_prefix(plaintext)
     if prefix is None:
@@ -133,7 +133,7 @@ class AuthenticationMiddleware:
         authorization = Headers.from_scope(scope).get("authorization")
         principal: Principal | None = None
         if authorization:
-            principal = await _principal_from_api_key(ctx, authorization)
+            principal = await principal_from_api_key(ctx, authorization)
         else:
             session = scope.get("session")
             if isinstance(session, dict) and session:

@@ -1,14 +1,19 @@
 """Where learning comes in (xAPI, webhook, events API, PWA) and the learner's Today."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import ClientException, NotAuthorizedException, ValidationException
+from litestar.exceptions import (
+    ClientException,
+    NotAuthorizedException,
+    ServiceUnavailableException,
+    ValidationException,
+)
 from litestar.params import Parameter
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
@@ -32,6 +37,7 @@ from backend.learning.schemas import (
 from backend.learning.service import (
     ConflictingEvents,
     IncomingEvent,
+    StaleLookup,
     ingestion_session,
     record_events,
 )
@@ -42,12 +48,14 @@ from backend.learning.sources import (
     actor_lookup_needs,
     decrypt_secret,
     load_for_ingestion,
+    statements_to_events,
 )
 from backend.learning.today import today_for
 from backend.learning.webhook import WebhookError, parse_delivery, verify_signature
 from backend.tenancy import OrgScope
 
 MAX_BATCH = 1000
+_T = TypeVar("_T")
 LARGE_BODY = 16 * 1024 * 1024
 _events_adapter: TypeAdapter[EventIn | list[EventIn]] = TypeAdapter(EventIn | list[EventIn])
 
@@ -112,7 +120,30 @@ class EventIngestController(Controller):
         return Response(EventBatchResult(results=results), status_code=200)
 
 
+STALE_RETRIES = 3
+
+
+async def _fresh_on_change(attempt: Callable[[], Awaitable[_T]]) -> _T:
+    """``attempt()``, again from a fresh read while the organisation's data changes under it
+    (the lookup may come from the ingestion cache; see ``backend.learning.ingest_cache``)."""
+    for _ in range(STALE_RETRIES - 1):
+        try:
+            return await attempt()
+        except StaleLookup:
+            continue
+    try:
+        return await attempt()
+    except StaleLookup as exc:
+        raise ServiceUnavailableException(
+            "the organisation's settings are being changed; try again in a moment"
+        ) from exc
+
+
 async def _ingest_native(org: OrgScope, items: list[EventIn]) -> list[EventItemResult]:
+    return await _fresh_on_change(lambda: _ingest_native_once(org, items))
+
+
+async def _ingest_native_once(org: OrgScope, items: list[EventIn]) -> list[EventItemResult]:
     session = org.session
     lookup = await load_for_ingestion(
         session,
@@ -211,6 +242,7 @@ async def _ingest_native(org: OrgScope, items: list[EventIn]) -> list[EventItemR
             courses=courses.facts,
             context=lookup.context,
             snapshots=lookup.snapshots,
+            config_version=lookup.config_version,
         )
         by_key = {r.key: r for r in recorded}
         for index, event in incoming:
@@ -285,6 +317,10 @@ def _parse_xapi(
 
 
 async def _record_statements(org: OrgScope, statements: list[xapi.ParsedStatement]) -> None:
+    await _fresh_on_change(lambda: _record_statements_once(org, statements))
+
+
+async def _record_statements_once(org: OrgScope, statements: list[xapi.ParsedStatement]) -> None:
     session = org.session
     now = utcnow()
     emails, accounts, needs_everyone = actor_lookup_needs(statements)
@@ -298,38 +334,11 @@ async def _record_statements(org: OrgScope, statements: list[xapi.ParsedStatemen
         activity_ids=[s.activity_id for s in statements],
     )
     learners, courses = lookup.learners, lookup.courses
-    incoming: list[IncomingEvent] = []
-    for index, statement in enumerate(statements):
-        prefix = f"statement[{index}]" if len(statements) > 1 else "statement"
-        try:
-            user = learners.for_actor(statement.actor, f"{prefix}.actor")
-        except UnknownReference as exc:
-            # an LRS rejects the whole batch when one statement is rejected
-            raise ClientException(str(exc), extra={"field": exc.field}) from exc
-        if statement.kind is None:
-            continue  # a verb we don't count as learning: accepted, not recorded
-        course = courses.by_activity.get(statement.activity_id)
-        minutes = statement.duration_minutes
-        if minutes is None:
-            minutes = course.duration_minutes if course and statement.kind == "completion" else 0
-        assert user.id is not None
-        incoming.append(
-            IncomingEvent(
-                key=f"xapi:{statement.id}",
-                user_id=user.id,
-                kind=statement.kind,
-                source="xapi",
-                occurred_at=statement.timestamp or now,
-                minutes=minutes,
-                course_id=course.id if course else None,
-                activity_id=statement.activity_id,
-                title=(course.title if course else None)
-                or statement.activity_name
-                or statement.activity_id,
-                payload=dict(statement.statement),
-                payload_hash=statement.stored_fingerprint,
-            )
-        )
+    try:
+        incoming = statements_to_events(statements, learners, courses, now)
+    except UnknownReference as exc:
+        # an LRS rejects the whole batch when one statement is rejected
+        raise ClientException(str(exc), extra={"field": exc.field}) from exc
     if not incoming:
         return
     try:
@@ -343,6 +352,7 @@ async def _record_statements(org: OrgScope, statements: list[xapi.ParsedStatemen
             courses=courses.facts,
             context=lookup.context,
             snapshots=lookup.snapshots,
+            config_version=lookup.config_version,
         )
     except ConflictingEvents as exc:
         ids = ", ".join(k.removeprefix("xapi:") for k in exc.keys)

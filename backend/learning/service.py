@@ -44,6 +44,7 @@ from backend.db.models import (
 )
 from backend.db.types import utcnow
 from backend.learning.history import CourseFacts, course_facts, learner_histories, to_fact
+from backend.learning.ingest_cache import IngestionCache, cache_for
 from backend.learning.rules import badges_from_documents, rules_from_settings
 from gamification import (
     BadgeDefinition,
@@ -90,6 +91,12 @@ class EventResult:
     event_id: int | None = None
     xp: int = 0
     badges: list[str] = field(default_factory=list)
+
+
+class StaleLookup(Exception):
+    """The organisation's rules, badges, challenges, courses or learners changed since the
+    caller read them (its ``config_version`` moved on); nothing was written: read afresh
+    and try again."""
 
 
 class ConflictingEvents(Exception):
@@ -413,10 +420,11 @@ async def autocommit_connection(session: AsyncSession) -> Any:
 @dataclass(frozen=True)
 class StateSnapshot:
     """A learner's state row as read without a lock: ``version`` (0 when there is no row yet)
-    and the engine's document (None: a fresh learner)."""
+    and the engine's document (None: a fresh learner), or the state already decoded."""
 
     version: int
     document: dict[str, Any] | None
+    state: EngineState | None = None
 
 
 @dataclass
@@ -427,6 +435,7 @@ class _Writes:
     awards: list[tuple[int, str, str, list[str], str]] = field(default_factory=list)
     states: dict[int, dict[str, Any]] = field(default_factory=dict)
     activity: dict[int, list[LearningFact]] = field(default_factory=dict)
+    engine_states: dict[int, EngineState] = field(default_factory=dict)
 
 
 async def record_events(
@@ -441,6 +450,7 @@ async def record_events(
     courses: Mapping[int, CourseFacts] | None = None,
     context: OrgContext | None = None,
     snapshots: Mapping[int, StateSnapshot] | None = None,
+    config_version: int | None = None,
 ) -> list[EventResult]:
     """Record ``events`` (their learners already checked to belong to ``organisation``).
 
@@ -450,6 +460,9 @@ async def record_events(
     ``courses`` (course id -> facts) and the organisation's ``context`` (rules, badges,
     challenges) may be passed by a caller that already read them; whatever is missing is read
     here. ``snapshots`` are the learners' state rows as the caller read them (PostgreSQL).
+    ``config_version`` is the organisation's when the caller read ``context``, ``timezones``
+    and ``courses`` (PostgreSQL): if it moved on, :class:`StaleLookup` is raised and nothing
+    is written.
 
     On PostgreSQL, with ``snapshots`` of every learner and nothing else in the session's
     transaction, the events are first tried optimistically: one statement writes everything
@@ -499,8 +512,9 @@ async def record_events(
         and not context.team_challenge_team_ids
     ):
         done = await _pg_optimistic(
-            session, org_id, context, fresh, snapshots, zones, local_dates, facts, now, results
-        )
+            session, org_id, context, fresh, snapshots, zones, local_dates, facts, now, results,
+            config_version,
+        )  # fmt: skip
         await _release_autocommit(session)
         if done:
             order = {e.key: i for i, e in enumerate(events)}
@@ -510,9 +524,14 @@ async def record_events(
     # insert first: a key that is already stored is skipped and then told apart below
     # (same content: duplicate; different: conflict)
     if pg is not None:
-        documents, event_ids = await _pg_lock_and_insert(
-            pg, org_id, user_ids, list(fresh.values()), local_dates, now
+        cache_for(session.bind).forget_states(user_ids)  # their versions move on here
+        documents, event_ids, current = await _pg_lock_and_insert(
+            pg, org_id, user_ids, list(fresh.values()), local_dates, now, config_version
         )
+        if config_version is not None and current != config_version:
+            await session.rollback()
+            cache_for(session.bind).forget_org(org_id)
+            raise StaleLookup(f"organisation {org_id} changed since it was read")
     else:
         documents = await _lock_state_documents(session, org_id, user_ids, now)
         event_ids = await _insert_events(session, org_id, list(fresh.values()), local_dates, now)
@@ -548,7 +567,8 @@ async def record_events(
             results[key] = EventResult(key, "conflict")
 
     if fresh:
-        states, needing = _engine_states(documents, context)
+        states = {uid: EngineState.from_dict(doc or {}) for uid, doc in documents.items()}
+        needing = _needing_history(states, context)
         states = await _backfilled(session, org_id, context, states, needing, fresh)
         writes = _apply_new_events(
             org_id, context, list(fresh.values()), states, zones, local_dates, event_ids,
@@ -581,7 +601,8 @@ async def record_events(
 # (a missing row counts as version 0, like a row that was created but never written); the
 # events are inserted after every state row is locked; the ledger joins the inserted events
 # for their ids. Unless every state row and every event was written, the first SELECT divides
-# by zero and the whole statement is undone (the caller then takes the locking path).
+# by zero and the whole statement is undone (the caller then takes the locking path); so it
+# does when the organisation's config version is no longer the one the caller read.
 _PG_OPTIMISTIC = """
 WITH st AS (
   INSERT INTO learner_state AS s (user_id, organisation_id, data, xp_total, level,
@@ -633,7 +654,10 @@ WITH st AS (
   ON CONFLICT (user_id, badge_code, tier) DO NOTHING
 )
 SELECT 1 / ((SELECT count(*) FROM st) = cardinality($3::int[])
-            AND (SELECT count(*) FROM ev) = cardinality($14::text[]))::int, NULL::bigint, NULL
+            AND (SELECT count(*) FROM ev) = cardinality($14::text[])
+            AND ($36::bigint IS NULL
+                 OR (SELECT config_version FROM organisation WHERE id = $1) = $36))::int,
+       NULL::bigint, NULL
 UNION ALL SELECT 0, id, idempotency_key FROM ev
 """
 
@@ -667,18 +691,44 @@ async def _pg_optimistic(
     courses: Mapping[int, CourseFacts],
     now: datetime,
     results: dict[str, EventResult],
+    config_version: int | None,
 ) -> bool:
-    """Record new events in one statement if nothing changed since ``snapshots``; False (and
-    nothing written) when a learner's state moved on or an event key was already stored."""
+    """:func:`_optimistic_write` on a connection outside the session's transaction; False
+    when the session's transaction holds other work (the caller locks instead)."""
     if session.in_transaction() and await _adapter_in_transaction(session):
         return False  # the caller's transaction holds other work: lock instead
     pg = await autocommit_connection(session)
+    return await _optimistic_write(
+        pg, cache_for(session.bind), org_id, context, fresh, snapshots, zones, local_dates,
+        courses, now, results, config_version,
+    )  # fmt: skip
+
+
+async def _optimistic_write(
+    pg: Any,
+    cache: IngestionCache,
+    org_id: int,
+    context: OrgContext,
+    fresh: dict[str, IncomingEvent],
+    snapshots: Mapping[int, StateSnapshot],
+    zones: Mapping[int, str],
+    local_dates: dict[str, date],
+    courses: Mapping[int, CourseFacts],
+    now: datetime,
+    results: dict[str, EventResult],
+    config_version: int | None,
+) -> bool:
+    """Record new events in one statement if nothing changed since ``snapshots`` (and the
+    organisation is still at ``config_version``); False (and nothing written) when a
+    learner's state moved on, an event key was already stored or the organisation changed.
+    On success the learners' new states are kept in ``cache``."""
     events = list(fresh.values())
     user_ids = sorted({e.user_id for e in events})
-    engine_states, needing = _engine_states(
-        {uid: snapshots[uid].document or {} for uid in user_ids}, context
-    )
-    if needing:
+    engine_states = {
+        uid: snapshots[uid].state or EngineState.from_dict(snapshots[uid].document or {})
+        for uid in user_ids
+    }
+    if _needing_history(engine_states, context):
         return False  # their history is read under the lock
     mine: dict[str, EventResult] = {}
     writes = _apply_new_events(
@@ -714,15 +764,66 @@ async def _pg_optimistic(
             [a[2] for a in awards],
             [_json_encode(a[3]).decode() for a in awards],
             [a[4] for a in awards],
+            config_version,
         )
     except asyncpg.DivisionByZeroError:
         _contended_at.update(dict.fromkeys(user_ids, time.monotonic()))
+        cache.forget_states(user_ids)
         return False
     for _ok, event_id, key in rows:
         if key is not None:
             mine[key].event_id = event_id
     results.update(mine)
+    for uid in user_ids:
+        cache.remember_state(org_id, uid, snapshots[uid].version + 1, writes.engine_states[uid])
     return True
+
+
+async def record_from_memory(
+    engine: Any,
+    organisation_id: int,
+    events: Sequence[IncomingEvent],
+    *,
+    context: OrgContext,
+    timezones: Mapping[int, str],
+    courses: Mapping[int, CourseFacts],
+    snapshots: Mapping[int, StateSnapshot],
+    config_version: int,
+    now: datetime,
+) -> list[EventResult] | None:
+    """Record ``events`` with one statement on a pooled connection, from what the ingestion
+    cache holds (``backend.learning.ingest_cache``): no ORM session, no reads. None when
+    that is not enough (a duplicate key, a learner whose state or history is not at hand,
+    a contended learner, team challenges to update, the organisation changed): nothing
+    was written then, and :func:`record_events` does it the full way."""
+    fresh: dict[str, IncomingEvent] = {}
+    for event in events:
+        if event.key in fresh:
+            return None  # duplicates inside one batch: sorted out the full way
+        fresh[event.key] = event
+    user_ids = sorted({e.user_id for e in fresh.values()})
+    if (
+        not user_ids
+        or context.team_challenge_team_ids
+        or _recently_contended(user_ids)
+        or any(uid not in snapshots or uid not in timezones for uid in user_ids)
+        or any(e.course_id is not None and e.course_id not in courses for e in fresh.values())
+    ):
+        return None
+    local_dates = {e.key: local_day(e.occurred_at, timezones[e.user_id]) for e in fresh.values()}
+    results: dict[str, EventResult] = {}
+    fairy = await engine.raw_connection()
+    try:
+        done = await _optimistic_write(
+            fairy.driver_connection, cache_for(engine), organisation_id, context, fresh,
+            snapshots, timezones, local_dates, courses, now, results, config_version,
+        )  # fmt: skip
+    finally:
+        await greenlet_spawn(fairy.close)
+    if not done:
+        return None
+    order = {e.key: i for i, e in enumerate(events)}
+    return sorted(results.values(), key=lambda r: order.get(r.key, 0))
 
 
 async def _adapter_in_transaction(session: AsyncSession) -> bool:
@@ -757,11 +858,13 @@ WITH st AS (
        AS v(u, k, kind, source, course, competency, activity, title, minutes, occurred,
             local_date, hash, payload)
   WHERE (SELECT count(*) FROM st) > 0
+    AND ($17::bigint IS NULL OR (SELECT config_version FROM organisation WHERE id = $1) = $17)
   ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
   RETURNING id, idempotency_key
 )
 SELECT user_id::bigint AS id, NULL::text AS key, data FROM st
 UNION ALL SELECT id, idempotency_key, NULL FROM ev
+UNION ALL SELECT config_version, '#config', NULL FROM organisation WHERE id = $1
 """
 
 _PG_KNOWN_EVENTS = """
@@ -830,23 +933,29 @@ async def _pg_lock_and_insert(
     events: list[IncomingEvent],
     local_dates: dict[str, date],
     now: datetime,
-) -> tuple[dict[int, dict[str, Any]], dict[str, int]]:
-    """The learners' locked state documents, and the ids of the events that were new."""
+    config_version: int | None,
+) -> tuple[dict[int, dict[str, Any]], dict[str, int], int]:
+    """The learners' locked state documents, the ids of the events that were new, and the
+    organisation's config version (no event is inserted if it is not ``config_version``)."""
     rows = await pg.fetch(
         _PG_LOCK_AND_INSERT,
         org_id,
         now,
         user_ids,
         *_event_columns(events, local_dates),
+        config_version,
     )
     documents: dict[int, dict[str, Any]] = {}
     event_ids: dict[str, int] = {}
+    current = 0
     for row_id, key, data in rows:
         if key is None:
             documents[row_id] = _json_decode(data) if data else {}
+        elif key == "#config":
+            current = row_id
         else:
             event_ids[key] = row_id
-    return documents, event_ids
+    return documents, event_ids, current
 
 
 async def _pg_write(
@@ -993,19 +1102,15 @@ def _event_fact(event: IncomingEvent, local_date: date, course: CourseFacts | No
     )
 
 
-def _engine_states(
-    documents: Mapping[int, dict[str, Any]], context: OrgContext
-) -> tuple[dict[int, EngineState], list[int]]:
-    """The learners' engine states, and the learners among them whose history must be read
-    first (a rule they have no tally for yet: see ``backend.learning.history``)."""
-    states = {uid: EngineState.from_dict(doc or {}) for uid, doc in documents.items()}
+def _needing_history(states: Mapping[int, EngineState], context: OrgContext) -> list[int]:
+    """The learners whose history must be read first (a rule they have no tally for yet:
+    see ``backend.learning.history``)."""
     badges, challenges = context.badges, context.individual_challenges
-    needing = [
+    return [
         uid
         for uid, state in states.items()
         if not state.history and missing_tallies(state, badges, challenges)
     ]
-    return states, needing
 
 
 async def _backfilled(
@@ -1080,6 +1185,7 @@ def _apply_new_events(
                 )
         writes.states[user_id] = state_columns(state, rules)
         writes.activity[user_id] = new_facts
+        writes.engine_states[user_id] = state
     return writes
 
 

@@ -21,7 +21,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Course, CourseCompetency, User
 from backend.learning.history import CourseFacts
+from backend.learning.ingest_cache import IngestionCache, cache_for
 from backend.learning.service import (
+    IncomingEvent,
     OrgContext,
     StateSnapshot,
     autocommit_connection,
@@ -254,6 +256,44 @@ def actor_lookup_needs(statements: Sequence[ParsedStatement]) -> tuple[list[str]
     )
 
 
+def statements_to_events(
+    statements: Sequence[ParsedStatement],
+    learners: LearnerDirectory,
+    courses: CourseDirectory,
+    now: datetime,
+) -> list[IncomingEvent]:
+    """The events of parsed xAPI statements (statements whose verb is not learning are left
+    out); :class:`UnknownReference` names the first actor who is no learner here."""
+    incoming: list[IncomingEvent] = []
+    for index, statement in enumerate(statements):
+        prefix = f"statement[{index}]" if len(statements) > 1 else "statement"
+        user = learners.for_actor(statement.actor, f"{prefix}.actor")
+        if statement.kind is None:
+            continue  # a verb we don't count as learning: accepted, not recorded
+        course = courses.by_activity.get(statement.activity_id)
+        minutes = statement.duration_minutes
+        if minutes is None:
+            minutes = course.duration_minutes if course and statement.kind == "completion" else 0
+        incoming.append(
+            IncomingEvent(
+                key=f"xapi:{statement.id}",
+                user_id=user.id,
+                kind=statement.kind,
+                source="xapi",
+                occurred_at=statement.timestamp or now,
+                minutes=minutes,
+                course_id=course.id if course else None,
+                activity_id=statement.activity_id,
+                title=(course.title if course else None)
+                or statement.activity_name
+                or statement.activity_id,
+                payload=dict(statement.statement),
+                payload_hash=statement.stored_fingerprint,
+            )
+        )
+    return incoming
+
+
 @dataclass(frozen=True)
 class IngestionLookup:
     """The learners and courses a request names, and (on PostgreSQL) the organisation's
@@ -263,6 +303,7 @@ class IngestionLookup:
     courses: CourseDirectory
     context: OrgContext | None
     snapshots: dict[int, StateSnapshot] | None = None  # the learners' states (not locked)
+    config_version: int | None = None  # the organisation's, when learners and context were read
 
 
 # One round trip on PostgreSQL for everything an ingestion request reads before it locks:
@@ -270,7 +311,7 @@ class IngestionLookup:
 # competencies, the organisation's settings, active badges and recent challenges (as JSON
 # text, decoded by msgspec). Built per combination of lookups, so no branch scans for nothing.
 _PG_LOOKUP_HEAD = """
-SELECT o.default_timezone, o.settings::text,
+SELECT o.config_version, o.default_timezone, o.settings::text,
   (SELECT coalesce(json_agg(json_build_array(b.id, b.code, b.name, b.criterion, b.tiers)
                             ORDER BY b.id), '[]'::json)
      FROM badge_definition b WHERE b.organisation_id = $1 AND b.is_active)::text,
@@ -421,8 +462,13 @@ async def load_for_ingestion(
             ("xapi_activity_id", "text", list(activity_ids)),
         ]
     )
+    cache = cache_for(session.bind)
+    if not (everyone or ids or course_ids or course_external_ids):
+        hit = cached_lookup(cache, organisation_id, emails, external_ids, activity_ids)
+        if hit is not None:
+            return hit
     pg = await autocommit_connection(session)
-    tz, settings, badges, challenges, learner_rows, course_rows = await pg.fetchrow(
+    version, tz, settings, badges, challenges, learner_rows, course_rows = await pg.fetchrow(
         _pg_lookup(everyone, learner_filters, course_filters), *params
     )
     context = _cached_context(organisation_id, now, tz, settings, badges, challenges)
@@ -443,7 +489,64 @@ async def load_for_ingestion(
         ],
         [(cid, external, activity) for cid, _t, _d, _h, external, activity, _l in decoded],
     )
-    return IngestionLookup(learners, courses, context, snapshots)
+    if not everyone:
+        cache.remember_org(
+            organisation_id,
+            version,
+            context,
+            learners.users,
+            {activity: courses.by_activity.get(activity) for activity in activity_ids},
+        )
+    return IngestionLookup(learners, courses, context, snapshots, version)
+
+
+def cached_lookup(
+    cache: IngestionCache,
+    organisation_id: int,
+    emails: Sequence[str],
+    external_ids: Sequence[str],
+    activity_ids: Sequence[str],
+) -> IngestionLookup | None:
+    """The lookup from memory when every learner, course and state it names is there."""
+    entry = cache.org(organisation_id)
+    if entry is None:
+        return None
+    found: dict[int, Learner] = {}
+    for email in emails:
+        learner = entry.learners_by_email.get(email.lower())
+        if learner is None:
+            return None
+        found[learner.id] = learner
+    for external in external_ids:
+        learner = entry.learners_by_external.get(external)
+        if learner is None:
+            # an account name may be an e-mail address: the directory tries both
+            if "@" in external and external.lower() in entry.learners_by_email:
+                continue
+            return None
+        found[learner.id] = learner
+    courses: dict[int, CourseInfo] = {}
+    keys: list[tuple[int, str | None, str | None]] = []
+    for activity in activity_ids:
+        if activity not in entry.courses_by_activity:
+            return None
+        course = entry.courses_by_activity[activity]
+        if course is not None:
+            courses[course.id] = course
+            keys.append((course.id, None, activity))
+    snapshots: dict[int, StateSnapshot] = {}
+    for user_id in found:
+        cached = cache.state(organisation_id, user_id)
+        if cached is None:
+            return None
+        snapshots[user_id] = StateSnapshot(cached.version, None, cached.state)
+    return IngestionLookup(
+        LearnerDirectory(found.values()),
+        CourseDirectory(courses.values(), keys),
+        entry.context,
+        snapshots,
+        entry.config_version,
+    )
 
 
 # ----------------------------------------------------------------------- webhook secrets

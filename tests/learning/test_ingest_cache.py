@@ -1,0 +1,169 @@
+"""Ingestion on PostgreSQL keeps learners, courses, rules and states in memory between
+requests; any change to them is seen by the very next event (the database stamps them)."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlmodel import select
+
+from backend.context import AppContext
+from backend.db.models import BadgeAward, BadgeDefinition, LearnerState, LearningEvent, User
+from backend.learning.ingest_cache import cache_for
+from tests.factories import World, signed_in_client
+
+XAPI = {"X-Experience-API-Version": "1.0.3"}
+
+
+def _statement(when: datetime, *, email: str = "sam@example.com") -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "actor": {"objectType": "Agent", "mbox": f"mailto:{email}"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": {"objectType": "Activity", "id": "https://lms.acme.example/a/cache"},
+        "timestamp": when.isoformat(),
+    }
+
+
+async def _post(client: AsyncTestClient[Litestar], world: World, body: dict) -> None:
+    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    response = await client.post("/xapi/statements", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def _postgres(ctx: AppContext) -> bool:
+    # the cache and the fast lane are PostgreSQL's; on SQLite every request goes the full way
+    return ctx.engine.dialect.name == "postgresql"
+
+
+async def test_the_state_written_is_kept_for_the_next_event(
+    client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+) -> None:
+    employee = world.a.users["employee"].id
+    await _post(client, world, _statement(datetime.now(UTC) - timedelta(hours=2)))
+    await _post(client, world, _statement(datetime.now(UTC) - timedelta(hours=1)))
+    async with ctx.sessionmaker() as session:
+        row = (
+            await session.exec(select(LearnerState).where(LearnerState.user_id == employee))
+        ).one()
+    assert row.xp_total == 40
+    cached = cache_for(ctx.engine).state(world.a.id, employee)
+    if not _postgres(ctx):
+        assert cached is None
+        return
+    assert cached is not None and cached.version == row.version
+    assert cached.state.xp_total == row.xp_total
+    assert cache_for(ctx.engine).state(world.b.id, employee) is None  # never across orgs
+
+
+async def test_a_changed_timezone_counts_for_the_next_event(
+    app: Litestar,
+    client: AsyncTestClient[Litestar],
+    world: World,
+    ctx: AppContext,
+) -> None:
+    # 02:30 UTC is the next morning in Amsterdam and still the evening before in New York
+    moment = (datetime.now(UTC) - timedelta(days=1)).replace(
+        hour=2, minute=30, second=0, microsecond=0
+    )
+    await _post(client, world, _statement(moment - timedelta(hours=3)))  # learner now cached
+    async with signed_in_client(app, "sam@example.com") as sam:
+        response = await sam.patch("/api/v1/me", json={"timezone": "America/New_York"})
+        assert response.status_code == 200, response.text
+    late = _statement(moment)
+    await _post(client, world, late)
+    async with ctx.sessionmaker() as session:
+        event = (
+            await session.exec(
+                select(LearningEvent).where(LearningEvent.idempotency_key == f"xapi:{late['id']}")
+            )
+        ).one()
+    assert event.local_date == (moment - timedelta(days=1)).date()
+
+
+async def test_a_deactivated_learner_is_refused_on_the_next_event(
+    client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+) -> None:
+    await _post(client, world, _statement(datetime.now(UTC) - timedelta(hours=2)))
+    async with ctx.sessionmaker() as session:
+        user = await session.get(User, world.a.users["employee"].id)
+        assert user is not None
+        user.is_active = False
+        session.add(user)
+        await session.commit()
+    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    response = await client.post(
+        "/xapi/statements", json=_statement(datetime.now(UTC)), headers=headers
+    )
+    assert response.status_code == 400
+    assert "no active learner" in response.json()["detail"]
+
+
+async def test_a_badge_switched_off_meanwhile_is_not_awarded(
+    client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+) -> None:
+    async with ctx.sessionmaker() as session:
+        badge = BadgeDefinition(
+            organisation_id=world.a.id,
+            code="tweede",
+            name="Tweede",
+            criterion={"kind": "event_count", "event_kind": "experience"},
+            tiers=[{"name": "bronze", "threshold": 2}],
+        )
+        session.add(badge)
+        await session.commit()
+        badge_id = badge.id
+    await _post(client, world, _statement(datetime.now(UTC) - timedelta(hours=2)))
+    async with ctx.sessionmaker() as session:
+        row = await session.get(BadgeDefinition, badge_id)
+        assert row is not None
+        row.is_active = False
+        session.add(row)
+        await session.commit()
+    await _post(client, world, _statement(datetime.now(UTC) - timedelta(hours=1)))
+    async with ctx.sessionmaker() as session:
+        awards = (await session.exec(select(BadgeAward.badge_code))).all()
+    assert "tweede" not in awards
+
+
+async def test_the_fast_lane_answers_like_the_route_and_hands_on_what_it_cannot(
+    client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+) -> None:
+    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    cache = cache_for(ctx.engine)
+    first = _statement(datetime.now(UTC) - timedelta(hours=3))
+    by_route = await client.post("/xapi/statements", json=first, headers=headers)
+    assert cache.fast_lane_answers == 0  # nothing cached yet: the route answered
+    second = _statement(datetime.now(UTC) - timedelta(hours=2))
+    by_lane = await client.post("/xapi/statements", json=second, headers=headers)
+    answered = 1 if _postgres(ctx) else 0
+    assert cache.fast_lane_answers == answered
+    assert (by_route.status_code, by_lane.status_code) == (200, 200)
+    assert by_lane.json() == [second["id"]]
+    route_headers = {k: v for k, v in by_route.headers.items() if k != "content-length"}
+    lane_headers = {k: v for k, v in by_lane.headers.items() if k != "content-length"}
+    assert lane_headers == route_headers
+    # a resent statement, a malformed one and a missing version header go the full way
+    again = await client.post("/xapi/statements", json=second, headers=headers)
+    assert again.status_code == 200 and again.json() == [second["id"]]
+    bad = await client.post(
+        "/xapi/statements", json={**second, "id": str(uuid.uuid4()), "verb": {}}, headers=headers
+    )
+    assert bad.status_code == 400 and "verb" in bad.json()["detail"]
+    unversioned = await client.post(
+        "/xapi/statements",
+        json=_statement(datetime.now(UTC)),
+        headers={"Authorization": f"Bearer {world.a.api_key}"},
+    )
+    assert unversioned.status_code == 400
+    assert cache.fast_lane_answers == answered
+    async with ctx.sessionmaker() as session:
+        stored = (
+            await session.exec(
+                select(LearningEvent.idempotency_key).where(
+                    LearningEvent.user_id == world.a.users["employee"].id
+                )
+            )
+        ).all()
+    assert sorted(stored) == sorted([f"xapi:{first['id']}", f"xapi:{second['id']}"])
