@@ -135,11 +135,19 @@ TRANSIENT = (
 
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """The asyncpg connection under one of the engine's pooled connections."""
+    """The asyncpg connection under one of the engine's pooled connections.
+
+    SQLAlchemy never sees what is done on it, so a connection the server or the network
+    dropped is taken out of the pool here (SQLAlchemy would do so for its own statements).
+    """
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
-        yield driver
+        try:
+            yield driver
+        finally:
+            if driver.is_closed():
+                await conn.invalidate()
 
 
 async def claim(

@@ -18,13 +18,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlmodel import SQLModel
 
 from backend.context import AppContext
 from backend.db.engine import make_engine
 from backend.db.models import Nudge, Organisation, PushDelivery, PushSubscription, User
-from backend.push.keys import write_new_key
+from backend.push.delivery import deliver_due
+from backend.push.keys import vapid_key_for, write_new_key
+from backend.push.sender import PushSender
+from backend.push.vapid import VapidHeaderCache
 from tests.conftest import _missing_postgres
 from tests.push.push_service import FakeDevice, PushService
 
@@ -255,3 +258,73 @@ async def test_a_killed_worker_loses_nothing_and_its_claims_are_taken_over(
     assert max(got.values()) <= 2
     assert len(twice) <= SENDERS * BATCH * 2, len(twice)
     print(f"\nkilled after {killed_at} messages; sent again after the kill: {len(twice)}")
+
+
+async def test_delivery_goes_on_after_the_database_dropped_the_workers_connections(
+    ctx: AppContext, count_only_service: PushService
+) -> None:
+    """A pooled connection the server closed (restart, failover) is replaced, not reused."""
+    device = count_only_service.device()
+    keys = device.subscription_json()["keys"]
+    async with ctx.sessionmaker() as session:
+        org = Organisation(name="Failover BV", slug=f"failover-{secrets.token_hex(4)}")
+        session.add(org)
+        await session.flush()
+        user = User(organisation_id=org.id, email="l@failover.example", display_name="L", roles=[])
+        session.add(user)
+        await session.flush()
+        session.add(
+            PushSubscription(
+                organisation_id=org.id,
+                user_id=user.id,
+                endpoint=device.endpoint,
+                p256dh=keys["p256dh"],
+                auth=keys["auth"],
+            )
+        )
+        await session.commit()
+        org_id, user_id = org.id, user.id
+
+    async def queue_one(n: int) -> None:
+        async with ctx.sessionmaker() as session:
+            session.add(
+                Nudge(
+                    id=secrets.token_hex(16),
+                    organisation_id=org_id,
+                    user_id=user_id,
+                    kind="daily_reminder",
+                    dedupe_key=f"failover:{n}",
+                    title="Tijd om te leren",
+                    body=f"Bericht {n}",
+                    due_at=datetime.now(UTC) - timedelta(seconds=1),
+                )
+            )
+            await session.commit()
+
+    engine = make_engine(ctx.settings.database_url)  # pooled, as a worker's is
+    vapid = VapidHeaderCache(vapid_key_for(ctx.settings))
+    try:
+        async with PushSender(vapid, timeout=2) as sender:
+            await queue_one(1)
+            assert (await deliver_due(engine, sender, datetime.now(UTC))).sent == 1
+            async with ctx.engine.connect() as conn:
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            await queue_one(2)
+            sent = 0
+            for _ in range(3):  # the batch that meets the dead connection fails, as any would
+                try:
+                    sent += (await deliver_due(engine, sender, datetime.now(UTC))).sent
+                except Exception:
+                    continue
+                if sent:
+                    break
+    finally:
+        await engine.dispose()
+    assert sent == 1 and count_only_service.count == 2
+    deliveries, statuses = await recorded(ctx)
+    assert deliveries == 2 and statuses == Counter({"sent": 2})
