@@ -311,8 +311,9 @@ class DeliveryLog:
                         [dict(zip(_DELIVERY_COLUMNS, row, strict=True)) for row in rows],
                     )
             self.recorded.update((r[1], r[2]) for r in rows)
-        except (DBAPIError, asyncpg.PostgresError) as exc:
-            # a device or nudge deleted meanwhile, or a deadlock: the final record sorts it out
+        except (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            # a device or nudge deleted meanwhile, a deadlock, a lost connection: the final
+            # record sorts it out
             log.debug("early delivery record failed (%s); recorded with the batch", exc)
 
     async def close(self) -> None:
