@@ -253,13 +253,6 @@ class _Sweep:
     deadline: date | None = None
     offer: RepairOffer | None = None
 
-    def extend(self) -> None:
-        self.count += 1
-        if self.count > self.longest:
-            self.longest = self.count
-        if self.count % self.policy.freeze_every == 0:
-            self.banked = min(self.policy.max_banked_freezes, self.banked + 1)
-
 
 def _repair_credit(
     sessions: Mapping[int, int], period_end: int, policy: StreakPolicy, today: int
@@ -320,47 +313,58 @@ def _sweep(
         for p in pauses
         for day in range(max(p.start.toordinal(), lo), min(p.end.toordinal(), hi) + 1)
     }
+    # the running totals as locals: this loop runs for every period of the walk
+    count, longest, banked = sweep.count, sweep.longest, sweep.banked
+    every, most = policy.freeze_every, policy.max_banked_freezes
     for start in range(lo, last_start + 1, length):
         if start == checkpoint_at:
             checkpoint = StreakCheckpoint(
                 period_start=final_before,
                 valid_from=final_before + timedelta(days=window),
                 basis=basis,
-                count=sweep.count,
-                longest=sweep.longest,
-                banked=sweep.banked,
+                count=count,
+                longest=longest,
+                banked=banked,
                 freezes_used=tuple(sweep.freezes_used[-LISTED_DAYS:]),
                 repaired=tuple(sweep.repaired[-LISTED_DAYS:]),
             )
-        if not sessions and sweep.count == 0:
-            continue  # nothing active from here on and no streak to lose
         end = start + length - 1
         if daily:
-            unpaused = 0 if start in paused else 1
-            active = 1 if start in sessions else 0
+            if start in sessions:
+                target, active = 1, 1
+            else:
+                target, active = (0 if start in paused else 1), 0
         else:
             unpaused = length - sum(1 for d in range(start, end + 1) if d in paused)
             active = sum(1 for d in range(start, end + 1) if d in sessions)
-        target = math.ceil(full_target * unpaused / length)
+            target = math.ceil(full_target * unpaused / length)
         if active >= (target or full_target):
-            sweep.extend()
+            count += 1
+            if count > longest:
+                longest = count
+            if count % every == 0 and banked < most:
+                banked += 1
         elif target == 0:
             continue
         elif end >= now:
-            sweep.at_risk = sweep.count > 0
+            sweep.at_risk = count > 0
             sweep.deadline = date.fromordinal(end) if sweep.at_risk else None
         else:
             sweep.offer = None
-            if sweep.count == 0:
+            if count == 0:
                 continue
             shortfall = target - active
             extras, usable, repair_by = _repair_credit(sessions, end, policy, now)
             if extras >= shortfall:
                 sweep.repaired.append(date.fromordinal(start))
-                sweep.extend()
+                count += 1
+                if count > longest:
+                    longest = count
+                if count % every == 0 and banked < most:
+                    banked += 1
                 continue
-            if sweep.banked > 0:
-                sweep.banked -= 1
+            if banked > 0:
+                banked -= 1
                 sweep.freezes_used.append(date.fromordinal(start))
                 continue
             if usable and now <= repair_by:
@@ -368,9 +372,10 @@ def _sweep(
                     date.fromordinal(start),
                     date.fromordinal(repair_by),
                     shortfall - extras,
-                    sweep.count,
+                    count,
                 )
-            sweep.count = 0
+            count = 0
+    sweep.count, sweep.longest, sweep.banked = count, longest, banked
     return sweep, checkpoint
 
 
