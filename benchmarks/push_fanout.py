@@ -478,15 +478,29 @@ def write_jobs(directory: Path, devices: list[Any], count: int, vapid_key_file: 
 
 
 def run_child(name: str, command: list[str], env: dict[str, str], expected: int) -> Row:
+    import resource
+
+    load_before, machine_before = os.getloadavg()[0], machine_busy_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - wall
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         return Row(name, 0, 0.0, f"failed: {done.stderr.strip()[-300:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    note = (
-        ""
-        if result["failed"] == 0 and result["sent"] == expected
-        else (f"{result['failed']} failed")
+    own = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
     )
+    per_message = 1e6 / max(1, int(result["sent"]))
+    note = (
+        f"CPU us/message: sender {own * per_message:.0f}, whole machine "
+        f"{(machine_busy_seconds() - machine_before) * per_message:.0f} "
+        f"(of {(os.cpu_count() or 1) * wall * per_message:.0f}); load {load_before:.1f} -> "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    if result["failed"] or result["sent"] != expected:
+        note += f"; {result['failed']} failed"
     return Row(name, int(result["sent"]), float(result["seconds"]), note)
 
 
