@@ -43,7 +43,7 @@ from gamification.state import (
 from gamification.streaks import (
     StreakCheckpoint,
     StreakStatus,
-    resume_streak,
+    resume_streak_ordinals,
     usable_checkpoint,
 )
 from gamification.tallies import (
@@ -89,21 +89,21 @@ def missing_tallies(
     needs none: every tally starts at zero)."""
     if state.fact_count == 0:
         return []
+    badge_tallies, challenge_tallies = state.badge_tallies, state.challenge_tallies
     missing = [
-        key
-        for key in dict.fromkeys(
-            badge_key(b.criterion) for b in badges if b.criterion.kind in FACT_KINDS
-        )
-        if key not in state.badge_tallies
+        b.criterion.tally_key
+        for b in badges
+        if b.criterion.kind in FACT_KINDS and b.criterion.tally_key not in badge_tallies
     ]
-    missing += [key for c in challenges if (key := challenge_key(c)) not in state.challenge_tallies]
-    missing += [
-        key
-        for g in state.dated_goals
-        if f"dated:{g.goal_id}" not in state.rewarded_goals
-        and (key := goal_key(g)) not in state.goal_tallies
-    ]
-    return missing
+    missing += [c.tally_key for c in challenges if c.tally_key not in challenge_tallies]
+    if state.dated_goals:
+        missing += [
+            g.tally_key
+            for g in state.dated_goals
+            if f"dated:{g.goal_id}" not in state.rewarded_goals
+            and g.tally_key not in state.goal_tallies
+        ]
+    return list(dict.fromkeys(missing)) if missing else missing
 
 
 def backfill(
@@ -158,8 +158,12 @@ def _walk_streak(
         checkpoint = None
     checkpoint = usable_checkpoint(checkpoint, rules.streak, state.pauses, today)
     since = checkpoint.period_start if checkpoint else None
-    return resume_streak(
-        active.sessions_by_day(since), rules.streak, state.pauses, today=today, resume=checkpoint
+    return resume_streak_ordinals(
+        active.sessions_by_ordinal(since),
+        rules.streak,
+        state.pauses,
+        today=today,
+        resume=checkpoint,
     )
 
 

@@ -94,6 +94,11 @@ class ActiveDays:
             for d, n in zip(self.days[start:], self.sessions[start:], strict=True)
         }
 
+    def sessions_by_ordinal(self, since: date | None = None) -> dict[int, int]:
+        """Sessions per local day as ordinals (from ``since`` on)."""
+        start = 0 if since is None else bisect.bisect_left(self.days, since.toordinal())
+        return dict(zip(self.days[start:], self.sessions[start:], strict=True))
+
     def minutes_by_day(self, since: date | None = None) -> dict[date, int]:
         """Minutes per local day (from ``since`` on)."""
         start = 0 if since is None else bisect.bisect_left(self.days, since.toordinal())

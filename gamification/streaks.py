@@ -272,7 +272,7 @@ def _repair_credit(
 
 
 def _sweep(
-    sessions_by_day: Mapping[date, int],
+    sessions_by_ordinal: Mapping[int, int],
     policy: StreakPolicy,
     pauses: Collection[DateRange],
     today: date,
@@ -286,7 +286,7 @@ def _sweep(
     # days as ordinals from here on: the walk touches every day of every period
     now = today.toordinal()
     # activity dated after today (clock skew) only counts once its day has come
-    sessions = {d.toordinal(): n for d, n in sessions_by_day.items() if n > 0 and d <= today}
+    sessions = {d: n for d, n in sessions_by_ordinal.items() if n > 0 and d <= now}
     if resume is not None:
         first = resume.period_start
         sweep.count, sweep.longest, sweep.banked = resume.count, resume.longest, resume.banked
@@ -409,7 +409,21 @@ def resume_streak(
     With ``resume``, ``sessions_by_day`` needs only the days from its ``period_start`` on;
     the caller drops the checkpoint when a day before its ``valid_from`` changed.
     """
-    sweep, checkpoint = _sweep(sessions_by_day, policy, pauses, today, resume)
+    by_ordinal = {day.toordinal(): n for day, n in sessions_by_day.items()}
+    return resume_streak_ordinals(by_ordinal, policy, pauses, today=today, resume=resume)
+
+
+def resume_streak_ordinals(
+    sessions_by_ordinal: Mapping[int, int],
+    policy: StreakPolicy,
+    pauses: Collection[DateRange] = (),
+    *,
+    today: date,
+    resume: StreakCheckpoint | None = None,
+) -> tuple[StreakStatus, StreakCheckpoint | None]:
+    """:func:`resume_streak` with days as proleptic ordinals (as the learner state keeps
+    them: no date objects to build for every active day)."""
+    sweep, checkpoint = _sweep(sessions_by_ordinal, policy, pauses, today, resume)
     status = StreakStatus(
         mode=policy.mode,
         current=sweep.count,

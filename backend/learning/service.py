@@ -818,6 +818,10 @@ async def record_from_memory(
             fairy.driver_connection, cache_for(engine), organisation_id, context, fresh,
             snapshots, timezones, local_dates, courses, now, results, config_version,
         )  # fmt: skip
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        # e.g. a connection the server closed: the full way retries (keys make that safe)
+        await greenlet_spawn(fairy.invalidate)
+        done = False
     finally:
         await greenlet_spawn(fairy.close)
     if not done:
