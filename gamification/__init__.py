@@ -9,7 +9,8 @@ Flow (the backend's service does load -> engine -> persist in one transaction)::
     fact = LearningFact(key, kind, occurred_at, local_day(occurred_at, tz), ...)
     outcome = apply(state, fact, rules, badge_definitions, now, tz, challenges=...)
     # persist outcome.state.to_dict(), outcome.ledger (XP entries), outcome.awards
-    # (badge tiers with evidence) and outcome.nudges (outbox), unless outcome.duplicate
+    # (badge tiers with evidence) and outcome.nudges (outbox), unless outcome.duplicate;
+    # MissingHistory: backfill(state, the learner's stored facts, badges, challenges) first
 
 Modules:
 
@@ -23,9 +24,13 @@ Modules:
 - ``challenges``: individual challenges and team challenges (minutes, participation).
 - ``leaderboard``: opt-in weekly XP ranking, ``rank_for`` a learner's own rank.
 - ``nudges``: :class:`NudgeIntent` (what is worth telling; the send policy comes later).
-- ``state``: :class:`LearnerState`, the per-learner document.
+- ``tallies``: running totals per challenge and dated goal (badges keep theirs in
+  ``badges``), so a fact costs O(rules), not O(history).
+- ``state``: :class:`LearnerState`, the per-learner document (bounded: active days, a
+  streak checkpoint, tallies, recent keys and paid-out bookkeeping; no facts).
 - ``engine``: ``apply``, ``replay``, ``refresh``, ``plan_pause``, ``set_weekly_goal``,
-  ``add_dated_goal``; :class:`Outcome`.
+  ``add_dated_goal``, ``remove_dated_goal``, ``missing_tallies`` / ``backfill`` (rules that
+  appear after a learner has history); :class:`Outcome`.
 - ``jsondoc``: typed reads of JSON documents (internal).
 
 Rules chosen (details in each module's docstring):
