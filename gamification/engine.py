@@ -23,6 +23,7 @@ from gamification.badges import (
     BadgeAward,
     BadgeDefinition,
     BadgeTally,
+    CriterionKind,
     badge_key,
     evaluate_badges,
     tally_badge,
@@ -167,6 +168,19 @@ def _walk_streak(
     )
 
 
+def _milestone_nudges(before: StreakStatus, after: StreakStatus) -> list[NudgeIntent]:
+    old = set(before.milestones) if before.mode is after.mode else set()
+    return [
+        NudgeIntent(
+            NudgeKind.STREAK_MILESTONE,
+            f"streak:{after.mode.value}:{milestone}",
+            {"length": milestone, "mode": after.mode.value},
+        )
+        for milestone in after.milestones
+        if milestone not in old
+    ]
+
+
 def _record_fact(
     state: LearnerState, fact: LearningFact, rules: OrgRules
 ) -> tuple[dict[str, Any], list[XpAward]]:
@@ -246,6 +260,21 @@ def apply(
     the rules (:func:`backfill` first).
     """
     require_aware(now, "now")
+    return _apply(state, fact, rules, badges, now, tz_name, challenges, walk=True)
+
+
+def _apply(
+    state: LearnerState,
+    fact: LearningFact,
+    rules: OrgRules,
+    badges: Sequence[BadgeDefinition],
+    now: datetime,
+    tz_name: str,
+    challenges: Sequence[ChallengeDefinition],
+    *,
+    walk: bool,
+) -> Outcome:
+    """:func:`apply`; without ``walk`` the streak is left as it was (the caller walks it)."""
     if state.is_recent_duplicate(fact):
         return Outcome(state, duplicate=True)
     if state.history:
@@ -263,19 +292,13 @@ def apply(
         if amount > 0:
             ledger.append(XpAward(amount, reason, fact.local_date, fact.key, ref))
 
-    streak, checkpoint = _walk_streak(
-        state, active, rules, today, fact.local_date if fact.counts_as_activity else None
-    )
-    old_milestones = set(state.streak.milestones) if state.streak.mode is streak.mode else set()
-    for milestone in streak.milestones:
-        if milestone not in old_milestones:
-            nudges.append(
-                NudgeIntent(
-                    NudgeKind.STREAK_MILESTONE,
-                    f"streak:{streak.mode.value}:{milestone}",
-                    {"length": milestone, "mode": streak.mode.value},
-                )
-            )
+    if walk:
+        streak, checkpoint = _walk_streak(
+            state, active, rules, today, fact.local_date if fact.counts_as_activity else None
+        )
+        nudges.extend(_milestone_nudges(state.streak, streak))
+    else:
+        streak, checkpoint = state.streak, state.streak_checkpoint
 
     rewarded = set(state.rewarded_goals)
     reached_goals: list[str] = []
@@ -367,6 +390,69 @@ def apply(
             )
         )
     return Outcome(new, ledger, awards, nudges)
+
+
+def apply_many(
+    state: LearnerState,
+    facts: Sequence[LearningFact],
+    rules: OrgRules,
+    badges: Sequence[BadgeDefinition],
+    now: datetime,
+    tz_name: str,
+    *,
+    challenges: Sequence[ChallengeDefinition] = (),
+) -> list[Outcome]:
+    """:func:`apply` each of ``facts`` in turn, one outcome per fact, walking the streak once
+    at the end instead of after every fact (a batch from an LMS).
+
+    XP, goals, challenges and fact-based badges come out exactly as from :func:`apply`.
+    The streak only grows with more activity, so its milestones and streak-length badge
+    tiers are those :func:`apply` would have given along the way; they are added to the
+    last fact's outcome (with that fact as the evidence), whose state is the final one.
+    """
+    require_aware(now, "now")
+    outcomes: list[Outcome] = []
+    current = state
+    changed: date | None = None
+    for fact in facts:
+        outcome = _apply(current, fact, rules, badges, now, tz_name, challenges, walk=False)
+        outcomes.append(outcome)
+        if not outcome.duplicate:
+            current = outcome.state
+            if fact.counts_as_activity and (changed is None or fact.local_date < changed):
+                changed = fact.local_date
+    last = next((i for i in range(len(outcomes) - 1, -1, -1) if not outcomes[i].duplicate), None)
+    if last is None:
+        return outcomes
+    streak, checkpoint = _walk_streak(
+        current, current.active, rules, local_day(now, tz_name), changed
+    )
+    walked = replace(current, streak=streak, streak_checkpoint=checkpoint)
+    streak_badges = [b for b in badges if b.criterion.kind is CriterionKind.STREAK_LENGTH]
+    earned = evaluate_badges(walked, streak_badges, evidence=(facts[last].key,))
+    if earned:
+        walked = replace(
+            walked, awarded_badges=walked.awarded_badges | {(a.code, a.tier) for a in earned}
+        )
+    final = outcomes[last]
+    outcomes[last] = Outcome(
+        walked,
+        final.ledger,
+        [*final.awards, *earned],
+        [
+            *final.nudges,
+            *_milestone_nudges(state.streak, streak),
+            *(
+                NudgeIntent(
+                    NudgeKind.BADGE_EARNED,
+                    f"badge:{a.code}:{a.tier}",
+                    {"code": a.code, "tier": a.tier},
+                )
+                for a in earned
+            ),
+        ],
+    )
+    return outcomes
 
 
 def replay(

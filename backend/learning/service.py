@@ -52,12 +52,11 @@ from gamification import (
     LearningFact,
     OrgRules,
     TeamChallenge,
-    apply,
     local_day,
     team_challenge_progress,
 )
 from gamification import LearnerState as EngineState
-from gamification.engine import backfill, missing_tallies
+from gamification.engine import apply_many, backfill, missing_tallies
 
 EventStatus = Literal["created", "duplicate", "conflict"]
 
@@ -1160,16 +1159,20 @@ def _apply_new_events(
         state = states.get(user_id) or EngineState()
         tz = timezones[user_id]
         new_facts: list[LearningFact] = []
-        for event in sorted(user_events, key=lambda e: (e.occurred_at, e.key)):
-            fact = _event_fact(event, local_dates[event.key], courses.get(event.course_id or 0))
-            outcome = apply(state, fact, rules, badges, now, tz, challenges=challenges)
-            state = outcome.state
+        ordered = sorted(user_events, key=lambda e: (e.occurred_at, e.key))
+        user_facts = [
+            _event_fact(event, local_dates[event.key], courses.get(event.course_id or 0))
+            for event in ordered
+        ]
+        outcomes = apply_many(state, user_facts, rules, badges, now, tz, challenges=challenges)
+        for event, fact, outcome in zip(ordered, user_facts, outcomes, strict=True):
             result = results.setdefault(
                 event.key, EventResult(event.key, "created", event_ids.get(event.key))
             )
             if outcome.duplicate:
                 result.status = "duplicate"
                 continue
+            state = outcome.state
             new_facts.append(fact)
             for entry in outcome.ledger:
                 result.xp += entry.amount

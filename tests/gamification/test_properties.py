@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gamification.badges import BadgeCriterion, BadgeDefinition, BadgeTier, CriterionKind
 from gamification.challenges import ChallengeDefinition
-from gamification.engine import Outcome, apply, backfill, replay
+from gamification.engine import Outcome, apply, apply_many, backfill, replay
 from gamification.events import EventKind, LearningFact, local_day
 from gamification.periods import DateRange, local_day_start, week_start
 from gamification.rules import OrgRules, StreakMode, StreakPolicy
@@ -337,3 +337,26 @@ def test_pausing_idle_days_never_breaks_a_streak(
     without = compute_streak(idle, policy, today=today)
     with_pause = compute_streak(idle, policy, (pause,), today=today)
     assert with_pause.current >= without.current
+
+
+@PROPERTY_SETTINGS
+@given(
+    history=facts(), split=st.integers(0, 25), rules=st.sampled_from([DAILY_RULES, WEEKLY_RULES])
+)
+def test_a_batch_walks_the_streak_once_and_ends_where_one_by_one_ends(
+    history: list[LearningFact], split: int, rules: OrgRules
+) -> None:
+    # an LMS batch is applied with one streak walk at the end: same state, XP and awards
+    before, batch = history[:split], history[split:]
+    start = run(before, rules).state
+    one_by_one = replay(batch, rules, BADGES, NOW, TZ, challenges=CHALLENGES, state=start)
+    outcomes = apply_many(start, batch, rules, BADGES, NOW, TZ, challenges=CHALLENGES)
+    final = next((o.state for o in reversed(outcomes) if not o.duplicate), start)
+    assert final == one_by_one.state
+    assert [e for o in outcomes for e in o.ledger] == one_by_one.ledger
+    assert {(a.code, a.tier) for o in outcomes for a in o.awards} == {
+        (a.code, a.tier) for a in one_by_one.awards
+    }
+    assert {n.dedupe_key for o in outcomes for n in o.nudges} == {
+        n.dedupe_key for n in one_by_one.nudges
+    }
