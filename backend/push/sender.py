@@ -1,12 +1,11 @@
 """One push message to one device: encrypt (aes128gcm), sign (VAPID), POST, classify the answer.
 
 One ``aiohttp.ClientSession`` per worker process is shared by every send (connection reuse to
-each push service). Encryption is RFC 8291 aes128gcm with a fresh ephemeral ECDH key and salt
-per message, built on ``cryptography``'s ECDH and AES-GCM the way pywebpush's ``http_ece``
-builds it (byte for byte, proven by a test) at ~75 % of its CPU. The POST is made here, on
-that session, with header dicts built once per (kind, push-service origin, VAPID token) and a
-session-wide timeout, because pywebpush's ``WebPusher.send_async`` rebuilds all of that for
-every message (see benchmarks/README.md, "Web Push fan-out").
+each push service). pywebpush's ``WebPusher.encode`` does the encryption (RFC 8291 aes128gcm:
+a fresh ephemeral ECDH key and salt per message); the POST is made here, on that session, with
+header dicts built once per (kind, push-service origin, VAPID token) and a session-wide
+timeout, because ``WebPusher.send_async`` rebuilds all of that for every message (see
+benchmarks/README.md, "Web Push fan-out").
 """
 
 import asyncio
@@ -14,18 +13,13 @@ import base64
 import binascii
 import email.utils
 import enum
-import hmac
-import os
-import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pywebpush import WebPusher
 
 from backend.push.payload import push_headers
 from backend.push.vapid import VapidHeaderCache, origin_of
@@ -89,47 +83,22 @@ def classify(status: int, retry_after: str | None, body: str) -> SendResult:
     return SendResult(Outcome.REJECTED, status, error=detail)
 
 
-# RFC 8291 / RFC 8188 constants: one record of 4096 bytes at most, the sender's key as key id
 RECORD_SIZE = 4096
-_CURVE = ec.SECP256R1()
-_ECDH = ec.ECDH()
-_X962 = serialization.Encoding.X962
-_UNCOMPRESSED = serialization.PublicFormat.UncompressedPoint
-_HEADER = struct.pack("!IB", RECORD_SIZE, 65)  # record size, key id length (a P-256 point)
-_WEBPUSH_INFO = b"WebPush: info\x00"
-_KEY_INFO = b"Content-Encoding: aes128gcm\x00\x01"
-_NONCE_INFO = b"Content-Encoding: nonce\x00\x01"
+"""aes128gcm sends one record of at most this many bytes (RFC 8291)."""
 
 
-def aes128gcm_body(
-    receiver: bytes,
-    auth: bytes,
-    payload: bytes,
-    *,
-    sender_key: ec.EllipticCurvePrivateKey | None = None,
-    salt: bytes | None = None,
-) -> bytes:
-    """RFC 8291 message encryption: the aes128gcm body for a device's public key and secret.
+class _Encrypter(WebPusher):  # type: ignore[misc]  # pywebpush ships no types
+    """pywebpush's ``encode`` (RFC 8291 aes128gcm: a fresh ephemeral P-256 key and salt per
+    message) for already decoded subscription keys.
 
-    A fresh ephemeral P-256 key and a random salt per message (``sender_key`` and ``salt``
-    exist for tests). The same construction as pywebpush's encryption (``http_ece.encrypt``,
-    byte for byte; tests/push/test_encryption.py), without its per-call objects: every HKDF
-    here yields at most one SHA-256 block, which RFC 5869 defines as one HMAC of
-    ``info || 0x01``, so each derivation is one ``hmac.digest`` call.
+    ``WebPusher.__init__`` deep-copies the subscription dict and decodes its keys for every
+    message; ``encode`` only needs the two raw keys, so they are set directly.
     """
-    if len(payload) > RECORD_SIZE - 17:  # 16-byte tag and the padding delimiter
-        raise ValueError(f"payload of {len(payload)} bytes does not fit one record")
-    key = sender_key or ec.generate_private_key(_CURVE)
-    sender_public = key.public_key().public_bytes(_X962, _UNCOMPRESSED)
-    secret = key.exchange(_ECDH, ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, receiver))
-    prk_key = hmac.digest(auth, secret, "sha256")
-    ikm = hmac.digest(prk_key, _WEBPUSH_INFO + receiver + sender_public + b"\x01", "sha256")
-    salt = salt or os.urandom(16)
-    prk = hmac.digest(salt, ikm, "sha256")
-    cek = hmac.digest(prk, _KEY_INFO, "sha256")[:16]
-    nonce = hmac.digest(prk, _NONCE_INFO, "sha256")[:12]
-    record = AESGCM(cek).encrypt(nonce, payload + b"\x02", None)  # 0x02: the last record
-    return salt + _HEADER + sender_public + record
+
+    def __init__(self, receiver_key: bytes, auth_key: bytes) -> None:  # state for encode()
+        self.verbose = False
+        self.receiver_key = receiver_key
+        self.auth_key = auth_key
 
 
 def _unb64(text: str) -> bytes:
@@ -146,7 +115,10 @@ def encrypt(device: Device, payload: bytes) -> bytes:
         raise ValueError("p256dh is not an uncompressed P-256 point")
     if len(auth) < 16:
         raise ValueError("auth secret is shorter than 16 bytes")
-    return aes128gcm_body(receiver, auth, payload)
+    if len(payload) > RECORD_SIZE - 17:  # 16-byte tag and the padding delimiter
+        raise ValueError(f"payload of {len(payload)} bytes does not fit one record")
+    body: bytes = _Encrypter(receiver, auth).encode(payload, "aes128gcm")["body"]
+    return body
 
 
 class PushSender:
