@@ -55,9 +55,9 @@ class Settings:
     push_allow_http_endpoints: bool = False
     # run the push workers and the scheduler inside the app process (the SQLite default)
     push_in_process: bool = False
-    push_senders: int = 4
+    push_senders: int = 8
     push_concurrency: int = 64
-    push_batch_size: int = 100
+    push_batch_size: int = 200
     push_timeout_seconds: float = 10.0
     push_max_attempts: int = 5
     # how long a claim on outbox rows lasts (0: long enough for three timeouts, at least 60 s);
@@ -152,10 +152,10 @@ def load_settings() -> Settings:
         push_in_process=_bool(
             os.environ.get("LEARNLOOP_PUSH_IN_PROCESS"), database_url.startswith("sqlite")
         ),
-        push_senders=_int("LEARNLOOP_PUSH_SENDERS", 4),
+        push_senders=_int("LEARNLOOP_PUSH_SENDERS", 8),
         push_concurrency=_int("LEARNLOOP_PUSH_CONCURRENCY", 64),
         push_max_attempts=_int("LEARNLOOP_PUSH_MAX_ATTEMPTS", 5),
-        push_batch_size=_int("LEARNLOOP_PUSH_BATCH_SIZE", 100),
+        push_batch_size=_int("LEARNLOOP_PUSH_BATCH_SIZE", 200),
         push_timeout_seconds=_float("LEARNLOOP_PUSH_TIMEOUT_SECONDS", 10.0),
         push_lease_seconds=_float("LEARNLOOP_PUSH_LEASE_SECONDS", 0.0),
     )
