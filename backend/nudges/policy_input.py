@@ -3,6 +3,9 @@
 Each query is keyed by the batch's user ids (or its few organisations) and goes through an
 index, so a tick costs O(due learners). Nothing here decides anything: it builds the
 ``gamification.nudge_policy`` inputs.
+
+On PostgreSQL the tick reads the same inputs in one statement instead
+(:mod:`backend.nudges.postgres_tick`); both build happenings with the helpers below.
 """
 
 from collections import defaultdict
