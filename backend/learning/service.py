@@ -619,7 +619,8 @@ WITH st AS (
     longest_streak = excluded.longest_streak, freezes_banked = excluded.freezes_banked,
     weekly_goal_minutes = excluded.weekly_goal_minutes,
     last_active_date = excluded.last_active_date, version = excluded.version,
-    updated_at = excluded.updated_at, next_nudge_at = excluded.next_nudge_at
+    updated_at = excluded.updated_at,
+    next_nudge_at = LEAST(coalesce(s.next_nudge_at, excluded.next_nudge_at), excluded.next_nudge_at)
   WHERE s.organisation_id = $1 AND s.version = excluded.version - 1
   RETURNING s.user_id
 ), ev AS (
@@ -876,7 +877,8 @@ WHERE organisation_id = $1 AND idempotency_key = ANY($2::text[])
 """
 
 # The engine's results in one statement: XP ledger, badge awards (a tier already awarded is
-# left alone) and the learners' states; ``next_nudge_at`` = now tells the nudge scheduler.
+# left alone) and the learners' states; ``next_nudge_at`` no later than now tells the nudge
+# scheduler (a learner already due keeps the value, so the index entry stays: a HOT update).
 _PG_WRITE = """
 WITH ledger AS (
   INSERT INTO xp_ledger (organisation_id, user_id, event_id, amount, reason, local_date,
@@ -895,7 +897,8 @@ WITH ledger AS (
 UPDATE learner_state AS s SET data = v.data::json, xp_total = v.xp_total, level = v.level,
   current_streak = v.current_streak, longest_streak = v.longest_streak,
   freezes_banked = v.freezes_banked, weekly_goal_minutes = v.weekly_goal_minutes,
-  last_active_date = v.last_active_date, updated_at = $2, next_nudge_at = $2,
+  last_active_date = v.last_active_date, updated_at = $2,
+  next_nudge_at = LEAST(coalesce(s.next_nudge_at, $2), $2),
   version = s.version + 1
 FROM unnest($13::int[], $14::text[], $15::int[], $16::int[], $17::int[], $18::int[], $19::int[],
             $20::int[], $21::date[])
