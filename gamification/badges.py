@@ -30,6 +30,7 @@ from gamification.jsondoc import (
     read_optional_str,
     read_str,
 )
+from gamification.tallies import known_tally
 
 if TYPE_CHECKING:
     from gamification.state import LearnerState
@@ -280,12 +281,7 @@ def measure_criterion(criterion: BadgeCriterion, state: LearnerState) -> Criteri
     if criterion.kind is CriterionKind.CHALLENGES_COMPLETED:
         done = len(state.completed_challenges)
         return CriterionMeasure(done, done)
-    key = badge_key(criterion)
-    tally = state.badge_tallies.get(key)
-    if tally is None:
-        if state.fact_count:
-            raise KeyError(f"no tally for {key}: backfill the learner's history first")
-        tally = BadgeTally()
+    tally = known_tally(state.badge_tallies, criterion.tally_key, state.fact_count, BadgeTally())
     return CriterionMeasure(tally.value, tally.value)
 
 

@@ -42,7 +42,13 @@ from gamification.jsondoc import (
 )
 from gamification.periods import DateRange, week_start
 from gamification.streaks import StreakCheckpoint, StreakStatus
-from gamification.tallies import ChallengeTally, GoalTally, challenge_key, goal_key
+from gamification.tallies import (
+    ChallengeTally,
+    GoalTally,
+    challenge_key,
+    goal_key,
+    known_tally,
+)
 from gamification.xp import XpContext
 
 STATE_SCHEMA_VERSION = 2
@@ -210,22 +216,17 @@ class LearnerState:
     def challenge_progress(self, challenge: ChallengeDefinition) -> ChallengeProgress:
         """Progress on an individual challenge, from its tally (KeyError when a learner
         with facts has none yet: ``gamification.engine.backfill`` first)."""
-        key = challenge_key(challenge)
-        tally = self.challenge_tallies.get(key)
-        if tally is None:
-            if self.fact_count:
-                raise KeyError(f"no tally for {key}: backfill the learner's history first")
-            tally = ChallengeTally(challenge.ends_on)
+        tally = known_tally(
+            self.challenge_tallies,
+            challenge_key(challenge),
+            self.fact_count,
+            ChallengeTally(challenge.ends_on),
+        )
         return tally.progress(challenge, challenge.challenge_id in self.completed_challenges)
 
     def dated_goal_progress(self, goal: DatedGoal, today: date) -> DatedGoalProgress:
         """Progress and pace of one of the learner's dated goals on local day ``today``."""
-        key = goal_key(goal)
-        tally = self.goal_tallies.get(key)
-        if tally is None:
-            if self.fact_count:
-                raise KeyError(f"no tally for {key}: backfill the learner's history first")
-            tally = GoalTally()
+        tally = known_tally(self.goal_tallies, goal_key(goal), self.fact_count, GoalTally())
         return tally.progress(goal, today)
 
     def has_badge(self, code: str, tier: str) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from gamification.challenges import ChallengeDefinition, ChallengeProgress
 from gamification.events import EventKind, LearningFact
@@ -29,6 +29,19 @@ from gamification.goals import (
     counts_for_goal,
     dated_goal_result,
 )
+
+_T = TypeVar("_T")
+
+
+def known_tally(tallies: Mapping[str, _T], key: str, fact_count: int, empty: _T) -> _T:
+    """The tally under ``key``; ``empty`` for a learner without facts; KeyError for a learner
+    with facts and no tally yet (``gamification.engine.backfill`` it first)."""
+    tally = tallies.get(key)
+    if tally is not None:
+        return tally
+    if fact_count:
+        raise KeyError(f"no tally for {key}: backfill the learner's history first")
+    return empty
 
 
 def challenge_key(challenge: ChallengeDefinition) -> str:

@@ -510,10 +510,13 @@ async def record_events(
         and all(uid in snapshots for uid in user_ids)
         and not context.team_challenge_team_ids
     ):
-        done = await _pg_optimistic(
-            session, org_id, context, fresh, snapshots, zones, local_dates, facts, now, results,
-            config_version,
-        )  # fmt: skip
+        done = False
+        # not when the caller's transaction holds other work: lock instead
+        if not (session.in_transaction() and await _adapter_in_transaction(session)):
+            done = await _optimistic_write(
+                await autocommit_connection(session), cache_for(session.bind), org_id, context,
+                fresh, snapshots, zones, local_dates, facts, now, results, config_version,
+            )  # fmt: skip
         await _release_autocommit(session)
         if done:
             order = {e.key: i for i, e in enumerate(events)}
@@ -678,30 +681,6 @@ def _recently_contended(user_ids: Sequence[int]) -> bool:
     return any(
         now - _contended_at.get(uid, -CONTENDED_SECONDS) < CONTENDED_SECONDS for uid in user_ids
     )
-
-
-async def _pg_optimistic(
-    session: AsyncSession,
-    org_id: int,
-    context: OrgContext,
-    fresh: dict[str, IncomingEvent],
-    snapshots: Mapping[int, StateSnapshot],
-    zones: Mapping[int, str],
-    local_dates: dict[str, date],
-    courses: Mapping[int, CourseFacts],
-    now: datetime,
-    results: dict[str, EventResult],
-    config_version: int | None,
-) -> bool:
-    """:func:`_optimistic_write` on a connection outside the session's transaction; False
-    when the session's transaction holds other work (the caller locks instead)."""
-    if session.in_transaction() and await _adapter_in_transaction(session):
-        return False  # the caller's transaction holds other work: lock instead
-    pg = await autocommit_connection(session)
-    return await _optimistic_write(
-        pg, cache_for(session.bind), org_id, context, fresh, snapshots, zones, local_dates,
-        courses, now, results, config_version,
-    )  # fmt: skip
 
 
 async def _optimistic_write(
