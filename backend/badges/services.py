@@ -326,10 +326,15 @@ async def update_badge(
 
 
 async def badge_wall(
-    scope: OrgScope, principal: Principal, base_url: str, now: datetime | None = None
+    scope: OrgScope,
+    principal: Principal,
+    base_url: str,
+    now: datetime | None = None,
+    *,
+    locale: str | None = None,
 ) -> list[BadgeWallItem]:
     """Every active badge (and any switched-off badge the learner earned), with earned tiers
-    and the progress towards each tier still locked."""
+    and the progress towards each tier still locked, in ``locale`` (else the learner's own)."""
     now = now or utcnow()
     user = await scope.get(User, principal.user_id, what="user")
     organisation = await _organisation(scope.session, scope.organisation_id)
@@ -348,7 +353,7 @@ async def badge_wall(
         )
         if row.is_active or row.code in earned_codes
     ]
-    texts = await _texts(scope, language_of(user.locale), rows)
+    texts = await _texts(scope, language_of(locale or user.locale), rows)
     definitions = [engine_definition(row) for row in rows]
     assert user.id is not None
     state = await with_tallies(

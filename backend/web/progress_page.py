@@ -189,7 +189,9 @@ class ProgressPageController(Controller):
 
         chart = await my_xp_chart(scope, XP_WEEKS, now)
         goals = await my_goals(scope, now)
-        wall = await badge_wall(scope, principal, app_context(state).settings.base_url, now)
+        wall = await badge_wall(
+            scope, principal, app_context(state).settings.base_url, now, locale=locale
+        )
         engine_state = refresh(await learner_document(db_session, user), rules, now, user.timezone)
 
         bars = _xp_bars([(w.starts_on, w.xp) for w in chart.weeks], locale, week_start(today))
