@@ -72,6 +72,15 @@ class Outcome:
     duplicate: bool = False
 
 
+def _evolve(state: LearnerState, **changes: Any) -> LearnerState:
+    """``dataclasses.replace`` for the per-fact hot path: the frozen state's fields copied
+    as they are (it has no derived fields to recompute), then ``changes`` on top."""
+    new = object.__new__(LearnerState)
+    new.__dict__.update(state.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 class MissingHistory(ValueError):
     """The learner has facts but no tally for these rules yet: :func:`backfill` from their
     history first (a rule created since their last fact, or a converted document)."""
@@ -260,7 +269,7 @@ def apply(
     the rules (:func:`backfill` first).
     """
     require_aware(now, "now")
-    return _apply(state, fact, rules, badges, now, tz_name, challenges, walk=True)
+    return _apply(state, fact, rules, badges, local_day(now, tz_name), challenges, walk=True)
 
 
 def _apply(
@@ -268,8 +277,7 @@ def _apply(
     fact: LearningFact,
     rules: OrgRules,
     badges: Sequence[BadgeDefinition],
-    now: datetime,
-    tz_name: str,
+    today: date,
     challenges: Sequence[ChallengeDefinition],
     *,
     walk: bool,
@@ -282,7 +290,6 @@ def _apply(
     missing = missing_tallies(state, badges, challenges)
     if missing:
         raise MissingHistory(missing)
-    today = local_day(now, tz_name)
     changes, ledger = _record_fact(state, fact, rules)
     active: ActiveDays = changes["active"]
     awards: list[BadgeAward] = []
@@ -363,7 +370,7 @@ def _apply(
     level = rules.levels.level_for_xp(xp_total)
     if level > state.level:
         nudges.append(NudgeIntent(NudgeKind.LEVEL_UP, f"level:{level}", {"level": level}))
-    new = replace(
+    new = _evolve(
         state,
         **changes,
         xp_total=xp_total,
@@ -380,7 +387,7 @@ def _apply(
     earned = evaluate_badges(new, badges, evidence=(fact.key,))
     if earned:
         awards.extend(earned)
-        new = replace(new, awarded_badges=new.awarded_badges | {(a.code, a.tier) for a in earned})
+        new = _evolve(new, awarded_badges=new.awarded_badges | {(a.code, a.tier) for a in earned})
     for award in awards:
         nudges.append(
             NudgeIntent(
@@ -414,8 +421,9 @@ def apply_many(
     outcomes: list[Outcome] = []
     current = state
     changed: date | None = None
+    today = local_day(now, tz_name)
     for fact in facts:
-        outcome = _apply(current, fact, rules, badges, now, tz_name, challenges, walk=False)
+        outcome = _apply(current, fact, rules, badges, today, challenges, walk=False)
         outcomes.append(outcome)
         if not outcome.duplicate:
             current = outcome.state

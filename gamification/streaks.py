@@ -282,7 +282,8 @@ def _sweep(
     window = _window_days(policy)
     basis = streak_basis(policy, pauses)
     final_before = _final_before(policy, today)
-    resume = usable_checkpoint(resume, policy, pauses, today, basis=basis)
+    if resume is not None and (resume.basis != basis or resume.period_start > final_before):
+        resume = None  # as usable_checkpoint() says
     # days as ordinals from here on: the walk touches every day of every period
     now = today.toordinal()
     # activity dated after today (clock skew) only counts once its day has come
