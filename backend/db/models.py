@@ -212,7 +212,8 @@ class LearningEvent(SQLModel, table=True):
             BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
         ),
     )
-    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    # no index of its own: uq_learning_event_org_key leads with it
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
     user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
     idempotency_key: str = Field(max_length=200)
     kind: str = Field(max_length=20)
@@ -269,7 +270,8 @@ class XpLedgerEntry(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    # no index of its own: ix_xp_ledger_org_local_date_user leads with it
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
     user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
     event_id: int | None = Field(
         default=None,
