@@ -54,7 +54,7 @@ from backend.nudges.policy_input import (
     variant_stats,
 )
 from backend.nudges.postgres_tick import Batch, Outbox, fetch_due
-from gamification.nudge_policy import VariantStats, plan
+from gamification.nudge_policy import NudgePlan, VariantStats, plan
 from gamification.periods import require_aware
 
 log = logging.getLogger("learnloop.nudges")
@@ -183,6 +183,22 @@ async def _run_tick(
     return await worker()
 
 
+def _plan_for(
+    learner: LearnerInput, org: OrgNudgeContext, now: datetime, rng: random.Random
+) -> NudgePlan:
+    """The pure policy's plan for one due learner (both database paths)."""
+    return plan(
+        learner.prefs,
+        learner.activity,
+        learner.happenings,
+        learner.history,
+        org.rules,
+        now,
+        rng,
+        org.stats,
+    )
+
+
 async def _tick_batch_pg(
     ctx: AppContext,
     now: datetime,
@@ -217,18 +233,7 @@ async def _tick_batch_pg(
         outbox = Outbox()
         outbox.nothing_for(batch.inactive)
         for learner in batch.learners.values():
-            org = orgs[learner.due.organisation_id]
-            result = plan(
-                learner.prefs,
-                learner.activity,
-                learner.happenings,
-                learner.history,
-                org.rules,
-                now,
-                rng,
-                org.stats,
-            )
-            outbox.add(learner, result)
+            outbox.add(learner, _plan_for(learner, orgs[learner.due.organisation_id], now, rng))
         clock.mark("plan")
         created = await outbox.write(pg, batch)
         clock.mark("write")
@@ -279,17 +284,7 @@ async def _tick_batch(
         await add_known_keys(conn, active, now)
         clock.mark("known keys")
         for user_id, learner in active.items():
-            org = orgs[learner.due.organisation_id]
-            result = plan(
-                learner.prefs,
-                learner.activity,
-                learner.happenings,
-                learner.history,
-                org.rules,
-                now,
-                rng,
-                org.stats,
-            )
+            result = _plan_for(learner, orgs[learner.due.organisation_id], now, rng)
             next_at[user_id] = result.next_at
             for nudge in result.nudges:
                 nudge_rows.append(
