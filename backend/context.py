@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth.principal import Principal
 from backend.auth.rate_limit import LoginRateLimiter
 from backend.db.engine import make_engine, make_sessionmaker
+from backend.learning.ingest_cache import cache_for
 from backend.settings import Settings
 
 
@@ -82,6 +83,7 @@ class AppContext:
             window_seconds=self.settings.login_window_seconds,
         )
         self.api_keys = ApiKeyCache()
+        cache_for(self.engine).max_states = self.settings.ingest_cache_states
 
     @classmethod
     def from_settings(cls, settings: Settings, *, null_pool: bool = False) -> "AppContext":

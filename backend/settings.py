@@ -63,6 +63,8 @@ class Settings:
     # how long a claim on outbox rows lasts (0: long enough for three timeouts, at least 60 s);
     # only a worker that died leaves one to expire
     push_lease_seconds: float = 0.0
+    # learner states an app process keeps for the ingestion fast path (~20 kB each at most)
+    ingest_cache_states: int = 5000
 
     @property
     def is_dev(self) -> bool:
@@ -158,6 +160,7 @@ def load_settings() -> Settings:
         push_batch_size=_int("LEARNLOOP_PUSH_BATCH_SIZE", 200),
         push_timeout_seconds=_float("LEARNLOOP_PUSH_TIMEOUT_SECONDS", 10.0),
         push_lease_seconds=_float("LEARNLOOP_PUSH_LEASE_SECONDS", 0.0),
+        ingest_cache_states=_int("LEARNLOOP_INGEST_CACHE_STATES", 5000),
     )
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from gamification import LearnerState as EngineState
 
 TTL_SECONDS = 30.0
-MAX_STATES = 50_000
+MAX_STATES = 5000  # the default; AppContext sets the configured number
 MAX_PER_ORG = 100_000  # learners or courses kept per organisation
 
 
@@ -61,7 +61,8 @@ class IngestionCache:
     """Organisations, learners, courses and learner states, as the last read or write saw
     them (see the module docstring for why that is safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_states: int = MAX_STATES) -> None:
+        self.max_states = max_states
         self.orgs: dict[int, OrgEntry] = {}
         self.states: OrderedDict[int, CachedState] = OrderedDict()
         self.fast_lane_answers = 0  # requests the fast lane recorded and answered itself
@@ -110,7 +111,7 @@ class IngestionCache:
     ) -> None:
         self.states[user_id] = CachedState(organisation_id, version, state)
         self.states.move_to_end(user_id)
-        while len(self.states) > MAX_STATES:
+        while len(self.states) > self.max_states:
             self.states.popitem(last=False)
 
     def forget_states(self, user_ids: Any) -> None:

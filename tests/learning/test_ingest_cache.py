@@ -10,7 +10,8 @@ from sqlmodel import select
 
 from backend.context import AppContext
 from backend.db.models import BadgeAward, BadgeDefinition, LearnerState, LearningEvent, User
-from backend.learning.ingest_cache import cache_for
+from backend.learning.ingest_cache import IngestionCache, cache_for
+from gamification import LearnerState as EngineState
 from tests.factories import World, signed_in_client
 
 XAPI = {"X-Experience-API-Version": "1.0.3"}
@@ -167,3 +168,15 @@ async def test_the_fast_lane_answers_like_the_route_and_hands_on_what_it_cannot(
             )
         ).all()
     assert sorted(stored) == sorted([f"xapi:{first['id']}", f"xapi:{second['id']}"])
+
+
+def test_the_cache_keeps_the_most_recently_used_states_only() -> None:
+    cache = IngestionCache(max_states=2)
+    for user_id in (1, 2):
+        cache.remember_state(7, user_id, 1, EngineState())
+    assert cache.state(7, 1) is not None  # 1 is now the most recent
+    cache.remember_state(7, 3, 1, EngineState())
+    assert [uid for uid in (1, 2, 3) if cache.state(7, uid)] == [1, 3]
+    nothing = IngestionCache(max_states=0)
+    nothing.remember_state(7, 1, 1, EngineState())
+    assert nothing.state(7, 1) is None
