@@ -135,10 +135,7 @@ def backfill(
     challenge_tallies = dict(state.challenge_tallies)
     for challenge in challenges:
         key = challenge_key(challenge)
-        if (
-            challenge.challenge_id not in state.completed_challenges
-            and key not in challenge_tallies
-        ):
+        if key not in challenge_tallies:  # completed ones too: their tally says when
             challenge_tallies[key] = tally_challenge(challenge, facts)
     goal_tallies = dict(state.goal_tallies)
     for goal in state.dated_goals:

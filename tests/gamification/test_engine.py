@@ -177,3 +177,30 @@ def test_planned_pause_keeps_the_streak_alive() -> None:
 def test_apply_refuses_a_naive_now() -> None:
     with pytest.raises(ValueError):
         apply(LearnerState(), make_fact(DAY), RULES, [], NOW.replace(tzinfo=None), TZ)
+
+
+def test_a_converted_document_with_a_completed_challenge_goes_on_learning() -> None:
+    # a learner who completed a challenge under the earlier engine (every fact kept, no
+    # tallies) gets the challenge's tally from those facts: their next fact is applied
+    challenge = ChallengeDefinition(
+        "sprint", "2 completions", DAY, DAY + timedelta(days=6), EventKind.COMPLETION, 2
+    )
+    facts = [make_fact(DAY, EventKind.COMPLETION, course_id=c) for c in (1, 2)]
+    document = {
+        "schema": 1,
+        "facts": [f.to_dict() for f in facts],
+        "xp_total": 300,
+        "completed_challenges": ["sprint"],
+    }
+    state = LearnerState.from_dict(document)
+    outcome = apply(
+        state,
+        make_fact(DAY, EventKind.COMPLETION, course_id=3),
+        RULES,
+        [],
+        NOW,
+        TZ,
+        challenges=[challenge],
+    )
+    assert outcome.state.completed_challenges == frozenset({"sprint"})
+    assert [a.reason for a in outcome.ledger] == [XpReason.COMPLETION]
