@@ -24,8 +24,8 @@ Modules:
 - ``challenges``: individual challenges and team challenges (minutes, participation).
 - ``leaderboard``: opt-in weekly XP ranking, ``rank_for`` a learner's own rank.
 - ``nudges``: :class:`NudgeIntent` (what is worth telling; the send policy comes later).
-- ``tallies``: running totals per challenge and dated goal (badges keep theirs in
-  ``badges``), so a fact costs O(rules), not O(history).
+- ``tallies``: what a rule's tally is (each rule module keeps its own: ``BadgeTally``,
+  ``ChallengeTally``, ``GoalTally``), so a fact costs O(rules), not O(history).
 - ``state``: :class:`LearnerState`, the per-learner document (bounded: active days, a
   streak checkpoint, tallies, recent keys and paid-out bookkeeping; no facts).
 - ``engine``: ``apply``, ``replay``, ``refresh``, ``plan_pause``, ``set_weekly_goal``,

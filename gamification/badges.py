@@ -217,11 +217,6 @@ FACT_KINDS = frozenset(CriterionKind) - {
 """Criterion kinds measured from facts (the others come from the streak and challenges)."""
 
 
-def badge_key(criterion: BadgeCriterion) -> str:
-    """The tally key of a criterion (badges with the same criterion share one tally)."""
-    return criterion.tally_key
-
-
 @dataclass(frozen=True)
 class BadgeTally:
     """A fact-based criterion's total: facts counted or minutes summed (``value``), or the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -150,6 +150,98 @@ class TeamTargetKind(StrEnum):
 
     TEAM_MINUTES = "team_minutes"
     PARTICIPATION = "participation"
+
+
+@dataclass(frozen=True)
+class ChallengeTally:
+    """An individual challenge's total: matching facts without a course (``loose``, with
+    the earliest ``target`` of their days) and the distinct ``courses`` of matching facts
+    with the first day each matched (a course counts once). ``ends_on`` lets old tallies be
+    forgotten.
+
+    Once the target is reached only the earliest ``target`` days matter (for
+    :meth:`completed_on`), so the tally stops growing: it stays bounded by the target.
+    """
+
+    ends_on: date
+    loose: int = 0
+    loose_days: tuple[date, ...] = ()
+    courses: Mapping[int, date] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """Facts that count towards the target (exact until the target is reached)."""
+        return self.loose + len(self.courses)
+
+    def plus(self, challenge: ChallengeDefinition, fact: LearningFact) -> ChallengeTally:
+        """This tally with a matching ``fact`` added."""
+        target = challenge.target_count
+        day = fact.local_date
+        if fact.course_id is None:
+            days = tuple(sorted((*self.loose_days, day)))[:target]
+            return ChallengeTally(self.ends_on, self.loose + 1, days, self.courses)
+        known = self.courses.get(fact.course_id)
+        if known is not None and known <= day:
+            return self
+        courses = {**self.courses, fact.course_id: day}
+        if len(courses) > target:
+            # past the target: keep the courses of the earliest days (ties by course id)
+            kept = sorted(courses.items(), key=lambda item: (item[1], item[0]))[:target]
+            courses = dict(kept)
+        return ChallengeTally(self.ends_on, self.loose, self.loose_days, courses)
+
+    def completed_on(self, challenge: ChallengeDefinition) -> date | None:
+        """The local day the target was reached, in the order things happened."""
+        days = sorted((*self.loose_days, *self.courses.values()))
+        target = challenge.target_count
+        return days[target - 1] if self.count >= target and len(days) >= target else None
+
+    def to_json(self) -> list[Any]:
+        """Compact form: ``[ends_on, loose, [loose days], [[course, day], ...]]`` (ordinals)."""
+        return [
+            self.ends_on.toordinal(),
+            self.loose,
+            [d.toordinal() for d in self.loose_days],
+            [[course, day.toordinal()] for course, day in sorted(self.courses.items())],
+        ]
+
+    @classmethod
+    def from_json(cls, data: Any) -> ChallengeTally:
+        """Inverse of :meth:`to_json`."""
+        if not isinstance(data, list) or len(data) != 4:
+            raise ValueError(
+                f"a challenge tally is [ends_on, loose, [days], [[course, day]]], got {data!r}"
+            )
+        return cls(
+            date.fromordinal(int(data[0])),
+            int(data[1]),
+            tuple(date.fromordinal(int(d)) for d in data[2]),
+            {int(course): date.fromordinal(int(day)) for course, day in data[3]},
+        )
+
+    def progress(self, challenge: ChallengeDefinition, completed: bool) -> ChallengeProgress:
+        """Progress as ``challenges.challenge_progress`` shows it (without evidence)."""
+        count = challenge.target_count if completed else min(self.count, challenge.target_count)
+        return ChallengeProgress(
+            challenge_id=challenge.challenge_id,
+            count=count,
+            target=challenge.target_count,
+            fraction=count / challenge.target_count,
+            completed=completed,
+            evidence=(),
+            completed_on=self.completed_on(challenge) if completed else None,
+        )
+
+
+def tally_challenge(
+    challenge: ChallengeDefinition, facts: Iterable[LearningFact]
+) -> ChallengeTally:
+    """The tally of an individual challenge over a whole history."""
+    tally = ChallengeTally(challenge.ends_on)
+    for fact in facts:
+        if challenge.matches(fact):
+            tally = tally.plus(challenge, fact)
+    return tally
 
 
 @dataclass(frozen=True)

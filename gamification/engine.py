@@ -24,13 +24,12 @@ from gamification.badges import (
     BadgeDefinition,
     BadgeTally,
     CriterionKind,
-    badge_key,
     evaluate_badges,
     tally_badge,
 )
-from gamification.challenges import ChallengeDefinition
+from gamification.challenges import ChallengeDefinition, ChallengeTally, tally_challenge
 from gamification.events import EventKind, LearningFact
-from gamification.goals import DatedGoal
+from gamification.goals import DatedGoal, GoalTally, tally_goal
 from gamification.nudges import NudgeIntent, NudgeKind
 from gamification.periods import DateRange, iso_week_label, local_day, require_aware
 from gamification.rules import OrgRules
@@ -46,14 +45,6 @@ from gamification.streaks import (
     StreakStatus,
     resume_streak_ordinals,
     usable_checkpoint,
-)
-from gamification.tallies import (
-    ChallengeTally,
-    GoalTally,
-    challenge_key,
-    goal_key,
-    tally_challenge,
-    tally_goal,
 )
 from gamification.xp import XpAward, XpReason, informal_cooldown_slot, xp_for_fact
 
@@ -129,17 +120,17 @@ def backfill(
     badge_tallies = dict(state.badge_tallies)
     for definition in badges:
         criterion = definition.criterion
-        key = badge_key(criterion)
+        key = criterion.tally_key
         if criterion.kind in FACT_KINDS and key not in badge_tallies:
             badge_tallies[key] = tally_badge(criterion, facts)
     challenge_tallies = dict(state.challenge_tallies)
     for challenge in challenges:
-        key = challenge_key(challenge)
+        key = challenge.tally_key
         if key not in challenge_tallies:  # completed ones too: their tally says when
             challenge_tallies[key] = tally_challenge(challenge, facts)
     goal_tallies = dict(state.goal_tallies)
     for goal in state.dated_goals:
-        key = goal_key(goal)
+        key = goal.tally_key
         if key not in goal_tallies:
             goal_tallies[key] = tally_goal(goal, facts)
     return replace(
@@ -184,6 +175,15 @@ def _milestone_nudges(before: StreakStatus, after: StreakStatus) -> list[NudgeIn
         )
         for milestone in after.milestones
         if milestone not in old
+    ]
+
+
+def _badge_nudges(awards: Iterable[BadgeAward]) -> list[NudgeIntent]:
+    return [
+        NudgeIntent(
+            NudgeKind.BADGE_EARNED, f"badge:{a.code}:{a.tier}", {"code": a.code, "tier": a.tier}
+        )
+        for a in awards
     ]
 
 
@@ -235,7 +235,7 @@ def _count_badges(
         criterion = definition.criterion
         if criterion.kind not in FACT_KINDS:
             continue
-        key = badge_key(criterion)
+        key = criterion.tally_key
         if key in counted:
             continue  # badges with the same criterion share one tally
         counted.add(key)
@@ -316,7 +316,7 @@ def _apply(
         reached_goals.append(week_goal)
     goal_tallies: dict[str, GoalTally] = {}
     for goal in state.dated_goals:
-        key = goal_key(goal)
+        key = goal.tally_key
         goal_tally = state.goal_tallies.get(key, GoalTally())
         goal_ref = f"dated:{goal.goal_id}"
         if goal_ref not in rewarded:
@@ -337,7 +337,7 @@ def _apply(
         if tally.ends_on >= today - timedelta(days=CHALLENGE_MEMORY_DAYS)
     }
     for challenge in challenges:
-        key = challenge_key(challenge)
+        key = challenge.tally_key
         tally = challenge_tallies.get(key, ChallengeTally(challenge.ends_on))
         if challenge.matches(fact):
             tally = tally.plus(challenge, fact)
@@ -385,14 +385,7 @@ def _apply(
     if earned:
         awards.extend(earned)
         new = _evolve(new, awarded_badges=new.awarded_badges | {(a.code, a.tier) for a in earned})
-    for award in awards:
-        nudges.append(
-            NudgeIntent(
-                NudgeKind.BADGE_EARNED,
-                f"badge:{award.code}:{award.tier}",
-                {"code": award.code, "tier": award.tier},
-            )
-        )
+    nudges.extend(_badge_nudges(awards))
     return Outcome(new, ledger, awards, nudges)
 
 
@@ -429,9 +422,7 @@ def apply_many(
     last = next((i for i in range(len(outcomes) - 1, -1, -1) if not outcomes[i].duplicate), None)
     if last is None:
         return outcomes
-    streak, checkpoint = _walk_streak(
-        current, current.active, rules, local_day(now, tz_name), changed
-    )
+    streak, checkpoint = _walk_streak(current, current.active, rules, today, changed)
     walked = replace(current, streak=streak, streak_checkpoint=checkpoint)
     streak_badges = [b for b in badges if b.criterion.kind is CriterionKind.STREAK_LENGTH]
     earned = evaluate_badges(walked, streak_badges, evidence=(facts[last].key,))
@@ -447,14 +438,7 @@ def apply_many(
         [
             *final.nudges,
             *_milestone_nudges(state.streak, streak),
-            *(
-                NudgeIntent(
-                    NudgeKind.BADGE_EARNED,
-                    f"badge:{a.code}:{a.tier}",
-                    {"code": a.code, "tier": a.tier},
-                )
-                for a in earned
-            ),
+            *_badge_nudges(earned),
         ],
     )
     return outcomes
@@ -525,15 +509,15 @@ def add_dated_goal(
     if any(g.goal_id == goal.goal_id for g in state.dated_goals):
         raise ValueError(f"goal {goal.goal_id!r} already exists")
     if history is None and state.fact_count and not state.history:
-        raise MissingHistory([goal_key(goal)])
+        raise MissingHistory([goal.tally_key])
     facts = state.history if history is None else tuple(history)
-    tallies = {**state.goal_tallies, goal_key(goal): tally_goal(goal, facts)}
+    tallies = {**state.goal_tallies, goal.tally_key: tally_goal(goal, facts)}
     return replace(state, dated_goals=(*state.dated_goals, goal), goal_tallies=tallies)
 
 
 def remove_dated_goal(state: LearnerState, goal_id: str) -> LearnerState:
     """Drop a dated goal and its tally (a goal already paid stays paid)."""
     keep = tuple(g for g in state.dated_goals if g.goal_id != goal_id)
-    keys = {goal_key(g) for g in keep}
+    keys = {g.tally_key for g in keep}
     tallies = {k: t for k, t in state.goal_tallies.items() if k in keys}
     return replace(state, dated_goals=keep, goal_tallies=tallies)

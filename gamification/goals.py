@@ -179,26 +179,12 @@ def counts_for_goal(goal: DatedGoal, fact: LearningFact) -> bool:
 def dated_goal_progress(
     goal: DatedGoal, facts: Iterable[LearningFact], today: date
 ) -> DatedGoalProgress:
-    """Progress and pace of ``goal`` on local day ``today``.
+    """Progress and pace of ``goal`` on local day ``today`` over a whole history.
 
     For a course goal, progress minutes on that course count towards the fraction (up to
     99% of the course's duration) until the completion arrives.
     """
-    in_window = sorted(
-        (f for f in facts if goal.set_on <= f.local_date <= goal.due_on),
-        key=lambda f: f.chronological_key,
-    )
-    matching = [f for f in in_window if counts_for_goal(goal, f)]
-    done = min(len(matching), goal.target_count)
-    reached_on = matching[goal.target_count - 1].local_date if done == goal.target_count else None
-    fraction = done / goal.target_count
-    if goal.kind is DatedGoalKind.COURSE_COMPLETION and reached_on is None:
-        course_facts = [f for f in in_window if f.course_id == goal.course_id]
-        duration = max((f.course_duration_minutes or 0 for f in course_facts), default=0)
-        learned = sum(f.minutes for f in course_facts if f.kind is EventKind.PROGRESS)
-        if duration > 0:
-            fraction = min(0.99, learned / duration)
-    return dated_goal_result(goal, done, fraction, reached_on, today)
+    return tally_goal(goal, facts).progress(goal, today)
 
 
 def dated_goal_result(
@@ -214,3 +200,76 @@ def dated_goal_result(
         elapsed = max(0, (today - goal.set_on).days) / total_days
         pace = _pace(fraction, elapsed)
     return DatedGoalProgress(goal.goal_id, done, goal.target_count, fraction, pace, reached_on)
+
+
+@dataclass(frozen=True)
+class GoalTally:
+    """A dated goal's total inside its window: the number of counting facts, the earliest
+    ``target_count`` of their days (so the day it was reached does not depend on arrival
+    order), and for a course goal the progress minutes and course duration seen."""
+
+    count: int = 0
+    first_days: tuple[date, ...] = ()
+    progress_minutes: int = 0
+    course_duration: int = 0
+
+    def plus(self, goal: DatedGoal, fact: LearningFact) -> GoalTally:
+        """This tally with ``fact`` added (any fact: the window and rule are checked here)."""
+        if not goal.set_on <= fact.local_date <= goal.due_on:
+            return self
+        count, first_days = self.count, self.first_days
+        if counts_for_goal(goal, fact):
+            count += 1
+            first_days = tuple(sorted((*first_days, fact.local_date)))[: goal.target_count]
+        minutes, duration = self.progress_minutes, self.course_duration
+        if goal.kind is DatedGoalKind.COURSE_COMPLETION and fact.course_id == goal.course_id:
+            duration = max(duration, fact.course_duration_minutes or 0)
+            if fact.kind is EventKind.PROGRESS:
+                minutes += fact.minutes
+        if (count, first_days, minutes, duration) == (
+            self.count,
+            self.first_days,
+            self.progress_minutes,
+            self.course_duration,
+        ):
+            return self
+        return GoalTally(count, first_days, minutes, duration)
+
+    def progress(self, goal: DatedGoal, today: date) -> DatedGoalProgress:
+        """Progress and pace on ``today``."""
+        done = min(self.count, goal.target_count)
+        reached_on = self.first_days[-1] if done == goal.target_count else None
+        fraction = done / goal.target_count
+        course_goal = goal.kind is DatedGoalKind.COURSE_COMPLETION
+        if course_goal and reached_on is None and self.course_duration > 0:
+            fraction = min(0.99, self.progress_minutes / self.course_duration)
+        return dated_goal_result(goal, done, fraction, reached_on, today)
+
+    def to_json(self) -> list[Any]:
+        """Compact form: ``[count, [day ordinals], progress minutes, course duration]``."""
+        return [
+            self.count,
+            [d.toordinal() for d in self.first_days],
+            self.progress_minutes,
+            self.course_duration,
+        ]
+
+    @classmethod
+    def from_json(cls, data: Any) -> GoalTally:
+        """Inverse of :meth:`to_json`."""
+        if not isinstance(data, list) or len(data) != 4 or not isinstance(data[1], list):
+            raise ValueError(f"a goal tally is [count, [days], minutes, duration], got {data!r}")
+        return cls(
+            int(data[0]),
+            tuple(date.fromordinal(int(d)) for d in data[1]),
+            int(data[2]),
+            int(data[3]),
+        )
+
+
+def tally_goal(goal: DatedGoal, facts: Iterable[LearningFact]) -> GoalTally:
+    """The tally of a dated goal over a whole history."""
+    tally = GoalTally()
+    for fact in facts:
+        tally = tally.plus(goal, fact)
+    return tally

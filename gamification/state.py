@@ -25,14 +25,14 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
 from gamification.badges import BadgeTally
-from gamification.challenges import ChallengeDefinition, ChallengeProgress
+from gamification.challenges import ChallengeDefinition, ChallengeProgress, ChallengeTally
 from gamification.events import LearningFact
-from gamification.goals import DatedGoal, DatedGoalProgress
+from gamification.goals import DatedGoal, DatedGoalProgress, GoalTally
 from gamification.jsondoc import (
     JsonDict,
     parse_date,
@@ -42,13 +42,7 @@ from gamification.jsondoc import (
 )
 from gamification.periods import DateRange, week_start
 from gamification.streaks import StreakCheckpoint, StreakStatus
-from gamification.tallies import (
-    ChallengeTally,
-    GoalTally,
-    challenge_key,
-    goal_key,
-    known_tally,
-)
+from gamification.tallies import known_tally
 from gamification.xp import XpContext
 
 STATE_SCHEMA_VERSION = 2
@@ -91,14 +85,6 @@ class ActiveDays:
     def last(self) -> date | None:
         """The latest active day."""
         return date.fromordinal(self.days[-1]) if self.days else None
-
-    def sessions_by_day(self, since: date | None = None) -> dict[date, int]:
-        """Sessions per local day (from ``since`` on)."""
-        start = 0 if since is None else bisect.bisect_left(self.days, since.toordinal())
-        return {
-            date.fromordinal(d): n
-            for d, n in zip(self.days[start:], self.sessions[start:], strict=True)
-        }
 
     def sessions_by_ordinal(self, since: date | None = None) -> dict[int, int]:
         """Sessions per local day as ordinals (from ``since`` on)."""
@@ -196,17 +182,9 @@ class LearnerState:
         """Whether ``fact``'s key was applied and is still remembered."""
         return fact.key in self.recent_keys
 
-    def sessions_by_day(self, since: date | None = None) -> dict[date, int]:
-        """Learning sessions per local day (facts that count as activity)."""
-        return self.active.sessions_by_day(since)
-
     def minutes_by_day(self, since: date | None = None) -> dict[date, int]:
         """Minutes learned per local day."""
         return self.active.minutes_by_day(since)
-
-    def weekly_minutes(self, day: date) -> int:
-        """Minutes learned in the ISO week (Monday-Sunday) containing ``day``."""
-        return self.active.weekly_minutes(day)
 
     @property
     def last_active_date(self) -> date | None:
@@ -218,7 +196,7 @@ class LearnerState:
         with facts has none yet: ``gamification.engine.backfill`` first)."""
         tally = known_tally(
             self.challenge_tallies,
-            challenge_key(challenge),
+            challenge.tally_key,
             self.fact_count,
             ChallengeTally(challenge.ends_on),
         )
@@ -226,7 +204,7 @@ class LearnerState:
 
     def dated_goal_progress(self, goal: DatedGoal, today: date) -> DatedGoalProgress:
         """Progress and pace of one of the learner's dated goals on local day ``today``."""
-        tally = known_tally(self.goal_tallies, goal_key(goal), self.fact_count, GoalTally())
+        tally = known_tally(self.goal_tallies, goal.tally_key, self.fact_count, GoalTally())
         return tally.progress(goal, today)
 
     def has_badge(self, code: str, tier: str) -> bool:
@@ -357,25 +335,14 @@ def _from_version_1(data: Mapping[str, Any]) -> LearnerState:
         if fact.counts_as_activity:
             active = active.plus(fact.local_date, fact.minutes)
     newest = max((f.local_date for f in facts), default=None)
-    converted = LearnerState.from_dict(
+    rest = LearnerState.from_dict(
         {key: value for key, value in data.items() if key not in ("schema", "facts")}
     )
-    return LearnerState(
+    return replace(
+        rest,
         active=active,
         fact_count=len(facts),
         recent_keys=remembered_keys({f.key: f.local_date.toordinal() for f in facts}, newest),
         newest_day=newest,
-        xp_total=converted.xp_total,
-        level=converted.level,
-        informal_xp_by_day=converted.informal_xp_by_day,
-        paid_informal_slots=converted.paid_informal_slots,
-        paid_course_ids=converted.paid_course_ids,
-        rewarded_goals=converted.rewarded_goals,
-        completed_challenges=converted.completed_challenges,
-        awarded_badges=converted.awarded_badges,
-        pauses=converted.pauses,
-        weekly_goal_minutes=converted.weekly_goal_minutes,
-        dated_goals=converted.dated_goals,
-        streak=converted.streak,
         history=facts,
     )

@@ -243,7 +243,6 @@ def usable_checkpoint(
 class _Sweep:
     """Running totals while walking the periods (private, mutable on purpose)."""
 
-    policy: StreakPolicy
     count: int = 0
     longest: int = 0
     banked: int = 0
@@ -278,12 +277,11 @@ def _sweep(
     today: date,
     resume: StreakCheckpoint | None = None,
 ) -> tuple[_Sweep, StreakCheckpoint | None]:
-    sweep = _Sweep(policy)
+    sweep = _Sweep()
     window = _window_days(policy)
     basis = streak_basis(policy, pauses)
     final_before = _final_before(policy, today)
-    if resume is not None and (resume.basis != basis or resume.period_start > final_before):
-        resume = None  # as usable_checkpoint() says
+    resume = usable_checkpoint(resume, policy, pauses, today, basis=basis)
     # days as ordinals from here on: the walk touches every day of every period
     now = today.toordinal()
     # activity dated after today (clock skew) only counts once its day has come
