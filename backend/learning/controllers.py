@@ -126,17 +126,14 @@ STALE_RETRIES = 3
 async def _fresh_on_change(attempt: Callable[[], Awaitable[_T]]) -> _T:
     """``attempt()``, again from a fresh read while the organisation's data changes under it
     (the lookup may come from the ingestion cache; see ``backend.learning.ingest_cache``)."""
-    for _ in range(STALE_RETRIES - 1):
+    for _ in range(STALE_RETRIES):
         try:
             return await attempt()
         except StaleLookup:
             continue
-    try:
-        return await attempt()
-    except StaleLookup as exc:
-        raise ServiceUnavailableException(
-            "the organisation's settings are being changed; try again in a moment"
-        ) from exc
+    raise ServiceUnavailableException(
+        "the organisation's settings are being changed; try again in a moment"
+    )
 
 
 async def _ingest_native(org: OrgScope, items: list[EventIn]) -> list[EventItemResult]:

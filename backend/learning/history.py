@@ -8,8 +8,9 @@ stored events of that learner; courses are read as the catalogue has them now.
 """
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
@@ -70,8 +71,8 @@ async def course_facts(
 def to_fact(
     key: str,
     kind: str,
-    occurred_at: object,
-    local_date: object,
+    occurred_at: datetime,
+    local_date: date,
     minutes: int,
     course_id: int | None,
     competency_id: int | None,
@@ -86,8 +87,8 @@ def to_fact(
     return LearningFact(
         key=key,
         kind=EventKind(kind),
-        occurred_at=occurred_at,  # type: ignore[arg-type]
-        local_date=local_date,  # type: ignore[arg-type]
+        occurred_at=occurred_at,
+        local_date=local_date,
         minutes=minutes,
         course_id=course_id,
         course_duration_minutes=course.duration if course else None,
@@ -139,6 +140,42 @@ async def learner_histories(
     return histories
 
 
+def needs_stored_history(
+    state: EngineState,
+    badges: Sequence[BadgeDefinition],
+    challenges: Sequence[ChallengeDefinition],
+) -> bool:
+    """Whether ``state`` lacks a tally these rules need and must read the learner's stored
+    events for it (a converted v1 document carries its own history)."""
+    return not state.history and bool(missing_tallies(state, badges, challenges))
+
+
+async def with_all_tallies(
+    session: AsyncSession,
+    organisation_id: int,
+    states: Mapping[int, EngineState],
+    *,
+    badges: Sequence[BadgeDefinition] = (),
+    challenges: Sequence[ChallengeDefinition] = (),
+    leave_out: Collection[str] = (),
+) -> dict[int, EngineState]:
+    """The learners' ``states`` with a tally for every rule given and every dated goal:
+    as they are, or counted from their history where one is missing (one query for all
+    of them; ``leave_out`` the keys of events being applied right now). Nothing is stored."""
+    needing = [uid for uid, s in states.items() if needs_stored_history(s, badges, challenges)]
+    stored = (
+        await learner_histories(session, organisation_id, needing, leave_out=leave_out)
+        if needing
+        else {}
+    )
+    return {
+        uid: backfill(state, state.history or stored[uid], badges, challenges)
+        if state.history or uid in stored
+        else state
+        for uid, state in states.items()
+    }
+
+
 async def with_tallies(
     session: AsyncSession,
     organisation_id: int,
@@ -148,12 +185,9 @@ async def with_tallies(
     badges: Sequence[BadgeDefinition] = (),
     challenges: Sequence[ChallengeDefinition] = (),
 ) -> EngineState:
-    """``state`` with a tally for every rule given and every dated goal: read as they are,
-    or counted from the learner's history when one is missing (for pages that show
-    progress; nothing is stored)."""
-    if state.history:
-        return backfill(state, state.history, badges, challenges)
-    if not missing_tallies(state, badges, challenges):
-        return state
-    history = (await learner_histories(session, organisation_id, [user_id]))[user_id]
-    return backfill(state, history, badges, challenges)
+    """One learner's ``state`` through :func:`with_all_tallies` (for pages that show
+    progress)."""
+    filled = await with_all_tallies(
+        session, organisation_id, {user_id: state}, badges=badges, challenges=challenges
+    )
+    return filled[user_id]

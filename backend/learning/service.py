@@ -43,7 +43,13 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.db.types import utcnow
-from backend.learning.history import CourseFacts, course_facts, learner_histories, to_fact
+from backend.learning.history import (
+    CourseFacts,
+    course_facts,
+    needs_stored_history,
+    to_fact,
+    with_all_tallies,
+)
 from backend.learning.ingest_cache import IngestionCache, cache_for
 from backend.learning.rules import badges_from_documents, rules_from_settings
 from gamification import (
@@ -56,7 +62,7 @@ from gamification import (
     team_challenge_progress,
 )
 from gamification import LearnerState as EngineState
-from gamification.engine import apply_many, backfill, missing_tallies
+from gamification.engine import apply_many
 
 EventStatus = Literal["created", "duplicate", "conflict"]
 
@@ -437,6 +443,13 @@ class _Writes:
     engine_states: dict[int, EngineState] = field(default_factory=dict)
 
 
+def _in_request_order(
+    results: Mapping[str, EventResult], events: Sequence[IncomingEvent]
+) -> list[EventResult]:
+    order = {e.key: i for i, e in enumerate(events)}
+    return sorted(results.values(), key=lambda r: order.get(r.key, 0))
+
+
 async def record_events(
     session: AsyncSession,
     organisation: Organisation | int,
@@ -519,8 +532,7 @@ async def record_events(
             )  # fmt: skip
         await _release_autocommit(session)
         if done:
-            order = {e.key: i for i, e in enumerate(events)}
-            return sorted(results.values(), key=lambda r: order.get(r.key, 0))
+            return _in_request_order(results, events)
     pg = await driver_connection(session, begin=True) if postgres else None
 
     # insert first: a key that is already stored is skipped and then told apart below
@@ -569,9 +581,14 @@ async def record_events(
             results[key] = EventResult(key, "conflict")
 
     if fresh:
-        states = {uid: EngineState.from_dict(doc or {}) for uid, doc in documents.items()}
-        needing = _needing_history(states, context)
-        states = await _backfilled(session, org_id, context, states, needing, fresh)
+        states = await with_all_tallies(
+            session,
+            org_id,
+            {uid: EngineState.from_dict(doc or {}) for uid, doc in documents.items()},
+            badges=context.badges,
+            challenges=context.individual_challenges,
+            leave_out=set(fresh),
+        )
         writes = _apply_new_events(
             org_id, context, list(fresh.values()), states, zones, local_dates, event_ids,
             facts, now, results,
@@ -594,8 +611,7 @@ async def record_events(
         await session.commit()
     else:
         await session.flush()
-    order = {e.key: i for i, e in enumerate(events)}
-    return sorted(results.values(), key=lambda r: order.get(r.key, 0))
+    return _in_request_order(results, events)
 
 
 # The optimistic write: everything in one statement, outside any transaction. The learners'
@@ -707,7 +723,8 @@ async def _optimistic_write(
         uid: snapshots[uid].state or EngineState.from_dict(snapshots[uid].document or {})
         for uid in user_ids
     }
-    if _needing_history(engine_states, context):
+    badges, challenges = context.badges, context.individual_challenges
+    if any(needs_stored_history(s, badges, challenges) for s in engine_states.values()):
         return False  # their history is read under the lock
     mine: dict[str, EventResult] = {}
     writes = _apply_new_events(
@@ -805,8 +822,7 @@ async def record_from_memory(
         await greenlet_spawn(fairy.close)
     if not done:
         return None
-    order = {e.key: i for i, e in enumerate(events)}
-    return sorted(results.values(), key=lambda r: order.get(r.key, 0))
+    return _in_request_order(results, events)
 
 
 async def _adapter_in_transaction(session: AsyncSession) -> bool:
@@ -1085,36 +1101,6 @@ def _event_fact(event: IncomingEvent, local_date: date, course: CourseFacts | No
         course,
         event.text,
     )
-
-
-def _needing_history(states: Mapping[int, EngineState], context: OrgContext) -> list[int]:
-    """The learners whose history must be read first (a rule they have no tally for yet:
-    see ``backend.learning.history``)."""
-    badges, challenges = context.badges, context.individual_challenges
-    return [
-        uid
-        for uid, state in states.items()
-        if not state.history and missing_tallies(state, badges, challenges)
-    ]
-
-
-async def _backfilled(
-    session: AsyncSession,
-    org_id: int,
-    context: OrgContext,
-    states: dict[int, EngineState],
-    needing: list[int],
-    new_keys: Iterable[str],
-) -> dict[int, EngineState]:
-    """``states`` with the missing tallies counted from the learners' stored history."""
-    if not needing:
-        return states
-    histories = await learner_histories(session, org_id, needing, leave_out=set(new_keys))
-    badges, challenges = context.badges, context.individual_challenges
-    return {
-        uid: backfill(state, histories[uid], badges, challenges) if uid in histories else state
-        for uid, state in states.items()
-    }
 
 
 def _apply_new_events(
