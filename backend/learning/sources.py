@@ -519,12 +519,10 @@ def cached_lookup(
         found[learner.id] = learner
     for external in external_ids:
         learner = entry.learners_by_external.get(external)
-        if learner is None:
-            # an account name may be an e-mail address: the directory tries both
-            if "@" in external and external.lower() in entry.learners_by_email:
-                continue
+        if learner is not None:
+            found[learner.id] = learner
+        elif "@" not in external:  # one like an e-mail address was looked up with the e-mails
             return None
-        found[learner.id] = learner
     courses: dict[int, CourseInfo] = {}
     keys: list[tuple[int, str | None, str | None]] = []
     for activity in activity_ids:
