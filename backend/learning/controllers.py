@@ -308,7 +308,7 @@ def _parse_xapi(
 ) -> list[xapi.ParsedStatement]:
     try:
         xapi.check_version_header(request.headers.get(xapi.VERSION_HEADER))
-        return xapi.parse_statements(data, statement_id=statement_id)
+        return xapi.parse_statements(data, statement_id=statement_id, from_json=True)
     except xapi.XapiError as exc:
         raise ClientException(str(exc), extra={"field": exc.field}) from exc
 

@@ -106,7 +106,7 @@ class XapiFastLane:
         try:
             principal = await principal_from_api_key(ctx, authorization)
             xapi.check_version_header(_header(scope, xapi.VERSION_HEADER.lower().encode()))
-            statements = xapi.parse_statements(_decode(body))
+            statements = xapi.parse_statements(_decode(body), from_json=True)
         except Exception:
             return None  # the route says what is wrong
         if principal.via != "api_key":

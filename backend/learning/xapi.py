@@ -44,6 +44,7 @@ What the parser accepts, and the decisions behind it:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -155,6 +156,12 @@ _TIMESTAMP_RE: Final = re.compile(
     r"(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]+))?)?"
     r"(?P<offset>[Zz]|(?P<sign>[+-])(?P<off_h>[0-9]{2})(?::?(?P<off_m>[0-9]{2}))?)?"
 )
+# The shape LMSs send (seconds, an optional fraction, Z or a +hh:mm offset other than -00:00),
+# which datetime.fromisoformat reads exactly as parse_timestamp's own reading does.
+_COMMON_TIMESTAMP_RE: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
 
 
 class XapiError(ValueError):
@@ -255,6 +262,7 @@ def parse_statements(
     *,
     statement_id: str | None = None,
     new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    from_json: bool = False,
 ) -> list[ParsedStatement]:
     """Parse the JSON body of a statements request into validated statements.
 
@@ -264,9 +272,13 @@ def parse_statements(
     parameter (the body must then be a single object). Within a batch, repeats of an id with
     identical content are dropped (the first is kept); repeats with different content are
     an error. ``new_id`` makes the ids of id-less statements deterministic in tests.
+    ``from_json``: ``body`` was just decoded from the request's JSON and nothing else holds
+    it, so the statements keep its parts instead of copies (see :func:`parse_statement`).
     """
     if isinstance(body, Mapping):
-        return [parse_statement(body, statement_id=statement_id, new_id=new_id)]
+        return [
+            parse_statement(body, statement_id=statement_id, new_id=new_id, from_json=from_json)
+        ]
     if not isinstance(body, list):
         raise XapiError(
             "statement",
@@ -284,7 +296,7 @@ def parse_statements(
     first_seen: dict[str, tuple[int, ParsedStatement]] = {}
     parsed: list[ParsedStatement] = []
     for index, item in enumerate(body):
-        statement = parse_statement(item, index=index, new_id=new_id)
+        statement = parse_statement(item, index=index, new_id=new_id, from_json=from_json)
         earlier = first_seen.get(statement.id)
         if earlier is None:
             first_seen[statement.id] = (index, statement)
@@ -304,13 +316,16 @@ def parse_statement(
     statement_id: str | None = None,
     index: int | None = None,
     new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    from_json: bool = False,
 ) -> ParsedStatement:
     """Validate one xAPI statement and extract what the ingestion service needs.
 
     ``statement_id`` is the ``PUT`` endpoint's ``statementId`` parameter: it becomes the id
     when the body has none, and must equal the body's id when it has one. Without either, a
     fresh ``new_id()`` is used and ``id_generated`` is set. ``index`` (position in a batch)
-    prefixes error paths with ``statement[index]``. Raises :class:`XapiError`.
+    prefixes error paths with ``statement[index]``. ``from_json`` promises that ``obj``
+    came straight from a JSON decoder and is not changed afterwards: ``statement`` then
+    shares its parts instead of copying them. Raises :class:`XapiError`.
     """
     root = f"statement[{index}]" if index is not None else ""
     stmt = _object(obj, root or "statement")
@@ -359,10 +374,11 @@ def parse_statement(
 
     try:
         fingerprint = canonical_fingerprint(
-            {k: v for k, v in stmt.items() if k not in _FINGERPRINT_EXCLUDED}
+            {k: v for k, v in stmt.items() if k not in _FINGERPRINT_EXCLUDED}, plain=from_json
         )
-        # a deep copy (the caller may change its input); plain JSON, checked just above
-        copy = _json_decode(_json_encode({**stmt, "id": statement_uuid}))
+        copy: Mapping[str, Any] = {**stmt, "id": statement_uuid}
+        if not from_json:  # a deep copy (the caller may change its input), checked just above
+            copy = _json_decode(_json_encode(copy))
     except (ValueError, TypeError, RecursionError, msgspec.MsgspecError) as exc:
         raise XapiError(root or "statement", f"is not plain JSON ({exc})") from None
 
@@ -437,6 +453,16 @@ def parse_timestamp(value: object, *, field: str, require_offset: bool = False) 
     means UTC (xAPI) unless ``require_offset``. ``-00:00`` ("offset unknown" in RFC 3339) is
     refused. Raises :class:`XapiError` naming ``field``.
     """
+    if (
+        isinstance(value, str)
+        and len(value) <= _MAX_TIMESTAMP_TEXT
+        and _COMMON_TIMESTAMP_RE.fullmatch(value)
+        and not value.endswith("-00:00")
+    ):
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass  # not a real date (30 February): the reading below says so
     example = "an ISO 8601 date-time such as 2024-05-01T09:30:00+02:00"
     if not isinstance(value, str):
         raise XapiError(field, f"must be {example}, got {_json_type(value)}")
@@ -512,12 +538,26 @@ def mbox_sha1sum(email: str) -> str:
     return hashlib.sha1(f"mailto:{email.lower()}".encode(), usedforsecurity=False).hexdigest()
 
 
-def canonical_json(document: object) -> str:
+def canonical_json(document: object, *, plain: bool = False) -> str:
     """Serialise plain JSON data canonically: sorted keys, no whitespace, ASCII only.
 
     Raises ``ValueError`` for NaN/Infinity and ``TypeError`` for values or keys that are not
-    plain JSON.
+    plain JSON. ``plain`` promises that ``document`` came straight from a JSON decoder (only
+    objects with string keys, arrays, strings, numbers, booleans and null): it is then
+    written by msgspec where that gives the same text as ``json.dumps``, which is most
+    statements, and by ``json.dumps`` otherwise.
     """
+    if plain:
+        with contextlib.suppress(TypeError, ValueError, OverflowError, msgspec.MsgspecError):
+            text = _sorted_encode(document)
+            if (
+                text.isascii()
+                and b"\x7f" not in text
+                and b"null" not in text
+                and b"0.0000" not in text
+                and not _EXPONENT.search(text)
+            ):
+                return text.decode("ascii")
     return json.dumps(
         document,
         sort_keys=True,
@@ -527,11 +567,17 @@ def canonical_json(document: object) -> str:
     )
 
 
-def canonical_fingerprint(document: object) -> str:
+def canonical_fingerprint(document: object, *, plain: bool = False) -> str:
     """SHA-256 (hex) of :func:`canonical_json` of ``document``."""
-    return hashlib.sha256(canonical_json(document).encode("ascii")).hexdigest()
+    return hashlib.sha256(canonical_json(document, plain=plain).encode("ascii")).hexdigest()
 
 
+_sorted_encode = msgspec.json.Encoder(order="sorted").encode
+# msgspec's text can differ from json.dumps(ensure_ascii=True, allow_nan=False) where it has
+# non-ASCII characters or DEL (json.dumps escapes them), floats with an exponent or below 1e-4
+# (written differently) or null (msgspec also writes NaN and infinities so; json.dumps refuses
+# those): canonical_json leaves such documents to json.dumps.
+_EXPONENT: Final = re.compile(rb"[0-9][eE][-+]?[0-9]")
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 _REMEMBERED_MAX: Final = 4096

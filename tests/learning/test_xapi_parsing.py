@@ -19,6 +19,7 @@ from backend.learning.xapi import (
     ParsedStatement,
     XapiError,
     canonical_fingerprint,
+    canonical_json,
     check_version_header,
     mbox_sha1sum,
     parse_duration_minutes,
@@ -443,6 +444,31 @@ def test_unparsable_timestamps_are_refused(text: str) -> None:
     assert error_of(make_statement(timestamp=text)).field == "timestamp"
 
 
+@settings(max_examples=400)
+@given(
+    moment=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
+    digits=st.integers(min_value=0, max_value=9),
+    offset_minutes=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+    zulu=st.booleans(),
+)
+def test_timestamps_as_lmss_write_them_are_read_exactly(
+    moment: datetime, digits: int, offset_minutes: int, zulu: bool
+) -> None:
+    fraction = f"{moment.microsecond:06d}{'123'}"[:digits]
+    if zulu or offset_minutes == 0:
+        offset, tz = "Z", UTC
+    else:
+        sign = "-" if offset_minutes < 0 else "+"
+        hours, minutes = divmod(abs(offset_minutes), 60)
+        offset, tz = f"{sign}{hours:02d}:{minutes:02d}", timezone(timedelta(minutes=offset_minutes))
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if digits else "") + offset
+    truncated = int(fraction[:6].ljust(6, "0")) if digits else 0
+    expected = moment.replace(microsecond=truncated, tzinfo=tz)
+    parsed = parse_timestamp(text, field="timestamp")
+    assert parsed == expected
+    assert parsed.utcoffset() == timedelta(0)
+
+
 def test_timestamp_must_be_a_string() -> None:
     assert error_of(make_statement(timestamp=1714555800)).field == "timestamp"
 
@@ -597,6 +623,40 @@ def test_canonical_fingerprint_is_sha256_of_sorted_compact_json() -> None:
 
     expected = hashlib.sha256(b'{"a":[1,"\\u00e9"],"b":null}').hexdigest()
     assert canonical_fingerprint({"b": None, "a": [1, "é"]}) == expected
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(extensions=st.dictionaries(st.text(min_size=1), _json_values, max_size=4))
+def test_a_statement_decoded_from_json_has_the_fingerprint_of_its_copy(
+    extensions: dict[str, Any],
+) -> None:
+    # the fast lane parses the decoded body as it is; the same statement from anywhere else
+    # must fingerprint alike, or a retry would answer 409 instead of being a duplicate
+    statement = make_statement(context={"extensions": extensions})
+    shared = parse_statement(copy.deepcopy(statement), from_json=True)
+    copied = parse_statement(statement)
+    assert shared.stored_fingerprint == copied.stored_fingerprint
+    assert shared.statement == copied.statement
+
+
+@settings(max_examples=400)
+@given(document=_json_values)
+def test_canonical_json_of_decoded_json_is_json_dumps_sorted_compact_ascii(document: Any) -> None:
+    import json
+
+    expected = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert canonical_json(document, plain=True) == expected == canonical_json(document)
 
 
 def test_non_json_content_is_an_xapi_error() -> None:
