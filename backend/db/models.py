@@ -194,7 +194,6 @@ class LearningEvent(SQLModel, table=True):
     __tablename__ = "learning_event"
     __table_args__ = (
         UniqueConstraint("organisation_id", "idempotency_key", name="uq_learning_event_org_key"),
-        Index("ix_learning_event_user_local_date", "user_id", "local_date"),
         # INCLUDE: the nudge tick reads a learner's recent learning with an index-only scan
         Index(
             "ix_learning_event_user_occurred",
@@ -263,7 +262,6 @@ class XpLedgerEntry(SQLModel, table=True):
 
     __tablename__ = "xp_ledger"
     __table_args__ = (
-        Index("ix_xp_ledger_user_created", "user_id", "created_at"),
         Index("ix_xp_ledger_user_local_date", "user_id", "local_date"),
         Index("ix_xp_ledger_org_local_date_user", "organisation_id", "local_date", "user_id"),
         Index("ix_xp_ledger_event", "event_id"),
