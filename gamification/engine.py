@@ -304,16 +304,15 @@ def _apply(
     else:
         streak, checkpoint = state.streak, state.streak_checkpoint
 
-    rewarded = set(state.rewarded_goals)
+    rewarded = state.rewarded_goals
     reached_goals: list[str] = []
-    week_goal = f"weekly:{iso_week_label(fact.local_date)}"
-    if (
-        fact.counts_as_activity
-        and state.weekly_goal_minutes > 0
-        and week_goal not in rewarded
-        and active.weekly_minutes(fact.local_date) >= state.weekly_goal_minutes
-    ):
-        reached_goals.append(week_goal)
+    if fact.counts_as_activity and state.weekly_goal_minutes > 0:
+        week_goal = f"weekly:{iso_week_label(fact.local_date)}"
+        if (
+            week_goal not in rewarded
+            and active.weekly_minutes(fact.local_date) >= state.weekly_goal_minutes
+        ):
+            reached_goals.append(week_goal)
     goal_tallies: dict[str, GoalTally] = {}
     for goal in state.dated_goals:
         key = goal.tally_key
@@ -324,18 +323,20 @@ def _apply(
             if goal_tally.progress(goal, today).reached_on is not None:
                 reached_goals.append(goal_ref)
         goal_tallies[key] = goal_tally
+    if reached_goals:
+        rewarded = rewarded | frozenset(reached_goals)
     for goal_ref in reached_goals:
-        rewarded.add(goal_ref)
         pay(rules.xp.goal_reached_xp, XpReason.GOAL_REACHED, goal_ref)
         nudges.append(NudgeIntent(NudgeKind.GOAL_REACHED, f"goal:{goal_ref}", {"goal": goal_ref}))
 
-    completed = set(state.completed_challenges)
-    awarded_badges = set(state.awarded_badges)
-    challenge_tallies = {
-        key: tally
-        for key, tally in state.challenge_tallies.items()
-        if tally.ends_on >= today - timedelta(days=CHALLENGE_MEMORY_DAYS)
-    }
+    completed = state.completed_challenges
+    awarded_badges = state.awarded_badges
+    challenge_tallies = state.challenge_tallies
+    if challenges or challenge_tallies:
+        forget_before = today - timedelta(days=CHALLENGE_MEMORY_DAYS)
+        challenge_tallies = {
+            key: tally for key, tally in challenge_tallies.items() if tally.ends_on >= forget_before
+        }
     for challenge in challenges:
         key = challenge.tally_key
         tally = challenge_tallies.get(key, ChallengeTally(challenge.ends_on))
@@ -344,7 +345,7 @@ def _apply(
         challenge_tallies[key] = tally  # kept after completion: it says when that was
         if challenge.challenge_id in completed or tally.count < challenge.target_count:
             continue
-        completed.add(challenge.challenge_id)
+        completed = completed | {challenge.challenge_id}
         reward = challenge.xp_reward
         pay(
             rules.xp.challenge_completed_xp if reward is None else reward,
@@ -361,7 +362,7 @@ def _apply(
         badge = (challenge.badge_code, CHALLENGE_BADGE_TIER)
         if challenge.badge_code and badge not in awarded_badges:
             awards.append(BadgeAward(challenge.badge_code, CHALLENGE_BADGE_TIER, (fact.key,)))
-            awarded_badges.add((challenge.badge_code, CHALLENGE_BADGE_TIER))
+            awarded_badges = awarded_badges | {badge}
 
     xp_total = state.xp_total + sum(award.amount for award in ledger)
     level = rules.levels.level_for_xp(xp_total)
@@ -374,10 +375,10 @@ def _apply(
         level=level,
         streak=streak,
         streak_checkpoint=checkpoint,
-        rewarded_goals=frozenset(rewarded) if reached_goals else state.rewarded_goals,
-        completed_challenges=frozenset(completed),
-        awarded_badges=frozenset(awarded_badges),
-        badge_tallies=_count_badges(state, fact, badges),
+        rewarded_goals=rewarded,
+        completed_challenges=completed,
+        awarded_badges=awarded_badges,
+        badge_tallies=_count_badges(state, fact, badges) if badges else state.badge_tallies,
         challenge_tallies=challenge_tallies,
         goal_tallies=goal_tallies,
     )
@@ -423,11 +424,11 @@ def apply_many(
     if last is None:
         return outcomes
     streak, checkpoint = _walk_streak(current, current.active, rules, today, changed)
-    walked = replace(current, streak=streak, streak_checkpoint=checkpoint)
+    walked = _evolve(current, streak=streak, streak_checkpoint=checkpoint)
     streak_badges = [b for b in badges if b.criterion.kind is CriterionKind.STREAK_LENGTH]
     earned = evaluate_badges(walked, streak_badges, evidence=(facts[last].key,))
     if earned:
-        walked = replace(
+        walked = _evolve(
             walked, awarded_badges=walked.awarded_badges | {(a.code, a.tier) for a in earned}
         )
     final = outcomes[last]

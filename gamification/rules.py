@@ -184,6 +184,8 @@ class XpRules:
 
     def season_multiplier(self, day: date) -> float:
         """The XP multiplier in force on a local day (1.0 outside every season)."""
+        if not self.seasons:
+            return 1.0
         return max(
             (s.multiplier for s in self.seasons if s.starts_on <= day <= s.ends_on),
             default=1.0,
