@@ -226,6 +226,19 @@ def _record_fact(
     return changes, awards
 
 
+def _tally_challenges(
+    tallies: dict[str, ChallengeTally],
+    challenges: Sequence[ChallengeDefinition],
+    fact: LearningFact,
+) -> None:
+    """Count ``fact`` into the tallies of the challenges it matches (in place; a tally is
+    kept after completion: it says when that was)."""
+    for challenge in challenges:
+        key = challenge.tally_key
+        tally = tallies.get(key, ChallengeTally(challenge.ends_on))
+        tallies[key] = tally.plus(challenge, fact) if challenge.matches(fact) else tally
+
+
 def _count_badges(
     state: LearnerState, fact: LearningFact, badges: Sequence[BadgeDefinition]
 ) -> dict[str, BadgeTally]:
@@ -331,18 +344,16 @@ def _apply(
 
     completed = state.completed_challenges
     awarded_badges = state.awarded_badges
-    challenge_tallies = state.challenge_tallies
+    challenge_tallies: Mapping[str, ChallengeTally] = state.challenge_tallies
     if challenges or challenge_tallies:
         forget_before = today - timedelta(days=CHALLENGE_MEMORY_DAYS)
-        challenge_tallies = {
+        kept = {
             key: tally for key, tally in challenge_tallies.items() if tally.ends_on >= forget_before
         }
+        _tally_challenges(kept, challenges, fact)
+        challenge_tallies = kept
     for challenge in challenges:
-        key = challenge.tally_key
-        tally = challenge_tallies.get(key, ChallengeTally(challenge.ends_on))
-        if challenge.matches(fact):
-            tally = tally.plus(challenge, fact)
-        challenge_tallies[key] = tally  # kept after completion: it says when that was
+        tally = challenge_tallies[challenge.tally_key]
         if challenge.challenge_id in completed or tally.count < challenge.target_count:
             continue
         completed = completed | {challenge.challenge_id}
@@ -359,10 +370,10 @@ def _apply(
                 {"challenge_id": challenge.challenge_id, "title": challenge.title},
             )
         )
-        badge = (challenge.badge_code, CHALLENGE_BADGE_TIER)
-        if challenge.badge_code and badge not in awarded_badges:
-            awards.append(BadgeAward(challenge.badge_code, CHALLENGE_BADGE_TIER, (fact.key,)))
-            awarded_badges = awarded_badges | {badge}
+        code = challenge.badge_code
+        if code and (code, CHALLENGE_BADGE_TIER) not in awarded_badges:
+            awards.append(BadgeAward(code, CHALLENGE_BADGE_TIER, (fact.key,)))
+            awarded_badges = awarded_badges | {(code, CHALLENGE_BADGE_TIER)}
 
     xp_total = state.xp_total + sum(award.amount for award in ledger)
     level = rules.levels.level_for_xp(xp_total)
