@@ -1,5 +1,6 @@
 """The Litestar application factory: ``backend.app:create_app``."""
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,27 @@ async def _security_headers(response: Response[Any]) -> Response[Any]:
     return response
 
 
+GC_GEN0_THRESHOLD = 20_000
+"""Allocations between young-generation collections once the app has started (Python's
+default is 700)."""
+
+
+def _tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap for a server's steady state.
+
+    Reference counting frees a request's objects; the cyclic collector only finds cycles. By
+    default it runs every 700 allocations and, every 100 of those runs, walks the whole heap:
+    the framework, the ORM and the ingestion cache. An ingestion batch allocates thousands of
+    short-lived objects, so that was a sixth of its CPU time. Everything alive after startup
+    is moved out of the collector's sight (``gc.freeze``) and the young generation collects
+    every :data:`GC_GEN0_THRESHOLD` allocations instead.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> Litestar:
     """Build the app. Tests pass their own ``settings`` (or a ready ``context``)."""
     if context is None:
@@ -262,7 +284,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     async def _dispose_engine() -> None:
         await context.engine.dispose()
 
-    on_startup: list[Any] = []
+    # a server process (not the test suite, which starts many apps in one process)
+    on_startup: list[Any] = [] if settings.env == "test" else [_tune_garbage_collector]
     on_shutdown: list[Any] = [_dispose_engine]
     if settings.push_in_process:  # the SQLite default: push workers + scheduler in this process
         from backend.push.worker import InProcessWorker
