@@ -227,14 +227,12 @@ def usable_checkpoint(
     policy: StreakPolicy,
     pauses: Collection[DateRange],
     today: date,
-    *,
-    basis: str | None = None,
 ) -> StreakCheckpoint | None:
     """``checkpoint`` if a walk up to ``today`` may resume from it, else None (other rules
     or pauses, or a ``today`` that went back before it was final)."""
     if checkpoint is None:
         return None
-    if checkpoint.basis != (basis or streak_basis(policy, pauses)):
+    if checkpoint.basis != streak_basis(policy, pauses):
         return None
     return checkpoint if checkpoint.period_start <= _final_before(policy, today) else None
 
@@ -281,7 +279,8 @@ def _sweep(
     window = _window_days(policy)
     basis = streak_basis(policy, pauses)
     final_before = _final_before(policy, today)
-    resume = usable_checkpoint(resume, policy, pauses, today, basis=basis)
+    if resume is not None and (resume.basis != basis or resume.period_start > final_before):
+        resume = None  # as usable_checkpoint, with what was just computed
     # days as ordinals from here on: the walk touches every day of every period
     now = today.toordinal()
     # activity dated after today (clock skew) only counts once its day has come
