@@ -68,6 +68,9 @@ async def course_facts(
     }
 
 
+_KINDS = {kind.value: kind for kind in EventKind}
+
+
 def to_fact(
     key: str,
     kind: str,
@@ -81,18 +84,18 @@ def to_fact(
 ) -> LearningFact:
     """The engine's fact for an event, with its course's duration, hot skill and
     competencies (plus the event's own competency)."""
-    competencies = set(course.competencies) if course else set()
+    competencies = course.competencies if course else frozenset()
     if competency_id is not None:
-        competencies.add(competency_id)
+        competencies = competencies | {competency_id}
     return LearningFact(
         key=key,
-        kind=EventKind(kind),
+        kind=_KINDS.get(kind) or EventKind(kind),
         occurred_at=occurred_at,
         local_date=local_date,
         minutes=minutes,
         course_id=course_id,
         course_duration_minutes=course.duration if course else None,
-        competency_ids=frozenset(competencies),
+        competency_ids=competencies,
         hot_skill=course.hot_skill if course else False,
         text_fingerprint=fingerprint_text(text) if text else None,
     )
