@@ -232,9 +232,17 @@ def usable_checkpoint(
     or pauses, or a ``today`` that went back before it was final)."""
     if checkpoint is None:
         return None
-    if checkpoint.basis != streak_basis(policy, pauses):
+    return _checkpoint_holds(checkpoint, streak_basis(policy, pauses), _final_before(policy, today))
+
+
+def _checkpoint_holds(
+    checkpoint: StreakCheckpoint, basis: str, final_before: date
+) -> StreakCheckpoint | None:
+    """``checkpoint`` if it was taken under ``basis`` and lies in the final part of the walk
+    (``final_before``: see :func:`_final_before`), else None."""
+    if checkpoint.basis != basis or checkpoint.period_start > final_before:
         return None
-    return checkpoint if checkpoint.period_start <= _final_before(policy, today) else None
+    return checkpoint
 
 
 @dataclass
@@ -279,8 +287,8 @@ def _sweep(
     window = _window_days(policy)
     basis = streak_basis(policy, pauses)
     final_before = _final_before(policy, today)
-    if resume is not None and (resume.basis != basis or resume.period_start > final_before):
-        resume = None  # as usable_checkpoint, with what was just computed
+    if resume is not None:
+        resume = _checkpoint_holds(resume, basis, final_before)
     # days as ordinals from here on: the walk touches every day of every period
     now = today.toordinal()
     # activity dated after today (clock skew) only counts once its day has come

@@ -68,9 +68,6 @@ async def course_facts(
     }
 
 
-_KINDS = {kind.value: kind for kind in EventKind}
-
-
 def to_fact(
     key: str,
     kind: str,
@@ -89,7 +86,7 @@ def to_fact(
         competencies = competencies | {competency_id}
     return LearningFact(
         key=key,
-        kind=_KINDS.get(kind) or EventKind(kind),
+        kind=EventKind(kind),
         occurred_at=occurred_at,
         local_date=local_date,
         minutes=minutes,

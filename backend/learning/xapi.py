@@ -550,13 +550,7 @@ def canonical_json(document: object, *, plain: bool = False) -> str:
     if plain:
         with contextlib.suppress(TypeError, ValueError, OverflowError, msgspec.MsgspecError):
             text = _sorted_encode(document)
-            if (
-                text.isascii()
-                and b"\x7f" not in text
-                and b"null" not in text
-                and b"0.0000" not in text
-                and not _EXPONENT.search(text)
-            ):
+            if _reads_as_json_dumps(text):
                 return text.decode("ascii")
     return json.dumps(
         document,
@@ -573,11 +567,23 @@ def canonical_fingerprint(document: object, *, plain: bool = False) -> str:
 
 
 _sorted_encode = msgspec.json.Encoder(order="sorted").encode
-# msgspec's text can differ from json.dumps(ensure_ascii=True, allow_nan=False) where it has
-# non-ASCII characters or DEL (json.dumps escapes them), floats with an exponent or below 1e-4
-# (written differently) or null (msgspec also writes NaN and infinities so; json.dumps refuses
-# those): canonical_json leaves such documents to json.dumps.
 _EXPONENT: Final = re.compile(rb"[0-9][eE][-+]?[0-9]")
+
+
+def _reads_as_json_dumps(text: bytes) -> bool:
+    """Whether msgspec's sorted ``text`` is surely what ``json.dumps(ensure_ascii=True,
+    allow_nan=False)`` writes: it differs where there are non-ASCII characters or DEL
+    (json.dumps escapes them), floats with an exponent or below 1e-4 (written differently)
+    or null (msgspec also writes NaN and infinities so; json.dumps refuses those)."""
+    return (
+        text.isascii()
+        and b"\x7f" not in text
+        and b"null" not in text
+        and b"0.0000" not in text
+        and not _EXPONENT.search(text)
+    )
+
+
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 _REMEMBERED_MAX: Final = 4096
