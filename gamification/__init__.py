@@ -27,7 +27,7 @@ Modules:
 - ``tallies``: what a rule's tally is (each rule module keeps its own: ``BadgeTally``,
   ``ChallengeTally``, ``GoalTally``), so a fact costs O(rules), not O(history).
 - ``state``: :class:`LearnerState`, the per-learner document (bounded: active days, a
-  streak checkpoint, tallies, recent keys and paid-out bookkeeping; no facts).
+  streak checkpoint, tallies, digests of recent keys and paid-out bookkeeping; no facts).
 - ``engine``: ``apply``, ``replay``, ``refresh``, ``plan_pause``, ``set_weekly_goal``,
   ``add_dated_goal``, ``remove_dated_goal``, ``missing_tallies`` / ``backfill`` (rules that
   appear after a learner has history); :class:`Outcome`.

@@ -38,7 +38,10 @@ from gamification.state import (
     XP_MEMORY_DAYS,
     ActiveDays,
     LearnerState,
+    key_digest,
+    knows_key,
     remembered_keys,
+    with_key,
 )
 from gamification.streaks import (
     StreakCheckpoint,
@@ -188,10 +191,10 @@ def _badge_nudges(awards: Iterable[BadgeAward]) -> list[NudgeIntent]:
 
 
 def _record_fact(
-    state: LearnerState, fact: LearningFact, rules: OrgRules
+    state: LearnerState, fact: LearningFact, digest: bytes, rules: OrgRules
 ) -> tuple[dict[str, Any], list[XpAward]]:
-    """The state's fields that counting the fact changes, and the fact's own XP (paid
-    before goals, challenges and badges look at it)."""
+    """The state's fields that counting the fact (its key's digest: ``digest``) changes, and
+    the fact's own XP (paid before goals, challenges and badges look at it)."""
     awards = xp_for_fact(fact, rules.xp, state.xp_context(fact.local_date))
     day = fact.local_date
     newest = day if state.newest_day is None else max(state.newest_day, day)
@@ -203,7 +206,7 @@ def _record_fact(
     slot = informal_cooldown_slot(fact, rules.xp)
     if slot is not None:
         slots = slots | {slot}
-    keys: Mapping[str, int] = state.recent_keys
+    keys: Mapping[int, bytes] = state.recent_keys
     if newest != state.newest_day:
         # caps, cooldowns and keys of long-gone days cannot be reached by a retry any more
         horizon = newest - timedelta(days=XP_MEMORY_DAYS)
@@ -212,7 +215,7 @@ def _record_fact(
         slots = frozenset(s for s in slots if s[:10] >= oldest)
         keys = remembered_keys(keys, newest)
     if (newest - day).days <= KEY_WINDOW_DAYS:
-        keys = {**keys, fact.key: day.toordinal()}
+        keys = with_key(keys, day.toordinal(), digest)
     changes: dict[str, Any] = {
         "active": state.active.plus(day, fact.minutes) if fact.counts_as_activity else state.active,
         "fact_count": state.fact_count + 1,
@@ -293,14 +296,15 @@ def _apply(
     walk: bool,
 ) -> Outcome:
     """:func:`apply`; without ``walk`` the streak is left as it was (the caller walks it)."""
-    if state.is_recent_duplicate(fact):
+    digest = key_digest(fact.key)
+    if knows_key(state.recent_keys, digest):
         return Outcome(state, duplicate=True)
     if state.history:
         state = backfill(state, state.history, badges, challenges)
     missing = missing_tallies(state, badges, challenges)
     if missing:
         raise MissingHistory(missing)
-    changes, ledger = _record_fact(state, fact, rules)
+    changes, ledger = _record_fact(state, fact, digest, rules)
     active: ActiveDays = changes["active"]
     awards: list[BadgeAward] = []
     nudges: list[NudgeIntent] = []

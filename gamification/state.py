@@ -9,22 +9,28 @@ The state is bounded: it does not keep the facts themselves. It keeps
   single source for streaks, weekly goals and the heatmap) and a streak checkpoint, so a
   new fact walks a few periods instead of the whole history;
 - one tally per badge criterion, challenge and dated goal (``gamification.tallies``);
-- the idempotency keys of facts dated within :data:`KEY_WINDOW_DAYS` of the newest day
-  (retries arrive within minutes; an older duplicate is refused by the caller's store,
-  which keeps every key: the backend's unique key on ``learning_event``);
+- a 64-bit digest of the idempotency key of each fact dated within :data:`KEY_WINDOW_DAYS`
+  of the newest day (retries arrive within minutes; an older duplicate is refused by the
+  caller's store, which keeps every key: the backend's unique key on ``learning_event``).
+  Digests, not the keys: an LMS's keys are long (``xapi:`` and a UUID), and a learner
+  with a busy week would otherwise carry kilobytes of them in every write of the document;
+  two keys share a digest with a chance of 2^-64;
 - paid-out bookkeeping (XP, informal caps and cooldowns for the last
   :data:`XP_MEMORY_DAYS` days, paid courses, goals, challenges, badges), so nothing is paid
   twice, and the learner's own settings.
 
 Version 1 documents kept every fact; :meth:`LearnerState.from_dict` converts them, keeping
-their facts as :attr:`LearnerState.history` until the engine has tallied them.
+their facts as :attr:`LearnerState.history` until the engine has tallied them. Version 2
+documents kept the keys themselves; they are read as their digests.
 """
 
 from __future__ import annotations
 
+import base64
 import bisect
+import hashlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -45,9 +51,10 @@ from gamification.streaks import StreakCheckpoint, StreakStatus
 from gamification.tallies import known_tally
 from gamification.xp import XpContext
 
-STATE_SCHEMA_VERSION = 2
+STATE_SCHEMA_VERSION = 3
 KEY_WINDOW_DAYS = 7
 """Keys of facts dated this many days before the newest day are forgotten."""
+KEY_DIGEST_BYTES = 8
 XP_MEMORY_DAYS = 62
 """Informal XP caps and cooldown slots are remembered this many days before the newest day
 (a log dated earlier than that is capped on its own)."""
@@ -139,8 +146,9 @@ class LearnerState:
 
     - ``active``: sessions and minutes per local day (activity facts only).
     - ``fact_count``: facts applied, ever (0 means no history to tally).
-    - ``recent_keys``: keys of facts dated within ``KEY_WINDOW_DAYS`` of ``newest_day``,
-      with their local day (as an ordinal).
+    - ``recent_keys``: :func:`key_digest` of the keys of facts dated within
+      ``KEY_WINDOW_DAYS`` of ``newest_day``, per local day (as an ordinal): each day's
+      digests sorted and packed into one ``bytes``.
     - ``xp_total``: the sum of every XP award ever emitted; ``level`` follows from it.
     - ``informal_xp_by_day``: informal XP paid per local day (for the daily cap).
     - ``paid_informal_slots``: cooldown slots already paid (see ``xp.informal_cooldown_slot``).
@@ -158,7 +166,7 @@ class LearnerState:
 
     active: ActiveDays = field(default_factory=ActiveDays)
     fact_count: int = 0
-    recent_keys: Mapping[str, int] = field(default_factory=dict)
+    recent_keys: Mapping[int, bytes] = field(default_factory=dict)
     newest_day: date | None = None
     xp_total: int = 0
     level: int = 1
@@ -178,9 +186,9 @@ class LearnerState:
     streak_checkpoint: StreakCheckpoint | None = None
     history: tuple[LearningFact, ...] = field(default=(), compare=False, repr=False)
 
-    def is_recent_duplicate(self, fact: LearningFact) -> bool:
-        """Whether ``fact``'s key was applied and is still remembered."""
-        return fact.key in self.recent_keys
+    def remembers(self, key: str) -> bool:
+        """Whether a fact with idempotency key ``key`` was applied and is still remembered."""
+        return knows_key(self.recent_keys, key_digest(key))
 
     def minutes_by_day(self, since: date | None = None) -> dict[date, int]:
         """Minutes learned per local day."""
@@ -225,7 +233,7 @@ class LearnerState:
             "schema": STATE_SCHEMA_VERSION,
             "active": self.active.to_dict(),
             "fact_count": self.fact_count,
-            "recent_keys": dict(self.recent_keys),
+            "recent_keys": _write_keys(self.recent_keys),
             "newest_day": self.newest_day.toordinal() if self.newest_day else None,
             "xp_total": self.xp_total,
             "level": self.level,
@@ -272,7 +280,7 @@ class LearnerState:
         return cls(
             active=ActiveDays.from_dict(read_mapping(data, "active")),
             fact_count=read_int(data, "fact_count", 0),
-            recent_keys=_read_keys(read_mapping(data, "recent_keys")),
+            recent_keys=_read_keys(read_mapping(data, "recent_keys"), schema),
             newest_day=date.fromordinal(int(newest)) if newest else None,
             xp_total=read_int(data, "xp_total", 0),
             level=read_int(data, "level", 1),
@@ -307,19 +315,83 @@ class LearnerState:
         )
 
 
-def remembered_keys(keys: Mapping[str, int], newest: date | None) -> dict[str, int]:
-    """``keys`` (key -> local day ordinal) without those dated more than
-    ``KEY_WINDOW_DAYS`` before ``newest``."""
+def key_digest(key: str) -> bytes:
+    """The 64-bit digest by which the state remembers an idempotency key."""
+    return hashlib.blake2b(key.encode(), digest_size=KEY_DIGEST_BYTES).digest()
+
+
+def knows_key(keys: Mapping[int, bytes], digest: bytes) -> bool:
+    """Whether ``digest`` is among ``keys`` (day ordinal -> that day's digests, packed)."""
+    for packed in keys.values():
+        at = packed.find(digest)
+        while at != -1:
+            if at % KEY_DIGEST_BYTES == 0:
+                return True
+            at = packed.find(digest, at + 1)  # straddles two digests: look further
+    return False
+
+
+def with_key(keys: Mapping[int, bytes], day: int, digest: bytes) -> dict[int, bytes]:
+    """``keys`` with ``digest`` remembered for day ordinal ``day`` (in order: a day's
+    digests are kept sorted, so equal sets of keys are equal documents)."""
+    packed = keys.get(day, b"")
+    lo, hi = 0, len(packed) // KEY_DIGEST_BYTES
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if packed[mid * KEY_DIGEST_BYTES : (mid + 1) * KEY_DIGEST_BYTES] < digest:
+            lo = mid + 1
+        else:
+            hi = mid
+    at = lo * KEY_DIGEST_BYTES
+    return {**keys, day: packed[:at] + digest + packed[at:]}
+
+
+def remembered_keys(keys: Mapping[int, bytes], newest: date | None) -> dict[int, bytes]:
+    """``keys`` without the days more than ``KEY_WINDOW_DAYS`` before ``newest``."""
     if newest is None:
         return dict(keys)
     horizon = newest.toordinal() - KEY_WINDOW_DAYS
-    return {key: day for key, day in keys.items() if day >= horizon}
+    return {day: packed for day, packed in keys.items() if day >= horizon}
 
 
-def _read_keys(raw: Mapping[str, Any]) -> dict[str, int]:
-    if not all(type(day) is int for day in raw.values()):
-        raise ValueError("recent_keys must map keys to day ordinals")
-    return dict(raw)
+def _packed_by_day(pairs: Iterable[tuple[str, int]]) -> dict[int, bytes]:
+    """(key, day ordinal) pairs as the state keeps them."""
+    by_day: dict[int, set[bytes]] = {}
+    for key, day in pairs:
+        by_day.setdefault(day, set()).add(key_digest(key))
+    return {day: b"".join(sorted(digests)) for day, digests in sorted(by_day.items())}
+
+
+def _write_keys(keys: Mapping[int, bytes]) -> dict[str, str]:
+    """``{"<day ordinal>": "<base64url of the day's digests>"}``."""
+    return {
+        str(day): base64.urlsafe_b64encode(packed).decode()
+        for day, packed in sorted(keys.items())
+        if packed
+    }
+
+
+def _read_keys(raw: Mapping[str, Any], schema: int) -> dict[int, bytes]:
+    """Inverse of :func:`_write_keys`; a version-2 document maps the keys themselves to
+    their day ordinals."""
+    if schema < 3:
+        if not all(type(day) is int for day in raw.values()):
+            raise ValueError("recent_keys must map keys to day ordinals")
+        return _packed_by_day((str(key), day) for key, day in raw.items())
+    keys: dict[int, bytes] = {}
+    for day, encoded in raw.items():
+        try:
+            ordinal = int(day)
+            packed = base64.urlsafe_b64decode(encoded)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"recent_keys: {day!r} must map to base64 digests") from error
+        if len(packed) % KEY_DIGEST_BYTES:
+            raise ValueError(f"recent_keys: {day!r} holds a partial digest")
+        digests = {
+            packed[at : at + KEY_DIGEST_BYTES] for at in range(0, len(packed), KEY_DIGEST_BYTES)
+        }
+        keys[ordinal] = b"".join(sorted(digests))
+    return keys
 
 
 def _from_version_1(data: Mapping[str, Any]) -> LearnerState:
@@ -336,13 +408,15 @@ def _from_version_1(data: Mapping[str, Any]) -> LearnerState:
             active = active.plus(fact.local_date, fact.minutes)
     newest = max((f.local_date for f in facts), default=None)
     rest = LearnerState.from_dict(
-        {key: value for key, value in data.items() if key not in ("schema", "facts")}
+        {k: v for k, v in data.items() if k not in ("schema", "facts", "recent_keys")}
     )
     return replace(
         rest,
         active=active,
         fact_count=len(facts),
-        recent_keys=remembered_keys({f.key: f.local_date.toordinal() for f in facts}, newest),
+        recent_keys=remembered_keys(
+            _packed_by_day((f.key, f.local_date.toordinal()) for f in facts), newest
+        ),
         newest_day=newest,
         history=facts,
     )

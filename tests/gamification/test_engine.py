@@ -60,6 +60,43 @@ def test_duplicate_is_recognised_after_a_json_round_trip() -> None:
     assert apply(LearnerState.from_dict(stored), fact, RULES, [], NOW, TZ).duplicate
 
 
+def test_a_version_2_document_with_plain_keys_still_knows_its_duplicates() -> None:
+    fact = make_fact(DAY, EventKind.EXPERIENCE)
+    document = json.loads(
+        json.dumps(apply(LearnerState(), fact, RULES, [], NOW, TZ).state.to_dict())
+    )
+    # as the engine before digests wrote it: the keys themselves, with their day ordinals
+    document |= {"schema": 2, "recent_keys": {fact.key: DAY.toordinal()}}
+    state = LearnerState.from_dict(document)
+    assert state.remembers(fact.key) and not state.remembers(fact.key + "-other")
+    assert apply(state, fact, RULES, [], NOW, TZ).duplicate
+    rewritten = state.to_dict()
+    assert rewritten["schema"] == 3 and fact.key not in json.dumps(rewritten)
+    assert LearnerState.from_dict(rewritten).remembers(fact.key)
+
+
+def test_a_week_of_long_keys_costs_a_few_bytes_each_in_the_document() -> None:
+    facts = [
+        make_fact(
+            DAY - timedelta(days=i % 7), EventKind.EXPERIENCE, key=f"xapi:{i:08d}-" + "f" * 27
+        )
+        for i in range(100)
+    ]
+    state = replay(facts, RULES, [], NOW, TZ).state
+    assert all(state.remembers(f.key) for f in facts)
+    keys = json.dumps(state.to_dict()["recent_keys"])
+    assert len(keys) < 100 * 14  # the keys alone would take 100 * 41 characters
+    assert LearnerState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+@pytest.mark.parametrize(
+    "keys", [{"739000": "AAAA"}, {"739000": "not base64!"}, {"day": "AAAAAAAAAAA="}, {"739000": 7}]
+)
+def test_a_damaged_key_list_is_refused_with_a_reason(keys: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="recent_keys"):
+        LearnerState.from_dict({"schema": 3, "recent_keys": keys})
+
+
 def test_state_round_trips_through_json_with_everything_in_it() -> None:
     state = set_weekly_goal(LearnerState(), 30)
     state = add_dated_goal(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from gamification.engine import Outcome, apply, apply_many, backfill, replay
 from gamification.events import EventKind, LearningFact, local_day
 from gamification.periods import DateRange, local_day_start, week_start
 from gamification.rules import OrgRules, StreakMode, StreakPolicy
-from gamification.state import KEY_WINDOW_DAYS, LearnerState
+from gamification.state import KEY_WINDOW_DAYS, LearnerState, key_digest, knows_key, with_key
 from gamification.streaks import compute_streak, resume_streak
 from tests.gamification.fact_factory import TZ, at_local
 
@@ -157,7 +158,7 @@ def test_reapplying_a_recent_fact_is_a_no_op_and_older_keys_are_forgotten(
     for fact in history:
         assert newest is not None
         recent = (newest - fact.local_date).days <= KEY_WINDOW_DAYS
-        assert (fact.key in state.recent_keys) == recent
+        assert state.remembers(fact.key) == recent
         if recent:
             outcome = apply(state, fact, DAILY_RULES, BADGES, NOW, TZ, challenges=CHALLENGES)
             assert outcome.duplicate and outcome.state is state and outcome.ledger == []
@@ -226,6 +227,28 @@ def test_a_streak_resumed_from_its_checkpoint_equals_the_full_walk(
         since = sessions
     resumed, _ = resume_streak(since, policy, pauses, today=today, resume=checkpoint)
     assert resumed == compute_streak(sessions, policy, pauses, today=today)
+
+
+@PROPERTY_SETTINGS
+@given(
+    remembered=st.dictionaries(st.text(min_size=1, max_size=60), st.integers(0, 9), max_size=40),
+    others=st.lists(st.text(min_size=1, max_size=60), max_size=10),
+)
+def test_remembered_keys_are_known_in_any_order_and_after_a_round_trip(
+    remembered: dict[str, int], others: list[str]
+) -> None:
+    forwards: dict[int, bytes] = {}
+    for key, day in remembered.items():
+        forwards = with_key(forwards, 739_000 + day, key_digest(key))
+    backwards: dict[int, bytes] = {}
+    for key, day in reversed(remembered.items()):
+        backwards = with_key(backwards, 739_000 + day, key_digest(key))
+    assert forwards == backwards  # the same keys: the same state, whatever the order
+    state = LearnerState(recent_keys=forwards)
+    again = LearnerState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert again == state
+    assert all(again.remembers(key) for key in remembered)
+    assert not any(knows_key(forwards, key_digest(k)) for k in others if k not in remembered)
 
 
 def test_a_fresh_state_is_the_empty_document() -> None:
