@@ -46,8 +46,7 @@ from gamification.state import (
 from gamification.streaks import (
     StreakCheckpoint,
     StreakStatus,
-    resume_streak_ordinals,
-    usable_checkpoint,
+    walk_active_days,
 )
 from gamification.xp import XpAward, XpReason, informal_cooldown_slot, xp_for_fact
 
@@ -157,14 +156,8 @@ def _walk_streak(
     checkpoint = state.streak_checkpoint
     if checkpoint is not None and changed_day is not None and changed_day < checkpoint.valid_from:
         checkpoint = None
-    checkpoint = usable_checkpoint(checkpoint, rules.streak, state.pauses, today)
-    since = checkpoint.period_start if checkpoint else None
-    return resume_streak_ordinals(
-        active.sessions_by_ordinal(since),
-        rules.streak,
-        state.pauses,
-        today=today,
-        resume=checkpoint,
+    return walk_active_days(
+        active.days, active.sessions, rules.streak, state.pauses, today=today, resume=checkpoint
     )
 
 
@@ -191,7 +184,7 @@ def _badge_nudges(awards: Iterable[BadgeAward]) -> list[NudgeIntent]:
 
 
 def _record_fact(
-    state: LearnerState, fact: LearningFact, digest: bytes, rules: OrgRules
+    state: LearnerState, fact: LearningFact, digest: str, rules: OrgRules
 ) -> tuple[dict[str, Any], list[XpAward]]:
     """The state's fields that counting the fact (its key's digest: ``digest``) changes, and
     the fact's own XP (paid before goals, challenges and badges look at it)."""
@@ -206,7 +199,7 @@ def _record_fact(
     slot = informal_cooldown_slot(fact, rules.xp)
     if slot is not None:
         slots = slots | {slot}
-    keys: Mapping[int, bytes] = state.recent_keys
+    keys: Mapping[int, str] = state.recent_keys
     if newest != state.newest_day:
         # caps, cooldowns and keys of long-gone days cannot be reached by a retry any more
         horizon = newest - timedelta(days=XP_MEMORY_DAYS)

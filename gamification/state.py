@@ -30,6 +30,7 @@ import base64
 import bisect
 import hashlib
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -55,6 +56,7 @@ STATE_SCHEMA_VERSION = 3
 KEY_WINDOW_DAYS = 7
 """Keys of facts dated this many days before the newest day are forgotten."""
 KEY_DIGEST_BYTES = 8
+KEY_DIGEST_CHARS = 11  # 64 bits in base64url, unpadded
 XP_MEMORY_DAYS = 62
 """Informal XP caps and cooldown slots are remembered this many days before the newest day
 (a log dated earlier than that is capped on its own)."""
@@ -148,7 +150,7 @@ class LearnerState:
     - ``fact_count``: facts applied, ever (0 means no history to tally).
     - ``recent_keys``: :func:`key_digest` of the keys of facts dated within
       ``KEY_WINDOW_DAYS`` of ``newest_day``, per local day (as an ordinal): each day's
-      digests sorted and packed into one ``bytes``.
+      digests sorted and joined into one string, as the document keeps them.
     - ``xp_total``: the sum of every XP award ever emitted; ``level`` follows from it.
     - ``informal_xp_by_day``: informal XP paid per local day (for the daily cap).
     - ``paid_informal_slots``: cooldown slots already paid (see ``xp.informal_cooldown_slot``).
@@ -166,7 +168,7 @@ class LearnerState:
 
     active: ActiveDays = field(default_factory=ActiveDays)
     fact_count: int = 0
-    recent_keys: Mapping[int, bytes] = field(default_factory=dict)
+    recent_keys: Mapping[int, str] = field(default_factory=dict)
     newest_day: date | None = None
     xp_total: int = 0
     level: int = 1
@@ -315,83 +317,84 @@ class LearnerState:
         )
 
 
-def key_digest(key: str) -> bytes:
-    """The 64-bit digest by which the state remembers an idempotency key."""
-    return hashlib.blake2b(key.encode(), digest_size=KEY_DIGEST_BYTES).digest()
+def key_digest(key: str) -> str:
+    """The 64-bit digest by which the state remembers an idempotency key, as the
+    :data:`KEY_DIGEST_CHARS` characters of its unpadded base64url form."""
+    digest = hashlib.blake2b(key.encode(), digest_size=KEY_DIGEST_BYTES).digest()
+    return base64.urlsafe_b64encode(digest)[:KEY_DIGEST_CHARS].decode()
 
 
-def knows_key(keys: Mapping[int, bytes], digest: bytes) -> bool:
-    """Whether ``digest`` is among ``keys`` (day ordinal -> that day's digests, packed)."""
-    for packed in keys.values():
-        at = packed.find(digest)
+def knows_key(keys: Mapping[int, str], digest: str) -> bool:
+    """Whether ``digest`` is among ``keys`` (day ordinal -> that day's digests, joined)."""
+    for joined in keys.values():
+        at = joined.find(digest)
         while at != -1:
-            if at % KEY_DIGEST_BYTES == 0:
+            if at % KEY_DIGEST_CHARS == 0:
                 return True
-            at = packed.find(digest, at + 1)  # straddles two digests: look further
+            at = joined.find(digest, at + 1)  # straddles two digests: look further
     return False
 
 
-def with_key(keys: Mapping[int, bytes], day: int, digest: bytes) -> dict[int, bytes]:
+def with_key(keys: Mapping[int, str], day: int, digest: str) -> dict[int, str]:
     """``keys`` with ``digest`` remembered for day ordinal ``day`` (in order: a day's
     digests are kept sorted, so equal sets of keys are equal documents)."""
-    packed = keys.get(day, b"")
-    lo, hi = 0, len(packed) // KEY_DIGEST_BYTES
+    joined = keys.get(day, "")
+    lo, hi = 0, len(joined) // KEY_DIGEST_CHARS
     while lo < hi:
         mid = (lo + hi) // 2
-        if packed[mid * KEY_DIGEST_BYTES : (mid + 1) * KEY_DIGEST_BYTES] < digest:
+        if joined[mid * KEY_DIGEST_CHARS : (mid + 1) * KEY_DIGEST_CHARS] < digest:
             lo = mid + 1
         else:
             hi = mid
-    at = lo * KEY_DIGEST_BYTES
-    return {**keys, day: packed[:at] + digest + packed[at:]}
+    at = lo * KEY_DIGEST_CHARS
+    return {**keys, day: joined[:at] + digest + joined[at:]}
 
 
-def remembered_keys(keys: Mapping[int, bytes], newest: date | None) -> dict[int, bytes]:
+def remembered_keys(keys: Mapping[int, str], newest: date | None) -> dict[int, str]:
     """``keys`` without the days more than ``KEY_WINDOW_DAYS`` before ``newest``."""
     if newest is None:
         return dict(keys)
     horizon = newest.toordinal() - KEY_WINDOW_DAYS
-    return {day: packed for day, packed in keys.items() if day >= horizon}
+    return {day: joined for day, joined in keys.items() if day >= horizon}
 
 
-def _packed_by_day(pairs: Iterable[tuple[str, int]]) -> dict[int, bytes]:
-    """(key, day ordinal) pairs as the state keeps them."""
-    by_day: dict[int, set[bytes]] = {}
-    for key, day in pairs:
-        by_day.setdefault(day, set()).add(key_digest(key))
-    return {day: b"".join(sorted(digests)) for day, digests in sorted(by_day.items())}
+def _joined_by_day(digests: Iterable[tuple[str, int]]) -> dict[int, str]:
+    """(digest, day ordinal) pairs as the state keeps them."""
+    by_day: dict[int, set[str]] = {}
+    for digest, day in digests:
+        by_day.setdefault(day, set()).add(digest)
+    return {day: "".join(sorted(found)) for day, found in sorted(by_day.items())}
 
 
-def _write_keys(keys: Mapping[int, bytes]) -> dict[str, str]:
-    """``{"<day ordinal>": "<base64url of the day's digests>"}``."""
-    return {
-        str(day): base64.urlsafe_b64encode(packed).decode()
-        for day, packed in sorted(keys.items())
-        if packed
-    }
+# a digest: 10 base64url characters and one that carries the last 4 bits (its other 2 are 0)
+_DIGESTS = re.compile(r"(?:[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048])*")
 
 
-def _read_keys(raw: Mapping[str, Any], schema: int) -> dict[int, bytes]:
+def _write_keys(keys: Mapping[int, str]) -> dict[str, str]:
+    """``{"<day ordinal>": "<the day's digests, joined>"}``."""
+    return {str(day): joined for day, joined in sorted(keys.items()) if joined}
+
+
+def _read_keys(raw: Mapping[str, Any], schema: int) -> dict[int, str]:
     """Inverse of :func:`_write_keys`; a version-2 document maps the keys themselves to
     their day ordinals."""
     if schema < 3:
         if not all(type(day) is int for day in raw.values()):
             raise ValueError("recent_keys must map keys to day ordinals")
-        return _packed_by_day((str(key), day) for key, day in raw.items())
-    keys: dict[int, bytes] = {}
-    for day, encoded in raw.items():
+        return _joined_by_day((key_digest(str(key)), day) for key, day in raw.items())
+    pairs: list[tuple[str, int]] = []
+    for day, joined in raw.items():
+        if not (isinstance(joined, str) and _DIGESTS.fullmatch(joined)):
+            raise ValueError(f"recent_keys: {day!r} must map to base64url key digests")
         try:
             ordinal = int(day)
-            packed = base64.urlsafe_b64decode(encoded)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"recent_keys: {day!r} must map to base64 digests") from error
-        if len(packed) % KEY_DIGEST_BYTES:
-            raise ValueError(f"recent_keys: {day!r} holds a partial digest")
-        digests = {
-            packed[at : at + KEY_DIGEST_BYTES] for at in range(0, len(packed), KEY_DIGEST_BYTES)
-        }
-        keys[ordinal] = b"".join(sorted(digests))
-    return keys
+        except ValueError as error:
+            raise ValueError(f"recent_keys: {day!r} is not a day ordinal") from error
+        pairs += [
+            (joined[at : at + KEY_DIGEST_CHARS], ordinal)
+            for at in range(0, len(joined), KEY_DIGEST_CHARS)
+        ]
+    return _joined_by_day(pairs)
 
 
 def _from_version_1(data: Mapping[str, Any]) -> LearnerState:
@@ -415,7 +418,7 @@ def _from_version_1(data: Mapping[str, Any]) -> LearnerState:
         active=active,
         fact_count=len(facts),
         recent_keys=remembered_keys(
-            _packed_by_day((f.key, f.local_date.toordinal()) for f in facts), newest
+            _joined_by_day((key_digest(f.key), f.local_date.toordinal()) for f in facts), newest
         ),
         newest_day=newest,
         history=facts,

@@ -36,8 +36,9 @@ before its ``valid_from`` (a day the fold already read) must drop it (the engine
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -222,19 +223,6 @@ def _final_before(policy: StreakPolicy, today: date) -> date:
     return _period_start(today - timedelta(days=_window_days(policy) + 1), policy.mode)
 
 
-def usable_checkpoint(
-    checkpoint: StreakCheckpoint | None,
-    policy: StreakPolicy,
-    pauses: Collection[DateRange],
-    today: date,
-) -> StreakCheckpoint | None:
-    """``checkpoint`` if a walk up to ``today`` may resume from it, else None (other rules
-    or pauses, or a ``today`` that went back before it was final)."""
-    if checkpoint is None:
-        return None
-    return _checkpoint_holds(checkpoint, streak_basis(policy, pauses), _final_before(policy, today))
-
-
 def _checkpoint_holds(
     checkpoint: StreakCheckpoint, basis: str, final_before: date
 ) -> StreakCheckpoint | None:
@@ -277,29 +265,26 @@ def _repair_credit(
 
 
 def _sweep(
-    sessions_by_ordinal: Mapping[int, int],
+    sessions: Mapping[int, int],
     policy: StreakPolicy,
     pauses: Collection[DateRange],
     today: date,
-    resume: StreakCheckpoint | None = None,
+    resume: StreakCheckpoint | None,
+    basis: str,
+    final_before: date,
 ) -> tuple[_Sweep, StreakCheckpoint | None]:
+    """The fold over the periods. ``sessions``: the active days in day order (ordinals,
+    more than 0 sessions, none after ``today``; from ``resume``'s period on when it is
+    given), ``resume``
+    a checkpoint that holds for ``basis`` and ``final_before`` (see :func:`walk_active_days`)."""
     sweep = _Sweep()
     window = _window_days(policy)
-    basis = streak_basis(policy, pauses)
-    final_before = _final_before(policy, today)
-    if resume is not None:
-        resume = _checkpoint_holds(resume, basis, final_before)
-    # days as ordinals from here on: the walk touches every day of every period
     now = today.toordinal()
-    # activity dated after today (clock skew) only counts once its day has come
-    sessions = {d: n for d, n in sessions_by_ordinal.items() if n > 0 and d <= now}
     if resume is not None:
         first = resume.period_start
         sweep.count, sweep.longest, sweep.banked = resume.count, resume.longest, resume.banked
         sweep.freezes_used = list(resume.freezes_used)
         sweep.repaired = list(resume.repaired)
-        start_at = first.toordinal()
-        sessions = {d: n for d, n in sessions.items() if d >= start_at}
     elif sessions:
         first = _period_start(date.fromordinal(min(sessions)), policy.mode)
     else:
@@ -319,11 +304,14 @@ def _sweep(
         for p in pauses
         for day in range(max(p.start.toordinal(), lo), min(p.end.toordinal(), hi) + 1)
     }
+    ordered = list(sessions)  # in day order
     # the running totals as locals: this loop runs for every period of the walk
     count, longest, banked = sweep.count, sweep.longest, sweep.banked
     every, most = policy.freeze_every, policy.max_banked_freezes
     for start in range(lo, last_start + 1, length):
-        if start == checkpoint_at:
+        if start == checkpoint_at and resume is not None and start == lo:
+            checkpoint = resume  # the walk starts where the checkpoint was taken: it stays
+        elif start == checkpoint_at:
             checkpoint = StreakCheckpoint(
                 period_start=final_before,
                 valid_from=final_before + timedelta(days=window),
@@ -341,9 +329,12 @@ def _sweep(
             else:
                 target, active = (0 if start in paused else 1), 0
         else:
-            unpaused = length - sum(1 for d in range(start, end + 1) if d in paused)
-            active = sum(1 for d in range(start, end + 1) if d in sessions)
-            target = math.ceil(full_target * unpaused / length)
+            active = bisect.bisect_right(ordered, end) - bisect.bisect_left(ordered, start)
+            if paused:
+                unpaused = length - sum(1 for d in range(start, end + 1) if d in paused)
+                target = math.ceil(full_target * unpaused / length)
+            else:
+                target = full_target
         if active >= (target or full_target):
             count += 1
             if count > longest:
@@ -429,7 +420,33 @@ def resume_streak_ordinals(
 ) -> tuple[StreakStatus, StreakCheckpoint | None]:
     """:func:`resume_streak` with days as proleptic ordinals (as the learner state keeps
     them: no date objects to build for every active day)."""
-    sweep, checkpoint = _sweep(sessions_by_ordinal, policy, pauses, today, resume)
+    days = sorted(sessions_by_ordinal)
+    return walk_active_days(
+        days, [sessions_by_ordinal[d] for d in days], policy, pauses, today=today, resume=resume
+    )
+
+
+def walk_active_days(
+    days: Sequence[int],
+    sessions: Sequence[int],
+    policy: StreakPolicy,
+    pauses: Collection[DateRange] = (),
+    *,
+    today: date,
+    resume: StreakCheckpoint | None = None,
+) -> tuple[StreakStatus, StreakCheckpoint | None]:
+    """:func:`resume_streak_ordinals` over the active days as the learner state keeps them:
+    ``days`` sorted ordinals, ``sessions`` the count on each. Only the days from ``resume``'s
+    period on are read when it holds; it is dropped when it does not."""
+    basis = streak_basis(policy, pauses)
+    final_before = _final_before(policy, today)
+    if resume is not None:
+        resume = _checkpoint_holds(resume, basis, final_before)
+    # activity dated after today (clock skew) only counts once its day has come
+    lo = 0 if resume is None else bisect.bisect_left(days, resume.period_start.toordinal())
+    hi = bisect.bisect_right(days, today.toordinal())
+    active = {d: n for d, n in zip(days[lo:hi], sessions[lo:hi], strict=True) if n > 0}
+    sweep, checkpoint = _sweep(active, policy, pauses, today, resume, basis, final_before)
     status = StreakStatus(
         mode=policy.mode,
         current=sweep.count,
@@ -439,7 +456,11 @@ def resume_streak_ordinals(
         freezes_banked=sweep.banked,
         freezes_used=tuple(sweep.freezes_used[-LISTED_DAYS:]),
         repaired=tuple(sweep.repaired[-LISTED_DAYS:]),
-        milestones=tuple(m for m in policy.milestones if m <= sweep.longest),
+        milestones=_milestones_reached(policy, sweep.longest),
         repair_offer=sweep.offer,
     )
     return status, checkpoint
+
+
+def _milestones_reached(policy: StreakPolicy, longest: int) -> tuple[int, ...]:
+    return tuple(m for m in policy.milestones if m <= longest)

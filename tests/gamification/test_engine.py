@@ -90,7 +90,14 @@ def test_a_week_of_long_keys_costs_a_few_bytes_each_in_the_document() -> None:
 
 
 @pytest.mark.parametrize(
-    "keys", [{"739000": "AAAA"}, {"739000": "not base64!"}, {"day": "AAAAAAAAAAA="}, {"739000": 7}]
+    "keys",
+    [
+        {"739000": "AAAA"},  # a partial digest
+        {"739000": "not base64!"},
+        {"739000": "AAAAAAAAAAB"},  # 66 bits, not 64
+        {"day": "AAAAAAAAAAA"},
+        {"739000": 7},
+    ],
 )
 def test_a_damaged_key_list_is_refused_with_a_reason(keys: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="recent_keys"):

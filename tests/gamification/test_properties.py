@@ -237,10 +237,10 @@ def test_a_streak_resumed_from_its_checkpoint_equals_the_full_walk(
 def test_remembered_keys_are_known_in_any_order_and_after_a_round_trip(
     remembered: dict[str, int], others: list[str]
 ) -> None:
-    forwards: dict[int, bytes] = {}
+    forwards: dict[int, str] = {}
     for key, day in remembered.items():
         forwards = with_key(forwards, 739_000 + day, key_digest(key))
-    backwards: dict[int, bytes] = {}
+    backwards: dict[int, str] = {}
     for key, day in reversed(remembered.items()):
         backwards = with_key(backwards, 739_000 + day, key_digest(key))
     assert forwards == backwards  # the same keys: the same state, whatever the order
