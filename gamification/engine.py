@@ -90,7 +90,7 @@ def missing_tallies(
 ) -> list[str]:
     """Tally keys these rules need that ``state`` has no tally for (a learner without facts
     needs none: every tally starts at zero)."""
-    if state.fact_count == 0:
+    if state.fact_count == 0 or not (badges or challenges or state.dated_goals):
         return []
     badge_tallies, challenge_tallies = state.badge_tallies, state.challenge_tallies
     missing = [

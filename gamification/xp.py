@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from gamification.events import EventKind, LearningFact
 from gamification.jsondoc import JsonDict, read_date, read_int, read_str
@@ -118,6 +118,9 @@ def _base_xp(fact: LearningFact, rules: XpRules) -> int:
     return rules.testimonial_xp
 
 
+_KIND_REASONS: Final = {kind: XpReason(kind.value) for kind in EventKind}
+
+
 def xp_for_fact(fact: LearningFact, rules: XpRules, context: XpContext) -> list[XpAward]:
     """The ledger entries a fact earns, after multipliers, caps and cooldowns.
 
@@ -141,7 +144,7 @@ def xp_for_fact(fact: LearningFact, rules: XpRules, context: XpContext) -> list[
         hot = round_xp(base * (rules.hot_skill_multiplier - 1))
     season = round_xp((base + hot) * (rules.season_multiplier(fact.local_date) - 1))
     entries = [
-        (XpReason(fact.kind.value), base),
+        (_KIND_REASONS[fact.kind], base),
         (XpReason.HOT_SKILL_BONUS, hot),
         (XpReason.SEASON_BONUS, season),
     ]
