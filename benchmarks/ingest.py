@@ -144,16 +144,24 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def postgres_cpu_seconds(db: str) -> float:
     """User + system CPU time of every live PostgreSQL backend serving database ``db``
-    (Linux /proc; a backend's title names its database): the database's side of a
-    scenario, without other databases' work on the same server."""
+    (Linux /proc; a backend's title names its database), plus that of the server's backends
+    that have exited (the postmaster's reaped children: a pool closing an overflow
+    connection takes its backend's CPU along): the database's side of a scenario."""
     ticks = 0
+    postmaster = None
     for proc in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if not title.startswith("postgres: ") or f" {db} " not in title:
+            if not title.startswith("postgres: "):
                 continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
+            postmaster = fields[1]  # every backend's parent
+            if f" {db} " in title:
+                ticks += int(fields[11]) + int(fields[12])
+    if postmaster is not None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[13]) + int(fields[14])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -596,7 +604,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
         f"\n{args.concurrency} requests in flight, {args.learners} learners, "
         f"{args.duration:g}s measured after {args.warmup:g}s warm-up; vs bare: events/s over "
         "the bare single insert; CPU us/ev: the app server's own CPU per event (PostgreSQL not "
-        "included); PG us/ev: CPU per event of the PostgreSQL backends serving the bench database; rows: stored rows equal "
+        "included); PG us/ev: CPU per event of the PostgreSQL backends serving the bench database (and of backends that exited meanwhile); rows: stored rows equal "
         "the events the load generator saw accepted."
     )
     few = [r.scenario.name for r in rows if r.result["requests"] < args.concurrency]
