@@ -621,6 +621,8 @@ async def record_events(
 # for their ids. Unless every state row and every event was written, the first SELECT divides
 # by zero and the whole statement is undone (the caller then takes the locking path); so it
 # does when the organisation's config version is no longer the one the caller read.
+# Integer columns and the words of the event and ledger columns travel as comma-joined text
+# (``_ints``, ``_words``): asyncpg checks every element of an array parameter on its way.
 _PG_OPTIMISTIC = """
 WITH st AS (
   INSERT INTO learner_state AS s (user_id, organisation_id, data, xp_total, level,
@@ -628,8 +630,10 @@ WITH st AS (
     version, updated_at, next_nudge_at)
   SELECT v.u, $1, v.data::json, v.xp_total, v.level, v.current_streak, v.longest_streak,
     v.freezes_banked, v.weekly_goal_minutes, v.last_active_date, v.version, $2, $2
-  FROM unnest($3::int[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[],
-              $10::int[], $11::date[], $12::int[])
+  FROM unnest(string_to_array($3, ',')::int[], $4::text[], string_to_array($5, ',')::int[],
+              string_to_array($6, ',')::int[], string_to_array($7, ',')::int[],
+              string_to_array($8, ',')::int[], string_to_array($9, ',')::int[],
+              string_to_array($10, ',')::int[], $11::date[], string_to_array($12, ',')::int[])
        AS v(u, data, xp_total, level, current_streak, longest_streak, freezes_banked,
             weekly_goal_minutes, last_active_date, version)
   ORDER BY v.u
@@ -646,21 +650,24 @@ WITH st AS (
   INSERT INTO learning_event (organisation_id, user_id, idempotency_key, kind, source, course_id,
     competency_id, activity_id, title, minutes, occurred_at, local_date, payload_hash, payload,
     created_at)
-  SELECT $1, v.u, v.k, v.kind, v.source, v.course, v.competency, v.activity, v.title, v.minutes,
-    v.occurred, v.local_date, v.hash, v.payload::json, $2
-  FROM unnest($13::int[], $14::text[], $15::text[], $16::text[], $17::int[], $18::int[],
-              $19::text[], $20::text[], $21::int[], $22::timestamptz[], $23::date[],
-              $24::text[], $25::text[])
+  SELECT $1, v.u, v.k, v.kind, v.source, nullif(v.course, 0), nullif(v.competency, 0),
+    v.activity, v.title, v.minutes, v.occurred, v.local_date, v.hash, v.payload::json, $2
+  FROM unnest(string_to_array($13, ',')::int[], $14::text[], string_to_array($15, ','),
+              string_to_array($16, ','), string_to_array($17, ',')::int[],
+              string_to_array($18, ',')::int[], $19::text[], $20::text[],
+              string_to_array($21, ',')::int[], $22::timestamptz[], $23::date[],
+              string_to_array($24, ','), $25::text[])
        AS v(u, k, kind, source, course, competency, activity, title, minutes, occurred,
             local_date, hash, payload)
-  WHERE (SELECT count(*) FROM st) = cardinality($3::int[])
+  WHERE (SELECT count(*) FROM st) = cardinality(string_to_array($3, ','))
   ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
   RETURNING id, idempotency_key
 ), ledger AS (
   INSERT INTO xp_ledger (organisation_id, user_id, event_id, amount, reason, local_date,
     created_at)
   SELECT $1, v.u, ev.id, v.amount, v.reason, v.d, $2
-  FROM unnest($26::int[], $27::text[], $28::int[], $29::text[], $30::date[])
+  FROM unnest(string_to_array($26, ',')::int[], $27::text[], string_to_array($28, ',')::int[],
+              string_to_array($29, ','), $30::date[])
        AS v(u, k, amount, reason, d)
   JOIN ev ON ev.idempotency_key = v.k
 ), awards AS (
@@ -672,7 +679,7 @@ WITH st AS (
   WHERE (SELECT count(*) FROM ev) = cardinality($14::text[])
   ON CONFLICT (user_id, badge_code, tier) DO NOTHING
 )
-SELECT 1 / ((SELECT count(*) FROM st) = cardinality($3::int[])
+SELECT 1 / ((SELECT count(*) FROM st) = cardinality(string_to_array($3, ','))
             AND (SELECT count(*) FROM ev) = cardinality($14::text[])
             AND ($36::bigint IS NULL
                  OR (SELECT config_version FROM organisation WHERE id = $1) = $36))::int,
@@ -739,21 +746,21 @@ async def _optimistic_write(
             _PG_OPTIMISTIC,
             org_id,
             now,
-            [uid for uid, _ in states],
+            _ints([uid for uid, _ in states]),
             [_json_encode(c["data"]).decode() for _, c in states],
-            [c["xp_total"] for _, c in states],
-            [c["level"] for _, c in states],
-            [c["current_streak"] for _, c in states],
-            [c["longest_streak"] for _, c in states],
-            [c["freezes_banked"] for _, c in states],
-            [c["weekly_goal_minutes"] for _, c in states],
+            _ints([c["xp_total"] for _, c in states]),
+            _ints([c["level"] for _, c in states]),
+            _ints([c["current_streak"] for _, c in states]),
+            _ints([c["longest_streak"] for _, c in states]),
+            _ints([c["freezes_banked"] for _, c in states]),
+            _ints([c["weekly_goal_minutes"] for _, c in states]),
             [c["last_active_date"] for _, c in states],
-            [snapshots[uid].version + 1 for uid, _ in states],
+            _ints([snapshots[uid].version + 1 for uid, _ in states]),
             *_event_columns(events, local_dates),
-            [r[0] for r in ledger],
+            _ints([r[0] for r in ledger]),
             [r[1] for r in ledger],
-            [r[2] for r in ledger],
-            [r[3] for r in ledger],
+            _ints([r[2] for r in ledger]),
+            _words([r[3] for r in ledger]),
             [r[4] for r in ledger],
             [a[0] for a in awards],
             [a[1] for a in awards],
@@ -850,10 +857,13 @@ WITH st AS (
   INSERT INTO learning_event (organisation_id, user_id, idempotency_key, kind, source, course_id,
     competency_id, activity_id, title, minutes, occurred_at, local_date, payload_hash, payload,
     created_at)
-  SELECT $1, v.u, v.k, v.kind, v.source, v.course, v.competency, v.activity, v.title, v.minutes,
-    v.occurred, v.local_date, v.hash, v.payload::json, $2
-  FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[], $10::text[],
-              $11::text[], $12::int[], $13::timestamptz[], $14::date[], $15::text[], $16::text[])
+  SELECT $1, v.u, v.k, v.kind, v.source, nullif(v.course, 0), nullif(v.competency, 0),
+    v.activity, v.title, v.minutes, v.occurred, v.local_date, v.hash, v.payload::json, $2
+  FROM unnest(string_to_array($4, ',')::int[], $5::text[], string_to_array($6, ','),
+              string_to_array($7, ','), string_to_array($8, ',')::int[],
+              string_to_array($9, ',')::int[], $10::text[], $11::text[],
+              string_to_array($12, ',')::int[], $13::timestamptz[], $14::date[],
+              string_to_array($15, ','), $16::text[])
        AS v(u, k, kind, source, course, competency, activity, title, minutes, occurred,
             local_date, hash, payload)
   WHERE (SELECT count(*) FROM st) > 0
@@ -906,23 +916,33 @@ _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 
 
-def _event_columns(
-    events: Sequence[IncomingEvent], local_dates: Mapping[str, date]
-) -> list[list[Any]]:
-    """The learning_event columns as parallel arrays, in the order the PostgreSQL statements take."""
+def _ints(values: Iterable[int]) -> str:
+    """Integers as one comma-joined text (``string_to_array($n, ',')::int[]`` in SQL)."""
+    return ",".join(map(str, values))
+
+
+def _words(values: Iterable[str]) -> str:
+    """Words without commas (event kinds and sources, XP reasons, hex digests) as one
+    comma-joined text (``string_to_array($n, ',')`` in SQL)."""
+    return ",".join(values)
+
+
+def _event_columns(events: Sequence[IncomingEvent], local_dates: Mapping[str, date]) -> list[Any]:
+    """The learning_event columns in the order the PostgreSQL statements take: integers and
+    words comma-joined (no course or competency: 0), the rest as arrays."""
     return [
-        [e.user_id for e in events],
+        _ints([e.user_id for e in events]),
         [e.key for e in events],
-        [e.kind for e in events],
-        [e.source for e in events],
-        [e.course_id for e in events],
-        [e.competency_id for e in events],
+        _words([e.kind for e in events]),
+        _words([e.source for e in events]),
+        _ints([e.course_id or 0 for e in events]),
+        _ints([e.competency_id or 0 for e in events]),
         [e.activity_id for e in events],
         [e.title[:300] for e in events],
-        [e.minutes for e in events],
+        _ints([e.minutes for e in events]),
         [e.occurred_at for e in events],
         [local_dates[e.key] for e in events],
-        [e.content_hash() for e in events],
+        _words([e.content_hash() for e in events]),
         [_json_encode(e.payload).decode() for e in events],
     ]
 

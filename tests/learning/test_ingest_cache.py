@@ -9,7 +9,14 @@ from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
 from backend.context import AppContext
-from backend.db.models import BadgeAward, BadgeDefinition, LearnerState, LearningEvent, User
+from backend.db.models import (
+    BadgeAward,
+    BadgeDefinition,
+    Course,
+    LearnerState,
+    LearningEvent,
+    User,
+)
 from backend.learning.ingest_cache import IngestionCache, cache_for
 from gamification import LearnerState as EngineState
 from tests.factories import World, signed_in_client
@@ -168,6 +175,45 @@ async def test_the_fast_lane_answers_like_the_route_and_hands_on_what_it_cannot(
             )
         ).all()
     assert sorted(stored) == sorted([f"xapi:{first['id']}", f"xapi:{second['id']}"])
+
+
+async def test_the_fast_lane_stores_the_columns_the_route_stores(
+    client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+) -> None:
+    # the first statements go the full way, the batch after them through the fast lane on
+    # PostgreSQL: the same columns come out, an activity the catalogue lacks as no course
+    async with ctx.sessionmaker() as session:
+        course = (
+            await session.exec(select(Course).where(Course.organisation_id == world.a.id))
+        ).first()
+    assert course is not None and course.xapi_activity_id
+    activities = [course.xapi_activity_id, "https://elsewhere.example/x,y"]
+    when = datetime.now(UTC) - timedelta(hours=3)
+    for activity in activities:
+        await _post(client, world, _statement(when) | {"object": {"id": activity}})
+    batch = [
+        _statement(when + timedelta(minutes=i))
+        | {"object": {"id": activities[i % 2]}, "result": {"duration": f"PT{10 + i}M"}}
+        for i in range(1, 5)
+    ]
+    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    response = await client.post("/xapi/statements", json=batch, headers=headers)
+    assert response.status_code == 200 and response.json() == [s["id"] for s in batch]
+    assert cache_for(ctx.engine).fast_lane_answers == (1 if _postgres(ctx) else 0)
+    async with ctx.sessionmaker() as session:
+        rows = (
+            await session.exec(
+                select(LearningEvent).where(LearningEvent.user_id == world.a.users["employee"].id)
+            )
+        ).all()
+    stored = {row.idempotency_key: row for row in rows}
+    assert len(stored) == 2 + len(batch)
+    for i, statement in enumerate(batch, start=1):
+        row = stored[f"xapi:{statement['id']}"]
+        assert (row.kind, row.source, row.organisation_id) == ("experience", "xapi", world.a.id)
+        assert row.course_id == (None if i % 2 else course.id)
+        assert row.activity_id == activities[i % 2] and row.minutes == 10 + i
+        assert len(row.payload_hash) == 64 and row.payload["id"] == statement["id"]
 
 
 def test_the_cache_keeps_the_most_recently_used_states_only() -> None:
