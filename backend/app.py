@@ -237,9 +237,10 @@ async def _security_headers(response: Response[Any]) -> Response[Any]:
     return response
 
 
-GC_GEN0_THRESHOLD = 20_000
+GC_GEN0_THRESHOLD = 100_000
 """Allocations between young-generation collections once the app has started (Python's
-default is 700)."""
+default is 700; 20,000 cost an ingestion batch ~6 us per event more than 100,000, and
+200,000 measured the same as 100,000)."""
 
 
 def _tune_garbage_collector() -> None:
