@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import json
 import os
+import platform
 import random
 import secrets
 import signal
@@ -528,7 +529,7 @@ def _run_all(args: argparse.Namespace, db: str, url: str) -> list[Row]:
         f"database {db}: migrated and seeded ({args.learners} learners, {COURSES} courses) in "
         f"{time.perf_counter() - started:.1f}s; load: aiohttp, {args.concurrency} in flight, "
         f"{args.warmup:g}s warm-up + {args.duration:g}s per scenario; server on CPU 0, "
-        "load on CPU 1",
+        f"load on CPU 1; Python {platform.python_version()} at {sys.executable}",
         file=sys.stderr,
     )
     apps = {
@@ -601,7 +602,8 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
             f"{ratio:>7} {r.cpu_us:>9.0f} {r.pg_us:>8.0f} {'ok' if r.rows_ok else 'MISS':>4}"
         )
     print(
-        f"\n{args.concurrency} requests in flight, {args.learners} learners, "
+        f"\nPython {platform.python_version()} ({os.path.realpath(sys.executable)}), "
+        f"{args.concurrency} requests in flight, {args.learners} learners, "
         f"{args.duration:g}s measured after {args.warmup:g}s warm-up; vs bare: events/s over "
         "the bare single insert; CPU us/ev: the app server's own CPU per event (PostgreSQL not "
         "included); PG us/ev: CPU per event of the PostgreSQL backends serving the bench database (and of backends that exited meanwhile); rows: stored rows equal "

@@ -41,7 +41,6 @@ log = logging.getLogger("learnloop.ingestion")
 
 PATH = "/xapi/statements"
 MAX_BODY = 16 * 1024 * 1024  # as the route's request_max_body_size
-_decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -106,7 +105,8 @@ class XapiFastLane:
         try:
             principal = await principal_from_api_key(ctx, authorization)
             xapi.check_version_header(_header(scope, xapi.VERSION_HEADER.lower().encode()))
-            statements = xapi.parse_statements(_decode(body), from_json=True)
+            document, floats = xapi.decode_json(body)
+            statements = xapi.parse_statements(document, from_json=True, floats=floats)
         except Exception:
             return None  # the route says what is wrong
         if principal.via != "api_key":

@@ -21,6 +21,7 @@ from backend.learning.xapi import (
     canonical_fingerprint,
     canonical_json,
     check_version_header,
+    decode_json,
     mbox_sha1sum,
     parse_duration_minutes,
     parse_statement,
@@ -657,6 +658,46 @@ def test_canonical_json_of_decoded_json_is_json_dumps_sorted_compact_ascii(docum
 
     expected = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     assert canonical_json(document, plain=True) == expected == canonical_json(document)
+
+
+def _holds_a_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, list):
+        return any(_holds_a_float(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_a_float(v) for v in value.values())
+    return False
+
+
+@settings(max_examples=400)
+@given(document=_json_values)
+def test_decoding_says_whether_the_json_held_a_float(document: Any) -> None:
+    import json
+
+    text = json.dumps(document)
+    decoded, floats = decode_json(text.encode())
+    assert decoded == json.loads(text)
+    assert floats == _holds_a_float(document)
+
+
+_float_free_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400)
+@given(document=_float_free_values)
+def test_canonical_json_of_float_free_json_is_json_dumps_sorted_compact_ascii(
+    document: Any,
+) -> None:
+    # the fast lane skips the float checks for a body without floats: the text must not change
+    import json
+
+    expected = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert canonical_json(document, plain=True, floats=False) == expected
 
 
 def test_non_json_content_is_an_xapi_error() -> None:
