@@ -12,7 +12,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from backend.context import AppContext
-from backend.db.models import Course, Testimonial
+from backend.db.models import Course
+from backend.db.models import Testimonial as StoredTestimonial  # a "Test..." name is collected
 from tests.browser.test_pwa_shell import screenshot, service_worker_ready, sign_in
 from tests.factories import World
 
@@ -44,7 +45,7 @@ async def _seed_rich_pages(ctx: AppContext, world: World) -> None:
     """A testimonial, so the course page shows one."""
     async with ctx.sessionmaker() as session:
         session.add(
-            Testimonial(
+            StoredTestimonial(
                 organisation_id=world.a.id,
                 course_id=world.a.course_id,
                 user_id=world.a.users["manager"].id or 0,
@@ -125,7 +126,7 @@ async def test_script_in_a_course_title_and_a_testimonial_shows_as_text_and_neve
         await session.flush()
         assert course.id is not None
         session.add(
-            Testimonial(
+            StoredTestimonial(
                 organisation_id=world.a.id,
                 course_id=course.id,
                 user_id=world.a.users["manager"].id or 0,
