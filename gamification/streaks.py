@@ -275,8 +275,8 @@ def _sweep(
 ) -> tuple[_Sweep, StreakCheckpoint | None]:
     """The fold over the periods. ``sessions``: the active days in day order (ordinals,
     more than 0 sessions, none after ``today``; from ``resume``'s period on when it is
-    given), ``resume``
-    a checkpoint that holds for ``basis`` and ``final_before`` (see :func:`walk_active_days`)."""
+    given); ``resume``: a checkpoint that holds for ``basis`` and ``final_before`` (see
+    :func:`walk_active_days`)."""
     sweep = _Sweep()
     window = _window_days(policy)
     now = today.toordinal()
@@ -406,23 +406,14 @@ def resume_streak(
     With ``resume``, ``sessions_by_day`` needs only the days from its ``period_start`` on;
     the caller drops the checkpoint when a day before its ``valid_from`` changed.
     """
-    by_ordinal = {day.toordinal(): n for day, n in sessions_by_day.items()}
-    return resume_streak_ordinals(by_ordinal, policy, pauses, today=today, resume=resume)
-
-
-def resume_streak_ordinals(
-    sessions_by_ordinal: Mapping[int, int],
-    policy: StreakPolicy,
-    pauses: Collection[DateRange] = (),
-    *,
-    today: date,
-    resume: StreakCheckpoint | None = None,
-) -> tuple[StreakStatus, StreakCheckpoint | None]:
-    """:func:`resume_streak` with days as proleptic ordinals (as the learner state keeps
-    them: no date objects to build for every active day)."""
-    days = sorted(sessions_by_ordinal)
+    days = sorted(sessions_by_day)
     return walk_active_days(
-        days, [sessions_by_ordinal[d] for d in days], policy, pauses, today=today, resume=resume
+        [day.toordinal() for day in days],
+        [sessions_by_day[day] for day in days],
+        policy,
+        pauses,
+        today=today,
+        resume=resume,
     )
 
 
@@ -435,9 +426,10 @@ def walk_active_days(
     today: date,
     resume: StreakCheckpoint | None = None,
 ) -> tuple[StreakStatus, StreakCheckpoint | None]:
-    """:func:`resume_streak_ordinals` over the active days as the learner state keeps them:
-    ``days`` sorted ordinals, ``sessions`` the count on each. Only the days from ``resume``'s
-    period on are read when it holds; it is dropped when it does not."""
+    """:func:`resume_streak` over the active days as the learner state keeps them (no date
+    objects to build for every active day): ``days`` sorted ordinals, ``sessions`` the count
+    on each. Only the days from ``resume``'s period on are read when it holds; it is dropped
+    when it does not."""
     basis = streak_basis(policy, pauses)
     final_before = _final_before(policy, today)
     if resume is not None:
