@@ -95,11 +95,6 @@ class ActiveDays:
         """The latest active day."""
         return date.fromordinal(self.days[-1]) if self.days else None
 
-    def sessions_by_ordinal(self, since: date | None = None) -> dict[int, int]:
-        """Sessions per local day as ordinals (from ``since`` on)."""
-        start = 0 if since is None else bisect.bisect_left(self.days, since.toordinal())
-        return dict(zip(self.days[start:], self.sessions[start:], strict=True))
-
     def minutes_by_day(self, since: date | None = None) -> dict[date, int]:
         """Minutes per local day (from ``since`` on)."""
         start = 0 if since is None else bisect.bisect_left(self.days, since.toordinal())
@@ -367,7 +362,7 @@ def _joined_by_day(digests: Iterable[tuple[str, int]]) -> dict[int, str]:
 
 
 # a digest: 10 base64url characters and one that carries the last 4 bits (its other 2 are 0)
-_DIGESTS = re.compile(r"(?:[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048])*")
+_DIGESTS = re.compile(rf"(?:[A-Za-z0-9_-]{{{KEY_DIGEST_CHARS - 1}}}[AEIMQUYcgkosw048])*")
 
 
 def _write_keys(keys: Mapping[int, str]) -> dict[str, str]:

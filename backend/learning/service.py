@@ -614,6 +614,75 @@ async def record_events(
     return _in_request_order(results, events)
 
 
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+def _ints(values: Iterable[int]) -> str:
+    """Integers as one comma-joined text (``string_to_array($n, ',')::int[]`` in SQL)."""
+    return ",".join(map(str, values))
+
+
+def _words(values: Iterable[str]) -> str:
+    """Words without commas (event kinds and sources, XP reasons, hex digests) as one
+    comma-joined text (``string_to_array($n, ',')`` in SQL)."""
+    return ",".join(values)
+
+
+# The learning_event rows of the PostgreSQL statements: each parameter as it is read, in the
+# order :func:`_event_columns` passes them (integers and words comma-joined, the rest arrays).
+_EVENT_PARAMETERS = (
+    "string_to_array(${}, ',')::int[]",  # user
+    "${}::text[]",  # idempotency key
+    "string_to_array(${}, ',')",  # kind
+    "string_to_array(${}, ',')",  # source
+    "string_to_array(${}, ',')::int[]",  # course, 0 for none
+    "string_to_array(${}, ',')::int[]",  # competency, 0 for none
+    "${}::text[]",  # activity
+    "${}::text[]",  # title
+    "string_to_array(${}, ',')::int[]",  # minutes
+    "${}::timestamptz[]",  # occurred
+    "${}::date[]",  # local date
+    "string_to_array(${}, ',')",  # payload hash
+    "${}::text[]",  # payload
+)
+
+
+def _event_insert(first: int) -> str:
+    """``INSERT INTO learning_event ... FROM unnest(...) AS v(...)`` for the columns of
+    :func:`_event_columns` as parameters ``$first`` on (the caller adds its WHERE)."""
+    parameters = ", ".join(p.format(first + i) for i, p in enumerate(_EVENT_PARAMETERS))
+    return f"""INSERT INTO learning_event (organisation_id, user_id, idempotency_key, kind, source,
+    course_id, competency_id, activity_id, title, minutes, occurred_at, local_date,
+    payload_hash, payload, created_at)
+  SELECT $1, v.u, v.k, v.kind, v.source, nullif(v.course, 0), nullif(v.competency, 0),
+    v.activity, v.title, v.minutes, v.occurred, v.local_date, v.hash, v.payload::json, $2
+  FROM unnest({parameters})
+       AS v(u, k, kind, source, course, competency, activity, title, minutes, occurred,
+            local_date, hash, payload)"""
+
+
+def _event_columns(events: Sequence[IncomingEvent], local_dates: Mapping[str, date]) -> list[Any]:
+    """The learning_event columns in the order the PostgreSQL statements take
+    (:data:`_EVENT_PARAMETERS`): integers and words comma-joined (no course or competency:
+    0), the rest as arrays."""
+    return [
+        _ints([e.user_id for e in events]),
+        [e.key for e in events],
+        _words([e.kind for e in events]),
+        _words([e.source for e in events]),
+        _ints([e.course_id or 0 for e in events]),
+        _ints([e.competency_id or 0 for e in events]),
+        [e.activity_id for e in events],
+        [e.title[:300] for e in events],
+        _ints([e.minutes for e in events]),
+        [e.occurred_at for e in events],
+        [local_dates[e.key] for e in events],
+        _words([e.content_hash() for e in events]),
+        [_json_encode(e.payload).decode() for e in events],
+    ]
+
+
 # The optimistic write: everything in one statement, outside any transaction. The learners'
 # state rows are upserted in user id order and only where the version is still the one read
 # (a missing row counts as version 0, like a row that was created but never written); the
@@ -623,7 +692,7 @@ async def record_events(
 # does when the organisation's config version is no longer the one the caller read.
 # Integer columns and the words of the event and ledger columns travel as comma-joined text
 # (``_ints``, ``_words``): asyncpg checks every element of an array parameter on its way.
-_PG_OPTIMISTIC = """
+_PG_OPTIMISTIC = f"""
 WITH st AS (
   INSERT INTO learner_state AS s (user_id, organisation_id, data, xp_total, level,
     current_streak, longest_streak, freezes_banked, weekly_goal_minutes, last_active_date,
@@ -647,18 +716,7 @@ WITH st AS (
   WHERE s.organisation_id = $1 AND s.version = excluded.version - 1
   RETURNING s.user_id
 ), ev AS (
-  INSERT INTO learning_event (organisation_id, user_id, idempotency_key, kind, source, course_id,
-    competency_id, activity_id, title, minutes, occurred_at, local_date, payload_hash, payload,
-    created_at)
-  SELECT $1, v.u, v.k, v.kind, v.source, nullif(v.course, 0), nullif(v.competency, 0),
-    v.activity, v.title, v.minutes, v.occurred, v.local_date, v.hash, v.payload::json, $2
-  FROM unnest(string_to_array($13, ',')::int[], $14::text[], string_to_array($15, ','),
-              string_to_array($16, ','), string_to_array($17, ',')::int[],
-              string_to_array($18, ',')::int[], $19::text[], $20::text[],
-              string_to_array($21, ',')::int[], $22::timestamptz[], $23::date[],
-              string_to_array($24, ','), $25::text[])
-       AS v(u, k, kind, source, course, competency, activity, title, minutes, occurred,
-            local_date, hash, payload)
+  {_event_insert(13)}
   WHERE (SELECT count(*) FROM st) = cardinality(string_to_array($3, ','))
   ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
   RETURNING id, idempotency_key
@@ -846,26 +904,15 @@ async def _adapter_in_transaction(session: AsyncSession) -> bool:
 # insert the events whose key is new, in one statement. The events' insert reads the lock's
 # count first, so every row lock is held before any event key is claimed: a concurrent request
 # with the same key then waits on the learner's row, never in the other order (no deadlock).
-_PG_LOCK_AND_INSERT = """
+_PG_LOCK_AND_INSERT = f"""
 WITH st AS (
   INSERT INTO learner_state AS s (user_id, organisation_id, xp_total, level, current_streak,
     longest_streak, freezes_banked, weekly_goal_minutes, data, version, updated_at)
-  SELECT u, $1, 0, 1, 0, 0, 0, 60, '{}'::json, 0, $2 FROM unnest($3::int[]) AS u ORDER BY u
+  SELECT u, $1, 0, 1, 0, 0, 0, 60, '{{}}'::json, 0, $2 FROM unnest($3::int[]) AS u ORDER BY u
   ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id WHERE s.organisation_id = $1
   RETURNING s.user_id, s.data::text AS data
 ), ev AS (
-  INSERT INTO learning_event (organisation_id, user_id, idempotency_key, kind, source, course_id,
-    competency_id, activity_id, title, minutes, occurred_at, local_date, payload_hash, payload,
-    created_at)
-  SELECT $1, v.u, v.k, v.kind, v.source, nullif(v.course, 0), nullif(v.competency, 0),
-    v.activity, v.title, v.minutes, v.occurred, v.local_date, v.hash, v.payload::json, $2
-  FROM unnest(string_to_array($4, ',')::int[], $5::text[], string_to_array($6, ','),
-              string_to_array($7, ','), string_to_array($8, ',')::int[],
-              string_to_array($9, ',')::int[], $10::text[], $11::text[],
-              string_to_array($12, ',')::int[], $13::timestamptz[], $14::date[],
-              string_to_array($15, ','), $16::text[])
-       AS v(u, k, kind, source, course, competency, activity, title, minutes, occurred,
-            local_date, hash, payload)
+  {_event_insert(4)}
   WHERE (SELECT count(*) FROM st) > 0
     AND ($17::bigint IS NULL OR (SELECT config_version FROM organisation WHERE id = $1) = $17)
   ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
@@ -911,40 +958,6 @@ FROM unnest($13::int[], $14::text[], $15::int[], $16::int[], $17::int[], $18::in
           weekly_goal_minutes, last_active_date)
 WHERE s.user_id = v.u AND s.organisation_id = $1
 """
-
-_json_encode = msgspec.json.Encoder().encode
-_json_decode = msgspec.json.Decoder().decode
-
-
-def _ints(values: Iterable[int]) -> str:
-    """Integers as one comma-joined text (``string_to_array($n, ',')::int[]`` in SQL)."""
-    return ",".join(map(str, values))
-
-
-def _words(values: Iterable[str]) -> str:
-    """Words without commas (event kinds and sources, XP reasons, hex digests) as one
-    comma-joined text (``string_to_array($n, ',')`` in SQL)."""
-    return ",".join(values)
-
-
-def _event_columns(events: Sequence[IncomingEvent], local_dates: Mapping[str, date]) -> list[Any]:
-    """The learning_event columns in the order the PostgreSQL statements take: integers and
-    words comma-joined (no course or competency: 0), the rest as arrays."""
-    return [
-        _ints([e.user_id for e in events]),
-        [e.key for e in events],
-        _words([e.kind for e in events]),
-        _words([e.source for e in events]),
-        _ints([e.course_id or 0 for e in events]),
-        _ints([e.competency_id or 0 for e in events]),
-        [e.activity_id for e in events],
-        [e.title[:300] for e in events],
-        _ints([e.minutes for e in events]),
-        [e.occurred_at for e in events],
-        [local_dates[e.key] for e in events],
-        _words([e.content_hash() for e in events]),
-        [_json_encode(e.payload).decode() for e in events],
-    ]
 
 
 async def _pg_lock_and_insert(
