@@ -177,8 +177,8 @@ class PushService:
 
     async def _push(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
+        self.requests[token] += 1  # counted on arrival, before anything else can wait
         body = await request.read()
-        self.requests[token] += 1
         if self.count_only:
             self.count += 1
             self.received.append(Received(token, CIMultiDict(), body, {}, 0.0))
