@@ -18,15 +18,16 @@ from tests.push.push_service import PushService
 def settings(settings: Settings) -> Settings:
     # 1.5 s: a loaded CI machine can stall the one event loop the sender and the fake push
     # service share for longer than 0.5 s, and a request timed out before it arrived is one
-    # the service never counts; the service holds a "timeout" answer for 3 s
+    # the service never counts
     return dataclasses.replace(
         settings, push_allow_http_endpoints=True, push_timeout_seconds=1.5, push_max_attempts=3
     )
 
 
 @pytest.fixture
-async def push_service() -> AsyncIterator[PushService]:
-    service = PushService(timeout_sleep=3.0)
+async def push_service(settings: Settings) -> AsyncIterator[PushService]:
+    # a "timeout" answer is held well past the sender's timeout
+    service = PushService(timeout_sleep=2 * settings.push_timeout_seconds)
     await service.start()
     try:
         yield service
