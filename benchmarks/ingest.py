@@ -382,24 +382,26 @@ async def seed(url: str, learners: int) -> str:
             await session.commit()
             assert org.id is not None
             now = utcnow()
-            await session.exec(
-                insert(User).values(
-                    [
-                        {
-                            "organisation_id": org.id,
-                            "email": learner_email(i),
-                            "display_name": f"Learner {i}",
-                            "roles": ["employee"],
-                            "timezone": "Europe/Amsterdam",
-                            "locale": "nl",
-                            "is_active": True,
-                            "leaderboard_opt_in": False,
-                            "created_at": now,
-                        }
-                        for i in range(learners)
-                    ]
+            # in chunks: one INSERT takes at most 32,767 parameters (11 per learner)
+            for first in range(0, learners, 2000):
+                await session.exec(
+                    insert(User).values(
+                        [
+                            {
+                                "organisation_id": org.id,
+                                "email": learner_email(i),
+                                "display_name": f"Learner {i}",
+                                "roles": ["employee"],
+                                "timezone": "Europe/Amsterdam",
+                                "locale": "nl",
+                                "is_active": True,
+                                "leaderboard_opt_in": False,
+                                "created_at": now,
+                            }
+                            for i in range(first, min(first + 2000, learners))
+                        ]
+                    )
                 )
-            )
             await session.exec(
                 insert(Course).values(
                     [
