@@ -3,17 +3,20 @@
 The busiest request an installation gets is an LMS posting statements for learners it posted
 for a moment ago. For that request everything is in the ingestion cache (the organisation,
 the learners, the courses, their states: ``backend.learning.ingest_cache``) and one
-statement writes it (``service.record_from_memory``). Going through the framework's routing,
-parameter parsing, guards and an ORM session would cost more than that write, so this ASGI
-middleware, outermost, takes such a request itself:
+statement writes it (``service.record_from_memory``); what the cache lacks (learners it has
+not seen yet or has let go, after a restart or in a large organisation) one statement reads,
+as the route would, and keeps. Going through the framework's routing, parameter parsing,
+guards and an ORM session would cost more than that write, so this ASGI middleware,
+outermost, takes such a request itself:
 
 - only ``POST /xapi/statements`` with an integration's API key on PostgreSQL;
 - the same checks as the route: the API key (its cache and its database check), the
   ``X-Experience-API-Version`` header, the statement parser, the learner directory;
-- when anything is not at hand or not plainly fine (a cache miss, an unknown actor, a
-  malformed statement, a duplicate, a learner whose state moved on, a body over the limit),
-  nothing has been written and the request goes on to the route exactly as it came in (the
-  body is handed on), which answers it the full way, errors included.
+- when anything is not plainly fine (an unknown actor, a malformed statement, a duplicate,
+  a learner whose state moved on, a learner whose history must be read, a body over the
+  limit, a database error), nothing has been written and the request goes on to the route
+  exactly as it came in (the body is handed on), which answers it the full way, errors
+  included.
 
 A request the fast lane answers gets the route's answer: 200, the statement ids as JSON,
 the xAPI version header and the app's security headers.
@@ -29,11 +32,12 @@ from backend.auth.middleware import principal_from_api_key
 from backend.db.types import utcnow
 from backend.learning import xapi
 from backend.learning.ingest_cache import cache_for
-from backend.learning.service import record_from_memory
+from backend.learning.service import CONNECTION_ERRORS, pooled_connection, record_from_memory
 from backend.learning.sources import (
     UnknownReference,
     actor_lookup_needs,
     cached_lookup,
+    read_lookup,
     statements_to_events,
 )
 
@@ -115,13 +119,22 @@ class XapiFastLane:
         if needs_everyone:
             return None
         org_id = principal.organisation_id
-        lookup = cached_lookup(
-            cache_for(ctx.engine), org_id, emails, accounts, [s.activity_id for s in statements]
-        )
-        if lookup is None or lookup.context is None or lookup.snapshots is None:
+        cache = cache_for(ctx.engine)
+        activity_ids = [s.activity_id for s in statements]
+        now = utcnow()
+        lookup = cached_lookup(cache, org_id, emails, accounts, activity_ids)
+        if lookup is None:  # read what memory lacks, as the route would (kept for next time)
+            try:
+                async with pooled_connection(ctx.engine) as pg:
+                    lookup = await read_lookup(
+                        pg, cache, org_id, now,
+                        emails=emails, external_ids=accounts, activity_ids=activity_ids,
+                    )  # fmt: skip
+            except CONNECTION_ERRORS:
+                return None
+        if lookup.context is None or lookup.snapshots is None:
             return None
         assert lookup.config_version is not None
-        now = utcnow()
         try:
             events = statements_to_events(statements, lookup.learners, lookup.courses, now)
         except UnknownReference:
@@ -146,7 +159,7 @@ class XapiFastLane:
             return None
         if results is None:
             return None
-        cache_for(ctx.engine).fast_lane_answers += 1
+        cache.fast_lane_answers += 1
         return _encode([s.id for s in statements])
 
 

@@ -840,6 +840,25 @@ async def _optimistic_write(
     return True
 
 
+# what a statement on a pooled connection can raise that leaves the connection unusable
+CONNECTION_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+@asynccontextmanager
+async def pooled_connection(engine: Any) -> AsyncIterator[Any]:
+    """An asyncpg connection from ``engine``'s pool, outside any ORM session (autocommit),
+    handed back afterwards; one that failed with a :data:`CONNECTION_ERRORS` error is
+    discarded instead (the error goes on to the caller)."""
+    fairy = await engine.raw_connection()
+    try:
+        yield fairy.driver_connection
+    except CONNECTION_ERRORS:
+        await greenlet_spawn(fairy.invalidate)
+        raise
+    finally:
+        await greenlet_spawn(fairy.close)
+
+
 async def record_from_memory(
     engine: Any,
     organisation_id: int,
@@ -873,18 +892,15 @@ async def record_from_memory(
         return None
     local_dates = {e.key: local_day(e.occurred_at, timezones[e.user_id]) for e in fresh.values()}
     results: dict[str, EventResult] = {}
-    fairy = await engine.raw_connection()
     try:
-        done = await _optimistic_write(
-            fairy.driver_connection, cache_for(engine), organisation_id, context, fresh,
-            snapshots, timezones, local_dates, courses, now, results, config_version,
-        )  # fmt: skip
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        async with pooled_connection(engine) as pg:
+            done = await _optimistic_write(
+                pg, cache_for(engine), organisation_id, context, fresh, snapshots, timezones,
+                local_dates, courses, now, results, config_version,
+            )  # fmt: skip
+    except CONNECTION_ERRORS:
         # e.g. a connection the server closed: the full way retries (keys make that safe)
-        await greenlet_spawn(fairy.invalidate)
         done = False
-    finally:
-        await greenlet_spawn(fairy.close)
     if not done:
         return None
     return _in_request_order(results, events)

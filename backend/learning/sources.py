@@ -434,6 +434,42 @@ async def load_for_ingestion(
             activity_ids=activity_ids,
         )
         return IngestionLookup(learners, courses, None)
+    cache = cache_for(session.bind)
+    if not (everyone or ids or course_ids or course_external_ids):
+        hit = cached_lookup(cache, organisation_id, emails, external_ids, activity_ids)
+        if hit is not None:
+            return hit
+    return await read_lookup(
+        await autocommit_connection(session),
+        cache,
+        organisation_id,
+        now,
+        emails=emails,
+        external_ids=external_ids,
+        ids=ids,
+        everyone=everyone,
+        course_ids=course_ids,
+        course_external_ids=course_external_ids,
+        activity_ids=activity_ids,
+    )
+
+
+async def read_lookup(
+    pg: Any,
+    cache: IngestionCache,
+    organisation_id: int,
+    now: datetime,
+    *,
+    emails: Sequence[str] = (),
+    external_ids: Sequence[str] = (),
+    ids: Sequence[int] = (),
+    everyone: bool = False,
+    course_ids: Sequence[int] = (),
+    course_external_ids: Sequence[str] = (),
+    activity_ids: Sequence[str] = (),
+) -> IngestionLookup:
+    """:func:`load_for_ingestion` on PostgreSQL: one statement on the asyncpg connection
+    ``pg``; what it read is kept in ``cache`` (unless it read everyone)."""
     params: list[Any] = [organisation_id, challenge_window_start(now)]
 
     def filters(pairs: list[tuple[str, str, list[Any]]]) -> tuple[str, ...]:
@@ -462,12 +498,6 @@ async def load_for_ingestion(
             ("xapi_activity_id", "text", list(activity_ids)),
         ]
     )
-    cache = cache_for(session.bind)
-    if not (everyone or ids or course_ids or course_external_ids):
-        hit = cached_lookup(cache, organisation_id, emails, external_ids, activity_ids)
-        if hit is not None:
-            return hit
-    pg = await autocommit_connection(session)
     version, tz, settings, badges, challenges, learner_rows, course_rows = await pg.fetchrow(
         _pg_lookup(everyone, learner_filters, course_filters), *params
     )
