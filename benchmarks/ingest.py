@@ -1,7 +1,8 @@
 """Ingestion throughput on PostgreSQL: learnloop's xAPI/events endpoints next to a bare insert.
 
     uv run python benchmarks/ingest.py [--duration 10] [--warmup 3] [--concurrency 16]
-                                       [--learners 1000] [--batch 100]
+                                       [--learners 1000] [--batch 100] [--rounds 3]
+                                       [--only NAME]
 
 Creates a fresh database ``learnloop_bench_<random>`` on 127.0.0.1:5432 (user ``postgres``,
 trust auth), migrates it with ``learnloop migrate``, seeds one organisation with ``--learners``
@@ -17,7 +18,11 @@ learners, a few courses with an ``xapi_activity_id`` and an API key, and measure
   ``/api/v1/events`` batch.
 
 Both servers run as ``uvicorn --loop uvloop --http httptools --workers 1`` on a free 127.0.0.1
-port, pinned to CPU 0; the load generator (aiohttp, fixed concurrency, keep-alive, unique
+port, pinned to CPU 0, both at once (the one not under load waits on its socket) and started
+afresh for each of ``--rounds`` rounds. A round runs every scenario once, each learnloop
+scenario right after the bare one it is compared with, so the machine's drift (these VMs
+change speed by 2x within an hour) moves a baseline and its comparison together; the table
+gives medians over the rounds, a ratio as the median of the rounds' ratios. The load generator (aiohttp, fixed concurrency, keep-alive, unique
 statement ids) runs in its own process pinned to CPU 1. PostgreSQL floats. Each connection
 loops without pause through warm-up and measurement; events/s counts the requests that
 completed inside the measured window (closed loop), p50/p99 are their latencies. Between scenarios
@@ -460,9 +465,9 @@ def scenarios(batch: int) -> list[Scenario]:
     b = f"x{batch}"
     return [
         Scenario("bare insert, 1 statement/POST", "bare", "/xapi/statements", "xapi", 1, "spread", False, False),
-        Scenario(f"bare insert, {b} batch", "bare", "/xapi/statements", "xapi", batch, "partition", False, False),
         Scenario("xAPI 1 statement/POST, spread", "learnloop", "/xapi/statements", "xapi", 1, "spread", True, False),
         Scenario("xAPI 1 statement/POST, ONE learner", "learnloop", "/xapi/statements", "xapi", 1, "one", False, False),
+        Scenario(f"bare insert, {b} batch", "bare", "/xapi/statements", "xapi", batch, "partition", False, False),
         Scenario(f"xAPI {b} batch, own learners/conn", "learnloop", "/xapi/statements", "xapi", batch, "partition", False, True),
         Scenario(f"xAPI {b} batch, random learners", "learnloop", "/xapi/statements", "xapi", batch, "random", False, False),
         Scenario(f"events API {b} batch, own/conn", "learnloop", "/api/v1/events", "native", batch, "partition", False, False),
@@ -477,6 +482,9 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=1000, help="learners in the org")
     parser.add_argument("--batch", type=int, default=100, help="statements per batch POST")
     parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of every scenario (the table: medians)"
+    )
     args = parser.parse_args()
     if not (
         1 <= args.duration <= 120
@@ -484,17 +492,18 @@ def main() -> None:
         and 1 <= args.concurrency <= 256
         and 1 <= args.learners <= 100_000
         and 2 <= args.batch <= 1000
+        and 1 <= args.rounds <= 20
     ):
         parser.error(
             "keep it bounded: duration 1-120 s, warm-up 0-60 s, concurrency 1-256, "
-            "learners 1-100000, batch 2-1000"
+            "learners 1-100000, batch 2-1000, rounds 1-20"
         )
     db = f"learnloop_bench_{secrets.token_hex(5)}"
     url = f"postgresql+asyncpg://{PG}/{db}"
     # SIGTERM (e.g. from a CI timeout) unwinds like Ctrl+C, so the finally below still runs
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     asyncio.run(_admin(f'CREATE DATABASE "{db}"'))
-    rows: list[Row] = []
+    rows: list[list[Row]] = []
     try:
         rows = _run_all(args, db, url)
     finally:
@@ -504,7 +513,7 @@ def main() -> None:
     print_table(rows, args)
 
 
-def _run_all(args: argparse.Namespace, db: str, url: str) -> list[Row]:
+def _run_all(args: argparse.Namespace, db: str, url: str) -> list[list[Row]]:
     env = {
         **os.environ,
         "LEARNLOOP_ENV": "production",
@@ -543,94 +552,141 @@ def _run_all(args: argparse.Namespace, db: str, url: str) -> list[Row]:
         "learnloop": {"Authorization": f"Bearer {api_key}", "X-Experience-API-Version": "1.0.3"},
     }
     todo = [s for s in scenarios(args.batch) if args.only.lower() in s.name.lower()]
-    rows: list[Row] = []
+    rounds: list[list[Row]] = []
     with tempfile.TemporaryDirectory(prefix="learnloop-bench-") as tmp:
-        for server in ("bare", "learnloop"):
-            mine = [s for s in todo if s.server == server]
-            if not mine:
-                continue
-            with running(apps[server], env, Path(tmp) / f"{server}.log") as (port, pgid):
-                for s in mine:
-                    # CASCADE: tables added later (kudos, nudges) reference learning_event
-                    asyncio.run(_sql(db, f"TRUNCATE {EVENT_TABLES}, bench_bare CASCADE"))
-                    cfg = {
-                        "port": port,
-                        "path": s.path,
-                        "body": s.body,
-                        "batch": s.batch,
-                        "learners": args.learners,
-                        "mode": s.mode,
-                        "concurrency": args.concurrency,
-                        "warmup": args.warmup,
-                        "duration": args.duration,
-                        "courses": COURSES,
-                        "headers": headers[server],
-                    }
-                    cpu_before, pg_before = group_cpu_seconds(pgid), postgres_cpu_seconds(db)
-                    r = load(cfg)
-                    cpu = group_cpu_seconds(pgid) - cpu_before  # warm-up included
-                    pg_cpu = postgres_cpu_seconds(db) - pg_before
-                    table = "bench_bare" if server == "bare" else "learning_event"
-                    stored = asyncio.run(_sql(db, f"SELECT count(*) FROM {table}"))
-                    per_event = 1e6 / max(r["events_total"], 1)
-                    row = Row(
-                        s, r, cpu * per_event, stored == r["events_total"], pg_cpu * per_event
+        for round_no in range(1, args.rounds + 1):
+            # both servers up at once (the idle one waits on its socket), started afresh each
+            # round: a baseline is measured right before the scenarios compared with it
+            with contextlib.ExitStack() as servers:
+                up = {
+                    server: servers.enter_context(
+                        running(apps[server], env, Path(tmp) / f"{server}.log")
                     )
-                    rows.append(row)
-                    print(
-                        f"  {s.name:<38} {row.eps:8.0f} events/s  p50 {r['p50']:7.1f} ms  "
-                        f"p99 {r['p99']:7.1f} ms  errors {r['errors']}  "
-                        f"rows {stored}/{r['events_total']}"
-                        + (f"  first errors: {r['first_errors']}" if r["first_errors"] else ""),
-                        file=sys.stderr,
-                    )
-    return rows
+                    for server in dict.fromkeys(s.server for s in todo)
+                }
+                rounds.append(
+                    [_measure(s, up[s.server], headers[s.server], args, db, round_no) for s in todo]
+                )
+    return rounds
 
 
-def print_table(rows: list[Row], args: argparse.Namespace) -> None:
-    if not rows:
+def _measure(
+    s: Scenario,
+    server: tuple[int, int],
+    headers: dict[str, str],
+    args: argparse.Namespace,
+    db: str,
+    round_no: int,
+) -> Row:
+    port, pgid = server
+    # CASCADE: tables added later (kudos, nudges) reference learning_event
+    asyncio.run(_sql(db, f"TRUNCATE {EVENT_TABLES}, bench_bare CASCADE"))
+    cfg = {
+        "port": port,
+        "path": s.path,
+        "body": s.body,
+        "batch": s.batch,
+        "learners": args.learners,
+        "mode": s.mode,
+        "concurrency": args.concurrency,
+        "warmup": args.warmup,
+        "duration": args.duration,
+        "courses": COURSES,
+        "headers": headers,
+    }
+    cpu_before, pg_before = group_cpu_seconds(pgid), postgres_cpu_seconds(db)
+    r = load(cfg)
+    cpu = group_cpu_seconds(pgid) - cpu_before  # warm-up included
+    pg_cpu = postgres_cpu_seconds(db) - pg_before
+    table = "bench_bare" if s.server == "bare" else "learning_event"
+    stored = asyncio.run(_sql(db, f"SELECT count(*) FROM {table}"))
+    per_event = 1e6 / max(r["events_total"], 1)
+    row = Row(s, r, cpu * per_event, stored == r["events_total"], pg_cpu * per_event)
+    print(
+        f"  round {round_no}  {s.name:<38} {row.eps:8.0f} events/s  p50 {r['p50']:7.1f} ms  "
+        f"p99 {r['p99']:7.1f} ms  errors {r['errors']}  "
+        f"rows {stored}/{r['events_total']}"
+        + (f"  first errors: {r['first_errors']}" if r["first_errors"] else ""),
+        file=sys.stderr,
+    )
+    return row
+
+
+def print_table(rounds: list[list[Row]], args: argparse.Namespace) -> None:
+    """One line per scenario: medians over the rounds (events/s also as min-max); "vs bare"
+    is the median of each round's ratio to that round's bare single insert."""
+    if not rounds or not rounds[0]:
         return
-    bare = next((r.eps for r in rows if r.scenario.name.startswith("bare insert, 1")), None)
+    names = [r.scenario.name for r in rounds[0]]
+    by_name = {name: [rnd[i] for rnd in rounds] for i, name in enumerate(names)}
+    bare_name = next((n for n in names if n.startswith("bare insert, 1")), None)
+
+    def ratios(name: str) -> list[float]:
+        if bare_name is None:
+            return []
+        return [r.eps / b.eps for r, b in zip(by_name[name], by_name[bare_name], strict=True)]
+
+    med = statistics.median
     print()
     print(
-        f"{'scenario':<38} {'requests':>8} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>6} {'vs bare':>7} {'CPU us/ev':>9} {'PG us/ev':>8} {'rows':>4}"
+        f"{'scenario':<38} {'requests':>8} {'events/s':>9} {'min-max':>13} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'errors':>6} {'vs bare':>7} {'CPU us/ev':>9} {'PG us/ev':>8} {'rows':>4}"
     )
-    for r in rows:
-        ratio = f"{r.eps / bare:6.2f}x" if bare else "     -"
+    for name, rows in by_name.items():
+        eps = [r.eps for r in rows]
+        ratio = f"{med(ratios(name)):6.2f}x" if bare_name else "     -"
         print(
-            f"{r.scenario.name:<38} {r.result['requests']:>8} {r.eps:>9.0f} "
-            f"{r.result['p50']:>8.1f} {r.result['p99']:>8.1f} {r.result['errors']:>6} "
-            f"{ratio:>7} {r.cpu_us:>9.0f} {r.pg_us:>8.0f} {'ok' if r.rows_ok else 'MISS':>4}"
+            f"{name:<38} {med([r.result['requests'] for r in rows]):>8.0f} {med(eps):>9.0f} "
+            f"{f'{min(eps):.0f}-{max(eps):.0f}':>13} "
+            f"{med([r.result['p50'] for r in rows]):>8.1f} "
+            f"{med([r.result['p99'] for r in rows]):>8.1f} "
+            f"{sum(r.result['errors'] for r in rows):>6} {ratio:>7} "
+            f"{med([r.cpu_us for r in rows]):>9.0f} {med([r.pg_us for r in rows]):>8.0f} "
+            f"{'ok' if all(r.rows_ok for r in rows) else 'MISS':>4}"
         )
     print(
         f"\nPython {platform.python_version()} ({os.path.realpath(sys.executable)}), "
-        f"{args.concurrency} requests in flight, {args.learners} learners, "
-        f"{args.duration:g}s measured after {args.warmup:g}s warm-up; vs bare: events/s over "
-        "the bare single insert; CPU us/ev: the app server's own CPU per event (PostgreSQL not "
-        "included); PG us/ev: CPU per event of the PostgreSQL backends serving the bench database (and of backends that exited meanwhile); rows: stored rows equal "
-        "the events the load generator saw accepted."
+        f"{args.concurrency} requests in flight, {args.learners} learners, {len(rounds)} "
+        f"round(s) of {args.duration:g}s measured after {args.warmup:g}s warm-up per scenario; "
+        "medians over the rounds; vs bare: events/s over the bare single insert of the same "
+        "round; CPU us/ev: the app server's own CPU per event (PostgreSQL not included); "
+        "PG us/ev: CPU per event of the PostgreSQL backends serving the bench database (and "
+        "of backends that exited meanwhile); rows: stored rows equal the events the load "
+        "generator saw accepted."
     )
-    few = [r.scenario.name for r in rows if r.result["requests"] < args.concurrency]
+    few = [
+        n
+        for n, rows in by_name.items()
+        if min(r.result["requests"] for r in rows) < args.concurrency
+    ]
     if few:
         print(
             f"note: fewer than {args.concurrency} requests completed in the window for "
             f"{', '.join(few)}: too coarse to read, raise --duration"
         )
-    single = next((r for r in rows if r.scenario.single), None)
-    if single and bare:
-        single_ratio = single.eps / bare
-        verdict = "PASS" if single_ratio >= TARGET_SINGLE_RATIO else "FAIL"
+    single = next((n for n in names if by_name[n][0].scenario.single), None)
+    if single and bare_name:
+        each = ratios(single)
+        verdict = "PASS" if med(each) >= TARGET_SINGLE_RATIO else "FAIL"
         print(
-            f"{verdict}  single-event ingestion {single_ratio:.2f}x the bare insert "
-            f"(target >= {TARGET_SINGLE_RATIO}x)"
+            f"{verdict}  single-event ingestion {med(each):.2f}x the bare insert (median; rounds: "
+            f"{', '.join(f'{x:.2f}x' for x in each)}; target >= {TARGET_SINGLE_RATIO}x)"
         )
-    batch = next((r for r in rows if r.scenario.batch_target), None)
+    batch = next((n for n in names if by_name[n][0].scenario.batch_target), None)
     if batch:
-        verdict = "PASS" if batch.eps >= TARGET_BATCH_EPS else "FAIL"
+        each_eps = [r.eps for r in by_name[batch]]
+        verdict = "PASS" if med(each_eps) >= TARGET_BATCH_EPS else "FAIL"
+        bare_batch = next((n for n in names if n.startswith("bare insert, x")), None)
+        share = ""
+        if bare_batch:
+            shares = [
+                r.eps / b.eps for r, b in zip(by_name[batch], by_name[bare_batch], strict=True)
+            ]
+            share = f"; {med(shares):.2f} of this machine's bare batch insert"
         print(
-            f"{verdict}  batch ingestion {batch.eps:,.0f} events/s "
-            f"(target >= {TARGET_BATCH_EPS:,} events/s)"
+            f"{verdict}  batch ingestion {med(each_eps):,.0f} events/s (median; rounds: "
+            f"{', '.join(f'{x:,.0f}' for x in each_eps)}{share}; "
+            f"target >= {TARGET_BATCH_EPS:,} events/s)"
         )
 
 
