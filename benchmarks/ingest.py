@@ -22,11 +22,12 @@ port, pinned to CPU 0, both at once (the one not under load waits on its socket)
 afresh for each of ``--rounds`` rounds. A round runs every scenario once, each learnloop
 scenario right after the bare one it is compared with, so the machine's drift (these VMs
 change speed by 2x within an hour) moves a baseline and its comparison together; the table
-gives medians over the rounds, a ratio as the median of the rounds' ratios. The load generator (aiohttp, fixed concurrency, keep-alive, unique
-statement ids) runs in its own process pinned to CPU 1. PostgreSQL floats. Each connection
-loops without pause through warm-up and measurement; events/s counts the requests that
-completed inside the measured window (closed loop), p50/p99 are their latencies. Between scenarios
-the event tables are truncated, so every scenario starts from learners without history.
+gives medians over the rounds, a ratio as the median of the rounds' ratios. The load
+generator (aiohttp, fixed concurrency, keep-alive, unique statement ids) runs in its own
+process pinned to CPU 1. PostgreSQL floats. Each connection loops without pause through
+warm-up and measurement; events/s counts the requests that completed inside the measured
+window (closed loop), p50/p99 are their latencies. Between scenarios the event tables are
+truncated, so every scenario starts from learners without history.
 After each scenario the rows in the database are counted against the events the load
 generator saw accepted. Prints a table and PASS/FAIL against the issue's targets:
 single-event ingestion >= 0.4x the bare insert, batch ingestion >= 10,000 events/s.
@@ -387,8 +388,8 @@ async def seed(url: str, learners: int) -> str:
             await session.commit()
             assert org.id is not None
             now = utcnow()
-            # in chunks: one INSERT takes at most 32,767 parameters (11 per learner)
-            for first in range(0, learners, 2000):
+            chunk = 2000  # one INSERT takes at most 32,767 parameters (11 per learner)
+            for first in range(0, learners, chunk):
                 await session.exec(
                     insert(User).values(
                         [
@@ -403,7 +404,7 @@ async def seed(url: str, learners: int) -> str:
                                 "leaderboard_opt_in": False,
                                 "created_at": now,
                             }
-                            for i in range(first, min(first + 2000, learners))
+                            for i in range(first, min(first + chunk, learners))
                         ]
                     )
                 )
@@ -621,10 +622,11 @@ def print_table(rounds: list[list[Row]], args: argparse.Namespace) -> None:
     by_name = {name: [rnd[i] for rnd in rounds] for i, name in enumerate(names)}
     bare_name = next((n for n in names if n.startswith("bare insert, 1")), None)
 
-    def ratios(name: str) -> list[float]:
-        if bare_name is None:
+    def ratios(name: str, base: str | None = bare_name) -> list[float]:
+        """Each round's events/s of ``name`` over the same round's ``base``."""
+        if base is None:
             return []
-        return [r.eps / b.eps for r, b in zip(by_name[name], by_name[bare_name], strict=True)]
+        return [r.eps / b.eps for r, b in zip(by_name[name], by_name[base], strict=True)]
 
     med = statistics.median
     print()
@@ -679,10 +681,7 @@ def print_table(rounds: list[list[Row]], args: argparse.Namespace) -> None:
         bare_batch = next((n for n in names if n.startswith("bare insert, x")), None)
         share = ""
         if bare_batch:
-            shares = [
-                r.eps / b.eps for r, b in zip(by_name[batch], by_name[bare_batch], strict=True)
-            ]
-            share = f"; {med(shares):.2f} of this machine's bare batch insert"
+            share = f"; {med(ratios(batch, bare_batch)):.2f} of this machine's bare batch insert"
         print(
             f"{verdict}  batch ingestion {med(each_eps):,.0f} events/s (median; rounds: "
             f"{', '.join(f'{x:,.0f}' for x in each_eps)}{share}; "
