@@ -31,8 +31,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from backend.auth.middleware import principal_from_api_key
 from backend.db.types import utcnow
 from backend.learning import xapi
+from backend.learning.connections import CONNECTION_ERRORS, pooled_connection
 from backend.learning.ingest_cache import cache_for
-from backend.learning.service import CONNECTION_ERRORS, pooled_connection, record_from_memory
+from backend.learning.service import record_from_memory
 from backend.learning.sources import (
     UnknownReference,
     actor_lookup_needs,

@@ -43,6 +43,7 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.db.types import utcnow
+from backend.learning.connections import CONNECTION_ERRORS, pooled_connection
 from backend.learning.history import (
     CourseFacts,
     course_facts,
@@ -838,25 +839,6 @@ async def _optimistic_write(
     for uid in user_ids:
         cache.remember_state(org_id, uid, snapshots[uid].version + 1, writes.engine_states[uid])
     return True
-
-
-# what a statement on a pooled connection can raise that leaves the connection unusable
-CONNECTION_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
-
-
-@asynccontextmanager
-async def pooled_connection(engine: Any) -> AsyncIterator[Any]:
-    """An asyncpg connection from ``engine``'s pool, outside any ORM session (autocommit),
-    handed back afterwards; one that failed with a :data:`CONNECTION_ERRORS` error is
-    discarded instead (the error goes on to the caller)."""
-    fairy = await engine.raw_connection()
-    try:
-        yield fairy.driver_connection
-    except CONNECTION_ERRORS:
-        await greenlet_spawn(fairy.invalidate)
-        raise
-    finally:
-        await greenlet_spawn(fairy.close)
 
 
 async def record_from_memory(

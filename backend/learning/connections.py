@@ -1,0 +1,105 @@
+"""asyncpg connections for the ingestion statements that run outside any ORM session.
+
+The fast lane (``backend.learning.fast_lane``) runs one statement per request on a driver
+connection of the engine's pool. Checking a connection out of SQLAlchemy's pool and back in
+costs about 100 us of CPU (two greenlet switches, the pool's locks, the reset on return):
+more than a single statement's own work in the app. So a few idle connections stay checked
+out between statements, per engine (:class:`KeptConnections`); the rest go back to the pool.
+
+- A connection that failed with a :data:`CONNECTION_ERRORS` error or was left in a
+  transaction (the pool's reset only ends transactions SQLAlchemy began) is invalidated:
+  closed, and replaced by the pool. After any other error it goes back to the pool, which
+  resets it, and so does one kept for longer than :data:`KEEP_SECONDS`, so the pool's own
+  recycling still applies.
+- ``engine.dispose()`` closes the kept connections with the pool's.
+- An engine without a pool of its own (``NullPool``: the CLI, the benchmark's seeding) keeps
+  none.
+"""
+
+import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
+
+# what a statement on a pooled connection can raise that leaves the connection unusable
+CONNECTION_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+KEEP = 10
+"""Idle connections kept per engine (of its pool's 20, with 20 more as overflow)."""
+KEEP_SECONDS = 60.0
+"""A kept connection goes back to the pool after this long."""
+
+
+class KeptConnections:
+    """The idle driver connections kept checked out of one engine's pool (see the module
+    docstring)."""
+
+    def __init__(self, sync_engine: Any) -> None:
+        self._engine = weakref.ref(sync_engine)  # not a strong one: the engine is the key
+        self.idle: list[tuple[Any, float]] = []  # (pool connection, checked out at)
+        self.keep = 0 if isinstance(sync_engine.pool, NullPool) else KEEP
+        event.listen(sync_engine, "engine_disposed", self._disposed)
+
+    async def take(self) -> tuple[Any, float]:
+        now = time.monotonic()
+        while self.idle:
+            fairy, since = self.idle.pop()
+            if now - since < KEEP_SECONDS:
+                return fairy, since
+            await greenlet_spawn(fairy.close)
+        engine = self._engine()
+        assert engine is not None  # the caller holds it
+        return await greenlet_spawn(engine.raw_connection), now
+
+    async def give_back(self, fairy: Any, since: float) -> None:
+        conn = fairy.driver_connection
+        if conn.is_closed() or conn.is_in_transaction():
+            # the pool's reset would not end a transaction begun on the driver connection
+            await greenlet_spawn(fairy.invalidate)
+        elif len(self.idle) < self.keep and time.monotonic() - since < KEEP_SECONDS:
+            self.idle.append((fairy, since))
+        else:
+            await greenlet_spawn(fairy.close)
+
+    def _disposed(self, _engine: Any) -> None:
+        # Engine.dispose() runs in a greenlet (AsyncEngine.dispose), where invalidate can
+        # close the asyncpg connection
+        idle, self.idle = self.idle, []
+        for fairy, _since in idle:
+            fairy.invalidate()
+
+
+_kept: "weakref.WeakKeyDictionary[Any, KeptConnections]" = weakref.WeakKeyDictionary()
+
+
+def kept_connections(engine: Any) -> KeptConnections:
+    """The kept connections of ``engine`` (an ``AsyncEngine``)."""
+    sync_engine = engine.sync_engine
+    kept = _kept.get(sync_engine)
+    if kept is None:
+        kept = _kept[sync_engine] = KeptConnections(sync_engine)
+    return kept
+
+
+@asynccontextmanager
+async def pooled_connection(engine: Any) -> AsyncIterator[Any]:
+    """An asyncpg connection of ``engine``'s pool, outside any ORM session (autocommit),
+    handed back afterwards; one that failed with a :data:`CONNECTION_ERRORS` error is
+    discarded instead (the error goes on to the caller)."""
+    kept = kept_connections(engine)
+    fairy, since = await kept.take()
+    try:
+        yield fairy.driver_connection
+    except CONNECTION_ERRORS:
+        await greenlet_spawn(fairy.invalidate)
+        raise
+    except BaseException:
+        await greenlet_spawn(fairy.close)  # the pool resets it
+        raise
+    await kept.give_back(fairy, since)
