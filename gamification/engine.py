@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from gamification.badges import (
@@ -54,7 +55,7 @@ CHALLENGE_MEMORY_DAYS = 62
 """Tallies of challenges that ended this many days before today are forgotten."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per fact, and a frozen dataclass is slower to build
 class Outcome:
     """What applying a fact produced; persist all of it in one transaction."""
 
@@ -287,16 +288,20 @@ def _apply(
     challenges: Sequence[ChallengeDefinition],
     *,
     walk: bool,
+    tallied: bool = False,
 ) -> Outcome:
-    """:func:`apply`; without ``walk`` the streak is left as it was (the caller walks it)."""
+    """:func:`apply`; without ``walk`` the streak is left as it was (the caller walks it);
+    ``tallied``: ``state`` came out of a fact applied with these rules, so it has every
+    tally they need."""
     digest = key_digest(fact.key)
     if knows_key(state.recent_keys, digest):
         return Outcome(state, duplicate=True)
-    if state.history:
-        state = backfill(state, state.history, badges, challenges)
-    missing = missing_tallies(state, badges, challenges)
-    if missing:
-        raise MissingHistory(missing)
+    if not tallied:
+        if state.history:
+            state = backfill(state, state.history, badges, challenges)
+        missing = missing_tallies(state, badges, challenges)
+        if missing:
+            raise MissingHistory(missing)
     changes, ledger = _record_fact(state, fact, digest, rules)
     active: ActiveDays = changes["active"]
     awards: list[BadgeAward] = []
@@ -398,6 +403,10 @@ def _apply(
     return Outcome(new, ledger, awards, nudges)
 
 
+# a batch's learners mostly share a timezone and the request's ``now``
+_local_today = lru_cache(maxsize=64)(local_day)
+
+
 def apply_many(
     state: LearnerState,
     facts: Sequence[LearningFact],
@@ -420,12 +429,16 @@ def apply_many(
     outcomes: list[Outcome] = []
     current = state
     changed: date | None = None
-    today = local_day(now, tz_name)
+    today = _local_today(now, tz_name)
+    tallied = False
     for fact in facts:
-        outcome = _apply(current, fact, rules, badges, today, challenges, walk=False)
+        outcome = _apply(
+            current, fact, rules, badges, today, challenges, walk=False, tallied=tallied
+        )
         outcomes.append(outcome)
         if not outcome.duplicate:
             current = outcome.state
+            tallied = True
             if fact.counts_as_activity and (changed is None or fact.local_date < changed):
                 changed = fact.local_date
     last = next((i for i in range(len(outcomes) - 1, -1, -1) if not outcomes[i].duplicate), None)

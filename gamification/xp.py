@@ -135,6 +135,11 @@ def xp_for_fact(fact: LearningFact, rules: XpRules, context: XpContext) -> list[
     if slot is not None and slot in context.paid_informal_slots:
         return []
     base = _base_xp(fact, rules)
+    if not fact.hot_skill and not rules.seasons and fact.kind is not EventKind.INFORMAL:
+        # the common fact: no bonus, no cap (the general path below gives the same)
+        if base <= 0:
+            return []
+        return [XpAward(base, _KIND_REASONS[fact.kind], fact.local_date, fact.key)]
     hot = 0
     if fact.hot_skill and fact.kind in (
         EventKind.COMPLETION,

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,6 +41,9 @@ class UnknownReference(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+NO_LEARNER = "no active learner of this organisation matches this actor"
 
 
 @dataclass(frozen=True)
@@ -176,20 +179,23 @@ class LearnerDirectory:
             self._by_sha1 = {mbox_sha1sum(u.email): u for u in self.users}
         return self._by_sha1.get(digest.lower())
 
-    def for_actor(self, actor: ActorRef, field: str) -> Learner:
-        user: Learner | None = None
+    def find(self, actor: ActorRef) -> Learner | None:
+        """The active learner ``actor`` names, if any."""
         if actor.email:
-            user = self.by_email.get(actor.email)
-        elif actor.mbox_sha1sum:
-            user = self.by_sha1(actor.mbox_sha1sum)
-        elif actor.account_name:
-            user = self.by_external.get(actor.account_name) or self.by_email.get(
+            return self.by_email.get(actor.email)
+        if actor.mbox_sha1sum:
+            return self.by_sha1(actor.mbox_sha1sum)
+        if actor.account_name:
+            return self.by_external.get(actor.account_name) or self.by_email.get(
                 actor.account_name.lower()
             )
+        return None
+
+    def for_actor(self, actor: ActorRef, field: str) -> Learner:
+        """:meth:`find`, or :class:`UnknownReference` naming ``field``."""
+        user = self.find(actor)
         if user is None:
-            raise UnknownReference(
-                field, "no active learner of this organisation matches this actor"
-            )
+            raise UnknownReference(field, NO_LEARNER)
         return user
 
 
@@ -266,8 +272,10 @@ def statements_to_events(
     out); :class:`UnknownReference` names the first actor who is no learner here."""
     incoming: list[IncomingEvent] = []
     for index, statement in enumerate(statements):
-        prefix = f"statement[{index}]" if len(statements) > 1 else "statement"
-        user = learners.for_actor(statement.actor, f"{prefix}.actor")
+        user = learners.find(statement.actor)
+        if user is None:
+            prefix = f"statement[{index}]" if len(statements) > 1 else "statement"
+            raise UnknownReference(f"{prefix}.actor", NO_LEARNER)
         if statement.kind is None:
             continue  # a verb we don't count as learning: accepted, not recorded
         course = courses.by_activity.get(statement.activity_id)
@@ -287,7 +295,8 @@ def statements_to_events(
                 title=(course.title if course else None)
                 or statement.activity_name
                 or statement.activity_id,
-                payload=dict(statement.statement),
+                # the parser built this dict for this statement: no second copy
+                payload=cast(dict[str, Any], statement.statement),
                 payload_hash=statement.stored_fingerprint,
             )
         )
