@@ -218,7 +218,11 @@ def _record_fact(
         "informal_xp_by_day": informal_xp_by_day,
         "paid_informal_slots": slots,
     }
-    if fact.kind is EventKind.COMPLETION and fact.course_id is not None:
+    if (
+        fact.kind is EventKind.COMPLETION
+        and fact.course_id is not None
+        and fact.course_id not in state.paid_course_ids
+    ):
         changes["paid_course_ids"] = state.paid_course_ids | {fact.course_id}
     return changes, awards
 
@@ -304,6 +308,7 @@ def _apply(
             raise MissingHistory(missing)
     changes, ledger = _record_fact(state, fact, digest, rules)
     active: ActiveDays = changes["active"]
+    counts = fact.counts_as_activity
     awards: list[BadgeAward] = []
     nudges: list[NudgeIntent] = []
 
@@ -313,7 +318,7 @@ def _apply(
 
     if walk:
         streak, checkpoint = _walk_streak(
-            state, active, rules, today, fact.local_date if fact.counts_as_activity else None
+            state, active, rules, today, fact.local_date if counts else None
         )
         nudges.extend(_milestone_nudges(state.streak, streak))
     else:
@@ -321,7 +326,7 @@ def _apply(
 
     rewarded = state.rewarded_goals
     reached_goals: list[str] = []
-    if fact.counts_as_activity and state.weekly_goal_minutes > 0:
+    if counts and state.weekly_goal_minutes > 0:
         week_goal = f"weekly:{iso_week_label(fact.local_date)}"
         if (
             week_goal not in rewarded
@@ -377,7 +382,9 @@ def _apply(
             awards.append(BadgeAward(code, CHALLENGE_BADGE_TIER, (fact.key,)))
             awarded_badges = awarded_badges | {(code, CHALLENGE_BADGE_TIER)}
 
-    xp_total = state.xp_total + sum(award.amount for award in ledger)
+    xp_total = state.xp_total
+    for award in ledger:
+        xp_total += award.amount
     level = rules.levels.level_for_xp(xp_total)
     if level > state.level:
         nudges.append(NudgeIntent(NudgeKind.LEVEL_UP, f"level:{level}", {"level": level}))
@@ -395,11 +402,12 @@ def _apply(
         challenge_tallies=challenge_tallies,
         goal_tallies=goal_tallies,
     )
-    earned = evaluate_badges(new, badges, evidence=(fact.key,))
+    earned = evaluate_badges(new, badges, evidence=(fact.key,)) if badges else []
     if earned:
         awards.extend(earned)
         new = _evolve(new, awarded_badges=new.awarded_badges | {(a.code, a.tier) for a in earned})
-    nudges.extend(_badge_nudges(awards))
+    if awards:
+        nudges.extend(_badge_nudges(awards))
     return Outcome(new, ledger, awards, nudges)
 
 

@@ -226,6 +226,8 @@ class LearnerState:
 
     def to_dict(self) -> JsonDict:
         """JSON-compatible document (days as ISO strings or ordinals, sets as sorted lists)."""
+        # Written for every learner a request touches; most of the collections are empty
+        # for most learners, and an empty one skips its sort and comprehension.
         return {
             "schema": STATE_SCHEMA_VERSION,
             "active": self.active.to_dict(),
@@ -235,25 +237,24 @@ class LearnerState:
             "xp_total": self.xp_total,
             "level": self.level,
             "informal_xp_by_day": {
-                day.isoformat(): xp for day, xp in sorted(self.informal_xp_by_day.items())
-            },
-            "paid_informal_slots": sorted(self.paid_informal_slots),
-            "paid_course_ids": sorted(self.paid_course_ids),
-            "rewarded_goals": sorted(self.rewarded_goals),
-            "completed_challenges": sorted(self.completed_challenges),
-            "awarded_badges": [list(pair) for pair in sorted(self.awarded_badges)],
-            "badge_tallies": {
-                key: tally.to_json() for key, tally in sorted(self.badge_tallies.items())
-            },
-            "challenge_tallies": {
-                key: tally.to_json() for key, tally in sorted(self.challenge_tallies.items())
-            },
-            "goal_tallies": {
-                key: tally.to_json() for key, tally in sorted(self.goal_tallies.items())
-            },
-            "pauses": [pause.to_dict() for pause in self.pauses],
+                day.isoformat(): self.informal_xp_by_day[day]
+                for day in sorted(self.informal_xp_by_day)
+            }
+            if self.informal_xp_by_day
+            else {},
+            "paid_informal_slots": _sorted(self.paid_informal_slots),
+            "paid_course_ids": _sorted(self.paid_course_ids),
+            "rewarded_goals": _sorted(self.rewarded_goals),
+            "completed_challenges": _sorted(self.completed_challenges),
+            "awarded_badges": [list(pair) for pair in _sorted(self.awarded_badges)],
+            "badge_tallies": _tallies_json(self.badge_tallies),
+            "challenge_tallies": _tallies_json(self.challenge_tallies),
+            "goal_tallies": _tallies_json(self.goal_tallies),
+            "pauses": [pause.to_dict() for pause in self.pauses] if self.pauses else [],
             "weekly_goal_minutes": self.weekly_goal_minutes,
-            "dated_goals": [goal.to_dict() for goal in self.dated_goals],
+            "dated_goals": [goal.to_dict() for goal in self.dated_goals]
+            if self.dated_goals
+            else [],
             "streak": self.streak.to_dict(),
             "streak_checkpoint": (
                 self.streak_checkpoint.to_dict() if self.streak_checkpoint else None
@@ -310,6 +311,14 @@ class LearnerState:
                 StreakCheckpoint.from_dict(checkpoint) if isinstance(checkpoint, Mapping) else None
             ),
         )
+
+
+def _sorted(items: Iterable[Any]) -> list[Any]:
+    return sorted(items) if items else []
+
+
+def _tallies_json(tallies: Mapping[str, BadgeTally | ChallengeTally | GoalTally]) -> JsonDict:
+    return {key: tallies[key].to_json() for key in sorted(tallies)} if tallies else {}
 
 
 def key_digest(key: str) -> str:

@@ -430,8 +430,7 @@ def walk_active_days(
     objects to build for every active day): ``days`` sorted ordinals, ``sessions`` the count
     on each. Only the days from ``resume``'s period on are read when it holds; it is dropped
     when it does not."""
-    basis = streak_basis(policy, pauses)
-    final_before = _final_before(policy, today)
+    basis, final_before = _walk_bounds(policy, tuple(pauses), today)
     if resume is not None:
         resume = _checkpoint_holds(resume, basis, final_before)
     # activity dated after today (clock skew) only counts once its day has come
@@ -454,5 +453,15 @@ def walk_active_days(
     return status, checkpoint
 
 
+@lru_cache(maxsize=1024)
+def _walk_bounds(
+    policy: StreakPolicy, pauses: tuple[DateRange, ...], today: date
+) -> tuple[str, date]:
+    """:func:`streak_basis` and :func:`_final_before` (a batch walks many learners who share
+    the policy, usually no pauses, and today)."""
+    return _basis(policy, pauses), _final_before(policy, today)
+
+
 def _milestones_reached(policy: StreakPolicy, longest: int) -> tuple[int, ...]:
-    return tuple(m for m in policy.milestones if m <= longest)
+    milestones = policy.milestones  # rising
+    return milestones[: bisect.bisect_right(milestones, longest)]

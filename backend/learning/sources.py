@@ -296,7 +296,7 @@ def statements_to_events(
                 or statement.activity_name
                 or statement.activity_id,
                 # the parser built this dict for this statement: no second copy
-                payload=cast(dict[str, Any], statement.statement),
+                payload=cast("dict[str, Any]", statement.statement),
                 payload_hash=statement.stored_fingerprint,
             )
         )
