@@ -299,11 +299,15 @@ def _sweep(
     checkpoint_at = final_before.toordinal()
     last_start = now if daily else week_start(today).toordinal()
     hi = last_start + length - 1  # the open period's last day (this week may reach ahead)
-    paused = {
-        day
-        for p in pauses
-        for day in range(max(p.start.toordinal(), lo), min(p.end.toordinal(), hi) + 1)
-    }
+    paused = (
+        {
+            day
+            for p in pauses
+            for day in range(max(p.start.toordinal(), lo), min(p.end.toordinal(), hi) + 1)
+        }
+        if pauses
+        else set()
+    )
     ordered = list(sessions)  # in day order
     # the running totals as locals: this loop runs for every period of the walk
     count, longest, banked = sweep.count, sweep.longest, sweep.banked
