@@ -211,8 +211,10 @@ class LearningEvent(SQLModel, table=True):
             BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
         ),
     )
-    # no index of its own: uq_learning_event_org_key leads with it
-    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    # No index of its own (uq_learning_event_org_key leads with it) and no foreign key: it is
+    # the learner's organisation, and deleting one deletes its events through its learners
+    # (a key here made every ingestion lock the organisation's row; migration 0011).
+    organisation_id: int
     user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
     idempotency_key: str = Field(max_length=200)
     kind: str = Field(max_length=20)
@@ -268,16 +270,14 @@ class XpLedgerEntry(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    # no index of its own: ix_xp_ledger_org_local_date_user leads with it
-    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    # No index of its own (ix_xp_ledger_org_local_date_user leads with it) and, like
+    # event_id, no foreign key: see LearningEvent.organisation_id. An entry is written in
+    # the statement that writes its event, and both go only with their learner.
+    organisation_id: int
     user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
     event_id: int | None = Field(
         default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer(), "sqlite"),
-            ForeignKey("learning_event.id", ondelete="SET NULL"),
-            nullable=True,
-        ),
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), nullable=True),
     )
     amount: int
     reason: str = Field(max_length=40)
