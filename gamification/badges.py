@@ -270,14 +270,22 @@ def measure_criterion(criterion: BadgeCriterion, state: LearnerState) -> Criteri
     Raises KeyError for a fact-based criterion the learner (who has facts) has no tally of
     yet: ``gamification.engine.backfill`` it first.
     """
+    return CriterionMeasure(*_measure(criterion, state))
+
+
+_NO_TALLY = BadgeTally()
+
+
+def _measure(criterion: BadgeCriterion, state: LearnerState) -> tuple[int, int]:
+    """:func:`measure_criterion`'s value and best (a tuple: evaluated per badge per fact)."""
     if criterion.kind is CriterionKind.STREAK_LENGTH:
         streak = state.streak
-        return CriterionMeasure(streak.current, max(streak.longest, streak.current))
+        return streak.current, max(streak.longest, streak.current)
     if criterion.kind is CriterionKind.CHALLENGES_COMPLETED:
         done = len(state.completed_challenges)
-        return CriterionMeasure(done, done)
-    tally = known_tally(state.badge_tallies, criterion.tally_key, state.fact_count, BadgeTally())
-    return CriterionMeasure(tally.value, tally.value)
+        return done, done
+    tally = known_tally(state.badge_tallies, criterion.tally_key, state.fact_count, _NO_TALLY)
+    return tally.value, tally.value
 
 
 def evaluate_badges(
@@ -298,7 +306,7 @@ def evaluate_badges(
             if (code, tier.name) in awarded:
                 continue
             if best is None:
-                best = measure_criterion(definition.criterion, state).best
+                best = _measure(definition.criterion, state)[1]
             if best < tier.threshold:
                 break  # tiers rise: the rest are out of reach too
             proof = evidence

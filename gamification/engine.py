@@ -236,8 +236,13 @@ def _tally_challenges(
     kept after completion: it says when that was)."""
     for challenge in challenges:
         key = challenge.tally_key
-        tally = tallies.get(key, ChallengeTally(challenge.ends_on))
+        tally = tallies.get(key)
+        if tally is None:
+            tally = ChallengeTally(challenge.ends_on)
         tallies[key] = tally.plus(challenge, fact) if challenge.matches(fact) else tally
+
+
+_NO_BADGE_TALLY = BadgeTally()
 
 
 def _count_badges(
@@ -253,8 +258,11 @@ def _count_badges(
         if key in counted:
             continue  # badges with the same criterion share one tally
         counted.add(key)
-        tally = tallies.get(key, BadgeTally())
-        tallies[key] = tally.plus(criterion, fact) if criterion.matches(fact) else tally
+        if criterion.matches(fact):
+            tally = tallies.get(key)
+            tallies[key] = (_NO_BADGE_TALLY if tally is None else tally).plus(criterion, fact)
+        elif key not in tallies:
+            tallies[key] = _NO_BADGE_TALLY
     return tallies
 
 
