@@ -1,14 +1,15 @@
 """App CPU per ingested event, in-process: learnloop's xAPI fast lane on PostgreSQL, no HTTP.
 
     uv run python benchmarks/ingest_cpu.py [--batches 480] [--batch 100] [--concurrency 16]
-                                           [--learners 1000] [--callgrind]
+                                           [--learners 1000] [--default-badges] [--callgrind]
 
 ``ingest.py`` measures throughput over HTTP against a bare baseline; on these VMs its
 figures drift by 10-30 % between runs of the same code, too much to see a change of a few
 per cent. This script measures the same work without the drift's main sources: it builds
 the app (``backend.app:create_app``, ``LEARNLOOP_ENV=production``) on a fresh
 ``learnloop_cpu_<random>`` database (seeded like ``ingest.py``'s: one organisation,
-``--learners`` learners, 20 courses), and calls it as an ASGI app with xAPI statement
+``--learners`` learners, 20 courses; with ``--default-badges`` also the badges
+``learnloop create-org`` gives), and calls it as an ASGI app with xAPI statement
 POSTs (bodies made up front, each connection's own learners, timestamps up to six days
 back), ``--concurrency`` at a time, after three warm-up batches per connection.
 
@@ -55,6 +56,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--learners", type=int, default=1000, help="learners in the org")
     parser.add_argument(
+        "--default-badges",
+        action="store_true",
+        help="give the organisation the default badges, as `learnloop create-org` does",
+    )
+    parser.add_argument(
         "--callgrind", action="store_true", help="toggle callgrind around the measured batches"
     )
     args = parser.parse_args()
@@ -74,6 +80,8 @@ def main() -> None:
             cwd=ROOT, check=True, capture_output=True, timeout=180,
         )  # fmt: skip
         api_key = asyncio.run(seed(url, args.learners))
+        if args.default_badges:
+            asyncio.run(_add_default_badges(url))
         asyncio.run(_sql(db, "ANALYZE"))
         import uvloop
 
@@ -156,6 +164,27 @@ async def _drive(args: argparse.Namespace, api_key: str) -> None:
         f"in-process; the fast lane answered {answered} of {per_connection * conc}"
         + (f"; statuses other than 200: {refused}" if refused else "")
     )
+
+
+async def _add_default_badges(url: str) -> None:
+    from backend.badges.defaults import ensure_default_badges
+    from backend.context import AppContext
+    from backend.settings import Settings
+
+    ctx = AppContext.from_settings(Settings(database_url=url, env="test"), null_pool=True)
+    try:
+        async with ctx.sessionmaker() as session:
+            org_id = await _sql_value(session, "SELECT id FROM organisation")
+            await ensure_default_badges(session, org_id)
+            await session.commit()
+    finally:
+        await ctx.engine.dispose()
+
+
+async def _sql_value(session: Any, sql: str) -> Any:
+    from sqlalchemy import text
+
+    return (await session.exec(text(sql))).scalar_one()
 
 
 def _callgrind(state: str) -> None:
