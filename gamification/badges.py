@@ -273,7 +273,8 @@ def measure_criterion(criterion: BadgeCriterion, state: LearnerState) -> Criteri
     return CriterionMeasure(*_measure(criterion, state))
 
 
-_NO_TALLY = BadgeTally()
+NO_BADGE_TALLY = BadgeTally()
+"""The tally of a criterion nothing has counted towards yet (immutable: shared)."""
 
 
 def _measure(criterion: BadgeCriterion, state: LearnerState) -> tuple[int, int]:
@@ -284,7 +285,7 @@ def _measure(criterion: BadgeCriterion, state: LearnerState) -> tuple[int, int]:
     if criterion.kind is CriterionKind.CHALLENGES_COMPLETED:
         done = len(state.completed_challenges)
         return done, done
-    tally = known_tally(state.badge_tallies, criterion.tally_key, state.fact_count, _NO_TALLY)
+    tally = known_tally(state.badge_tallies, criterion.tally_key, state.fact_count, NO_BADGE_TALLY)
     return tally.value, tally.value
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from gamification.badges import (
     CHALLENGE_BADGE_TIER,
     FACT_KINDS,
+    NO_BADGE_TALLY,
     BadgeAward,
     BadgeDefinition,
     BadgeTally,
@@ -242,9 +243,6 @@ def _tally_challenges(
         tallies[key] = tally.plus(challenge, fact) if challenge.matches(fact) else tally
 
 
-_NO_BADGE_TALLY = BadgeTally()
-
-
 def _count_badges(
     state: LearnerState, fact: LearningFact, badges: Sequence[BadgeDefinition]
 ) -> dict[str, BadgeTally]:
@@ -260,9 +258,9 @@ def _count_badges(
         counted.add(key)
         if criterion.matches(fact):
             tally = tallies.get(key)
-            tallies[key] = (_NO_BADGE_TALLY if tally is None else tally).plus(criterion, fact)
+            tallies[key] = (NO_BADGE_TALLY if tally is None else tally).plus(criterion, fact)
         elif key not in tallies:
-            tallies[key] = _NO_BADGE_TALLY
+            tallies[key] = NO_BADGE_TALLY
     return tallies
 
 

@@ -227,7 +227,7 @@ class LearnerState:
     def to_dict(self) -> JsonDict:
         """JSON-compatible document (days as ISO strings or ordinals, sets as sorted lists)."""
         # Written for every learner a request touches; most of the collections are empty
-        # for most learners, and an empty one skips its sort and comprehension.
+        # for most learners, and an empty one skips its sort.
         return {
             "schema": STATE_SCHEMA_VERSION,
             "active": self.active.to_dict(),
@@ -250,11 +250,9 @@ class LearnerState:
             "badge_tallies": _tallies_json(self.badge_tallies),
             "challenge_tallies": _tallies_json(self.challenge_tallies),
             "goal_tallies": _tallies_json(self.goal_tallies),
-            "pauses": [pause.to_dict() for pause in self.pauses] if self.pauses else [],
+            "pauses": [pause.to_dict() for pause in self.pauses],
             "weekly_goal_minutes": self.weekly_goal_minutes,
-            "dated_goals": [goal.to_dict() for goal in self.dated_goals]
-            if self.dated_goals
-            else [],
+            "dated_goals": [goal.to_dict() for goal in self.dated_goals],
             "streak": self.streak.to_dict(),
             "streak_checkpoint": (
                 self.streak_checkpoint.to_dict() if self.streak_checkpoint else None

@@ -189,13 +189,8 @@ class StreakCheckpoint:
         )
 
 
-def streak_basis(policy: StreakPolicy, pauses: Collection[DateRange]) -> str:
-    """What a checkpoint depends on besides the active days: the policy and the pauses."""
-    return _basis(policy, tuple(pauses))
-
-
-@lru_cache(maxsize=4096)
 def _basis(policy: StreakPolicy, pauses: tuple[DateRange, ...]) -> str:
+    """What a checkpoint depends on besides the active days: the policy and the pauses."""
     spans = ",".join(
         f"{p.start.toordinal()}-{p.end.toordinal()}"
         for p in sorted(pauses, key=lambda p: (p.start, p.end))
@@ -461,8 +456,8 @@ def walk_active_days(
 def _walk_bounds(
     policy: StreakPolicy, pauses: tuple[DateRange, ...], today: date
 ) -> tuple[str, date]:
-    """:func:`streak_basis` and :func:`_final_before` (a batch walks many learners who share
-    the policy, usually no pauses, and today)."""
+    """The checkpoint basis (:func:`_basis`) and :func:`_final_before`: cached, as a batch
+    walks many learners who share the policy, usually no pauses, and today."""
     return _basis(policy, pauses), _final_before(policy, today)
 
 

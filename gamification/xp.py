@@ -119,6 +119,9 @@ def _base_xp(fact: LearningFact, rules: XpRules) -> int:
 
 
 _KIND_REASONS: Final = {kind: XpReason(kind.value) for kind in EventKind}
+_HOT_SKILL_KINDS: Final = frozenset(
+    {EventKind.COMPLETION, EventKind.PROGRESS, EventKind.EXPERIENCE}
+)
 
 
 def xp_for_fact(fact: LearningFact, rules: XpRules, context: XpContext) -> list[XpAward]:
@@ -135,34 +138,23 @@ def xp_for_fact(fact: LearningFact, rules: XpRules, context: XpContext) -> list[
     if slot is not None and slot in context.paid_informal_slots:
         return []
     base = _base_xp(fact, rules)
-    if not fact.hot_skill and not rules.seasons and fact.kind is not EventKind.INFORMAL:
-        # the common fact: no bonus, no cap (the general path below gives the same)
-        if base <= 0:
-            return []
-        return [XpAward(base, _KIND_REASONS[fact.kind], fact.local_date, fact.key)]
     hot = 0
-    if fact.hot_skill and fact.kind in (
-        EventKind.COMPLETION,
-        EventKind.PROGRESS,
-        EventKind.EXPERIENCE,
-    ):
+    if fact.hot_skill and fact.kind in _HOT_SKILL_KINDS:
         hot = round_xp(base * (rules.hot_skill_multiplier - 1))
     season = round_xp((base + hot) * (rules.season_multiplier(fact.local_date) - 1))
-    entries = [
-        (_KIND_REASONS[fact.kind], base),
-        (XpReason.HOT_SKILL_BONUS, hot),
-        (XpReason.SEASON_BONUS, season),
-    ]
     if fact.kind is EventKind.INFORMAL:
         room = max(0, rules.informal_daily_cap - context.informal_xp_today)
-        clipped = []
-        for reason, amount in entries:
-            paid = min(amount, room)
-            room -= paid
-            clipped.append((reason, paid))
-        entries = clipped
+        base = min(base, room)
+        room -= base
+        hot = min(hot, room)
+        room -= hot
+        season = min(season, room)
     return [
         XpAward(amount, reason, fact.local_date, fact.key)
-        for reason, amount in entries
+        for reason, amount in (
+            (_KIND_REASONS[fact.kind], base),
+            (XpReason.HOT_SKILL_BONUS, hot),
+            (XpReason.SEASON_BONUS, season),
+        )
         if amount > 0
     ]

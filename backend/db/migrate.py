@@ -33,6 +33,8 @@ async def _migrate(engine: AsyncEngine, run: Callable[[Config], None]) -> None:
     dropping it, and dropping a table that others reference would run their ``ON DELETE``
     actions (``SET NULL``, ``CASCADE``) on every row. The keys are checked before commit."""
 
+    sqlite = engine.dialect.name == "sqlite"
+
     def _run(sync_connection: Any) -> None:
         cfg = alembic_config(engine.url.render_as_string(hide_password=False))
         cfg.attributes["connection"] = sync_connection
@@ -43,7 +45,6 @@ async def _migrate(engine: AsyncEngine, run: Callable[[Config], None]) -> None:
                 raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
 
     async with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
         if sqlite:  # before the transaction begins: inside one SQLite ignores the pragma
             await conn.run_sync(_sqlite_foreign_keys, False)
         try:

@@ -900,7 +900,7 @@ def _field(path: str, name: str) -> str:
 
 def _key(path: str, key: str) -> str:
     if _IDENT_RE.fullmatch(key):
-        return f"{path}.{key}" if path else key
+        return _field(path, key)
     return f"{path}[{_describe(key)}]"
 
 
