@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from backend.db.models import Course, Organisation, TrainingRequest
-from backend.organisations.controllers import organisation_settings
+from backend.organisations.settings import organisation_settings
 from backend.tenancy import OrgScope
 
 

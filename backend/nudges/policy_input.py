@@ -34,7 +34,7 @@ from backend.db.models import (
     User,
 )
 from backend.db.types import UtcDateTime
-from backend.organisations.controllers import OrganisationSettings
+from backend.organisations.settings import OrganisationSettings
 from gamification.nudge_policy import (
     Activity,
     Happening,

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.accounts import services as accounts
 from backend.accounts.schemas import MeUpdate
 from backend.catalogue import services as catalogue
-from backend.organisations.controllers import organisation_settings
+from backend.organisations.settings import organisation_settings
 from backend.progress import services as progress
 from backend.progress.schemas import MAX_WEEKLY_GOAL_MINUTES
 from backend.tenancy import OrgScope
