@@ -288,7 +288,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     # a server process (not the test suite, which starts many apps in one process)
     on_startup: list[Any] = [] if settings.env == "test" else [_tune_garbage_collector]
     on_shutdown: list[Any] = [_dispose_engine]
-    if settings.push_in_process:  # the SQLite default: push workers + scheduler in this process
+    if settings.push_in_process:  # the embedded default: push workers + scheduler in this process
         from backend.push.worker import InProcessWorker
 
         push_worker = InProcessWorker(context)

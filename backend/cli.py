@@ -5,6 +5,8 @@ import getpass
 import logging
 import os
 import re
+import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -40,10 +42,10 @@ def _run(factory: Callable[["Any"], Awaitable[T]]) -> T:
 @click.group()
 def main() -> None:
     """learnloop: turn learning at work into a habit."""
-    logging.basicConfig(
-        level=os.environ.get("LEARNLOOP_LOG_LEVEL", "INFO"),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = os.environ.get("LEARNLOOP_LOG_LEVEL", "INFO")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if level.upper() != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin and step
 
 
 @main.command()
@@ -73,7 +75,7 @@ def demo(reset: bool) -> None:
     from backend.demo.seed import seed_demo
 
     async def go(ctx: Any) -> Any:
-        if ctx.settings.is_sqlite:
+        if ctx.settings.embedded_database:
             await upgrade(ctx.engine)
         return await seed_demo(ctx, reset=reset)
 
@@ -93,7 +95,7 @@ def demo(reset: bool) -> None:
     "--migrate/--no-migrate",
     "run_migrations",
     default=None,
-    help="Migrate first (default: on SQLite).",
+    help="Migrate first (default: on the embedded server).",
 )
 def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: bool | None) -> None:
     """Run the web app (uvicorn with uvloop and httptools)."""
@@ -101,7 +103,7 @@ def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: b
 
     settings = _settings()
     if run_migrations is None:
-        run_migrations = settings.is_sqlite
+        run_migrations = settings.embedded_database
     if run_migrations or with_demo:
         from backend.db.migrate import upgrade
         from backend.demo.seed import seed_demo
@@ -114,11 +116,10 @@ def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: b
         result = _run(prepare)
         if result is not None:
             _print_logins(result)
-    if settings.is_sqlite and workers > 1:
-        click.echo(
-            "note: SQLite serialises writes; use PostgreSQL for more than one worker", err=True
-        )
     click.echo(f"learnloop is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    # uvicorn re-raises the SIGTERM it shut down on; as SystemExit the exit handlers still run
+    # (the embedded database server stops with its last user)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "backend.app:create_app",
         factory=True,
@@ -326,7 +327,6 @@ def vapid_generate(out: str, force: bool) -> None:
 )
 def worker(senders: int | None, scheduler: bool) -> None:
     """Deliver queued nudges by Web Push (and run the scheduler) until SIGTERM."""
-    import signal
 
     from backend.context import AppContext
     from backend.push.keys import PushNotConfigured, load_vapid_key

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.principal import Principal
 from backend.auth.rate_limit import LoginRateLimiter
-from backend.db.engine import make_engine, make_sessionmaker
+from backend.db.engine import database_url, make_engine, make_sessionmaker
 from backend.learning.ingest_cache import cache_for
 from backend.settings import Settings
 
@@ -87,5 +87,5 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, null_pool: bool = False) -> "AppContext":
-        engine = make_engine(settings.database_url, echo=settings.sql_echo, null_pool=null_pool)
+        engine = make_engine(database_url(settings), echo=settings.sql_echo, null_pool=null_pool)
         return cls(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine))

@@ -12,8 +12,6 @@ from backend.auth.passwords import HashCost
 
 log = logging.getLogger("learnloop")
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./learnloop.db"
-
 
 class ConfigurationError(RuntimeError):
     """Settings that the app refuses to start with."""
@@ -37,7 +35,8 @@ def _int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
+    # empty: the embedded PostgreSQL server (backend.db.embedded), started on first use
+    database_url: str = ""
     secret_key: str = field(default="", repr=False)
     env: str = "dev"
     base_url: str = "http://localhost:8000"
@@ -53,7 +52,7 @@ class Settings:
     vapid_subject: str = ""
     # http://127.0.0.1 / localhost push endpoints (a local push service in tests and benchmarks)
     push_allow_http_endpoints: bool = False
-    # run the push workers and the scheduler inside the app process (the SQLite default)
+    # run the push workers and the scheduler inside the app process (the embedded default)
     push_in_process: bool = False
     push_senders: int = 8
     push_concurrency: int = 64
@@ -71,8 +70,8 @@ class Settings:
         return self.env in {"dev", "test"}
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+    def embedded_database(self) -> bool:
+        return not self.database_url
 
     @property
     def secure_cookies(self) -> bool:
@@ -128,11 +127,27 @@ def _float(name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _database_url(raw: str) -> str:
+    """A PostgreSQL URL for SQLAlchemy's asyncpg dialect, or "" for the embedded server."""
+    url = raw.strip()
+    scheme, sep, rest = url.partition("://")
+    if not url:
+        return ""
+    if sep and scheme in {"postgres", "postgresql", "postgresql+asyncpg"}:
+        return f"postgresql+asyncpg://{rest}"
+    old = " (SQLite is no longer supported)" if scheme.startswith("sqlite") else ""
+    raise ConfigurationError(
+        f"LEARNLOOP_DATABASE_URL must be a PostgreSQL URL such as "
+        f"postgresql+asyncpg://user:password@host:5432/learnloop, got {url!r}{old}; "
+        "unset it to use the embedded PostgreSQL server"
+    )
+
+
 def load_settings() -> Settings:
     env = os.environ.get("LEARNLOOP_ENV", "dev").strip().lower() or "dev"
     if env not in {"dev", "test", "production"}:
         raise ConfigurationError(f"LEARNLOOP_ENV must be dev, test or production, got {env!r}")
-    database_url = os.environ.get("LEARNLOOP_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    database_url = _database_url(os.environ.get("LEARNLOOP_DATABASE_URL", ""))
     vapid_subject = os.environ.get("LEARNLOOP_VAPID_SUBJECT", "").strip()
     if vapid_subject and not vapid_subject.startswith(("mailto:", "https://")):
         raise ConfigurationError(
@@ -151,9 +166,7 @@ def load_settings() -> Settings:
         vapid_private_key_file=os.environ.get("LEARNLOOP_VAPID_PRIVATE_KEY_FILE", "").strip(),
         vapid_subject=vapid_subject,
         push_allow_http_endpoints=_bool(os.environ.get("LEARNLOOP_PUSH_ALLOW_HTTP"), False),
-        push_in_process=_bool(
-            os.environ.get("LEARNLOOP_PUSH_IN_PROCESS"), database_url.startswith("sqlite")
-        ),
+        push_in_process=_bool(os.environ.get("LEARNLOOP_PUSH_IN_PROCESS"), not database_url),
         push_senders=_int("LEARNLOOP_PUSH_SENDERS", 8),
         push_concurrency=_int("LEARNLOOP_PUSH_CONCURRENCY", 64),
         push_max_attempts=_int("LEARNLOOP_PUSH_MAX_ATTEMPTS", 5),

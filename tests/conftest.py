@@ -1,17 +1,15 @@
-"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+"""Shared fixtures: every database test runs on PostgreSQL.
 
-PostgreSQL comes from LEARNLOOP_TEST_DATABASE_URL (default: postgresql+asyncpg://postgres@127.0.0.1:5432/test).
-The suite creates its own throw-away database next to it, migrates it once, and empties
-every table before each test. When that server can't be reached the PostgreSQL half is
-skipped with the reason, except with CI=true, where a missing PostgreSQL fails the run.
+The server is LEARNLOOP_TEST_DATABASE_URL's when it is set (CI: the machine's PostgreSQL 15),
+else an embedded one (backend.db.embedded) started once per run in a temporary directory.
+The suite creates its own throw-away database on it, migrates it once, and empties every
+table before each test.
 """
 
 import asyncio
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from litestar import Litestar
@@ -23,20 +21,13 @@ from sqlmodel import SQLModel
 from backend.app import create_app
 from backend.auth.passwords import TEST_HASH_COST
 from backend.context import AppContext
+from backend.db import embedded
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.settings import Settings
 from tests.factories import World, build_world
 
 PG_ENV = "LEARNLOOP_TEST_DATABASE_URL"
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _missing_postgres(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"PostgreSQL is required in CI: {reason}")
-    pytest.skip(f"PostgreSQL tests skipped: {reason}")
 
 
 async def _create_database(admin_url: str, name: str) -> None:
@@ -63,44 +54,31 @@ async def _migrate(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A migrated PostgreSQL database of this test run, or None when unavailable."""
-    base = os.environ.get(PG_ENV) or PG_DEFAULT
-    name = f"learnloop_test_{uuid.uuid4().hex[:10]}"
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
-        asyncio.run(_create_database(base, name))
-    except Exception as exc:  # unreachable server: report it per test, below
-        yield f"error:{exc}"
-        return
-    asyncio.run(_migrate(url))
-    yield url
-    asyncio.run(_drop_database(base, name))
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of a database on the server this run uses (its throw-away databases go beside)."""
+    configured = os.environ.get(PG_ENV, "").strip()
+    if configured:
+        return configured
+    server = embedded.start(
+        tmp_path_factory.mktemp("embedded") / "pgdata", cleanup="delete", announce=False
+    )
+    return server.url("postgres")
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated once; each test gets a copy (fast, and still the real migrations)."""
-    path = tmp_path_factory.mktemp("sqlite") / "template.db"
-    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
-    return path
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A database of this test run, migrated once."""
+    name = f"learnloop_test_{uuid.uuid4().hex[:10]}"
+    url = make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_create_database(postgres_server, name))
+    asyncio.run(_migrate(url))
+    yield url
+    asyncio.run(_drop_database(postgres_server, name))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, postgres_url: str | None
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        target = tmp_path / "learnloop.db"
-        shutil.copyfile(sqlite_template, target)
-        yield f"sqlite+aiosqlite:///{target}"
-        return
-    if postgres_url is None or postgres_url.startswith("error:"):
-        detail = (postgres_url or "")[6:]
-        _missing_postgres(
-            f"cannot reach {os.environ.get(PG_ENV) or PG_DEFAULT} ({PG_ENV}): {detail}"
-        )
-    assert postgres_url is not None
+@pytest.fixture
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    """The run's database, every table emptied."""
     engine = make_engine(postgres_url, null_pool=True)
     async with engine.begin() as conn:
         # DELETE beats TRUNCATE by far on tables this small; children first

@@ -4,8 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 
 def _cli(
     tmp_path: Path, database_url: str, *args: str, input_text: str | None = None
@@ -28,19 +26,14 @@ def _cli(
     )
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/cli.db"
-
-
-def test_operator_creates_org_user_and_api_key(tmp_path: Path, sqlite_url: str) -> None:
-    assert _cli(tmp_path, sqlite_url, "migrate").returncode == 0
-    created = _cli(tmp_path, sqlite_url, "create-org", "Bakkerij Jansen", "--locale", "nl")
+def test_operator_creates_org_user_and_api_key(tmp_path: Path, database_url: str) -> None:
+    assert _cli(tmp_path, database_url, "migrate").returncode == 0
+    created = _cli(tmp_path, database_url, "create-org", "Bakkerij Jansen", "--locale", "nl")
     assert created.returncode == 0, created.stderr
     assert "slug bakkerij-jansen" in created.stdout
     user = _cli(
         tmp_path,
-        sqlite_url,
+        database_url,
         "create-user",
         "--org",
         "bakkerij-jansen",
@@ -56,20 +49,20 @@ def test_operator_creates_org_user_and_api_key(tmp_path: Path, sqlite_url: str) 
     assert user.returncode == 0, user.stderr
     assert "employee, ld_admin" in user.stdout
     key = _cli(
-        tmp_path, sqlite_url, "api-key", "create", "--org", "bakkerij-jansen", "--name", "Moodle"
+        tmp_path, database_url, "api-key", "create", "--org", "bakkerij-jansen", "--name", "Moodle"
     )
     assert key.returncode == 0, key.stderr
     assert key.stdout.strip().splitlines()[-1].startswith("ll_")
 
 
-def test_cli_errors_are_plain_sentences(tmp_path: Path, sqlite_url: str) -> None:
-    _cli(tmp_path, sqlite_url, "migrate")
-    missing = _cli(tmp_path, sqlite_url, "api-key", "create", "--org", "nope", "--name", "x")
+def test_cli_errors_are_plain_sentences(tmp_path: Path, database_url: str) -> None:
+    _cli(tmp_path, database_url, "migrate")
+    missing = _cli(tmp_path, database_url, "api-key", "create", "--org", "nope", "--name", "x")
     assert missing.returncode != 0
     assert "no organisation with slug 'nope'" in missing.stderr
     short = _cli(
         tmp_path,
-        sqlite_url,
+        database_url,
         "create-user",
         "--org",
         "nope",
@@ -81,13 +74,13 @@ def test_cli_errors_are_plain_sentences(tmp_path: Path, sqlite_url: str) -> None
         "kort",
     )
     assert short.returncode != 0 and "at least 10 characters" in short.stderr
-    _cli(tmp_path, sqlite_url, "create-org", "Twee", "--slug", "twee")
-    again = _cli(tmp_path, sqlite_url, "create-org", "Twee", "--slug", "twee")
+    _cli(tmp_path, database_url, "create-org", "Twee", "--slug", "twee")
+    again = _cli(tmp_path, database_url, "create-org", "Twee", "--slug", "twee")
     assert again.returncode != 0 and "already exists" in again.stderr
 
 
-def test_vapid_generate_writes_a_private_key_file_once(tmp_path: Path, sqlite_url: str) -> None:
-    result = _cli(tmp_path, sqlite_url, "vapid", "generate")
+def test_vapid_generate_writes_a_private_key_file_once(tmp_path: Path, database_url: str) -> None:
+    result = _cli(tmp_path, database_url, "vapid", "generate")
     assert result.returncode == 0, result.stderr
     key_file = tmp_path / ".config" / "learnloop" / "vapid_private.pem"  # under HOME
     assert key_file.read_text().startswith("-----BEGIN PRIVATE KEY-----")
@@ -95,8 +88,8 @@ def test_vapid_generate_writes_a_private_key_file_once(tmp_path: Path, sqlite_ur
     pem = key_file.read_text()
     public = result.stdout.strip().splitlines()[-1]
     assert len(public) == 87 and public.startswith("B")  # a base64url uncompressed P-256 point
-    again = _cli(tmp_path, sqlite_url, "vapid", "generate")
+    again = _cli(tmp_path, database_url, "vapid", "generate")
     assert again.returncode != 0 and "--force" in again.stderr
     assert key_file.read_text() == pem, "an existing key is never overwritten without --force"
-    forced = _cli(tmp_path, sqlite_url, "vapid", "generate", "--force")
+    forced = _cli(tmp_path, database_url, "vapid", "generate", "--force")
     assert forced.returncode == 0 and forced.stdout.strip().splitlines()[-1] != public

@@ -1,17 +1,11 @@
-"""Smoke test of the demo organisation seed, on SQLite and (when available) PostgreSQL.
+"""Smoke test of the demo organisation seed."""
 
-Standalone on purpose: it builds its own database and AppContext instead of using conftest
-fixtures. PostgreSQL runs when LEARNLOOP_TEST_DATABASE_URL is set (required when CI=true).
-"""
-
-import os
 import re
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlmodel import col, func, select
 
 from backend.auth.passwords import TEST_HASH_COST, verify_password
@@ -30,47 +24,13 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.demo.seed import DEMO_SLUG, DemoResult, demo_exists, seed_demo
-from backend.settings import Settings
 
-PG_ENV = "LEARNLOOP_TEST_DATABASE_URL"
 WEDNESDAY = date(2025, 3, 12)
-
-
-def _settings(url: str) -> Settings:
-    return Settings(database_url=url, secret_key="x" * 40, env="test", password_cost=TEST_HASH_COST)
-
-
-async def _fresh_postgres_database(base_url: str) -> tuple[str, str]:
-    """Create an empty database next to ``base_url``'s; returns (url, admin dsn)."""
-    import asyncpg
-
-    base = make_url(base_url)
-    name = f"learnloop_demo_smoke_{os.getpid()}"
-    admin_dsn = base.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return base.set(database=name).render_as_string(hide_password=False), admin_dsn
-
-
-async def _drop_postgres_database(url: str, admin_dsn: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
 def demo_ctx(ctx: AppContext) -> AppContext:
-    """The shared fixture: a migrated database, SQLite and PostgreSQL in turn (tests/conftest.py)."""
+    """The shared fixture: the run's migrated database, emptied (tests/conftest.py)."""
     return ctx
 
 

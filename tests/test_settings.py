@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.settings import DEFAULT_DATABASE_URL, ConfigurationError, load_settings
+from backend.settings import ConfigurationError, load_settings
 
 
 @pytest.fixture
@@ -20,11 +20,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_defaults_to_embedded_sqlite_and_generates_a_dev_secret_once(
+def test_defaults_to_the_embedded_server_and_generates_a_dev_secret_once(
     clean_env: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = load_settings()
-    assert first.database_url == DEFAULT_DATABASE_URL
+    assert first.embedded_database and first.push_in_process
     secret_file = clean_env / ".learnloop-secret"
     assert secret_file.exists() and oct(secret_file.stat().st_mode)[-3:] == "600"
     assert "generated one" in caplog.text
@@ -60,4 +60,16 @@ def test_bad_values_are_named(clean_env: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("LEARNLOOP_LOGIN_ATTEMPTS")
     monkeypatch.setenv("LEARNLOOP_ENV", "staging")
     with pytest.raises(ConfigurationError, match="dev, test or production"):
+        load_settings()
+
+
+def test_database_urls_are_postgresql_only(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEARNLOOP_DATABASE_URL", "postgres://app:pw@db.internal:5432/learnloop")
+    settings = load_settings()
+    assert settings.database_url == "postgresql+asyncpg://app:pw@db.internal:5432/learnloop"
+    assert not settings.embedded_database and not settings.push_in_process
+    monkeypatch.setenv("LEARNLOOP_DATABASE_URL", "sqlite+aiosqlite:///./learnloop.db")
+    with pytest.raises(ConfigurationError, match="SQLite is no longer supported"):
         load_settings()

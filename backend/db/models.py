@@ -8,7 +8,7 @@ import enum
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db.types import UtcDateTime, utcnow
@@ -207,9 +207,7 @@ class LearningEvent(SQLModel, table=True):
     # BIGINT on PostgreSQL; SQLite only auto-numbers an INTEGER PRIMARY KEY
     id: int | None = Field(
         default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-        ),
+        sa_column=Column(BigInteger(), primary_key=True, autoincrement=True),
     )
     # No index of its own (uq_learning_event_org_key leads with it) and no foreign key: it is
     # the learner's organisation, and deleting one deletes its events through its learners
@@ -277,7 +275,7 @@ class XpLedgerEntry(SQLModel, table=True):
     user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
     event_id: int | None = Field(
         default=None,
-        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), nullable=True),
+        sa_column=Column(BigInteger(), nullable=True),
     )
     amount: int
     reason: str = Field(max_length=40)
@@ -446,7 +444,7 @@ class Kudos(SQLModel, table=True):
     learning_event_id: int | None = Field(
         default=None,
         sa_column=Column(
-            BigInteger().with_variant(Integer(), "sqlite"),
+            BigInteger(),
             ForeignKey("learning_event.id", ondelete="SET NULL"),
             nullable=True,
             unique=True,

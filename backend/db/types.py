@@ -1,4 +1,4 @@
-"""Column types that behave the same on SQLite and PostgreSQL."""
+"""Column types."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -9,10 +9,7 @@ from sqlalchemy.types import TypeDecorator
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware datetimes in, UTC-aware datetimes out, on every backend.
-
-    SQLite has no timezone type; without this a value read back would be naive.
-    """
+    """Timezone-aware datetimes in (a naive one is refused), UTC-aware datetimes out."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -22,10 +19,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UtcDateTime column; pass an aware datetime")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

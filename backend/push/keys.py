@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy.engine import make_url
 
+from backend.db import embedded
 from backend.settings import Settings
 
 log = logging.getLogger("learnloop.push")
@@ -84,22 +84,13 @@ def read_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def sqlite_data_dir(settings: Settings) -> Path | None:
-    """The directory of the SQLite database file (None for PostgreSQL or in-memory)."""
-    if not settings.is_sqlite:
-        return None
-    database = make_url(settings.database_url).database
-    if not database or database == ":memory:":
-        return None
-    return Path(database).resolve().parent
-
-
 def load_vapid_key(settings: Settings) -> VapidKey:
     """The deployment's VAPID key, or :class:`PushNotConfigured` saying what is missing.
 
-    Configured file first. In dev/test without one: a key generated once beside the SQLite
-    database (``.learnloop/vapid_private.pem``, gitignored), so ``serve --demo`` just works;
-    on PostgreSQL or in-memory SQLite a key derived from the secret, the same in every replica.
+    Configured file first. In dev/test without one: on the embedded database a key generated
+    once in its data directory (``.learnloop/vapid_private.pem``, gitignored), so
+    ``serve --demo`` just works; on another server a key derived from the secret, the same in
+    every replica.
     """
     subject = settings.vapid_subject or (DEV_SUBJECT if settings.is_dev else "")
     if settings.vapid_private_key_file:
@@ -114,9 +105,8 @@ def load_vapid_key(settings: Settings) -> VapidKey:
             "push notifications are not configured: set LEARNLOOP_VAPID_PRIVATE_KEY_FILE "
             "(learnloop vapid generate) and LEARNLOOP_VAPID_SUBJECT"
         )
-    data_dir = sqlite_data_dir(settings)
-    if data_dir is not None:
-        path = data_dir / ".learnloop" / "vapid_private.pem"
+    if settings.embedded_database:
+        path = embedded.data_dir() / "vapid_private.pem"
         if not path.exists():
             try:
                 write_new_key(path)

@@ -1,7 +1,7 @@
 """The push worker: N concurrent sender loops and the nudge scheduler tick, until told to stop.
 
-``learnloop worker`` runs one per process (any number of processes on PostgreSQL); with the
-embedded SQLite default ``learnloop serve`` runs one inside the app (``push_in_process``).
+``learnloop worker`` runs one per process (any number of processes); on the embedded database
+``learnloop serve`` runs one inside the app (``push_in_process``).
 Stopping is graceful: the loops finish and record the batch in hand, claim nothing new, and
 hand back claims they had not started sending.
 """

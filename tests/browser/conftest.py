@@ -2,8 +2,6 @@
 
 Every test gets its own server (on the test's database, through the ``ctx`` fixture) and its
 own Chromium profile, so service workers and caches never leak from one test to the next.
-The browser tests run on SQLite only: what they prove (manifest, service worker, offline
-shell) doesn't touch the database beyond signing in, which tests/web covers on both.
 
 Chromium comes from LEARNLOOP_CHROMIUM (default /usr/bin/chromium). Without it the tests are
 skipped, except with CI=true, where a missing browser fails the run.
@@ -11,7 +9,6 @@ skipped, except with CI=true, where a missing browser fails the run.
 
 import asyncio
 import os
-import shutil
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -36,14 +33,6 @@ CHROMIUM_ARGS = [
 ]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PHONE = ViewportSize(width=390, height=844)
-
-
-@pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only (see the module docstring); overrides the two-database fixture."""
-    target = tmp_path / "learnloop.db"
-    shutil.copyfile(sqlite_template, target)
-    return f"sqlite+aiosqlite:///{target}"
 
 
 @pytest.fixture

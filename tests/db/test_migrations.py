@@ -1,4 +1,4 @@
-"""The Alembic migrations and the SQLModel tables describe the same schema, on both databases."""
+"""The Alembic migrations and the SQLModel tables describe the same schema."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -89,8 +89,7 @@ async def _event_with_ledger_and_kudos(ctx: AppContext, world: World) -> tuple[i
 async def test_dropping_the_hot_foreign_keys_keeps_every_row_and_link(
     ctx: AppContext, world: World
 ) -> None:
-    # On SQLite migration 0011 rebuilds learning_event, which kudos and the ledger point at:
-    # nothing may be lost or unlinked on the way up or down.
+    # nothing may be lost or unlinked on the way up or down
     await downgrade(ctx.engine, "0010")
     event_id, kudos_id = await _event_with_ledger_and_kudos(ctx, world)
     for step in (lambda: upgrade(ctx.engine), lambda: downgrade(ctx.engine, "0010")):

@@ -20,8 +20,6 @@ from backend.learning.ingest_cache import cache_for
 from backend.settings import Settings
 from tests.factories import World
 
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
 XAPI = {"X-Experience-API-Version": "1.0.3"}
 
 

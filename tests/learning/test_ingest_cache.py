@@ -40,11 +40,6 @@ async def _post(client: AsyncTestClient[Litestar], world: World, body: dict) -> 
     assert response.status_code == 200, response.text
 
 
-def _postgres(ctx: AppContext) -> bool:
-    # the cache and the fast lane are PostgreSQL's; on SQLite every request goes the full way
-    return ctx.engine.dialect.name == "postgresql"
-
-
 async def test_the_state_written_is_kept_for_the_next_event(
     client: AsyncTestClient[Litestar], world: World, ctx: AppContext
 ) -> None:
@@ -57,9 +52,6 @@ async def test_the_state_written_is_kept_for_the_next_event(
         ).one()
     assert row.xp_total == 40
     cached = cache_for(ctx.engine).state(world.a.id, employee)
-    if not _postgres(ctx):
-        assert cached is None
-        return
     assert cached is not None and cached.version == row.version
     assert cached.state.xp_total == row.xp_total
     assert cache_for(ctx.engine).state(world.b.id, employee) is None  # never across orgs
@@ -140,7 +132,7 @@ async def test_the_fast_lane_answers_like_the_route_and_hands_on_what_it_cannot(
 ) -> None:
     headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
     cache = cache_for(ctx.engine)
-    lane = 1 if _postgres(ctx) else 0  # on SQLite the route answers everything
+    lane = 1
     # nothing in memory yet: the fast lane reads what it lacks itself, then the next one
     # finds it all in memory
     first = _statement(datetime.now(UTC) - timedelta(hours=3))
@@ -192,9 +184,9 @@ async def test_a_state_the_memory_lacks_is_read_and_counted_exactly(
     cache.forget_states([employee])
     cache.forget_org(world.a.id)
     await _post(client, world, _statement(datetime.now(UTC) - timedelta(hours=4)))
-    if _postgres(ctx):  # the fast lane answered it and kept what it wrote
-        cached = cache.state(world.a.id, employee)
-        assert cached is not None and (cached.version, cached.state.xp_total) == (2, 40)
+    # the fast lane answered it and kept what it wrote
+    cached = cache.state(world.a.id, employee)
+    assert cached is not None and (cached.version, cached.state.xp_total) == (2, 40)
     await _post(client, world, first)  # the stored state knows it: nothing changes
     async with ctx.sessionmaker() as session:
         row = (
@@ -204,14 +196,14 @@ async def test_a_state_the_memory_lacks_is_read_and_counted_exactly(
             await session.exec(select(LearningEvent.id).where(LearningEvent.user_id == employee))
         ).all()
     assert (row.xp_total, row.version, len(events)) == (40, 2, 2)
-    assert cache.fast_lane_answers == (2 if _postgres(ctx) else 0)  # the resent one: the route
+    assert cache.fast_lane_answers == 2  # the resent one: the route
 
 
 async def test_the_fast_lane_stores_the_columns_the_route_stores(
     client: AsyncTestClient[Litestar], world: World, ctx: AppContext
 ) -> None:
-    # through the fast lane on PostgreSQL, the route on SQLite: the same columns come out,
-    # an activity the catalogue lacks as no course
+    # through the fast lane and the route the same columns come out, an activity the
+    # catalogue lacks as no course
     async with ctx.sessionmaker() as session:
         course = (
             await session.exec(select(Course).where(Course.organisation_id == world.a.id))
@@ -229,7 +221,7 @@ async def test_the_fast_lane_stores_the_columns_the_route_stores(
     headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
     response = await client.post("/xapi/statements", json=batch, headers=headers)
     assert response.status_code == 200 and response.json() == [s["id"] for s in batch]
-    assert cache_for(ctx.engine).fast_lane_answers == (3 if _postgres(ctx) else 0)
+    assert cache_for(ctx.engine).fast_lane_answers == 3
     async with ctx.sessionmaker() as session:
         rows = (
             await session.exec(

@@ -1,4 +1,4 @@
-"""The scheduler tick on SQLite and PostgreSQL: due learners only, each nudge once."""
+"""The scheduler tick: due learners only, each nudge once."""
 
 import asyncio
 import gc
@@ -273,8 +273,7 @@ async def test_two_concurrent_ticks_create_each_nudge_once(ctx: AppContext, worl
             )
         ).one()
     assert count == 240 and due == 0
-    if ctx.settings.database_url.startswith("postgresql"):
-        assert all(created), "both schedulers took part (SKIP LOCKED, not one waiting)"
+    assert all(created), "both schedulers took part (SKIP LOCKED, not one waiting)"
 
 
 async def test_team_milestone_new_hot_course_and_testimonial_ask(

@@ -267,7 +267,9 @@ def test_vapid_headers_are_signed_once_per_origin_and_renewed_before_expiry() ->
 
     clock = [1_000_000.0]
     cache = VapidHeaderCache(
-        load_vapid_key(Settings(secret_key="s" * 48, env="test", database_url="sqlite://")),
+        load_vapid_key(
+            Settings(secret_key="s" * 48, env="test", database_url="postgresql+asyncpg://h/db")
+        ),
         clock=lambda: clock[0],
     )
     first = cache.headers_for("https://fcm.googleapis.com/fcm/send/abc")

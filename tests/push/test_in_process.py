@@ -1,4 +1,5 @@
-"""``learnloop serve`` on SQLite: the app itself runs the push worker, so the demo needs one command."""
+"""``learnloop serve`` on the embedded database: the app itself runs the push worker, so the
+demo needs one command."""
 
 import asyncio
 import dataclasses

@@ -1,4 +1,4 @@
-"""Two ``learnloop worker`` processes on one PostgreSQL share the outbox: nothing twice, nothing lost.
+"""Two ``learnloop worker`` processes on one database share the outbox: nothing twice, nothing lost.
 
 The workers are real processes (``python -m backend.cli worker``); the push service runs in
 the test and keeps every request, so the test counts deliveries per (nudge, device) by
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text
-from sqlmodel import SQLModel
 
 from backend.context import AppContext
 from backend.db.engine import make_engine
@@ -28,7 +27,6 @@ from backend.push.delivery import deliver_due
 from backend.push.keys import vapid_key_for, write_new_key
 from backend.push.sender import PushSender
 from backend.push.vapid import VapidHeaderCache
-from tests.conftest import _missing_postgres
 from tests.push.push_service import FakeDevice, PushService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,20 +36,6 @@ TWO_DEVICE_USERS = 200  # so "exactly once" is per device, not per nudge
 BATCH = 50
 SENDERS = 4
 LEASE_SECONDS = 8
-
-
-@pytest.fixture
-async def database_url(postgres_url: str | None) -> AsyncIterator[str]:
-    """PostgreSQL only: SKIP LOCKED across processes is what this proves."""
-    if postgres_url is None or postgres_url.startswith("error:"):
-        _missing_postgres(f"no PostgreSQL for the multi-worker test: {(postgres_url or '')[6:]}")
-    assert postgres_url is not None
-    engine = make_engine(postgres_url, null_pool=True)
-    async with engine.begin() as conn:
-        for table in reversed(SQLModel.metadata.sorted_tables):
-            await conn.execute(table.delete())
-    await engine.dispose()
-    yield postgres_url
 
 
 @pytest.fixture

@@ -236,7 +236,7 @@ def upgrade() -> None:
         "learning_event",
         sa.Column(
             "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            sa.BigInteger(),
             autoincrement=True,
             nullable=False,
         ),
@@ -327,7 +327,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("organisation_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("event_id", sa.BigInteger(), nullable=True),
         sa.Column("amount", sa.Integer(), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("local_date", sa.Date(), nullable=False),

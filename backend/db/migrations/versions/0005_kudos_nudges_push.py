@@ -104,9 +104,7 @@ def upgrade() -> None:
         sa.Column("from_user_id", sa.Integer(), nullable=False),
         sa.Column("to_user_id", sa.Integer(), nullable=False),
         sa.Column("message", sqlmodel.sql.sqltypes.AutoString(length=280), nullable=False),
-        sa.Column(
-            "learning_event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("learning_event_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", backend.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["from_user_id"],

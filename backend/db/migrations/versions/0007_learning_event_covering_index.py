@@ -2,8 +2,7 @@
 
 The scheduler tick reads each due learner's last four weeks of learning (local date, minutes,
 kind, course); with these columns in the index that is an index-only scan instead of one heap
-page per event. Same key, so every query that used the index still does. PostgreSQL only
-(SQLite has no INCLUDE). On a large table, build the new index CONCURRENTLY beforehand.
+page per event. Same key, so every query that used the index still does. On a large table, build the new index CONCURRENTLY beforehand.
 
 Revision ID: 0007
 Revises: 0006
@@ -25,8 +24,6 @@ INCLUDED = ["local_date", "minutes", "kind", "course_id"]
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.create_index(
         NAME + "_new", "learning_event", COLUMNS, unique=False, postgresql_include=INCLUDED
     )
@@ -35,8 +32,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.create_index(NAME + "_old", "learning_event", COLUMNS, unique=False)
     op.drop_index(NAME, table_name="learning_event")
     op.execute(f"ALTER INDEX {NAME}_old RENAME TO {NAME}")

@@ -6,11 +6,11 @@ Create Date: 2026-12-02 05:00:00.000000
 
 Ingestion may keep an organisation's rules, badges, challenges, courses and learners in
 memory between requests; every write it makes checks, in the same statement, that the
-organisation's ``config_version`` is still the one it read them at. On PostgreSQL triggers
-keep the number: a row of ``badge_definition``, ``challenge``, ``course`` or
+organisation's ``config_version`` is still the one it read them at. Triggers keep the
+number: a row of ``badge_definition``, ``challenge``, ``course`` or
 ``course_competency`` written or deleted, a learner's e-mail, external id, timezone or
 active flag changed or a learner deleted, or the organisation's settings or timezone
-changed. (SQLite has no in-memory ingestion path: there the column only exists.)
+changed.
 """
 
 from collections.abc import Sequence
@@ -51,8 +51,6 @@ def upgrade() -> None:
         "organisation",
         sa.Column("config_version", sa.BigInteger(), nullable=False, server_default="0"),
     )
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.execute(_BUMP_FUNCTION)
     op.execute(_OWN_FUNCTION)
     for table in _CONFIG_TABLES:
@@ -82,12 +80,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in _CONFIG_TABLES:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_config_version ON {table}")
-        op.execute("DROP TRIGGER IF EXISTS user_account_config_version ON user_account")
-        op.execute("DROP TRIGGER IF EXISTS user_account_deleted_config_version ON user_account")
-        op.execute("DROP TRIGGER IF EXISTS organisation_config_version ON organisation")
-        op.execute("DROP FUNCTION IF EXISTS learnloop_bump_config_version()")
-        op.execute("DROP FUNCTION IF EXISTS learnloop_organisation_config_changed()")
+    for table in _CONFIG_TABLES:
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_config_version ON {table}")
+    op.execute("DROP TRIGGER IF EXISTS user_account_config_version ON user_account")
+    op.execute("DROP TRIGGER IF EXISTS user_account_deleted_config_version ON user_account")
+    op.execute("DROP TRIGGER IF EXISTS organisation_config_version ON organisation")
+    op.execute("DROP FUNCTION IF EXISTS learnloop_bump_config_version()")
+    op.execute("DROP FUNCTION IF EXISTS learnloop_organisation_config_changed()")
     op.drop_column("organisation", "config_version")

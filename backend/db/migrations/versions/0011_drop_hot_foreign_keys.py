@@ -11,9 +11,6 @@ concurrent ingestion, turned into a multixact. What they guarded stays guarded:
 - a ledger entry is written in the statement that writes its event, and events are only
   ever deleted with their learner, who takes the ledger along.
 
-On SQLite the two tables are rebuilt (``backend.db.migrate`` runs migrations with foreign
-key enforcement off, so rebuilding ``learning_event`` leaves ``kudos`` alone).
-
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07 06:30:00.000000
@@ -30,36 +27,35 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("xp_ledger") as batch_op:
-        batch_op.drop_constraint("fk_xp_ledger_organisation_id_organisation", type_="foreignkey")
-        batch_op.drop_constraint("fk_xp_ledger_event_id_learning_event", type_="foreignkey")
-    with op.batch_alter_table("learning_event") as batch_op:
-        batch_op.drop_constraint(
-            "fk_learning_event_organisation_id_organisation", type_="foreignkey"
-        )
+    op.drop_constraint("fk_xp_ledger_organisation_id_organisation", "xp_ledger", type_="foreignkey")
+    op.drop_constraint("fk_xp_ledger_event_id_learning_event", "xp_ledger", type_="foreignkey")
+    op.drop_constraint(
+        "fk_learning_event_organisation_id_organisation", "learning_event", type_="foreignkey"
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("learning_event") as batch_op:
-        batch_op.create_foreign_key(
-            "fk_learning_event_organisation_id_organisation",
-            "organisation",
-            ["organisation_id"],
-            ["id"],
-            ondelete="CASCADE",
-        )
-    with op.batch_alter_table("xp_ledger") as batch_op:
-        batch_op.create_foreign_key(
-            "fk_xp_ledger_event_id_learning_event",
-            "learning_event",
-            ["event_id"],
-            ["id"],
-            ondelete="SET NULL",
-        )
-        batch_op.create_foreign_key(
-            "fk_xp_ledger_organisation_id_organisation",
-            "organisation",
-            ["organisation_id"],
-            ["id"],
-            ondelete="CASCADE",
-        )
+    op.create_foreign_key(
+        "fk_learning_event_organisation_id_organisation",
+        "learning_event",
+        "organisation",
+        ["organisation_id"],
+        ["id"],
+        ondelete="CASCADE",
+    )
+    op.create_foreign_key(
+        "fk_xp_ledger_event_id_learning_event",
+        "xp_ledger",
+        "learning_event",
+        ["event_id"],
+        ["id"],
+        ondelete="SET NULL",
+    )
+    op.create_foreign_key(
+        "fk_xp_ledger_organisation_id_organisation",
+        "xp_ledger",
+        "organisation",
+        ["organisation_id"],
+        ["id"],
+        ondelete="CASCADE",
+    )
