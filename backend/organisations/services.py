@@ -1,8 +1,11 @@
-"""Organisations: changing an organisation's name, defaults and settings."""
+"""Organisations: creating one, and changing its name, defaults and settings."""
 
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ClientException, ValidationException
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.badges.defaults import ensure_default_badges
 from backend.db.models import Organisation
 from backend.organisations.schemas import OrganisationPublic, OrganisationUpdate
 from backend.organisations.settings import OrganisationSettings, organisation_settings
@@ -18,6 +21,27 @@ def _public(organisation: Organisation) -> OrganisationPublic:
         default_locale=organisation.default_locale,
         settings=organisation_settings(organisation),
     )
+
+
+async def create_organisation(
+    session: AsyncSession, *, name: str, slug: str, timezone: str, locale: str
+) -> Organisation:
+    """A new organisation with the default badges; 409 when the slug is taken."""
+    organisation = Organisation(
+        name=name, slug=slug, default_timezone=timezone, default_locale=locale
+    )
+    session.add(organisation)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise ClientException(
+            f"an organisation with slug {slug!r} already exists", status_code=409
+        ) from exc
+    assert organisation.id is not None
+    await ensure_default_badges(session, organisation.id)
+    await session.commit()
+    return organisation
 
 
 async def get_organisation(org: OrgScope) -> OrganisationPublic:
