@@ -26,12 +26,26 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _run(factory: Callable[["Any"], Awaitable[T]]) -> T:
+def _context(settings: Settings, *, null_pool: bool = False) -> Any:
     from backend.context import AppContext
 
+    try:
+        return AppContext.from_settings(settings, null_pool=null_pool)
+    except ConfigurationError as exc:  # e.g. the embedded server did not start
+        raise click.ClickException(str(exc)) from exc
+
+
+def _run(factory: Callable[["Any"], Awaitable[T]], *, migrate: bool | None = None) -> T:
+    """Run ``factory`` with an app context, migrations first when ``migrate`` says so; by
+    default on the embedded server, whose schema is the app's own (a no-op when up to date),
+    so every command works on a new machine."""
+    from backend.db.migrate import upgrade
+
     async def main() -> T:
-        ctx = AppContext.from_settings(_settings(), null_pool=True)
+        ctx = _context(_settings(), null_pool=True)
         try:
+            if migrate or (migrate is None and ctx.settings.embedded_database):
+                await upgrade(ctx.engine)
             return await factory(ctx)
         finally:
             await ctx.engine.dispose()
@@ -51,12 +65,11 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    from backend.db.migrate import upgrade
 
     async def go(ctx: Any) -> None:
-        await upgrade(ctx.engine)
+        return None
 
-    _run(go)
+    _run(go, migrate=True)
     click.echo("database is up to date")
 
 
@@ -71,12 +84,9 @@ def _print_logins(result: Any) -> None:
 @click.option("--reset", is_flag=True, help="Delete the demo organisation first and seed it anew.")
 def demo(reset: bool) -> None:
     """Seed the Dutch demo organisation and print three logins."""
-    from backend.db.migrate import upgrade
     from backend.demo.seed import seed_demo
 
     async def go(ctx: Any) -> Any:
-        if ctx.settings.embedded_database:
-            await upgrade(ctx.engine)
         return await seed_demo(ctx, reset=reset)
 
     _print_logins(_run(go))
@@ -105,15 +115,12 @@ def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: b
     if run_migrations is None:
         run_migrations = settings.embedded_database
     if run_migrations or with_demo:
-        from backend.db.migrate import upgrade
         from backend.demo.seed import seed_demo
 
         async def prepare(ctx: Any) -> Any:
-            if run_migrations:
-                await upgrade(ctx.engine)
             return await seed_demo(ctx) if with_demo else None
 
-        result = _run(prepare)
+        result = _run(prepare, migrate=run_migrations)
         if result is not None:
             _print_logins(result)
     click.echo(f"learnloop is running at http://{host}:{port}/  (Ctrl+C stops it)")
@@ -327,8 +334,6 @@ def vapid_generate(out: str, force: bool) -> None:
 )
 def worker(senders: int | None, scheduler: bool) -> None:
     """Deliver queued nudges by Web Push (and run the scheduler) until SIGTERM."""
-
-    from backend.context import AppContext
     from backend.push.keys import PushNotConfigured, load_vapid_key
     from backend.push.worker import PushWorker
 
@@ -339,7 +344,7 @@ def worker(senders: int | None, scheduler: bool) -> None:
         raise click.ClickException(str(exc)) from exc
 
     async def main_loop() -> Any:
-        ctx = AppContext.from_settings(settings)
+        ctx = _context(settings)
         push_worker = PushWorker(ctx, senders=senders, run_scheduler=scheduler)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
