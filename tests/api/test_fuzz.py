@@ -38,6 +38,8 @@ MAX_EXAMPLES = 25  # per operation for the L&D admin, who gets past every guard
 MAX_EXAMPLES_UNPRIVILEGED = 5  # per operation for the anonymous visitor and the API key ...
 MAX_EXAMPLES_ESCALATED = 15  # ... and this many more where they got past the guard
 
+pytestmark = pytest.mark.slow
+
 FUZZ_SETTINGS = settings(
     deadline=None,
     database=None,  # no .hypothesis directory in the repository

@@ -35,6 +35,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PHONE = ViewportSize(width=390, height=844)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is a slow one (``pytest -m "not slow"`` leaves them out)."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 async def live_server(ctx: AppContext) -> AsyncIterator[str]:
     """The real app served over HTTP in a background thread; yields its base URL."""
