@@ -15,17 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backend.context import AppContext
-from backend.push.delivery import (
-    DeliveryLog,
-    DeliveryReport,
-    claim,
-    judge,
-    record,
-    release,
-    send_batch,
-    tally,
-)
+from backend.push import outbox
+from backend.push.delivery import DeliveryLog, deliver
 from backend.push.keys import PushNotConfigured, load_vapid_key
+from backend.push.model import DeliveryReport
 from backend.push.sender import PushSender, SendLanes
 from backend.push.vapid import VapidHeaderCache
 
@@ -74,7 +67,6 @@ class PushWorker:
         self._work = asyncio.Event()
         self.report = DeliveryReport()
         self.concurrency = settings.push_concurrency
-        self.delivery_log: DeliveryLog | None = None
 
     async def run(self) -> DeliveryReport:
         """Run until :attr:`stop` is set; returns what was delivered."""
@@ -97,15 +89,17 @@ class PushWorker:
                     ) as sender,
                     SendLanes(sender, self.concurrency) as lanes,
                 ):
-                    self.delivery_log = DeliveryLog(self.ctx.engine)
+                    delivery_log = DeliveryLog(self.ctx.engine)
                     senders = [
-                        asyncio.create_task(self._sender_loop(lanes), name=f"push-sender-{i}")
+                        asyncio.create_task(
+                            self._sender_loop(lanes, delivery_log), name=f"push-sender-{i}"
+                        )
                         for i in range(self.senders)
                     ]
                     try:
                         await asyncio.gather(*senders)
                     finally:
-                        await asyncio.shield(self.delivery_log.close())
+                        await asyncio.shield(delivery_log.close())
         finally:
             self.stop.set()
             for task in tasks:
@@ -114,10 +108,10 @@ class PushWorker:
                     await task
         return self.report
 
-    async def _sender_loop(self, lanes: SendLanes) -> None:
+    async def _sender_loop(self, lanes: SendLanes, delivery_log: DeliveryLog) -> None:
         while not self.stop.is_set():
             try:
-                handled = await self._one_batch(lanes)
+                handled = await self._one_batch(lanes, delivery_log)
             except Exception:  # the database or a bug: log, breathe, go on
                 log.exception("push batch failed; its claims expire and are retried")
                 handled = 0
@@ -131,9 +125,9 @@ class PushWorker:
         for waiting in waits:
             waiting.cancel()
 
-    async def _one_batch(self, lanes: SendLanes) -> int:
+    async def _one_batch(self, lanes: SendLanes, delivery_log: DeliveryLog) -> int:
         engine = self.ctx.engine
-        batch = await claim(
+        batch = await outbox.claim(
             engine, self.clock(), limit=self.batch_size, lease_seconds=self.lease_seconds
         )
         if not batch.nudges:
@@ -142,16 +136,11 @@ class PushWorker:
             # more is probably due (a tick just queued a burst): wake the idle loops now
             self._work.set()
             self._work.clear()
-        try:
-            results = await send_batch(lanes, batch, self.delivery_log)
-        except asyncio.CancelledError:
-            # stopped hard before the batch was sent: let other workers take it right away
-            await asyncio.shield(release(engine, [n.message.nudge_id for n in batch.nudges]))
-            raise
-        now = self.clock()
-        outcomes = judge(batch, results, now, max_attempts=self.max_attempts)
-        await asyncio.shield(record(engine, batch, outcomes, now, self.delivery_log))
-        self.report.add(tally(batch, outcomes))
+        self.report.add(
+            await deliver(
+                engine, lanes, delivery_log, batch, max_attempts=self.max_attempts, clock=self.clock
+            )
+        )
         return len(batch.nudges)
 
     async def _scheduler_loop(self) -> None:

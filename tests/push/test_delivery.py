@@ -13,12 +13,12 @@ from sqlmodel import col, select
 
 from backend.context import AppContext
 from backend.db.models import Nudge, PushDelivery, PushSubscription
-from backend.push.delivery import DeliveryReport, deliver_due
 from backend.push.keys import vapid_key_for
+from backend.push.model import DeliveryReport
 from backend.push.sender import PushSender
 from backend.push.vapid import VapidHeaderCache
 from tests.factories import World, signed_in_client
-from tests.push.conftest import queue_nudge
+from tests.push.conftest import deliver_due, queue_nudge
 from tests.push.push_service import FakeDevice, PushService
 
 

@@ -23,10 +23,10 @@ from sqlalchemy import func, insert, select, text
 from backend.context import AppContext
 from backend.db.engine import make_engine
 from backend.db.models import Nudge, Organisation, PushDelivery, PushSubscription, User
-from backend.push.delivery import deliver_due
 from backend.push.keys import vapid_key_for, write_new_key
 from backend.push.sender import PushSender
 from backend.push.vapid import VapidHeaderCache
+from tests.push.conftest import deliver_due
 from tests.push.push_service import FakeDevice, PushService
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,19 +1,25 @@
-"""The outbox statements on PostgreSQL: raw asyncpg, one statement per claim and per record.
+"""The push outbox in SQL: claim due nudges, give claims back, record deliveries and outcomes.
 
-The SQLAlchemy statements in :mod:`backend.push.delivery` serve SQLite (and any other
-database); on PostgreSQL these do the same work in fewer round trips and without SQL
-compilation or row processing per batch (SQLAlchemy was ~15 % of a worker's CPU). Id lists
-travel as array parameters (``= ANY($1)``, ``unnest``), so each statement is prepared once
-per connection (asyncpg's statement cache) whatever the batch size.
+The outbox is the ``nudge`` table; ``push_delivery`` holds one row per (nudge, device) a push
+service accepted, the key that stops a message from going to a device twice. Each operation
+is one raw asyncpg statement (two when devices are gone) on a connection of the app's engine:
+no SQL compilation or row processing per batch (SQLAlchemy was ~15 % of a worker's CPU), and
+id lists travel as array parameters (``= ANY($1)``, ``unnest``), so each statement is
+prepared once per connection (asyncpg's statement cache) whatever the batch size.
 """
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from backend.push.model import Batch, ClaimedNudge, Outcomes
+from backend.push.payload import PushMessage
+from backend.push.sender import Device
 
 # due rows claimed and returned with their learners' devices and what is already delivered,
 # all in one statement (one snapshot): the claim, the device list and the dedupe set agree.
@@ -133,6 +139,10 @@ TRANSIENT = (
 )
 
 
+# a delivery as DeliveryLog keeps it: organisation id, nudge id, subscription id, status, time
+DeliveryRow = tuple[int, str, int, int, datetime]
+
+
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """The asyncpg connection under one of the engine's pooled connections.
@@ -150,48 +160,99 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
                 await conn.invalidate()
 
 
-async def claim(
-    engine: AsyncEngine, now: datetime, limit: int, claimed_until: datetime
-) -> list[asyncpg.Record]:
+async def claim(engine: AsyncEngine, now: datetime, *, limit: int, lease_seconds: float) -> Batch:
+    """Claim up to ``limit`` due nudges for ``lease_seconds`` (:data:`CLAIM`)."""
     async with driver_connection(engine) as conn:
-        rows: list[asyncpg.Record] = await conn.fetch(CLAIM, now, limit, claimed_until)
-        return rows
+        rows = await conn.fetch(CLAIM, now, limit, now + timedelta(seconds=lease_seconds))
+    return _batch_of(rows)
+
+
+def _batch_of(rows: Iterable[asyncpg.Record]) -> Batch:
+    """A batch from :data:`CLAIM` rows: one per (nudge, device or none), in nudge id order."""
+    nudges: list[ClaimedNudge] = []
+    devices: dict[int, list[Device]] = {}
+    delivered: set[tuple[str, int]] = set()
+    seen: set[int] = set()  # a learner's devices come once per nudge of theirs in the batch
+    last = None
+    for nid, org, user, kind, locale, title, body, url, attempts, sid, *keys, done in rows:
+        if nid != last:
+            last = nid
+            nudges.append(
+                ClaimedNudge(PushMessage(nid, kind, locale, title, body, url), org, user, attempts)
+            )
+        if sid is None:
+            continue
+        if sid not in seen:
+            seen.add(sid)
+            devices.setdefault(user, []).append(Device(sid, *keys))
+        if done:
+            delivered.add((nid, sid))
+    return Batch(nudges, devices, delivered)
 
 
 async def release(engine: AsyncEngine, nudge_ids: Sequence[str]) -> None:
-    async with driver_connection(engine) as conn:
-        await conn.execute(RELEASE, list(nudge_ids))
+    """Give up claims (stopped before sending): other workers may take them at once."""
+    if nudge_ids:
+        async with driver_connection(engine) as conn:
+            await conn.execute(RELEASE, list(nudge_ids))
 
 
-async def insert_deliveries(engine: AsyncEngine, columns: Sequence[Sequence[Any]]) -> None:
-    """``columns``: organisation ids, nudge ids, subscription ids, statuses, times."""
+async def insert_deliveries(engine: AsyncEngine, rows: Sequence[DeliveryRow]) -> None:
+    """``push_delivery`` rows (duplicates ignored), in one lock order so inserts cannot deadlock."""
+    rows = sorted(rows, key=lambda r: (r[2], r[1]))  # the order RECORD inserts in
     async with driver_connection(engine) as conn:
-        await conn.execute(INSERT_DELIVERIES, *columns)
+        await conn.execute(INSERT_DELIVERIES, *zip(*rows, strict=True))
 
 
 async def record(
     engine: AsyncEngine,
+    batch: Batch,
+    out: Outcomes,
     now: datetime,
-    sent: Sequence[str],
-    verdicts: Sequence[Sequence[Any]],
-    devices: Sequence[Sequence[int]],
-    deliveries: Sequence[Sequence[Any]],
-    gone: Sequence[int],
+    already_recorded: set[tuple[str, int]],
 ) -> None:
-    """One batch's outcome (:data:`RECORD`, and :data:`DELETE_GONE` when devices are gone).
+    """Write one batch's outcomes in one transaction (:data:`RECORD`), retried on a deadlock.
 
-    ``sent``: nudges sent with nothing else to change; ``verdicts``: the other nudges as ids,
-    statuses, errors, attempts, due times (None: unchanged); ``devices``: ids that succeeded,
-    that failed, that did both; ``deliveries``: organisation ids, nudge ids, subscription
-    ids, statuses; ``gone``: devices to delete.
+    Deliveries in ``already_recorded`` (written early by the delivery log) are not sent again.
     """
+    attempts = {n.message.nudge_id: n.attempts for n in batch.nudges}
+    # the common outcome, a nudge sent at the first go, as a plain id list (see RECORD)
+    sent: list[str] = []
+    verdicts: tuple[list[Any], ...] = ([], [], [], [], [])  # ids, statuses, errors, ...
+    for nid, verdict in out.verdicts.items():
+        if verdict.status == "sent" and not verdict.error and verdict.attempts == attempts[nid]:
+            sent.append(nid)
+            continue
+        verdicts[0].append(nid)
+        verdicts[1].append(verdict.status)
+        verdicts[2].append(verdict.error[:500])
+        verdicts[3].append(verdict.attempts)
+        verdicts[4].append(verdict.due_at if verdict.status == "pending" else None)
+    succeeded = {d.subscription_id for _, d, _ in out.delivered} - out.gone
+    failed = out.failed_devices - out.gone
+    devices = (sorted(succeeded - failed), sorted(failed - succeeded), sorted(succeeded & failed))
+    deliveries: tuple[list[Any], ...] = ([], [], [], [])  # organisations, nudges, devices, statuses
+    for nudge, device, status in out.delivered:
+        if (nudge.message.nudge_id, device.subscription_id) not in already_recorded:
+            deliveries[0].append(nudge.organisation_id)
+            deliveries[1].append(nudge.message.nudge_id)
+            deliveries[2].append(device.subscription_id)
+            deliveries[3].append(status)
     args = (now, sent, *verdicts, *devices, *deliveries)
-    async with driver_connection(engine) as conn:
-        if not gone:
-            await conn.fetchrow(RECORD, *args)
-            return
-        async with conn.transaction():
-            # in id order, before anything else, so workers removing devices cannot deadlock
-            await conn.execute(LOCK_GONE, list(gone))
-            await conn.fetchrow(RECORD, *args)
-            await conn.execute(DELETE_GONE, list(gone))
+    gone = sorted(out.gone)
+    for attempt in range(5):
+        try:
+            async with driver_connection(engine) as conn:
+                if not gone:
+                    await conn.fetchrow(RECORD, *args)
+                    return
+                async with conn.transaction():
+                    # in id order, before anything else, so workers removing devices cannot deadlock
+                    await conn.execute(LOCK_GONE, gone)
+                    await conn.fetchrow(RECORD, *args)
+                    await conn.execute(DELETE_GONE, gone)
+                    return
+        except TRANSIENT:
+            if attempt == 4:
+                raise
+        await asyncio.sleep(0.05 * (attempt + 1))
