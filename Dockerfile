@@ -3,7 +3,7 @@
 # See docker-compose.yml for how they run together against PostgreSQL.
 #
 #   docker build -t learnloop .
-#   docker run --rm -p 8000:8000 -e LEARNLOOP_SECRET_KEY=... learnloop   # SQLite, dev-ish
+#   docker run --rm -p 8000:8000 -e LEARNLOOP_SECRET_KEY=... learnloop   # embedded PostgreSQL, dev-ish
 
 # ---- build: resolve the locked dependencies into /app/.venv ------------------------------
 FROM python:3.11-slim AS build
@@ -45,9 +45,10 @@ RUN groupadd --system --gid 10001 learnloop \
 
 WORKDIR /app
 COPY --from=build --chown=root:root /app /app
-# The only place the app may write (e.g. a SQLite file when run without PostgreSQL).
+# The only place the app may write: the embedded PostgreSQL's data when LEARNLOOP_DATABASE_URL
+# is unset (docker-compose.yml sets it to the postgres service).
 RUN mkdir -p /app/data && chown learnloop:learnloop /app/data
-ENV LEARNLOOP_DATABASE_URL="sqlite+aiosqlite:////app/data/learnloop.db"
+ENV LEARNLOOP_DATA_DIR=/app/data
 
 USER learnloop:learnloop
 EXPOSE 8000

@@ -4,7 +4,7 @@
     uv run python benchmarks/pwa.py [--runs 1] [--keep DIR]
 
 Starts the app itself (``learnloop serve --demo``) on a free 127.0.0.1 port with a fresh
-SQLite database in a temporary folder, signs in as the demo employee, and runs Lighthouse
+embedded PostgreSQL in a temporary folder, signs in as the demo employee, and runs Lighthouse
 (mobile emulation, its default) against each page with the session cookie passed through
 ``--extra-headers``. Chromium is Debian's (``CHROME_PATH``, default /usr/bin/chromium), headless.
 Prints the four category scores per page (the median over ``--runs``) against the targets
@@ -58,10 +58,11 @@ def demo_server(workdir: Path) -> Iterator[str]:
     env = {
         **os.environ,
         "LEARNLOOP_ENV": "dev",
-        "LEARNLOOP_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'demo.db'}",
+        "LEARNLOOP_DATA_DIR": str(workdir / "data"),  # the embedded PostgreSQL, thrown away after
         "LEARNLOOP_SECRET_KEY": secrets.token_urlsafe(48),
         "LEARNLOOP_LOG_LEVEL": "WARNING",
     }
+    env.pop("LEARNLOOP_DATABASE_URL", None)
     log = (workdir / "server.log").open("w")
     process = subprocess.Popen(
         [

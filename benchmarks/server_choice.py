@@ -3,7 +3,7 @@
     uv run python benchmarks/server_choice.py [--duration 10] [--warmup 3] [--rounds 1]
 
 Each server runs ``backend.app:create_app`` (factory) with one worker on a free 127.0.0.1 port,
-on an empty, migrated SQLite database in a temporary folder. A load generator in its own
+on an empty, migrated embedded PostgreSQL in a temporary folder. A load generator in its own
 process (``wrk`` when installed — ``apt-get install wrk`` — else the small asyncio HTTP/1.1
 client in this file) keeps a fixed number of keep-alive connections busy against
 
@@ -325,12 +325,13 @@ def main() -> None:
         env = {
             **os.environ,
             "LEARNLOOP_ENV": "production",
-            "LEARNLOOP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
+            "LEARNLOOP_DATA_DIR": f"{tmp}/data",  # an embedded PostgreSQL, thrown away after
             "LEARNLOOP_SECRET_KEY": secrets.token_urlsafe(48),
             "LEARNLOOP_LOG_LEVEL": "WARNING",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         env.pop("LEARNLOOP_SECRET_KEY_FILE", None)
+        env.pop("LEARNLOOP_DATABASE_URL", None)
         run_checked([sys.executable, "-m", "backend.cli", "migrate"], env, timeout=120)
         print(
             f"load: {tool}, {args.connections} connections, {args.warmup:g}s warm-up + "
