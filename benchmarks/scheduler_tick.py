@@ -174,7 +174,8 @@ async def explain_due_query(ctx: object, batch: int) -> list[str]:
     """The plan of the tick's batch statement on PostgreSQL (in a transaction rolled back)."""
     from sqlalchemy import text
 
-    from backend.nudges.postgres_tick import BATCH_SQL, batch_parameters
+    from backend.nudges.policy_input import batch_parameters
+    from backend.nudges.store import BATCH_SQL
 
     engine = ctx.engine  # type: ignore[attr-defined]
     async with engine.connect() as conn:
@@ -271,7 +272,7 @@ async def measure(
 
     from backend.auth.passwords import TEST_HASH_COST
     from backend.context import AppContext
-    from backend.nudges.scheduler import PHASE_SECONDS, run_tick
+    from backend.nudges.scheduler import run_tick
     from backend.settings import Settings
 
     settings = Settings(
@@ -295,7 +296,7 @@ async def measure(
             for name in ("ix_learner_state_next_nudge_at", "ix_learning_event_user_occurred")
             if any(name in line and "Index" in line for line in plan)
         ]
-        PHASE_SECONDS.clear()
+        steps: dict[str, float] = {}
         profiler = cProfile.Profile() if profile else None
         cpu_started = time.process_time()
         db = url.rsplit("/", 1)[1]
@@ -317,7 +318,12 @@ async def measure(
             if profiler:
                 profiler.enable()
             created = await run_tick(
-                ctx, NOW, batch_size=batch, rng=random.Random(1), workers=workers
+                ctx,
+                NOW,
+                batch_size=batch,
+                rng=random.Random(1),
+                workers=workers,
+                step_seconds=steps,
             )
             tick = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
@@ -329,7 +335,7 @@ async def measure(
             pg_cpu += children_pg
         print(
             "steps (s, summed over batches): "
-            + ", ".join(f"{name} {seconds:.3f}" for name, seconds in PHASE_SECONDS.items()),
+            + ", ".join(f"{name} {seconds:.3f}" for name, seconds in steps.items()),
             file=sys.stderr,
         )
         if profiler:

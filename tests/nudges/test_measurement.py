@@ -12,7 +12,7 @@ from backend.context import AppContext
 from backend.db.models import LearnerState, Nudge, User
 from backend.db.types import utcnow
 from backend.learning.service import IncomingEvent, record_events
-from backend.nudges.scheduler import _stats_cache, run_tick
+from backend.nudges.scheduler import run_tick
 from tests.factories import World, signed_in_client
 
 
@@ -202,7 +202,6 @@ async def test_tick_prefers_the_text_variant_that_gets_people_learning(
                 LearnerState(user_id=person.id, organisation_id=world.a.id, next_nudge_at=now)
             )
         await session.commit()
-    _stats_cache.clear()
 
     assert await run_tick(ctx, now) == 30
 
