@@ -19,6 +19,15 @@ def _token(html: str) -> str:
     return match.group(1)
 
 
+# what each section's error says (in Dutch, Sam's language)
+FIELD_ERRORS = {
+    "goal": "Kies een weekdoel tussen 0 en 1200 minuten.",
+    "language": "Kies een taal.",
+    "timezone": "Kies een tijdzone.",
+    "delete": "Typ VERWIJDER om te bevestigen.",
+}
+
+
 async def _post(client: AsyncTestClient[Litestar], **fields: str) -> httpx.Response:
     page = await client.get("/settings")
     return await client.post(
@@ -95,18 +104,26 @@ async def test_timezone_and_leaderboard_are_saved(app: Litestar, world: World) -
 async def test_bad_input_shows_an_error_and_saves_nothing(app: Litestar, world: World) -> None:
     async with signed_in_client(app, world.email("a", "employee")) as sam:
         before = (await sam.get("/api/v1/me")).json()
-        for fields, message in (
-            ({"section": "goal", "weekly_goal": "abc"}, "Kies een weekdoel"),
-            ({"section": "goal", "weekly_goal": "5000"}, "Kies een weekdoel"),
-            ({"section": "language", "locale": "fr"}, "Kies een taal"),
-            ({"section": "timezone", "timezone": "Mars/Olympus"}, "Kies een tijdzone"),
-            ({"section": "nonsense"}, "Er ging iets mis"),
-            ({"section": "delete", "confirm": "DELETE"}, "Typ VERWIJDER"),
+        # a field's error shows under that field, which is marked invalid
+        for fields in (
+            {"section": "goal", "weekly_goal": "abc"},
+            {"section": "goal", "weekly_goal": "5000"},
+            {"section": "language", "locale": "fr"},
+            {"section": "timezone", "timezone": "Mars/Olympus"},
+            {"section": "delete", "confirm": "DELETE"},
         ):
+            section = fields["section"]
             response = await _post(sam, **fields)
             assert response.status_code == 400, fields
-            assert message in response.text, fields
-            assert 'aria-invalid="true"' in response.text or "alert" in response.text
+            error = f'<p id="{section}-error" class="field-error">{FIELD_ERRORS[section]}</p>'
+            assert error in response.text, fields
+            assert response.text.count('aria-invalid="true"') == 1, fields
+            assert 'role="alert"' not in response.text, fields
+        # a form the page does not have: an error for the whole page
+        response = await _post(sam, section="nonsense")
+        assert response.status_code == 400
+        assert '<p class="alert" role="alert">Er ging iets mis.</p>' in response.text
+        assert 'aria-invalid="true"' not in response.text
         assert (await sam.get("/api/v1/me")).json() == before
         assert 'value="60"' in (await sam.get("/settings")).text
 
