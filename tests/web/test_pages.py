@@ -2,14 +2,10 @@
 
 import re
 import uuid
-from datetime import UTC, datetime
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlmodel import select
 
-from backend.context import AppContext
-from backend.db.models import LearningEvent, User
 from pwa.i18n import negotiate
 from tests.factories import PASSWORD, World
 
@@ -99,31 +95,8 @@ async def test_form_login_without_csrf_token_is_refused(
 
 
 async def test_today_shows_recent_learning_escaped(
-    client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+    client: AsyncTestClient[Litestar], world: World
 ) -> None:
-    async with ctx.sessionmaker() as session:
-        sam = (
-            await session.exec(
-                select(User).where(
-                    User.organisation_id == world.a.id, User.email == "sam@example.com"
-                )
-            )
-        ).one()
-        now = datetime.now(UTC)
-        session.add(
-            LearningEvent(
-                organisation_id=world.a.id,
-                user_id=sam.id,
-                idempotency_key="xss",
-                kind="informal",
-                source="pwa",
-                title="<script>alert('x')</script> Excel-trucs",
-                minutes=25,
-                occurred_at=now,
-                local_date=now.date(),
-            )
-        )
-        await session.commit()
     page = await client.get("/")
     await client.post(
         "/login",
@@ -133,6 +106,14 @@ async def test_today_shows_recent_learning_escaped(
             "_csrf_token": _form_token(page.text),
         },
     )
+    token = client.cookies.get("learnloop_csrf") or ""
+    moment = {
+        "client_id": str(uuid.uuid4()),
+        "what": "<script>alert('x')</script> Excel-trucs",
+        "minutes": 25,
+    }
+    logged = await client.post("/api/v1/me/moments", json=moment, headers={"x-csrf-token": token})
+    assert logged.status_code == 201, logged.text
     today = await client.get("/")
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; Excel-trucs" in today.text
     assert "<script>alert" not in today.text
