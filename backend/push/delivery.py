@@ -55,10 +55,11 @@ def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
 class DeliveryLog:
     """Writes ``push_delivery`` rows within ``interval`` seconds of the push service's 2xx.
 
-    The batch's record writes the ones not in :attr:`recorded` (duplicates are ignored);
-    recording early shrinks the window in which a worker that dies has sent a message it has
-    not recorded (which another worker would then send again) from a whole batch to
-    ``interval``. One per worker process, shared by its sender loops.
+    The batch's record writes the ones not written yet (duplicates are ignored); recording
+    early shrinks the window in which a worker that dies has sent a message it has not
+    recorded (which another worker would then send again) from a whole batch to
+    ``interval``. One per worker process, shared by its sender loops; it remembers what it
+    wrote only for batches not yet recorded.
     """
 
     def __init__(self, engine: AsyncEngine, interval: float = 0.05) -> None:
@@ -68,26 +69,31 @@ class DeliveryLog:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        # recorded early and committed; dropped once their batch's record is written
-        self.recorded: set[tuple[str, int]] = set()
-
-    def forget(self, batch: Batch) -> None:
-        ids = {n.message.nudge_id for n in batch.nudges}
-        self.recorded = {key for key in self.recorded if key[0] not in ids}
+        # nudge id -> devices whose delivery is committed, for nudges whose batch is in hand
+        self._written: dict[str, set[int]] = {}
 
     def add(self, nudge: ClaimedNudge, device: Device, status: int) -> None:
+        nudge_id = nudge.message.nudge_id
+        self._written.setdefault(nudge_id, set())
         self._rows.append(
-            (
-                nudge.organisation_id,
-                nudge.message.nudge_id,
-                device.subscription_id,
-                status,
-                datetime.now(UTC),
-            )
+            (nudge.organisation_id, nudge_id, device.subscription_id, status, datetime.now(UTC))
         )
         self._wake.set()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="push-delivery-log")
+
+    def written(self, batch: Batch) -> set[tuple[str, int]]:
+        """The (nudge id, subscription id) pairs of this batch already in ``push_delivery``."""
+        return {
+            (n.message.nudge_id, device)
+            for n in batch.nudges
+            for device in self._written.get(n.message.nudge_id, ())
+        }
+
+    def forget(self, batch: Batch) -> None:
+        """The batch is recorded: a write of its rows still in flight is remembered no more."""
+        for nudge in batch.nudges:
+            self._written.pop(nudge.message.nudge_id, None)
 
     async def _run(self) -> None:
         while not self._closing or self._rows:
@@ -102,11 +108,15 @@ class DeliveryLog:
             return
         try:
             await outbox.insert_deliveries(self.engine, rows)
-            self.recorded.update((r[1], r[2]) for r in rows)
         except (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             # a device or nudge deleted meanwhile, a deadlock, a lost connection: the batch's
             # record sorts it out
             log.debug("early delivery record failed (%s); recorded with the batch", exc)
+            return
+        for _, nudge_id, device, _, _ in rows:
+            written = self._written.get(nudge_id)
+            if written is not None:  # None: its batch was recorded meanwhile
+                written.add(device)
 
     async def close(self) -> None:
         self._closing = True
@@ -222,13 +232,17 @@ async def deliver(
 ) -> DeliveryReport:
     """Send a claimed batch, judge the answers at ``clock()`` and record the outcomes."""
     try:
-        results = await send_batch(lanes, batch, delivery_log)
-    except asyncio.CancelledError:
-        # stopped hard before the batch was sent: let other workers take it right away
-        await asyncio.shield(outbox.release(engine, [n.message.nudge_id for n in batch.nudges]))
-        raise
-    now = clock()
-    outcomes = judge(batch, results, now, max_attempts=max_attempts)
-    await asyncio.shield(outbox.record(engine, batch, outcomes, now, delivery_log.recorded))
-    delivery_log.forget(batch)
+        try:
+            results = await send_batch(lanes, batch, delivery_log)
+        except asyncio.CancelledError:
+            # stopped hard before the batch was sent: let other workers take it right away
+            nudge_ids = [n.message.nudge_id for n in batch.nudges]
+            await asyncio.shield(outbox.release(engine, nudge_ids))
+            raise
+        now = clock()
+        outcomes = judge(batch, results, now, max_attempts=max_attempts)
+        written = delivery_log.written(batch)
+        await asyncio.shield(outbox.record(engine, batch, outcomes, now, written))
+    finally:
+        delivery_log.forget(batch)
     return tally(batch, outcomes)
