@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_503_SERVIC
 from backend.auth.guards import requires_user
 from backend.deps import app_context, provide_scope
 from backend.push import services
-from backend.push.keys import PushNotConfigured, vapid_key_for
+from backend.push.keys import PushNotConfigured, load_vapid_key
 from backend.push.schemas import PublicKeyOut, PushDeviceOut, PushSubscriptionIn
 from backend.tenancy import OrgScope
 
@@ -21,14 +21,10 @@ class PushKeyController(Controller):
     path = "/api/v1/push"
     tags = ["push"]
 
-    @get(
-        "/public-key",
-        summary="The VAPID public key to subscribe with (applicationServerKey)",
-        cache=3600,
-    )
+    @get("/public-key", summary="The VAPID public key to subscribe with (applicationServerKey)")
     async def public_key(self, state: State) -> PublicKeyOut:
         try:
-            key = vapid_key_for(app_context(state).settings)
+            key = load_vapid_key(app_context(state).settings)
         except PushNotConfigured as exc:
             raise HTTPException(
                 status_code=HTTP_503_SERVICE_UNAVAILABLE,

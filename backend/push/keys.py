@@ -4,7 +4,6 @@ import base64
 import logging
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -116,9 +115,3 @@ def load_vapid_key(settings: Settings) -> VapidKey:
         return VapidKey(read_key(path), subject, str(path))
     scalar = int.from_bytes(settings.derived_key("vapid-p256", 48)) % (_P256_ORDER - 1) + 1
     return VapidKey(ec.derive_private_key(scalar, ec.SECP256R1()), subject, "derived from secret")
-
-
-@lru_cache(maxsize=8)
-def vapid_key_for(settings: Settings) -> VapidKey:
-    """:func:`load_vapid_key`, once per settings (failures are not cached: fix and retry)."""
-    return load_vapid_key(settings)

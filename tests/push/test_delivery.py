@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from backend.context import AppContext
 from backend.db.models import Nudge, PushDelivery, PushSubscription
-from backend.push.keys import vapid_key_for
+from backend.push.keys import load_vapid_key
 from backend.push.model import DeliveryReport
 from backend.push.sender import PushSender
 from backend.push.vapid import VapidHeaderCache
@@ -24,7 +24,7 @@ from tests.push.push_service import FakeDevice, PushService
 
 @pytest.fixture
 async def sender(ctx: AppContext) -> AsyncIterator[PushSender]:
-    vapid = VapidHeaderCache(vapid_key_for(ctx.settings))
+    vapid = VapidHeaderCache(load_vapid_key(ctx.settings))
     async with PushSender(vapid, timeout=ctx.settings.push_timeout_seconds) as push_sender:
         yield push_sender
 
@@ -87,7 +87,7 @@ async def test_nudge_arrives_encrypted_in_the_learners_language_with_a_valid_vap
     (received,) = push_service.received
     assert received.claims["aud"] == push_service.origin
     assert received.claims["sub"].startswith("mailto:")
-    assert received.claims["k"] == vapid_key_for(ctx.settings).public_key_b64
+    assert received.claims["k"] == load_vapid_key(ctx.settings).public_key_b64
     assert received.headers["Urgency"] == "high"  # a streak about to break
     assert received.headers["Topic"] == "streak_at_risk"
     assert 0 < int(received.headers["TTL"]) <= 12 * 3600

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 
 from backend.app import create_app
 from backend.context import AppContext
-from backend.push.keys import b64url, vapid_key_for
+from backend.push.keys import b64url, load_vapid_key
 from backend.settings import Settings
 from tests.factories import World, signed_in_client
 from tests.push.push_service import FakeDevice
@@ -27,7 +27,7 @@ async def test_public_key_is_the_key_pushes_are_signed_with(
     response = await client.get("/api/v1/push/public-key")
     assert response.status_code == 200
     key = response.json()["public_key"]
-    assert key == vapid_key_for(ctx.settings).public_key_b64
+    assert key == load_vapid_key(ctx.settings).public_key_b64
     assert len(key) == 87 and "=" not in key  # 65 bytes, base64url without padding
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, insert, select, text
 from backend.context import AppContext
 from backend.db.engine import make_engine
 from backend.db.models import Nudge, Organisation, PushDelivery, PushSubscription, User
-from backend.push.keys import vapid_key_for, write_new_key
+from backend.push.keys import load_vapid_key, write_new_key
 from backend.push.sender import PushSender
 from backend.push.vapid import VapidHeaderCache
 from tests.push.conftest import deliver_due
@@ -286,7 +286,7 @@ async def test_delivery_goes_on_after_the_database_dropped_the_workers_connectio
             await session.commit()
 
     engine = make_engine(ctx.settings.database_url)  # pooled, as a worker's is
-    vapid = VapidHeaderCache(vapid_key_for(ctx.settings))
+    vapid = VapidHeaderCache(load_vapid_key(ctx.settings))
     try:
         async with PushSender(vapid, timeout=2) as sender:
             await queue_one(1)
