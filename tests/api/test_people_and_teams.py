@@ -1,5 +1,7 @@
 """People, teams and the organisation's settings, administered by L&D."""
 
+from typing import Any
+
 from litestar import Litestar
 
 from tests.factories import World, sign_in, signed_in_client
@@ -50,28 +52,54 @@ async def test_ld_admin_cannot_lock_themselves_out(app: Litestar, world: World) 
         assert (await admin.get("/api/v1/me")).json()["roles"] == ["employee", "ld_admin"]
 
 
+def members(team: dict[str, Any]) -> list[tuple[str, bool]]:
+    return [(m["display_name"], m["is_manager"]) for m in team["members"]]
+
+
 async def test_teams_show_members_and_managers(app: Litestar, world: World) -> None:
+    sam_id, lou_id = world.a.users["employee"].id, world.a.users["ld_admin"].id
     async with signed_in_client(app, "ld@acme.example") as admin:
         created = await admin.post(
-            "/api/v1/teams",
-            json={"name": "Planning", "manager_ids": [world.a.users["employee"].id]},
+            "/api/v1/teams", json={"name": "Planning", "manager_ids": [sam_id]}
         )
         assert created.status_code == 201, created.text
         team = created.json()
-        assert team["managers"] == ["Sam Acme"]
+        assert team["managers"] == ["Sam Acme"] and members(team) == [("Sam Acme", True)]
         response = await admin.put(
-            f"/api/v1/teams/{team['id']}/members/{world.a.users['ld_admin'].id}",
-            json={"is_manager": False},
+            f"/api/v1/teams/{team['id']}/members/{lou_id}", json={"is_manager": False}
         )
+        assert response.status_code == 200, response.text
         assert response.json()["member_count"] == 2
+        assert members(response.json()) == [("Lou Acme", False), ("Sam Acme", True)]
         duplicate = await admin.post("/api/v1/teams", json={"name": "Planning"})
         assert duplicate.status_code == 409
+        assert [t["name"] for t in (await admin.get("/api/v1/teams")).json()] == [
+            "Acme Support",
+            "Planning",
+        ]
+        # a plain member does not become a manager
+        assert (await admin.get("/api/v1/me")).json()["roles"] == ["employee", "ld_admin"]
     async with signed_in_client(app, "sam@example.com") as sam:
         # being made a team's manager grants the manager role
-        assert "manager" in (await sam.get("/api/v1/me")).json()["roles"]
+        assert (await sam.get("/api/v1/me")).json()["roles"] == ["employee", "manager"]
         teams = {t["name"]: t for t in (await sam.get("/api/v1/teams")).json()}
-        assert teams["Planning"]["member_count"] == 2
+        planning = teams["Planning"]
+        assert (planning["member_count"], planning["managers"]) == (2, ["Sam Acme"])
         assert teams["Acme Support"]["managers"] == ["Mia Acme"]
+
+
+async def test_making_a_member_a_manager_grants_the_manager_role(
+    app: Litestar, world: World
+) -> None:
+    sam_id = world.a.users["employee"].id
+    url = f"/api/v1/teams/{world.a.team_id}/members/{sam_id}"
+    async with signed_in_client(app, "ld@acme.example") as admin:
+        response = await admin.put(url, json={"is_manager": True})
+        assert response.status_code == 200, response.text
+        assert members(response.json()) == [("Mia Acme", True), ("Sam Acme", True)]
+        assert response.json()["managers"] == ["Mia Acme", "Sam Acme"]
+    async with signed_in_client(app, "sam@example.com") as sam:
+        assert (await sam.get("/api/v1/me")).json()["roles"] == ["employee", "manager"]
 
 
 async def test_removing_a_member_takes_them_out_of_the_team(app: Litestar, world: World) -> None:
@@ -81,7 +109,7 @@ async def test_removing_a_member_takes_them_out_of_the_team(app: Litestar, world
             await admin.delete(f"/api/v1/teams/{world.a.team_id}/members/{employee_id}")
         ).status_code == 204
         detail = (await admin.get(f"/api/v1/teams/{world.a.team_id}")).json()
-        assert employee_id not in [m["user_id"] for m in detail["members"]]
+        assert members(detail) == [("Mia Acme", True)] and detail["member_count"] == 1
         again = await admin.delete(f"/api/v1/teams/{world.a.team_id}/members/{employee_id}")
         assert again.status_code == 404
 
@@ -92,6 +120,9 @@ async def test_organisation_settings_are_validated_as_a_whole(app: Litestar, wor
             "/api/v1/organisation", json={"settings": {"streak_days_per_week": 9}}
         )
         assert response.status_code == 400
+        assert [e["key"] for e in response.json()["extra"]] == ["settings.streak_days_per_week"]
+        unchanged = (await admin.get("/api/v1/organisation")).json()["settings"]
+        assert unchanged["streak_days_per_week"] == 3
         response = await admin.patch(
             "/api/v1/organisation", json={"settings": {"streak_mode": "daily"}, "name": "Acme BV"}
         )
