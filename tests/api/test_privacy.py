@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
+from backend.badges.defaults import ensure_default_badges
 from backend.context import AppContext
 from backend.db.models import LearnerState, LearningEvent, TeamMembership, User, XpLedgerEntry
 from tests.factories import PASSWORD, World, sign_in, signed_in_client
@@ -17,7 +18,12 @@ async def _log(client: AsyncTestClient[Litestar], what: str, minutes: int = 20) 
     assert response.status_code == 201, response.text
 
 
-async def test_export_holds_my_data_and_nothing_of_a_colleague(app: Litestar, world: World) -> None:
+async def test_export_holds_my_data_and_nothing_of_a_colleague(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    async with ctx.sessionmaker() as session:
+        await ensure_default_badges(session, world.a.id)  # a first moment earns a badge
+        await session.commit()
     async with signed_in_client(app, world.email("a", "manager")) as colleague:
         await _log(colleague, "Colleague's secret podcast")
     async with signed_in_client(app, world.email("a", "employee")) as sam:
@@ -34,7 +40,9 @@ async def test_export_holds_my_data_and_nothing_of_a_colleague(app: Litestar, wo
     assert event["minutes"] == 25 and event["kind"] == "informal" and event["source"] == "pwa"
     assert event["local_date"] and event["occurred_at"]
     assert sum(x["amount"] for x in data["xp_ledger"]) == data["learner_state"]["xp_total"] > 0
-    assert data["badge_awards"] == [] or all("badge_code" in b for b in data["badge_awards"])
+    assert [(b["badge_code"], b["tier"]) for b in data["badge_awards"]] == [
+        ("first-moment", "bronze")
+    ]
     assert data["testimonials"] == []
     text = response.text
     assert "Colleague's secret podcast" not in text

@@ -39,16 +39,13 @@ IN_A_WEEK = str(local_today() + timedelta(days=7))
         ("GET", "/api/v1/me/history?limit=0", None, "limit"),
         ("GET", "/api/v1/me/history?limit=101", None, "limit"),
         ("GET", "/api/v1/me/history?before=not*a*cursor", None, "before"),
-        ("GET", "/api/v1/me/history?before=bm90LWEtY3Vyc29y", None, "before"),
         ("GET", "/api/v1/me/xp?weeks=0", None, "weeks"),
         ("GET", "/api/v1/me/xp?weeks=many", None, "weeks"),
         ("GET", "/api/v1/leaderboards/organisation?week=2024-13", None, "week"),
-        ("GET", "/api/v1/leaderboards/organisation?week=2024-W54", None, "week"),
-        ("GET", "/api/v1/leaderboards/organisation?week=9999-W52", None, "week"),
         ("GET", "/api/v1/leaderboards/organisation?limit=0", None, "limit"),
     ],
 )
-async def test_bad_input_is_a_400_naming_the_field(
+async def test_malformed_input_is_a_400_listing_the_field(
     app: Litestar, world: World, method: str, url: str, body: object, field: str
 ) -> None:
     async with signed_in_client(app, "sam@example.com") as sam:
@@ -56,9 +53,25 @@ async def test_bad_input_is_a_400_naming_the_field(
     assert response.status_code == 400, response.text
     error = response.json()
     assert error["detail"]
-    extra = error.get("extra")
-    named = {e.get("key") for e in extra} if isinstance(extra, list) else {extra["field"]}
-    assert field in named, response.text
+    assert [e["key"] for e in error["extra"]] == [field], response.text
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/me/history?before=bm90LWEtY3Vyc29y", "before"),  # well-formed, no cursor
+        ("/api/v1/leaderboards/organisation?week=2024-W54", "week"),  # 2024 has 52 weeks
+        ("/api/v1/leaderboards/organisation?week=9999-W52", "week"),
+    ],
+)
+async def test_a_well_formed_value_that_means_nothing_is_a_400_naming_the_field(
+    app: Litestar, world: World, url: str, field: str
+) -> None:
+    async with signed_in_client(app, "sam@example.com") as sam:
+        response = await sam.get(url)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"]
+    assert response.json()["extra"] == {"field": field}
 
 
 async def test_integrations_cannot_use_a_learners_progress_endpoints(
