@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -159,9 +159,11 @@ async def ensure_default_badges(session: AsyncSession, organisation_id: int) -> 
     if not missing:
         return 0
     table = cast(Table, BadgeDefinitionRow.__table__)  # type: ignore[attr-defined]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    stmt = insert.values(missing).on_conflict_do_nothing(index_elements=["organisation_id", "code"])
+    stmt = (
+        postgresql.insert(table)
+        .values(missing)
+        .on_conflict_do_nothing(index_elements=["organisation_id", "code"])
+    )
     result = await session.exec(stmt)
     # rows a concurrent call inserted first are skipped, and not counted
     return max(int(result.rowcount), 0)

@@ -3,7 +3,7 @@
 Every source (xAPI, the signed LMS webhook, the native events API, the PWA) normalises to
 :class:`IncomingEvent`s and calls :func:`record_events`, which in one transaction:
 
-1. locks the learners' state rows (``FOR UPDATE`` on PostgreSQL; SQLite holds its write lock),
+1. locks the learners' state rows,
 2. sorts out duplicates: a known idempotency key with the same content changes nothing,
    with different content it is a conflict,
 3. inserts the new events, runs them through ``gamification.apply`` in time order,
@@ -23,8 +23,8 @@ from typing import Any, Literal, cast
 
 import asyncpg
 import msgspec
-from sqlalchemy import JSON, Date, Integer, String, Table, bindparam, insert, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Date, Integer, String, Table, bindparam, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.util import greenlet_spawn
@@ -32,15 +32,12 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import (
-    BadgeAward,
     Challenge,
     LearnerState,
-    LearningEvent,
     Organisation,
     TeamChallengeDay,
     TeamMembership,
     User,
-    XpLedgerEntry,
 )
 from backend.db.types import utcnow
 from backend.learning.connections import CONNECTION_ERRORS, pooled_connection
@@ -120,21 +117,8 @@ def content_fingerprint(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _dialect_name(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
-def _dialect_insert(session: AsyncSession, table: Any) -> Any:
-    name = _dialect_name(session)
-    return postgresql.insert(table) if name == "postgresql" else sqlite.insert(table)
-
-
 def _table(model: type[SQLModel]) -> Table:
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
-
-
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
 async def lock_learner_states(
@@ -142,7 +126,7 @@ async def lock_learner_states(
 ) -> dict[int, LearnerState]:
     """The learners' state rows, created when missing, locked until commit (sorted: no deadlocks)."""
     # executemany with one cached statement: a multi-row VALUES is recompiled every time
-    stmt = _dialect_insert(session, _table(LearnerState)).on_conflict_do_nothing(
+    stmt = postgresql.insert(_table(LearnerState)).on_conflict_do_nothing(
         index_elements=["user_id"]
     )
     now = utcnow()
@@ -160,44 +144,9 @@ async def lock_learner_states(
         )
         .order_by(col(LearnerState.user_id))
         .execution_options(populate_existing=True)
+        .with_for_update()
     )
-    if _is_postgres(session):
-        query = query.with_for_update()
     return {row.user_id: row for row in (await session.exec(query)).all()}
-
-
-# statements of the hot path, built once per dialect (building one costs more than running it)
-_LOCK_STATES: dict[str, Any] = {}
-_INSERT_EVENTS: dict[str, Any] = {}
-_INSERT_AWARDS: dict[str, Any] = {}
-_INSERT_LEDGER = insert(_table(XpLedgerEntry))
-
-
-async def _lock_state_documents(
-    session: AsyncSession, organisation_id: int, user_ids: list[int], now: datetime
-) -> dict[int, dict[str, Any]]:
-    """The learners' state documents, rows created when missing and locked until commit.
-
-    One statement: ``INSERT ... ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
-    RETURNING``. On PostgreSQL the (no-op) update takes the row lock, waits for a concurrent
-    writer and returns the row as that writer committed it; SQLite holds its write lock
-    (BEGIN IMMEDIATE). Rows are sent sorted by user id, so lockers cannot deadlock.
-    """
-    stmt = _LOCK_STATES.get(_dialect_name(session))
-    if stmt is None:
-        table = _table(LearnerState)
-        stmt = _dialect_insert(session, table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["user_id"], set_={"user_id": stmt.excluded.user_id}
-        ).returning(table.c.user_id, table.c.data)
-        _LOCK_STATES[_dialect_name(session)] = stmt
-    params = [
-        {"user_id": uid, "organisation_id": organisation_id, "data": {}, "updated_at": now}
-        for uid in user_ids
-    ]
-    conn = await session.connection()
-    result = await conn.execute(stmt, params[0] if len(params) == 1 else params)
-    return {user_id: data or {} for user_id, data in result.all()}
 
 
 # a late event may still count for a challenge that ended a few days ago
@@ -217,8 +166,8 @@ class OrgContext:
 
 # One round trip for the organisation row, its active badges (in id order) and the challenges
 # that ended at most ~15 days ago (the exact bound needs the organisation's timezone: in Python).
-_ORG_CONTEXT_SQL = {
-    "postgresql": """
+_ORG_CONTEXT = (
+    text("""
 SELECT o.default_timezone, o.settings,
   (SELECT coalesce(json_agg(json_build_array(b.id, b.code, b.name, b.criterion, b.tiers)
                             ORDER BY b.id), '[]'::json)
@@ -227,22 +176,10 @@ SELECT o.default_timezone, o.settings,
                             ORDER BY c.id), '[]'::json)
      FROM challenge c WHERE c.organisation_id = :org AND c.ends_on >= :since) AS challenges
 FROM organisation o WHERE o.id = :org
-""",
-    "sqlite": """
-SELECT o.default_timezone, o.settings,
-  (SELECT json_group_array(json_array(b.id, b.code, b.name, json(b.criterion), json(b.tiers)))
-     FROM badge_definition b WHERE b.organisation_id = :org AND b.is_active) AS badges,
-  (SELECT json_group_array(json_array(c.id, c.kind, c.team_id, c.ends_on, json(c.definition)))
-     FROM challenge c WHERE c.organisation_id = :org AND c.ends_on >= :since) AS challenges
-FROM organisation o WHERE o.id = :org
-""",
-}
-_ORG_CONTEXT = {
-    dialect: text(sql)
+""")
     .bindparams(bindparam("org", type_=Integer()), bindparam("since", type_=Date()))
     .columns(default_timezone=String(), settings=JSON(), badges=JSON(), challenges=JSON())
-    for dialect, sql in _ORG_CONTEXT_SQL.items()
-}
+)
 
 
 def challenge_window_start(now: datetime) -> date:
@@ -290,11 +227,10 @@ def org_context_from_rows(
 
 
 async def _org_context(session: AsyncSession, organisation_id: int, now: datetime) -> OrgContext:
-    dialect = "postgresql" if _is_postgres(session) else "sqlite"
     conn = await session.connection()
     row = (
         await conn.execute(
-            _ORG_CONTEXT[dialect], {"org": organisation_id, "since": challenge_window_start(now)}
+            _ORG_CONTEXT, {"org": organisation_id, "since": challenge_window_start(now)}
         )
     ).one()
     default_timezone, settings, badge_rows, challenge_rows = row
@@ -323,37 +259,6 @@ def sync_state_columns(row: LearnerState, state: EngineState, rules: OrgRules) -
         setattr(row, name, value)
     row.updated_at = utcnow()
     row.version += 1
-
-
-_STATE_FIELDS = (
-    "data",
-    "xp_total",
-    "level",
-    "current_streak",
-    "longest_streak",
-    "freezes_banked",
-    "weekly_goal_minutes",
-    "last_active_date",
-    "updated_at",
-    "next_nudge_at",
-)
-
-
-def _state_update() -> Any:
-    table = _table(LearnerState)
-    values: dict[str, Any] = {name: bindparam(f"b_{name}") for name in _STATE_FIELDS}
-    values["version"] = table.c.version + 1
-    return (
-        update(table)
-        .where(
-            table.c.user_id == bindparam("b_user_id"),
-            table.c.organisation_id == bindparam("b_organisation_id"),
-        )
-        .values(values)
-    )
-
-
-_STATE_UPDATE = _state_update()
 
 
 async def _timezones(
@@ -390,7 +295,7 @@ _AUTOCOMMIT = "learnloop.autocommit_connection"
 
 @asynccontextmanager
 async def ingestion_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A session for one ingestion request. On PostgreSQL its statements outside any
+    """A session for one ingestion request. Its statements outside any
     transaction (the lookup, the optimistic write) run on a connection taken straight from
     the engine's pool, skipping the ORM session's connection machinery; it goes back to the
     pool when the block ends."""
@@ -472,12 +377,12 @@ async def record_events(
     written; otherwise it is reported per item. ``timezones`` (learner id -> timezone),
     ``courses`` (course id -> facts) and the organisation's ``context`` (rules, badges,
     challenges) may be passed by a caller that already read them; whatever is missing is read
-    here. ``snapshots`` are the learners' state rows as the caller read them (PostgreSQL).
+    here. ``snapshots`` are the learners' state rows as the caller read them.
     ``config_version`` is the organisation's when the caller read ``context``, ``timezones``
-    and ``courses`` (PostgreSQL): if it moved on, :class:`StaleLookup` is raised and nothing
+    and ``courses``: if it moved on, :class:`StaleLookup` is raised and nothing
     is written.
 
-    On PostgreSQL, with ``snapshots`` of every learner and nothing else in the session's
+    With ``snapshots`` of every learner and nothing else in the session's
     transaction, the events are first tried optimistically: one statement writes everything
     if no learner's state changed since the snapshot and every event key is new, else it
     fails as a whole and the locking path below runs. Otherwise the writes are hand-written statements on the session's asyncpg connection,
@@ -514,10 +419,8 @@ async def record_events(
     if context is None:
         context = await _org_context(session, org_id, now)
     local_dates = {e.key: local_day(e.occurred_at, zones[e.user_id]) for e in fresh.values()}
-    postgres = _is_postgres(session)
     if (
-        postgres
-        and commit
+        commit
         and not conflicts
         and not _recently_contended(user_ids)
         and snapshots is not None
@@ -534,40 +437,21 @@ async def record_events(
         await _release_autocommit(session)
         if done:
             return _in_request_order(results, events)
-    pg = await driver_connection(session, begin=True) if postgres else None
+    pg = await driver_connection(session, begin=True)
 
     # insert first: a key that is already stored is skipped and then told apart below
     # (same content: duplicate; different: conflict)
-    if pg is not None:
-        cache_for(session.bind).forget_states(user_ids)  # their versions move on here
-        documents, event_ids, current = await _pg_lock_and_insert(
-            pg, org_id, user_ids, list(fresh.values()), local_dates, now, config_version
-        )
-        if config_version is not None and current != config_version:
-            await session.rollback()
-            cache_for(session.bind).forget_org(org_id)
-            raise StaleLookup(f"organisation {org_id} changed since it was read")
-    else:
-        documents = await _lock_state_documents(session, org_id, user_ids, now)
-        event_ids = await _insert_events(session, org_id, list(fresh.values()), local_dates, now)
+    cache_for(session.bind).forget_states(user_ids)  # their versions move on here
+    documents, event_ids, current = await _pg_lock_and_insert(
+        pg, org_id, user_ids, list(fresh.values()), local_dates, now, config_version
+    )
+    if config_version is not None and current != config_version:
+        await session.rollback()
+        cache_for(session.bind).forget_org(org_id)
+        raise StaleLookup(f"organisation {org_id} changed since it was read")
     stored = [key for key in fresh if key not in event_ids]
     if stored:
-        if pg is not None:
-            known = await pg.fetch(_PG_KNOWN_EVENTS, org_id, stored)
-        else:
-            known = (
-                await session.exec(
-                    select(
-                        LearningEvent.idempotency_key,
-                        LearningEvent.payload_hash,
-                        LearningEvent.user_id,
-                        LearningEvent.id,
-                    ).where(
-                        LearningEvent.organisation_id == org_id,
-                        col(LearningEvent.idempotency_key).in_(stored),
-                    )
-                )
-            ).all()
+        known = await pg.fetch(_PG_KNOWN_EVENTS, org_id, stored)
         for key, payload_hash, user_id, event_id in known:
             event = fresh.pop(key)
             if payload_hash == event.content_hash() and user_id == event.user_id:
@@ -594,10 +478,7 @@ async def record_events(
             org_id, context, list(fresh.values()), states, zones, local_dates, event_ids,
             facts, now, results,
         )  # fmt: skip
-        if pg is not None:
-            await _pg_write(pg, org_id, writes, event_ids, now)
-        else:
-            await _sa_write(session, org_id, writes, event_ids, now)
+        await _pg_write(pg, org_id, writes, event_ids, now)
         # a caller that holds these rows as ORM objects must not keep reading the old state
         for user_id in writes.states:
             row = session.identity_map.get(identity_key(LearnerState, user_id))
@@ -1020,106 +901,6 @@ async def _pg_write(
     )
 
 
-async def _sa_write(
-    session: AsyncSession,
-    org_id: int,
-    writes: _Writes,
-    event_ids: Mapping[str, int],
-    now: datetime,
-) -> None:
-    conn = await session.connection()
-    if writes.ledger:
-        rows = [
-            {
-                "organisation_id": org_id,
-                "user_id": user_id,
-                "event_id": event_ids.get(key),
-                "amount": amount,
-                "reason": reason,
-                "local_date": day,
-                "created_at": now,
-            }
-            for user_id, key, amount, reason, day in writes.ledger
-        ]
-        await conn.execute(_INSERT_LEDGER, rows[0] if len(rows) == 1 else rows)
-    if writes.awards:
-        stmt = _INSERT_AWARDS.get(_dialect_name(session))
-        if stmt is None:
-            stmt = _dialect_insert(session, _table(BadgeAward)).on_conflict_do_nothing(
-                index_elements=["user_id", "badge_code", "tier"]
-            )
-            _INSERT_AWARDS[_dialect_name(session)] = stmt
-        await conn.execute(
-            stmt,
-            [
-                {
-                    "organisation_id": org_id,
-                    "user_id": user_id,
-                    "badge_code": code,
-                    "tier": tier,
-                    "evidence": evidence,
-                    "public_id": public_id,
-                    "awarded_at": now,
-                }
-                for user_id, code, tier, evidence, public_id in writes.awards
-            ],
-        )
-    states = [
-        {
-            "b_user_id": user_id,
-            "b_organisation_id": org_id,
-            **{f"b_{name}": value for name, value in columns.items()},
-            "b_updated_at": now,
-            "b_next_nudge_at": now,
-        }
-        for user_id, columns in writes.states.items()
-    ]
-    await conn.execute(_STATE_UPDATE, states[0] if len(states) == 1 else states)
-
-
-async def _insert_events(
-    session: AsyncSession,
-    org_id: int,
-    events: list[IncomingEvent],
-    local_dates: dict[str, date],
-    now: datetime,
-) -> dict[str, int]:
-    """Insert the events whose key is new in the organisation; their ids by key."""
-    rows = [
-        {
-            "organisation_id": org_id,
-            "user_id": e.user_id,
-            "idempotency_key": e.key,
-            "kind": e.kind,
-            "source": e.source,
-            "course_id": e.course_id,
-            "competency_id": e.competency_id,
-            "activity_id": e.activity_id,
-            "title": e.title[:300],
-            "minutes": e.minutes,
-            "occurred_at": e.occurred_at,
-            "local_date": local_dates[e.key],
-            "payload_hash": e.content_hash(),
-            "payload": e.payload,
-            "created_at": now,
-        }
-        for e in events
-    ]
-    # executemany of one cached statement (batched into multi-row VALUES by the dialect)
-    stmt = _INSERT_EVENTS.get(_dialect_name(session))
-    if stmt is None:
-        table = _table(LearningEvent)
-        stmt = (
-            _dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=["organisation_id", "idempotency_key"])
-            .returning(table.c.id, table.c.idempotency_key)
-        )
-        _INSERT_EVENTS[_dialect_name(session)] = stmt
-    conn = await session.connection()
-    inserted = await conn.execute(stmt, rows[0] if len(rows) == 1 else rows)
-    return {key: event_id for event_id, key in inserted.all() if event_id is not None}
-
-
 def _event_fact(event: IncomingEvent, local_date: date, course: CourseFacts | None) -> LearningFact:
     return to_fact(
         event.key,
@@ -1237,9 +1018,8 @@ async def _update_team_challenges(
             col(Challenge.ends_on) >= date.fromordinal(today.toordinal() - CHALLENGE_GRACE_DAYS),
         )
         .order_by(col(Challenge.id))
+        .with_for_update()
     )
-    if _is_postgres(session):
-        query = query.with_for_update()
     challenges = (await session.exec(query)).all()
     for challenge in challenges:
         definition = TeamChallenge.from_dict(challenge.definition)
@@ -1252,7 +1032,7 @@ async def _update_team_challenges(
                     day_minutes[(user_id, fact.local_date)] += fact.minutes
         if not day_minutes:
             continue
-        stmt = _dialect_insert(session, _table(TeamChallengeDay)).values(
+        stmt = postgresql.insert(_table(TeamChallengeDay)).values(
             [
                 {
                     "challenge_id": challenge.id,

@@ -305,7 +305,7 @@ def statements_to_events(
 
 @dataclass(frozen=True)
 class IngestionLookup:
-    """The learners and courses a request names, and (on PostgreSQL) the organisation's
+    """The learners and courses a request names, and the organisation's
     context; ``context`` None means :func:`~backend.learning.service.record_events` reads it."""
 
     learners: LearnerDirectory
@@ -315,7 +315,7 @@ class IngestionLookup:
     config_version: int | None = None  # the organisation's, when learners and context were read
 
 
-# One round trip on PostgreSQL for everything an ingestion request reads before it locks:
+# One round trip for everything an ingestion request reads before it locks:
 # the named active learners with their state rows, the named courses with their
 # competencies, the organisation's settings, active badges and recent challenges (as JSON
 # text, decoded by msgspec). Built per combination of lookups, so no branch scans for nothing.
@@ -424,25 +424,8 @@ async def load_for_ingestion(
     course_external_ids: Sequence[str] = (),
     activity_ids: Sequence[str] = (),
 ) -> IngestionLookup:
-    """The learners and courses an ingestion request names (one round trip on PostgreSQL,
-    outside the transaction that then locks the learners)."""
-    if session.bind is None or session.bind.dialect.name != "postgresql":
-        learners = await LearnerDirectory.load(
-            session,
-            organisation_id,
-            emails=emails,
-            external_ids=external_ids,
-            ids=ids,
-            everyone=everyone,
-        )
-        courses = await CourseDirectory.load(
-            session,
-            organisation_id,
-            ids=course_ids,
-            external_ids=course_external_ids,
-            activity_ids=activity_ids,
-        )
-        return IngestionLookup(learners, courses, None)
+    """The learners and courses an ingestion request names (one round trip, outside the
+    transaction that then locks the learners)."""
     cache = cache_for(session.bind)
     if not (everyone or ids or course_ids or course_external_ids):
         hit = cached_lookup(cache, organisation_id, emails, external_ids, activity_ids)
@@ -477,7 +460,7 @@ async def read_lookup(
     course_external_ids: Sequence[str] = (),
     activity_ids: Sequence[str] = (),
 ) -> IngestionLookup:
-    """:func:`load_for_ingestion` on PostgreSQL: one statement on the asyncpg connection
+    """:func:`load_for_ingestion`: one statement on the asyncpg connection
     ``pg``; what it read is kept in ``cache`` (unless it read everyone)."""
     params: list[Any] = [organisation_id, challenge_window_start(now)]
 
