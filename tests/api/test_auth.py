@@ -93,7 +93,7 @@ async def test_cookie_write_without_csrf_token_is_refused(app: Litestar, world: 
         assert response.status_code == 403
         assert "CSRF" in response.json()["detail"]
         listed = (await client.get("/api/v1/competencies")).json()
-        assert "Excel" not in [c["name"] for c in listed]
+        assert [c["name"] for c in listed] == ["Communicatie"]  # as before: no Excel
 
 
 async def test_login_without_csrf_token_is_refused(
@@ -208,7 +208,7 @@ async def test_api_key_is_shown_once_and_stored_hashed(app: Litestar, world: Wor
         assert created["key"].startswith("ll_")
         listed = (await admin.get("/api/v1/api-keys")).json()
         assert all("key" not in k for k in listed)
-        assert "Moodle" in [k["name"] for k in listed]
+        assert [k["name"] for k in listed] == ["Moodle", "Acme LMS"]  # newest first
     async with ctx.sessionmaker() as session:
         stored = (await session.exec(select(ApiKey).where(ApiKey.id == created["id"]))).one()
     assert created["key"] not in stored.key_hash

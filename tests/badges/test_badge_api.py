@@ -127,7 +127,7 @@ async def test_a_badge_ld_defines_is_earned_through_ingestion_and_shows_on_the_w
     assert created.json()["tiers"][0]["how_to_earn"] == "Rond 1 training af binnen Communicatie"
 
     result = await complete_course(client, world)
-    assert "feedback-pro:bronze" in result["badges"]
+    assert result["badges"] == ["feedback-pro:bronze"]
 
     async with signed_in_client(app, world.email("a", "employee")) as employee:
         wall = {b["code"]: b for b in (await employee.get("/api/v1/me/badges")).json()}
@@ -153,12 +153,12 @@ async def test_switching_a_badge_off_hides_it_but_keeps_what_was_earned(
         assert changed.status_code == 200, changed.text
         assert changed.json()["is_active"] is False
         everything = await admin.get("/api/v1/badges?include_inactive=true")
-        assert "feedback-pro" in [b["code"] for b in everything.json()]
+        assert [(b["code"], b["is_active"]) for b in everything.json()] == [("feedback-pro", False)]
     async with signed_in_client(app, world.email("a", "employee")) as employee:
         listed = [b["code"] for b in (await employee.get("/api/v1/badges")).json()]
         wall = {b["code"]: b for b in (await employee.get("/api/v1/me/badges")).json()}
         assert (await employee.get("/api/v1/badges?include_inactive=true")).status_code == 403
-    assert "feedback-pro" not in listed
+    assert listed == []
     assert [t["name"] for t in wall["feedback-pro"]["earned"]] == ["bronze"]
     assert wall["feedback-pro"]["locked"] == [] and wall["feedback-pro"]["next_tier"] is None
 
@@ -300,7 +300,7 @@ async def test_another_organisation_sees_none_of_our_badges_or_awards(
         badge_id = (await admin.post("/api/v1/badges", json=feedback_badge(world))).json()["id"]
     await complete_course(client, world)
     async with signed_in_client(app, world.email("b", "ld_admin")) as other:
-        assert "feedback-pro" not in [b["code"] for b in (await other.get("/api/v1/badges")).json()]
+        assert (await other.get("/api/v1/badges")).json() == []
         assert (await other.get(f"/api/v1/badges/{badge_id}")).status_code == 404
         patched = await other.patch(f"/api/v1/badges/{badge_id}", json={"name": "Gekaapt"})
         assert patched.status_code == 404
@@ -341,7 +341,7 @@ async def test_the_first_learning_moment_earns_the_default_badge(
             },
         )
         assert logged.status_code == 201, logged.text
-        assert "first-moment:bronze" in logged.json()["badges"]
+        assert logged.json()["badges"] == ["first-moment:bronze"]
         wall = {b["code"]: b for b in (await employee.get("/api/v1/me/badges")).json()}
     assert [t["name"] for t in wall["first-moment"]["earned"]] == ["bronze"]
     assert wall["first-moment"]["next_tier"] is None
@@ -370,5 +370,7 @@ async def test_a_broken_stored_badge_is_left_out_instead_of_breaking_the_pages(
         listed = await employee.get("/api/v1/badges")
         wall = await employee.get("/api/v1/me/badges")
     assert listed.status_code == wall.status_code == 200
-    assert "hand-edited" not in [b["code"] for b in listed.json()]
+    assert sorted(b["code"] for b in listed.json()) == sorted(
+        badge.definition.code for badge in DEFAULT_BADGES
+    )
     assert len(wall.json()) == len(DEFAULT_BADGES)

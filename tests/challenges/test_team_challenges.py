@@ -233,10 +233,14 @@ async def test_a_participation_target_must_fit_in_the_full_weeks_of_the_period(
             url, json={**two_weeks, "target": {**two_weeks["target"], "member_share": 1.5}}
         )
         assert bad_share.status_code == 400
-        assert "target.participation.member_share" in str(bad_share.json()["extra"])
+        assert [e["key"] for e in bad_share.json()["extra"]] == [
+            "target.participation.member_share"
+        ]
         unknown = await manager.post(url, json={**two_weeks, "target": {"kind": "vibes"}})
         assert unknown.status_code == 400
-        assert "team_minutes" in str(unknown.json()["extra"])  # names the kinds there are
+        [error] = unknown.json()["extra"]
+        assert error["key"] == "target"
+        assert "'team_minutes', 'participation'" in error["message"]  # the kinds there are
         no_pledge = await manager.post(url, json={**two_weeks, "pledge": ""})
         assert no_pledge.status_code == 400
 
