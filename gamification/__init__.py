@@ -8,8 +8,8 @@ Flow (the backend's service does load -> engine -> persist in one transaction)::
     state = LearnerState.from_dict(row.data)            # {} -> fresh learner
     fact = LearningFact(key, kind, occurred_at, local_day(occurred_at, tz), ...)
     outcome = apply(state, fact, rules, badge_definitions, now, tz, challenges=...)
-    # persist outcome.state.to_dict(), outcome.ledger (XP entries), outcome.awards
-    # (badge tiers with evidence) and outcome.nudges (outbox), unless outcome.duplicate;
+    # persist outcome.state.to_dict(), outcome.ledger (XP entries) and outcome.awards
+    # (badge tiers with evidence), unless outcome.duplicate;
     # MissingHistory: backfill(state, the learner's stored facts, badges, challenges) first
 
 Modules:
@@ -23,7 +23,10 @@ Modules:
 - ``goals``: weekly minutes goal and dated goals with pace.
 - ``challenges``: individual challenges and team challenges (minutes, participation).
 - ``leaderboard``: opt-in weekly XP ranking, ``rank_for`` a learner's own rank.
-- ``nudges``: :class:`NudgeIntent` (what is worth telling; the send policy comes later).
+- ``nudges``: :class:`NudgeType` (what a push message is about), :class:`NudgeCategory`
+  (what a learner can switch off) and what the scheduler celebrates from the kept state
+  (a new level, a streak milestone); ``nudge_policy``: which message, when (quiet hours,
+  caps); ``nudge_texts``: what it says, in Dutch and English.
 - ``tallies``: what a rule's tally is (each rule module keeps its own: ``BadgeTally``,
   ``ChallengeTally``, ``GoalTally``), so a fact costs O(rules), not O(history).
 - ``state``: :class:`LearnerState`, the per-learner document (bounded: active days, a
@@ -69,7 +72,7 @@ from gamification.engine import Outcome, apply, refresh, replay
 from gamification.events import EventKind, LearningFact, fingerprint_text, local_day
 from gamification.goals import DatedGoal, DatedGoalKind, Pace, dated_goal_progress
 from gamification.leaderboard import LeaderboardRow, rank_for, weekly_leaderboard
-from gamification.nudges import NudgeIntent, NudgeKind
+from gamification.nudges import NudgeCategory, NudgeType
 from gamification.periods import DateRange
 from gamification.rules import LevelCurve, OrgRules, StreakMode, StreakPolicy, XpRules, XpSeason
 from gamification.state import LearnerState
@@ -92,8 +95,8 @@ __all__ = [
     "LearnerState",
     "LearningFact",
     "LevelCurve",
-    "NudgeIntent",
-    "NudgeKind",
+    "NudgeCategory",
+    "NudgeType",
     "OrgRules",
     "Outcome",
     "Pace",

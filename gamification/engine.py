@@ -1,8 +1,9 @@
 """The one way a learner's gamification state changes: :func:`apply` a fact.
 
 ``apply`` is pure: state, fact, the organisation's rules, badge and challenge definitions,
-``now`` and the learner's timezone go in; the new state, XP ledger entries, badge awards
-and nudge intents come out. Applying a fact whose key was already applied is a no-op
+``now`` and the learner's timezone go in; the new state, XP ledger entries and badge awards
+come out (what is worth a push message, such as a new level or a streak milestone, the
+nudge scheduler reads from the kept state: ``gamification.nudges``). Applying a fact whose key was already applied is a no-op
 (``duplicate=True``). Final XP, streaks, goals, challenges and awarded badge tiers depend
 only on the set of facts, not on their arrival order (see ``gamification.xp`` for the one
 documented exception). Every ledger entry is dated on the local day of the fact that caused
@@ -32,7 +33,6 @@ from gamification.badges import (
 from gamification.challenges import ChallengeDefinition, ChallengeTally, tally_challenge
 from gamification.events import EventKind, LearningFact
 from gamification.goals import DatedGoal, GoalTally, tally_goal
-from gamification.nudges import NudgeIntent, NudgeKind
 from gamification.periods import DateRange, iso_week_label, local_day, require_aware
 from gamification.rules import OrgRules
 from gamification.state import (
@@ -63,7 +63,6 @@ class Outcome:
     state: LearnerState
     ledger: list[XpAward] = field(default_factory=list)
     awards: list[BadgeAward] = field(default_factory=list)
-    nudges: list[NudgeIntent] = field(default_factory=list)
     duplicate: bool = False
 
 
@@ -163,28 +162,6 @@ def _walk_streak(
     )
 
 
-def _milestone_nudges(before: StreakStatus, after: StreakStatus) -> list[NudgeIntent]:
-    old = set(before.milestones) if before.mode is after.mode else set()
-    return [
-        NudgeIntent(
-            NudgeKind.STREAK_MILESTONE,
-            f"streak:{after.mode.value}:{milestone}",
-            {"length": milestone, "mode": after.mode.value},
-        )
-        for milestone in after.milestones
-        if milestone not in old
-    ]
-
-
-def _badge_nudges(awards: Iterable[BadgeAward]) -> list[NudgeIntent]:
-    return [
-        NudgeIntent(
-            NudgeKind.BADGE_EARNED, f"badge:{a.code}:{a.tier}", {"code": a.code, "tier": a.tier}
-        )
-        for a in awards
-    ]
-
-
 def _record_fact(
     state: LearnerState, fact: LearningFact, digest: str, rules: OrgRules
 ) -> tuple[dict[str, Any], list[XpAward]]:
@@ -278,8 +255,7 @@ def apply(
 
     Pays the fact's XP, recomputes the streak as of the learner's local day of ``now``,
     pays newly reached goals (weekly minutes goal of the fact's week, dated goals) and newly
-    completed ``challenges``, awards newly earned badge tiers, and emits nudge intents for
-    badges, streak milestones, goals, challenges and level-ups.
+    completed ``challenges``, and awards newly earned badge tiers.
 
     A fact whose key is among the state's recent keys is a duplicate (nothing changes).
     Raises :class:`MissingHistory` when the learner has facts but no tally yet for one of
@@ -316,7 +292,6 @@ def _apply(
     active: ActiveDays = changes["active"]
     counts = fact.counts_as_activity
     awards: list[BadgeAward] = []
-    nudges: list[NudgeIntent] = []
 
     def pay(amount: int, reason: XpReason, ref: str) -> None:
         if amount > 0:
@@ -326,7 +301,6 @@ def _apply(
         streak, checkpoint = _walk_streak(
             state, active, rules, today, fact.local_date if counts else None
         )
-        nudges.extend(_milestone_nudges(state.streak, streak))
     else:
         streak, checkpoint = state.streak, state.streak_checkpoint
 
@@ -353,7 +327,6 @@ def _apply(
         rewarded = rewarded | frozenset(reached_goals)
     for goal_ref in reached_goals:
         pay(rules.xp.goal_reached_xp, XpReason.GOAL_REACHED, goal_ref)
-        nudges.append(NudgeIntent(NudgeKind.GOAL_REACHED, f"goal:{goal_ref}", {"goal": goal_ref}))
 
     completed = state.completed_challenges
     awarded_badges = state.awarded_badges
@@ -376,13 +349,6 @@ def _apply(
             XpReason.CHALLENGE_COMPLETED,
             f"challenge:{challenge.challenge_id}",
         )
-        nudges.append(
-            NudgeIntent(
-                NudgeKind.CHALLENGE_COMPLETED,
-                f"challenge:{challenge.challenge_id}",
-                {"challenge_id": challenge.challenge_id, "title": challenge.title},
-            )
-        )
         code = challenge.badge_code
         if code and (code, CHALLENGE_BADGE_TIER) not in awarded_badges:
             awards.append(BadgeAward(code, CHALLENGE_BADGE_TIER, (fact.key,)))
@@ -392,8 +358,6 @@ def _apply(
     for award in ledger:
         xp_total += award.amount
     level = rules.levels.level_for_xp(xp_total)
-    if level > state.level:
-        nudges.append(NudgeIntent(NudgeKind.LEVEL_UP, f"level:{level}", {"level": level}))
     new = _evolve(
         state,
         **changes,
@@ -412,9 +376,7 @@ def _apply(
     if earned:
         awards.extend(earned)
         new = _evolve(new, awarded_badges=new.awarded_badges | {(a.code, a.tier) for a in earned})
-    if awards:
-        nudges.extend(_badge_nudges(awards))
-    return Outcome(new, ledger, awards, nudges)
+    return Outcome(new, ledger, awards)
 
 
 # a batch's learners mostly share a timezone and the request's ``now``
@@ -435,9 +397,9 @@ def apply_many(
     at the end instead of after every fact (a batch from an LMS).
 
     XP, goals, challenges and fact-based badges come out exactly as from :func:`apply`.
-    The streak only grows with more activity, so its milestones and streak-length badge
-    tiers are those :func:`apply` would have given along the way; they are added to the
-    last fact's outcome (with that fact as the evidence), whose state is the final one.
+    The streak only grows with more activity, so its streak-length badge tiers are those
+    :func:`apply` would have given along the way; they are added to the last fact's outcome
+    (with that fact as the evidence), whose state is the final one.
     """
     require_aware(now, "now")
     outcomes: list[Outcome] = []
@@ -467,16 +429,7 @@ def apply_many(
             walked, awarded_badges=walked.awarded_badges | {(a.code, a.tier) for a in earned}
         )
     final = outcomes[last]
-    outcomes[last] = Outcome(
-        walked,
-        final.ledger,
-        [*final.awards, *earned],
-        [
-            *final.nudges,
-            *_milestone_nudges(state.streak, streak),
-            *_badge_nudges(earned),
-        ],
-    )
+    outcomes[last] = Outcome(walked, final.ledger, [*final.awards, *earned])
     return outcomes
 
 
@@ -498,16 +451,14 @@ def replay(
     current = state if state is not None else LearnerState()
     ledger: list[XpAward] = []
     awards: list[BadgeAward] = []
-    nudges: list[NudgeIntent] = []
     all_duplicates = True
     for fact in facts:
         outcome = apply(current, fact, rules, badges, now, tz_name, challenges=challenges)
         current = outcome.state
         ledger.extend(outcome.ledger)
         awards.extend(outcome.awards)
-        nudges.extend(outcome.nudges)
         all_duplicates = all_duplicates and outcome.duplicate
-    return Outcome(current, ledger, awards, nudges, duplicate=all_duplicates)
+    return Outcome(current, ledger, awards, duplicate=all_duplicates)
 
 
 def refresh(state: LearnerState, rules: OrgRules, now: datetime, tz_name: str) -> LearnerState:

@@ -15,9 +15,10 @@ Rules:
   At the slot the most useful kind is sent: streak at risk, else goal behind pace
   (Wednesday/Thursday), else the plain reminder. None is sent once the learner learned
   that day, and at most ``reminder_cap_per_day`` a local day.
-- **Event-driven** kinds (badge, kudos, goal reached, challenges, team milestones, new
-  hot-skill course, testimonial request, budget, welcome) are due from their moment until
-  they go stale; inside quiet hours or on a no-nudge weekend they wait for the window.
+- **Event-driven** kinds (badge, level, streak milestone, kudos, goal reached, challenges,
+  team milestones, new hot-skill course, testimonial request, budget, welcome) are due from
+  their moment until they go stale; inside quiet hours or on a no-nudge weekend they wait
+  for the window.
 - **Quiet hours**: the organisation's and the learner's (local wall time, both respected);
   **weekends** (the learner's local Saturday and Sunday) only when the organisation allows.
 - **Caps**: ``weekly_cap`` nudges of any kind per rolling 7 days, at least ``min_gap``
@@ -37,15 +38,13 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from functools import lru_cache
-from types import MappingProxyType
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from gamification.goals import Pace, weekly_goal_progress, weekly_minutes
 from gamification.nudge_texts import NudgeText, render, variants
-from gamification.nudges import NudgeCategory
+from gamification.nudges import CATEGORY, Happening, NudgeType
 from gamification.periods import iso_week_label, require_aware, week_start
 from gamification.rules import StreakMode
 
@@ -53,42 +52,6 @@ MINUTES_PER_DAY = 24 * 60
 # how far ahead plan() looks for the next moment; beyond it the learner is revisited anyway
 HORIZON_DAYS = 8
 
-
-class NudgeType(StrEnum):
-    """What a push message is about (``nudge.kind``)."""
-
-    WELCOME = "welcome"
-    REMINDER = "reminder"
-    STREAK_AT_RISK = "streak_at_risk"
-    GOAL_BEHIND = "goal_behind"
-    GOAL_REACHED = "goal_reached"
-    CHALLENGE_LAUNCHED = "challenge_launched"
-    CHALLENGE_ENDING = "challenge_ending"
-    TEAM_MILESTONE = "team_milestone"
-    BADGE_EARNED = "badge_earned"
-    KUDOS_RECEIVED = "kudos_received"
-    BUDGET_REMINDER = "budget_reminder"
-    NEW_COURSE = "new_course"
-    TESTIMONIAL_REQUEST = "testimonial_request"
-
-
-CATEGORY: Mapping[NudgeType, NudgeCategory | None] = {
-    NudgeType.WELCOME: None,
-    NudgeType.REMINDER: NudgeCategory.REMINDER,
-    NudgeType.STREAK_AT_RISK: NudgeCategory.STREAK_AT_RISK,
-    NudgeType.GOAL_BEHIND: NudgeCategory.GOAL,
-    NudgeType.GOAL_REACHED: NudgeCategory.GOAL,
-    NudgeType.CHALLENGE_LAUNCHED: NudgeCategory.CHALLENGE,
-    NudgeType.CHALLENGE_ENDING: NudgeCategory.CHALLENGE,
-    NudgeType.TEAM_MILESTONE: NudgeCategory.CHALLENGE,
-    NudgeType.BADGE_EARNED: NudgeCategory.BADGE,
-    NudgeType.KUDOS_RECEIVED: NudgeCategory.KUDOS,
-    NudgeType.BUDGET_REMINDER: NudgeCategory.BUDGET,
-    NudgeType.NEW_COURSE: NudgeCategory.NEW_COURSE,
-    NudgeType.TESTIMONIAL_REQUEST: NudgeCategory.TESTIMONIAL_REQUEST,
-}
-
-_RANK: Mapping[NudgeType, int] = {}  # filled below from PRIORITY
 
 REMINDER_TYPES = frozenset({NudgeType.REMINDER, NudgeType.STREAK_AT_RISK, NudgeType.GOAL_BEHIND})
 
@@ -98,6 +61,8 @@ PRIORITY: tuple[NudgeType, ...] = (
     NudgeType.STREAK_AT_RISK,
     NudgeType.KUDOS_RECEIVED,
     NudgeType.BADGE_EARNED,
+    NudgeType.STREAK_MILESTONE,
+    NudgeType.LEVEL_UP,
     NudgeType.GOAL_REACHED,
     NudgeType.TEAM_MILESTONE,
     NudgeType.CHALLENGE_ENDING,
@@ -121,6 +86,8 @@ URL: Mapping[NudgeType, str] = {
     NudgeType.CHALLENGE_ENDING: "/",
     NudgeType.TEAM_MILESTONE: "/team",
     NudgeType.BADGE_EARNED: "/progress",
+    NudgeType.LEVEL_UP: "/progress",
+    NudgeType.STREAK_MILESTONE: "/progress",
     NudgeType.KUDOS_RECEIVED: "/",
     NudgeType.BUDGET_REMINDER: "/catalogue",
     NudgeType.NEW_COURSE: "/catalogue",
@@ -213,21 +180,6 @@ class Activity:
     freezes_banked: int = 0
     last_active_date: date | None = None
     weekly_goal_minutes: int = 0
-
-
-class Happening(NamedTuple):
-    """Something that may deserve an event-driven nudge.
-
-    Due from ``due_from`` until ``stale_at`` (default: ``due_from`` + the rules' stale_after).
-    A named tuple: the scheduler builds several per learner, thousands per tick.
-    """
-
-    kind: NudgeType
-    dedupe_key: str
-    due_from: datetime
-    params: Mapping[str, str | int] = MappingProxyType({})
-    stale_at: datetime | None = None
-    url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,29 @@ TEXTS: dict[str, dict[str, dict[str, tuple[str, str]]]] = {
             "en": ("Congratulations!", "You earned the {badge} badge."),
         },
     },
+    "level_up": {
+        "a": {
+            "nl": ("Niveau {level} bereikt!", "Al je leermomenten tellen op. Bekijk je voortgang."),
+            "en": ("Level {level} reached!", "All your learning adds up. See your progress."),
+        },
+        "b": {
+            "nl": ("Je bent nu niveau {level}", "Mooi zo! Blijf nieuwsgierig."),
+            "en": ("You are now level {level}", "Nicely done! Stay curious."),
+        },
+    },
+    "streak_milestone": {
+        "a": {
+            "nl": ("{streak_length} op rij!", "Zo groeit een leergewoonte. Ga zo door!"),
+            "en": ("{streak_length} in a row!", "That is how a learning habit grows. Keep it up!"),
+        },
+        "b": {
+            "nl": ("Mijlpaal: {streak_length}", "Je reeks staat op {streak_length}. Knap gedaan!"),
+            "en": (
+                "Milestone: {streak_length}",
+                "Your streak has reached {streak_length}. Well done!",
+            ),
+        },
+    },
     "kudos_received": {
         "a": {
             "nl": ("Kudos van {colleague}", "{colleague} heeft iets van je geleerd."),
@@ -282,7 +305,7 @@ def render(kind: str, variant: str, locale: str, params: Mapping[str, str | int]
 
     Raw parameters: ``streak``, ``streak_mode``, ``freezes``, ``days_needed``,
     ``minutes_left``, ``goal_minutes``, ``challenge``, ``milestone``, ``pledge``, ``sponsor``,
-    ``badge``, ``colleague``, ``budget_cents``, ``months_left``, ``course``,
+    ``badge``, ``level``, ``colleague``, ``budget_cents``, ``months_left``, ``course``,
     ``organisation``, ``days_to_start``.
     """
     by_variant = TEXTS[kind]

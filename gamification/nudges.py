@@ -1,16 +1,21 @@
-"""Nudge intents: what the engine thinks is worth telling the learner.
+"""What a nudge is about: its kind, the switch that covers it, and what is worth celebrating.
 
-Only the intent is decided here; when and whether to push it (quiet hours, caps, channels)
-is the nudge policy's job. ``dedupe_key`` is stable, so the outbox can refuse repeats.
+:class:`NudgeType` is the one vocabulary of push messages (``nudge.kind``): the scheduler
+finds happenings (:class:`Happening`) of these kinds and the nudge policy
+(``gamification.nudge_policy``) decides which to send and when. The engine makes none: a
+level or a streak milestone is noticed from the learner's kept state (:func:`level_reached`,
+:func:`streak_milestone_reached`), and the dedupe key makes each one a single message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
+from typing import NamedTuple
 
-from gamification.jsondoc import JsonDict
+from gamification.rules import DAILY_MILESTONES, WEEKLY_MILESTONES, LevelCurve, StreakMode
 
 
 class NudgeCategory(StrEnum):
@@ -31,24 +36,99 @@ class NudgeCategory(StrEnum):
     TESTIMONIAL_REQUEST = "testimonial_request"
 
 
-class NudgeKind(StrEnum):
-    """What happened that may deserve a message."""
+class NudgeType(StrEnum):
+    """What a push message is about (``nudge.kind``)."""
 
-    BADGE_EARNED = "badge_earned"
-    STREAK_MILESTONE = "streak_milestone"
+    WELCOME = "welcome"
+    REMINDER = "reminder"
+    STREAK_AT_RISK = "streak_at_risk"
+    GOAL_BEHIND = "goal_behind"
     GOAL_REACHED = "goal_reached"
-    CHALLENGE_COMPLETED = "challenge_completed"
+    CHALLENGE_LAUNCHED = "challenge_launched"
+    CHALLENGE_ENDING = "challenge_ending"
+    TEAM_MILESTONE = "team_milestone"
+    BADGE_EARNED = "badge_earned"
     LEVEL_UP = "level_up"
+    STREAK_MILESTONE = "streak_milestone"
+    KUDOS_RECEIVED = "kudos_received"
+    BUDGET_REMINDER = "budget_reminder"
+    NEW_COURSE = "new_course"
+    TESTIMONIAL_REQUEST = "testimonial_request"
 
 
-@dataclass(frozen=True)
-class NudgeIntent:
-    """A message worth sending, with its template parameters."""
+CATEGORY: Mapping[NudgeType, NudgeCategory | None] = {
+    NudgeType.WELCOME: None,
+    NudgeType.REMINDER: NudgeCategory.REMINDER,
+    NudgeType.STREAK_AT_RISK: NudgeCategory.STREAK_AT_RISK,
+    NudgeType.GOAL_BEHIND: NudgeCategory.GOAL,
+    NudgeType.GOAL_REACHED: NudgeCategory.GOAL,
+    NudgeType.CHALLENGE_LAUNCHED: NudgeCategory.CHALLENGE,
+    NudgeType.CHALLENGE_ENDING: NudgeCategory.CHALLENGE,
+    NudgeType.TEAM_MILESTONE: NudgeCategory.CHALLENGE,
+    NudgeType.BADGE_EARNED: NudgeCategory.BADGE,
+    # achievements, like badges: whoever switched those off wants no celebrations
+    NudgeType.LEVEL_UP: NudgeCategory.BADGE,
+    NudgeType.STREAK_MILESTONE: NudgeCategory.BADGE,
+    NudgeType.KUDOS_RECEIVED: NudgeCategory.KUDOS,
+    NudgeType.BUDGET_REMINDER: NudgeCategory.BUDGET,
+    NudgeType.NEW_COURSE: NudgeCategory.NEW_COURSE,
+    NudgeType.TESTIMONIAL_REQUEST: NudgeCategory.TESTIMONIAL_REQUEST,
+}
 
-    kind: NudgeKind
+
+class Happening(NamedTuple):
+    """Something that may deserve an event-driven nudge.
+
+    Due from ``due_from`` until ``stale_at`` (default: ``due_from`` + the policy's
+    ``stale_after``). A named tuple: the scheduler builds several per learner, thousands
+    per tick.
+    """
+
+    kind: NudgeType
     dedupe_key: str
-    params: Mapping[str, str | int] = field(default_factory=dict)
+    due_from: datetime
+    params: Mapping[str, str | int] = MappingProxyType({})
+    stale_at: datetime | None = None
+    url: str | None = None
 
-    def to_dict(self) -> JsonDict:
-        """JSON-compatible form (for an outbox row)."""
-        return {"kind": self.kind.value, "dedupe_key": self.dedupe_key, "params": dict(self.params)}
+
+# a milestone passed more periods ago than this was there to celebrate back then
+MILESTONE_PERIODS: Mapping[StreakMode, int] = {StreakMode.DAILY: 3, StreakMode.WEEKLY: 1}
+
+
+def level_reached(
+    level: int, xp_total: int, recent_xp: int, curve: LevelCurve, changed_at: datetime
+) -> Happening | None:
+    """The learner's ``level``, if the XP recorded lately (``recent_xp`` of ``xp_total``)
+    took them to it; due from ``changed_at``, the last change of their state.
+
+    One message per level (``level:<n>``); several levels at once are one message, for the
+    highest.
+    """
+    if level <= 1 or xp_total - recent_xp >= curve.xp_for_level(level):
+        return None
+    return Happening(NudgeType.LEVEL_UP, f"level:{level}", changed_at, {"level": level})
+
+
+def streak_milestone_reached(
+    mode: StreakMode, current: int, longest: int, changed_at: datetime
+) -> Happening | None:
+    """The highest streak milestone the ``current`` streak passed within the last
+    :data:`MILESTONE_PERIODS`, if no earlier streak was as long (``longest``: it was
+    celebrated then); due from ``changed_at``, the last change of the learner's state.
+
+    One message per milestone and streak mode (``streak:daily:7``), ever.
+    """
+    if current < longest:
+        return None
+    milestones = DAILY_MILESTONES if mode is StreakMode.DAILY else WEEKLY_MILESTONES
+    passed = [m for m in milestones if m <= current]
+    if not passed or current - passed[-1] >= MILESTONE_PERIODS[mode]:
+        return None
+    milestone = passed[-1]
+    return Happening(
+        NudgeType.STREAK_MILESTONE,
+        f"streak:{mode.value}:{milestone}",
+        changed_at,
+        {"streak": milestone, "streak_mode": mode.value},
+    )

@@ -1,9 +1,10 @@
 """What happened around a learner that may deserve a nudge, from the rows the tick read.
 
 Badges, kudos, running challenges, new hot-skill courses, testimonial asks, the monthly
-budget reminder and the pre-boarding welcome, each as a ``gamification.nudge_policy``
-:class:`~gamification.nudge_policy.Happening` with a stable dedupe key. Nothing here reads
-the database or decides whether to send: the policy does.
+budget reminder and the pre-boarding welcome, each as a :class:`gamification.nudges.Happening`
+with a stable dedupe key (a new level and a streak milestone come from
+``gamification.nudges`` itself). Nothing here reads the database or decides whether to
+send: the policy does.
 """
 
 from collections.abc import Mapping, Sequence
@@ -12,7 +13,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gamification.nudge_policy import Happening, LearnerPrefs, NudgeType
+from gamification.nudge_policy import LearnerPrefs
+from gamification.nudges import Happening, NudgeType
 
 # how far back the tick looks for events worth a nudge (badges, kudos)
 EVENT_DAYS = 3

@@ -34,15 +34,14 @@ from backend.nudges.happenings import (
 from backend.organisations.settings import OrganisationSettings
 from gamification.nudge_policy import (
     Activity,
-    Happening,
     LearnerPrefs,
     NudgeRules,
-    NudgeType,
     QuietHours,
     SentNudge,
     VariantStats,
 )
-from gamification.rules import StreakMode
+from gamification.nudges import Happening, NudgeType, level_reached, streak_milestone_reached
+from gamification.rules import LevelCurve, StreakMode
 
 # how far back the policy looks: learning (adaptive hour, this week), nudges (caps)
 ACTIVITY_DAYS = 28
@@ -71,6 +70,7 @@ class OrgNudgeContext:
     default_timezone: str
     settings: OrganisationSettings
     rules: NudgeRules
+    levels: LevelCurve
     challenges: list[dict[str, Any]] = field(default_factory=list)
     challenge_teams: frozenset[int] = frozenset()
     course_happenings: list[Happening] = field(default_factory=list)
@@ -112,6 +112,14 @@ def _settings(document: Mapping[str, Any]) -> OrganisationSettings:
         return OrganisationSettings()  # a broken document must not stop every nudge
 
 
+def _levels(document: Mapping[str, Any]) -> LevelCurve:
+    # the engine's level curve (settings ``levels``), as ingestion reads it
+    try:
+        return LevelCurve.from_dict(document.get("levels") or {})
+    except (TypeError, ValueError):
+        return LevelCurve()
+
+
 def organisation_contexts(
     organisations: Iterable[tuple[int, str, str, Mapping[str, Any]]],
     challenges: Iterable[dict[str, Any]],
@@ -122,7 +130,9 @@ def organisation_contexts(
     orgs: dict[int, OrgNudgeContext] = {}
     for org_id, name, tz, document in organisations:
         settings = _settings(document)
-        orgs[org_id] = OrgNudgeContext(org_id, name, tz, settings, nudge_rules(settings))
+        orgs[org_id] = OrgNudgeContext(
+            org_id, name, tz, settings, nudge_rules(settings), _levels(document)
+        )
     for challenge in challenges:
         orgs[challenge["organisation_id"]].challenges.append(challenge)
     courses: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
@@ -206,19 +216,25 @@ def activity_of(
 
 
 def batch_parameters(now: datetime, limit: int) -> tuple[Any, ...]:
-    """The batch statement's parameters ``$1``-``$6`` (see ``store.BATCH_SQL``)."""
+    """The batch statement's parameters ``$1``-``$7`` (see ``store.BATCH_SQL``)."""
+    since = now - timedelta(days=ACTIVITY_DAYS)
     return (
         now,
         limit,
-        now - timedelta(days=ACTIVITY_DAYS),
+        since,
         now - timedelta(days=HISTORY_DAYS),
         now - timedelta(days=EVENT_DAYS),
         budget_keys_around(now),
+        # XP of learning dated in the activity window counts towards a new level
+        since.date(),
     )
 
 
-# due "from now" on every look, so a nudge for them may be older than the history window
-_LONG_LIVED = frozenset({NudgeType.WELCOME, NudgeType.TEAM_MILESTONE})
+# due "from now" on every look (welcome, team milestones), or once ever, however long ago
+# (a level, a streak milestone): a nudge for them may be older than the history window
+_LONG_LIVED = frozenset(
+    {NudgeType.WELCOME, NudgeType.TEAM_MILESTONE, NudgeType.LEVEL_UP, NudgeType.STREAK_MILESTONE}
+)
 # budget reminders are left out: their key was already looked up over all time
 _LOOKED_UP_LATER = frozenset(NudgeType) - {NudgeType.BUDGET_REMINDER}
 _NO_TEAMS: frozenset[int] = frozenset()
@@ -230,6 +246,7 @@ class Batch:
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+        self.since = now - timedelta(days=EVENT_DAYS)
         self.learners: dict[int, LearnerInput] = {}
         self.inactive: list[int] = []
         # the first learning within 24 h after a sent nudge: what the nudge is measured by
@@ -281,6 +298,11 @@ class Batch:
                 k_name,
                 teams,
                 budget_sent,
+                level,
+                xp_total,
+                longest,
+                changed_at,
+                recent_xp,
             ) = row
             org = orgs.get(org_id)
             if not active or org is None:
@@ -312,6 +334,16 @@ class Batch:
             if org.challenges:
                 happenings.extend(self._challenges(org, prefs.timezone, teams))
             happenings.extend(org.course_happenings)
+            if changed_at >= self.since:  # their state changed lately: anything to celebrate?
+                if recent_xp is not None:
+                    level_up = level_reached(level, xp_total, recent_xp, org.levels, changed_at)
+                    if level_up is not None:
+                        happenings.append(level_up)
+                milestone = streak_milestone_reached(
+                    org.rules.streak_mode, streak, longest, changed_at
+                )
+                if milestone is not None:
+                    happenings.append(milestone)
             if prefs.start_date is not None:
                 welcome = welcome_happening(prefs, org.name, now)
                 if welcome is not None:

@@ -3,7 +3,8 @@
 A batch costs two statements: :data:`BATCH_SQL` picks the due learners (``FOR UPDATE SKIP
 LOCKED`` through the ``next_nudge_at`` index) and returns, per learner, everything the policy
 needs as arrays (recent learning, nudges of the last days, badges, kudos, teams, this
-month's budget key), so Python never groups rows; :data:`WRITE_SQL` inserts the outbox rows,
+month's budget key) and, for a learner whose state changed lately, the XP recorded since
+(did it take them to their level?), so Python never groups rows; :data:`WRITE_SQL` inserts the outbox rows,
 stores every ``next_nudge_at`` and records learning after sent nudges in one statement.
 Rare inputs (testimonial asks, long-lived dedupe keys, the budget spend of learners who may
 get a budget reminder) are one more query each, only when a batch has any; organisations
@@ -30,7 +31,8 @@ from gamification.nudge_policy import PlannedNudge
 BATCH_SQL = """
 WITH due AS (
     SELECT s.user_id, s.organisation_id, s.current_streak, s.freezes_banked,
-           s.last_active_date, s.weekly_goal_minutes
+           s.last_active_date, s.weekly_goal_minutes, s.level, s.xp_total, s.longest_streak,
+           s.updated_at
     FROM learner_state s
     WHERE s.next_nudge_at <= $1
     ORDER BY s.next_nudge_at
@@ -47,7 +49,12 @@ SELECT d.user_id, d.organisation_id, d.current_streak, d.freezes_banked, d.last_
        kd.id, kd.at, kd.name,
        ARRAY(SELECT m.team_id FROM team_membership m WHERE m.user_id = d.user_id),
        ARRAY(SELECT n.dedupe_key FROM nudge n
-             WHERE n.user_id = d.user_id AND n.dedupe_key = ANY($6::text[]))
+             WHERE n.user_id = d.user_id AND n.dedupe_key = ANY($6::text[])),
+       d.level, d.xp_total, d.longest_streak, d.updated_at,
+       CASE WHEN d.level > 1 AND d.updated_at >= $5 THEN
+           (SELECT coalesce(sum(x.amount), 0) FROM xp_ledger x
+            WHERE x.user_id = d.user_id AND x.local_date >= $7 AND x.created_at >= $5)
+       END
 FROM due d
 LEFT JOIN user_account u ON u.id = d.user_id
 LEFT JOIN LATERAL (
@@ -186,7 +193,7 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
 
 async def fetch_due(pg: asyncpg.Connection, parameters: Sequence[Any]) -> list[asyncpg.Record]:
     """The due learners of one batch (locked), each with their policy input as arrays;
-    ``parameters`` are :data:`BATCH_SQL`'s ``$1``-``$6``."""
+    ``parameters`` are :data:`BATCH_SQL`'s ``$1``-``$7``."""
     return list(await pg.fetch(BATCH_SQL, *parameters))
 
 

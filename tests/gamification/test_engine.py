@@ -1,4 +1,4 @@
-"""The engine: apply a fact, idempotently, and get state, ledger, awards and nudges."""
+"""The engine: apply a fact, idempotently, and get state, ledger and awards."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from gamification.challenges import ChallengeDefinition
 from gamification.engine import add_dated_goal, apply, plan_pause, refresh, replay, set_weekly_goal
 from gamification.events import EventKind
 from gamification.goals import DatedGoal, DatedGoalKind
-from gamification.nudges import NudgeKind
 from gamification.periods import DateRange
 from gamification.rules import OrgRules
 from gamification.state import LearnerState
@@ -51,7 +50,7 @@ def test_same_fact_twice_is_a_duplicate_and_changes_nothing() -> None:
     again = apply(first.state, fact, RULES, [FIRST_COMPLETION], NOW, TZ)
     assert again.duplicate
     assert again.state is first.state
-    assert (again.ledger, again.awards, again.nudges) == ([], [], [])
+    assert (again.ledger, again.awards) == ([], [])
 
 
 def test_duplicate_is_recognised_after_a_json_round_trip() -> None:
@@ -122,14 +121,13 @@ def test_state_round_trips_through_json_with_everything_in_it() -> None:
     assert LearnerState.from_dict(document) == state
 
 
-def test_badge_award_comes_with_a_nudge_and_is_recorded() -> None:
+def test_badge_award_is_recorded_on_the_state() -> None:
     fact = make_fact(DAY, EventKind.COMPLETION, course_id=1)
     outcome = apply(LearnerState(), fact, RULES, [FIRST_COMPLETION], NOW, TZ)
     assert [(a.code, a.tier, a.evidence) for a in outcome.awards] == [
         ("first-course", "bronze", (fact.key,))
     ]
     assert outcome.state.has_badge("first-course", "bronze")
-    assert any(n.dedupe_key == "badge:first-course:bronze" for n in outcome.nudges)
 
 
 def test_weekly_goal_reached_pays_goal_xp_once_per_week() -> None:
@@ -141,7 +139,6 @@ def test_weekly_goal_reached_pays_goal_xp_once_per_week() -> None:
     )
     goal_awards = [a for a in second.ledger if a.reason is XpReason.GOAL_REACHED]
     assert [(a.amount, a.ref) for a in goal_awards] == [(25, "weekly:2024-W19")]
-    assert any(n.kind is NudgeKind.GOAL_REACHED for n in second.nudges)
     third = apply(
         second.state, make_fact(DAY, EventKind.EXPERIENCE, minutes=20), RULES, [], NOW, TZ
     )
@@ -176,18 +173,16 @@ def test_completed_challenge_pays_its_reward_and_its_badge_once() -> None:
     assert outcome.state.completed_challenges == frozenset({"sprint"})
 
 
-def test_level_up_emits_a_nudge() -> None:
+def test_enough_xp_reaches_the_next_level() -> None:
     fact = make_fact(DAY, EventKind.COMPLETION, course_id=1, course_duration_minutes=120)
     outcome = apply(LearnerState(), fact, RULES, [], NOW, TZ)
-    assert outcome.state.level == 2
-    assert [n.dedupe_key for n in outcome.nudges if n.kind is NudgeKind.LEVEL_UP] == ["level:2"]
+    assert (outcome.state.xp_total, outcome.state.level) == (110, 2)
 
 
-def test_streak_milestone_emits_a_nudge_once() -> None:
+def test_a_week_of_daily_learning_reaches_the_first_streak_milestone() -> None:
     facts = [make_fact(DAY - timedelta(days=i)) for i in range(8)]
-    outcome = replay(facts, RULES, [], NOW, TZ)
-    milestones = [n.dedupe_key for n in outcome.nudges if n.kind is NudgeKind.STREAK_MILESTONE]
-    assert milestones == ["streak:daily:7"]
+    streak = replay(facts, RULES, [], NOW, TZ).state.streak
+    assert (streak.current, streak.longest, streak.milestones) == (8, 8, (7,))
 
 
 def test_xp_total_equals_the_ledger_sum() -> None:

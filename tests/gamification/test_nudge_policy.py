@@ -14,11 +14,9 @@ from hypothesis import strategies as st
 
 from gamification.nudge_policy import (
     Activity,
-    Happening,
     LearnerPrefs,
     NudgePlan,
     NudgeRules,
-    NudgeType,
     QuietHours,
     SentNudge,
     VariantStats,
@@ -26,7 +24,8 @@ from gamification.nudge_policy import (
     plan,
 )
 from gamification.nudge_texts import TEXTS, render, variants
-from gamification.rules import StreakMode
+from gamification.nudges import Happening, NudgeType, level_reached, streak_milestone_reached
+from gamification.rules import LevelCurve, StreakMode
 
 AMS = ZoneInfo("Europe/Amsterdam")
 RULES = NudgeRules()
@@ -365,6 +364,67 @@ def test_goal_reached_is_celebrated_once_a_week() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# celebrations noticed in the kept state: a new level, a streak milestone
+
+CURVE = LevelCurve()  # level 2 at 100 XP, 3 at 300, 4 at 600
+
+
+def test_a_level_reached_by_recent_xp_is_celebrated_with_its_number() -> None:
+    now = local(date(2026, 11, 24), 10)
+    reached = level_reached(3, 320, 50, CURVE, now)
+    assert reached == Happening(NudgeType.LEVEL_UP, "level:3", now, {"level": 3})
+    result = run(now + timedelta(minutes=1), happenings=[reached])
+    assert [(n.kind, n.dedupe_key) for n in result.nudges] == [(NudgeType.LEVEL_UP, "level:3")]
+    assert "3" in result.nudges[0].title and result.nudges[0].url == "/progress"
+
+
+def test_a_level_reached_before_the_recent_xp_is_not_celebrated_again() -> None:
+    now = local(date(2026, 11, 24), 10)
+    assert level_reached(3, 320, 20, CURVE, now) is None  # 300 XP were there before
+    assert level_reached(1, 80, 80, CURVE, now) is None  # level 1 is where everyone starts
+
+
+def test_several_levels_at_once_are_one_celebration_of_the_highest() -> None:
+    now = local(date(2026, 11, 24), 10)
+    reached = level_reached(4, 650, 600, CURVE, now)
+    assert reached is not None and reached.dedupe_key == "level:4"
+
+
+def test_a_streak_milestone_is_celebrated_the_days_it_is_reached() -> None:
+    now = local(date(2026, 11, 24), 10)
+    for current in (7, 8, 9):
+        reached = streak_milestone_reached(StreakMode.DAILY, current, current, now)
+        assert reached == Happening(
+            NudgeType.STREAK_MILESTONE,
+            "streak:daily:7",
+            now,
+            {"streak": 7, "streak_mode": "daily"},
+        )
+    assert streak_milestone_reached(StreakMode.DAILY, 10, 10, now) is None  # 3 days late
+    assert streak_milestone_reached(StreakMode.DAILY, 6, 6, now) is None
+    weekly = streak_milestone_reached(StreakMode.WEEKLY, 4, 4, now)
+    assert weekly is not None and weekly.dedupe_key == "streak:weekly:4"
+    assert streak_milestone_reached(StreakMode.WEEKLY, 5, 5, now) is None
+
+
+def test_a_streak_milestone_an_earlier_streak_passed_is_not_celebrated() -> None:
+    now = local(date(2026, 11, 24), 10)
+    assert streak_milestone_reached(StreakMode.DAILY, 7, 12, now) is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "locale", "title"),
+    [("daily", "nl", "7 dagen op rij!"), ("weekly", "en", "4 weeks in a row!")],
+)
+def test_a_streak_milestone_says_how_long_in_the_learners_language(
+    mode: str, locale: str, title: str
+) -> None:
+    length = 7 if mode == "daily" else 4
+    text = render("streak_milestone", "a", locale, {"streak": length, "streak_mode": mode})
+    assert text.title == title
+
+
+# ---------------------------------------------------------------------------------------------
 # texts and variants
 
 
@@ -383,6 +443,7 @@ def test_every_variant_renders_in_both_languages(kind: str, locale: str) -> None
         "pledge": "pizza",
         "sponsor": "Mo",
         "badge": "Explorer",
+        "level": 7,
         "colleague": "Ada",
         "budget_cents": 65000,
         "months_left": 4,

@@ -380,6 +380,3 @@ def test_a_batch_walks_the_streak_once_and_ends_where_one_by_one_ends(
     assert {(a.code, a.tier) for o in outcomes for a in o.awards} == {
         (a.code, a.tier) for a in one_by_one.awards
     }
-    assert {n.dedupe_key for o in outcomes for n in o.nudges} == {
-        n.dedupe_key for n in one_by_one.nudges
-    }

@@ -7,8 +7,11 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, text
 from sqlmodel import col, select
 
 from backend.auth.passwords import hash_password
@@ -27,6 +30,7 @@ from backend.db.models import (
 from backend.learning.service import IncomingEvent, record_events
 from backend.nudges.scheduler import run_tick, wake_learners
 from gamification import TeamChallenge, TeamTargetKind
+from gamification.nudge_texts import render
 from tests.factories import PASSWORD, World
 
 # Tuesday 1 December 2026, 19:00 in Amsterdam (CET)
@@ -69,13 +73,68 @@ async def nudges_of(ctx: AppContext, user_id: int | None = None) -> list[Nudge]:
         return list((await session.exec(query)).all())
 
 
+async def nudgeable_any_time(
+    ctx: AppContext, organisation_id: int, user_id: int, **settings: Any
+) -> None:
+    """No quiet hours (the organisation's or the learner's) and weekends allowed, so a tick
+    at the real now may send; ``settings`` change the organisation's too."""
+    async with ctx.sessionmaker() as session:
+        org = (
+            await session.exec(select(Organisation).where(Organisation.id == organisation_id))
+        ).one()
+        org.settings = {
+            **(org.settings or {}),
+            "quiet_hours_start": 0,
+            "quiet_hours_end": 0,
+            "nudges_on_weekends": True,
+            **settings,
+        }
+        session.add(org)
+        await session.commit()
+    await set_user(ctx, user_id, quiet_hours_start=time(0), quiet_hours_end=time(0))
+
+
+def learning(
+    email: str, kind: str, when: datetime | None = None, minutes: int = 5
+) -> dict[str, Any]:
+    """An event for the events API (``POST /api/v1/events``)."""
+    return {
+        "id": uuid.uuid4().hex,
+        "learner": {"email": email},
+        "kind": kind,
+        "occurred_at": (when or datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "minutes": minutes,
+    }
+
+
+async def record(app: Litestar, world: World, events: list[dict[str, Any]]) -> None:
+    """Record ``events`` of organisation A through the events API, as an LMS does."""
+    async with AsyncTestClient(app=app) as client:
+        response = await client.post(
+            "/api/v1/events", json=events, headers={"Authorization": f"Bearer {world.a.api_key}"}
+        )
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["created"] * len(events)
+
+
+def a_week_of_days(zone: str = "Europe/Amsterdam") -> list[datetime]:
+    """One moment on each of the last seven local days, today's a minute ago."""
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo(zone)).date()
+    earlier = [
+        datetime.combine(today - timedelta(days=d), time(12), tzinfo=ZoneInfo(zone))
+        for d in range(6, 0, -1)
+    ]
+    return [*earlier, now - timedelta(minutes=1)]
+
+
 async def test_tick_creates_nudges_for_due_learners_only_and_moves_next_nudge_at(
     ctx: AppContext, world: World
 ) -> None:
     sam, mia, lou = (world.a.users[r] for r in ("employee", "manager", "ld_admin"))
     assert sam.id and mia.id and lou.id
-    for user in (sam, mia, lou):
-        await set_user(ctx, user.id, reminder_time=time(19, 0), locale="en")
+    for user_id in (sam.id, mia.id, lou.id):
+        await set_user(ctx, user_id, reminder_time=time(19, 0), locale="en")
     await set_next(ctx, sam.id, NOW - timedelta(minutes=1))
     await set_next(ctx, mia.id, NOW + timedelta(hours=1))  # not due yet
     # lou: never scheduled (NULL) -> not picked
@@ -362,3 +421,78 @@ async def test_team_milestone_new_hot_course_and_testimonial_ask(
     # spaced an hour apart, never two at once
     times = sorted(n.due_at for n in by_kind.values())
     assert all(b - a >= timedelta(hours=1) for a, b in pairwise(times))
+
+
+async def test_a_level_reached_through_the_events_api_is_celebrated_once(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    sam = world.a.users["employee"]
+    assert sam.id
+    await nudgeable_any_time(ctx, world.a.id, sam.id)
+    await set_user(ctx, sam.id, locale="en")
+    await record(app, world, [learning(sam.email, "completion", minutes=120)])  # 110 XP
+
+    now = datetime.now(UTC)
+    assert await run_tick(ctx, now) == 1
+
+    [nudge] = await nudges_of(ctx, sam.id)
+    assert (nudge.kind, nudge.dedupe_key, nudge.locale, nudge.url) == (
+        "level_up",
+        "level:2",
+        "en",
+        "/progress",
+    )
+    text = render("level_up", nudge.variant, "en", {"level": 2})
+    assert (nudge.title, nudge.body) == (text.title, text.body)
+    # more learning on the same level, more ticks: still the one celebration
+    await record(app, world, [learning(sam.email, "experience")])
+    await run_tick(ctx, now + timedelta(hours=2))
+    await run_tick(ctx, now + timedelta(hours=4))
+    levels = [n.dedupe_key for n in await nudges_of(ctx, sam.id) if n.kind == "level_up"]
+    assert levels == ["level:2"]
+
+
+async def test_a_level_reached_days_ago_is_not_celebrated_when_the_learner_comes_back(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    sam = world.a.users["employee"]
+    assert sam.id
+    await nudgeable_any_time(ctx, world.a.id, sam.id, yearly_budget_cents=0)
+    ten_days_ago = datetime.now(UTC) - timedelta(days=10)
+    await record(app, world, [learning(sam.email, "completion", when=ten_days_ago, minutes=120)])
+    # it was recorded ten days ago, before anything celebrated levels
+    async with ctx.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE xp_ledger SET created_at = :at WHERE user_id = :user"),
+            {"at": ten_days_ago, "user": sam.id},
+        )
+
+    await record(app, world, [learning(sam.email, "experience")])  # 20 XP more, still level 2
+
+    assert await run_tick(ctx, datetime.now(UTC)) == 0
+    assert await nudges_of(ctx, sam.id) == []
+
+
+async def test_a_week_of_daily_learning_is_celebrated_as_a_streak_milestone_once(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    sam = world.a.users["employee"]
+    assert sam.id
+    await nudgeable_any_time(ctx, world.a.id, sam.id, streak_mode="daily", yearly_budget_cents=0)
+    await set_user(ctx, sam.id, locale="nl")
+    await record(app, world, [learning(sam.email, "informal", when) for when in a_week_of_days()])
+
+    now = datetime.now(UTC)
+    assert await run_tick(ctx, now) == 1
+
+    [nudge] = await nudges_of(ctx, sam.id)
+    assert (nudge.kind, nudge.dedupe_key, nudge.locale) == (
+        "streak_milestone",
+        "streak:daily:7",
+        "nl",
+    )
+    text = render("streak_milestone", nudge.variant, "nl", {"streak": 7, "streak_mode": "daily"})
+    assert (nudge.title, nudge.body) == (text.title, text.body)
+    assert "7 dagen" in nudge.title
+    await set_next(ctx, sam.id, now)
+    assert await run_tick(ctx, now + timedelta(hours=2)) == 0
