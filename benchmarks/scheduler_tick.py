@@ -7,8 +7,11 @@ Creates a fresh database ``learnloop_bench_<random>`` on 127.0.0.1:5432 (user ``
 trust auth), migrates it, and bulk-loads with ``generate_series`` (no ORM): ``--orgs``
 organisations, ``--learners`` people with their ``learner_state`` rows (timezones Amsterdam,
 New York and Kolkata, reminder times 07:00-21:45 or adaptive, some opt-outs), recent learning
-for every tenth learner (4 events each) and for every due one, badges and kudos for some due
-learners, and two running challenges per organisation. ``--due-percent`` of the learners
+for every tenth learner (4 events each, with their XP in the ledger) and for every due one,
+badges and kudos for some due learners, and two running challenges per organisation. Every
+state row changed at the tick's ``now`` (so the tick reads every due learner's recent XP),
+every seventh learner just reached level 3 and every ninth one's streak is at 4, its longest
+(celebrations: a level where the recent XP says so, a 4-week milestone in weekly mode). ``--due-percent`` of the learners
 have ``next_nudge_at`` in the past; the rest are spread over the next 24 hours.
 
 Then it prints the plan of the due-learner query (``EXPLAIN ANALYZE``, in a transaction that
@@ -85,7 +88,8 @@ SEED_SQL = [
     INSERT INTO learner_state (user_id, organisation_id, xp_total, level, current_streak,
         longest_streak, freezes_banked, last_active_date, weekly_goal_minutes, data, version,
         next_nudge_at, updated_at)
-    SELECT u.id, u.organisation_id, 500, 3, u.id % 9, 10, u.id % 3,
+    SELECT u.id, u.organisation_id, CASE WHEN u.id % 7 = 0 THEN 310 ELSE 500 END, 3, u.id % 9,
+           CASE WHEN u.id % 9 = 4 THEN 4 ELSE 10 END, u.id % 3,
            ($1::timestamptz)::date - (u.id % 6), 60, '{}'::json, 1,
            CASE WHEN u.id % $4::int = 0 THEN $1::timestamptz - (u.id % 600) * interval '1 second'
                 ELSE $1::timestamptz + (1 + u.id % 86399) * interval '1 second' END,
@@ -105,6 +109,12 @@ SEED_SQL = [
                - (e * 3 + u.id % 7) * interval '1 hour' AS t
     ) AS moment
     WHERE u.id % 10 = 0 OR u.id % $4::int = 0
+    """,
+    """
+    INSERT INTO xp_ledger (organisation_id, user_id, event_id, amount, reason, local_date,
+        created_at)
+    SELECT e.organisation_id, e.user_id, e.id, 20, e.kind, e.local_date, e.occurred_at
+    FROM learning_event e
     """,
     """
     INSERT INTO badge_definition (organisation_id, code, name, name_en, description,
