@@ -41,7 +41,6 @@ class VapidHeaderCache:
         self.refresh_before = refresh_before
         self._clock = clock
         self._cache: dict[str, tuple[int, dict[str, str]]] = {}
-        self.signed = 0  # how many JWTs were signed (the cache's effect, visible in tests)
 
     def headers_for(self, endpoint: str, *, origin: str | None = None) -> dict[str, str]:
         """The ``Authorization: vapid t=<jwt>, k=<public key>`` header for this endpoint.
@@ -57,5 +56,4 @@ class VapidHeaderCache:
         # a fresh dict every time: the signer must never see (or change) a shared one
         headers = dict(self._vapid.sign({"aud": origin, "exp": exp, "sub": self.subject}))
         self._cache[origin] = (exp, headers)
-        self.signed += 1
         return headers

@@ -13,7 +13,6 @@ from backend.context import AppContext
 from backend.db.models import Nudge
 from backend.push import outbox
 from backend.push.delivery import DeliveryLog, deliver
-from backend.push.model import DeliveryReport
 from backend.push.sender import PushSender, SendLanes
 from backend.settings import Settings
 from tests.push.push_service import PushService
@@ -74,15 +73,15 @@ async def queue_nudge(
 
 async def deliver_due(
     engine: AsyncEngine, sender: PushSender, now: datetime, *, max_attempts: int = 5
-) -> DeliveryReport:
+) -> None:
     """One pass of a worker's sender loop at ``now``: claim due nudges, deliver, record."""
     batch = await outbox.claim(engine, now, limit=100, lease_seconds=120.0)
     if not batch.nudges:
-        return DeliveryReport()
+        return
     delivery_log = DeliveryLog(engine)
     try:
         async with SendLanes(sender, 64) as lanes:
-            return await deliver(
+            await deliver(
                 engine, lanes, delivery_log, batch, max_attempts=max_attempts, clock=lambda: now
             )
     finally:

@@ -68,7 +68,6 @@ async def test_the_app_delivers_queued_nudges_itself_when_push_runs_in_process(
 async def test_apps_made_for_tests_run_no_background_worker(
     app: object, ctx: AppContext, world: World, push_service: PushService
 ) -> None:
-    assert ctx.settings.push_in_process is False  # Settings() default: only serve turns it on
     nudge_id = await queue_nudge(ctx, world.a.users["employee"])
     async with AsyncTestClient(app=app):  # type: ignore[arg-type]
         await asyncio.sleep(1.5)

@@ -1,6 +1,7 @@
 """The PWA's opt-in: the VAPID public key, and a learner's devices (subscribe, list, remove)."""
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -44,7 +45,9 @@ async def test_public_key_is_503_with_a_reason_when_push_is_not_configured(
 async def test_subscribe_list_refresh_and_remove_my_device(app: Litestar, world: World) -> None:
     body = browser_subscription()
     async with signed_in_client(app, world.a.users["employee"].email) as sam:
+        before = datetime.now(UTC)
         created = await sam.post(URL, json=body)
+        after = datetime.now(UTC)
         assert created.status_code == 201, created.text
         assert created.json()["user_agent_label"] == "Firefox on Android"
         # the browser resubscribed with fresh keys: the same device, refreshed
@@ -53,7 +56,7 @@ async def test_subscribe_list_refresh_and_remove_my_device(app: Litestar, world:
         assert again.status_code == 200 and again.json()["id"] == created.json()["id"]
         listed = (await sam.get(URL)).json()
         assert [(d["endpoint"], d["last_success_at"]) for d in listed] == [(body["endpoint"], None)]
-        assert listed[0]["created_at"]
+        assert before <= datetime.fromisoformat(listed[0]["created_at"]) <= after
         removed = await sam.delete(URL, params={"endpoint": body["endpoint"]})
         assert removed.status_code == 204
         assert (await sam.get(URL)).json() == []

@@ -6,6 +6,7 @@ decrypting each message with that device's keys.
 """
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import func, insert, select, text
 
@@ -290,7 +292,8 @@ async def test_delivery_goes_on_after_the_database_dropped_the_workers_connectio
     try:
         async with PushSender(vapid, timeout=2) as sender:
             await queue_one(1)
-            assert (await deliver_due(engine, sender, datetime.now(UTC))).sent == 1
+            await deliver_due(engine, sender, datetime.now(UTC))
+            assert count_only_service.count == 1
             async with ctx.engine.connect() as conn:
                 await conn.execute(
                     text(
@@ -299,16 +302,16 @@ async def test_delivery_goes_on_after_the_database_dropped_the_workers_connectio
                     )
                 )
             await queue_one(2)
-            sent = 0
-            for _ in range(3):  # the batch that meets the dead connection fails, as any would
-                try:
-                    sent += (await deliver_due(engine, sender, datetime.now(UTC))).sent
-                except Exception:
-                    continue
-                if sent:
+            # as a worker's sender loop does: a pass that meets a dead connection fails (only
+            # with a connection error), the next one takes a new connection
+            for _ in range(3):
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await deliver_due(engine, sender, datetime.now(UTC))
+                if count_only_service.count == 2:
                     break
     finally:
         await engine.dispose()
-    assert sent == 1 and count_only_service.count == 2
+    bodies = [device.decrypt(r.body)["body"] for r in count_only_service.received]
+    assert bodies == ["Bericht 1", "Bericht 2"]  # the second nudge went out, once
     deliveries, statuses = await recorded(ctx)
     assert deliveries == 2 and statuses == Counter({"sent": 2})
