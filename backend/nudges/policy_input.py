@@ -217,16 +217,17 @@ def activity_of(
 
 def batch_parameters(now: datetime, limit: int) -> tuple[Any, ...]:
     """The batch statement's parameters ``$1``-``$7`` (see ``store.BATCH_SQL``)."""
-    since = now - timedelta(days=ACTIVITY_DAYS)
     return (
         now,
         limit,
-        since,
+        now - timedelta(days=ACTIVITY_DAYS),
         now - timedelta(days=HISTORY_DAYS),
         now - timedelta(days=EVENT_DAYS),
         budget_keys_around(now),
-        # XP of learning dated in the activity window counts towards a new level
-        since.date(),
+        # recent XP is read from the ledger's rows of learning dated in the last days (a
+        # day more for the timezones behind UTC): XP of learning dated earlier and
+        # recorded lately does not make a level new, so the rows read stay few
+        (now - timedelta(days=EVENT_DAYS + 1)).date(),
     )
 
 
