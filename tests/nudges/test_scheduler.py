@@ -1,7 +1,6 @@
 """The scheduler tick: due learners only, each nudge once."""
 
 import asyncio
-import gc
 import random
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -160,15 +159,6 @@ async def test_tick_creates_nudges_for_due_learners_only_and_moves_next_nudge_at
     assert "1 month" in budget.body
     # then tomorrow 19:00 in Amsterdam
     assert await next_of(ctx, sam.id) == datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
-
-
-async def test_garbage_collection_is_back_on_after_a_tick(ctx: AppContext, world: World) -> None:
-    # the tick pauses the cyclic collector while it runs (serve runs it inside the app)
-    sam = world.a.users["employee"]
-    assert sam.id and gc.isenabled()
-    await set_next(ctx, sam.id, NOW)
-    await run_tick(ctx, NOW)
-    assert gc.isenabled()
 
 
 async def test_running_the_tick_twice_creates_nothing_new(ctx: AppContext, world: World) -> None:
