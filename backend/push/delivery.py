@@ -45,11 +45,10 @@ BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
 
 
-def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
+def backoff_seconds(attempt: int) -> float:
     """Exponential backoff with equal jitter: 30 s, 60 s, 120 s ... at most an hour."""
     delay: float = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(0, attempt - 1))
-    jitter = (rng or random.Random()).uniform(0.0, delay / 2)
-    return delay / 2 + jitter
+    return delay / 2 + random.uniform(0.0, delay / 2)
 
 
 class DeliveryLog:
@@ -156,7 +155,6 @@ def judge(
     now: datetime,
     *,
     max_attempts: int,
-    rng: random.Random | None = None,
 ) -> Outcomes:
     """Decide each nudge's next state from its devices' answers (pure: no I/O)."""
     out = Outcomes()
@@ -191,7 +189,7 @@ def judge(
             else:
                 wait = max(
                     [r.retry_after for r in limited]
-                    + ([backoff_seconds(attempts, rng)] if retry else [0.0])
+                    + ([backoff_seconds(attempts)] if retry else [0.0])
                 )
                 verdict.due_at = now + timedelta(seconds=wait)
                 verdict.error = reason
