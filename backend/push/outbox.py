@@ -209,16 +209,17 @@ async def record(
     batch: Batch,
     out: Outcomes,
     now: datetime,
-    already_recorded: set[tuple[str, int]],
+    written_early: set[tuple[str, int]],
 ) -> None:
     """Write one batch's outcomes in one transaction (:data:`RECORD`), retried on a deadlock.
 
-    Deliveries in ``already_recorded`` (written early by the delivery log) are not sent again.
+    ``written_early``: (nudge id, subscription id) pairs the delivery log has written.
     """
     attempts = {n.message.nudge_id: n.attempts for n in batch.nudges}
     # the common outcome, a nudge sent at the first go, as a plain id list (see RECORD)
     sent: list[str] = []
-    verdicts: tuple[list[Any], ...] = ([], [], [], [], [])  # ids, statuses, errors, ...
+    # the others: ids, statuses, errors, attempts, due times (None: unchanged)
+    verdicts: tuple[list[Any], ...] = ([], [], [], [], [])
     for nid, verdict in out.verdicts.items():
         if verdict.status == "sent" and not verdict.error and verdict.attempts == attempts[nid]:
             sent.append(nid)
@@ -230,10 +231,11 @@ async def record(
         verdicts[4].append(verdict.due_at if verdict.status == "pending" else None)
     succeeded = {d.subscription_id for _, d, _ in out.delivered} - out.gone
     failed = out.failed_devices - out.gone
+    # devices that answered 2xx only, failed only, or both (for different nudges)
     devices = (sorted(succeeded - failed), sorted(failed - succeeded), sorted(succeeded & failed))
     deliveries: tuple[list[Any], ...] = ([], [], [], [])  # organisations, nudges, devices, statuses
     for nudge, device, status in out.delivered:
-        if (nudge.message.nudge_id, device.subscription_id) not in already_recorded:
+        if (nudge.message.nudge_id, device.subscription_id) not in written_early:
             deliveries[0].append(nudge.organisation_id)
             deliveries[1].append(nudge.message.nudge_id)
             deliveries[2].append(device.subscription_id)
