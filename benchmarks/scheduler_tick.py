@@ -6,13 +6,14 @@
 Creates a fresh database ``learnloop_bench_<random>`` on 127.0.0.1:5432 (user ``postgres``,
 trust auth), migrates it, and bulk-loads with ``generate_series`` (no ORM): ``--orgs``
 organisations, ``--learners`` people with their ``learner_state`` rows (timezones Amsterdam,
-New York and Kolkata, reminder times 07:00-21:45 or adaptive, some opt-outs), recent learning
-for every tenth learner (4 events each, with their XP in the ledger) and for every due one,
-badges and kudos for some due learners, and two running challenges per organisation. Every
-state row changed at the tick's ``now`` (so the tick reads every due learner's recent XP),
-every seventh learner just reached level 3 and every ninth one's streak is at 4, its longest
-(celebrations: a level where the recent XP says so, a 4-week milestone in weekly mode). ``--due-percent`` of the learners
-have ``next_nudge_at`` in the past; the rest are spread over the next 24 hours.
+New York and Kolkata, reminder times 07:00-21:45 or adaptive, some opt-outs), recent
+learning for every tenth learner (4 events each, with their XP in the ledger) and for every
+due one, badges and kudos for some due learners, and two running challenges per
+organisation. Every state row changed at the tick's ``now`` (so the tick reads every due
+learner's recent XP), every seventh learner just reached level 3 and every ninth one's
+streak is at 4, its longest (celebrations: a level where the recent XP says so, a 4-week
+milestone in weekly mode). ``--due-percent`` of the learners have ``next_nudge_at`` in the
+past; the rest are spread over the next 24 hours.
 
 Then it prints the plan of the due-learner query (``EXPLAIN ANALYZE``, in a transaction that
 is rolled back: it must be an index scan on ``ix_learner_state_next_nudge_at``), times one

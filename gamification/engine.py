@@ -2,13 +2,14 @@
 
 ``apply`` is pure: state, fact, the organisation's rules, badge and challenge definitions,
 ``now`` and the learner's timezone go in; the new state, XP ledger entries and badge awards
-come out (what is worth a push message, such as a new level or a streak milestone, the
-nudge scheduler reads from the kept state: ``gamification.nudges``). Applying a fact whose key was already applied is a no-op
-(``duplicate=True``). Final XP, streaks, goals, challenges and awarded badge tiers depend
-only on the set of facts, not on their arrival order (see ``gamification.xp`` for the one
-documented exception). Every ledger entry is dated on the local day of the fact that caused
-it, so a goal or challenge reward lands in the goal's week or challenge's window, on the
-day of the fact that completed it as far as the engine knew when it paid.
+come out (what is worth a push message, such as a new level or a streak milestone, the nudge
+scheduler reads from the kept state: ``gamification.nudges``). Applying a fact whose key was
+already applied is a no-op (``duplicate=True``). Final XP, streaks, goals, challenges and
+awarded badge tiers depend only on the set of facts, not on their arrival order (see
+``gamification.xp`` for the one documented exception). Every ledger entry is dated on the
+local day of the fact that caused it, so a goal or challenge reward lands in the goal's week
+or challenge's window, on the day of the fact that completed it as far as the engine knew
+when it paid.
 """
 
 from __future__ import annotations

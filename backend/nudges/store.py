@@ -1,14 +1,15 @@
 """The nudge tick's SQL, on the raw asyncpg connection: what it reads and what it writes.
 
 A batch costs two statements: :data:`BATCH_SQL` picks the due learners (``FOR UPDATE SKIP
-LOCKED`` through the ``next_nudge_at`` index) and returns, per learner, everything the policy
-needs as arrays (recent learning, nudges of the last days, badges, kudos, teams, this
+LOCKED`` through the ``next_nudge_at`` index) and returns, per learner, everything the
+policy needs as arrays (recent learning, nudges of the last days, badges, kudos, teams, this
 month's budget key) and, for a learner whose state changed lately, the XP recorded since
-(did it take them to their level?), so Python never groups rows; :data:`WRITE_SQL` inserts the outbox rows,
-stores every ``next_nudge_at`` and records learning after sent nudges in one statement.
-Rare inputs (testimonial asks, long-lived dedupe keys, the budget spend of learners who may
-get a budget reminder) are one more query each, only when a batch has any; organisations
-and their variant statistics are read once per tick (:mod:`backend.nudges.scheduler`).
+(did it take them to their level?), so Python never groups rows; :data:`WRITE_SQL` inserts
+the outbox rows, stores every ``next_nudge_at`` and records learning after sent nudges in
+one statement. Rare inputs (testimonial asks, long-lived dedupe keys, the budget spend of
+learners who may get a budget reminder) are one more query each, only when a batch has any;
+organisations and their variant statistics are read once per tick
+(:mod:`backend.nudges.scheduler`).
 """
 
 import json
