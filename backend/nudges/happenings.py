@@ -9,7 +9,6 @@ send: the policy does.
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,13 +25,6 @@ CHALLENGE_LAUNCH_DAYS = 7
 _ZONE_SPREAD = timedelta(hours=14)
 
 
-@lru_cache(maxsize=4096)
-def local_today(now: datetime, tz_name: str) -> date:
-    """The local calendar day at ``now`` in ``tz_name`` (many learners share a zone)."""
-    return now.astimezone(ZoneInfo(tz_name)).date()
-
-
-@lru_cache(maxsize=4096)
 def day_start(day: date, zone: ZoneInfo) -> datetime:
     """The UTC instant local ``day`` begins in ``zone``."""
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
@@ -172,7 +164,6 @@ def testimonial_happening(course_id: int, title: str, completed: datetime) -> Ha
     )
 
 
-@lru_cache(maxsize=256)
 def budget_key(today: date) -> str:
     """At most one budget reminder a calendar month."""
     return f"budget:{today.year:04d}-{today.month:02d}"

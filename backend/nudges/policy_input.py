@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -26,7 +25,6 @@ from backend.nudges.happenings import (
     challenge_happenings,
     course_happenings,
     kudos_happening,
-    local_today,
     testimonial_asks,
     testimonial_happening,
     welcome_happening,
@@ -161,25 +159,19 @@ def learner_prefs(
         timezone=tz if _valid_zone(tz) else org.default_timezone,
         locale=locale if locale in ("nl", "en") else "nl",
         reminder_time=reminder,
-        quiet=_quiet(quiet_start, quiet_end),
+        quiet=QuietHours(quiet_start, quiet_end),
         kinds_off=kinds_off,
         start_date=start,
         organisation_name=org.name,
     )
 
 
-@lru_cache(maxsize=1024)
 def _valid_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
     except (ValueError, KeyError):
         return False
     return True
-
-
-@lru_cache(maxsize=4096)
-def _quiet(start: time, end: time) -> QuietHours:
-    return QuietHours(start, end)
 
 
 def activity_of(
@@ -258,6 +250,8 @@ class Batch:
         # learner -> (local today, first day of the budget year, months left in it)
         self.budget: dict[int, tuple[date, date, int]] = {}
         self._prefs: dict[tuple[Any, ...], LearnerPrefs] = {}
+        # timezone -> (local today, this month's budget key): most learners share a zone
+        self._today: dict[str, tuple[date, str]] = {}
         self._budget_happenings: dict[tuple[date, str, int, int], Happening] = {}
 
     def add_rows(self, rows: Sequence[Any], orgs: dict[int, OrgNudgeContext]) -> None:
@@ -357,8 +351,7 @@ class Batch:
                 if unlearned is not None:
                     self._learned(unlearned, sent, ev_at)
             if org.settings.yearly_budget_cents > 0:
-                today = local_today(now, prefs.timezone)
-                key = budget_key(today)
+                today, key = self._today_in(prefs.timezone)
                 if key not in budget_sent and (h_key is None or key not in h_key):
                     start_of_year, months_left = budget_year(
                         today, org.settings.budget_year_start_month
@@ -386,6 +379,13 @@ class Batch:
             prefs = learner_prefs(tz, locale, reminder, quiet_start, quiet_end, kinds, start, org)
             self._prefs[key] = prefs
         return prefs
+
+    def _today_in(self, tz_name: str) -> tuple[date, str]:
+        found = self._today.get(tz_name)
+        if found is None:
+            today = self.now.astimezone(ZoneInfo(tz_name)).date()
+            found = self._today[tz_name] = (today, budget_key(today))
+        return found
 
     def _challenges(
         self, org: OrgNudgeContext, tz_name: str, teams: Iterable[int] | None
