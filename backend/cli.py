@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from backend.settings import ConfigurationError, Settings, get_settings
@@ -154,7 +153,9 @@ def create_org(name: str, slug: str | None, tz: str, locale: str) -> None:
     """Create an organisation."""
     from zoneinfo import available_timezones
 
-    from backend.db.models import Organisation
+    from litestar.exceptions import ClientException
+
+    from backend.organisations.services import create_organisation
 
     if tz not in available_timezones():
         raise click.BadParameter(f"unknown timezone {tz!r}", param_hint="--timezone")
@@ -162,18 +163,12 @@ def create_org(name: str, slug: str | None, tz: str, locale: str) -> None:
 
     async def go(ctx: Any) -> int:
         async with ctx.sessionmaker() as session:
-            org = Organisation(name=name, slug=slug, default_timezone=tz, default_locale=locale)
-            session.add(org)
             try:
-                await session.commit()
-            except IntegrityError as exc:
-                raise click.ClickException(
-                    f"an organisation with slug {slug!r} already exists"
-                ) from exc
-            from backend.badges.defaults import ensure_default_badges
-
-            await ensure_default_badges(session, int(org.id or 0))
-            await session.commit()
+                org = await create_organisation(
+                    session, name=name, slug=slug, timezone=tz, locale=locale
+                )
+            except ClientException as exc:
+                raise click.ClickException(exc.detail) from exc
             return int(org.id or 0)
 
     org_id = _run(go)
@@ -212,42 +207,43 @@ def create_user(
     start_date: Any,
 ) -> None:
     """Create a person who can sign in."""
-    from backend.accounts.services import normalise_email
-    from backend.auth.passwords import hash_password, password_problem
-    from backend.db.models import User
-    from backend.db.types import utcnow
-    from backend.nudges.scheduler import wake_learners
+    from litestar.exceptions import ClientException
+    from pydantic import ValidationError
+
+    from backend.accounts.schemas import UserCreate
+    from backend.accounts.services import create_user as create_account
+    from backend.auth.passwords import password_problem
+    from backend.auth.principal import Principal
+    from backend.tenancy import OrgScope
 
     if password is None:
         password = getpass.getpass("Password: ")
     problem = password_problem(password)
     if problem:
         raise click.BadParameter(problem, param_hint="--password")
-    if "@" not in email:
-        raise click.BadParameter("not an e-mail address", param_hint="--email")
+    try:
+        data = UserCreate(
+            email=email,
+            display_name=display_name,
+            password=password,
+            roles=sorted({"employee", *roles}),
+            start_date=start_date.date() if start_date else None,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise click.BadParameter(first["msg"], param_hint=f"--{first['loc'][0]}") from exc
 
     async def go(ctx: Any) -> int:
         async with ctx.sessionmaker() as session:
             org = await _org_by_slug(session, org_slug)
-            user = User(
-                organisation_id=org.id,
-                email=normalise_email(email),
-                display_name=display_name,
-                password_hash=hash_password(password, ctx.settings.password_cost),
-                roles=sorted({"employee", *roles}),
-                timezone=org.default_timezone,
-                locale=org.default_locale,
-                start_date=start_date.date() if start_date else None,
-            )
-            session.add(user)
+            operator = Principal(organisation_id=org.id, user_id=None, roles=frozenset(), via="cli")
             try:
-                await session.flush()
-            except IntegrityError as exc:
-                raise click.ClickException(f"{email} already exists in {org_slug}") from exc
-            # due now: the scheduler's next tick plans the new hire's welcome
-            await wake_learners(session, org.id, [int(user.id or 0)], utcnow())
-            await session.commit()
-            return int(user.id or 0)
+                created = await create_account(
+                    OrgScope(session, operator), data, ctx.settings.password_cost
+                )
+            except ClientException as exc:
+                raise click.ClickException(f"{exc.detail} in {org_slug}") from exc
+            return created.id
 
     user_id = _run(go)
     click.echo(

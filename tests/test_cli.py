@@ -76,7 +76,14 @@ def test_cli_errors_are_plain_sentences(tmp_path: Path, database_url: str) -> No
     assert short.returncode != 0 and "at least 10 characters" in short.stderr
     _cli(tmp_path, database_url, "create-org", "Twee", "--slug", "twee")
     again = _cli(tmp_path, database_url, "create-org", "Twee", "--slug", "twee")
-    assert again.returncode != 0 and "already exists" in again.stderr
+    assert again.returncode != 0
+    assert "an organisation with slug 'twee' already exists" in again.stderr
+    person = ("create-user", "--org", "twee", "--email", "a@b.nl", "--name", "A")
+    first = _cli(tmp_path, database_url, *person, "--password", "brood-en-banket")
+    assert first.returncode == 0, first.stderr
+    twice = _cli(tmp_path, database_url, *person, "--password", "brood-en-banket")
+    assert twice.returncode != 0
+    assert "a user with e-mail a@b.nl already exists in twee" in twice.stderr
 
 
 def test_vapid_generate_writes_a_private_key_file_once(tmp_path: Path, database_url: str) -> None:

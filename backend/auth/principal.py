@@ -11,7 +11,7 @@ class Principal:
     organisation_id: int
     user_id: int | None
     roles: frozenset[str]
-    via: Literal["session", "api_key"]
+    via: Literal["session", "api_key", "cli"]  # cli: the operator at the command line
     api_key_id: int | None = None
     display_name: str = ""
     locale: str = "nl"
