@@ -43,7 +43,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from gamification.goals import Pace, weekly_goal_progress, weekly_minutes
-from gamification.nudge_texts import NudgeText, render, variants
+from gamification.nudge_texts import render, variants
 from gamification.nudges import CATEGORY, Happening, NudgeType
 from gamification.periods import iso_week_label, require_aware, week_start
 from gamification.rules import StreakMode
@@ -110,7 +110,6 @@ class QuietHours:
         return _quiet_intervals(self.start, self.end)
 
 
-@lru_cache(maxsize=4096)
 def _quiet_intervals(start: time, end: time) -> tuple[tuple[int, int], ...]:
     s = start.hour * 60 + start.minute
     e = end.hour * 60 + end.minute
@@ -231,7 +230,6 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
-@lru_cache(maxsize=16384)
 def _utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """The instant of local wall time ``minute`` (of the day) on ``day``."""
     if minute >= MINUTES_PER_DAY:
@@ -240,7 +238,6 @@ def _utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
     return local.astimezone(UTC)
 
 
-@lru_cache(maxsize=1024)
 def _allowed_ranges(quiet: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
     """The complement of the quiet minute ranges within a day."""
     ranges: list[tuple[int, int]] = []
@@ -442,22 +439,6 @@ def choose_variant(
 _UNSEEN = VariantStats()
 
 
-def _render(kind: str, variant: str, locale: str, params: Mapping[str, str | int]) -> NudgeText:
-    # many learners get the same text (a challenge, a badge): render each once
-    try:
-        key = (kind, variant, locale, tuple(params.items()))
-        text = _texts.get(key)
-    except TypeError:  # a parameter that cannot be a key
-        return render(kind, variant, locale, params)
-    if text is None:
-        text = render(kind, variant, locale, params)
-        _remember(_texts, key, text)
-    return text
-
-
-_texts: dict[tuple[str, str, str, tuple[tuple[str, str | int], ...]], NudgeText] = {}
-
-
 # ---------------------------------------------------------------------------------------------
 # candidates
 
@@ -468,7 +449,6 @@ _texts: dict[tuple[str, str, str, tuple[tuple[str, str | int], ...]], NudgeText]
 _Candidate = tuple[int, datetime, int, NudgeType, str, datetime, Mapping[str, str | int], str]
 
 
-@lru_cache(maxsize=1024)
 def _kinds_off(categories: frozenset[str]) -> frozenset[NudgeType]:
     """The nudge kinds a learner opted out of (by category; the welcome has none)."""
     return frozenset(
@@ -764,7 +744,7 @@ def plan(
             soonest = moment if soonest is None else min(soonest, moment)
             continue
         variant = choose_variant(kind.value, stats or {}, rng)
-        text = _render(kind.value, variant, prefs.locale, params)
+        text = render(kind.value, variant, prefs.locale, params)
         planned.append(
             PlannedNudge(
                 kind=kind,
