@@ -1,7 +1,7 @@
 """The nudge scheduler tick on PostgreSQL: 1,000,000 learners, 1% due.
 
     uv run python benchmarks/scheduler_tick.py [--learners 1000000] [--due-percent 1]
-                                               [--batch 1000] [--orgs 10]
+                                               [--batch 1000] [--orgs 10] [--gc app|python]
 
 Creates a fresh database ``learnloop_bench_<random>`` on 127.0.0.1:5432 (user ``postgres``,
 trust auth), migrates it, and bulk-loads with ``generate_series`` (no ORM): ``--orgs``
@@ -19,7 +19,10 @@ Then it prints the plan of the due-learner query (``EXPLAIN ANALYZE``, in a tran
 is rolled back: it must be an index scan on ``ix_learner_state_next_nudge_at``), times one
 full tick (``backend.nudges.scheduler.run_tick``: every due learner processed, in batches of
 ``--batch``), checks that no learner is left due, times a second tick (nothing due), and
-prints a table with PASS/FAIL against the target (the full tick under 1 s).
+prints a table with PASS/FAIL against the target (the full tick under 1 s). The tick's
+process has its garbage collector tuned as a learnloop server process tunes it at startup
+(``--gc app``, the default: ``serve`` runs the tick inside) or Python's defaults
+(``--gc python``).
 
 The database is dropped at the end, also on errors and Ctrl+C. Only 127.0.0.1 is contacted.
 """
@@ -47,6 +50,10 @@ sys.path.insert(0, str(ROOT))
 
 PG = "postgres@127.0.0.1:5432"
 TARGET_SECONDS = 1.0
+GC_CHOICES = {
+    "app": "tuned as at a learnloop server's startup (gc.freeze, young generation every 100,000)",
+    "python": "Python's defaults",
+}
 # a Tuesday, 17:30 UTC: evening in Amsterdam, lunch in New York, night in Kolkata
 NOW = datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
 
@@ -199,14 +206,32 @@ async def explain_due_query(ctx: object, batch: int) -> list[str]:
     return [BATCH_SQL, *(r[0] for r in rows)]
 
 
+def configure_gc(collector: str) -> None:
+    """The cyclic garbage collector as the process running the tick has it: ``app``, tuned
+    as a learnloop server process tunes it at startup (``backend.app``; ``serve`` runs the
+    tick inside); ``python``, Python's defaults (``learnloop worker`` today)."""
+    if collector == "app":
+        from backend.app import _tune_garbage_collector
+
+        _tune_garbage_collector()
+
+
 def _tick_process(
-    url: str, batch: int, workers: int | None, seed: int, barrier: Any, results: Any
+    url: str,
+    batch: int,
+    workers: int | None,
+    collector: str,
+    seed: int,
+    barrier: Any,
+    results: Any,
 ) -> None:
     """One scheduler process: connect, wait for the others, run one tick, report."""
     from backend.auth.passwords import TEST_HASH_COST
     from backend.context import AppContext
     from backend.nudges.scheduler import run_tick
     from backend.settings import Settings
+
+    configure_gc(collector)
 
     async def tick() -> None:
         settings = Settings(
@@ -244,7 +269,7 @@ def _tick_process(
 
 
 def run_in_processes(
-    url: str, batch: int, workers: int | None, processes: int, ready: Any
+    url: str, batch: int, workers: int | None, collector: str, processes: int, ready: Any
 ) -> tuple[float, float, int, float]:
     """One tick by several scheduler processes at once (SKIP LOCKED splits the due learners):
     the wall time from the common start until the last one is done, their CPU, nudges made and
@@ -256,7 +281,9 @@ def run_in_processes(
     barrier = spawn.Barrier(processes + 1)
     results = spawn.Queue()
     children = [
-        spawn.Process(target=_tick_process, args=(url, batch, workers, n, barrier, results))
+        spawn.Process(
+            target=_tick_process, args=(url, batch, workers, collector, n, barrier, results)
+        )
         for n in range(processes)
     ]
     for child in children:
@@ -278,6 +305,7 @@ async def measure(
     profile: bool = False,
     workers: int | None = None,
     processes: int = 1,
+    collector: str = "app",
 ) -> dict[str, Any]:
     from sqlalchemy import text
 
@@ -299,6 +327,8 @@ async def measure(
                     {"now": NOW},
                 )
             ).scalar_one()
+        if processes == 1:
+            configure_gc(collector)  # before the clocks start: it imports the app
         plan = await explain_due_query(ctx, batch)
         for line in plan:
             print(line, file=sys.stderr)
@@ -323,7 +353,7 @@ async def measure(
                 machine_started = machine_cpu_seconds()
 
             tick, cpu, created, children_pg = run_in_processes(
-                url, batch, workers, processes, ready
+                url, batch, workers, collector, processes, ready
             )
         else:
             if profiler:
@@ -384,6 +414,7 @@ async def measure(
         "idle": idle,
         "again": again,
         "index_scans": ", ".join(scans) or "none",
+        "collector": collector,
     }
 
 
@@ -441,6 +472,7 @@ def print_table(r: dict[str, Any]) -> None:
     )
     load = os.getloadavg()[0]
     print(f"\n(load average {load:.1f} on {os.cpu_count()} CPUs while measuring)")
+    print(f"garbage collector: {GC_CHOICES[r['collector']]}")
     print(f"batch statement plan (EXPLAIN ANALYZE): index scans on {r['index_scans']}")
     ok = float(r["tick"]) < TARGET_SECONDS and int(r["left"]) == 0
     print()
@@ -466,6 +498,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="batches in flight (default: run_tick's)")
     parser.add_argument(
         "--processes", type=int, default=1, help="scheduler processes ticking at once"
+    )
+    parser.add_argument(
+        "--gc",
+        choices=sorted(GC_CHOICES),
+        default="app",
+        help="the tick's process: collector tuned as the app tunes it (default) or Python's",
     )
     args = parser.parse_args()
     if not (
@@ -510,7 +548,9 @@ def main() -> None:
             if attempt:
                 asyncio.run(reset(url, due_every))
             results.append(
-                asyncio.run(measure(url, args.batch, args.profile, args.workers, args.processes))
+                asyncio.run(
+                    measure(url, args.batch, args.profile, args.workers, args.processes, args.gc)
+                )
             )
     finally:
         if args.keep:
