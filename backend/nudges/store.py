@@ -179,8 +179,9 @@ JOIN unnest($1::int[], $2::varchar[]) AS w(user_id, dedupe_key)
 async def transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """One transaction on the asyncpg connection under one of the engine's pooled ones.
 
-    SQLAlchemy never sees it, so a connection the server or the network dropped is taken
-    out of the pool here.
+    SQLAlchemy never sees it, and its pool's reset on return only ends transactions it
+    began: a connection the server or the network dropped, or one still in this transaction
+    (a rollback that did not get through), is closed here instead of handed on.
     """
     async with engine.connect() as conn:
         pg: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
@@ -188,7 +189,7 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
             async with pg.transaction():
                 yield pg
         finally:
-            if pg.is_closed():
+            if pg.is_closed() or pg.is_in_transaction():
                 await conn.invalidate()
 
 
