@@ -47,7 +47,6 @@ from backend.learning.controllers import (
     LmsWebhookController,
     XapiController,
 )
-from backend.learning.fast_lane import XapiFastLane
 from backend.nudges.controllers import NudgeController
 from backend.organisations.controllers import OrganisationController
 from backend.progress.controllers import (
@@ -303,14 +302,6 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             ),
         ],
         middleware=[
-            # outermost: an LMS's cached statement POSTs skip the rest (backend.learning.fast_lane)
-            DefineMiddleware(
-                XapiFastLane,
-                security_headers=[
-                    (name.lower().encode(), value.encode())
-                    for name, value in SECURITY_HEADERS.items()
-                ],
-            ),
             session_config.middleware,
             DefineMiddleware(AuthenticationMiddleware),
             DefineMiddleware(LearnloopCSRFMiddleware, config=csrf_config),

@@ -20,7 +20,8 @@ from backend.auth.guards import requires_signed_in, requires_user
 from backend.db.models import Course, Testimonial, User
 from backend.db.types import utcnow
 from backend.deps import provide_scope
-from backend.learning.service import IncomingEvent, record_events
+from backend.learning.model import IncomingEvent
+from backend.learning.service import record_events
 from backend.tenancy import OrgScope
 
 MIN_LENGTH = 10

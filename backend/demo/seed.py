@@ -31,7 +31,6 @@ from backend.db.models import (
     CourseCompetency,
     CourseFormat,
     EventKind,
-    EventSource,
     Kudos,
     LearnerState,
     LearningEvent,
@@ -43,7 +42,8 @@ from backend.db.models import (
     User,
     XpLedgerEntry,
 )
-from backend.learning.service import IncomingEvent, record_events
+from backend.learning.adapters import demo_event
+from backend.learning.service import record_events
 from gamification import ChallengeDefinition, TeamChallenge, TeamTargetKind
 from gamification import EventKind as GameEventKind
 from gamification import LearnerState as EngineState
@@ -781,35 +781,17 @@ async def _create(
             LearnerState(user_id=person.user.id, organisation_id=org_id, data=goal_state.to_dict())
         )
     await session.flush()
-    incoming = []
-    for number, (occurred, index, fields) in enumerate(drafts, 1):
-        user = people[index].user
-        assert user is not None and user.id is not None
-        incoming.append(
-            IncomingEvent(
-                key=f"demo-{number}",
-                user_id=user.id,
-                kind=fields["kind"],
-                source=EventSource.demo.value,
-                occurred_at=occurred,
-                minutes=fields["minutes"],
-                course_id=fields.get("course_id"),
-                competency_id=fields.get("competency_id"),
-                activity_id=fields.get("activity_id"),
-                title=fields["title"],
-                text=fields["title"] if fields["kind"] == EventKind.informal.value else None,
-                payload={"demo": number, **fields},
-            )
-        )
+    user_ids = [_id(person.user.id if person.user else None) for person in people]
+    incoming = [
+        demo_event(number, user_ids[index], occurred, fields)
+        for number, (occurred, index, fields) in enumerate(drafts, 1)
+    ]
     manager = next(p.user for p in people if p.team == PERSONA_TEAM and p.is_manager)
     assert manager is not None and manager.id is not None
     await _demo_challenges(session, org_id, _id(teams[PERSONA_TEAM].id), manager.id, today)
     _demo_kudos(session, org_id, people, rng, not_after or _end_of(today))
-    organisation = (await session.exec(select(Organisation).where(Organisation.id == org_id))).one()
-    # the whole history goes through the same service and engine as live learning
-    await record_events(
-        session, organisation, incoming, now=not_after or _end_of(today), commit=False
-    )
+    # the whole history goes through the same adapter, service and engine as live learning
+    await record_events(session, org_id, incoming, now=not_after or _end_of(today), commit=False)
     return org_id
 
 

@@ -12,7 +12,7 @@ from backend.auth.api_keys import generate_api_key
 from backend.context import ApiKeyCache
 from backend.db.models import ApiKey, WebhookSecret
 from backend.db.types import utcnow
-from backend.learning.sources import encrypt_secret
+from backend.learning.webhook_secrets import encrypt_secret
 from backend.settings import Settings
 from backend.tenancy import OrgScope
 

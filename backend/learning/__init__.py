@@ -1,16 +1,16 @@
-"""Learning-record intake: pure parsing and validation of what LMSs send us.
+"""Learning intake: every source of learning through one ingestion service.
 
-Two formats arrive from learning management systems:
-
-- ``xapi``: xAPI 1.0.3 statements (``POST``/``PUT /xapi/statements``), parsed into
-  :class:`~backend.learning.xapi.ParsedStatement`.
-- ``webhook``: learnloop's own signed webhook (HMAC-SHA256, Stripe/GitHub style), verified
-  with :func:`~backend.learning.webhook.verify_signature` and parsed into
-  :class:`~backend.learning.webhook.WebhookDelivery`.
-
-No database, no web framework, no clock: the ingestion service supplies ``now`` and turns
-the parsed values into normalised learning events for the gamification engine. Every
-rejection is a ``ValueError`` subclass (:class:`~backend.learning.xapi.XapiError`,
-:class:`~backend.learning.webhook.WebhookError`) carrying the offending field, so the
-endpoints can answer 400 with a precise message.
+- ``xapi``, ``webhook``: pure parsing and validation of what LMSs send (xAPI 1.0.3
+  statements; learnloop's signed webhook), every rejection a ``ValueError`` naming the field;
+  ``webhook_secrets``: the webhook's signing secrets at rest.
+- ``model``: the value types (incoming event, organisation context, learner, course, state
+  snapshot, result); ``adapters``: each source's input (xAPI, webhook, events API, moments,
+  demo seed) as incoming events.
+- ``lookup``: what a request reads before it records (directories of learners and courses,
+  the organisation's context, states), from ``ingest_cache`` or one statement;
+  ``store``: every SQL statement of ingestion; ``connections``: the asyncpg connections they
+  run on.
+- ``service``: ``record_events``, the one entry point every source uses; ``history`` and
+  ``rules``: what the engine needs besides the events.
+- ``controllers``, ``schemas``, ``today``: the routes, their shapes and the Today screen.
 """

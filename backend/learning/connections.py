@@ -1,10 +1,12 @@
-"""asyncpg connections for the ingestion statements that run outside any ORM session.
+"""asyncpg connections for the ingestion statements: outside any ORM session, and inside one.
 
-The fast lane (``backend.learning.fast_lane``) runs one statement per request on a driver
-connection of the engine's pool. Checking a connection out of SQLAlchemy's pool and back in
-costs about 100 us of CPU (two greenlet switches, the pool's locks, the reset on return):
-more than a single statement's own work in the app. So a few idle connections stay checked
-out between statements, per engine (:class:`KeptConnections`); the rest go back to the pool.
+The lookup and the optimistic write (``backend.learning.lookup``, ``backend.learning.service``)
+run one statement each per request on a driver connection of the engine's pool. Checking a
+connection out of SQLAlchemy's pool and back in costs about 100 us of CPU (two greenlet
+switches, the pool's locks, the reset on return): more than a single statement's own work in
+the app. So a few idle connections stay checked out between statements, per engine
+(:class:`KeptConnections`); the rest go back to the pool. The locking path runs its
+statements on its ORM session's connection (:func:`session_connection`).
 
 - A connection that failed with a :data:`CONNECTION_ERRORS` error or was left in a
   transaction (the pool's reset only ends transactions SQLAlchemy began) is invalidated:
@@ -26,6 +28,7 @@ import asyncpg
 from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import greenlet_spawn
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 # what a statement on a pooled connection can raise that leaves the connection unusable
 CONNECTION_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
@@ -103,3 +106,15 @@ async def pooled_connection(engine: Any) -> AsyncIterator[Any]:
         await greenlet_spawn(fairy.close)  # the pool resets it
         raise
     await kept.give_back(fairy, since)
+
+
+async def session_connection(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, in the session's transaction (begun now if it was
+    not: SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its own first statement), so
+    ``session.commit()`` commits what runs on it."""
+    conn = await session.connection()
+    fairy = await conn.get_raw_connection()
+    adapter: Any = fairy.dbapi_connection
+    if adapter._transaction is None:
+        await adapter._start_transaction()
+    return fairy.driver_connection

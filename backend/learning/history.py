@@ -9,7 +9,6 @@ stored events of that learner; courses are read as the catalogue has them now.
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select as sa_select
@@ -17,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Course, CourseCompetency, LearningEvent
+from backend.learning.model import CourseInfo
 from gamification import (
     BadgeDefinition,
     ChallengeDefinition,
@@ -28,24 +28,15 @@ from gamification import LearnerState as EngineState
 from gamification.engine import backfill, missing_tallies
 
 
-@dataclass(frozen=True)
-class CourseFacts:
-    """What the engine needs to know about a course."""
-
-    duration: int
-    hot_skill: bool
-    competencies: frozenset[int]
-
-
-async def course_facts(
+async def _courses(
     session: AsyncSession, organisation_id: int, course_ids: Collection[int]
-) -> dict[int, CourseFacts]:
-    """Duration, hot-skill flag and competencies of the organisation's ``course_ids``."""
+) -> dict[int, CourseInfo]:
+    """The organisation's ``course_ids`` as the engine sees them (as the catalogue has them now)."""
     if not course_ids:
         return {}
     courses = (
         await session.exec(
-            select(Course.id, Course.duration_minutes, Course.hot_skill).where(
+            select(Course.id, Course.title, Course.duration_minutes, Course.hot_skill).where(
                 Course.organisation_id == organisation_id, col(Course.id).in_(course_ids)
             )
         )
@@ -62,8 +53,10 @@ async def course_facts(
     for course_id, competency_id in links:
         competencies[course_id].add(competency_id)
     return {
-        course_id: CourseFacts(duration, hot_skill, frozenset(competencies.get(course_id, set())))
-        for course_id, duration, hot_skill in courses
+        course_id: CourseInfo(
+            course_id, title, duration, hot_skill, frozenset(competencies.get(course_id, set()))
+        )
+        for course_id, title, duration, hot_skill in courses
         if course_id is not None
     }
 
@@ -76,7 +69,7 @@ def to_fact(
     minutes: int,
     course_id: int | None,
     competency_id: int | None,
-    course: CourseFacts | None,
+    course: CourseInfo | None,
     text: str | None = None,
 ) -> LearningFact:
     """The engine's fact for an event, with its course's duration, hot skill and
@@ -91,7 +84,7 @@ def to_fact(
         local_date=local_date,
         minutes=minutes,
         course_id=course_id,
-        course_duration_minutes=course.duration if course else None,
+        course_duration_minutes=course.duration_minutes if course else None,
         competency_ids=competencies,
         hot_skill=course.hot_skill if course else False,
         text_fingerprint=fingerprint_text(text) if text else None,
@@ -128,7 +121,7 @@ async def learner_histories(
         )
     ).all()
     skip = set(leave_out)
-    courses = await course_facts(session, organisation_id, {r[6] for r in rows if r[6] is not None})
+    courses = await _courses(session, organisation_id, {r[6] for r in rows if r[6] is not None})
     histories: dict[int, list[LearningFact]] = {uid: [] for uid in user_ids}
     for user_id, key, kind, occurred_at, local_date, minutes, course_id, competency_id in rows:
         if key in skip:

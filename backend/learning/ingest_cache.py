@@ -1,4 +1,4 @@
-"""What ingestion keeps in memory between requests, on PostgreSQL: :class:`IngestionCache`.
+"""What ingestion keeps in memory between requests: :class:`IngestionCache`.
 
 A single xAPI statement needs the organisation's rules, badges and challenges, the learner
 behind the actor, the course behind the activity and the learner's state. Read fresh, that
@@ -21,12 +21,10 @@ import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from backend.learning.service import OrgContext
-    from backend.learning.sources import CourseInfo, Learner
-    from gamification import LearnerState as EngineState
+from backend.learning.model import CourseInfo, Learner, OrgContext
+from gamification import LearnerState as EngineState
 
 TTL_SECONDS = 30.0
 MAX_STATES = 5000  # the default; AppContext sets the configured number
@@ -38,11 +36,11 @@ class OrgEntry:
     """One organisation as read at ``config_version``."""
 
     config_version: int
-    context: "OrgContext"
+    context: OrgContext
     read_at: float
-    learners_by_email: dict[str, "Learner"] = field(default_factory=dict)
-    learners_by_external: dict[str, "Learner"] = field(default_factory=dict)
-    courses_by_activity: dict[str, "CourseInfo | None"] = field(default_factory=dict)
+    learners_by_email: dict[str, Learner] = field(default_factory=dict)
+    learners_by_external: dict[str, Learner] = field(default_factory=dict)
+    courses_by_activity: dict[str, CourseInfo | None] = field(default_factory=dict)
 
     def fresh(self, now: float) -> bool:
         return now - self.read_at < TTL_SECONDS
@@ -54,7 +52,7 @@ class CachedState:
 
     organisation_id: int
     version: int
-    state: "EngineState"
+    state: EngineState
 
 
 class IngestionCache:
@@ -65,7 +63,6 @@ class IngestionCache:
         self.max_states = max_states
         self.orgs: dict[int, OrgEntry] = {}
         self.states: OrderedDict[int, CachedState] = OrderedDict()
-        self.fast_lane_answers = 0  # requests the fast lane recorded and answered itself
 
     def org(self, organisation_id: int) -> OrgEntry | None:
         entry = self.orgs.get(organisation_id)
@@ -77,9 +74,9 @@ class IngestionCache:
         self,
         organisation_id: int,
         config_version: int,
-        context: "OrgContext",
-        learners: list["Learner"],
-        courses: dict[str, "CourseInfo | None"],
+        context: OrgContext,
+        learners: list[Learner],
+        courses: dict[str, CourseInfo | None],
     ) -> None:
         """Keep what one lookup read; an entry of another config version is replaced."""
         entry = self.orgs.get(organisation_id)
@@ -107,7 +104,7 @@ class IngestionCache:
         return cached
 
     def remember_state(
-        self, organisation_id: int, user_id: int, version: int, state: "EngineState"
+        self, organisation_id: int, user_id: int, version: int, state: EngineState
     ) -> None:
         self.states[user_id] = CachedState(organisation_id, version, state)
         self.states.move_to_end(user_id)

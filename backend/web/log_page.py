@@ -21,8 +21,9 @@ from backend.auth.principal import Principal
 from backend.db.models import Competency, Organisation, TeamMembership, User
 from backend.db.types import utcnow
 from backend.kudos.service import thank_for_moment
+from backend.learning.model import ConflictingEvents, IncomingEvent
 from backend.learning.schemas import MomentIn
-from backend.learning.service import ConflictingEvents, IncomingEvent, record_events
+from backend.learning.service import record_events
 from backend.tenancy import OrgScope
 from backend.web.pages import choose_locale, render, signed_in
 from pwa.i18n import N_, gettext, set_locale

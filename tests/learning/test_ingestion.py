@@ -1,6 +1,7 @@
 """Learning enters once, exactly: duplicates, conflicts, late events and concurrency."""
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,13 +21,9 @@ from backend.db.models import (
     Organisation,
     XpLedgerEntry,
 )
-from backend.learning.service import (
-    IncomingEvent,
-    StateSnapshot,
-    ingestion_session,
-    record_events,
-)
-from backend.learning.sources import load_for_ingestion
+from backend.learning import lookup as ingestion_lookup
+from backend.learning.model import IncomingEvent, LookupKeys, StateSnapshot
+from backend.learning.service import record_events
 from backend.learning.webhook import sign
 from gamification import EventKind, LearningFact, OrgRules, local_day, replay
 from tests.factories import World, signed_in_client
@@ -311,17 +308,12 @@ async def test_an_event_computed_on_a_stale_state_is_redone_under_the_lock(
         minutes=10,
         payload={"id": "stale-read"},
     )
-    async with ingestion_session(ctx.sessionmaker) as session:
-        lookup = await load_for_ingestion(session, world.a.id, datetime.now(UTC), ids=[employee])
-        # the state as it was before the first statement: version 0, no document
-        [result] = await record_events(
-            session,
-            world.a.id,
-            [late],
-            timezones=lookup.learners.timezones,
-            context=lookup.context,
-            snapshots={employee: StateSnapshot(0, None)},
-        )
+    lookup = await ingestion_lookup.load(
+        ctx.engine, world.a.id, LookupKeys(ids=[employee]), datetime.now(UTC)
+    )
+    # the state as it was before the first statement: version 0, no document
+    stale = dataclasses.replace(lookup, snapshots={employee: StateSnapshot(0, None)})
+    [result] = await record_events(ctx.sessionmaker, world.a.id, [late], lookup=stale)
     assert result.status == "created" and result.xp == 20
     xp, ledger, events = await _xp_and_events(ctx, employee)
     assert events == 2

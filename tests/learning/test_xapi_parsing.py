@@ -642,7 +642,7 @@ _json_values = st.recursive(
 def test_a_statement_decoded_from_json_has_the_fingerprint_of_its_copy(
     extensions: dict[str, Any],
 ) -> None:
-    # the fast lane parses the decoded body as it is; the same statement from anywhere else
+    # the statements route parses the decoded body as it is; the same statement from elsewhere
     # must fingerprint alike, or a retry would answer 409 instead of being a duplicate
     statement = make_statement(context={"extensions": extensions})
     shared = parse_statement(copy.deepcopy(statement), from_json=True)
@@ -693,7 +693,7 @@ _float_free_values = st.recursive(
 def test_canonical_json_of_float_free_json_is_json_dumps_sorted_compact_ascii(
     document: Any,
 ) -> None:
-    # the fast lane skips the float checks for a body without floats: the text must not change
+    # the statements route skips the float checks for a body without floats: the same text
     import json
 
     expected = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

@@ -12,7 +12,8 @@ from sqlmodel import select
 from backend.context import AppContext
 from backend.db.models import LearnerState, Nudge, User
 from backend.db.types import utcnow
-from backend.learning.service import IncomingEvent, record_events
+from backend.learning.model import IncomingEvent
+from backend.learning.service import record_events
 from backend.nudges.scheduler import run_tick
 from tests.factories import World, signed_in_client
 

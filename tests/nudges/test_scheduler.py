@@ -26,7 +26,8 @@ from backend.db.models import (
     Organisation,
     User,
 )
-from backend.learning.service import IncomingEvent, record_events
+from backend.learning.model import IncomingEvent
+from backend.learning.service import record_events
 from backend.nudges.scheduler import run_tick, wake_learners
 from gamification import TeamChallenge, TeamTargetKind
 from gamification.nudge_texts import render
