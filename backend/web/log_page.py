@@ -2,7 +2,8 @@
 
 With JavaScript (pwa/static/js/log.js) the form posts JSON to ``POST /api/v1/me/moments`` and
 queues moments offline; without it, the browser posts the form here. Both paths use a client
-id (a hidden field generated with the page), so a double submit or a retry counts once.
+id (a hidden field generated with the page), so a double submit or a retry counts once, and
+both check a moment the same way: the ``MomentIn`` schema, then ``adapters.moment_event``.
 """
 
 import uuid
@@ -13,15 +14,16 @@ from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.principal import Principal
-from backend.db.models import Competency, Organisation, TeamMembership, User
+from backend.db.models import Competency, TeamMembership, User
 from backend.db.types import utcnow
 from backend.kudos.service import thank_for_moment
-from backend.learning.model import ConflictingEvents, IncomingEvent
+from backend.learning.adapters import RefusedMoment, moment_event
+from backend.learning.model import ConflictingEvents
 from backend.learning.schemas import MomentIn
 from backend.learning.service import record_events
 from backend.tenancy import OrgScope
@@ -30,6 +32,14 @@ from pwa.i18n import N_, gettext, set_locale
 
 QUICK_MINUTES = (5, 10, 15, 30, 60)
 DEFAULT_MINUTES = 15
+# what the form says about a field that ``MomentIn`` refuses
+FIELD_ERRORS = {
+    "what": N_("Write down in a few words what you learned."),
+    "minutes": N_("Choose how many minutes: between 1 and 480."),
+    "competency_id": N_("Choose a competency from the list."),
+    "colleague_id": N_("Choose a colleague from the list."),
+    "occurred_at": N_("Give the time of the moment as a date, time and timezone."),
+}
 
 
 class LogForm(BaseModel):
@@ -39,6 +49,7 @@ class LogForm(BaseModel):
     minutes_other: str = ""  # the number field; wins when filled in
     competency_id: str = ""
     colleague_id: str = ""
+    occurred_at: str = ""  # ISO 8601 with an offset, as the JSON route takes it; empty: now
 
 
 @dataclass
@@ -55,6 +66,27 @@ class FormState:
 def _int_or_none(value: str) -> int | None:
     value = value.strip()
     return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def _moment(form: FormState, occurred_at: str) -> MomentIn | None:
+    """The moment the form describes, checked by the schema the JSON route uses; None (and
+    the form's errors set) when the schema refuses it."""
+    fields: dict[str, Any] = {"client_id": form.client_id, "what": form.what}
+    for name, value in (
+        ("minutes", form.minutes),
+        ("competency_id", form.competency_id),
+        ("colleague_id", form.colleague_id),
+        ("occurred_at", occurred_at or None),
+    ):
+        if value is not None:
+            fields[name] = value
+    try:
+        return MomentIn.model_validate(fields)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "what"
+            form.errors.setdefault(field, FIELD_ERRORS.get(field, FIELD_ERRORS["what"]))
+        return None
 
 
 async def _choices(
@@ -124,63 +156,34 @@ class LogPageController(Controller):
             uuid.UUID(form.client_id)
         except ValueError:
             form.client_id = str(uuid.uuid4())
-        if len(form.what) < 2:
-            form.errors["what"] = N_("Write down in a few words what you learned.")
-        if form.minutes is None or not 1 <= form.minutes <= 480:
-            form.errors["minutes"] = N_("Choose how many minutes: between 1 and 480.")
+        moment = _moment(form, data.occurred_at.strip())
         competencies, colleagues = await _choices(db_session, principal)
         if form.competency_id is not None and form.competency_id not in {
             c.id for c in competencies
         }:
-            form.errors["competency_id"] = N_("Choose a competency from the list.")
+            form.errors["competency_id"] = FIELD_ERRORS["competency_id"]
         if form.colleague_id is not None and form.colleague_id not in {c.id for c in colleagues}:
-            form.errors["colleague_id"] = N_("Choose a colleague from the list.")
-        if form.errors:
+            form.errors["colleague_id"] = FIELD_ERRORS["colleague_id"]
+        event = None
+        if moment is not None and not form.errors:
+            try:
+                event = moment_event(principal.user_id, moment, utcnow())
+            except RefusedMoment as exc:
+                form.errors[exc.field] = exc.message
+        if event is None:
             return await self._render(
                 request, db_session, principal, form, (competencies, colleagues), status_code=400
             )
-
-        moment = MomentIn(
-            client_id=uuid.UUID(form.client_id),
-            what=form.what,
-            minutes=form.minutes or 0,
-            **{
-                key: value
-                for key, value in (
-                    ("competency_id", form.competency_id),
-                    ("colleague_id", form.colleague_id),
-                )
-                if value is not None
-            },
-        )
-        event = IncomingEvent(
-            key=f"pwa:{moment.client_id}",
-            user_id=principal.user_id,
-            kind="informal",
-            source="pwa",
-            occurred_at=utcnow(),
-            minutes=moment.minutes,
-            competency_id=moment.competency_id,
-            title=moment.what,
-            text=moment.what,
-            # the same payload the JSON API stores, so both paths agree on what a duplicate is
-            payload=moment.model_dump(mode="json", exclude_unset=True),
-        )
-        organisation = (
-            await db_session.exec(
-                select(Organisation).where(Organisation.id == principal.organisation_id)
-            )
-        ).one()
         try:
-            [result] = await record_events(db_session, organisation, [event], atomic=True)
+            [result] = await record_events(
+                db_session, principal.organisation_id, [event], atomic=True
+            )
         except ConflictingEvents:
             form.client_id = str(uuid.uuid4())
             form.errors["what"] = N_("This moment was already logged with other details.")
             return await self._render(request, db_session, principal, form, status_code=409)
         # the colleague it names hears about it (once, even when the form is sent twice)
-        await thank_for_moment(
-            OrgScope(db_session, principal), moment.colleague_id, result.event_id
-        )
+        await thank_for_moment(OrgScope(db_session, principal), form.colleague_id, result.event_id)
         return Redirect(f"/?logged={result.xp}", status_code=303)
 
     async def _render(

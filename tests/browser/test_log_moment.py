@@ -1,6 +1,7 @@
 """Logging a learning moment on /log: online, offline (queued in IndexedDB) and without JS."""
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from tests.browser.test_pwa_shell import (
     sign_in,
     wait_until_cached,
 )
-from tests.factories import PASSWORD, World
+from tests.factories import PASSWORD, World, signed_in_client
 
 
 async def moments(ctx: AppContext, what: str) -> list[LearningEvent]:
@@ -216,3 +217,39 @@ async def test_the_form_without_javascript_shows_errors_next_to_the_fields(
             await session.exec(select(LearningEvent).where(col(LearningEvent.source) == "pwa"))
         ).all()
     assert count == []
+
+
+async def test_the_form_refuses_the_moments_the_api_refuses_and_says_why(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+) -> None:
+    await _signed_in(client)
+    page = await client.get("/log?lang=en")
+    form = {
+        "_csrf_token": _field(page.text, "_csrf_token"),
+        "client_id": _field(page.text, "client_id"),
+        "what": "Een podcast over AI",
+        "minutes": "15",
+    }
+    now = datetime.now(UTC)
+    future = (now + timedelta(hours=1)).isoformat()
+    old = (now - timedelta(days=31)).isoformat()
+    refused = {
+        when: await client.post("/log?lang=en", data={**form, "occurred_at": when})
+        for when in (future, old, "yesterday")
+    }
+    assert [r.status_code for r in refused.values()] == [400, 400, 400]
+    assert "A learning moment cannot be in the future." in refused[future].text
+    assert "Moments older than 30 days cannot be logged." in refused[old].text
+    assert "Give the time of the moment as a date, time and timezone." in refused["yesterday"].text
+    assert 'id="occurred-at-error"' in refused[future].text
+    dutch = await client.post("/log", data={**form, "occurred_at": future})
+    assert "Een leermoment kan niet in de toekomst liggen." in dutch.text
+    async with signed_in_client(app, "sam@example.com") as sam:
+        api = await sam.post(
+            "/api/v1/me/moments",
+            json={"client_id": form["client_id"], "what": form["what"], "minutes": 15,
+                  "occurred_at": future},
+        )  # fmt: skip
+    assert api.status_code == 400
+    assert api.json()["detail"] == "occurred_at: A learning moment cannot be in the future."
+    assert await moments(ctx, "Een podcast over AI") == []
