@@ -159,7 +159,7 @@ async def test_malformed_statement_names_the_field_and_version_header_is_require
     anonymous = await client.post(
         "/xapi/statements", json=statement("sam@example.com", datetime.now(UTC)), headers=XAPI
     )
-    assert anonymous.status_code in (401, 403)
+    assert anonymous.status_code == 403 and "CSRF" in anonymous.json()["detail"]
 
 
 async def test_unknown_course_is_stored_and_counts_as_learning(
@@ -216,7 +216,7 @@ async def test_statement_arriving_three_days_late_extends_the_streak_for_its_own
             await client.post("/xapi/statements", json=late, headers=key_headers(world))
         ).status_code == 200
         after = (await sam.get("/api/v1/me/today")).json()["streak"]
-    assert before["current"] in (2, 3)  # 3 when the earlier miss was repaired or frozen
+    assert before["current"] == 3  # 2 and 1 days ago and today; 3 days ago breaks it
     assert after["current"] == 6
     assert after["longest"] >= 6
 
