@@ -217,7 +217,21 @@ def _event_columns(events: Sequence[IncomingEvent], local_dates: Mapping[str, da
 # for their ids. Unless every state row and every event was written, the first SELECT divides
 # by zero and the whole statement is undone (the caller then takes the locking path); so it
 # does when the organisation's config version is no longer the one the caller read.
-_PG_OPTIMISTIC = f"""
+_PG_AWARDS = """, awards AS (
+  INSERT INTO badge_award (organisation_id, user_id, badge_code, tier, evidence, public_id,
+    awarded_at)
+  SELECT $1, v.u, v.code, v.tier, v.evidence::json, v.public_id, $2
+  FROM unnest($32::int[], $33::text[], $34::text[], $35::text[], $36::text[])
+       AS v(u, code, tier, evidence, public_id)
+  WHERE (SELECT count(*) FROM ev) = cardinality($14::text[])
+  ON CONFLICT (user_id, badge_code, tier) DO NOTHING
+)"""
+
+
+def _optimistic_statement(awards: bool) -> str:
+    """The optimistic write, with the badge awards' insert only when there are awards (most
+    events earn none: five array parameters fewer to encode)."""
+    return f"""
 WITH st AS (
   INSERT INTO learner_state AS s (user_id, organisation_id, data, xp_total, level,
     current_streak, longest_streak, freezes_banked, weekly_goal_minutes, last_active_date,
@@ -253,22 +267,17 @@ WITH st AS (
               string_to_array($29, ','), $30::date[])
        AS v(u, k, amount, reason, d)
   JOIN ev ON ev.idempotency_key = v.k
-), awards AS (
-  INSERT INTO badge_award (organisation_id, user_id, badge_code, tier, evidence, public_id,
-    awarded_at)
-  SELECT $1, v.u, v.code, v.tier, v.evidence::json, v.public_id, $2
-  FROM unnest($31::int[], $32::text[], $33::text[], $34::text[], $35::text[])
-       AS v(u, code, tier, evidence, public_id)
-  WHERE (SELECT count(*) FROM ev) = cardinality($14::text[])
-  ON CONFLICT (user_id, badge_code, tier) DO NOTHING
-)
+){_PG_AWARDS if awards else ""}
 SELECT 1 / ((SELECT count(*) FROM st) = cardinality(string_to_array($3, ','))
             AND (SELECT count(*) FROM ev) = cardinality($14::text[])
-            AND ($36::bigint IS NULL
-                 OR (SELECT config_version FROM organisation WHERE id = $1) = $36))::int,
+            AND ($31::bigint IS NULL
+                 OR (SELECT config_version FROM organisation WHERE id = $1) = $31))::int,
        NULL::bigint, NULL
 UNION ALL SELECT 0, id, idempotency_key FROM ev
 """
+
+
+_PG_OPTIMISTIC = {awards: _optimistic_statement(awards) for awards in (False, True)}
 
 
 # Lock the learners' state rows (created when missing; sorted, so lockers cannot deadlock) and
@@ -414,9 +423,20 @@ async def write_optimistically(
     ``config_version``: the new events' ids by key. None (nothing written) otherwise."""
     states = [(uid, writes.states[uid]) for uid in sorted(writes.states)]
     ledger, awards = writes.ledger, writes.awards
+    award_columns = (
+        [
+            [a[0] for a in awards],
+            [a[1] for a in awards],
+            [a[2] for a in awards],
+            [_json_encode(a[3]).decode() for a in awards],
+            [a[4] for a in awards],
+        ]
+        if awards
+        else []
+    )
     try:
         rows = await pg.fetch(
-            _PG_OPTIMISTIC,
+            _PG_OPTIMISTIC[bool(awards)],
             org_id,
             now,
             _ints([uid for uid, _ in states]),
@@ -435,12 +455,8 @@ async def write_optimistically(
             _ints([r[2] for r in ledger]),
             _words([r[3] for r in ledger]),
             [r[4] for r in ledger],
-            [a[0] for a in awards],
-            [a[1] for a in awards],
-            [a[2] for a in awards],
-            [_json_encode(a[3]).decode() for a in awards],
-            [a[4] for a in awards],
             config_version,
+            *award_columns,
         )
     except asyncpg.DivisionByZeroError:  # the statement's own way of saying "not all of it"
         return None
