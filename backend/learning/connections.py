@@ -13,16 +13,20 @@ statements on its ORM session's connection (:func:`session_connection`).
   closed, and replaced by the pool. After any other error it goes back to the pool, which
   resets it, and so does one kept for longer than :data:`KEEP_SECONDS`, so the pool's own
   recycling still applies.
+- A kept connection the server closed meanwhile (a restart) is not handed out again; a
+  statement that finds its connection gone before this process noticed runs once more on a
+  fresh one (:func:`on_pooled_connection`).
 - ``engine.dispose()`` closes the kept connections with the pool's.
 - An engine without a pool of its own (``NullPool``: the CLI, the benchmark's seeding) keeps
   none.
 """
 
+import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import event
@@ -31,7 +35,24 @@ from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # what a statement on a pooled connection can raise that leaves the connection unusable
-CONNECTION_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+CONNECTION_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
+# what a kept connection raises when the server went away meanwhile (a restart, a failover)
+LOST_CONNECTION = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
+
+log = logging.getLogger("learnloop.ingestion")
+T = TypeVar("T")
 
 KEEP = 10
 """Idle connections kept per engine (of its pool's 20, with 20 more as overflow)."""
@@ -53,9 +74,12 @@ class KeptConnections:
         now = time.monotonic()
         while self.idle:
             fairy, since = self.idle.pop()
-            if now - since < KEEP_SECONDS:
+            if fairy.driver_connection.is_closed():
+                await greenlet_spawn(fairy.invalidate)
+            elif now - since < KEEP_SECONDS:
                 return fairy, since
-            await greenlet_spawn(fairy.close)
+            else:
+                await greenlet_spawn(fairy.close)
         engine = self._engine()
         assert engine is not None  # the caller holds it
         return await greenlet_spawn(engine.raw_connection), now
@@ -88,6 +112,19 @@ def kept_connections(engine: Any) -> KeptConnections:
     if kept is None:
         kept = _kept[sync_engine] = KeptConnections(sync_engine)
     return kept
+
+
+async def on_pooled_connection(engine: Any, statement: Callable[[Any], Awaitable[T]]) -> T:
+    """``statement(connection)`` on a pooled asyncpg connection; once more on a fresh one
+    when the first turns out to be gone (the server dropped it before this process noticed).
+    Safe for ingestion's statements: each is one transaction, undone unless it all lands."""
+    try:
+        async with pooled_connection(engine) as pg:
+            return await statement(pg)
+    except LOST_CONNECTION as exc:
+        log.warning("ingestion: a kept database connection was gone (%s); trying a fresh one", exc)
+    async with pooled_connection(engine) as pg:
+        return await statement(pg)
 
 
 @asynccontextmanager

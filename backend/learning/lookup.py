@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from backend.learning import store
-from backend.learning.connections import pooled_connection
+from backend.learning.connections import on_pooled_connection
 from backend.learning.ingest_cache import IngestionCache, cache_for
 from backend.learning.model import (
     NO_LEARNER,
@@ -189,8 +189,9 @@ async def load(
         hit = cached(cache, organisation_id, keys)
         if hit is not None:
             return hit
-    async with pooled_connection(engine) as pg:
-        return await read(pg, cache, organisation_id, keys, now)
+    return await on_pooled_connection(
+        engine, lambda pg: read(pg, cache, organisation_id, keys, now)
+    )
 
 
 async def read(

@@ -40,7 +40,7 @@ from backend.db.models import (
 from backend.db.types import utcnow
 from backend.learning import lookup as ingestion_lookup
 from backend.learning import store
-from backend.learning.connections import pooled_connection, session_connection
+from backend.learning.connections import on_pooled_connection, session_connection
 from backend.learning.history import needs_stored_history, to_fact, with_all_tallies
 from backend.learning.ingest_cache import cache_for
 from backend.learning.lookup import CHALLENGE_GRACE_DAYS, IngestionLookup, LearnerDirectory
@@ -202,10 +202,12 @@ async def _record_optimistically(
         return None  # a snapshot already had one of these facts: sorted out under the lock
     versions = {uid: snapshot.version + 1 for uid, snapshot in snapshots.items()}
     cache = cache_for(engine)
-    async with pooled_connection(engine) as pg:
-        event_ids = await store.write_optimistically(
+    event_ids = await on_pooled_connection(
+        engine,
+        lambda pg: store.write_optimistically(
             pg, org_id, events, local_dates, writes, versions, now, lookup.config_version
-        )
+        ),
+    )
     if event_ids is None:
         _contended_at.update(dict.fromkeys(user_ids, time.monotonic()))
         cache.forget_states(user_ids)

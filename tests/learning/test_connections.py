@@ -1,7 +1,7 @@
 """Ingestion keeps a few PostgreSQL connections between its statements (taking one out of
 SQLAlchemy's pool and back costs more than a single statement's work in the app). What an
-operator sees of that: work left half-done on a connection never lands, a broken one is not
-handed out again, and a stopped app leaves nothing connected."""
+operator sees of that: statements are recorded after the database dropped every connection,
+work left half-done on a connection never lands, and a stopped app leaves nothing connected."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -80,6 +80,29 @@ async def test_statements_are_recorded_and_a_stopped_app_leaves_nothing_connecte
     # the app's shutdown disposes the engine, kept connections included
     assert await _backends(pooled) == 0
     assert await _stored_keys(pooled, world.a.id) == sorted(f"xapi:{s['id']}" for s in sent)
+
+
+async def test_statements_are_recorded_after_the_database_dropped_every_connection(
+    world: World, pooled: AppContext
+) -> None:
+    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    before, after = _statement(30), _statement(20)
+    async with AsyncTestClient(app=create_app(context=pooled)) as client:
+        response = await client.post("/xapi/statements", json=before, headers=headers)
+        assert response.status_code == 200, response.text
+        admin = await _admin(pooled)  # as a database restart would, but for this database only
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        response = await client.post("/xapi/statements", json=after, headers=headers)
+        assert response.status_code == 200, response.text
+    assert await _stored_keys(pooled, world.a.id) == sorted(
+        [f"xapi:{before['id']}", f"xapi:{after['id']}"]
+    )
 
 
 async def test_work_left_half_done_on_a_kept_connection_never_lands(pooled: AppContext) -> None:
