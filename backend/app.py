@@ -1,6 +1,5 @@
 """The Litestar application factory: ``backend.app:create_app``."""
 
-import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from backend.learning.controllers import (
 )
 from backend.nudges.controllers import NudgeController
 from backend.organisations.controllers import OrganisationController
+from backend.process_tuning import tune_garbage_collector
 from backend.progress.controllers import (
     LeaderboardController,
     MyGoalsController,
@@ -236,28 +236,6 @@ async def _security_headers(response: Response[Any]) -> Response[Any]:
     return response
 
 
-GC_GEN0_THRESHOLD = 100_000
-"""Allocations between young-generation collections once the app has started (Python's
-default is 700; 20,000 cost an ingestion batch ~6 us per event more than 100,000, and
-200,000 measured the same as 100,000)."""
-
-
-def _tune_garbage_collector() -> None:
-    """Make the cyclic garbage collector cheap for a server's steady state.
-
-    Reference counting frees a request's objects; the cyclic collector only finds cycles. By
-    default it runs every 700 allocations and, every 100 of those runs, walks the whole heap:
-    the framework, the ORM and the ingestion cache. An ingestion batch allocates thousands of
-    short-lived objects, so that was a sixth of its CPU time. Everything alive after startup
-    is moved out of the collector's sight (``gc.freeze``) and the young generation collects
-    every :data:`GC_GEN0_THRESHOLD` allocations instead.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
-
-
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> Litestar:
     """Build the app. Tests pass their own ``settings`` (or a ready ``context``)."""
     if context is None:
@@ -285,7 +263,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         await context.engine.dispose()
 
     # a server process (not the test suite, which starts many apps in one process)
-    on_startup: list[Any] = [] if settings.env == "test" else [_tune_garbage_collector]
+    on_startup: list[Any] = [] if settings.env == "test" else [tune_garbage_collector]
     on_shutdown: list[Any] = [_dispose_engine]
     if settings.push_in_process:  # the embedded default: push workers + scheduler in this process
         from backend.push.worker import InProcessWorker

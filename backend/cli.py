@@ -340,7 +340,10 @@ def worker(senders: int | None, scheduler: bool) -> None:
         raise click.ClickException(str(exc)) from exc
 
     async def main_loop() -> Any:
+        from backend.process_tuning import tune_garbage_collector
+
         ctx = _context(settings)
+        tune_garbage_collector()  # as the app's server processes do: a tick pays no full walks
         push_worker = PushWorker(ctx, senders=senders, run_scheduler=scheduler)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -207,13 +207,13 @@ async def explain_due_query(ctx: object, batch: int) -> list[str]:
 
 
 def configure_gc(collector: str) -> None:
-    """The cyclic garbage collector as the process running the tick has it: ``app``, tuned
-    as a learnloop server process tunes it at startup (``backend.app``; ``serve`` runs the
-    tick inside); ``python``, Python's defaults (``learnloop worker`` today)."""
+    """The cyclic garbage collector as the process running the tick has it: ``app``, tuned as
+    ``serve`` and ``learnloop worker`` tune it at startup (``backend.process_tuning``);
+    ``python``, Python's defaults."""
     if collector == "app":
-        from backend.app import _tune_garbage_collector
+        from backend.process_tuning import tune_garbage_collector
 
-        _tune_garbage_collector()
+        tune_garbage_collector()
 
 
 def _tick_process(
