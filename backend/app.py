@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response
@@ -170,9 +171,9 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     )
 
 
-def _integrity_error_handler(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
+def _integrity_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # a uniqueness race the service did not anticipate: the request conflicts with existing data
-    log.info("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
+    log.info("integrity error on %s %s: %s", request.method, request.url.path, _cause(exc))
     return Response(
         {"status_code": 409, "detail": "this conflicts with data that already exists"},
         status_code=409,
@@ -180,9 +181,9 @@ def _integrity_error_handler(request: Request[Any, Any, Any], exc: IntegrityErro
     )
 
 
-def _data_error_handler(request: Request[Any, Any, Any], exc: DataError) -> Response[Any]:
+def _data_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # the database refused a value the schemas let through (e.g. out of its range)
-    log.info("data error on %s %s: %s", request.method, request.url.path, exc.orig)
+    log.info("data error on %s %s: %s", request.method, request.url.path, _cause(exc))
     return Response(
         {
             "status_code": 400,
@@ -193,16 +194,35 @@ def _data_error_handler(request: Request[Any, Any, Any], exc: DataError) -> Resp
     )
 
 
-def _operational_error_handler(
-    request: Request[Any, Any, Any], exc: OperationalError
-) -> Response[Any]:
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+def _operational_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, _cause(exc))
     return Response(
         {"status_code": 503, "detail": "the database is briefly unavailable; try again"},
         status_code=503,
         headers={"Retry-After": "5"},
         media_type=MediaType.JSON,
     )
+
+
+def _cause(exc: Exception) -> Any:
+    """The driver's error behind SQLAlchemy's wrapper (raw asyncpg errors are their own)."""
+    return getattr(exc, "orig", exc)
+
+
+def _asyncpg_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Errors of the statements that run on raw asyncpg connections (ingestion, the nudge
+    tick, the push outbox), answered as their SQLAlchemy-wrapped twins are, by SQLSTATE class."""
+    state = str(getattr(exc, "sqlstate", "") or "")[:2]
+    # a query argument the driver could not encode (its DataError is a ValueError), or a value
+    # the server refused
+    if isinstance(exc, ValueError) or state == "22":
+        return _data_error_handler(request, exc)
+    if state == "23":
+        return _integrity_error_handler(request, exc)
+    if isinstance(exc, asyncpg.InterfaceError) or state in {"08", "53", "57"}:
+        # connection lost, too many connections, server shutting down, statement cancelled
+        return _operational_error_handler(request, exc)
+    return _internal_error_handler(request, exc)
 
 
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -304,6 +324,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             IntegrityError: _integrity_error_handler,
             DataError: _data_error_handler,
             OperationalError: _operational_error_handler,
+            asyncpg.PostgresError: _asyncpg_error_handler,
+            asyncpg.InterfaceError: _asyncpg_error_handler,
             Exception: _internal_error_handler,
         },
         after_request=_security_headers,

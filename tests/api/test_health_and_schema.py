@@ -1,5 +1,10 @@
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlmodel import func, select
+
+from backend.context import AppContext
+from backend.db.models import LearningEvent
+from tests.factories import World
 
 
 async def test_health_reports_the_database(client: AsyncTestClient[Litestar]) -> None:
@@ -22,3 +27,26 @@ async def test_responses_carry_security_headers(client: AsyncTestClient[Litestar
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_value_the_database_cannot_hold_is_a_400_not_a_500(
+    client: AsyncTestClient[Litestar], world: World, ctx: AppContext
+) -> None:
+    """Ingestion's raw statements refuse it in the driver; the app answers as for any bad value."""
+    event = {
+        "id": "too-big",
+        "learner": {"email": "sam@example.com"},
+        "kind": "informal",
+        "occurred_at": "2026-12-01T10:00:00Z",
+        "minutes": 5,
+        "competency_id": 2**40,
+    }
+    headers = {"Authorization": f"Bearer {world.a.api_key}"}
+    response = await client.post("/api/v1/events", json=event, headers=headers)
+    assert response.status_code == 400
+    assert (
+        response.json()["detail"] == "a value in this request is out of range or cannot be stored"
+    )
+    async with ctx.sessionmaker() as session:
+        stored = (await session.exec(select(func.count()).select_from(LearningEvent))).one()
+    assert stored == 0
