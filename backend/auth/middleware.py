@@ -7,7 +7,6 @@ CSRF tokens are required only on cookie-authenticated writes.
 """
 
 import base64
-import hmac
 from typing import Any
 
 from litestar.datastructures import Headers
@@ -20,8 +19,9 @@ from sqlmodel import select
 from backend.auth.api_keys import hash_api_key, parse_prefix
 from backend.auth.principal import Principal
 from backend.context import AppContext
-from backend.db.models import ApiKey, User
+from backend.db.models import User
 from backend.db.types import utcnow
+from backend.integrations.services import verify_api_key
 
 SESSION_USER = "uid"
 SESSION_ORG = "org"
@@ -77,20 +77,9 @@ async def principal_from_api_key(ctx: AppContext, authorization: str) -> Princip
         return cached
     generation = ctx.api_keys.generation
     async with ctx.sessionmaker() as session:
-        key = (await session.exec(select(ApiKey).where(ApiKey.prefix == prefix))).first()
-        if (
-            key is None
-            or key.revoked_at is not None
-            or not hmac.compare_digest(key_hash, key.key_hash)
-        ):
+        key = await verify_api_key(session, plaintext, utcnow())
+        if key is None:
             raise NotAuthorizedException("invalid API key")
-        now = utcnow()
-        # write last_used_at at most once a minute, so busy integrations don't serialise on it
-        # (with the cache above, that is about once per cache lifetime per process)
-        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-            key.last_used_at = now
-            session.add(key)
-            await session.commit()
         assert key.id is not None
         principal = Principal(
             organisation_id=key.organisation_id,

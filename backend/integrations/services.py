@@ -1,14 +1,15 @@
 """API keys: created by an L&D admin (or the CLI), shown once, stored hashed, revocable."""
 
+import hmac
 import secrets
 from datetime import datetime
 
 from litestar.exceptions import ClientException
 from pydantic import BaseModel
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.auth.api_keys import generate_api_key
+from backend.auth.api_keys import generate_api_key, hash_api_key, parse_prefix
 from backend.context import ApiKeyCache
 from backend.db.models import ApiKey, WebhookSecret
 from backend.db.types import utcnow
@@ -79,6 +80,33 @@ async def revoke_api_key(scope: OrgScope, key_id: int, cache: ApiKeyCache | None
     await scope.session.commit()
     if cache is not None:
         cache.forget(row.prefix)
+
+
+# an integration's last use is written at most this often, so busy LMSs don't serialise on it
+LAST_USED_EVERY_SECONDS = 60
+
+
+async def verify_api_key(session: AsyncSession, plaintext: str, now: datetime) -> ApiKey | None:
+    """The active key that ``plaintext`` is, its ``last_used_at`` brought up to date; None
+    for a key that is unknown, revoked or wrong (told apart by nothing but timing-safe)."""
+    prefix = parse_prefix(plaintext)
+    if prefix is None:
+        return None
+    key = (await session.exec(select(ApiKey).where(ApiKey.prefix == prefix))).first()
+    if (
+        key is None
+        or key.revoked_at is not None
+        or not hmac.compare_digest(hash_api_key(plaintext), key.key_hash)
+    ):
+        return None
+    if (
+        key.last_used_at is None
+        or (now - key.last_used_at).total_seconds() > LAST_USED_EVERY_SECONDS
+    ):
+        key.last_used_at = now
+        session.add(key)
+        await session.commit()
+    return key
 
 
 class WebhookSecretPublic(BaseModel):

@@ -217,3 +217,21 @@ async def test_api_key_is_shown_once_and_stored_hashed(app: Litestar, world: Wor
             "/api/v1/integration/whoami", headers={"Authorization": f"Bearer {created['key']}"}
         )
         assert response.json()["api_key_name"] == "Moodle"
+
+
+async def test_the_key_list_shows_when_an_integration_last_used_its_key(
+    app: Litestar, world: World
+) -> None:
+    async with signed_in_client(app, "ld@acme.example") as admin:
+        before = {
+            k["name"]: k["last_used_at"] for k in (await admin.get("/api/v1/api-keys")).json()
+        }
+        assert before["Acme LMS"] is None
+        async with AsyncTestClient(app=app) as integration:
+            response = await integration.get(
+                "/api/v1/integration/whoami",
+                headers={"Authorization": f"Bearer {world.a.api_key}"},
+            )
+            assert response.status_code == 200
+        after = {k["name"]: k["last_used_at"] for k in (await admin.get("/api/v1/api-keys")).json()}
+    assert after["Acme LMS"] is not None
