@@ -13,7 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from backend.learning.lookup import IngestionLookup
-from backend.learning.model import NO_LEARNER, IncomingEvent, LookupKeys, UnknownReference
+from backend.learning.model import (
+    NO_LEARNER,
+    CourseInfo,
+    IncomingEvent,
+    LookupKeys,
+    UnknownReference,
+)
 from backend.learning.schemas import EventIn, MomentIn
 from backend.learning.webhook import WebhookDelivery
 from backend.learning.xapi import ParsedStatement
@@ -98,16 +104,13 @@ def delivery_event(delivery: WebhookDelivery, lookup: IngestionLookup) -> Incomi
     if user is None:
         raise UnknownReference("learner", "no active learner of this organisation matches")
     course = lookup.courses.by_external.get(delivery.course_external_id)
-    minutes = delivery.minutes
-    if minutes is None:
-        minutes = course.duration_minutes if course and delivery.kind == "completion" else 0
     return IncomingEvent(
         key=f"webhook:{delivery.delivery_id}",
         user_id=user.id,
         kind=delivery.kind,
         source="webhook",
         occurred_at=delivery.occurred_at,
-        minutes=minutes,
+        minutes=_minutes(delivery.minutes, course, delivery.kind),
         course_id=course.id if course else None,
         title=(course.title if course else None)
         or delivery.course_title
@@ -172,16 +175,13 @@ def items_to_events(
         if item.competency_id and item.competency_id not in lookup.competencies:
             rejected[index] = f"competency_id: no competency {item.competency_id}"
             continue
-        minutes = item.minutes
-        if minutes is None:
-            minutes = course.duration_minutes if course and item.kind == "completion" else 0
         event = IncomingEvent(
             key=f"api:{item.id}",
             user_id=user.id,
             kind=item.kind,
             source="api",
             occurred_at=item.occurred_at,
-            minutes=minutes,
+            minutes=_minutes(item.minutes, course, item.kind),
             course_id=course.id if course else None,
             competency_id=item.competency_id,
             activity_id=item.course.xapi_activity_id if item.course else None,
@@ -190,6 +190,13 @@ def items_to_events(
         )
         events.append((index, event))
     return events, rejected
+
+
+def _minutes(given: int | None, course: CourseInfo | None, kind: str) -> int:
+    """The minutes a source sent; without them a completed course's duration, else none."""
+    if given is not None:
+        return given
+    return course.duration_minutes if course and kind == "completion" else 0
 
 
 # --------------------------------------------------------------------------- moments
