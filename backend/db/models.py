@@ -204,7 +204,7 @@ class LearningEvent(SQLModel, table=True):
         ),
     )
 
-    # BIGINT on PostgreSQL; SQLite only auto-numbers an INTEGER PRIMARY KEY
+    # BIGINT: the table grows by every statement an LMS sends
     id: int | None = Field(
         default=None,
         sa_column=Column(BigInteger(), primary_key=True, autoincrement=True),
