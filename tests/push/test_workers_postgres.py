@@ -31,6 +31,8 @@ from backend.push.vapid import VapidHeaderCache
 from tests.push.conftest import deliver_due
 from tests.push.push_service import FakeDevice, PushService
 
+pytestmark = pytest.mark.slow  # real worker processes, thousands of nudges
+
 ROOT = Path(__file__).resolve().parents[2]
 NUDGES = 5000
 USERS = 1000
