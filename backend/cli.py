@@ -64,11 +64,9 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
+    from backend.db.migrate import upgrade
 
-    async def go(ctx: Any) -> None:
-        return None
-
-    _run(go, migrate=True)
+    _run(lambda ctx: upgrade(ctx.engine), migrate=False)
     click.echo("database is up to date")
 
 
