@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from backend.db.models import Organisation
+from backend.learning.rules import org_rules
 from backend.nudges.happenings import (
     EVENT_DAYS,
     badge_happening,
@@ -29,7 +31,7 @@ from backend.nudges.happenings import (
     testimonial_happening,
     welcome_happening,
 )
-from backend.organisations.settings import OrganisationSettings
+from backend.organisations.settings import OrganisationSettings, organisation_settings
 from gamification.nudge_policy import (
     Activity,
     LearnerPrefs,
@@ -102,34 +104,39 @@ def nudge_rules(settings: OrganisationSettings) -> NudgeRules:
     )
 
 
-def _settings(document: Mapping[str, Any]) -> OrganisationSettings:
-    known = OrganisationSettings.model_fields.keys()
+def _settings(organisation: Organisation) -> OrganisationSettings:
     try:
-        return OrganisationSettings(**{k: v for k, v in document.items() if k in known})
+        return organisation_settings(organisation)
     except ValueError:
         return OrganisationSettings()  # a broken document must not stop every nudge
 
 
-def _levels(document: Mapping[str, Any]) -> LevelCurve:
-    # the engine's level curve (settings ``levels``), as ingestion reads it
+def _levels(organisation: Organisation) -> LevelCurve:
+    # the engine's level curve, as ingestion reads it
     try:
-        return LevelCurve.from_dict(document.get("levels") or {})
+        return org_rules(organisation).levels
     except (TypeError, ValueError):
         return LevelCurve()
 
 
 def organisation_contexts(
-    organisations: Iterable[tuple[int, str, str, Mapping[str, Any]]],
+    organisations: Iterable[Organisation],
     challenges: Iterable[dict[str, Any]],
     new_courses: Iterable[Mapping[str, Any]],
 ) -> dict[int, OrgNudgeContext]:
     """Each organisation's rules (from its settings document), its running challenges and
     its new hot-skill courses."""
     orgs: dict[int, OrgNudgeContext] = {}
-    for org_id, name, tz, document in organisations:
-        settings = _settings(document)
-        orgs[org_id] = OrgNudgeContext(
-            org_id, name, tz, settings, nudge_rules(settings), _levels(document)
+    for organisation in organisations:
+        assert organisation.id is not None
+        settings = _settings(organisation)
+        orgs[organisation.id] = OrgNudgeContext(
+            organisation.id,
+            organisation.name,
+            organisation.default_timezone,
+            settings,
+            nudge_rules(settings),
+            _levels(organisation),
         )
     for challenge in challenges:
         orgs[challenge["organisation_id"]].challenges.append(challenge)
