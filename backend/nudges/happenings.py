@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from backend.catalogue.budget import budget_year_start
 from gamification.nudge_policy import LearnerPrefs
 from gamification.nudges import Happening, NudgeType
 
@@ -178,8 +179,7 @@ def budget_keys_around(now: datetime) -> list[str]:
 
 def budget_year(today: date, start_month: int) -> tuple[date, int]:
     """The first day of the budget year holding ``today`` and the whole months left in it."""
-    year = today.year if today.month >= start_month else today.year - 1
-    start = date(year, start_month, 1)
+    start = budget_year_start(today, start_month)
     months_into = (today.year - start.year) * 12 + today.month - start.month
     return start, 12 - months_into
 
