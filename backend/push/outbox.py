@@ -68,7 +68,9 @@ ON CONFLICT (nudge_id, subscription_id) DO NOTHING
 # one batch's outcome in one statement: each nudge's verdict (only while still pending: an
 # expired claim may have been finished by another worker), the devices' success/failure
 # counters, and the deliveries not recorded early (skipping nudges and devices deleted
-# meanwhile). Gone devices are deleted by DELETE_GONE in the same transaction.
+# meanwhile), which is the statement itself: the CTEs' writes run to completion whether or
+# not anything reads them, so none returns rows. Gone devices are deleted by DELETE_GONE in
+# the same transaction.
 # The common outcomes (sent; device answered 2xx) are id lists, not rows to join: a join with
 # an unnest() is planned, once the plan is generic (cached after five runs), as a nested loop
 # over every (row, array element) pair. ``(status = 'pending') IS TRUE`` is no index
@@ -80,7 +82,6 @@ RECORD = """
 WITH sent AS (
     UPDATE nudge SET status = 'sent', last_error = '', claimed_until = NULL, sent_at = $1
     WHERE id = ANY(ARRAY(SELECT unnest($2::text[]))) AND (status = 'pending') IS TRUE
-    RETURNING 1
 ), verdict AS MATERIALIZED (
     SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[])
         AS v(id, status, error, attempts, due_at)
@@ -92,40 +93,28 @@ WITH sent AS (
     FROM verdict AS v
     WHERE n.id = ANY(ARRAY(SELECT unnest($3::text[]))) AND n.id = v.id
       AND (n.status = 'pending') IS TRUE
-    RETURNING 1
 ), succeeded AS (
     UPDATE push_subscription SET last_success_at = $1, failure_count = 0
     WHERE id = ANY(ARRAY(SELECT unnest($8::int[])))
-    RETURNING 1
 ), failed AS (
     UPDATE push_subscription SET failure_count = failure_count + 1
     WHERE id = ANY(ARRAY(SELECT unnest($9::int[])))
-    RETURNING 1
 ), both_ AS (
     UPDATE push_subscription SET last_success_at = $1, failure_count = 1
     WHERE id = ANY(ARRAY(SELECT unnest($10::int[])))
-    RETURNING 1
-), deliveries AS (
-    INSERT INTO push_delivery (organisation_id, nudge_id, subscription_id, status, delivered_at)
-    SELECT r.organisation_id, r.nudge_id, r.subscription_id, r.status, $1
-    FROM unnest($11::int[], $12::text[], $13::int[], $14::int[])
-        AS r(organisation_id, nudge_id, subscription_id, status)
-    WHERE r.nudge_id = ANY(
-          ARRAY(SELECT id FROM nudge WHERE id = ANY(ARRAY(SELECT unnest($12::text[]))))
-      )
-      AND r.subscription_id = ANY(
-          ARRAY(
-              SELECT id FROM push_subscription WHERE id = ANY(ARRAY(SELECT unnest($13::int[])))
-          )
-      )
-    ORDER BY r.subscription_id, r.nudge_id
-    ON CONFLICT (nudge_id, subscription_id) DO NOTHING
-    RETURNING 1
 )
-SELECT (SELECT count(*) FROM sent) + (SELECT count(*) FROM judged),
-       (SELECT count(*) FROM succeeded) + (SELECT count(*) FROM failed)
-           + (SELECT count(*) FROM both_),
-       (SELECT count(*) FROM deliveries)
+INSERT INTO push_delivery (organisation_id, nudge_id, subscription_id, status, delivered_at)
+SELECT r.organisation_id, r.nudge_id, r.subscription_id, r.status, $1
+FROM unnest($11::int[], $12::text[], $13::int[], $14::int[])
+    AS r(organisation_id, nudge_id, subscription_id, status)
+WHERE r.nudge_id = ANY(
+      ARRAY(SELECT id FROM nudge WHERE id = ANY(ARRAY(SELECT unnest($12::text[]))))
+  )
+  AND r.subscription_id = ANY(
+      ARRAY(SELECT id FROM push_subscription WHERE id = ANY(ARRAY(SELECT unnest($13::int[]))))
+  )
+ORDER BY r.subscription_id, r.nudge_id
+ON CONFLICT (nudge_id, subscription_id) DO NOTHING
 """
 
 LOCK_GONE = "SELECT id FROM push_subscription WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE"
@@ -246,12 +235,12 @@ async def record(
         try:
             async with driver_connection(engine) as conn:
                 if not gone:
-                    await conn.fetchrow(RECORD, *args)
+                    await conn.execute(RECORD, *args)
                     return
                 async with conn.transaction():
                     # in id order, before anything else, so workers removing devices cannot deadlock
                     await conn.execute(LOCK_GONE, gone)
-                    await conn.fetchrow(RECORD, *args)
+                    await conn.execute(RECORD, *args)
                     await conn.execute(DELETE_GONE, gone)
                     return
         except TRANSIENT:
