@@ -8,13 +8,13 @@ send: the policy does.
 """
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from backend.catalogue.budget import budget_year_start
 from gamification.nudge_policy import LearnerPrefs
 from gamification.nudges import Happening, NudgeType
+from gamification.periods import local_day, local_day_start
 
 # how far back the tick looks for events worth a nudge (badges, kudos)
 EVENT_DAYS = 3
@@ -24,11 +24,6 @@ TESTIMONIAL_STALE_AFTER = timedelta(days=7)
 CHALLENGE_LAUNCH_DAYS = 7
 # every timezone's local today is within this of UTC's
 _ZONE_SPREAD = timedelta(hours=14)
-
-
-def day_start(day: date, zone: ZoneInfo) -> datetime:
-    """The UTC instant local ``day`` begins in ``zone``."""
-    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 def badge_happening(
@@ -62,17 +57,17 @@ def course_happenings(courses: Sequence[Mapping[str, Any]]) -> list[Happening]:
 
 
 def challenge_happenings(
-    challenges: Sequence[Mapping[str, Any]], teams: frozenset[int], zone: ZoneInfo, now: datetime
+    challenges: Sequence[Mapping[str, Any]], teams: frozenset[int], tz_name: str, now: datetime
 ) -> list[Happening]:
     """Launch, last day and team milestones of the running ``challenges`` a learner of
-    ``teams`` in ``zone`` takes part in (every individual one; team ones of their teams)."""
+    ``teams`` in ``tz_name`` takes part in (every individual one; team ones of their teams)."""
     happenings: list[Happening] = []
     for ch in challenges:
         is_team = ch["kind"] == "team"
         if is_team and ch["team_id"] not in teams:
             continue
-        starts = day_start(ch["starts_on"], zone)
-        ends = day_start(ch["ends_on"] + timedelta(days=1), zone)
+        starts = local_day_start(ch["starts_on"], tz_name)
+        ends = local_day_start(ch["ends_on"] + timedelta(days=1), tz_name)
         if not starts <= now < ends:
             continue
         params: dict[str, str | int] = {"challenge": ch["title"]}
@@ -124,8 +119,7 @@ def welcome_happening(prefs: LearnerPrefs, organisation: str, now: datetime) -> 
     start = prefs.start_date
     if start is None:
         return None
-    zone = ZoneInfo(prefs.timezone)
-    today = now.astimezone(zone).date()
+    today = local_day(now, prefs.timezone)
     if today >= start:
         return None
     return Happening(
@@ -133,7 +127,7 @@ def welcome_happening(prefs: LearnerPrefs, organisation: str, now: datetime) -> 
         "welcome",
         now,
         {"organisation": organisation, "days_to_start": (start - today).days},
-        stale_at=day_start(start, zone),
+        stale_at=local_day_start(start, prefs.timezone),
     )
 
 
@@ -186,12 +180,11 @@ def budget_year(today: date, start_month: int) -> tuple[date, int]:
 
 def budget_happening(today: date, tz_name: str, left_cents: int, months_left: int) -> Happening:
     """This month's budget reminder (due all month, from its first local midnight)."""
-    zone = ZoneInfo(tz_name)
     next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
     return Happening(
         NudgeType.BUDGET_REMINDER,
         budget_key(today),
-        day_start(today.replace(day=1), zone),
+        local_day_start(today.replace(day=1), tz_name),
         {"budget_cents": left_cents, "months_left": months_left},
-        stale_at=day_start(next_month, zone),
+        stale_at=local_day_start(next_month, tz_name),
     )

@@ -41,6 +41,7 @@ from gamification.nudge_policy import (
     VariantStats,
 )
 from gamification.nudges import Happening, NudgeType, level_reached, streak_milestone_reached
+from gamification.periods import local_day
 from gamification.rules import LevelCurve, StreakMode
 
 # how far back the policy looks: learning (adaptive hour, this week), nudges (caps)
@@ -390,7 +391,7 @@ class Batch:
     def _today_in(self, tz_name: str) -> tuple[date, str]:
         found = self._today.get(tz_name)
         if found is None:
-            today = self.now.astimezone(ZoneInfo(tz_name)).date()
+            today = local_day(self.now, tz_name)
             found = self._today[tz_name] = (today, budget_key(today))
         return found
 
@@ -404,7 +405,7 @@ class Batch:
         found = org.shared_challenges.get(key)
         if found is None:
             found = org.shared_challenges[key] = challenge_happenings(
-                org.challenges, team_ids, ZoneInfo(tz_name), self.now
+                org.challenges, team_ids, tz_name, self.now
             )
         return found
 
