@@ -26,12 +26,11 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.params import Parameter
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.guards import current_principal, requires_api_key, requires_user
 from backend.auth.principal import Principal
 from backend.context import AppContext
-from backend.db.models import Competency, Organisation, User, WebhookSecret
+from backend.db.models import Competency, User, WebhookSecret
 from backend.db.types import utcnow
 from backend.deps import app_context, provide_scope
 from backend.kudos.service import thank_for_moment
@@ -63,12 +62,6 @@ STALE_RETRIES = 3
 XAPI_HEADERS = {"X-Experience-API-Version": xapi.XAPI_VERSION}
 _T = TypeVar("_T")
 _events_adapter: TypeAdapter[EventIn | list[EventIn]] = TypeAdapter(EventIn | list[EventIn])
-
-
-async def _organisation(session: AsyncSession, organisation_id: int) -> Organisation:
-    return (
-        await session.exec(select(Organisation).where(Organisation.id == organisation_id))
-    ).one()
 
 
 def _validation_error(exc: ValidationError, prefix: str = "") -> ValidationException:
@@ -338,9 +331,7 @@ class LearnerController(Controller):
     @get("/today", summary="Everything the Today screen shows, in one call")
     async def today(self, org: OrgScope, principal: Principal) -> TodayOut:
         user = await org.get(User, principal.user_id, what="user")
-        return await today_for(
-            org.session, await _organisation(org.session, org.organisation_id), user
-        )
+        return await today_for(org.session, await org.organisation(), user)
 
     @post(
         "/moments",
@@ -372,8 +363,7 @@ class LearnerController(Controller):
                 extra={"field": "client_id"},
             ) from exc
         await thank_for_moment(org, data.colleague_id, result.event_id, now)
-        organisation = await _organisation(org.session, org.organisation_id)
-        today = await today_for(org.session, organisation, user, now)
+        today = await today_for(org.session, await org.organisation(), user, now)
         status = "created" if result.status == "created" else "duplicate"
         return Response(
             MomentResult(status=status, xp=result.xp, badges=result.badges, today=today),
