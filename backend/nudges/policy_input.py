@@ -190,13 +190,6 @@ def activity_of(
     kinds: Sequence[str],
 ) -> Activity:
     """The policy's view of a learner's recent learning (events as parallel columns)."""
-    if not moments:
-        return Activity(
-            streak=due.streak,
-            freezes_banked=due.freezes_banked,
-            last_active_date=due.last_active_date,
-            weekly_goal_minutes=due.weekly_goal_minutes,
-        )
     by_day: dict[date, int] = {}
     active: set[date] = set()
     for day, mins, kind in zip(days, minutes, kinds, strict=True):
@@ -315,10 +308,7 @@ class Batch:
             prefs = self._prefs_of(
                 tz, locale, reminder, quiet_start, quiet_end, kinds_off, start, org
             )
-            if ev_at is None:
-                activity = activity_of(due, (), (), (), ())
-            else:
-                activity = activity_of(due, ev_at, ev_day, ev_minutes, ev_kind)
+            activity = activity_of(due, ev_at or (), ev_day or (), ev_minutes or (), ev_kind or ())
             learner = LearnerInput(due, prefs, activity)
             history = learner.history
             if h_kind is not None:
