@@ -40,6 +40,7 @@ from gamification.nudge_policy import (
     SentNudge,
     VariantStats,
 )
+from gamification.nudge_texts import DEFAULT_LOCALE, LOCALES
 from gamification.nudges import Happening, NudgeType, level_reached, streak_milestone_reached
 from gamification.periods import local_day
 from gamification.rules import LevelCurve, StreakMode
@@ -165,7 +166,7 @@ def learner_prefs(
     """A learner's nudge settings from their user row (a broken timezone: the org's)."""
     return LearnerPrefs(
         timezone=tz if _valid_zone(tz) else org.default_timezone,
-        locale=locale if locale in ("nl", "en") else "nl",
+        locale=locale if locale in LOCALES else DEFAULT_LOCALE,
         reminder_time=reminder,
         quiet=QuietHours(quiet_start, quiet_end),
         kinds_off=kinds_off,
