@@ -619,11 +619,12 @@ def plan(
 ) -> NudgePlan:
     """The nudges due for this learner at ``now`` and when to plan again.
 
-    ``happenings`` are the event-driven candidates the backend found (badges, kudos,
-    challenges, courses, completions, budget, welcome); ``history`` the learner's nudges of
-    at least the last 7 days; ``stats`` per (kind, variant) for :func:`choose_variant`.
-    Returned nudges land outside quiet hours and blocked weekends; ``next_at`` is after
-    ``now`` and, when any allowed moment exists in the coming days, allowed too.
+    ``happenings`` are the event-driven candidates the backend found (badges, levels, streak
+    milestones, kudos, challenges, courses, completions, budget, welcome); ``history`` the
+    learner's nudges of at least the last 7 days; ``stats`` per (kind, variant) for
+    :func:`choose_variant`. Returned nudges land outside quiet hours and blocked weekends;
+    ``next_at`` is after ``now`` and, when any allowed moment exists in the coming days,
+    allowed too.
     """
     require_aware(now, "now")
     now = now.astimezone(UTC)
