@@ -30,13 +30,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db.models import (
-    Challenge,
-    LearnerState,
-    Organisation,
-    TeamChallengeDay,
-    TeamMembership,
-)
+from backend.db.models import Challenge, LearnerState, TeamChallengeDay, TeamMembership
 from backend.db.types import utcnow
 from backend.learning import lookup as ingestion_lookup
 from backend.learning import store
@@ -62,7 +56,7 @@ SessionMaker = async_sessionmaker[AsyncSession]
 
 async def record_events(
     db: AsyncSession | SessionMaker,
-    organisation: Organisation | int,
+    org_id: int,
     events: Sequence[IncomingEvent],
     *,
     lookup: IngestionLookup | None = None,
@@ -70,8 +64,8 @@ async def record_events(
     atomic: bool = False,
     commit: bool = True,
 ) -> list[EventResult]:
-    """Record ``events`` of the organisation's learners; a result per distinct key, in the
-    order of ``events``.
+    """Record ``events`` of the learners of organisation ``org_id``; a result per distinct
+    key, in the order of ``events``.
 
     ``db`` is the app's sessionmaker for a caller without a transaction of its own (the
     optimistic write is tried, a session opened only to lock), or the caller's session: the
@@ -82,8 +76,6 @@ async def record_events(
     ``atomic`` a conflicting duplicate raises :class:`ConflictingEvents` and nothing is
     written; otherwise it is reported per event.
     """
-    org_id = organisation if isinstance(organisation, int) else organisation.id
-    assert org_id is not None
     now = now or utcnow()
     fresh: dict[str, IncomingEvent] = {}
     conflicts: list[str] = []
