@@ -192,8 +192,7 @@ async def explain_due_query(ctx: object, batch: int) -> list[str]:
     """The plan of the tick's batch statement on PostgreSQL (in a transaction rolled back)."""
     from sqlalchemy import text
 
-    from backend.nudges.policy_input import batch_parameters
-    from backend.nudges.store import BATCH_SQL
+    from backend.nudges.store import BATCH_SQL, batch_parameters
 
     engine = ctx.engine  # type: ignore[attr-defined]
     async with engine.connect() as conn:

@@ -22,7 +22,6 @@ from backend.nudges.happenings import (
     badge_happening,
     budget_happening,
     budget_key,
-    budget_keys_around,
     budget_year,
     challenge_happenings,
     course_happenings,
@@ -206,22 +205,6 @@ def activity_of(
         freezes_banked=due.freezes_banked,
         last_active_date=due.last_active_date,
         weekly_goal_minutes=due.weekly_goal_minutes,
-    )
-
-
-def batch_parameters(now: datetime, limit: int) -> tuple[Any, ...]:
-    """The batch statement's parameters ``$1``-``$7`` (see ``store.BATCH_SQL``)."""
-    return (
-        now,
-        limit,
-        now - timedelta(days=ACTIVITY_DAYS),
-        now - timedelta(days=HISTORY_DAYS),
-        now - timedelta(days=EVENT_DAYS),
-        budget_keys_around(now),
-        # recent XP is read from the ledger's rows of learning dated in the last days (a
-        # day more for the timezones behind UTC): XP of learning dated earlier and
-        # recorded lately does not make a level new, so the rows read stay few
-        (now - timedelta(days=EVENT_DAYS + 1)).date(),
     )
 
 

@@ -26,7 +26,6 @@ from backend.nudges.policy_input import (
     STATS_DAYS,
     Batch,
     OrgNudgeContext,
-    batch_parameters,
     organisation_contexts,
 )
 from gamification.nudge_policy import VariantStats, plan
@@ -108,7 +107,7 @@ class _Tick:
         now = self.now
         clock = _Clock(self.steps)
         async with store.transaction(self.ctx.engine) as pg:
-            rows = await store.fetch_due(pg, batch_parameters(now, self.batch_size))
+            rows = await store.fetch_due(pg, now, self.batch_size)
             clock.mark("due query")
             if not rows:
                 return 0, 0

@@ -24,6 +24,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.db.models import LearnerState, Organisation
+from backend.nudges.happenings import EVENT_DAYS, budget_keys_around
+from backend.nudges.policy_input import ACTIVITY_DAYS, HISTORY_DAYS
 from gamification.nudge_policy import PlannedNudge
 
 # every lateral is one index range scan per learner; the arrays of one lateral come from the
@@ -191,10 +193,26 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
                 await conn.invalidate()
 
 
-async def fetch_due(pg: asyncpg.Connection, parameters: Sequence[Any]) -> list[asyncpg.Record]:
-    """The due learners of one batch (locked), each with their policy input as arrays;
-    ``parameters`` are :data:`BATCH_SQL`'s ``$1``-``$7``."""
-    return list(await pg.fetch(BATCH_SQL, *parameters))
+def batch_parameters(now: datetime, limit: int) -> tuple[Any, ...]:
+    """:data:`BATCH_SQL`'s parameters ``$1``-``$7``: the due learners at ``now``, at most
+    ``limit`` of them."""
+    return (
+        now,
+        limit,
+        now - timedelta(days=ACTIVITY_DAYS),
+        now - timedelta(days=HISTORY_DAYS),
+        now - timedelta(days=EVENT_DAYS),
+        budget_keys_around(now),
+        # recent XP is read from the ledger's rows of learning dated in the last days (a
+        # day more for the timezones behind UTC): XP of learning dated earlier and
+        # recorded lately does not make a level new, so the rows read stay few
+        (now - timedelta(days=EVENT_DAYS + 1)).date(),
+    )
+
+
+async def fetch_due(pg: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """The due learners of one batch (locked), each with their policy input as arrays."""
+    return list(await pg.fetch(BATCH_SQL, *batch_parameters(now, limit)))
 
 
 async def fetch_organisations(
