@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
-from gamification.rules import DAILY_MILESTONES, WEEKLY_MILESTONES, LevelCurve, StreakMode
+from gamification.rules import LevelCurve, StreakMode, StreakPolicy
 
 
 class NudgeCategory(StrEnum):
@@ -94,6 +94,10 @@ class Happening(NamedTuple):
 
 # a milestone passed more periods ago than this was there to celebrate back then
 MILESTONE_PERIODS: Mapping[StreakMode, int] = {StreakMode.DAILY: 3, StreakMode.WEEKLY: 1}
+# the streak lengths worth celebrating, as the engine's streak policy has them per mode
+_MILESTONES: Mapping[StreakMode, tuple[int, ...]] = {
+    mode: StreakPolicy(mode=mode).milestones for mode in StreakMode
+}
 
 
 def level_reached(
@@ -121,8 +125,7 @@ def streak_milestone_reached(
     """
     if current < longest:
         return None
-    milestones = DAILY_MILESTONES if mode is StreakMode.DAILY else WEEKLY_MILESTONES
-    passed = [m for m in milestones if m <= current]
+    passed = [m for m in _MILESTONES[mode] if m <= current]
     if not passed or current - passed[-1] >= MILESTONE_PERIODS[mode]:
         return None
     milestone = passed[-1]
