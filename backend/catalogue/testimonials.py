@@ -20,7 +20,7 @@ from backend.auth.guards import requires_signed_in, requires_user
 from backend.db.models import Course, Testimonial, User
 from backend.db.types import utcnow
 from backend.deps import provide_scope
-from backend.learning.model import IncomingEvent
+from backend.learning.adapters import testimonial_event
 from backend.learning.service import record_events
 from backend.tenancy import OrgScope
 
@@ -57,10 +57,6 @@ class Saved:
     testimonial: TestimonialPublic
     created: bool
     xp: int
-
-
-def event_key(course_id: int, user_id: int) -> str:
-    return f"testimonial:{course_id}:{user_id}"
 
 
 async def list_testimonials(scope: OrgScope, course_id: int) -> list[TestimonialPublic]:
@@ -121,17 +117,7 @@ async def write_testimonial(scope: OrgScope, course_id: int, text: str, *, sourc
             # the same person's other request got there first: rewrite theirs instead
             await scope.session.rollback()
             return await write_testimonial(scope, course_id, text, source=source)
-        event = IncomingEvent(
-            key=event_key(course_id, user_id),
-            user_id=user_id,
-            kind="testimonial",
-            source=source,
-            occurred_at=utcnow(),
-            course_id=course_id,
-            title=course.title,
-            # the same content whichever way it comes in: a repeat is a duplicate, never XP
-            payload={"course_id": course_id},
-        )
+        event = testimonial_event(user_id, course_id, course.title, source, utcnow())
         results = await record_events(scope.session, scope.organisation_id, [event], commit=False)
         xp = sum(r.xp for r in results)
     else:

@@ -1,10 +1,11 @@
 """What each source sends, as :class:`IncomingEvent`s for ``service.record_events``.
 
 A source's parsed input (``backend.learning.xapi``, ``backend.learning.webhook``, the
-``EventIn`` and ``MomentIn`` schemas, the demo seed's history) names learners and courses;
-``*_keys`` says what the lookup must read for it, and the adapter turns it and the lookup
-into events. Idempotency keys are namespaced by source (``xapi:``, ``webhook:``, ``api:``,
-``pwa:``, ``demo-``) so an xAPI statement id can never collide with a webhook delivery id.
+``EventIn`` and ``MomentIn`` schemas, a course testimonial, the demo seed's history) names
+learners and courses; ``*_keys`` says what the lookup must read for it, and the adapter turns
+it and the lookup into events. Idempotency keys are namespaced by source (``xapi:``,
+``webhook:``, ``api:``, ``pwa:``, ``testimonial:``, ``demo-``) so an xAPI statement id can
+never collide with a webhook delivery id.
 No I/O and no clock: ``now`` is an argument.
 """
 
@@ -237,6 +238,27 @@ def moment_event(user_id: int, moment: MomentIn, now: datetime) -> IncomingEvent
         text=moment.what,
         # only what the client sent, so a retry without occurred_at is still the same moment
         payload=moment.model_dump(mode="json", exclude_unset=True),
+    )
+
+
+# --------------------------------------------------------------------------- testimonials
+
+
+def testimonial_event(
+    user_id: int, course_id: int, course_title: str, source: str, now: datetime
+) -> IncomingEvent:
+    """The event of a learner's first testimonial on a course (``source``: the route or page
+    it came through): one key per learner and course, and the same content whichever way it
+    comes in, so a repeat is a duplicate, never XP."""
+    return IncomingEvent(
+        key=f"testimonial:{course_id}:{user_id}",
+        user_id=user_id,
+        kind="testimonial",
+        source=source,
+        occurred_at=now,
+        course_id=course_id,
+        title=course_title,
+        payload={"course_id": course_id},
     )
 
 

@@ -30,7 +30,7 @@ def content_fingerprint(payload: Any) -> str:
 class IncomingEvent:
     """A learning event from any source, with the learner already resolved."""
 
-    key: str  # idempotency key, namespaced by source: "xapi:", "webhook:", "api:", "pwa:"
+    key: str  # idempotency key, namespaced by source (see ``backend.learning.adapters``)
     user_id: int
     kind: str
     source: str
