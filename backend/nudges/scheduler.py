@@ -198,8 +198,9 @@ async def wake_learners(
 ) -> None:
     """Have the scheduler look at these learners at ``at`` (or earlier, if already due then).
 
-    For anything that changes what a learner should hear: a new hire (their state row is
-    created here), new preferences or timezone, kudos, a team's challenge progress.
+    For a change that puts a learner's plan out of date before its next planned look: a new
+    hire (their state row is created here), new preferences or timezone. Learning wakes
+    the learner in ingestion's own write (``backend.learning.store``).
     """
     if user_ids:
         await store.wake(await session.connection(), organisation_id, user_ids, at)
