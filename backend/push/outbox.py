@@ -94,24 +94,22 @@ WITH sent AS (
     WHERE n.id = ANY(ARRAY(SELECT unnest($3::text[]))) AND n.id = v.id
       AND (n.status = 'pending') IS TRUE
 ), succeeded AS (
-    UPDATE push_subscription SET last_success_at = $1, failure_count = 0
+    -- a device that failed for another nudge of the batch too ($9) starts again at one failure
+    UPDATE push_subscription SET last_success_at = $1, failure_count = (id = ANY($9::int[]))::int
     WHERE id = ANY(ARRAY(SELECT unnest($8::int[])))
 ), failed AS (
     UPDATE push_subscription SET failure_count = failure_count + 1
-    WHERE id = ANY(ARRAY(SELECT unnest($9::int[])))
-), both_ AS (
-    UPDATE push_subscription SET last_success_at = $1, failure_count = 1
-    WHERE id = ANY(ARRAY(SELECT unnest($10::int[])))
+    WHERE id = ANY(ARRAY(SELECT unnest($9::int[]))) AND id <> ALL($8::int[])
 )
 INSERT INTO push_delivery (organisation_id, nudge_id, subscription_id, status, delivered_at)
 SELECT r.organisation_id, r.nudge_id, r.subscription_id, r.status, $1
-FROM unnest($11::int[], $12::text[], $13::int[], $14::int[])
+FROM unnest($10::int[], $11::text[], $12::int[], $13::int[])
     AS r(organisation_id, nudge_id, subscription_id, status)
 WHERE r.nudge_id = ANY(
-      ARRAY(SELECT id FROM nudge WHERE id = ANY(ARRAY(SELECT unnest($12::text[]))))
+      ARRAY(SELECT id FROM nudge WHERE id = ANY(ARRAY(SELECT unnest($11::text[]))))
   )
   AND r.subscription_id = ANY(
-      ARRAY(SELECT id FROM push_subscription WHERE id = ANY(ARRAY(SELECT unnest($13::int[]))))
+      ARRAY(SELECT id FROM push_subscription WHERE id = ANY(ARRAY(SELECT unnest($12::int[]))))
   )
 ORDER BY r.subscription_id, r.nudge_id
 ON CONFLICT (nudge_id, subscription_id) DO NOTHING
@@ -218,10 +216,9 @@ async def record(
         verdicts[2].append(verdict.error[:500])
         verdicts[3].append(verdict.attempts)
         verdicts[4].append(verdict.due_at if verdict.status == "pending" else None)
-    succeeded = {d.subscription_id for _, d, _ in out.delivered} - out.gone
-    failed = out.failed_devices - out.gone
-    # devices that answered 2xx only, failed only, or both (for different nudges)
-    devices = (sorted(succeeded - failed), sorted(failed - succeeded), sorted(succeeded & failed))
+    # devices that answered 2xx, devices that failed (for different nudges, a device may do both)
+    succeeded = sorted({d.subscription_id for _, d, _ in out.delivered} - out.gone)
+    failed = sorted(out.failed_devices - out.gone)
     deliveries: tuple[list[Any], ...] = ([], [], [], [])  # organisations, nudges, devices, statuses
     for nudge, device, status in out.delivered:
         if (nudge.message.nudge_id, device.subscription_id) not in written_early:
@@ -229,7 +226,7 @@ async def record(
             deliveries[1].append(nudge.message.nudge_id)
             deliveries[2].append(device.subscription_id)
             deliveries[3].append(status)
-    args = (now, sent, *verdicts, *devices, *deliveries)
+    args = (now, sent, *verdicts, succeeded, failed, *deliveries)
     gone = sorted(out.gone)
     for attempt in range(5):
         try:
