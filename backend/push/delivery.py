@@ -206,13 +206,11 @@ def judge(
     return out
 
 
-def tally(batch: Batch, out: Outcomes) -> DeliveryReport:
+def tally(out: Outcomes) -> DeliveryReport:
     statuses = [v.status for v in out.verdicts.values()]
     return DeliveryReport(
-        claimed=len(batch.nudges),
         sent=len(out.delivered),
         nudges_sent=statuses.count("sent"),
-        skipped=statuses.count("skipped"),
         retried=statuses.count("pending"),
         dead=statuses.count("dead"),
         gone=len(out.gone),
@@ -243,4 +241,4 @@ async def deliver(
         await asyncio.shield(outbox.record(engine, batch, outcomes, now, written))
     finally:
         delivery_log.forget(batch)
-    return tally(batch, outcomes)
+    return tally(outcomes)

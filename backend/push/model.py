@@ -50,10 +50,8 @@ class Outcomes:
 class DeliveryReport:
     """What a worker did, for its log line when it stops."""
 
-    claimed: int = 0
     sent: int = 0  # messages the push services accepted
     nudges_sent: int = 0
-    skipped: int = 0
     retried: int = 0
     dead: int = 0
     gone: int = 0  # devices removed
