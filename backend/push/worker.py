@@ -11,10 +11,11 @@ import contextlib
 import importlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from backend.context import AppContext
+from backend.db.types import utcnow
 from backend.push import outbox
 from backend.push.delivery import DeliveryLog, deliver
 from backend.push.keys import PushNotConfigured, load_vapid_key
@@ -26,10 +27,6 @@ log = logging.getLogger("learnloop.push")
 
 TICK_SECONDS = 60.0
 IDLE_POLL_SECONDS = 1.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _scheduler_tick() -> Callable[[AppContext, datetime], Awaitable[int]] | None:
@@ -51,7 +48,7 @@ class PushWorker:
         *,
         senders: int | None = None,
         run_scheduler: bool = True,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         settings = ctx.settings
         self.ctx = ctx
