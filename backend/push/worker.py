@@ -8,14 +8,14 @@ hand back claims they had not started sending.
 
 import asyncio
 import contextlib
-import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from backend.context import AppContext
 from backend.db.types import utcnow
+from backend.nudges.scheduler import run_tick
 from backend.push import outbox
 from backend.push.delivery import DeliveryLog, deliver
 from backend.push.keys import PushNotConfigured, load_vapid_key
@@ -27,18 +27,6 @@ log = logging.getLogger("learnloop.push")
 
 TICK_SECONDS = 60.0
 IDLE_POLL_SECONDS = 1.0
-
-
-def _scheduler_tick() -> Callable[[AppContext, datetime], Awaitable[int]] | None:
-    """``backend.nudges.scheduler.run_tick`` when the nudge policy is installed."""
-    try:
-        module = importlib.import_module("backend.nudges.scheduler")
-    except ImportError:
-        return None
-    tick: Callable[[AppContext, datetime], Awaitable[int]] | None = getattr(
-        module, "run_tick", None
-    )
-    return tick
 
 
 class PushWorker:
@@ -141,13 +129,9 @@ class PushWorker:
         return len(batch.nudges)
 
     async def _scheduler_loop(self) -> None:
-        tick = _scheduler_tick()
-        if tick is None:
-            log.info("no nudge scheduler installed; only delivering queued nudges")
-            return
         while not self.stop.is_set():
             try:
-                created = await tick(self.ctx, self.clock())
+                created = await run_tick(self.ctx, self.clock())
                 if created:
                     log.info("scheduler tick queued %d nudges", created)
             except Exception:
