@@ -316,7 +316,8 @@ WITH ledger AS (
   INSERT INTO xp_ledger (organisation_id, user_id, event_id, amount, reason, local_date,
     created_at)
   SELECT $1, v.u, v.e, v.amount, v.reason, v.d, $2
-  FROM unnest($3::int[], $4::bigint[], $5::int[], $6::text[], $7::date[])
+  FROM unnest(string_to_array($3, ',')::int[], string_to_array($4, ',')::bigint[],
+              string_to_array($5, ',')::int[], string_to_array($6, ','), $7::date[])
        AS v(u, e, amount, reason, d)
 ), awards AS (
   INSERT INTO badge_award (organisation_id, user_id, badge_code, tier, evidence, public_id,
@@ -332,8 +333,10 @@ UPDATE learner_state AS s SET data = v.data::json, xp_total = v.xp_total, level 
   last_active_date = v.last_active_date, updated_at = $2,
   next_nudge_at = LEAST(coalesce(s.next_nudge_at, $2), $2),
   version = s.version + 1
-FROM unnest($13::int[], $14::text[], $15::int[], $16::int[], $17::int[], $18::int[], $19::int[],
-            $20::int[], $21::date[])
+FROM unnest(string_to_array($13, ',')::int[], $14::text[], string_to_array($15, ',')::int[],
+            string_to_array($16, ',')::int[], string_to_array($17, ',')::int[],
+            string_to_array($18, ',')::int[], string_to_array($19, ',')::int[],
+            string_to_array($20, ',')::int[], $21::date[])
      AS v(u, data, xp_total, level, current_streak, longest_streak, freezes_banked,
           weekly_goal_minutes, last_active_date)
 WHERE s.user_id = v.u AND s.organisation_id = $1
@@ -377,34 +380,50 @@ async def known_events(pg: Any, org_id: int, keys: list[str]) -> list[Any]:
     return list(await pg.fetch(_PG_KNOWN_EVENTS, org_id, keys))
 
 
-async def write(
-    pg: Any, org_id: int, writes: Writes, event_ids: Mapping[str, int], now: datetime
-) -> None:
-    """The engine's results, under the learners' row locks."""
-    ledger, awards, states = writes.ledger, writes.awards, list(writes.states.items())
-    await pg.execute(
-        _PG_WRITE,
-        org_id,
-        now,
-        [r[0] for r in ledger],
-        [event_ids.get(r[1]) for r in ledger],
-        [r[2] for r in ledger],
-        [r[3] for r in ledger],
-        [r[4] for r in ledger],
+def _state_columns(states: Sequence[tuple[int, Mapping[str, Any]]]) -> list[Any]:
+    """The learner_state columns both writes take, in their order: user, data, xp_total,
+    level, current_streak, longest_streak, freezes_banked, weekly_goal_minutes (integers
+    comma-joined) and last_active_date."""
+    return [
+        _ints([uid for uid, _ in states]),
+        [_json_encode(c["data"]).decode() for _, c in states],
+        _ints([c["xp_total"] for _, c in states]),
+        _ints([c["level"] for _, c in states]),
+        _ints([c["current_streak"] for _, c in states]),
+        _ints([c["longest_streak"] for _, c in states]),
+        _ints([c["freezes_banked"] for _, c in states]),
+        _ints([c["weekly_goal_minutes"] for _, c in states]),
+        [c["last_active_date"] for _, c in states],
+    ]
+
+
+def _award_columns(awards: Sequence[tuple[int, str, str, list[str], str]]) -> list[Any]:
+    """The badge_award columns both writes take: user, code, tier, evidence, public id."""
+    return [
         [a[0] for a in awards],
         [a[1] for a in awards],
         [a[2] for a in awards],
         [_json_encode(a[3]).decode() for a in awards],
         [a[4] for a in awards],
-        [uid for uid, _ in states],
-        [_json_encode(c["data"]).decode() for _, c in states],
-        [c["xp_total"] for _, c in states],
-        [c["level"] for _, c in states],
-        [c["current_streak"] for _, c in states],
-        [c["longest_streak"] for _, c in states],
-        [c["freezes_banked"] for _, c in states],
-        [c["weekly_goal_minutes"] for _, c in states],
-        [c["last_active_date"] for _, c in states],
+    ]
+
+
+async def write(
+    pg: Any, org_id: int, writes: Writes, event_ids: Mapping[str, int], now: datetime
+) -> None:
+    """The engine's results, under the learners' row locks."""
+    ledger = writes.ledger
+    await pg.execute(
+        _PG_WRITE,
+        org_id,
+        now,
+        _ints([r[0] for r in ledger]),
+        _ints([event_ids[r[1]] for r in ledger]),
+        _ints([r[2] for r in ledger]),
+        _words([r[3] for r in ledger]),
+        [r[4] for r in ledger],
+        *_award_columns(writes.awards),
+        *_state_columns(list(writes.states.items())),
     )
 
 
@@ -423,31 +442,12 @@ async def write_optimistically(
     ``config_version``: the new events' ids by key. None (nothing written) otherwise."""
     states = [(uid, writes.states[uid]) for uid in sorted(writes.states)]
     ledger, awards = writes.ledger, writes.awards
-    award_columns = (
-        [
-            [a[0] for a in awards],
-            [a[1] for a in awards],
-            [a[2] for a in awards],
-            [_json_encode(a[3]).decode() for a in awards],
-            [a[4] for a in awards],
-        ]
-        if awards
-        else []
-    )
     try:
         rows = await pg.fetch(
             _PG_OPTIMISTIC[bool(awards)],
             org_id,
             now,
-            _ints([uid for uid, _ in states]),
-            [_json_encode(c["data"]).decode() for _, c in states],
-            _ints([c["xp_total"] for _, c in states]),
-            _ints([c["level"] for _, c in states]),
-            _ints([c["current_streak"] for _, c in states]),
-            _ints([c["longest_streak"] for _, c in states]),
-            _ints([c["freezes_banked"] for _, c in states]),
-            _ints([c["weekly_goal_minutes"] for _, c in states]),
-            [c["last_active_date"] for _, c in states],
+            *_state_columns(states),
             _ints([versions[uid] for uid, _ in states]),
             *_event_columns(events, local_dates),
             _ints([r[0] for r in ledger]),
@@ -456,7 +456,7 @@ async def write_optimistically(
             _words([r[3] for r in ledger]),
             [r[4] for r in ledger],
             config_version,
-            *award_columns,
+            *(_award_columns(awards) if awards else []),
         )
     except asyncpg.DivisionByZeroError:  # the statement's own way of saying "not all of it"
         return None
