@@ -9,7 +9,6 @@ benchmarks/README.md, "Web Push fan-out").
 """
 
 import asyncio
-import base64
 import binascii
 import email.utils
 import enum
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 import aiohttp
 from pywebpush import WebPusher
 
+from backend.push.keys import b64url_decode
 from backend.push.payload import push_headers
 from backend.push.vapid import VapidHeaderCache, origin_of
 
@@ -101,14 +101,10 @@ class _Encrypter(WebPusher):  # type: ignore[misc]  # pywebpush ships no types
         self.auth_key = auth_key
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def encrypt(device: Device, payload: bytes) -> bytes:
     """The aes128gcm body for ``device`` (ValueError for keys no browser would make)."""
     try:
-        receiver, auth = _unb64(device.p256dh), _unb64(device.auth)
+        receiver, auth = b64url_decode(device.p256dh), b64url_decode(device.auth)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"subscription keys are not base64url: {exc}") from exc
     if len(receiver) != 65 or receiver[0] != 4:
