@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from backend.db.models import Organisation
-from backend.learning.rules import org_rules
+from backend.learning.rules import rules_from_settings
 from backend.nudges.happenings import (
     EVENT_DAYS,
     badge_happening,
@@ -30,7 +29,7 @@ from backend.nudges.happenings import (
     testimonial_happening,
     welcome_happening,
 )
-from backend.organisations.settings import OrganisationSettings, organisation_settings
+from backend.organisations.settings import OrganisationSettings
 from gamification.nudge_policy import (
     Activity,
     LearnerPrefs,
@@ -105,39 +104,36 @@ def nudge_rules(settings: OrganisationSettings) -> NudgeRules:
     )
 
 
-def _settings(organisation: Organisation) -> OrganisationSettings:
+def _settings(document: Mapping[str, Any]) -> OrganisationSettings:
+    # organisation_settings's parse; it takes an ORM instance, and the first one a process
+    # builds costs ~10 ms (SQLAlchemy configures its mappers)
+    known = OrganisationSettings.model_fields.keys()
     try:
-        return organisation_settings(organisation)
+        return OrganisationSettings(**{k: v for k, v in document.items() if k in known})
     except ValueError:
         return OrganisationSettings()  # a broken document must not stop every nudge
 
 
-def _levels(organisation: Organisation) -> LevelCurve:
+def _levels(document: dict[str, Any]) -> LevelCurve:
     # the engine's level curve, as ingestion reads it
     try:
-        return org_rules(organisation).levels
+        return rules_from_settings(document).levels
     except (TypeError, ValueError):
         return LevelCurve()
 
 
 def organisation_contexts(
-    organisations: Iterable[Organisation],
+    organisations: Iterable[tuple[int, str, str, dict[str, Any]]],
     challenges: Iterable[dict[str, Any]],
     new_courses: Iterable[Mapping[str, Any]],
 ) -> dict[int, OrgNudgeContext]:
     """Each organisation's rules (from its settings document), its running challenges and
     its new hot-skill courses."""
     orgs: dict[int, OrgNudgeContext] = {}
-    for organisation in organisations:
-        assert organisation.id is not None
-        settings = _settings(organisation)
-        orgs[organisation.id] = OrgNudgeContext(
-            organisation.id,
-            organisation.name,
-            organisation.default_timezone,
-            settings,
-            nudge_rules(settings),
-            _levels(organisation),
+    for org_id, name, tz, document in organisations:
+        settings = _settings(document)
+        orgs[org_id] = OrgNudgeContext(
+            org_id, name, tz, settings, nudge_rules(settings), _levels(document)
         )
     for challenge in challenges:
         orgs[challenge["organisation_id"]].challenges.append(challenge)

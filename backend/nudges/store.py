@@ -12,6 +12,7 @@ organisations and their variant statistics are read once per tick
 (:mod:`backend.nudges.scheduler`).
 """
 
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from backend.db.models import LearnerState, Organisation
+from backend.db.models import LearnerState
 from backend.nudges.happenings import EVENT_DAYS, budget_keys_around
 from backend.nudges.policy_input import ACTIVITY_DAYS, HISTORY_DAYS
 from gamification.nudge_policy import PlannedNudge
@@ -122,7 +123,8 @@ SELECT (SELECT count(*) FROM created), set_config('synchronous_commit', 'off', t
 """
 
 ORGANISATIONS_SQL = """
-SELECT o.* FROM organisation o WHERE o.id = ANY($1::int[])
+SELECT o.id, o.name, o.default_timezone, o.settings::text
+FROM organisation o WHERE o.id = ANY($1::int[])
 """
 
 # every timezone's today is within a day of UTC's: $2 and $3 are UTC's today -1 and +1
@@ -217,14 +219,13 @@ async def fetch_due(pg: asyncpg.Connection, now: datetime, limit: int) -> list[a
 
 async def fetch_organisations(
     pg: asyncpg.Connection, org_ids: Sequence[int], today: date, new_since: datetime
-) -> tuple[list[Organisation], list[dict[str, Any]], list[asyncpg.Record]]:
-    """The organisations, their challenges running around ``today`` (as dicts) and their
-    hot-skill courses created since ``new_since``."""
+) -> tuple[list[tuple[int, str, str, dict[str, Any]]], list[dict[str, Any]], list[asyncpg.Record]]:
+    """The organisations (settings decoded), their challenges running around ``today`` (as
+    dicts) and their hot-skill courses created since ``new_since``."""
     ids = sorted(org_ids)
     orgs = [
-        # the engine's connections decode json columns (SQLAlchemy's codec)
-        Organisation(**dict(row))
-        for row in await pg.fetch(ORGANISATIONS_SQL, ids)
+        (org_id, name, tz, json.loads(settings) if settings else {})
+        for org_id, name, tz, settings in await pg.fetch(ORGANISATIONS_SQL, ids)
     ]
     day = timedelta(days=1)
     challenges = [dict(r) for r in await pg.fetch(CHALLENGES_SQL, ids, today - day, today + day)]
