@@ -231,16 +231,21 @@ async def record(
     for attempt in range(5):
         try:
             async with driver_connection(engine) as conn:
-                if not gone:
-                    await conn.execute(RECORD, *args)
-                    return
-                async with conn.transaction():
-                    # in id order, before anything else, so workers removing devices cannot deadlock
-                    await conn.execute(LOCK_GONE, gone)
-                    await conn.execute(RECORD, *args)
-                    await conn.execute(DELETE_GONE, gone)
-                    return
+                await _write_record(conn, args, gone)
+            return
         except TRANSIENT:
             if attempt == 4:
                 raise
         await asyncio.sleep(0.05 * (attempt + 1))
+
+
+async def _write_record(conn: asyncpg.Connection, args: Sequence[Any], gone: list[int]) -> None:
+    """:data:`RECORD` alone (one statement, one transaction), or with the gone devices."""
+    if not gone:
+        await conn.execute(RECORD, *args)
+        return
+    async with conn.transaction():
+        # in id order, before anything else, so workers removing devices cannot deadlock
+        await conn.execute(LOCK_GONE, gone)
+        await conn.execute(RECORD, *args)
+        await conn.execute(DELETE_GONE, gone)
