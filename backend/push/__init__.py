@@ -7,9 +7,10 @@ Where things are:
   push service; ``payload.py``: the JSON a device shows and its TTL/Urgency/Topic headers.
 - ``sender.py``: one message to one device (encrypt, POST, classify the answer) and the
   send lanes that cap messages in flight.
-- ``model.py``: the value types below; ``outbox.py``: all of the outbox's SQL (claim,
-  release, record); ``delivery.py``: a claimed batch sent, judged and recorded;
-  ``worker.py``: the process loop (``learnloop worker``, or inside ``serve``).
+- ``model.py``: the value types the next two share (a claimed batch, its outcomes, a
+  worker's tally); ``outbox.py``: all of the outbox's SQL (claim, release, record);
+  ``delivery.py``: a claimed batch sent, judged and recorded; ``worker.py``: the process
+  loop (``learnloop worker``, or inside ``serve``).
 
 No module keeps state. Per worker (made in ``PushWorker.run``, gone when it stops): one
 aiohttp session (a connection pool of ``push_concurrency`` per push service), header dicts

@@ -2,7 +2,7 @@
 
 The outbox is the ``nudge`` table; ``push_delivery`` holds one row per (nudge, device) a push
 service accepted, the key that stops a message from going to a device twice. Each operation
-is one raw asyncpg statement (two when devices are gone) on a connection of the app's engine:
+is one raw asyncpg statement (three when devices are gone) on a connection of the app's engine:
 no SQL compilation or row processing per batch (SQLAlchemy was ~15 % of a worker's CPU), and
 id lists travel as array parameters (``= ANY($1)``, ``unnest``), so each statement is
 prepared once per connection (asyncpg's statement cache) whatever the batch size.
