@@ -1,4 +1,5 @@
-"""Push tests: the app's settings allow the local push service's http:// endpoints."""
+"""Push tests: settings that allow the local push service's http:// endpoints, a nudge queued
+as the policy queues it, and one pass of a worker's sender loop."""
 
 import dataclasses
 import secrets
