@@ -57,9 +57,6 @@ def statements_to_events(
         if statement.kind is None:
             continue  # a verb we don't count as learning: accepted, not recorded
         course = courses.by_activity.get(statement.activity_id)
-        minutes = statement.duration_minutes
-        if minutes is None:
-            minutes = course.duration_minutes if course and statement.kind == "completion" else 0
         incoming.append(
             IncomingEvent(
                 key=f"xapi:{statement.id}",
@@ -67,7 +64,7 @@ def statements_to_events(
                 kind=statement.kind,
                 source="xapi",
                 occurred_at=statement.timestamp or now,
-                minutes=minutes,
+                minutes=_minutes(statement.duration_minutes, course, statement.kind),
                 course_id=course.id if course else None,
                 activity_id=statement.activity_id,
                 title=(course.title if course else None)
