@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from backend.db.models import Course, Organisation, TrainingRequest
-from backend.organisations.settings import organisation_settings
+from backend.organisations.settings import budget_year_start, organisation_settings
 from backend.tenancy import OrgScope
 
 
@@ -29,12 +29,6 @@ class Budget:
     @property
     def left_cents(self) -> int:
         return max(self.yearly_cents - self.spent_cents, 0)
-
-
-def budget_year_start(today: date, start_month: int) -> date:
-    """The first day of the budget year ``today`` falls in."""
-    year = today.year if today.month >= start_month else today.year - 1
-    return date(year, start_month, 1)
 
 
 async def my_budget(scope: OrgScope, organisation: Organisation, today: date) -> Budget:

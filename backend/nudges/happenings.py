@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from backend.organisations.settings import budget_year_start
 from gamification.nudge_policy import LearnerPrefs
 from gamification.nudges import Happening, NudgeType
 from gamification.periods import local_day, local_day_start
@@ -172,10 +173,7 @@ def budget_keys_around(now: datetime) -> list[str]:
 
 def budget_year(today: date, start_month: int) -> tuple[date, int]:
     """The first day of the budget year holding ``today`` and the whole months left in it."""
-    # backend.catalogue.budget.budget_year_start's rule: importing it would load litestar
-    # into ``learnloop worker``
-    year = today.year if today.month >= start_month else today.year - 1
-    start = date(year, start_month, 1)
+    start = budget_year_start(today, start_month)
     months_into = (today.year - start.year) * 12 + today.month - start.month
     return start, 12 - months_into
 

@@ -1,5 +1,6 @@
 """An organisation's settings document: its schema, defaults and limits."""
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,3 +28,9 @@ def organisation_settings(organisation: Organisation) -> OrganisationSettings:
     return OrganisationSettings(
         **{k: v for k, v in (organisation.settings or {}).items() if k in known}
     )
+
+
+def budget_year_start(today: date, start_month: int) -> date:
+    """The first day of the budget year ``today`` falls in (``budget_year_start_month``)."""
+    year = today.year if today.month >= start_month else today.year - 1
+    return date(year, start_month, 1)
