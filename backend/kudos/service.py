@@ -1,37 +1,26 @@
 """Kudos: thanks from one colleague to another, sent by hand or with a learning moment.
 
 The only code that writes the ``kudos`` table. Each new kudos wakes the recipient's nudge
-schedule (``learner_state.next_nudge_at = now``), so the scheduler can tell them soon.
+schedule (``backend.nudges.scheduler.wake_learners``), so the scheduler can tell them soon.
 """
 
 from datetime import datetime, timedelta
 
 from litestar.exceptions import ClientException, NotFoundException, TooManyRequestsException
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from backend.db.models import Kudos, LearnerState, LearningEvent, User
+from backend.db.models import Kudos, LearningEvent, User
 from backend.db.types import utcnow
 from backend.kudos.schemas import KudosIn, KudosOut
+from backend.nudges.scheduler import wake_learners
 from backend.tenancy import OrgScope
 
 # enough for a generous day of thanks, too few for spamming a whole organisation
 MAX_PER_DAY = 20
 RATE_WINDOW = timedelta(hours=24)
-
-
-async def _wake_recipient(scope: OrgScope, user_id: int, now: datetime) -> None:
-    # only an existing state row: a learner without one has no nudge schedule yet
-    await scope.session.exec(
-        update(LearnerState)
-        .where(
-            col(LearnerState.user_id) == user_id,
-            col(LearnerState.organisation_id) == scope.organisation_id,
-        )
-        .values(next_nudge_at=now)
-    )
 
 
 async def send_kudos(scope: OrgScope, data: KudosIn, now: datetime | None = None) -> KudosOut:
@@ -70,7 +59,7 @@ async def send_kudos(scope: OrgScope, data: KudosIn, now: datetime | None = None
             created_at=now,
         )
     )
-    await _wake_recipient(scope, data.to_user_id, now)
+    await wake_learners(scope.session, scope.organisation_id, [data.to_user_id], now)
     await scope.session.commit()
     [out] = await _load(scope, select_ids=[row.id or 0])
     return out
@@ -102,7 +91,7 @@ async def thank_for_moment(
             created_at=now,
         )
     )
-    await _wake_recipient(scope, colleague_id, now)
+    await wake_learners(scope.session, scope.organisation_id, [colleague_id], now)
     try:
         await scope.session.commit()
     except IntegrityError:

@@ -340,6 +340,7 @@ async def wake(
             index_elements=["user_id"],
             # LEAST ignores NULL: a learner with nothing planned gets ``at``
             set_={"next_nudge_at": func.least(func.coalesce(current, wanted), wanted)},
+            where=table.c.organisation_id == organisation_id,  # never another tenant's row
         ),
         [
             {
