@@ -93,12 +93,7 @@ def delivery_keys(delivery: WebhookDelivery) -> LookupKeys:
 def delivery_event(delivery: WebhookDelivery, lookup: IngestionLookup) -> IncomingEvent:
     """The event of a verified webhook delivery; :class:`UnknownReference` when its learner
     is no active learner of the organisation."""
-    ref = delivery.learner
-    user = (
-        lookup.learners.by_email.get(ref.email)
-        if ref.email
-        else lookup.learners.by_external.get(ref.external_id or "")
-    )
+    user = lookup.learners.named(delivery.learner.email, delivery.learner.external_id)
     if user is None:
         raise UnknownReference("learner", "no active learner of this organisation matches")
     course = lookup.courses.by_external.get(delivery.course_external_id)
@@ -147,13 +142,7 @@ def items_to_events(
     rejected: dict[int, str] = {}
     for index, item in enumerate(items):
         ref = item.learner
-        user = (
-            learners.by_email.get(ref.email.lower())
-            if ref.email
-            else learners.by_external.get(ref.external_id or "")
-            if ref.external_id
-            else learners.by_id.get(ref.user_id or 0)
-        )
+        user = learners.named(ref.email, ref.external_id, ref.user_id)
         if user is None:
             rejected[index] = "learner: not a learner of this organisation"
             continue

@@ -65,6 +65,17 @@ class LearnerDirectory:
             self._by_sha1 = {mbox_sha1sum(u.email): u for u in self.users}
         return self._by_sha1.get(digest.lower())
 
+    def named(
+        self, email: str | None, external_id: str | None, user_id: int | None = None
+    ) -> Learner | None:
+        """The active learner a webhook or events API item names by one of e-mail, external
+        id or id."""
+        if email:
+            return self.by_email.get(email.lower())
+        if external_id:
+            return self.by_external.get(external_id)
+        return self.by_id.get(user_id) if user_id else None
+
     def find(self, actor: ActorRef) -> Learner | None:
         """The active learner ``actor`` names, if any."""
         if actor.email:
