@@ -5,7 +5,7 @@
   ``webhook_secrets``: the webhook's signing secrets at rest.
 - ``model``: the value types (incoming event, organisation context, learner, course, state
   snapshot, result); ``adapters``: each source's input (xAPI, webhook, events API, moments,
-  demo seed) as incoming events.
+  testimonials, demo seed) as incoming events.
 - ``lookup``: what a request reads before it records (directories of learners and courses,
   the organisation's context, states), from ``ingest_cache`` or one statement;
   ``store``: every SQL statement of ingestion; ``connections``: the asyncpg connections they

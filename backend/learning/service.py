@@ -1,10 +1,10 @@
 """Recording learning: the one way events enter the system, :func:`record_events`.
 
 Every source (xAPI statements, the signed LMS webhook, the events API, moments from the PWA
-and the Log form, the demo seed) turns what it received into :class:`IncomingEvent`s
-(``backend.learning.adapters``) for the learners and courses the lookup found
-(``backend.learning.lookup``) and records them here, in one of two ways (the SQL of both is
-``backend.learning.store``):
+and the Log form, course testimonials, the demo seed) turns what it received into
+:class:`IncomingEvent`s (``backend.learning.adapters``) for the learners and courses the
+lookup found (``backend.learning.lookup``) and records them here, in one of two ways (the
+SQL of both is ``backend.learning.store``):
 
 - **optimistic**: the caller read every learner's state (the lookup's snapshots) and holds no
   transaction of its own: the engine runs on those states and one statement writes
