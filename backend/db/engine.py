@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -49,6 +50,25 @@ def make_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> Asy
         # pre-ping costs three round trips per checkout on asyncpg; recycle instead
         kwargs.update(pool_size=20, max_overflow=20, pool_recycle=1800)
     return create_async_engine(url, **kwargs)
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """The asyncpg connection under one of ``engine``'s pooled connections, for hand-written
+    statements (the nudge tick, the push outbox).
+
+    SQLAlchemy never sees what is done on it, and its pool's reset on return only ends
+    transactions it began: a connection the server or the network dropped, or one still in
+    a transaction of ours (a rollback that did not get through), is closed here instead of
+    handed on.
+    """
+    async with engine.connect() as conn:
+        driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+        try:
+            yield driver
+        finally:
+            if driver.is_closed() or driver.is_in_transaction():
+                await conn.invalidate()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

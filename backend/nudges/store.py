@@ -24,6 +24,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from backend.db.engine import driver_connection
 from backend.db.models import LearnerState
 from backend.nudges.happenings import EVENT_DAYS, budget_keys_around
 from backend.nudges.policy_input import ACTIVITY_DAYS, HISTORY_DAYS
@@ -179,20 +180,9 @@ JOIN unnest($1::int[], $2::varchar[]) AS w(user_id, dedupe_key)
 
 @asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """One transaction on the asyncpg connection under one of the engine's pooled ones.
-
-    SQLAlchemy never sees it, and its pool's reset on return only ends transactions it
-    began: a connection the server or the network dropped, or one still in this transaction
-    (a rollback that did not get through), is closed here instead of handed on.
-    """
-    async with engine.connect() as conn:
-        pg: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-        try:
-            async with pg.transaction():
-                yield pg
-        finally:
-            if pg.is_closed() or pg.is_in_transaction():
-                await conn.invalidate()
+    """One transaction on the asyncpg connection under one of the engine's pooled ones."""
+    async with driver_connection(engine) as pg, pg.transaction():
+        yield pg
 
 
 def batch_parameters(now: datetime, limit: int) -> tuple[Any, ...]:

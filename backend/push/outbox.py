@@ -9,14 +9,14 @@ prepared once per connection (asyncpg's statement cache) whatever the batch size
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from backend.db.engine import driver_connection
 from backend.push.model import Batch, ClaimedNudge, Outcomes
 from backend.push.payload import PushMessage
 from backend.push.sender import Device
@@ -128,23 +128,6 @@ TRANSIENT = (
 
 # a delivery as DeliveryLog keeps it: organisation id, nudge id, subscription id, status, time
 DeliveryRow = tuple[int, str, int, int, datetime]
-
-
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """The asyncpg connection under one of the engine's pooled connections.
-
-    SQLAlchemy never sees what is done on it, so a connection the server or the network
-    dropped is taken out of the pool here (SQLAlchemy would do so for its own statements).
-    """
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection
-        try:
-            yield driver
-        finally:
-            if driver.is_closed():
-                await conn.invalidate()
 
 
 async def claim(engine: AsyncEngine, now: datetime, *, limit: int, lease_seconds: float) -> Batch:
