@@ -29,7 +29,7 @@ from backend.nudges.happenings import (
     testimonial_happening,
     welcome_happening,
 )
-from backend.organisations.settings import OrganisationSettings
+from backend.organisations.settings import OrganisationSettings, settings_from_document
 from gamification.nudge_policy import (
     Activity,
     LearnerPrefs,
@@ -105,11 +105,8 @@ def nudge_rules(settings: OrganisationSettings) -> NudgeRules:
 
 
 def _settings(document: Mapping[str, Any]) -> OrganisationSettings:
-    # organisation_settings's parse; it takes an ORM instance, and the first one a process
-    # builds costs ~10 ms (SQLAlchemy configures its mappers)
-    known = OrganisationSettings.model_fields.keys()
     try:
-        return OrganisationSettings(**{k: v for k, v in document.items() if k in known})
+        return settings_from_document(document)
     except ValueError:
         return OrganisationSettings()  # a broken document must not stop every nudge
 

@@ -1,7 +1,8 @@
 """An organisation's settings document: its schema, defaults and limits."""
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,10 +25,13 @@ class OrganisationSettings(BaseModel):
 
 
 def organisation_settings(organisation: Organisation) -> OrganisationSettings:
+    return settings_from_document(organisation.settings or {})
+
+
+def settings_from_document(document: Mapping[str, Any]) -> OrganisationSettings:
+    """The settings a stored document holds (keys no longer known are left out)."""
     known = OrganisationSettings.model_fields.keys()
-    return OrganisationSettings(
-        **{k: v for k, v in (organisation.settings or {}).items() if k in known}
-    )
+    return OrganisationSettings(**{k: v for k, v in document.items() if k in known})
 
 
 def budget_year_start(today: date, start_month: int) -> date:
