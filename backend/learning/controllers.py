@@ -33,7 +33,6 @@ from backend.context import AppContext
 from backend.db.models import Competency, User, WebhookSecret
 from backend.db.types import utcnow
 from backend.deps import app_context, provide_scope
-from backend.kudos.service import thank_for_moment
 from backend.learning import adapters, xapi
 from backend.learning import lookup as ingestion_lookup
 from backend.learning.model import (
@@ -50,7 +49,7 @@ from backend.learning.schemas import (
     MomentResult,
     TodayOut,
 )
-from backend.learning.service import record_events
+from backend.learning.service import record_events, record_moment
 from backend.learning.today import today_for
 from backend.learning.webhook import WebhookError, parse_delivery, verify_signature
 from backend.learning.webhook_secrets import decrypt_secret
@@ -347,22 +346,16 @@ class LearnerController(Controller):
         if data.colleague_id is not None:
             await org.get(User, data.colleague_id, what="colleague")
         now = utcnow()
-        assert user.id is not None
         try:
-            event = adapters.moment_event(user.id, data, now)
+            result = await record_moment(org, data, now)
         except adapters.RefusedMoment as exc:
             raise ClientException(str(exc), extra={"field": exc.field}) from exc
-        try:
-            [result] = await record_events(
-                org.session, org.organisation_id, [event], now=now, atomic=True
-            )
         except ConflictingEvents as exc:
             raise ClientException(
                 "client_id: this id was already used for a different moment",
                 status_code=409,
                 extra={"field": "client_id"},
             ) from exc
-        await thank_for_moment(org, data.colleague_id, result.event_id, now)
         today = await today_for(org.session, await org.organisation(), user, now)
         status = "created" if result.status == "created" else "duplicate"
         return Response(

@@ -32,8 +32,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Challenge, LearnerState, TeamChallengeDay, TeamMembership
 from backend.db.types import utcnow
+from backend.kudos.service import thank_for_moment
+from backend.learning import adapters, store
 from backend.learning import lookup as ingestion_lookup
-from backend.learning import store
 from backend.learning.connections import on_pooled_connection, session_connection
 from backend.learning.history import needs_stored_history, to_fact, with_all_tallies
 from backend.learning.ingest_cache import cache_for
@@ -47,6 +48,8 @@ from backend.learning.model import (
     OrgContext,
     StaleLookup,
 )
+from backend.learning.schemas import MomentIn
+from backend.tenancy import OrgScope
 from gamification import LearnerState as EngineState
 from gamification import LearningFact, OrgRules, TeamChallenge, local_day, team_challenge_progress
 from gamification.engine import apply_many
@@ -104,6 +107,22 @@ async def record_events(
             session, org_id, fresh, conflicts, lookup, now, atomic=atomic, commit=True
         )
     return _in_request_order(results, events)
+
+
+async def record_moment(scope: OrgScope, moment: MomentIn, now: datetime) -> EventResult:
+    """Record the caller's learning moment and thank the colleague it names (once per
+    moment): the one way the PWA's JSON route and the Log form log one.
+    :class:`~backend.learning.adapters.RefusedMoment` for a moment in the future or too old,
+    :class:`ConflictingEvents` when its client id was used for another moment; either way
+    nothing is written."""
+    user_id = scope.principal.user_id
+    assert user_id is not None, "guarded: only people log moments"
+    event = adapters.moment_event(user_id, moment, now)
+    [result] = await record_events(
+        scope.session, scope.organisation_id, [event], now=now, atomic=True
+    )
+    await thank_for_moment(scope, moment.colleague_id, result.event_id, now)
+    return result
 
 
 def _keys(events: Iterable[IncomingEvent]) -> LookupKeys:

@@ -3,7 +3,8 @@
 With JavaScript (pwa/static/js/log.js) the form posts JSON to ``POST /api/v1/me/moments`` and
 queues moments offline; without it, the browser posts the form here. Both paths use a client
 id (a hidden field generated with the page), so a double submit or a retry counts once, and
-both check a moment the same way: the ``MomentIn`` schema, then ``adapters.moment_event``.
+both check a moment the same way (the ``MomentIn`` schema) and log it the same way
+(``service.record_moment``).
 """
 
 import uuid
@@ -21,11 +22,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth.principal import Principal
 from backend.db.models import Competency, TeamMembership, User
 from backend.db.types import utcnow
-from backend.kudos.service import thank_for_moment
-from backend.learning.adapters import RefusedMoment, moment_event
+from backend.learning.adapters import RefusedMoment
 from backend.learning.model import ConflictingEvents
 from backend.learning.schemas import MomentIn
-from backend.learning.service import record_events
+from backend.learning.service import record_moment
 from backend.tenancy import OrgScope
 from backend.web.pages import choose_locale, render, signed_in
 from pwa.i18n import N_, gettext, set_locale
@@ -164,26 +164,22 @@ class LogPageController(Controller):
             form.errors["competency_id"] = FIELD_ERRORS["competency_id"]
         if form.colleague_id is not None and form.colleague_id not in {c.id for c in colleagues}:
             form.errors["colleague_id"] = FIELD_ERRORS["colleague_id"]
-        event = None
+        result = None
         if moment is not None and not form.errors:
             try:
-                event = moment_event(principal.user_id, moment, utcnow())
+                # the colleague it names hears about it (once, even when the form is sent twice)
+                result = await record_moment(OrgScope(db_session, principal), moment, utcnow())
             except RefusedMoment as exc:
                 form.errors[exc.field] = exc.message
-        if event is None:
+            except ConflictingEvents:
+                form.client_id = str(uuid.uuid4())
+                form.errors["what"] = N_("This moment was already logged with other details.")
+                # the rollback expired the choices read above: _render reads them again
+                return await self._render(request, db_session, principal, form, status_code=409)
+        if result is None:
             return await self._render(
                 request, db_session, principal, form, (competencies, colleagues), status_code=400
             )
-        try:
-            [result] = await record_events(
-                db_session, principal.organisation_id, [event], atomic=True
-            )
-        except ConflictingEvents:
-            form.client_id = str(uuid.uuid4())
-            form.errors["what"] = N_("This moment was already logged with other details.")
-            return await self._render(request, db_session, principal, form, status_code=409)
-        # the colleague it names hears about it (once, even when the form is sent twice)
-        await thank_for_moment(OrgScope(db_session, principal), form.colleague_id, result.event_id)
         return Redirect(f"/?logged={result.xp}", status_code=303)
 
     async def _render(
