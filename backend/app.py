@@ -32,6 +32,8 @@ from backend.badges.controllers import (
 from backend.catalogue.controllers import CompetencyController, CourseController
 from backend.catalogue.testimonials import TestimonialController
 from backend.challenges.controllers import ChallengeController, TeamChallengeController
+from backend.console.routes import CONSOLE_CONTROLLERS
+from backend.console.shell import console_exception_response
 from backend.context import AppContext
 from backend.deps import provide_db_session, provide_principal
 from backend.health.controllers import HealthController
@@ -120,6 +122,7 @@ ROUTE_HANDLERS: list[Any] = [
     SettingsPageController,
     WelcomePageController,
     PwaController,
+    *CONSOLE_CONTROLLERS,
 ]
 
 
@@ -159,6 +162,10 @@ def _error_page(
 
 
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code in (401, 403):  # console pages are HTML only
+        page = console_exception_response(request, exc.status_code)
+        if page is not None:
+            return page
     if isinstance(exc, NotFoundException) and _wants_html(request):
         return _error_page(
             request, 404, N_("Page not found"), N_("This page does not exist (any more).")

@@ -18,16 +18,31 @@ _current: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 
 
+def catalog_files(locale: str) -> list[Path]:
+    """The .po files of ``locale``: messages.po (the learner app), then one per console
+    section (console_*.po), so teams working on different sections don't edit one file."""
+    folder = TRANSLATIONS_DIR / locale / "LC_MESSAGES"
+    main = folder / "messages.po"
+    return [main, *sorted(p for p in folder.glob("*.po") if p != main)]
+
+
 @cache
 def translations(locale: str) -> Translations:
-    """The compiled catalog for ``locale`` (compiled in memory, so no build step is needed)."""
-    po = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po"
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
-    buffer = BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(fp=buffer)
+    """The compiled catalogs for ``locale`` (compiled in memory, so no build step is needed)."""
+    merged: Translations | None = None
+    for po in catalog_files(locale):
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=locale)
+        buffer = BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        part = Translations(fp=buffer)
+        if merged is None:
+            merged = part
+        else:
+            merged.merge(part)
+    assert merged is not None
+    return merged
 
 
 def set_locale(locale: str) -> None:

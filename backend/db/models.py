@@ -547,3 +547,29 @@ class TrainingRequest(SQLModel, table=True):
 
 
 TENANT_TABLES.extend([Kudos, PushSubscription, Nudge, PushDelivery, TrainingRequest])
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what and when: one row per L&D action, written with the change itself.
+
+    ``actor_name`` is kept as it was then (a person may be renamed or removed later).
+    """
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_org_created", "organisation_id", "created_at"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), primary_key=True, autoincrement=True)
+    )
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+    actor_name: str = Field(default="", max_length=200)
+    action: str = Field(max_length=60)
+    target_type: str = Field(default="", max_length=40)
+    target_id: str = Field(default="", max_length=64)
+    summary: str = Field(default="", max_length=500)
+    details: dict[str, Any] = _json(dict)
+    created_at: datetime = _ts()
+
+
+TENANT_TABLES.append(AuditEntry)

@@ -23,7 +23,7 @@ from backend.auth.middleware import (
     password_version,
 )
 from backend.auth.principal import Principal
-from backend.db.models import LearningEvent, Organisation, User
+from backend.db.models import LearningEvent, Organisation, Role, User
 from backend.deps import app_context
 from backend.learning.today import today_for
 from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render
@@ -33,6 +33,15 @@ from pwa.i18n import gettext, set_locale
 class LoginForm(BaseModel):
     email: str = ""
     password: str = ""
+    next: str = ""
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path of this site only (never another host)."""
+    target = (target or "").strip()
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return ""
+    return target[:500]
 
 
 class WebController(Controller):
@@ -45,6 +54,18 @@ class WebController(Controller):
         if principal is None or principal.user_id is None:
             return render(request, "login.html", {"error": None, "email": ""}, locale=locale)
         return await self._today(request, db_session, principal, locale)
+
+    @get("/login", name="login-page")
+    async def login_page(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+        """The sign-in form; ``?next=/console/...`` is where it leads afterwards."""
+        target = safe_next(request.query_params.get("next"))
+        principal: Principal | None = request.scope.get("user")
+        if principal is not None and principal.user_id is not None:
+            return Redirect(target or "/", status_code=303)
+        locale = choose_locale(request, None)
+        return render(
+            request, "login.html", {"error": None, "email": "", "next": target}, locale=locale
+        )
 
     async def _today(
         self,
@@ -116,6 +137,7 @@ class WebController(Controller):
     ) -> Template | Redirect:
         locale = choose_locale(request, None)
         ctx = app_context(state)
+        target = safe_next(data.next)
         email = data.email.strip()[:254]
         if not email or not data.password:
             return render(
@@ -124,6 +146,7 @@ class WebController(Controller):
                 {
                     "error": _msg("Fill in your e-mail address and password.", locale),
                     "email": email,
+                    "next": target,
                 },
                 locale=locale,
                 status_code=400,
@@ -137,7 +160,7 @@ class WebController(Controller):
             return render(
                 request,
                 "login.html",
-                {"error": message, "email": email},
+                {"error": message, "email": email, "next": target},
                 locale=locale,
                 status_code=429,
             )
@@ -146,7 +169,7 @@ class WebController(Controller):
             return render(
                 request,
                 "login.html",
-                {"error": message, "email": email},
+                {"error": message, "email": email, "next": target},
                 locale=locale,
                 status_code=401,
             )
@@ -158,7 +181,9 @@ class WebController(Controller):
                 SESSION_PASSWORD_VERSION: password_version(user),
             }
         )
-        return Redirect("/", status_code=303)
+        if not target and Role.ld_admin.value in user.roles:
+            target = "/console"  # L&D admins start where they set things up
+        return Redirect(target or "/", status_code=303)
 
     @post("/logout", name="logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:

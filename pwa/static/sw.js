@@ -62,6 +62,8 @@ self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
+  // the L&D console is a laptop tool that needs the network: never cached, never offline
+  if (url.pathname === "/console" || url.pathname.startsWith("/console/")) return;
 
   if (request.method !== "GET") {
     // signing out: forget the cached pages and data of whoever was signed in

@@ -1,0 +1,1 @@
+"""The audit log of L&D actions (see services)."""

@@ -1,0 +1,1 @@
+"""The L&D console: server-rendered pages over the same services as the JSON API."""

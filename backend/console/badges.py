@@ -1,0 +1,5 @@
+"""Console pages: badges (to be built)."""
+
+from litestar import Controller
+
+CONTROLLERS: list[type[Controller]] = []

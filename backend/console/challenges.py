@@ -1,0 +1,5 @@
+"""Console pages: challenges (to be built)."""
+
+from litestar import Controller
+
+CONTROLLERS: list[type[Controller]] = []

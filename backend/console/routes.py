@@ -1,0 +1,31 @@
+"""Every console page controller, collected from the console's modules (one per section)."""
+
+from litestar import Controller
+
+from backend.console import (
+    audit,
+    badges,
+    catalogue,
+    challenges,
+    game,
+    imports,
+    integrations,
+    nudges,
+    overview,
+    people,
+    testimonials,
+)
+
+CONSOLE_CONTROLLERS: list[type[Controller]] = [
+    *overview.CONTROLLERS,
+    *people.CONTROLLERS,
+    *catalogue.CONTROLLERS,
+    *imports.CONTROLLERS,
+    *game.CONTROLLERS,
+    *badges.CONTROLLERS,
+    *challenges.CONTROLLERS,
+    *nudges.CONTROLLERS,
+    *testimonials.CONTROLLERS,
+    *integrations.CONTROLLERS,
+    *audit.CONTROLLERS,
+]

@@ -1,0 +1,5 @@
+"""Console pages: testimonials (to be built)."""
+
+from litestar import Controller
+
+CONTROLLERS: list[type[Controller]] = []
