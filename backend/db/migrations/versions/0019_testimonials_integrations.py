@@ -1,4 +1,4 @@
-"""testimonial moderation and the intake log
+"""testimonial moderation
 
 Revision ID: 0019
 Revises: 0018
