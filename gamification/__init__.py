@@ -74,7 +74,15 @@ from gamification.goals import DatedGoal, DatedGoalKind, Pace, dated_goal_progre
 from gamification.leaderboard import LeaderboardRow, rank_for, weekly_leaderboard
 from gamification.nudges import NudgeCategory, NudgeType
 from gamification.periods import DateRange
-from gamification.rules import LevelCurve, OrgRules, StreakMode, StreakPolicy, XpRules, XpSeason
+from gamification.rules import (
+    LevelCurve,
+    OrgRules,
+    StreakMode,
+    StreakPolicy,
+    XpRules,
+    XpRulesPeriod,
+    XpSeason,
+)
 from gamification.state import LearnerState
 from gamification.streaks import StreakStatus, compute_streak
 from gamification.xp import XpAward, XpReason, xp_for_fact
@@ -108,6 +116,7 @@ __all__ = [
     "XpAward",
     "XpReason",
     "XpRules",
+    "XpRulesPeriod",
     "XpSeason",
     "apply",
     "challenge_progress",

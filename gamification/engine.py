@@ -167,8 +167,10 @@ def _record_fact(
     state: LearnerState, fact: LearningFact, digest: str, rules: OrgRules
 ) -> tuple[dict[str, Any], list[XpAward]]:
     """The state's fields that counting the fact (its key's digest: ``digest``) changes, and
-    the fact's own XP (paid before goals, challenges and badges look at it)."""
-    awards = xp_for_fact(fact, rules.xp, state.xp_context(fact.local_date))
+    the fact's own XP (paid before goals, challenges and badges look at it), by the XP rules
+    in force when it happened."""
+    xp_rules = rules.xp_at(fact.occurred_at)
+    awards = xp_for_fact(fact, xp_rules, state.xp_context(fact.local_date))
     day = fact.local_date
     newest = day if state.newest_day is None else max(state.newest_day, day)
     informal_xp_by_day = state.informal_xp_by_day
@@ -176,7 +178,7 @@ def _record_fact(
         informal_xp_by_day = dict(informal_xp_by_day)
         informal_xp_by_day[day] = informal_xp_by_day.get(day, 0) + sum(a.amount for a in awards)
     slots = state.paid_informal_slots
-    slot = informal_cooldown_slot(fact, rules.xp)
+    slot = informal_cooldown_slot(fact, xp_rules)
     if slot is not None:
         slots = slots | {slot}
     keys: Mapping[int, str] = state.recent_keys
@@ -327,7 +329,7 @@ def _apply(
     if reached_goals:
         rewarded = rewarded | frozenset(reached_goals)
     for goal_ref in reached_goals:
-        pay(rules.xp.goal_reached_xp, XpReason.GOAL_REACHED, goal_ref)
+        pay(rules.xp_at(fact.occurred_at).goal_reached_xp, XpReason.GOAL_REACHED, goal_ref)
 
     completed = state.completed_challenges
     awarded_badges = state.awarded_badges
@@ -346,7 +348,7 @@ def _apply(
         completed = completed | {challenge.challenge_id}
         reward = challenge.xp_reward
         pay(
-            rules.xp.challenge_completed_xp if reward is None else reward,
+            rules.xp_at(fact.occurred_at).challenge_completed_xp if reward is None else reward,
             XpReason.CHALLENGE_COMPLETED,
             f"challenge:{challenge.challenge_id}",
         )

@@ -6,15 +6,17 @@ gives the defaults documented on each field.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from gamification.jsondoc import (
     JsonDict,
+    read_aware_datetime,
     read_date,
     read_float,
     read_int,
@@ -303,20 +305,72 @@ class LevelCurve:
 
 
 @dataclass(frozen=True)
-class OrgRules:
-    """All of an organisation's gamification rules."""
+class XpRulesPeriod:
+    """XP rules in force for learning that happened before ``until`` (an aware moment,
+    exclusive), or from the previous period's end on when ``until`` is None."""
 
-    streak: StreakPolicy = field(default_factory=StreakPolicy)
-    xp: XpRules = field(default_factory=XpRules)
-    levels: LevelCurve = field(default_factory=LevelCurve)
+    rules: XpRules
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.until is not None and self.until.utcoffset() is None:
+            raise ValueError("an XP rules period must end at an aware moment")
 
     def to_dict(self) -> JsonDict:
         """JSON-compatible form."""
         return {
+            "rules": self.rules.to_dict(),
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> XpRulesPeriod:
+        """Inverse of :meth:`to_dict`."""
+        until = read_aware_datetime(data, "until") if data.get("until") else None
+        return cls(rules=XpRules.from_dict(read_mapping(data, "rules")), until=until)
+
+
+@dataclass(frozen=True)
+class OrgRules:
+    """All of an organisation's gamification rules.
+
+    ``xp`` are the XP rules in force now. When an L&D team changed them, ``xp_schedule``
+    holds every version in time order (the last one open-ended), so a fact pays by the
+    rules in force when it happened (:meth:`xp_at`): a late event keeps the old amounts,
+    and a change scheduled for a later date waits for it.
+    """
+
+    streak: StreakPolicy = field(default_factory=StreakPolicy)
+    xp: XpRules = field(default_factory=XpRules)
+    levels: LevelCurve = field(default_factory=LevelCurve)
+    xp_schedule: tuple[XpRulesPeriod, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.xp_schedule:
+            return
+        ends = [p.until for p in self.xp_schedule[:-1]]
+        if self.xp_schedule[-1].until is not None or any(end is None for end in ends):
+            raise ValueError("the last XP rules period, and only that one, is open-ended")
+        if any(a >= b for a, b in itertools.pairwise(ends)):  # type: ignore[operator]
+            raise ValueError("XP rules periods must be in time order")
+
+    def xp_at(self, moment: datetime) -> XpRules:
+        """The XP rules for learning that happened at ``moment`` (aware)."""
+        for period in self.xp_schedule:
+            if period.until is None or moment < period.until:
+                return period.rules
+        return self.xp
+
+    def to_dict(self) -> JsonDict:
+        """JSON-compatible form (``xp_schedule`` only when there is one)."""
+        data: JsonDict = {
             "streak": self.streak.to_dict(),
             "xp": self.xp.to_dict(),
             "levels": self.levels.to_dict(),
         }
+        if self.xp_schedule:
+            data["xp_schedule"] = [period.to_dict() for period in self.xp_schedule]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OrgRules:
@@ -325,4 +379,5 @@ class OrgRules:
             streak=StreakPolicy.from_dict(read_mapping(data, "streak")),
             xp=XpRules.from_dict(read_mapping(data, "xp")),
             levels=LevelCurve.from_dict(read_mapping(data, "levels")),
+            xp_schedule=tuple(XpRulesPeriod.from_dict(p) for p in read_list(data, "xp_schedule")),
         )

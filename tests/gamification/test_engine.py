@@ -243,3 +243,30 @@ def test_a_converted_document_with_a_completed_challenge_goes_on_learning() -> N
     )
     assert outcome.state.completed_challenges == frozenset({"sprint"})
     assert [a.reason for a in outcome.ledger] == [XpReason.COMPLETION]
+
+
+def test_a_fact_is_paid_by_the_xp_rules_in_force_when_it_happened() -> None:
+    from datetime import UTC, datetime
+
+    from gamification import EventKind, LearnerState, LearningFact, OrgRules, XpRules
+    from gamification.engine import apply
+    from gamification.rules import XpRulesPeriod
+
+    change = datetime(2026, 12, 8, 12, tzinfo=UTC)
+    rules = OrgRules(
+        xp=XpRules(experience_xp=50),
+        xp_schedule=(
+            XpRulesPeriod(XpRules(experience_xp=20), until=change),
+            XpRulesPeriod(XpRules(experience_xp=50)),
+        ),
+    )
+
+    def paid(occurred_at: datetime) -> int:
+        fact = LearningFact(
+            f"k{occurred_at.hour}", EventKind.EXPERIENCE, occurred_at, occurred_at.date()
+        )
+        outcome = apply(LearnerState(), fact, rules, [], datetime(2026, 12, 9, tzinfo=UTC), "UTC")
+        return sum(a.amount for a in outcome.ledger)
+
+    assert paid(datetime(2026, 12, 8, 11, tzinfo=UTC)) == 20
+    assert paid(datetime(2026, 12, 8, 13, tzinfo=UTC)) == 50

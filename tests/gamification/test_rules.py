@@ -93,3 +93,40 @@ def test_level_for_xp_is_the_highest_level_whose_threshold_is_reached(xp: int, s
     curve = LevelCurve(step_xp=step)
     level = curve.level_for_xp(xp)
     assert curve.xp_for_level(level) <= xp < curve.xp_for_level(level + 1)
+
+
+def test_xp_schedule_pays_by_the_rules_in_force_when_learning_happened() -> None:
+    from datetime import UTC, datetime
+
+    from gamification.rules import XpRulesPeriod
+
+    change = datetime(2026, 12, 8, 23, tzinfo=UTC)
+    rules = OrgRules(
+        xp=XpRules(experience_xp=40),
+        xp_schedule=(
+            XpRulesPeriod(XpRules(experience_xp=20), until=change),
+            XpRulesPeriod(XpRules(experience_xp=40)),
+        ),
+    )
+    assert rules.xp_at(datetime(2026, 12, 8, 22, 59, tzinfo=UTC)).experience_xp == 20
+    assert rules.xp_at(change).experience_xp == 40
+    assert OrgRules.from_dict(json.loads(json.dumps(rules.to_dict()))) == rules
+    assert OrgRules().xp_at(change) == XpRules(), "without a schedule: always ``xp``"
+
+
+def test_xp_schedule_must_end_open_and_be_in_time_order() -> None:
+    from datetime import UTC, datetime
+
+    from gamification.rules import XpRulesPeriod
+
+    first, second = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        OrgRules(xp_schedule=(XpRulesPeriod(XpRules(), until=first),))
+    with pytest.raises(ValueError):
+        OrgRules(
+            xp_schedule=(
+                XpRulesPeriod(XpRules(), until=second),
+                XpRulesPeriod(XpRules(), until=first),
+                XpRulesPeriod(XpRules()),
+            )
+        )
