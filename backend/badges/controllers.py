@@ -3,7 +3,7 @@ Open Badges 3.0 credential, issuer and key routes that verifiers fetch without s
 
 from typing import Annotated, Any
 
-from litestar import Controller, MediaType, Response, get, patch, post
+from litestar import Controller, MediaType, Response, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
@@ -21,12 +21,17 @@ from backend.badges.credentials import (
     issuer_profile,
     vc_jwt,
 )
+from backend.badges.emblems import SVG_CSP, SVG_MEDIA_TYPE
 from backend.badges.schemas import (
     BadgeCreate,
     BadgeDefinitionOut,
     BadgeOut,
+    BadgePreviewIn,
+    BadgePreviewOut,
+    BadgeStatsOut,
     BadgeUpdate,
     BadgeWallItem,
+    EmblemIn,
 )
 from backend.deps import app_context, provide_scope
 from backend.tenancy import OrgScope
@@ -64,6 +69,74 @@ class BadgeController(Controller):
         self, org: OrgScope, principal: Principal, badge_id: int, data: BadgeUpdate
     ) -> BadgeDefinitionOut:
         return await services.update_badge(org, principal, badge_id, data)
+
+    @post(
+        "/{badge_id:int}/deactivate",
+        guards=[requires_ld_admin],
+        status_code=200,
+        summary="Deactivate a badge: learners no longer see or earn it; earned tiers stay "
+        "(L&D admin)",
+    )
+    async def deactivate_badge(
+        self, org: OrgScope, principal: Principal, badge_id: int
+    ) -> BadgeDefinitionOut:
+        return await services.set_active(org, principal, badge_id, False)
+
+    @post(
+        "/{badge_id:int}/reactivate",
+        guards=[requires_ld_admin],
+        status_code=200,
+        summary="Reactivate a badge (L&D admin)",
+    )
+    async def reactivate_badge(
+        self, org: OrgScope, principal: Principal, badge_id: int
+    ) -> BadgeDefinitionOut:
+        return await services.set_active(org, principal, badge_id, True)
+
+    @get(
+        "/{badge_id:int}/emblem",
+        guards=[requires_user],
+        summary="A badge's emblem (SVG or PNG)",
+        media_type="image/*",
+    )
+    async def emblem(self, org: OrgScope, badge_id: int) -> Response[bytes]:
+        media_type, data = await services.emblem_image(org, badge_id)
+        headers = {"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
+        if media_type == SVG_MEDIA_TYPE:
+            headers["Content-Security-Policy"] = SVG_CSP
+        return Response(data, media_type=media_type, headers=headers)
+
+    @put(
+        "/{badge_id:int}/emblem",
+        guards=[requires_ld_admin],
+        summary="Set a badge's emblem: a generated design (shape, colour, icon) or an uploaded "
+        "SVG/PNG, sanitised (L&D admin)",
+    )
+    async def set_emblem(
+        self, org: OrgScope, principal: Principal, badge_id: int, data: EmblemIn
+    ) -> BadgeDefinitionOut:
+        return await services.set_emblem(org, principal, badge_id, data)
+
+    @get(
+        "/{badge_id:int}/stats",
+        guards=[requires_ld_admin],
+        summary="Per tier: how many learners earned it and how many would qualify today "
+        "(L&D admin)",
+    )
+    async def badge_stats(
+        self, org: OrgScope, principal: Principal, badge_id: int
+    ) -> BadgeStatsOut:
+        return await services.badge_stats(org, principal, badge_id)
+
+    @post(
+        "/preview",
+        guards=[requires_ld_admin],
+        status_code=200,
+        summary="Preview a badge being designed: its texts, emblem and how many learners "
+        "would qualify today; nothing is stored (L&D admin)",
+    )
+    async def preview_badge(self, org: OrgScope, data: BadgePreviewIn) -> BadgePreviewOut:
+        return await services.preview_badge(org, data)
 
 
 class MyBadgesController(Controller):

@@ -1,11 +1,12 @@
 """Request and response shapes of the badge catalogue and the badge wall."""
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from backend.accounts.schemas import Schema
+from backend.badges.emblems import Colour, Icon, Shape
 from backend.validation import Name
 
 BadgeCode = Annotated[
@@ -33,6 +34,23 @@ class TierIn(Schema):
     threshold: int = Field(ge=1, le=1_000_000)
 
 
+class EmblemDesignIn(Schema):
+    """A generated emblem: one of the shapes, palette colours and icons."""
+
+    shape: Shape = "circle"
+    colour: Colour = "teal"
+    icon: Icon = "star"
+
+
+class EmblemIn(Schema):
+    """A generated emblem (``design``) or an uploaded SVG/PNG (``image_base64``, at most
+    200 KB decoded; an SVG is sanitised, a DOCTYPE refused)."""
+
+    design: EmblemDesignIn | None = None
+    image_base64: Annotated[str, StringConstraints(max_length=280_000)] | None = None
+    filename: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
 class BadgeCreate(Schema):
     code: BadgeCode
     name: Name
@@ -43,6 +61,20 @@ class BadgeCreate(Schema):
     tiers: list[TierIn] = Field(min_length=1, max_length=10)
     competency_id: DbId | None = None
     is_active: bool = True
+    emblem: EmblemDesignIn | None = None
+
+
+class BadgePreviewIn(Schema):
+    """A badge as it is being designed: nothing is stored."""
+
+    name: ShortText = ""
+    name_en: ShortText = ""
+    description: Description = ""
+    description_en: Description = ""
+    criterion: CriterionIn
+    tiers: list[TierIn] = Field(min_length=1, max_length=10)
+    emblem: EmblemDesignIn | None = None
+    language: Literal["nl", "en"] = "nl"
 
 
 class BadgeUpdate(Schema):
@@ -82,6 +114,7 @@ class BadgeOut(BaseModel):
     tiers: list[TierOut]
     competency: CompetencyRef | None
     is_active: bool
+    emblem_url: str = ""
 
 
 class BadgeDefinitionOut(BadgeOut):
@@ -120,3 +153,30 @@ class BadgeWallItem(BaseModel):
     earned: list[EarnedTier]
     locked: list[LockedTier]
     next_tier: LockedTier | None
+    emblem_url: str = ""
+
+
+class TierCountOut(BaseModel):
+    name: str
+    label: str
+    threshold: int
+    how_to_earn: str
+    learners: int
+    """Learners who reach this tier (earned, or would qualify today: see the field using it)."""
+
+
+class BadgePreviewOut(BaseModel):
+    name: str
+    description: str
+    tiers: list[TierOut]
+    qualify_today: list[TierCountOut]
+    """Per tier, how many learners the engine finds at or above its threshold today."""
+    learners: int
+    emblem_svg: str
+
+
+class BadgeStatsOut(BaseModel):
+    id: int
+    learners: int
+    earned: list[TierCountOut]
+    qualify_today: list[TierCountOut]

@@ -1,6 +1,8 @@
 """The badge catalogue (L&D defines badges as data), the learner's badge wall, and loading
 an award for its public credential."""
 
+import base64
+import binascii
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -8,9 +10,10 @@ from datetime import datetime
 
 from litestar.exceptions import ClientException
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.audit import services as audit
 from backend.auth.principal import Principal
 from backend.badges.credentials import (
     CompetencyAlignment,
@@ -18,24 +21,46 @@ from backend.badges.credentials import (
     hashed_email,
     identity_salt,
 )
+from backend.badges.emblems import (
+    SVG_MEDIA_TYPE,
+    EmblemDesign,
+    EmblemRejected,
+    default_design,
+    read_upload,
+    render_emblem,
+)
 from backend.badges.schemas import (
     BadgeCreate,
     BadgeDefinitionOut,
     BadgeOut,
+    BadgePreviewIn,
+    BadgePreviewOut,
+    BadgeStatsOut,
     BadgeUpdate,
     BadgeWallItem,
     CompetencyRef,
     CriterionIn,
     EarnedTier,
+    EmblemDesignIn,
+    EmblemIn,
     LockedTier,
+    TierCountOut,
     TierIn,
     TierOut,
 )
 from backend.badges.texts import Language, how_to_earn, language_of, localized, tier_label
-from backend.db.models import BadgeAward, Competency, Course, Organisation, User
+from backend.db.models import (
+    BadgeAward,
+    BadgeEmblem,
+    Competency,
+    Course,
+    LearnerState,
+    Organisation,
+    User,
+)
 from backend.db.models import BadgeDefinition as BadgeDefinitionRow
 from backend.db.types import utcnow
-from backend.learning.history import with_tallies
+from backend.learning.history import with_all_tallies, with_tallies
 from backend.learning.rules import org_rules
 from backend.learning.today import learner_document
 from backend.settings import Settings
@@ -49,6 +74,7 @@ from gamification import (
     measure_criterion,
     refresh,
 )
+from gamification import LearnerState as EngineState
 
 log = logging.getLogger("learnloop.badges")
 
@@ -56,6 +82,11 @@ log = logging.getLogger("learnloop.badges")
 UNNARROWED_KINDS = {CriterionKind.STREAK_LENGTH, CriterionKind.CHALLENGES_COMPLETED}
 # kinds that take an event_kind (the other fact kinds fix it themselves)
 EVENT_KIND_KINDS = {CriterionKind.EVENT_COUNT, CriterionKind.TOTAL_MINUTES}
+
+
+def emblem_url(badge_id: int) -> str:
+    """The stable address of a badge's emblem (SVG or PNG)."""
+    return f"/api/v1/badges/{badge_id}/emblem"
 
 
 def credential_url(base_url: str, public_id: str) -> str:
@@ -211,6 +242,7 @@ def _badge_out(row: BadgeDefinitionRow, texts: BadgeTexts) -> BadgeOut:
         ],
         competency=texts.competency(row.competency_id),
         is_active=row.is_active,
+        emblem_url=emblem_url(row.id),
     )
 
 
@@ -228,13 +260,17 @@ async def _texts(
 
 
 async def list_badges(
-    scope: OrgScope, principal: Principal, *, include_inactive: bool = False
+    scope: OrgScope,
+    principal: Principal,
+    *,
+    include_inactive: bool = False,
+    locale: str | None = None,
 ) -> list[BadgeOut]:
     stmt = scope.select(BadgeDefinitionRow)
     if not include_inactive:
         stmt = stmt.where(col(BadgeDefinitionRow.is_active).is_(True))
     rows = readable(await scope.all(stmt.order_by(col(BadgeDefinitionRow.id))))
-    texts = await _texts(scope, language_of(principal.locale), rows)
+    texts = await _texts(scope, language_of(locale or principal.locale), rows)
     return [_badge_out(row, texts) for row in rows]
 
 
@@ -291,6 +327,20 @@ async def create_badge(
             is_active=data.is_active,
         )
     )
+    await scope.session.flush()
+    assert row.id is not None
+    design = data.emblem or EmblemDesignIn(
+        **default_design(data.code, definition.criterion.kind.value).__dict__
+    )
+    _stage_generated_emblem(scope, row.id, design)
+    audit.record(
+        scope,
+        "badge.create",
+        target_type="badge",
+        target_id=row.id,
+        summary=f"Created badge “{row.name}”",
+        details={"code": row.code, "criterion": document["criterion"], "tiers": row.tiers},
+    )
     await _commit(scope, data.code)
     return await _definition_out(scope, principal, row)
 
@@ -314,6 +364,7 @@ async def update_badge(
     competency_id = changes.get("competency_id", row.competency_id)
     await _check_references(scope, definition, competency_id)
     document = definition.to_dict()
+    before = _audited(row)
     row.criterion = document["criterion"]
     row.tiers = document["tiers"]
     row.competency_id = competency_id
@@ -321,6 +372,7 @@ async def update_badge(
         if field in changes and changes[field] is not None:
             setattr(row, field, changes[field])
     scope.session.add(row)
+    _record_update(scope, row, before)
     await _commit(scope, row.code)
     return await _definition_out(scope, principal, row)
 
@@ -403,6 +455,7 @@ async def badge_wall(
                 earned=earned,
                 locked=locked,
                 next_tier=locked[0] if locked else None,
+                emblem_url=emblem_url(row.id or 0),
             )
         )
     return wall
@@ -512,4 +565,279 @@ def credential_content(record: AwardRecord, settings: Settings) -> CredentialCon
         identity_hash=hashed_email(record.learner_email, salt),
         salt=salt,
         alignment=alignment,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the badge designer: audit, activation, emblems, preview and who would qualify
+
+
+def _audited(row: BadgeDefinitionRow) -> dict[str, object]:
+    return {
+        "name": row.name,
+        "name_en": row.name_en,
+        "description": row.description,
+        "description_en": row.description_en,
+        "criterion": row.criterion,
+        "tiers": row.tiers,
+        "competency_id": row.competency_id,
+        "is_active": row.is_active,
+    }
+
+
+def _record_update(scope: OrgScope, row: BadgeDefinitionRow, before: dict[str, object]) -> None:
+    after = _audited(row)
+    changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    if not changed:
+        return
+    if set(changed) == {"is_active"}:
+        action = "badge.reactivate" if row.is_active else "badge.deactivate"
+        verb = "Reactivated" if row.is_active else "Deactivated"
+    else:
+        action, verb = "badge.update", "Changed"
+    audit.record(
+        scope,
+        action,
+        target_type="badge",
+        target_id=row.id,
+        summary=f"{verb} badge “{row.name}”",
+        details=changed,
+    )
+
+
+async def set_active(
+    scope: OrgScope, principal: Principal, badge_id: int, active: bool
+) -> BadgeDefinitionOut:
+    """Deactivate (learners no longer see or earn it; earned tiers stay) or reactivate."""
+    row = await scope.get(BadgeDefinitionRow, badge_id, what="badge")
+    before = _audited(row)
+    row.is_active = active
+    scope.session.add(row)
+    _record_update(scope, row, before)
+    await _commit(scope, row.code)
+    return await _definition_out(scope, principal, row)
+
+
+def _stage_generated_emblem(scope: OrgScope, badge_id: int, design: EmblemDesignIn) -> None:
+    scope.add(
+        BadgeEmblem(
+            badge_id=badge_id,
+            organisation_id=0,
+            source="generated",
+            shape=design.shape,
+            colour=design.colour,
+            icon=design.icon,
+            media_type=SVG_MEDIA_TYPE,
+            data=render_emblem(EmblemDesign(design.shape, design.colour, design.icon)),
+        )
+    )
+
+
+async def stored_emblem(scope: OrgScope, badge_id: int) -> BadgeEmblem | None:
+    rows = await scope.all(scope.select(BadgeEmblem).where(BadgeEmblem.badge_id == badge_id))
+    return rows[0] if rows else None
+
+
+async def emblem_image(scope: OrgScope, badge_id: int) -> tuple[str, bytes]:
+    """(media type, bytes) of a badge's emblem: the stored one, or the default design."""
+    row = await scope.get(BadgeDefinitionRow, badge_id, what="badge")
+    emblem = await stored_emblem(scope, badge_id)
+    if emblem is not None:
+        return emblem.media_type, emblem.data
+    kind = str((row.criterion or {}).get("kind", ""))
+    return SVG_MEDIA_TYPE, render_emblem(default_design(row.code, kind))
+
+
+async def set_emblem(
+    scope: OrgScope, principal: Principal, badge_id: int, data: EmblemIn
+) -> BadgeDefinitionOut:
+    """A generated design, or an upload (base64) read by :func:`upload_emblem`'s rules."""
+    if (data.design is None) == (data.image_base64 is None):
+        raise _bad("design: send either a design or image_base64")
+    if data.image_base64 is not None:
+        try:
+            raw = base64.b64decode(data.image_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise _bad("image_base64: not valid base64") from exc
+        return await upload_emblem(scope, principal, badge_id, raw, data.filename)
+    assert data.design is not None
+    return await design_emblem(scope, principal, badge_id, data.design)
+
+
+async def _replace_emblem(scope: OrgScope, badge_id: int) -> BadgeDefinitionRow:
+    row = await scope.get(BadgeDefinitionRow, badge_id, what="badge")
+    old = await stored_emblem(scope, badge_id)
+    if old is not None:
+        await scope.session.delete(old)
+        await scope.session.flush()
+    return row
+
+
+async def design_emblem(
+    scope: OrgScope, principal: Principal, badge_id: int, design: EmblemDesignIn
+) -> BadgeDefinitionOut:
+    row = await _replace_emblem(scope, badge_id)
+    _stage_generated_emblem(scope, badge_id, design)
+    audit.record(
+        scope,
+        "badge.emblem",
+        target_type="badge",
+        target_id=badge_id,
+        summary=f"Designed the emblem of badge “{row.name}”",
+        details=design.model_dump(),
+    )
+    await _commit(scope, row.code)
+    return await _definition_out(scope, principal, row)
+
+
+async def upload_emblem(
+    scope: OrgScope, principal: Principal, badge_id: int, raw: bytes, filename: str = ""
+) -> BadgeDefinitionOut:
+    """An uploaded SVG (sanitised) or PNG (checked); a 400 says what is wrong with it."""
+    try:
+        media_type, safe = read_upload(raw, filename)
+    except EmblemRejected as exc:
+        raise _bad(f"image: {exc}") from exc
+    row = await _replace_emblem(scope, badge_id)
+    scope.add(
+        BadgeEmblem(
+            badge_id=badge_id,
+            organisation_id=0,
+            source="upload",
+            media_type=media_type,
+            data=safe,
+        )
+    )
+    audit.record(
+        scope,
+        "badge.emblem",
+        target_type="badge",
+        target_id=badge_id,
+        summary=f"Uploaded an emblem for badge “{row.name}”",
+        details={"media_type": media_type, "bytes": len(safe), "filename": filename[:200]},
+    )
+    await _commit(scope, row.code)
+    return await _definition_out(scope, principal, row)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How many learners reach each tier's threshold (``counts`` in tier order)."""
+
+    learners: int
+    counts: list[int]
+
+
+async def qualifying_today(
+    scope: OrgScope, definition: BadgeDefinition, now: datetime | None = None
+) -> Reach:
+    """Per tier, the active learners whose stored learning reaches its threshold today,
+    measured by the engine as it would award (streaks refreshed to today; fact-based
+    criteria counted from each learner's history when no tally exists yet)."""
+    now = now or utcnow()
+    people = (
+        await scope.session.exec(
+            select(User.id, User.timezone).where(scope.owns(User), col(User.is_active).is_(True))
+        )
+    ).all()
+    ids = [uid for uid, _ in people if uid is not None]
+    documents = {
+        r.user_id: r.data
+        for r in await scope.all(
+            scope.select(LearnerState).where(col(LearnerState.user_id).in_(ids))
+        )
+    }
+    rules = org_rules(await _organisation(scope.session, scope.organisation_id))
+    states = {}
+    for uid, tz in people:
+        if uid is None:
+            continue
+        state = EngineState.from_dict(documents.get(uid) or {})
+        if definition.criterion.kind is CriterionKind.STREAK_LENGTH:
+            state = refresh(state, rules, now, tz)
+        states[uid] = state
+    filled = await with_all_tallies(
+        scope.session, scope.organisation_id, states, badges=[definition]
+    )
+    bests = [measure_criterion(definition.criterion, s).best for s in filled.values()]
+    return Reach(
+        learners=len(ids),
+        counts=[sum(1 for b in bests if b >= tier.threshold) for tier in definition.tiers],
+    )
+
+
+def _tier_counts(
+    definition: BadgeDefinition, texts: BadgeTexts, counts: list[int]
+) -> list[TierCountOut]:
+    return [
+        TierCountOut(
+            name=tier.name,
+            label=tier_label(tier.name, texts.language),
+            threshold=tier.threshold,
+            how_to_earn=texts.tier_sentence(definition.criterion, tier.threshold),
+            learners=count,
+        )
+        for tier, count in zip(definition.tiers, counts, strict=True)
+    ]
+
+
+async def preview_badge(scope: OrgScope, data: BadgePreviewIn) -> BadgePreviewOut:
+    """The badge as learners would see it, and who would qualify today; nothing is stored."""
+    definition = parse_definition("preview", data.name or "preview", data.criterion, data.tiers)
+    await _check_references(scope, definition, None)
+    language: Language = data.language
+    texts = BadgeTexts(
+        language=language,
+        streak_mode=await _streak_mode(scope),
+        competency_names=await _competency_names(scope, [definition.criterion.competency_id]),
+    )
+    reach = await qualifying_today(scope, definition)
+    design = data.emblem or EmblemDesignIn()
+    return BadgePreviewOut(
+        name=localized(data.name, data.name_en, language),
+        description=localized(data.description, data.description_en, language),
+        tiers=[
+            TierOut(
+                name=t.name,
+                label=tier_label(t.name, language),
+                threshold=t.threshold,
+                how_to_earn=texts.tier_sentence(definition.criterion, t.threshold),
+            )
+            for t in definition.tiers
+        ],
+        qualify_today=_tier_counts(definition, texts, reach.counts),
+        learners=reach.learners,
+        emblem_svg=render_emblem(EmblemDesign(design.shape, design.colour, design.icon)).decode(),
+    )
+
+
+async def earned_counts(scope: OrgScope) -> dict[tuple[str, str], int]:
+    """How many learners earned each (badge code, tier)."""
+    rows = await scope.session.exec(
+        select(
+            BadgeAward.badge_code, BadgeAward.tier, func.count(col(BadgeAward.user_id).distinct())
+        )
+        .where(scope.owns(BadgeAward))
+        .group_by(col(BadgeAward.badge_code), col(BadgeAward.tier))
+    )
+    return {(code, tier): int(n) for code, tier, n in rows.all()}
+
+
+async def badge_stats(
+    scope: OrgScope, principal: Principal, badge_id: int, *, locale: str | None = None
+) -> BadgeStatsOut:
+    row = await scope.get(BadgeDefinitionRow, badge_id, what="badge")
+    if not readable([row]):
+        raise _bad("criterion: the stored badge is unreadable")
+    definition = engine_definition(row)
+    texts = await _texts(scope, language_of(locale or principal.locale), [row])
+    earned = await earned_counts(scope)
+    reach = await qualifying_today(scope, definition)
+    return BadgeStatsOut(
+        id=badge_id,
+        learners=reach.learners,
+        earned=_tier_counts(
+            definition, texts, [earned.get((row.code, t.name), 0) for t in definition.tiers]
+        ),
+        qualify_today=_tier_counts(definition, texts, reach.counts),
     )

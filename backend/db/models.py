@@ -8,7 +8,7 @@ import enum
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db.types import UtcDateTime, utcnow
@@ -573,3 +573,24 @@ class AuditEntry(SQLModel, table=True):
 
 
 TENANT_TABLES.append(AuditEntry)
+
+
+class BadgeEmblem(SQLModel, table=True):
+    """A badge's picture: generated from a shape, colour and icon, or an uploaded SVG/PNG
+    (stored sanitised). Kept apart from ``badge_definition`` so ingestion, which reads the
+    definitions, never loads the image bytes."""
+
+    __tablename__ = "badge_emblem"
+
+    badge_id: int = Field(foreign_key="badge_definition.id", primary_key=True, ondelete="CASCADE")
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    source: str = Field(default="generated", max_length=20)  # "generated" or "upload"
+    shape: str = Field(default="circle", max_length=20)
+    colour: str = Field(default="teal", max_length=20)
+    icon: str = Field(default="star", max_length=20)
+    media_type: str = Field(default="image/svg+xml", max_length=40)
+    data: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    updated_at: datetime = _ts()
+
+
+TENANT_TABLES.append(BadgeEmblem)
