@@ -8,6 +8,8 @@ from backend.auth.guards import requires_ld_admin, requires_user
 from backend.challenges import services
 from backend.challenges.schemas import (
     ChallengeCreate,
+    ChallengeParticipationOut,
+    ChallengePeriod,
     ChallengePublic,
     ChallengeStatus,
     ChallengeUpdate,
@@ -37,6 +39,36 @@ class ChallengeController(Controller):
         self, org: OrgScope, status: StatusFilter = None
     ) -> list[ChallengePublic]:
         return await services.list_challenges(org, _statuses(status))
+
+    @get(
+        "/organisation",
+        guards=[requires_ld_admin],
+        summary="The organisation-wide challenges (running, upcoming or past) with how many "
+        "learners took part and completed (L&D admin; aggregates only)",
+    )
+    async def organisation_challenges(
+        self, org: OrgScope, period: ChallengePeriod | None = None
+    ) -> list[ChallengeParticipationOut]:
+        return await services.organisation_challenges(org, period)
+
+    @get(
+        "/organisation/{challenge_id:int}",
+        guards=[requires_ld_admin],
+        summary="One organisation-wide challenge with its participation (L&D admin)",
+    )
+    async def organisation_challenge(
+        self, org: OrgScope, challenge_id: int
+    ) -> ChallengeParticipationOut:
+        return await services.organisation_challenge(org, challenge_id)
+
+    @post(
+        "/{challenge_id:int}/end",
+        guards=[requires_ld_admin],
+        status_code=200,
+        summary="End a running organisation-wide challenge today (L&D admin)",
+    )
+    async def end_challenge(self, org: OrgScope, challenge_id: int) -> ChallengePublic:
+        return await services.end_challenge(org, challenge_id)
 
     @get("/{challenge_id:int}", summary="One challenge with my progress")
     async def get_challenge(self, org: OrgScope, challenge_id: int) -> ChallengePublic:

@@ -44,9 +44,45 @@ class ChallengeCreate(Schema):
 
 
 class ChallengeUpdate(Schema):
+    """Title, description and end may change any time; the start, target and reward of an
+    organisation-wide challenge only before it starts."""
+
     title: Title | None = None
     description: Description | None = None
     ends_on: date | None = None
+    starts_on: date | None = None
+    target: IndividualTarget | None = None
+    competency_id: RowId | None = None
+    hot_skill_only: bool | None = None
+    xp_reward: int | None = Field(default=None, ge=0, le=10_000)
+
+
+ChallengePeriod = Literal["running", "upcoming", "past"]
+
+
+class ChallengeParticipationOut(BaseModel):
+    """An organisation-wide challenge as L&D sees it: the rules and aggregate numbers only."""
+
+    id: int
+    title: str
+    description: str
+    starts_on: date
+    ends_on: date
+    status: ChallengeStatus
+    event_kind: str
+    target_count: int
+    competency_id: int | None
+    competency_name: str | None
+    hot_skill_only: bool
+    xp_reward: int
+    xp_reward_is_default: bool
+    badge_code: str | None
+    learners: int
+    """Active learners of the organisation."""
+    participants: int
+    """Learners with at least one activity that counts towards the challenge."""
+    completed: int
+    """Learners who reached the target."""
 
 
 class _TargetSchema(BaseModel):

@@ -16,10 +16,13 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from sqlmodel import col, or_, select
+from sqlmodel import col, func, or_, select
 
+from backend.audit import services as audit
 from backend.challenges.schemas import (
     ChallengeCreate,
+    ChallengeParticipationOut,
+    ChallengePeriod,
     ChallengePublic,
     ChallengeStatus,
     ChallengeUpdate,
@@ -33,6 +36,9 @@ from backend.db.models import (
     BadgeDefinition,
     Challenge,
     Competency,
+    Course,
+    CourseCompetency,
+    LearningEvent,
     Organisation,
     Team,
     TeamChallengeDay,
@@ -188,6 +194,14 @@ async def create_challenge(scope: OrgScope, data: ChallengeCreate) -> ChallengeP
         badge_code=data.badge_code,
     ).to_dict()
     scope.session.add(row)
+    audit.record(
+        scope,
+        "challenge.create",
+        target_type="challenge",
+        target_id=row.id,
+        summary=f"Created challenge “{row.title}”",
+        details={"definition": row.definition},
+    )
     await scope.session.commit()
     return (await present(scope, [row]))[0]
 
@@ -257,6 +271,8 @@ async def update_challenge(
     await _require_editor(scope, row)
     organisation = await scope.organisation()
     today = _org_today(organisation)
+    before = {"title": row.title, "description": row.description, "definition": row.definition}
+    await _change_before_start(scope, row, data, today)
     definition = dict(row.definition)
     if data.title is not None:
         row.title = data.title
@@ -273,6 +289,18 @@ async def update_challenge(
             _team_definition(TeamChallenge.from_dict(definition))
     row.definition = definition  # a new dict, so the JSON column is seen as changed
     scope.session.add(row)
+    if row.kind == "individual":
+        after = {"title": row.title, "description": row.description, "definition": definition}
+        changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+        if changed:
+            audit.record(
+                scope,
+                "challenge.update",
+                target_type="challenge",
+                target_id=row.id,
+                summary=f"Changed challenge “{row.title}”",
+                details=changed,
+            )
     if ends_changed and row.kind == "team":
         # full weeks depend on the period: the engine measures the stored days again
         await recompute_team_challenge(scope.session, row, today, utcnow())
@@ -288,6 +316,15 @@ async def delete_challenge(scope: OrgScope, challenge_id: int) -> None:
         raise ClientException(
             f"challenge {challenge_id} has started; it can be changed but not deleted",
             status_code=409,
+        )
+    if row.kind == "individual":
+        audit.record(
+            scope,
+            "challenge.delete",
+            target_type="challenge",
+            target_id=row.id,
+            summary=f"Deleted challenge “{row.title}”",
+            details={"starts_on": row.starts_on.isoformat(), "ends_on": row.ends_on.isoformat()},
         )
     await scope.session.delete(row)
     await scope.session.commit()
@@ -481,3 +518,204 @@ async def present(scope: OrgScope, rows: Sequence[Challenge]) -> list[ChallengeP
         else _team_out(row, facts, me, org_today, user.timezone)
         for row in rows
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# organisation-wide challenges as L&D manages them
+
+
+async def _change_before_start(
+    scope: OrgScope, row: Challenge, data: ChallengeUpdate, today: date
+) -> None:
+    """Apply a new start, target, competency, hot-skill rule or reward: only to an
+    organisation-wide challenge that has not started (learners may be counting already)."""
+    fields = ("starts_on", "target", "competency_id", "hot_skill_only", "xp_reward")
+    sent = data.model_fields_set & set(fields)
+    if not sent:
+        return
+    if row.kind != "individual":
+        raise _invalid(sorted(sent)[0], "a team challenge's start and target do not change")
+    if row.starts_on <= today:
+        raise ClientException(
+            f"challenge {row.id} has started; only its title, description and end can change",
+            status_code=409,
+        )
+    definition = ChallengeDefinition.from_dict(row.definition)
+    starts_on = data.starts_on if data.starts_on is not None else row.starts_on
+    ends_on = data.ends_on if data.ends_on is not None else row.ends_on
+    _check_period(starts_on, ends_on, today, new=True)
+    competency_id = (
+        data.competency_id if "competency_id" in data.model_fields_set else definition.competency_id
+    )
+    if competency_id is not None:
+        found = await scope.all(scope.select(Competency).where(Competency.id == competency_id))
+        if not found:
+            raise _invalid("competency_id", f"no competency {competency_id} here")
+    target = data.target
+    row.starts_on = starts_on
+    row.definition = ChallengeDefinition(
+        challenge_id=definition.challenge_id,
+        title=definition.title,
+        starts_on=starts_on,
+        ends_on=definition.ends_on,
+        event_kind=EventKind(target.event_kind) if target else definition.event_kind,
+        target_count=target.target_count if target else definition.target_count,
+        competency_id=competency_id,
+        hot_skill_only=definition.hot_skill_only
+        if data.hot_skill_only is None
+        else data.hot_skill_only,
+        xp_reward=data.xp_reward if "xp_reward" in data.model_fields_set else definition.xp_reward,
+        badge_code=definition.badge_code,
+    ).to_dict()
+
+
+async def end_challenge(scope: OrgScope, challenge_id: int) -> ChallengePublic:
+    """End a running organisation-wide challenge today (learning today still counts);
+    rewards already paid stay."""
+    row = await scope.get(Challenge, challenge_id, what="challenge")
+    if row.kind != "individual":
+        raise NotFoundException(f"challenge {challenge_id} is not an organisation challenge")
+    await _require_editor(scope, row)
+    today = _org_today(await scope.organisation())
+    if not row.starts_on <= today < row.ends_on:
+        raise ClientException(
+            f"challenge {challenge_id} is not running past today; only a running challenge "
+            "can end early",
+            status_code=409,
+        )
+    previous = row.ends_on
+    row.ends_on = today
+    row.definition = {**row.definition, "ends_on": today.isoformat()}
+    scope.session.add(row)
+    audit.record(
+        scope,
+        "challenge.end",
+        target_type="challenge",
+        target_id=row.id,
+        summary=f"Ended challenge “{row.title}” early",
+        details={"ends_on": {"from": previous.isoformat(), "to": today.isoformat()}},
+    )
+    await scope.session.commit()
+    return (await present(scope, [row]))[0]
+
+
+def period_of(row: Challenge, today: date) -> ChallengePeriod:
+    status = challenge_status(row, today)
+    return {"active": "running", "upcoming": "upcoming", "finished": "past"}[status]  # type: ignore[return-value]
+
+
+async def _counts(scope: OrgScope, definition: ChallengeDefinition) -> tuple[int, int]:
+    """(learners with an activity that counts, learners at the target), from the stored
+    events as the engine matches them (courses as the catalogue has them now)."""
+    event = LearningEvent
+    counted = func.count().label("n")
+    query = (
+        select(col(event.user_id), counted)
+        .select_from(event)
+        .outerjoin(
+            Course,
+            (col(Course.id) == col(event.course_id))
+            & (col(Course.organisation_id) == col(event.organisation_id)),
+        )
+        .where(
+            col(event.organisation_id) == scope.organisation_id,
+            col(event.kind) == definition.event_kind.value,
+            col(event.local_date) >= definition.starts_on,
+            col(event.local_date) <= definition.ends_on,
+        )
+        .group_by(col(event.user_id))
+    )
+    if definition.hot_skill_only:
+        query = query.where(col(Course.hot_skill).is_(True))
+    if definition.competency_id is not None:
+        linked = select(CourseCompetency.course_id).where(
+            CourseCompetency.organisation_id == scope.organisation_id,
+            CourseCompetency.competency_id == definition.competency_id,
+        )
+        query = query.where(
+            or_(
+                col(event.competency_id) == definition.competency_id,
+                col(event.course_id).in_(linked),
+            )
+        )
+    rows = (await scope.session.exec(query)).all()
+    return len(rows), sum(1 for _, n in rows if n >= definition.target_count)
+
+
+async def organisation_challenges(
+    scope: OrgScope, period: ChallengePeriod | None = None, *, only_id: int | None = None
+) -> list[ChallengeParticipationOut]:
+    """The organisation-wide challenges (running, upcoming or past, or all of them), each
+    with how many learners took part and completed; aggregates only, nobody by name."""
+    organisation = await scope.organisation()
+    today = _org_today(organisation)
+    query = scope.select(Challenge).where(Challenge.kind == "individual")
+    if only_id is not None:
+        query = query.where(Challenge.id == only_id)
+    if period == "running":
+        query = query.where(col(Challenge.starts_on) <= today, col(Challenge.ends_on) >= today)
+    elif period == "upcoming":
+        query = query.where(col(Challenge.starts_on) > today)
+    elif period == "past":
+        query = query.where(col(Challenge.ends_on) < today)
+    order = (
+        (col(Challenge.ends_on).desc(), col(Challenge.id).desc())
+        if period == "past"
+        else (col(Challenge.starts_on), col(Challenge.id))
+    )
+    rows = await scope.all(query.order_by(*order))
+    if not rows:
+        return []
+    learners = int(
+        (
+            await scope.session.exec(
+                select(func.count())
+                .select_from(User)
+                .where(scope.owns(User), col(User.is_active).is_(True))
+            )
+        ).one()
+    )
+    default_reward = org_rules(organisation).xp.challenge_completed_xp
+    definitions = [ChallengeDefinition.from_dict(r.definition) for r in rows]
+    competency_ids = {d.competency_id for d in definitions if d.competency_id is not None}
+    names: dict[int, str] = {}
+    if competency_ids:
+        found = await scope.all(
+            scope.select(Competency).where(col(Competency.id).in_(competency_ids))
+        )
+        names = {c.id: c.name for c in found if c.id is not None}
+    result = []
+    for row, definition in zip(rows, definitions, strict=True):
+        assert row.id is not None
+        participants, completed = (
+            (0, 0) if row.starts_on > today else await _counts(scope, definition)
+        )
+        result.append(
+            ChallengeParticipationOut(
+                id=row.id,
+                title=row.title,
+                description=row.description,
+                starts_on=row.starts_on,
+                ends_on=row.ends_on,
+                status=challenge_status(row, today),
+                event_kind=definition.event_kind.value,
+                target_count=definition.target_count,
+                competency_id=definition.competency_id,
+                competency_name=names.get(definition.competency_id or 0),
+                hot_skill_only=definition.hot_skill_only,
+                xp_reward=default_reward if definition.xp_reward is None else definition.xp_reward,
+                xp_reward_is_default=definition.xp_reward is None,
+                badge_code=definition.badge_code,
+                learners=learners,
+                participants=participants,
+                completed=completed,
+            )
+        )
+    return result
+
+
+async def organisation_challenge(scope: OrgScope, challenge_id: int) -> ChallengeParticipationOut:
+    row = await scope.get(Challenge, challenge_id, what="challenge")
+    if row.kind != "individual":
+        raise NotFoundException(f"challenge {challenge_id} is not an organisation challenge")
+    return (await organisation_challenges(scope, only_id=challenge_id))[0]
