@@ -64,6 +64,17 @@ class Settings:
     push_lease_seconds: float = 0.0
     # learner states an app process keeps for the ingestion fast path (~20 kB each at most)
     ingest_cache_states: int = 5000
+    # outgoing mail (invitations, password-reset links); no host: the console shows the link
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = "learnloop <no-reply@localhost>"
+    smtp_starttls: bool = True
+
+    @property
+    def mail_configured(self) -> bool:
+        return bool(self.smtp_host)
 
     @property
     def is_dev(self) -> bool:
@@ -174,6 +185,13 @@ def load_settings() -> Settings:
         push_timeout_seconds=_float("LEARNLOOP_PUSH_TIMEOUT_SECONDS", 10.0),
         push_lease_seconds=_float("LEARNLOOP_PUSH_LEASE_SECONDS", 0.0),
         ingest_cache_states=_int("LEARNLOOP_INGEST_CACHE_STATES", 5000),
+        smtp_host=os.environ.get("LEARNLOOP_SMTP_HOST", "").strip(),
+        smtp_port=_int("LEARNLOOP_SMTP_PORT", 587),
+        smtp_username=os.environ.get("LEARNLOOP_SMTP_USERNAME", "").strip(),
+        smtp_password=os.environ.get("LEARNLOOP_SMTP_PASSWORD", ""),
+        smtp_from=os.environ.get("LEARNLOOP_SMTP_FROM", "").strip()
+        or "learnloop <no-reply@localhost>",
+        smtp_starttls=_bool(os.environ.get("LEARNLOOP_SMTP_STARTTLS"), True),
     )
 
 

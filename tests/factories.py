@@ -22,6 +22,10 @@ from backend.db.models import (
 from backend.integrations.services import create_api_key
 
 PASSWORD = "correct horse battery"
+# Globex's Sam shares Acme's Sam's address but not the password, so signing in as
+# sam@example.com with PASSWORD is Acme's Sam (tests/api/test_auth.py gives both the same
+# password to test the choice of organisation)
+GLOBEX_SAM_PASSWORD = "globex sam's passphrase"
 
 
 @dataclass
@@ -59,7 +63,9 @@ async def build_org(ctx: AppContext, name: str, slug: str) -> Org:
                 organisation_id=org.id,
                 email="sam@example.com",
                 display_name=f"Sam {name}",
-                password_hash=pw_hash,
+                password_hash=pw_hash
+                if slug == "acme"
+                else hash_password(GLOBEX_SAM_PASSWORD, ctx.settings.password_cost),
                 roles=["employee"],
             ),
             "manager": User(

@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
@@ -8,9 +8,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.accounts import privacy, services
 from backend.accounts.schemas import (
+    ForgotPasswordRequest,
+    LinkSent,
     LoginRequest,
     MePublic,
     MeUpdate,
+    TeamMove,
     UserCreate,
     UserPublic,
     UserUpdate,
@@ -23,7 +26,7 @@ from backend.auth.middleware import (
     password_version,
 )
 from backend.auth.principal import Principal
-from backend.db.models import User
+from backend.db.models import Role
 from backend.deps import app_context, provide_scope
 from backend.tenancy import OrgScope
 
@@ -53,7 +56,7 @@ class AuthController(Controller):
     ) -> MePublic:
         ctx = app_context(state)
         user = await services.authenticate(
-            ctx, db_session, data.email, data.password, client_address(request)
+            ctx, db_session, data.email, data.password, client_address(request), data.organisation
         )
         assert user.id is not None
         request.set_session(
@@ -68,6 +71,25 @@ class AuthController(Controller):
     @post("/logout", summary="Sign out (clears the session cookie)", status_code=204)
     async def logout(self, request: Request[Any, Any, Any]) -> None:
         request.clear_session()
+
+    @post(
+        "/forgot-password",
+        summary="Mail a password-reset link to this address (the same answer whether it is known)",
+        status_code=202,
+    )
+    async def forgot_password(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        data: ForgotPasswordRequest,
+    ) -> dict[str, str]:
+        await services.request_password_reset(
+            app_context(state), db_session, data.email, client_address(request)
+        )
+        return {
+            "detail": "if this address has an account, a link to set a new password is on its way"
+        }
 
 
 class MeController(Controller):
@@ -105,24 +127,74 @@ class UserAdminController(Controller):
     guards = [requires_ld_admin]
     dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
 
-    @get("/", summary="People in my organisation (L&D admin)")
+    @get("/", summary="People in my organisation, with search and filters (L&D admin)")
     async def list_users(
         self,
         org: OrgScope,
         q: Annotated[str | None, Parameter(max_length=100, pattern=NO_NUL)] = None,
+        team_id: Annotated[int | None, Parameter(ge=1, le=2**31 - 1)] = None,
+        role: Role | None = None,
+        status: services.PeopleStatus | None = None,
+        sort: Annotated[
+            str,
+            Parameter(
+                pattern="^(name|email|created|status)$",
+                description="name, email, created or status",
+            ),
+        ] = "name",
+        descending: bool = False,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
     ) -> list[UserPublic]:
-        return await services.list_users(org, q, limit, offset)
+        query = services.PeopleQuery(
+            q=q or "",
+            team_id=team_id,
+            role=role,
+            status=status,
+            sort=sort,
+            descending=descending,
+            limit=limit,
+            offset=offset,
+        )
+        people, _total = await services.list_people(org, query)
+        return people
 
-    @post("/", summary="Add a person to my organisation (L&D admin)")
+    @post("/", summary="Add a person to my organisation, optionally in a team (L&D admin)")
     async def create_user(self, org: OrgScope, state: State, data: UserCreate) -> UserPublic:
         return await services.create_user(org, data, app_context(state).settings.password_cost)
 
-    @get("/{user_id:int}", summary="One person (L&D admin)")
+    @get("/{user_id:int}", summary="One person and their teams (L&D admin)")
     async def get_user(self, org: OrgScope, user_id: int) -> UserPublic:
-        return services.user_public(await org.get(User, user_id, what="user"))
+        return await services.get_person(org, user_id)
 
-    @patch("/{user_id:int}", summary="Change a person's roles or deactivate them (L&D admin)")
+    @patch(
+        "/{user_id:int}",
+        summary="Rename a person, change their language or roles, deactivate or reactivate them "
+        "(L&D admin)",
+    )
     async def update_user(self, org: OrgScope, user_id: int, data: UserUpdate) -> UserPublic:
         return await services.update_user(org, user_id, data)
+
+    @put(
+        "/{user_id:int}/team",
+        summary="Move a person to one team, or out of every team (L&D admin)",
+    )
+    async def move_team(self, org: OrgScope, user_id: int, data: TeamMove) -> UserPublic:
+        return await services.move_to_team(org, user_id, data.team_id)
+
+    @post(
+        "/{user_id:int}/invitation",
+        summary="Send a one-time sign-in link, valid 7 days; without mail the answer holds the "
+        "link (L&D admin)",
+        status_code=201,
+    )
+    async def invite(self, org: OrgScope, state: State, user_id: int) -> LinkSent:
+        return await services.send_link(org, app_context(state).settings, user_id, "invite")
+
+    @post(
+        "/{user_id:int}/password-reset",
+        summary="Send a one-time link to set a new password, valid 24 hours (L&D admin)",
+        status_code=201,
+    )
+    async def password_reset(self, org: OrgScope, state: State, user_id: int) -> LinkSent:
+        return await services.send_link(org, app_context(state).settings, user_id, "reset")

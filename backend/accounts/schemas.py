@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
@@ -37,6 +37,26 @@ class Schema(BaseModel):
 
 class LoginRequest(Schema):
     email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    organisation: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None
+    ) = Field(
+        default=None,
+        description="the organisation's slug; needed only when the address and password "
+        "belong to accounts in more than one organisation (the 409 answer lists them)",
+    )
+
+
+class OrganisationChoice(BaseModel):
+    slug: str
+    name: str
+
+
+class ForgotPasswordRequest(Schema):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+
+
+class SetPasswordRequest(Schema):
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
@@ -92,12 +112,26 @@ class UserCreate(Schema):
     timezone: TimezoneName | None = None
     locale: LocaleCode | None = None
     start_date: date | None = None
+    team_id: int | None = Field(default=None, description="the team the person starts in")
 
 
 class UserUpdate(Schema):
     display_name: Name | None = None
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=3)
     is_active: bool | None = None
+    locale: LocaleCode | None = None
+
+
+class TeamMove(Schema):
+    team_id: int | None = Field(
+        description="the only team the person is in afterwards; null: in no team"
+    )
+
+
+class UserTeam(BaseModel):
+    id: int
+    name: str
+    is_manager: bool
 
 
 class UserPublic(BaseModel):
@@ -109,3 +143,21 @@ class UserPublic(BaseModel):
     locale: str
     start_date: date | None
     is_active: bool
+    has_password: bool = Field(
+        default=False, description="false until the person set a password (after an invitation)"
+    )
+    teams: list[UserTeam] = Field(default_factory=list)
+    created_at: datetime | None = None
+
+
+class LinkSent(BaseModel):
+    """An invitation or password-reset link: mailed, or (without mail) given to the admin."""
+
+    user_id: int
+    purpose: Literal["invite", "reset"]
+    expires_at: datetime
+    mailed: bool
+    link: str | None = Field(
+        description="the link itself, only when it could not be mailed (shown this once)"
+    )
+    mail_error: str | None = None

@@ -1,26 +1,37 @@
 """Sign-in and user administration."""
 
+import logging
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from typing import Any, Literal
 
 from litestar.exceptions import ClientException, NotAuthorizedException, TooManyRequestsException
+from sqlalchemy import String, cast, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend import mail
+from backend.accounts import links
 from backend.accounts.schemas import (
+    LinkSent,
     MePublic,
     MeUpdate,
     OrganisationSummary,
     TeamSummary,
     UserCreate,
     UserPublic,
+    UserTeam,
     UserUpdate,
 )
+from backend.audit import services as audit
 from backend.auth.passwords import HashCost, hash_password, verify_password
 from backend.context import AppContext
-from backend.db.models import Organisation, Team, TeamMembership, User
+from backend.db.models import Organisation, Role, Team, TeamMembership, User
 from backend.db.types import utcnow
 from backend.nudges.scheduler import wake_learners
+from backend.settings import Settings
 from backend.tenancy import OrgScope
 from gamification.nudges import NudgeCategory
 
@@ -29,7 +40,7 @@ NUDGE_CATEGORIES = tuple(category.value for category in NudgeCategory)
 NUDGE_FIELDS = frozenset(
     {"reminder_time", "quiet_hours_start", "quiet_hours_end", "nudge_kinds_off", "timezone"}
 )
-ADMIN_NUDGE_FIELDS = frozenset({"timezone", "start_date", "is_active"})
+log = logging.getLogger("learnloop.accounts")
 
 
 def clock(value: time | None) -> str | None:
@@ -46,10 +57,34 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+class ChooseOrganisation(ClientException):
+    """The address and password fit accounts in several organisations: say which one."""
+
+    status_code = 409
+
+    def __init__(self, accounts: list[tuple[User, Organisation]]) -> None:
+        self.accounts = accounts
+        super().__init__(
+            "this e-mail address and password belong to accounts in more than one "
+            'organisation: sign in again with "organisation" set to one of these slugs',
+            extra={"organisations": [{"slug": o.slug, "name": o.name} for _, o in accounts]},
+        )
+
+
 async def authenticate(
-    ctx: AppContext, session: AsyncSession, email: str, password: str, client: str
+    ctx: AppContext,
+    session: AsyncSession,
+    email: str,
+    password: str,
+    client: str,
+    organisation: str | None = None,
 ) -> User:
-    """The user these credentials belong to; raises 401 (wrong) or 429 (too many tries)."""
+    """The account these credentials belong to.
+
+    The same address may have an account in several organisations. The password decides
+    among them; when it fits more than one, ``organisation`` (a slug) must say which, else
+    ``ChooseOrganisation`` (409) lists them. Raises 401 (wrong) or 429 (too many tries).
+    """
     email = normalise_email(email)
     wait = ctx.login_limiter.retry_after(client, email)
     if wait is not None:
@@ -62,7 +97,8 @@ async def authenticate(
     candidates = (
         (
             await session.exec(
-                select(User)
+                select(User, Organisation)
+                .join(Organisation, col(Organisation.id) == col(User.organisation_id))
                 .where(User.email == email, col(User.is_active).is_(True))
                 .order_by(col(User.id))
             )
@@ -70,15 +106,18 @@ async def authenticate(
         if "\x00" not in email
         else []
     )
-    # the same address may exist in two organisations; the password decides which account it is
-    for user in candidates:
-        if verify_password(user.password_hash, password, cost):
-            ctx.login_limiter.record_success(client, email)
-            return user
+    if organisation is not None:
+        candidates = [(u, o) for u, o in candidates if o.slug == organisation.strip().lower()]
+    matches = [(u, o) for u, o in candidates if verify_password(u.password_hash, password, cost)]
     if not candidates:
         verify_password(None, password, cost)
-    ctx.login_limiter.record_failure(client, email)
-    raise NotAuthorizedException("e-mail address or password is not correct")
+    if not matches:
+        ctx.login_limiter.record_failure(client, email)
+        raise NotAuthorizedException("e-mail address or password is not correct")
+    ctx.login_limiter.record_success(client, email)
+    if len(matches) > 1:
+        raise ChooseOrganisation(list(matches))
+    return matches[0][0]
 
 
 async def me(session: AsyncSession, user_id: int, organisation_id: int) -> MePublic:
@@ -164,7 +203,7 @@ async def finish_onboarding(scope: OrgScope, now: datetime | None = None) -> Non
         await scope.session.commit()
 
 
-def user_public(user: User) -> UserPublic:
+def user_public(user: User, teams: list[UserTeam] | None = None) -> UserPublic:
     assert user.id is not None
     return UserPublic(
         id=user.id,
@@ -175,31 +214,109 @@ def user_public(user: User) -> UserPublic:
         locale=user.locale,
         start_date=user.start_date,
         is_active=user.is_active,
+        has_password=user.password_hash is not None,
+        teams=teams or [],
+        created_at=user.created_at,
     )
+
+
+async def teams_of(scope: OrgScope, user_ids: list[int]) -> dict[int, list[UserTeam]]:
+    """Per person, the teams they are in (by name)."""
+    if not user_ids:
+        return {}
+    rows = (
+        await scope.session.exec(
+            select(TeamMembership.user_id, Team.id, Team.name, TeamMembership.is_manager)
+            .join(Team, col(Team.id) == col(TeamMembership.team_id))
+            .where(scope.owns(TeamMembership), col(TeamMembership.user_id).in_(user_ids))
+            .order_by(col(Team.name))
+        )
+    ).all()
+    found: dict[int, list[UserTeam]] = {}
+    for user_id, team_id, name, is_manager in rows:
+        found.setdefault(user_id, []).append(UserTeam(id=team_id, name=name, is_manager=is_manager))
+    return found
+
+
+async def get_person(scope: OrgScope, user_id: int) -> UserPublic:
+    user = await scope.get(User, user_id, what="user")
+    return user_public(user, (await teams_of(scope, [user_id])).get(user_id, []))
+
+
+PEOPLE_SORTS = ("name", "email", "created", "status")
+PeopleStatus = Literal["active", "invited", "deactivated"]
+
+
+@dataclass(frozen=True)
+class PeopleQuery:
+    """What the people list shows: search, filters, order and page."""
+
+    q: str = ""
+    team_id: int | None = None
+    role: Role | None = None
+    status: PeopleStatus | None = None
+    sort: str = "name"
+    descending: bool = False
+    limit: int = 50
+    offset: int = 0
+
+
+async def list_people(scope: OrgScope, query: PeopleQuery) -> tuple[list[UserPublic], int]:
+    """A page of people matching ``query`` and how many match in all."""
+    stmt: Any = scope.select(User)
+    if query.q:
+        like = f"%{query.q.lower()}%"
+        stmt = stmt.where(col(User.email).like(like) | col(User.display_name).ilike(like))
+    if query.team_id is not None:
+        stmt = stmt.where(
+            col(User.id).in_(
+                select(TeamMembership.user_id).where(
+                    scope.owns(TeamMembership), TeamMembership.team_id == query.team_id
+                )
+            )
+        )
+    if query.role is not None:
+        # roles are a small JSON array: match the quoted name in its text
+        stmt = stmt.where(cast(User.roles, String).like(f'%"{query.role.value}"%'))
+    if query.status == "active":
+        stmt = stmt.where(col(User.is_active).is_(True), col(User.password_hash).is_not(None))
+    elif query.status == "invited":
+        stmt = stmt.where(col(User.is_active).is_(True), col(User.password_hash).is_(None))
+    elif query.status == "deactivated":
+        stmt = stmt.where(col(User.is_active).is_(False))
+    total = (await scope.session.exec(stmt.with_only_columns(func.count()).order_by(None))).one()
+    key: Any = {
+        "name": func.lower(User.display_name),
+        "email": col(User.email),
+        "created": col(User.created_at),
+        "status": col(User.is_active),
+    }.get(query.sort, func.lower(User.display_name))
+    stmt = stmt.order_by(key.desc() if query.descending else key, col(User.id))
+    users = await scope.all(stmt.limit(query.limit).offset(query.offset))
+    teams = await teams_of(scope, [u.id for u in users if u.id is not None])
+    return [user_public(u, teams.get(u.id or 0, [])) for u in users], int(total)
 
 
 async def list_users(scope: OrgScope, q: str | None, limit: int, offset: int) -> list[UserPublic]:
-    stmt = (
-        scope.select(User)
-        .order_by(col(User.display_name), col(User.id))
-        .limit(limit)
-        .offset(offset)
-    )
-    if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(col(User.email).like(like) | col(User.display_name).ilike(like))
-    return [user_public(u) for u in await scope.all(stmt)]
+    people, _total = await list_people(scope, PeopleQuery(q=q or "", limit=limit, offset=offset))
+    return people
+
+
+def _roles(roles: list[Role] | list[str]) -> list[str]:
+    return sorted({Role(r).value for r in roles})
 
 
 async def create_user(scope: OrgScope, data: UserCreate, password_cost: HashCost) -> UserPublic:
+    """Add a person (and put them in ``data.team_id``); 409 when the address is taken."""
     org = await scope.organisation()
+    team = None if data.team_id is None else await scope.get(Team, data.team_id, what="team")
     user = scope.add(
         User(
             organisation_id=scope.organisation_id,
             email=normalise_email(data.email),
             display_name=data.display_name,
             password_hash=hash_password(data.password, password_cost) if data.password else None,
-            roles=sorted({r.value for r in data.roles}),
+            roles=_roles(data.roles),
             timezone=data.timezone or org.default_timezone,
             locale=data.locale or org.default_locale,
             start_date=data.start_date,
@@ -210,30 +327,261 @@ async def create_user(scope: OrgScope, data: UserCreate, password_cost: HashCost
     except IntegrityError as exc:
         await scope.session.rollback()
         raise ClientException(
-            f"a user with e-mail {user.email} already exists", status_code=409
+            f"a user with e-mail {user.email} already exists",
+            status_code=409,
+            extra={"field": "email"},
         ) from exc
+    assert user.id is not None
+    teams: list[UserTeam] = []
+    if team is not None:
+        assert team.id is not None
+        scope.add(TeamMembership(team_id=team.id, user_id=user.id, organisation_id=0))
+        teams = [UserTeam(id=team.id, name=team.name, is_manager=False)]
+    audit.record(
+        scope,
+        "user.create",
+        target_type="user",
+        target_id=user.id,
+        summary=f"Added {user.display_name} <{user.email}>",
+        details={"roles": user.roles, "team": team.name if team else None},
+    )
     # a state row due now: the scheduler plans the new hire's welcome at its next tick
-    await wake_learners(scope.session, scope.organisation_id, [user.id or 0], utcnow())
+    await wake_learners(scope.session, scope.organisation_id, [user.id], utcnow())
     await scope.session.commit()
-    return user_public(user)
+    return user_public(user, teams)
+
+
+def _not_yourself(scope: OrgScope, user: User, what: str) -> None:
+    if user.id == scope.principal.user_id:
+        raise ClientException(f"you cannot {what} yourself: ask another L&D admin", status_code=409)
+
+
+async def update_profile(
+    scope: OrgScope, user_id: int, *, display_name: str | None = None, locale: str | None = None
+) -> UserPublic:
+    """Rename a person or change the language of the app and of their mails."""
+    user = await scope.get(User, user_id, what="user")
+    changes = {
+        k: v
+        for k, v in (("display_name", display_name), ("locale", locale))
+        if v is not None and getattr(user, k) != v
+    }
+    if changes:
+        before = {k: getattr(user, k) for k in changes}
+        for field, value in changes.items():
+            setattr(user, field, value)
+        scope.session.add(user)
+        audit.record(
+            scope,
+            "user.update",
+            target_type="user",
+            target_id=user_id,
+            summary=f"Changed {', '.join(changes)} of {user.display_name}",
+            details={"before": before, "after": changes},
+        )
+        await scope.session.commit()
+    return await get_person(scope, user_id)
+
+
+async def set_roles(scope: OrgScope, user_id: int, roles: list[Role] | list[str]) -> UserPublic:
+    """Give a person exactly these roles (nobody removes their own L&D admin role)."""
+    user = await scope.get(User, user_id, what="user")
+    wanted = _roles(roles)
+    if not wanted:
+        raise ClientException("give at least one role", extra={"field": "roles"})
+    if Role.ld_admin.value not in wanted and Role.ld_admin.value in user.roles:
+        _not_yourself(scope, user, "remove the L&D admin role from")
+    if wanted != sorted(user.roles):
+        before = sorted(user.roles)
+        user.roles = wanted
+        scope.session.add(user)
+        audit.record(
+            scope,
+            "user.roles",
+            target_type="user",
+            target_id=user_id,
+            summary=f"Changed the roles of {user.display_name} to {', '.join(wanted)}",
+            details={"before": before, "after": wanted},
+        )
+        await scope.session.commit()
+    return await get_person(scope, user_id)
+
+
+async def deactivate(scope: OrgScope, user_id: int) -> UserPublic:
+    """A deactivated person cannot sign in; their sessions and open links end at once."""
+    user = await scope.get(User, user_id, what="user")
+    _not_yourself(scope, user, "deactivate")
+    if user.is_active:
+        user.is_active = False
+        scope.session.add(user)
+        await links.withdraw(scope.session, user_id)
+        audit.record(
+            scope,
+            "user.deactivate",
+            target_type="user",
+            target_id=user_id,
+            summary=f"Deactivated {user.display_name}",
+        )
+        await wake_learners(scope.session, scope.organisation_id, [user_id], utcnow())
+        await scope.session.commit()
+    return await get_person(scope, user_id)
+
+
+async def reactivate(scope: OrgScope, user_id: int) -> UserPublic:
+    """Let a deactivated person sign in again (with their old password, if they had one)."""
+    user = await scope.get(User, user_id, what="user")
+    if not user.is_active:
+        user.is_active = True
+        scope.session.add(user)
+        audit.record(
+            scope,
+            "user.reactivate",
+            target_type="user",
+            target_id=user_id,
+            summary=f"Reactivated {user.display_name}",
+        )
+        await wake_learners(scope.session, scope.organisation_id, [user_id], utcnow())
+        await scope.session.commit()
+    return await get_person(scope, user_id)
 
 
 async def update_user(scope: OrgScope, user_id: int, data: UserUpdate) -> UserPublic:
+    """``PATCH /api/v1/users/{id}``: each change through its own function (and audit entry)."""
     user = await scope.get(User, user_id, what="user")
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    if "roles" in changes:
-        changes["roles"] = sorted({r.value for r in data.roles or []})
-    removes_own_admin = "ld_admin" not in changes.get("roles", ["ld_admin"])
     if user.id == scope.principal.user_id and (
-        removes_own_admin or changes.get("is_active") is False
+        data.is_active is False or (data.roles is not None and Role.ld_admin not in data.roles)
     ):
+        # refuse before anything changes, so a mixed request changes nothing
         raise ClientException(
             "you cannot remove your own L&D admin role or deactivate yourself", status_code=409
         )
-    for field, value in changes.items():
-        setattr(user, field, value)
-    scope.session.add(user)
-    if ADMIN_NUDGE_FIELDS & changes.keys():
-        await wake_learners(scope.session, scope.organisation_id, [user_id], utcnow())
+    if data.display_name is not None or data.locale is not None:
+        await update_profile(scope, user_id, display_name=data.display_name, locale=data.locale)
+    if data.roles is not None:
+        await set_roles(scope, user_id, data.roles)
+    if data.is_active is False:
+        await deactivate(scope, user_id)
+    elif data.is_active is True:
+        await reactivate(scope, user_id)
+    return await get_person(scope, user_id)
+
+
+async def move_to_team(scope: OrgScope, user_id: int, team_id: int | None) -> UserPublic:
+    """Put a person in exactly one team (or none): they leave the teams they were in.
+
+    Managing the team they stay in is kept; managing a team they leave ends with it.
+    """
+    user = await scope.get(User, user_id, what="user")
+    team = None if team_id is None else await scope.get(Team, team_id, what="team")
+    memberships = await scope.all(
+        scope.select(TeamMembership).where(TeamMembership.user_id == user_id)
+    )
+    left = [m.team_id for m in memberships if m.team_id != team_id]
+    if not left and (team_id is None or any(m.team_id == team_id for m in memberships)):
+        return await get_person(scope, user_id)
+    names = dict(
+        (await scope.session.exec(select(Team.id, Team.name).where(col(Team.id).in_(left)))).all()
+    )
+    for membership in memberships:
+        if membership.team_id != team_id:
+            await scope.session.delete(membership)
+    if team is not None and not any(m.team_id == team_id for m in memberships):
+        assert team.id is not None
+        scope.add(TeamMembership(team_id=team.id, user_id=user_id, organisation_id=0))
+    summary = (
+        f"Moved {user.display_name} to team {team.name}"
+        if team is not None
+        else f"Took {user.display_name} out of every team"
+    )
+    audit.record(
+        scope,
+        "user.move_team",
+        target_type="user",
+        target_id=user_id,
+        summary=summary,
+        details={"from": sorted(names.values()), "to": team.name if team else None},
+    )
     await scope.session.commit()
-    return user_public(user)
+    return await get_person(scope, user_id)
+
+
+async def send_link(
+    scope: OrgScope, settings: Settings, user_id: int, purpose: links.Purpose
+) -> LinkSent:
+    """Mail a person an invitation or a password-reset link.
+
+    Without a configured SMTP server (or when sending fails) the link comes back in the
+    answer, to be passed on by the admin; it is not stored anywhere readable.
+    """
+    user = await scope.get(User, user_id, what="user")
+    if not user.is_active:
+        raise ClientException(
+            f"{user.display_name} is deactivated: reactivate them first", status_code=409
+        )
+    organisation = await scope.organisation()
+    token, link = await links.issue(scope.session, user, purpose)
+    what = "an invitation" if purpose == "invite" else "a password-reset link"
+    audit.record(
+        scope,
+        "user.invite" if purpose == "invite" else "user.password_reset",
+        target_type="user",
+        target_id=user_id,
+        summary=f"Sent {what} to {user.display_name} <{user.email}>",
+        details={"expires_at": link.expires_at.isoformat(), "mail": settings.mail_configured},
+    )
+    await scope.session.commit()
+    url = links.url_for(settings, token)
+    mailed, problem = False, None
+    if settings.mail_configured:
+        inviter = scope.principal.display_name if scope.principal.via == "session" else ""
+        try:
+            await mail.send(
+                settings,
+                links.compose(purpose, user, organisation, url, link.expires_at, inviter),
+            )
+            mailed = True
+        except mail.MailError as exc:
+            problem = str(exc)[:300]
+    return LinkSent(
+        user_id=user_id,
+        purpose=purpose,
+        expires_at=link.expires_at,
+        mailed=mailed,
+        link=None if mailed else url,
+        mail_error=problem,
+    )
+
+
+async def request_password_reset(
+    ctx: AppContext, session: AsyncSession, email: str, client: str
+) -> None:
+    """ "Forgot password": mail a reset link to every active account with this address.
+
+    Answers the same whether or not the address is known; throttled like sign-in attempts.
+    """
+    email = normalise_email(email)
+    # a bucket of its own per client, so asking for links never throttles signing in
+    bucket = "reset:" + client
+    if ctx.login_limiter.retry_after(bucket, email) is not None or "\x00" in email:
+        return
+    ctx.login_limiter.record_failure(bucket, email)  # every request counts towards the limit
+    rows = (
+        await session.exec(
+            select(User, Organisation)
+            .join(Organisation, col(Organisation.id) == col(User.organisation_id))
+            .where(User.email == email, col(User.is_active).is_(True))
+            .order_by(col(User.id))
+        )
+    ).all()
+    outgoing = []
+    for user, organisation in rows:
+        token, link = await links.issue(session, user, "reset")
+        url = links.url_for(ctx.settings, token)
+        outgoing.append(links.compose("reset", user, organisation, url, link.expires_at))
+    await session.commit()
+    for message in outgoing:
+        if not ctx.settings.mail_configured:
+            log.warning("password reset asked for %s, but no SMTP server is configured", email)
+            break
+        with suppress(mail.MailError):
+            await mail.send(ctx.settings, message)

@@ -125,10 +125,11 @@ class AuthenticationMiddleware:
             principal = await principal_from_api_key(ctx, authorization)
         else:
             session = scope.get("session")
-            if isinstance(session, dict) and session:
+            # a session without a user may hold a sign-in in progress (choosing an organisation)
+            if isinstance(session, dict) and SESSION_USER in session:
                 principal = await _principal_from_session(ctx, session)
                 if principal is None:
-                    scope["session"] = {}  # stale or revoked: sign out
+                    scope["session"] = {}  # stale, revoked or deactivated: sign out
         scope["user"] = principal
         scope["auth"] = principal.via if principal else None
         await self.app(scope, receive, send)

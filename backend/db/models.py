@@ -594,3 +594,26 @@ class BadgeEmblem(SQLModel, table=True):
 
 
 TENANT_TABLES.append(BadgeEmblem)
+
+
+class SignInLink(SQLModel, table=True):
+    """A one-time link that lets a person set their password and signs them in.
+
+    ``purpose`` is ``invite`` (a new person's first sign-in) or ``reset`` (a forgotten
+    password). Only the SHA-256 of the token is kept; the token itself travels in the mail.
+    A link is spent when used, replaced by a newer link of the same person, or expired.
+    """
+
+    __tablename__ = "sign_in_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=10)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True)
+
+
+TENANT_TABLES.append(SignInLink)

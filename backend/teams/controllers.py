@@ -1,10 +1,10 @@
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, delete, get, patch, post, put
 from litestar.di import Provide
 
 from backend.auth.guards import requires_ld_admin, requires_user
 from backend.deps import provide_scope
 from backend.teams import services
-from backend.teams.schemas import MembershipUpdate, TeamCreate, TeamDetail, TeamPublic
+from backend.teams.schemas import MembershipUpdate, TeamCreate, TeamDetail, TeamPublic, TeamUpdate
 from backend.tenancy import OrgScope
 
 
@@ -24,6 +24,22 @@ class TeamController(Controller):
     @post("/", guards=[requires_ld_admin], summary="Create a team (L&D admin)")
     async def create_team(self, org: OrgScope, data: TeamCreate) -> TeamDetail:
         return await services.create_team(org, data)
+
+    @patch(
+        "/{team_id:int}",
+        guards=[requires_ld_admin],
+        summary="Rename a team or set exactly who manages it (L&D admin)",
+    )
+    async def update_team(self, org: OrgScope, team_id: int, data: TeamUpdate) -> TeamDetail:
+        return await services.update_team(org, team_id, data)
+
+    @delete(
+        "/{team_id:int}",
+        guards=[requires_ld_admin],
+        summary="Delete a team without members or challenges (L&D admin)",
+    )
+    async def delete_team(self, org: OrgScope, team_id: int) -> None:
+        await services.delete_team(org, team_id)
 
     @put(
         "/{team_id:int}/members/{user_id:int}",

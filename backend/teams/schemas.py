@@ -9,6 +9,13 @@ class TeamCreate(Schema):
     manager_ids: list[int] = Field(default_factory=list, max_length=20)
 
 
+class TeamUpdate(Schema):
+    name: Name | None = None
+    manager_ids: list[int] | None = Field(
+        default=None, max_length=20, description="exactly these people manage the team"
+    )
+
+
 class MembershipUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     is_manager: bool = False

@@ -1,5 +1,6 @@
 """Server-rendered pages: sign-in and the learner's Today page."""
 
+import time
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.accounts import links
 from backend.accounts import services as accounts
 from backend.accounts.controllers import client_address
 from backend.auth.middleware import (
@@ -22,6 +24,7 @@ from backend.auth.middleware import (
     SESSION_USER,
     password_version,
 )
+from backend.auth.passwords import MIN_PASSWORD_LENGTH
 from backend.auth.principal import Principal
 from backend.db.models import LearningEvent, Organisation, Role, User
 from backend.deps import app_context
@@ -34,6 +37,19 @@ class LoginForm(BaseModel):
     email: str = ""
     password: str = ""
     next: str = ""
+
+
+class ChoiceForm(BaseModel):
+    organisation: str = ""
+
+
+class ForgotForm(BaseModel):
+    email: str = ""
+
+
+class PasswordForm(BaseModel):
+    password: str = ""
+    confirm: str = ""
 
 
 def safe_next(target: str | None) -> str:
@@ -139,56 +155,234 @@ class WebController(Controller):
         ctx = app_context(state)
         target = safe_next(data.next)
         email = data.email.strip()[:254]
-        if not email or not data.password:
+
+        def again(message: str, status_code: int) -> Template:
             return render(
                 request,
                 "login.html",
-                {
-                    "error": _msg("Fill in your e-mail address and password.", locale),
-                    "email": email,
-                    "next": target,
-                },
+                {"error": _msg(message, locale), "email": email, "next": target},
                 locale=locale,
-                status_code=400,
+                status_code=status_code,
             )
+
+        if not email or not data.password:
+            return again("Fill in your e-mail address and password.", 400)
         try:
             user = await accounts.authenticate(
                 ctx, db_session, email, data.password[:256], client_address(request)
             )
         except TooManyRequestsException:
-            message = _msg("Too many attempts. Wait a few minutes and try again.", locale)
-            return render(
-                request,
-                "login.html",
-                {"error": message, "email": email, "next": target},
-                locale=locale,
-                status_code=429,
-            )
+            return again("Too many attempts. Wait a few minutes and try again.", 429)
         except NotAuthorizedException:
-            message = _msg("That e-mail address and password don't match.", locale)
-            return render(
-                request,
-                "login.html",
-                {"error": message, "email": email, "next": target},
-                locale=locale,
-                status_code=401,
+            return again("That e-mail address and password don't match.", 401)
+        except accounts.ChooseOrganisation as choice:
+            # the password was right for several accounts: remember them (in the encrypted
+            # session cookie) for a few minutes and ask which organisation
+            request.set_session(
+                {
+                    PENDING_CHOICE: {
+                        "accounts": [[u.id, password_version(u)] for u, _org in choice.accounts],
+                        "next": target,
+                        "until": time.time() + CHOICE_SECONDS,
+                    }
+                }
             )
-        assert user.id is not None
-        request.set_session(
-            {
-                SESSION_USER: user.id,
-                SESSION_ORG: user.organisation_id,
-                SESSION_PASSWORD_VERSION: password_version(user),
-            }
-        )
-        if not target and Role.ld_admin.value in user.roles:
-            target = "/console"  # L&D admins start where they set things up
-        return Redirect(target or "/", status_code=303)
+            return _choice_page(request, locale, [o for _u, o in choice.accounts])
+        return _signed_in(request, user, target)
+
+    @get("/login/organisation", name="login-organisation-page")
+    async def choose_organisation_page(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession
+    ) -> Template | Redirect:
+        """The choice again (after a reload); without a sign-in in progress, back to /login."""
+        locale = choose_locale(request, None)
+        pending = _pending_choice(request)
+        if pending is None:
+            return Redirect("/login", status_code=303)
+        ids = [int(uid) for uid, _pv in pending["accounts"]]
+        organisations = (
+            await db_session.exec(
+                select(Organisation)
+                .join(User, col(User.organisation_id) == col(Organisation.id))
+                .where(col(User.id).in_(ids))
+                .order_by(col(Organisation.name))
+            )
+        ).all()
+        return _choice_page(request, locale, list(organisations))
+
+    @post("/login/organisation", name="login-organisation")
+    async def choose_organisation(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        data: Annotated[ChoiceForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect:
+        pending = _pending_choice(request)
+        if pending is None:
+            return Redirect("/login", status_code=303)
+        versions = {int(uid): pv for uid, pv in pending["accounts"]}
+        user = (
+            await db_session.exec(
+                select(User)
+                .join(Organisation, col(Organisation.id) == col(User.organisation_id))
+                .where(
+                    col(User.id).in_(list(versions)),
+                    Organisation.slug == data.organisation.strip()[:80],
+                )
+            )
+        ).first()
+        if (
+            user is None
+            or not user.is_active
+            or versions.get(user.id or 0) != password_version(user)
+        ):
+            request.clear_session()
+            return Redirect("/login", status_code=303)
+        return _signed_in(request, user, safe_next(pending.get("next")))
 
     @post("/logout", name="logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
         request.clear_session()
         return Redirect("/", status_code=303)
+
+    @get("/forgot-password", name="forgot-password-page")
+    async def forgot_password_page(self, request: Request[Any, Any, Any]) -> Template:
+        locale = choose_locale(request, None)
+        email = (request.query_params.get("email") or "").replace("\x00", "")[:254]
+        return render(
+            request, "password_forgot.html", {"email": email, "sent": False}, locale=locale
+        )
+
+    @post("/forgot-password", name="forgot-password")
+    async def forgot_password(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        data: Annotated[ForgotForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template:
+        locale = choose_locale(request, None)
+        email = data.email.strip()[:254]
+        if "@" not in email:
+            return render(
+                request,
+                "password_forgot.html",
+                {
+                    "email": email,
+                    "sent": False,
+                    "error": _msg("Fill in the e-mail address you sign in with.", locale),
+                },
+                locale=locale,
+                status_code=400,
+            )
+        await accounts.request_password_reset(
+            app_context(state), db_session, email, client_address(request)
+        )
+        # the same answer whether or not the address has an account
+        return render(
+            request, "password_forgot.html", {"email": email, "sent": True}, locale=locale
+        )
+
+    @get("/password/{token:str}", name="set-password-page")
+    async def set_password_page(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, token: str
+    ) -> Template:
+        """Opening the link shows the form; only setting the password spends the link."""
+        try:
+            found = await links.find(db_session, token)
+        except links.LinkNotValid:
+            return _link_gone(request, choose_locale(request, None))
+        locale = found.user.locale
+        return render(request, "password_set.html", _set_password_context(found), locale=locale)
+
+    @post("/password/{token:str}", name="set-password")
+    async def set_password(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        token: str,
+        data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        ctx = app_context(state)
+        try:
+            found = await links.find(db_session, token)
+        except links.LinkNotValid:
+            return _link_gone(request, choose_locale(request, None))
+        locale = found.user.locale
+        error = None
+        if len(data.password) < MIN_PASSWORD_LENGTH:
+            error = _msg("Use at least 10 characters.", locale)
+        elif len(data.password) > 256:
+            error = _msg("Use at most 256 characters.", locale)
+        elif data.password != data.confirm:
+            error = _msg("The two passwords are not the same.", locale)
+        if error is not None:
+            return render(
+                request,
+                "password_set.html",
+                _set_password_context(found) | {"error": error},
+                locale=locale,
+                status_code=400,
+            )
+        try:
+            user = await links.redeem(db_session, token, data.password, ctx.settings.password_cost)
+        except links.LinkNotValid:
+            return _link_gone(request, locale)
+        return _signed_in(request, user, "")
+
+
+PENDING_CHOICE = "choose"
+CHOICE_SECONDS = 600  # how long the organisation choice waits after the password was right
+
+
+def _pending_choice(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
+    pending = (request.session or {}).get(PENDING_CHOICE)
+    if not isinstance(pending, dict) or not isinstance(pending.get("accounts"), list):
+        return None
+    if float(pending.get("until", 0)) < time.time():
+        return None
+    return pending
+
+
+def _choice_page(
+    request: Request[Any, Any, Any], locale: str, organisations: list[Organisation]
+) -> Template:
+    return render(
+        request,
+        "login_organisation.html",
+        {"organisations": sorted(organisations, key=lambda o: o.name.lower())},
+        locale=locale,
+    )
+
+
+def _signed_in(request: Request[Any, Any, Any], user: User, target: str) -> Redirect:
+    """Start the session of ``user`` and go where they wanted (L&D admins: the console)."""
+    assert user.id is not None
+    request.set_session(
+        {
+            SESSION_USER: user.id,
+            SESSION_ORG: user.organisation_id,
+            SESSION_PASSWORD_VERSION: password_version(user),
+        }
+    )
+    if not target and Role.ld_admin.value in user.roles:
+        target = "/console"  # L&D admins start where they set things up
+    return Redirect(target or "/", status_code=303)
+
+
+def _set_password_context(found: links.OpenLink) -> dict[str, Any]:
+    return {
+        "first_name": found.user.display_name.split(" ")[0],
+        "email": found.user.email,
+        "organisation_name": found.organisation.name,
+        "purpose": found.link.purpose,
+        "error": None,
+    }
+
+
+def _link_gone(request: Request[Any, Any, Any], locale: str) -> Template:
+    return render(request, "password_set.html", {"gone": True}, locale=locale, status_code=410)
 
 
 def _msg(text: str, locale: str) -> str:

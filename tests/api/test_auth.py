@@ -235,3 +235,153 @@ async def test_the_key_list_shows_when_an_integration_last_used_its_key(
             assert response.status_code == 200
         after = {k["name"]: k["last_used_at"] for k in (await admin.get("/api/v1/api-keys")).json()}
     assert after["Acme LMS"] is not None
+
+
+# --- the same address in two organisations, with the same password ------------------------
+
+
+async def same_password_for_both_sams(ctx) -> None:  # type: ignore[no-untyped-def]
+    from sqlmodel import select
+
+    from backend.auth.passwords import hash_password
+    from backend.db.models import User
+
+    async with ctx.sessionmaker() as session:
+        for sam in (await session.exec(select(User).where(User.email == "sam@example.com"))).all():
+            sam.password_hash = hash_password(PASSWORD, ctx.settings.password_cost)
+            session.add(sam)
+        await session.commit()
+
+
+async def csrf(client: AsyncTestClient[Litestar]) -> dict[str, str]:
+    await client.get("/")
+    return {"x-csrf-token": client.cookies.get("learnloop_csrf") or ""}
+
+
+async def test_the_api_asks_which_organisation_when_the_password_fits_both(
+    client: AsyncTestClient[Litestar], world: World, ctx
+) -> None:
+    await same_password_for_both_sams(ctx)
+    headers = await csrf(client)
+    login = {"email": "sam@example.com", "password": PASSWORD}
+    ambiguous = await client.post("/api/v1/auth/login", json=login, headers=headers)
+    assert ambiguous.status_code == 409
+    assert ambiguous.json()["extra"]["organisations"] == [
+        {"slug": "acme", "name": "Acme"},
+        {"slug": "globex", "name": "Globex"},
+    ]
+    assert (await client.get("/api/v1/me")).status_code == 401  # not signed in yet
+    for slug, name in (("globex", "Globex"), ("acme", "Acme")):
+        response = await client.post(
+            "/api/v1/auth/login", json=login | {"organisation": slug}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert (await client.get("/api/v1/me")).json()["organisation"]["name"] == name
+    unknown = await client.post(
+        "/api/v1/auth/login", json=login | {"organisation": "initech"}, headers=headers
+    )
+    assert unknown.status_code == 401
+
+
+async def test_the_sign_in_page_asks_which_organisation_and_keeps_next(
+    client: AsyncTestClient[Litestar], world: World, ctx
+) -> None:
+    await same_password_for_both_sams(ctx)
+    headers = await csrf(client)
+    form = {"email": "sam@example.com", "password": PASSWORD, "next": "/progress"}
+    choice = await client.post("/login", data=form, headers=headers)
+    assert choice.status_code == 200
+    assert 'value="acme"' in choice.text and 'value="globex"' in choice.text
+    # a reload shows the same choice
+    assert 'value="globex"' in (await client.get("/login/organisation")).text
+    chosen = await client.post(
+        "/login/organisation",
+        data={"organisation": "globex"},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert (chosen.status_code, chosen.headers["location"]) == (303, "/progress")
+    assert (await client.get("/api/v1/me")).json()["organisation"]["name"] == "Globex"
+
+
+async def test_the_choice_offers_only_the_accounts_whose_password_was_right(
+    client: AsyncTestClient[Litestar], world: World, ctx
+) -> None:
+    await same_password_for_both_sams(ctx)
+    headers = await csrf(client)
+    await client.post(
+        "/login", data={"email": "sam@example.com", "password": PASSWORD}, headers=headers
+    )
+    # Lou's organisation is not Sam's to choose; a slug of nobody's either
+    for slug in ("initech", ""):
+        response = await client.post(
+            "/login/organisation",
+            data={"organisation": slug},
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == "/login"
+        assert (await client.get("/api/v1/me")).status_code == 401
+    # without a sign-in in progress there is nothing to choose
+    gone = await client.get("/login/organisation", follow_redirects=False)
+    assert gone.headers["location"] == "/login"
+
+
+async def test_a_deactivated_account_drops_out_of_the_choice(
+    client: AsyncTestClient[Litestar], world: World, ctx, app: Litestar
+) -> None:
+    await same_password_for_both_sams(ctx)
+    async with signed_in_client(app, "ld@globex.example") as admin_b:
+        await admin_b.patch(
+            f"/api/v1/users/{world.b.users['employee'].id}", json={"is_active": False}
+        )
+    headers = await csrf(client)
+    response = await client.post(
+        "/login",
+        data={"email": "sam@example.com", "password": PASSWORD},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert (response.status_code, response.headers["location"]) == (303, "/")
+    assert (await client.get("/api/v1/me")).json()["organisation"]["name"] == "Acme"
+
+
+async def test_ld_admins_land_on_the_console_and_next_still_wins(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
+    headers = await csrf(client)
+    form = {"email": "ld@acme.example", "password": PASSWORD}
+    landed = await client.post("/login", data=form, headers=headers, follow_redirects=False)
+    assert landed.headers["location"] == "/console"
+    await client.post("/logout", headers=headers)
+    headers = await csrf(client)
+    again = await client.post(
+        "/login", data=form | {"next": "//evil.example/"}, headers=headers, follow_redirects=False
+    )
+    assert again.headers["location"] == "/console"  # another host is never a target
+    await client.post("/logout", headers=headers)
+    headers = await csrf(client)
+    to_page = await client.post(
+        "/login", data=form | {"next": "/console/people"}, headers=headers, follow_redirects=False
+    )
+    assert to_page.headers["location"] == "/console/people"
+
+
+async def test_the_forgot_password_page_answers_the_same_for_any_address(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
+    page = await client.get("/login")
+    assert 'href="/forgot-password"' in page.text
+    headers = await csrf(client)
+    known = await client.post(
+        "/forgot-password", data={"email": "ld@acme.example"}, headers=headers
+    )
+    unknown = await client.post(
+        "/forgot-password", data={"email": "ld@nowhere.example"}, headers=headers
+    )
+    assert known.status_code == unknown.status_code == 200
+    assert known.text.replace("ld@acme.example", "X") == unknown.text.replace(
+        "ld@nowhere.example", "X"
+    )
+    bad = await client.post("/forgot-password", data={"email": "not an address"}, headers=headers)
+    assert bad.status_code == 400
