@@ -43,7 +43,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from gamification.goals import Pace, weekly_goal_progress, weekly_minutes
-from gamification.nudge_texts import render, variants
+from gamification.nudge_texts import DEFAULT_LOCALE, TextCatalogue, render, variants
 from gamification.nudges import CATEGORY, Happening, NudgeType
 from gamification.periods import iso_week_label, require_aware, week_start
 from gamification.rules import StreakMode
@@ -130,6 +130,8 @@ class NudgeRules:
     streak_days_per_week: int = 3
     reminder_cap_per_day: int = 1
     weekly_cap: int = 5
+    # kinds the organisation switched off for everyone (the learner's own opt-outs add to it)
+    kinds_off: frozenset[NudgeType] = frozenset()
     min_gap: timedelta = timedelta(hours=1)
     default_hour: int = 18
     streak_risk_hours: int = 4
@@ -418,16 +420,21 @@ def _reminder_minute(
 
 
 def choose_variant(
-    kind: str, stats: Mapping[tuple[str, str], VariantStats], rng: random.Random
+    kind: str,
+    stats: Mapping[tuple[str, str], VariantStats],
+    rng: random.Random,
+    locale: str = DEFAULT_LOCALE,
+    texts: TextCatalogue | None = None,
 ) -> str:
-    """Thompson sampling between the text variants of ``kind``.
+    """Thompson sampling between the text variants of ``kind`` in ``locale`` (the
+    organisation's ``texts``, else the built-in ones).
 
     Each variant's success rate (learning within 24 h after the nudge) gets a Beta(1 + s,
     1 + n - s) posterior; the variant with the highest sample wins, so a better variant is
     chosen more often while the others keep being tried. ``rng`` makes it reproducible.
     """
     best, best_draw = "", -1.0
-    for variant in variants(kind):
+    for variant in variants(kind, locale, texts):
         seen = stats.get((kind, variant), _UNSEEN)
         successes = max(0, min(seen.successes, seen.sent))
         draw = rng.betavariate(1 + successes, 1 + seen.sent - successes)
@@ -616,13 +623,15 @@ def plan(
     now: datetime,
     rng: random.Random,
     stats: Mapping[tuple[str, str], VariantStats] | None = None,
+    texts: TextCatalogue | None = None,
 ) -> NudgePlan:
     """The nudges due for this learner at ``now`` and when to plan again.
 
     ``happenings`` are the event-driven candidates the backend found (badges, levels, streak
     milestones, kudos, challenges, courses, completions, budget, welcome); ``history`` the
     learner's nudges of at least the last 7 days; ``stats`` per (kind, variant) for
-    :func:`choose_variant`. Returned nudges land outside quiet hours and blocked weekends;
+    :func:`choose_variant`; ``texts`` the organisation's text variants (default: the
+    built-in ones). Returned nudges land outside quiet hours and blocked weekends;
     ``next_at`` is after ``now`` and, when any allowed moment exists in the coming days,
     allowed too.
     """
@@ -631,6 +640,8 @@ def plan(
     window = _window(prefs, rules)
     today = window.local_date(now)
     off = _kinds_off(prefs.kinds_off) if prefs.kinds_off else frozenset()
+    if rules.kinds_off:
+        off = off | rules.kinds_off
     sent_keys = frozenset([n.dedupe_key for n in history]) if history else _NO_KEYS
     future: list[datetime] = []
 
@@ -744,8 +755,8 @@ def plan(
             future.append(moment)
             soonest = moment if soonest is None else min(soonest, moment)
             continue
-        variant = choose_variant(kind.value, stats or {}, rng)
-        text = render(kind.value, variant, prefs.locale, params)
+        variant = choose_variant(kind.value, stats or {}, rng, prefs.locale, texts)
+        text = render(kind.value, variant, prefs.locale, params, texts)
         planned.append(
             PlannedNudge(
                 kind=kind,

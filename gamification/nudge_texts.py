@@ -8,7 +8,8 @@ Each kind has 2-3 variants so the policy can learn which one helps people learn
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import string
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 LOCALES = ("nl", "en")
@@ -246,9 +247,113 @@ def format_euros(cents: int, locale: str) -> str:
     return "€ " + euros.replace(",", ".")
 
 
-def variants(kind: str) -> tuple[str, ...]:
-    """The text variants of ``kind`` (e.g. ``("a", "b", "c")``)."""
+# kind -> locale -> variant -> (title, body): the texts an organisation's nudges use, its own
+# variants over the built-in ones (see :func:`catalogue`)
+TextCatalogue = Mapping[str, Mapping[str, Mapping[str, tuple[str, str]]]]
+
+# the hard limits of the outbox row, and what most phones show in full
+TITLE_MAX = 200
+BODY_MAX = 500
+TITLE_PUSH_FRIENDLY = 50
+BODY_PUSH_FRIENDLY = 120
+
+# the fields a template of each kind may use (what the kind's happening provides, readable)
+PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {
+    "welcome": ("organisation", "days_to_start"),
+    "reminder": (),
+    "streak_at_risk": ("streak_length", "deadline", "freeze_note"),
+    "goal_behind": ("minutes_left",),
+    "goal_reached": ("goal_minutes",),
+    "challenge_launched": ("challenge",),
+    "challenge_ending": ("challenge",),
+    "team_milestone": ("challenge", "milestone", "pledge_note"),
+    "badge_earned": ("badge",),
+    "level_up": ("level",),
+    "streak_milestone": ("streak_length",),
+    "kudos_received": ("colleague",),
+    "budget_reminder": ("budget", "months_left"),
+    "new_course": ("course",),
+    "testimonial_request": ("course",),
+}
+
+# raw parameters of an example happening per kind: what a preview ("send this nudge to me")
+# fills in
+SAMPLE_PARAMS: Mapping[str, Mapping[str, str | int]] = {
+    "welcome": {"organisation": "", "days_to_start": 7},
+    "reminder": {},
+    "streak_at_risk": {"streak": 4, "streak_mode": "weekly", "freezes": 1, "days_needed": 2},
+    "goal_behind": {"minutes_left": 45},
+    "goal_reached": {"goal_minutes": 120},
+    "challenge_launched": {"challenge": "Kick-off"},
+    "challenge_ending": {"challenge": "Kick-off"},
+    "team_milestone": {"challenge": "Kick-off", "milestone": 50},
+    "badge_earned": {"badge": "Finisher"},
+    "level_up": {"level": 4},
+    "streak_milestone": {"streak": 10, "streak_mode": "daily"},
+    "kudos_received": {"colleague": "Sam"},
+    "budget_reminder": {"budget_cents": 75_000, "months_left": 5},
+    "new_course": {"course": "Excel basics"},
+    "testimonial_request": {"course": "Excel basics"},
+}
+
+
+def catalogue(
+    own: Iterable[tuple[str, str, str, str, str, bool]] = (),
+) -> dict[str, dict[str, dict[str, tuple[str, str]]]]:
+    """The texts in use: the built-in variants, then an organisation's own rows
+    ``(kind, variant, locale, title, body, retired)`` over them (a row with a built-in
+    variant's name overrides its text; a retired one is left out)."""
+    texts: dict[str, dict[str, dict[str, tuple[str, str]]]] = {
+        kind: {
+            locale: {variant: by_locale[locale] for variant, by_locale in by_variant.items()}
+            for locale in LOCALES
+        }
+        for kind, by_variant in TEXTS.items()
+    }
+    for kind, variant, locale, title, body, retired in own:
+        by_variant = texts.setdefault(kind, {}).setdefault(locale, {})
+        if retired:
+            by_variant.pop(variant, None)
+        else:
+            by_variant[variant] = (title, body)
+    return texts
+
+
+def variants(
+    kind: str, locale: str = DEFAULT_LOCALE, texts: TextCatalogue | None = None
+) -> tuple[str, ...]:
+    """The text variants of ``kind`` in ``locale`` (e.g. ``("a", "b", "c")``); the built-in
+    ones when ``texts`` has none (every variant of a kind and language retired)."""
+    if texts is not None:
+        found = texts.get(kind, {}).get(locale)
+        if found:
+            return tuple(found)
     return tuple(TEXTS[kind])
+
+
+def placeholders_in(template: str) -> list[str]:
+    """The ``{field}`` names of a template, in order; ``ValueError`` for a stray brace or a
+    field with a conversion, format or index (``{x!r}``, ``{x:>5}``, ``{x.y}``)."""
+    names: list[str] = []
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError("a { or } on its own") from exc
+    for _literal, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if spec or conversion or not name.isidentifier():
+            shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise ValueError(f"{{{shown}}}")
+        names.append(name)
+    return names
+
+
+def unknown_placeholders(kind: str, template: str) -> list[str]:
+    """The placeholders of ``template`` that ``kind`` does not provide (``ValueError`` as
+    :func:`placeholders_in`)."""
+    known = PLACEHOLDERS.get(kind, ())
+    return [name for name in placeholders_in(template) if name not in known]
 
 
 class _Lenient(dict[str, str]):
@@ -300,18 +405,36 @@ def _derived(params: Mapping[str, str | int], locale: str) -> dict[str, str]:
     return out
 
 
-def render(kind: str, variant: str, locale: str, params: Mapping[str, str | int]) -> NudgeText:
-    """The title and body of ``kind``/``variant`` in ``locale`` (Dutch when unknown).
+def render(
+    kind: str,
+    variant: str,
+    locale: str,
+    params: Mapping[str, str | int],
+    texts: TextCatalogue | None = None,
+) -> NudgeText:
+    """The title and body of ``kind``/``variant`` in ``locale`` (Dutch when unknown), from
+    ``texts`` (an organisation's :func:`catalogue`) or the built-in texts.
 
     Raw parameters: ``streak``, ``streak_mode``, ``freezes``, ``days_needed``,
     ``minutes_left``, ``goal_minutes``, ``challenge``, ``milestone``, ``pledge``, ``sponsor``,
     ``badge``, ``level``, ``colleague``, ``budget_cents``, ``months_left``, ``course``,
     ``organisation``, ``days_to_start``.
     """
-    by_variant = TEXTS[kind]
-    texts = by_variant.get(variant) or next(iter(by_variant.values()))
-    title, body = texts[locale if locale in LOCALES else DEFAULT_LOCALE]
+    locale = locale if locale in LOCALES else DEFAULT_LOCALE
+    found = texts.get(kind, {}).get(locale) if texts is not None else None
+    if found:
+        title, body = found.get(variant) or next(iter(found.values()))
+    else:
+        by_variant = TEXTS[kind]
+        title, body = (by_variant.get(variant) or next(iter(by_variant.values())))[locale]
     fields = _Lenient(_derived(params, locale))
-    return NudgeText(
-        " ".join(title.format_map(fields).split()), " ".join(body.format_map(fields).split())
-    )
+    try:
+        return NudgeText(
+            " ".join(title.format_map(fields).split()), " ".join(body.format_map(fields).split())
+        )
+    except (ValueError, AttributeError, IndexError, KeyError):
+        if texts is None:
+            raise
+        # an organisation's template is checked when saved; should one still be broken,
+        # the learner gets the built-in text rather than nothing
+        return render(kind, variant, locale, params)

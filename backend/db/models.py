@@ -617,3 +617,33 @@ class SignInLink(SQLModel, table=True):
 
 
 TENANT_TABLES.append(SignInLink)
+
+
+class NudgeTextVariant(SQLModel, table=True):
+    """An organisation's own text of a nudge kind in one language (``backend/nudges/texts.py``).
+
+    ``variant`` is a built-in variant's name ("a", "b", ...) when the row overrides or retires
+    that built-in text, else ``v<id>`` (a variant L&D added); ``nudge.variant`` records it.
+    A retired variant is no longer sent; its measurements stay.
+    """
+
+    __tablename__ = "nudge_text_variant"
+    __table_args__ = (
+        UniqueConstraint(
+            "organisation_id", "kind", "locale", "variant", name="uq_nudge_text_variant_key"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    kind: str = Field(max_length=40)
+    locale: str = Field(max_length=5)
+    variant: str = Field(max_length=40)
+    title: str = Field(max_length=200)
+    body: str = Field(max_length=500)
+    retired_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+TENANT_TABLES.append(NudgeTextVariant)

@@ -1,7 +1,7 @@
 from datetime import date, timedelta
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -10,9 +10,21 @@ from backend.auth.guards import requires_ld_admin
 from backend.auth.principal import Principal
 from backend.db.types import utcnow
 from backend.deps import provide_scope
-from backend.nudges import services
-from backend.nudges.schemas import NudgeInsights
+from backend.nudges import governance, services
+from backend.nudges.schemas import (
+    NudgeInsights,
+    NudgeRulesPublic,
+    NudgeRulesUpdate,
+    NudgeVariantCreate,
+    NudgeVariantList,
+    NudgeVariantPublic,
+    NudgeVariantUpdate,
+    SentToMe,
+)
 from backend.tenancy import OrgScope
+
+_SCOPE = {"org": Provide(provide_scope, sync_to_thread=False)}
+_VARIANT = "/nudge-variants/{kind:str}/{locale:str}/{variant:str}"
 
 
 class NudgeController(Controller):
@@ -46,3 +58,131 @@ class NudgeController(Controller):
         ),
     ) -> NudgeInsights:
         return await services.insights(org, since or utcnow().date() - timedelta(days=30))
+
+    # --- governance (L&D): rules, text variants, a preview on one's own phone ----------------
+
+    @get(
+        "/nudge-rules",
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        summary="The organisation's nudge rules: quiet hours, weekends, caps, kinds on (L&D)",
+    )
+    async def nudge_rules(self, org: OrgScope) -> NudgeRulesPublic:
+        return await governance.get_rules(org)
+
+    @patch(
+        "/nudge-rules",
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        summary="Change the nudge rules; fields left out stay (L&D)",
+    )
+    async def update_nudge_rules(self, org: OrgScope, data: NudgeRulesUpdate) -> NudgeRulesPublic:
+        return await governance.update_rules(org, data)
+
+    @get(
+        "/nudge-variants",
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        summary="Every nudge text variant with its sent / opened / learned counts (L&D)",
+    )
+    async def nudge_variants(
+        self,
+        org: OrgScope,
+        kind: str | None = Parameter(default=None, description="one nudge kind"),
+        locale: str | None = Parameter(default=None, description="nl or en"),
+        since: date | None = Parameter(
+            default=None, description="first UTC day measured (default: 30 days ago)"
+        ),
+        until: date | None = Parameter(
+            default=None, description="last UTC day measured (default: today)"
+        ),
+    ) -> NudgeVariantList:
+        today = utcnow().date()
+        return await governance.measured_variants(
+            org,
+            since or today - timedelta(days=29),
+            until or today,
+            kind=kind,
+            locale=locale,
+        )
+
+    @post(
+        "/nudge-variants",
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        summary="Add a text variant of a nudge kind in one language (L&D)",
+    )
+    async def create_nudge_variant(
+        self, org: OrgScope, data: NudgeVariantCreate
+    ) -> NudgeVariantPublic:
+        return await governance.create_variant(org, data)
+
+    @get(
+        _VARIANT,
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        summary="One nudge text variant (L&D)",
+    )
+    async def nudge_variant(
+        self, org: OrgScope, kind: str, locale: str, variant: str
+    ) -> NudgeVariantPublic:
+        return await governance.get_variant(org, kind, locale, variant)
+
+    @patch(
+        _VARIANT,
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        summary="Change a variant's title and body; a built-in one gets the organisation's own",
+    )
+    async def update_nudge_variant(
+        self, org: OrgScope, kind: str, locale: str, variant: str, data: NudgeVariantUpdate
+    ) -> NudgeVariantPublic:
+        return await governance.update_variant(org, kind, locale, variant, data)
+
+    @delete(
+        _VARIANT,
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        status_code=200,
+        summary="Reset a built-in variant to its default text and send it again (L&D)",
+    )
+    async def reset_nudge_variant(
+        self, org: OrgScope, kind: str, locale: str, variant: str
+    ) -> NudgeVariantPublic:
+        return await governance.reset_variant(org, kind, locale, variant)
+
+    @post(
+        _VARIANT + "/retire",
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        status_code=200,
+        summary="Retire a variant: no longer sent, its measurements stay (L&D)",
+    )
+    async def retire_nudge_variant(
+        self, org: OrgScope, kind: str, locale: str, variant: str
+    ) -> NudgeVariantPublic:
+        return await governance.retire_variant(org, kind, locale, variant)
+
+    @post(
+        _VARIANT + "/restore",
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        status_code=200,
+        summary="Send a retired variant again (L&D)",
+    )
+    async def restore_nudge_variant(
+        self, org: OrgScope, kind: str, locale: str, variant: str
+    ) -> NudgeVariantPublic:
+        return await governance.restore_variant(org, kind, locale, variant)
+
+    @post(
+        _VARIANT + "/send-to-me",
+        guards=[requires_ld_admin],
+        dependencies=_SCOPE,
+        status_code=202,
+        summary="Push this variant, with example values, to the caller's own devices (L&D)",
+    )
+    async def send_nudge_variant_to_me(
+        self, org: OrgScope, kind: str, locale: str, variant: str
+    ) -> SentToMe:
+        return await governance.send_to_me(org, kind, locale, variant)

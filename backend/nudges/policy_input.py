@@ -38,7 +38,7 @@ from gamification.nudge_policy import (
     SentNudge,
     VariantStats,
 )
-from gamification.nudge_texts import DEFAULT_LOCALE, LOCALES
+from gamification.nudge_texts import DEFAULT_LOCALE, LOCALES, TextCatalogue
 from gamification.nudges import Happening, NudgeType, level_reached, streak_milestone_reached
 from gamification.periods import local_day
 from gamification.rules import LevelCurve, StreakMode
@@ -75,6 +75,8 @@ class OrgNudgeContext:
     challenge_teams: frozenset[int] = frozenset()
     course_happenings: list[Happening] = field(default_factory=list)
     stats: dict[tuple[str, str], VariantStats] = field(default_factory=dict)
+    # the organisation's own text variants over the built-in ones (None: built-in only)
+    texts: TextCatalogue | None = None
     # per (timezone, challenge teams): the challenge happenings learners share this tick
     shared_challenges: dict[tuple[str, frozenset[int]], list[Happening]] = field(
         default_factory=dict
@@ -101,7 +103,11 @@ def nudge_rules(settings: OrganisationSettings) -> NudgeRules:
         streak_days_per_week=settings.streak_days_per_week,
         reminder_cap_per_day=settings.nudge_reminders_per_day,
         weekly_cap=settings.nudges_per_week,
+        kinds_off=frozenset(NudgeType(k) for k in settings.nudge_kinds_off if k in _KIND_NAMES),
     )
+
+
+_KIND_NAMES = frozenset(kind.value for kind in NudgeType)
 
 
 def _settings(document: Mapping[str, Any]) -> OrganisationSettings:

@@ -29,6 +29,7 @@ from backend.nudges.policy_input import (
     organisation_contexts,
 )
 from gamification.nudge_policy import VariantStats, plan
+from gamification.nudge_texts import catalogue
 from gamification.periods import require_aware
 
 BATCH_SIZE = 1000
@@ -132,6 +133,7 @@ class _Tick:
                     now,
                     self.rng,
                     org.stats,
+                    org.texts,
                 )
                 outbox.add(due.organisation_id, due.user_id, result.nudges, result.next_at)
             clock.mark("plan")
@@ -152,8 +154,18 @@ class _Tick:
                     pg, missing, now.date(), now - timedelta(days=NEW_COURSE_DAYS)
                 )
                 fresh = organisation_contexts(*rows)
+                await self.attach_texts(pg, fresh)
                 await self.attach_stats(pg, fresh)
                 self.orgs.update(fresh)
+
+    async def attach_texts(self, pg: asyncpg.Connection, orgs: dict[int, OrgNudgeContext]) -> None:
+        """Each organisation's own text variants over the built-in ones (read every tick, so
+        a change L&D makes is used from the next tick on)."""
+        own: dict[int, list[tuple[str, str, str, str, str, bool]]] = {}
+        for org_id, *row in await store.fetch_text_variants(pg, list(orgs)):
+            own.setdefault(org_id, []).append(tuple(row))
+        for org_id, rows in own.items():
+            orgs[org_id].texts = catalogue(rows)
 
     async def attach_stats(self, pg: asyncpg.Connection, orgs: dict[int, OrgNudgeContext]) -> None:
         """Each organisation's variant stats, from the cache while fresh."""

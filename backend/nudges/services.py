@@ -58,7 +58,11 @@ async def insights(scope: OrgScope, since: date) -> NudgeInsights:
                 func.count(col(Nudge.clicked_at)),
                 func.count(col(Nudge.learned_at)),
             )
-            .where(scope.owns(Nudge), col(Nudge.created_at) >= start)
+            .where(
+                scope.owns(Nudge),
+                col(Nudge.created_at) >= start,
+                col(Nudge.dedupe_key).notlike("preview:%"),  # L&D's previews measure nothing
+            )
             .group_by(col(Nudge.kind), col(Nudge.variant))
             .order_by(col(Nudge.kind), col(Nudge.variant))
         )

@@ -78,7 +78,7 @@ LEFT JOIN LATERAL (
            array_agg(n.sent_at) FILTER (WHERE n.sent_at IS NOT NULL AND n.learned_at IS NULL)
                AS sent
     FROM nudge n
-    WHERE n.user_id = d.user_id AND n.created_at >= $4
+    WHERE n.user_id = d.user_id AND n.created_at >= $4 AND n.dedupe_key NOT LIKE 'preview:%'
 ) nh ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(a.badge_code) AS code, array_agg(a.tier) AS tier,
@@ -145,11 +145,20 @@ WHERE k.organisation_id = ANY($1::int[]) AND k.hot_skill AND k.created_at >= $2
 ORDER BY k.id
 """
 
+# a preview L&D sent to themself (PREVIEW_PREFIX) measures nothing
 VARIANT_STATS_SQL = """
 SELECT n.organisation_id, n.kind, n.variant, count(n.sent_at), count(n.learned_at)
 FROM nudge n
 WHERE n.organisation_id = ANY($1::int[]) AND n.created_at >= $2
+  AND n.dedupe_key NOT LIKE 'preview:%'
 GROUP BY n.organisation_id, n.kind, n.variant
+"""
+
+TEXT_VARIANTS_SQL = """
+SELECT t.organisation_id, t.kind, t.variant, t.locale, t.title, t.body, t.retired_at IS NOT NULL
+FROM nudge_text_variant t
+WHERE t.organisation_id = ANY($1::int[])
+ORDER BY t.organisation_id, t.id
 """
 
 TESTIMONIALS_SQL = """
@@ -228,6 +237,14 @@ async def fetch_variant_stats(
 ) -> list[asyncpg.Record]:
     """(organisation, kind, variant, sent, learned within 24 h) since ``since``."""
     return list(await pg.fetch(VARIANT_STATS_SQL, sorted(org_ids), since))
+
+
+async def fetch_text_variants(
+    pg: asyncpg.Connection, org_ids: Sequence[int]
+) -> list[asyncpg.Record]:
+    """(organisation, kind, variant, locale, title, body, retired) of the organisations' own
+    nudge texts."""
+    return list(await pg.fetch(TEXT_VARIANTS_SQL, sorted(org_ids)))
 
 
 async def fetch_unwritten_testimonials(

@@ -4,9 +4,10 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.db.models import Organisation
+from gamification.nudges import NudgeType
 
 
 class OrganisationSettings(BaseModel):
@@ -22,6 +23,16 @@ class OrganisationSettings(BaseModel):
     # nudge caps per learner: reminder-type pushes a local day, pushes of any kind in 7 days
     nudge_reminders_per_day: int = Field(default=1, ge=0, le=3)
     nudges_per_week: int = Field(default=5, ge=0, le=30)
+    # nudge kinds (gamification.nudges.NudgeType values) switched off for everyone
+    nudge_kinds_off: list[str] = Field(default_factory=list, max_length=30)
+
+    @field_validator("nudge_kinds_off")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str]) -> list[str]:
+        unknown = sorted(set(kinds) - {kind.value for kind in NudgeType})
+        if unknown:
+            raise ValueError(f"unknown nudge kind {unknown[0]!r}")
+        return sorted(set(kinds))
 
 
 def organisation_settings(organisation: Organisation) -> OrganisationSettings:

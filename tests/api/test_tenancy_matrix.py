@@ -563,6 +563,56 @@ async def _fresh_team(env: Env) -> PathParams:
     return {"team_id": response.json()["id"]}
 
 
+# nudges (console API): org A's variants, and org B's own added text
+NUDGE_VARIANT = "/api/v1/nudge-variants/{kind:str}/{locale:str}/{variant:str}"
+
+
+async def _new_variant(env: Env, org: str = "a") -> PathParams:
+    from backend.db.models import NudgeTextVariant
+
+    async with env.ctx.sessionmaker() as session:
+        row = NudgeTextVariant(
+            organisation_id=getattr(env.world, org).id,
+            kind="reminder",
+            locale="en",
+            variant=unique("new").replace(" ", "-"),
+            title=unique("Globex nudge" if org == "b" else "Acme nudge"),
+            body="Go",
+        )
+        session.add(row)
+        await session.flush()
+        row.variant = f"v{row.id}"
+        session.add(row)
+        await session.commit()
+        return {"kind": "reminder", "locale": "en", "variant": row.variant}
+
+
+async def _built_in_variant(env: Env) -> PathParams:
+    return {"kind": "reminder", "locale": "en", "variant": "a"}
+
+
+async def _b_variants(env: Env) -> list[PathParams]:
+    if "b_variant" not in env.seeded:
+        env.seeded["b_variant"] = await _new_variant(env, "b")
+    return [env.seeded["b_variant"]]
+
+
+async def _variant_with_my_device(env: Env) -> PathParams:
+    if env.caller in PERSONS:
+        response = await env.clients[env.caller].post(
+            "/api/v1/me/push-subscriptions", json=_push_subscription(env)
+        )
+        assert response.status_code == 201, response.text
+    return await _built_in_variant(env)
+
+
+async def _fresh_team(env: Env) -> PathParams:
+    """An empty team of org A (so it may be deleted)."""
+    response = await env.clients["admin_a"].post("/api/v1/teams", json={"name": unique("Team")})
+    assert response.status_code == 201, response.text
+    return {"team_id": response.json()["id"]}
+
+
 ROUTES: dict[tuple[str, str], RouteSpec] = {
     # signing in and out is for everybody
     ("POST", "/api/v1/auth/login"): RouteSpec(
@@ -821,6 +871,32 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     # --- console API: game design ---
     # --- console API: badges and challenges ---
     # --- console API: nudges ---
+    ("GET", "/api/v1/nudge-rules"): RouteSpec("ld_admin"),
+    ("PATCH", "/api/v1/nudge-rules"): RouteSpec(
+        "ld_admin", body=lambda env: {"nudges_per_week": 6, "kinds_off": ["budget_reminder"]}
+    ),
+    ("GET", "/api/v1/nudge-variants"): RouteSpec("ld_admin"),
+    ("POST", "/api/v1/nudge-variants"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"kind": "reminder", "locale": "en", "title": unique("Hi"), "body": "Go"},
+    ),
+    ("GET", NUDGE_VARIANT): RouteSpec("ld_admin", own=_new_variant, foreign=_b_variants),
+    ("PATCH", NUDGE_VARIANT): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"title": unique("Changed"), "body": "Go"},
+        own=_new_variant,
+        foreign=_b_variants,
+    ),
+    ("DELETE", NUDGE_VARIANT): RouteSpec("ld_admin", own=_built_in_variant, foreign=_b_variants),
+    ("POST", NUDGE_VARIANT + "/retire"): RouteSpec(
+        "ld_admin", body=lambda env: None, own=_new_variant, foreign=_b_variants
+    ),
+    ("POST", NUDGE_VARIANT + "/restore"): RouteSpec(
+        "ld_admin", body=lambda env: None, own=_new_variant, foreign=_b_variants
+    ),
+    ("POST", NUDGE_VARIANT + "/send-to-me"): RouteSpec(
+        "ld_admin", body=lambda env: None, own=_variant_with_my_device, foreign=_b_variants
+    ),
     # --- console API: testimonials and audit ---
     # --- console API: integrations ---
 }
@@ -1040,6 +1116,7 @@ async def seed(env: Env) -> None:
         wall = await _created(await sam_b.get("/api/v1/me/badges"), 200)
         earned = next(item for item in wall if item["code"] == s["b_badge_code"])["earned"]
         s["b_credential"] = earned[0]["public_id"]
+        s["b_variant"] = await _new_variant(env, "b")  # a nudge text of org B's own
 
         # org A: its own badge and challenges, Lou on the leaderboard, a colleague's plans
         s["a_badge"] = (await _created(await admin_a.post("/api/v1/badges", json=_badge(env))))[
