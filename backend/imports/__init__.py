@@ -1,0 +1,1 @@
+"""CSV imports of courses and people (see services.py)."""
