@@ -649,24 +649,34 @@ class NudgeTextVariant(SQLModel, table=True):
 TENANT_TABLES.append(NudgeTextVariant)
 
 
-class SignInLink(SQLModel, table=True):
-    """A one-time link that lets a person set their password and signs them in.
+class ImportJob(SQLModel, table=True):
+    """One CSV import (courses or people): its outcome, and its progress while it runs.
 
-    ``purpose`` is ``invite`` (a new person's first sign-in) or ``reset`` (a forgotten
-    password). Only the SHA-256 of the token is kept; the token itself travels in the mail.
-    A link is spent when used, replaced by a newer link of the same person, or expired.
+    ``status``: rejected (some row is wrong: ``errors`` says where, nothing was imported),
+    running, done, or failed (stopped by an unexpected error: nothing was imported).
     """
 
-    __tablename__ = "sign_in_link"
+    __tablename__ = "import_job"
+    __table_args__ = (Index("ix_import_job_org_created", "organisation_id", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
-    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
-    purpose: str = Field(max_length=10)
-    token_hash: str = Field(max_length=64, unique=True)
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    filename: str = Field(default="", max_length=200)
+    status: str = Field(default="running", max_length=12)
+    total_rows: int = 0
+    processed_rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    # [{"row": 3, "column": "duration_minutes", "message": "..."}], the first MAX_ERRORS
+    errors: list[dict[str, Any]] = _json(list)
+    error_count: int = 0
+    created_by_id: int | None = Field(
+        default=None, foreign_key="user_account.id", ondelete="SET NULL"
+    )
     created_at: datetime = _ts()
-    expires_at: datetime = _ts()
-    used_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True)
 
 
-TENANT_TABLES.append(SignInLink)
+TENANT_TABLES.append(ImportJob)

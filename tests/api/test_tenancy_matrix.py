@@ -606,20 +606,6 @@ async def _variant_with_my_device(env: Env) -> PathParams:
     return await _built_in_variant(env)
 
 
-async def _fresh_team(env: Env) -> PathParams:
-    """An empty team of org A (so it may be deleted)."""
-    response = await env.clients["admin_a"].post("/api/v1/teams", json={"name": unique("Team")})
-    assert response.status_code == 201, response.text
-    return {"team_id": response.json()["id"]}
-
-
-async def _fresh_team(env: Env) -> PathParams:
-    """An empty team of org A (so it may be deleted)."""
-    response = await env.clients["admin_a"].post("/api/v1/teams", json={"name": unique("Team")})
-    assert response.status_code == 201, response.text
-    return {"team_id": response.json()["id"]}
-
-
 ROUTES: dict[tuple[str, str], RouteSpec] = {
     # signing in and out is for everybody
     ("POST", "/api/v1/auth/login"): RouteSpec(
@@ -844,36 +830,6 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("GET", "/api/v1/insights/nudges"): RouteSpec("ld_admin"),
     # --- console API: catalogue (courses, competencies, hot skills) ---
     # --- console API: people and teams ---
-    ("POST", "/api/v1/auth/forgot-password"): RouteSpec(
-        "public", body=lambda env: {"email": "nobody@acme.example"}
-    ),
-    ("PUT", "/api/v1/users/{user_id:int}/team"): RouteSpec(
-        "ld_admin",
-        body=lambda env: {"team_id": env.a.team_id},
-        own=_fresh_user,
-        foreign=_b_users,
-        foreign_bodies=lambda env: [({"team_id": env.b.team_id}, 404)],
-        foreign_ids=_b_people,
-        ids_of=person_ids_in,
-    ),
-    ("POST", "/api/v1/users/{user_id:int}/invitation"): RouteSpec(
-        "ld_admin", body=lambda env: None, own=_fresh_user, foreign=_b_users
-    ),
-    ("POST", "/api/v1/users/{user_id:int}/password-reset"): RouteSpec(
-        "ld_admin", body=lambda env: None, own=_fresh_user, foreign=_b_users
-    ),
-    ("PATCH", "/api/v1/teams/{team_id:int}"): RouteSpec(
-        "ld_admin",
-        body=lambda env: {"name": unique("Renamed team")},
-        own=_fresh_team,
-        foreign=_b_team,
-        foreign_bodies=lambda env: [({"manager_ids": [env.b.users["manager"].id]}, 404)],
-        foreign_ids=_b_people,
-        ids_of=person_ids_in,
-    ),
-    ("DELETE", "/api/v1/teams/{team_id:int}"): RouteSpec(
-        "ld_admin", own=_fresh_team, foreign=_b_team
-    ),
     ("POST", "/api/v1/auth/forgot-password"): RouteSpec(
         "public", body=lambda env: {"email": "nobody@acme.example"}
     ),
