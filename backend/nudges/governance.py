@@ -1,12 +1,12 @@
 """Nudge governance by L&D: the organisation's nudge rules, its own text variants, their
 measurements, and a preview sent to one's own devices.
 
-The rules are fields of the organisation's settings (changed through
-``backend.organisations.services.update_organisation``); the scheduler reads them every
+The rules are fields of the organisation's settings, changed (and audited) through
+``backend.organisations.services.update_organisation``; the scheduler reads them every
 tick. Text variants are ``nudge_text_variant`` rows over the built-in texts of
 ``gamification.nudge_texts``: a row named like a built-in variant ("a") overrides or retires
-it, any other row ("v<id>") is a variant L&D added. Every change records an audit entry in
-its own transaction.
+it, any other row ("v<id>") is a variant L&D added. Every change of a variant records an
+audit entry in its own transaction.
 """
 
 import secrets
@@ -75,7 +75,7 @@ async def get_rules(scope: OrgScope) -> NudgeRulesPublic:
 
 async def update_rules(scope: OrgScope, data: NudgeRulesUpdate) -> NudgeRulesPublic:
     """Change quiet hours, weekend rule, caps and the kinds switched off; used by every
-    learner's next plan."""
+    learner's next plan. Audited by ``update_organisation``, as every settings change."""
     settings = organisation_settings(await scope.organisation())
     changes: dict[str, object] = {
         name: getattr(data, name)
@@ -88,14 +88,7 @@ async def update_rules(scope: OrgScope, data: NudgeRulesUpdate) -> NudgeRulesPub
             changes["nudge_kinds_off"] = kinds_off
     if not changes:
         return _rules_of(settings)
-    audit.record(
-        scope,
-        "nudge.rules.update",
-        target_type="organisation",
-        target_id=scope.organisation_id,
-        summary="Changed the nudge rules: " + ", ".join(sorted(changes)),
-        details={name: [getattr(settings, name), value] for name, value in changes.items()},
-    )
+    # update_organisation records the change (before and after) in the audit log
     updated = await update_organisation(scope, OrganisationUpdate(settings=changes))
     return _rules_of(updated.settings)
 

@@ -60,7 +60,7 @@ async def test_a_kind_the_organisation_switched_off_is_not_sent(
     await set_next(ctx, sam, NOW)
     assert await run_tick(ctx, NOW) == 1
     assert [n.kind for n in await nudges_of(ctx, sam)] == ["reminder"]
-    assert await audit_actions(ctx, world.a.id) == ["nudge.rules.update"] * 2
+    assert await audit_actions(ctx, world.a.id) == ["organisation.update"] * 2
 
 
 async def test_weekend_rule_and_quiet_hours_set_by_ld_reach_the_scheduler(
