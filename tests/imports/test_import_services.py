@@ -146,7 +146,7 @@ async def test_an_empty_cell_leaves_the_stored_value_and_a_missing_column_is_not
 
 
 async def test_an_activity_id_of_another_course_is_refused(ctx: AppContext, world: World) -> None:
-    taken = f"https://lms.acme.example/courses/feedback"  # world.a's existing course
+    taken = "https://lms.acme.example/courses/feedback"  # world.a's existing course
     text = (
         "external_id,title,format,duration_minutes,xapi_activity_id\r\n"
         f"C-9,Nieuw,video,5,{taken}\r\n"
