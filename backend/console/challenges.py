@@ -88,6 +88,15 @@ def period_text(starts_on: date, ends_on: date, locale: str) -> str:
     return f"{format_date(starts_on, 'd MMM yyyy', locale=locale)} – {end}"
 
 
+def _period_of_values(values: dict[str, Any], locale: str) -> str:
+    try:
+        starts = date.fromisoformat(str(values.get("starts_on", "")))
+        ends = date.fromisoformat(str(values.get("ends_on", "")))
+    except ValueError:
+        return ""
+    return period_text(starts, ends, locale) if starts <= ends else ""
+
+
 def _next_monday(today: date) -> date:
     return today + timedelta(days=(7 - today.weekday()) % 7 or 7)
 
@@ -206,6 +215,7 @@ class ConsoleChallengesController(ConsoleController):
         errors: dict[str, str],
         status_code: int = 200,
     ) -> Template:
+        locale = use_locale(request)
         organisation = await org.organisation()
         today = services._org_today(organisation)
         competencies = await org.all(org.select(Competency).order_by(col(Competency.name)))
@@ -235,6 +245,10 @@ class ConsoleChallengesController(ConsoleController):
                 "badges": [(b.code, b.name) for b in badges],
                 "default_reward": org_rules(organisation).xp.challenge_completed_xp,
                 "today": today,
+                "period": _period_of_values(values, locale),
+                "reward": int(values["xp_reward"])
+                if str(values.get("xp_reward", "")).isdigit()
+                else org_rules(organisation).xp.challenge_completed_xp,
                 "summary": target_sentence(
                     str(values.get("event_kind") or "completion"),
                     int(values["target_count"])
