@@ -474,6 +474,42 @@ def _b_badge_ids(env: Env) -> set[int]:
     return {env.seeded["b_badge"]} - {env.a.competency_id}
 
 
+async def _fresh_badge(env: Env) -> PathParams:
+    """A badge of org A of its own (deactivating it leaves the seeded one alone)."""
+    response = await env.clients["admin_a"].post("/api/v1/badges", json=_badge(env))
+    assert response.status_code == 201, response.text
+    return {"badge_id": response.json()["id"]}
+
+
+async def _running_challenge(env: Env) -> PathParams:
+    """An organisation challenge of org A that started yesterday (so it may end early)."""
+    from backend.db.models import Challenge
+    from gamification import ChallengeDefinition, EventKind
+
+    async with env.ctx.sessionmaker() as session:
+        row = Challenge(
+            organisation_id=env.a.id,
+            kind="individual",
+            title=unique("Running"),
+            starts_on=date.fromisoformat(day(-1)),
+            ends_on=date.fromisoformat(day(7)),
+        )
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        row.definition = ChallengeDefinition(
+            challenge_id=str(row.id),
+            title=row.title,
+            starts_on=row.starts_on,
+            ends_on=row.ends_on,
+            event_kind=EventKind.COMPLETION,
+            target_count=2,
+        ).to_dict()
+        session.add(row)
+        await session.commit()
+        return {"challenge_id": row.id}
+
+
 async def _my_goal(env: Env) -> PathParams:
     """A dated goal of the person calling (any well-formed id for those the guard stops)."""
     if env.caller not in PERSONS:
@@ -863,6 +899,49 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     # --- console API: imports ---
     # --- console API: game design ---
     # --- console API: badges and challenges ---
+    ("POST", "/api/v1/badges/{badge_id:int}/deactivate"): RouteSpec(
+        "ld_admin", own=_fresh_badge, foreign=_b_badge
+    ),
+    ("POST", "/api/v1/badges/{badge_id:int}/reactivate"): RouteSpec(
+        "ld_admin", own=_own_badge, foreign=_b_badge
+    ),
+    ("GET", "/api/v1/badges/{badge_id:int}/emblem"): RouteSpec(
+        "person", own=_own_badge, foreign=_b_badge
+    ),
+    ("PUT", "/api/v1/badges/{badge_id:int}/emblem"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"design": {"shape": "hexagon", "colour": "indigo", "icon": "book"}},
+        own=_own_badge,
+        foreign=_b_badge,
+    ),
+    ("GET", "/api/v1/badges/{badge_id:int}/stats"): RouteSpec(
+        "ld_admin", own=_own_badge, foreign=_b_badge
+    ),
+    ("POST", "/api/v1/badges/preview"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {
+            "criterion": {"kind": "event_count", "competency_id": env.a.competency_id},
+            "tiers": [{"name": "bronze", "threshold": 1}],
+        },
+        foreign_bodies=lambda env: [
+            (
+                {
+                    "criterion": {"kind": "event_count", "competency_id": env.b.competency_id},
+                    "tiers": [{"name": "bronze", "threshold": 1}],
+                },
+                400,
+            )
+        ],
+    ),
+    ("GET", "/api/v1/challenges/organisation"): RouteSpec(
+        "ld_admin", foreign_ids=_seeded("b_challenge", "b_team_challenge")
+    ),
+    ("GET", "/api/v1/challenges/organisation/{challenge_id:int}"): RouteSpec(
+        "ld_admin", own=_own_challenge, foreign=_b_challenges
+    ),
+    ("POST", "/api/v1/challenges/{challenge_id:int}/end"): RouteSpec(
+        "ld_admin", own=_running_challenge, foreign=_b_challenges
+    ),
     # --- console API: nudges ---
     ("GET", "/api/v1/nudge-rules"): RouteSpec("ld_admin"),
     ("PATCH", "/api/v1/nudge-rules"): RouteSpec(
