@@ -290,6 +290,11 @@ class PeopleConsoleController(ConsoleController):
                 "errors": errors,
                 "is_me": person.id == principal.user_id,
                 "added": _date(user.created_at, locale, principal.timezone),
+                "start_date": (
+                    format_date(person.start_date, format="medium", locale=locale)
+                    if person.start_date
+                    else ""
+                ),
                 "team_options": [("", gettext("No team"))]
                 + [(str(k), v) for k, v in await _team_options(org)],
                 "locale_options": LOCALE_LABELS,

@@ -29,7 +29,7 @@ from backend.auth.principal import Principal
 from backend.db.models import LearningEvent, Organisation, Role, User
 from backend.deps import app_context
 from backend.learning.today import today_for
-from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render
+from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render, signed_in
 from pwa.i18n import gettext, set_locale
 
 
@@ -291,7 +291,7 @@ class WebController(Controller):
         try:
             found = await links.find(db_session, token)
         except links.LinkNotValid:
-            return _link_gone(request, choose_locale(request, None))
+            return _link_gone(request, choose_locale(request, signed_in(request)))
         locale = found.user.locale
         return render(request, "password_set.html", _set_password_context(found), locale=locale)
 
@@ -308,7 +308,7 @@ class WebController(Controller):
         try:
             found = await links.find(db_session, token)
         except links.LinkNotValid:
-            return _link_gone(request, choose_locale(request, None))
+            return _link_gone(request, choose_locale(request, signed_in(request)))
         locale = found.user.locale
         error = None
         if len(data.password) < MIN_PASSWORD_LENGTH:
