@@ -84,7 +84,8 @@ class ChallengeController(Controller):
 
     @patch(
         "/{challenge_id:int}",
-        summary="Change a challenge's title, description or end (whoever may set it)",
+        summary="Change a challenge's title, description or end; before it starts also an "
+        "organisation challenge's start, target and reward (whoever may set it)",
     )
     async def update_challenge(
         self, org: OrgScope, challenge_id: int, data: ChallengeUpdate
