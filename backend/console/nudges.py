@@ -280,6 +280,12 @@ class ConsoleNudgesController(ConsoleController):
                     }
                 )
             groups[-1]["rows"].append(variant)
+        for group in groups:
+            rows = group["rows"]
+            group["active"] = sum(not v.retired for v in rows)
+            group["sent"] = sum(v.measured.sent for v in rows)
+            group["opened"] = sum(v.measured.opened for v in rows)
+            group["learned"] = sum(v.measured.learned_within_24h for v in rows)
         totals = {
             "sent": sum(v.measured.sent for v in listed.variants),
             "opened": sum(v.measured.opened for v in listed.variants),

@@ -72,14 +72,14 @@ async def test_a_text_added_in_the_console_arrives_decrypted_on_the_admins_phone
     await sign_in_as(page, live_server, lou.email)
     await page.goto(f"{live_server}/console/nudges/texts?kind=kudos_received")
     await page.get_by_role("link", name="Tekst toevoegen").first.click()
-    await expect(page.get_by_role("heading", name="Nudgetekst toevoegen", level=1)).to_be_visible()
+    await expect(
+        page.get_by_role("heading", name="Tekst voor een duwtje toevoegen", level=1)
+    ).to_be_visible()
     await expect(page.locator("[data-placeholders]")).to_contain_text("{colleague}")
     await page.get_by_label("Taal").select_option("en")  # an English text
     # a placeholder the kind does not have is refused, naming it
     await page.locator("#f-title").fill("High five, {name}!")
-    await page.locator("#f-body").fill(
-        "{colleague} says thanks for what you shared."
-    )
+    await page.locator("#f-body").fill("{colleague} says thanks for what you shared.")
     await page.get_by_role("button", name="Tekst toevoegen").click()
     await expect(page.locator("#f-title-error")).to_contain_text(
         "{name} is geen invulveld van deze soort"
@@ -91,7 +91,7 @@ async def test_a_text_added_in_the_console_arrives_decrypted_on_the_admins_phone
     variant = page.url.rstrip("/").split("/")[-1].split("?")[0]
     assert variant.startswith("v")
 
-    await page.get_by_role("button", name="Stuur deze nudge naar mij").click()
+    await page.get_by_role("button", name="Stuur dit duwtje naar mij").click()
     await expect(page.locator(".notice-success")).to_contain_text("Onderweg naar je apparaten (1)")
 
     (message,) = await delivered(push_service, phone)

@@ -65,7 +65,7 @@ async def test_rules_page_shows_and_saves_quiet_hours_weekends_caps_and_kinds(
             if k not in ("budget_reminder", "testimonial_request")
         ]
         saved = await ld.post(
-            "/console/nudges",
+            "/console/nudges?lang=en",
             data={
                 "quiet_hours_start": "20",
                 "quiet_hours_end": "7",
@@ -162,7 +162,7 @@ async def test_add_a_text_in_the_console_then_edit_retire_and_restore_it(
         assert "{name} is not a placeholder of this kind" in bad.text
         assert 'value="Hi {name}"' in bad.text
         created = await ld.post(
-            TEXTS,
+            f"{TEXTS}?lang=en",
             data={
                 "kind": "streak_at_risk",
                 "locale": "en",
@@ -185,7 +185,7 @@ async def test_add_a_text_in_the_console_then_edit_retire_and_restore_it(
             url, data={"title": "Keep your {streak_length}", "body": "Now."}, follow_redirects=False
         )
         assert saved.status_code == 303
-        retired = await ld.post(url + "/retire", follow_redirects=False)
+        retired = await ld.post(url + "/retire?lang=en", follow_redirects=False)
         assert retired.status_code == 303
         page = await ld.get(url + "?lang=en")
         assert "Text retired" in page.text and "Send it again" in page.text
@@ -220,7 +220,9 @@ async def test_edit_a_built_in_text_and_go_back_to_the_default(
         assert 'value="Tijd voor iets nieuws?"' in page.text
         # the last English text of a kind cannot be retired: a clear notice, nothing changed
         for variant in ("a", "b"):
-            await ld.post(f"{TEXTS}/goal_reached/en/{variant}/retire", follow_redirects=False)
+            await ld.post(
+                f"{TEXTS}/goal_reached/en/{variant}/retire?lang=en", follow_redirects=False
+            )
         page = await ld.get(f"{TEXTS}/goal_reached/en/b?lang=en")
         assert "This is the last text of this kind in this language" in page.text
 
@@ -231,7 +233,7 @@ async def test_send_to_me_without_a_device_explains_and_with_one_queues_a_previe
     lou = world.a.users["ld_admin"]
     url = f"{TEXTS}/badge_earned/en/b"
     async with signed_in_client(app, lou.email) as ld:
-        await ld.post(url + "/send-to-me", follow_redirects=False)
+        await ld.post(url + "/send-to-me?lang=en", follow_redirects=False)
         page = await ld.get(url + "?lang=en")
         assert "You have no device with notifications on yet" in page.text
         async with ctx.sessionmaker() as session:
@@ -245,7 +247,7 @@ async def test_send_to_me_without_a_device_explains_and_with_one_queues_a_previe
                 )
             )
             await session.commit()
-        await ld.post(url + "/send-to-me", follow_redirects=False)
+        await ld.post(url + "/send-to-me?lang=en", follow_redirects=False)
         page = await ld.get(url + "?lang=en")
         assert "On its way to your devices (1)" in page.text
     async with ctx.sessionmaker() as session:
