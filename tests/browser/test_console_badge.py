@@ -62,8 +62,10 @@ async def test_a_badge_designed_in_the_console_reaches_a_learner_after_an_xapi_s
     await expect(page.get_by_text("Nog geen badges")).to_be_visible()
     await page.get_by_role("link", name="Nieuwe badge").first.click()
     await expect(page.get_by_role("heading", name="Nieuwe badge", level=1)).to_be_visible()
+    await page.wait_for_load_state()  # the page's module script is running
 
     await page.get_by_label("Naam in het Nederlands").fill("Feedbackkampioen")
+    await expect(page.locator("[data-preview-name]")).to_have_text("Feedbackkampioen")  # JS
     await page.get_by_label("Naam in het Engels").fill("Feedback champion")
     await page.get_by_label("Beschrijving in het Nederlands").fill("Je vraagt en geeft feedback.")
     await page.get_by_label("De badge beloont").select_option("courses")
@@ -88,6 +90,7 @@ async def test_a_badge_designed_in_the_console_reaches_a_learner_after_an_xapi_s
     await expect(preview).to_contain_text("Rond 3 trainingen af binnen Communicatie")
     await expect(preview.locator(".reach-num").first).to_have_text("0 van 3 deelnemers")
     assert await emblem.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    await page.evaluate("window.scrollTo(0, 0)")  # the Preview button jumped to the preview
     await screenshot(page, "console-badge-designer-nl-1280", tmp_path)
 
     await page.get_by_role("button", name="Badge aanmaken").click()

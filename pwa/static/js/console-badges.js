@@ -23,6 +23,25 @@ if (form) {
     const unit = measure.selectedOptions[0]?.dataset.unit;
     unitLabel.textContent = unit ? `(${unit})` : "";
   };
+  // the name and description in the preview follow the typing (in the page's language,
+  // the Dutch text when the English one is empty, as learners get it)
+  const previewName = document.querySelector("[data-preview-name]");
+  const previewDescription = document.querySelector("[data-preview-description]");
+  const localized = (field) => {
+    const nl = form.elements.namedItem(`${field}_nl`)?.value.trim() ?? "";
+    const en = form.elements.namedItem(`${field}_en`)?.value.trim() ?? "";
+    return previewName?.dataset.lang === "en" && en ? en : nl;
+  };
+  form.addEventListener("input", (event) => {
+    const target = event.target;
+    if (!(target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement)) return;
+    if (previewName && target.name.startsWith("name_")) {
+      previewName.textContent = localized("name") || previewName.dataset.empty || "";
+    }
+    if (previewDescription && target.name.startsWith("description_")) {
+      previewDescription.textContent = localized("description");
+    }
+  });
   form.addEventListener("change", (event) => {
     const target = event.target;
     if (!(target instanceof HTMLInputElement || target instanceof HTMLSelectElement)) return;
