@@ -565,6 +565,10 @@ async def request_password_reset(
     if ctx.login_limiter.retry_after(bucket, email) is not None or "\x00" in email:
         return
     ctx.login_limiter.record_failure(bucket, email)  # every request counts towards the limit
+    if not ctx.settings.mail_configured:
+        # nothing could reach the person, and a new link would void one an admin passed on
+        log.warning("password reset asked for %s, but no SMTP server is configured", email)
+        return
     rows = (
         await session.exec(
             select(User, Organisation)
@@ -580,8 +584,5 @@ async def request_password_reset(
         outgoing.append(links.compose("reset", user, organisation, url, link.expires_at))
     await session.commit()
     for message in outgoing:
-        if not ctx.settings.mail_configured:
-            log.warning("password reset asked for %s, but no SMTP server is configured", email)
-            break
         with suppress(mail.MailError):
             await mail.send(ctx.settings, message)

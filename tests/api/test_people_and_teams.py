@@ -492,3 +492,19 @@ async def test_forgot_password_answers_the_same_and_mails_only_known_addresses(
     assert smtp_mailbox.recipients == [["manager@acme.example"]]
     assert mail["Subject"] == "Een nieuw wachtwoord voor learnloop bij Acme"
     assert "24 uur" in Mailbox.text(mail) or "geldig tot" in Mailbox.text(mail)
+
+
+async def test_forgot_password_without_mail_keeps_the_link_an_admin_passed_on(
+    app: Litestar, world: World
+) -> None:
+    sam_id = world.a.users["employee"].id
+    async with signed_in_client(app, "ld@acme.example") as admin:
+        link = (await admin.post(f"/api/v1/users/{sam_id}/invitation")).json()["link"]
+    async with AsyncTestClient(app=app) as stranger:
+        await stranger.get("/")
+        headers = {"x-csrf-token": stranger.cookies.get("learnloop_csrf") or ""}
+        asked = await stranger.post(
+            "/api/v1/auth/forgot-password", json={"email": "sam@example.com"}, headers=headers
+        )
+        assert asked.status_code == 202
+        assert (await stranger.get(urlparse(link).path)).status_code == 200

@@ -9,7 +9,7 @@ from sqlmodel import select
 from backend.badges.defaults import ensure_default_badges
 from backend.context import AppContext
 from backend.db.models import LearnerState, LearningEvent, TeamMembership, User, XpLedgerEntry
-from tests.factories import PASSWORD, World, sign_in, signed_in_client
+from tests.factories import GLOBEX_SAM_PASSWORD, World, sign_in, signed_in_client
 
 
 async def _log(client: AsyncTestClient[Litestar], what: str, minutes: int = 20) -> None:
@@ -83,10 +83,10 @@ async def test_delete_needs_the_confirmation_word_then_removes_everything(
         await again.get("/")
         login = await again.post(
             "/api/v1/auth/login",
-            json={"email": world.email("a", "employee"), "password": PASSWORD},
+            json={"email": world.email("a", "employee"), "password": GLOBEX_SAM_PASSWORD},
             headers={"x-csrf-token": again.cookies.get("learnloop_csrf") or ""},
         )
-        # the same address and password still open Globex's account, never Acme's
+        # the same address still opens Globex's account, never Acme's
         assert login.status_code == 200 and login.json()["organisation"]["id"] == world.b.id
 
 

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from backend.context import AppContext
 from backend.db.models import LearningEvent, User
-from tests.factories import PASSWORD, World, signed_in_client
+from tests.factories import GLOBEX_SAM_PASSWORD, World, signed_in_client
 
 
 def _token(html: str) -> str:
@@ -158,12 +158,12 @@ async def test_deleting_my_account_signs_me_out_and_removes_my_data(
         assert events.all() == []
     async with AsyncTestClient(app=app) as again:
         page = await again.get("/")
-        # Acme's Sam is gone: the address and password now only open Globex's account
+        # Acme's Sam is gone: the address now only opens Globex's account (with its password)
         login = await again.post(
             "/login",
             data={
                 "email": world.email("a", "employee"),
-                "password": PASSWORD,
+                "password": GLOBEX_SAM_PASSWORD,
                 "_csrf_token": _token(page.text),
             },
             follow_redirects=False,
