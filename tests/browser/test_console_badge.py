@@ -6,15 +6,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Page, ViewportSize, expect
 
 from backend.context import AppContext
 from tests.browser.test_log_moment import watch_console
 from tests.browser.test_pwa_shell import screenshot
 from tests.factories import PASSWORD, World
 
-LAPTOP = {"width": 1280, "height": 900}
-TABLET = {"width": 800, "height": 1100}
+LAPTOP = ViewportSize(width=1280, height=900)
+TABLET = ViewportSize(width=800, height=1100)
 
 
 async def sign_in_as(page: Page, base: str, email: str) -> None:
@@ -117,7 +117,7 @@ async def test_a_badge_designed_in_the_console_reaches_a_learner_after_an_xapi_s
 
     await page.locator("form[action='/logout'] button").click()
     await expect(page.locator("#email")).to_be_visible()
-    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.set_viewport_size(ViewportSize(width=390, height=844))
     await sign_in_as(page, live_server, "sam@example.com")
     await page.goto(f"{live_server}/progress")
     earned = page.locator(".badge-earned", has_text="Feedbackkampioen")
