@@ -303,3 +303,69 @@ async def test_the_list_shows_active_and_upcoming_and_finished_on_request(
         assert await ids("?status=upcoming") == [upcoming_id]
         assert await ids("?status=finished") == [finished_id]
         assert (await sam.get("/api/v1/challenges?status=someday")).status_code == 400
+
+
+async def test_before_the_start_l_and_d_changes_the_target_and_reward_too(
+    app: Litestar, world: World, today: date, ctx: AppContext
+) -> None:
+    start = today + timedelta(days=3)
+    async with signed_in_client(app, LD) as admin:
+        created = await admin.post(
+            "/api/v1/challenges",
+            json=three_trainings(start, xp_reward=250, competency_id=world.a.competency_id),
+        )
+        assert created.status_code == 201, created.text
+        cid = created.json()["id"]
+        moved = await admin.patch(
+            f"/api/v1/challenges/{cid}",
+            json={
+                "starts_on": (start + timedelta(days=1)).isoformat(),
+                "target": {"event_kind": "informal", "target_count": 5},
+                "hot_skill_only": True,
+                "competency_id": None,
+                "xp_reward": None,  # back to the organisation's default
+            },
+        )
+        assert moved.status_code == 200, moved.text
+        body = moved.json()
+        assert body["starts_on"] == (start + timedelta(days=1)).isoformat()
+        assert body["individual"]["event_kind"] == "informal"
+        assert body["individual"]["target_count"] == 5
+        assert body["individual"]["hot_skill_only"] is True
+        assert body["individual"]["competency_id"] is None
+        assert body["individual"]["xp_reward"] == 100  # the default challenge reward
+        into_the_past = await admin.patch(
+            f"/api/v1/challenges/{cid}",
+            json={"starts_on": (today - timedelta(days=1)).isoformat()},
+        )
+        assert into_the_past.status_code == 400
+        assert "starts_on" in into_the_past.json()["detail"]
+    async with ctx.sessionmaker() as session:
+        row = (await session.exec(select(Challenge).where(Challenge.id == cid))).one()
+    definition = ChallengeDefinition.from_dict(row.definition)
+    assert (definition.starts_on, definition.event_kind) == (row.starts_on, EventKind.INFORMAL)
+
+
+async def test_a_team_challenge_keeps_its_target(app: Litestar, world: World, today: date) -> None:
+    async with signed_in_client(app, world.email("a", "manager")) as manager:
+        team = await manager.post(
+            f"/api/v1/teams/{world.a.team_id}/challenges",
+            json={
+                "title": "Samen 100 minuten",
+                "pledge": "Taart",
+                "starts_on": (today + timedelta(days=2)).isoformat(),
+                "ends_on": (today + timedelta(days=15)).isoformat(),
+                "target": {"kind": "team_minutes", "minutes": 100},
+            },
+        )
+        assert team.status_code == 201, team.text
+        refused = await manager.patch(
+            f"/api/v1/challenges/{team.json()['id']}",
+            json={"target": {"event_kind": "completion", "target_count": 2}},
+        )
+        assert refused.status_code == 400
+        assert "team challenge" in refused.json()["detail"]
+        renamed = await manager.patch(
+            f"/api/v1/challenges/{team.json()['id']}", json={"title": "Samen 120 minuten"}
+        )
+        assert renamed.status_code == 200 and renamed.json()["title"] == "Samen 120 minuten"

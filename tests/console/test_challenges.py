@@ -10,13 +10,13 @@ from sqlmodel import col, select
 
 from backend.context import AppContext
 from backend.db.models import AuditEntry, Challenge
-from gamification import ChallengeDefinition, EventKind
+from gamification import ChallengeDefinition, EventKind, local_day
 from tests.factories import World, signed_in_client
 
 
 def today() -> date:
-    return datetime.now(UTC).date()  # the tests run far from midnight in Amsterdam or not:
-    # every period below is at least a day away from its edges
+    """The organisations' day (both are in Europe/Amsterdam), as the services count it."""
+    return local_day(datetime.now(UTC), "Europe/Amsterdam")
 
 
 async def _challenge(
