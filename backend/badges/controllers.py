@@ -1,9 +1,10 @@
 """Badge catalogue (everyone reads, L&D writes), the learner's badge wall, and the public
 Open Badges 3.0 credential, issuer and key routes that verifiers fetch without signing in."""
 
+import hashlib
 from typing import Annotated, Any
 
-from litestar import Controller, MediaType, Response, get, patch, post, put
+from litestar import Controller, MediaType, Request, Response, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
@@ -99,11 +100,20 @@ class BadgeController(Controller):
         summary="A badge's emblem (SVG or PNG)",
         media_type="image/*",
     )
-    async def emblem(self, org: OrgScope, badge_id: int) -> Response[bytes]:
+    async def emblem(
+        self, request: Request[Any, Any, Any], org: OrgScope, badge_id: int
+    ) -> Response[bytes]:
         media_type, data = await services.emblem_image(org, badge_id)
-        headers = {"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
+        etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+        headers = {
+            "Cache-Control": "private, no-cache",  # revalidated: a new design shows at once
+            "ETag": etag,
+            "X-Content-Type-Options": "nosniff",
+        }
         if media_type == SVG_MEDIA_TYPE:
             headers["Content-Security-Policy"] = SVG_CSP
+        if request.headers.get("if-none-match") == etag:
+            return Response(b"", status_code=304, headers=headers, media_type=media_type)
         return Response(data, media_type=media_type, headers=headers)
 
     @put(

@@ -102,6 +102,10 @@ async def test_the_designer_creates_a_badge_in_hours_with_its_emblem_and_an_audi
             "default-src 'none'; style-src 'unsafe-inline'"
         )
         assert b"#be123c" in emblem.content  # rose
+        again = await admin.get(
+            f"/api/v1/badges/{badge.id}/emblem", headers={"If-None-Match": emblem.headers["etag"]}
+        )
+        assert again.status_code == 304 and again.content == b""
         edit = await admin.get(f"/console/badges/{badge.id}?lang=en")
         assert "Learn for 2 hours in total" in edit.text
         listing = await admin.get("/console/badges?lang=en")
