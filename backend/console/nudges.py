@@ -144,8 +144,22 @@ def _preview(kind: str, locale: str, title: str, body: str, organisation: str) -
     return {"title": text.title, "body": text.body}
 
 
-def _text_form_context(kind: str) -> dict[str, Any]:
+def _examples(kind: str, locale: str) -> dict[str, str]:
+    """What each placeholder of ``kind`` reads like, with the preview's example values."""
+    params = dict(SAMPLE_PARAMS[kind])
+    if "organisation" in params:
+        params["organisation"] = "learnloop"
     return {
+        name: render(
+            kind, "x", locale, params, {kind: {locale: {"x": ("{" + name + "}", "")}}}
+        ).title
+        for name in PLACEHOLDERS[kind]
+    }
+
+
+def _text_form_context(kind: str, locale: str = "nl") -> dict[str, Any]:
+    return {
+        "examples": _examples(kind, locale if locale in LOCALES else "nl"),
         "title_max": TITLE_MAX,
         "body_max": BODY_MAX,
         "title_friendly": TITLE_PUSH_FRIENDLY,
@@ -330,7 +344,9 @@ class ConsoleNudgesController(ConsoleController):
                 "kinds": [(k, gettext(name)) for k, (name, _) in KINDS.items()],
                 "languages": [(lo, gettext(LANGUAGES[lo])) for lo in LOCALES],
                 "kind_name": kind_name(kind) if kind in KINDS else "",
-                **_text_form_context(kind if kind in KINDS else "reminder"),
+                **_text_form_context(
+                    kind if kind in KINDS else "reminder", str(values.get("locale") or "nl")
+                ),
             },
             section="nudges",
             title=gettext(N_("Add a nudge text")),
@@ -402,7 +418,7 @@ class ConsoleNudgesController(ConsoleController):
                 "preview": _preview(
                     kind, locale, str(shown["title"]), str(shown["body"]), organisation
                 ),
-                **_text_form_context(kind),
+                **_text_form_context(kind, locale),
             },
             section="nudges",
             title=f"{kind_name(kind)} · {variant.variant}",
