@@ -35,6 +35,7 @@ from backend.db.models import (
     LearnerState,
     LearningEvent,
     Locale,
+    Nudge,
     Organisation,
     Role,
     Team,
@@ -48,6 +49,7 @@ from gamification import ChallengeDefinition, TeamChallenge, TeamTargetKind
 from gamification import EventKind as GameEventKind
 from gamification import LearnerState as EngineState
 from gamification.engine import set_weekly_goal
+from gamification.nudge_texts import render
 
 DEMO_SLUG = "demo-polderhaven"
 DEMO_ORG_NAME = "Polderhaven Logistiek"
@@ -792,7 +794,63 @@ async def _create(
     _demo_kudos(session, org_id, people, rng, not_after or _end_of(today))
     # the whole history goes through the same adapter, service and engine as live learning
     await record_events(session, org_id, incoming, now=not_after or _end_of(today), commit=False)
+    _demo_nudges(session, org_id, people, drafts, today)
     return org_id
+
+
+# the weeks of reminders the demo shows in the console, and how often each text was opened
+DEMO_NUDGE_DAYS = 28
+DEMO_OPEN_RATE = {"a": 0.32, "b": 0.48, "c": 0.27}
+
+
+def _demo_nudges(
+    session: AsyncSession,
+    org_id: int,
+    people: list[_Person],
+    drafts: list[tuple[datetime, int, dict[str, Any]]],
+    today: date,
+) -> None:
+    """Four weeks of sent 19:00 reminders (texts a, b, c), some opened, and "learned within
+    24 hours" where the learner's history has learning then: the nudge console's figures."""
+    rng = random.Random(11)  # its own: the rest of the demo stays as it was
+    learned: dict[int, list[datetime]] = {}
+    for occurred, index, _fields in drafts:
+        learned.setdefault(index, []).append(occurred)
+    zone = ZoneInfo(DEMO_TZ)
+    for index, person in enumerate(people):
+        user = person.user
+        if user is None or user.id is None or person.start_date is None:
+            continue
+        for back in range(DEMO_NUDGE_DAYS, 0, -1):
+            day = today - timedelta(days=back)
+            if day < person.start_date or day.weekday() >= 5 or rng.random() < 0.45:
+                continue
+            sent = datetime.combine(day, time(19), tzinfo=zone).astimezone(UTC)
+            variant = rng.choice("abc")
+            text = render("reminder", variant, person.locale, {})
+            after = [m for m in learned.get(index, ()) if sent <= m <= sent + timedelta(days=1)]
+            session.add(
+                Nudge(
+                    id=f"{rng.getrandbits(128):032x}",
+                    organisation_id=org_id,
+                    user_id=user.id,
+                    kind="reminder",
+                    variant=variant,
+                    dedupe_key=f"reminder:{day.isoformat()}",
+                    locale=person.locale,
+                    title=text.title,
+                    body=text.body,
+                    url="/log",
+                    status="sent",
+                    due_at=sent,
+                    created_at=sent,
+                    sent_at=sent,
+                    clicked_at=sent + timedelta(minutes=4)
+                    if rng.random() < DEMO_OPEN_RATE[variant]
+                    else None,
+                    learned_at=min(after) if after else None,
+                )
+            )
 
 
 DEMO_KUDOS = (
