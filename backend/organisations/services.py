@@ -5,10 +5,17 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.audit import services as audit
 from backend.badges.defaults import ensure_default_badges
 from backend.db.models import Organisation
+from backend.organisations.game_rules import change_game_rules
 from backend.organisations.schemas import OrganisationPublic, OrganisationUpdate
-from backend.organisations.settings import OrganisationSettings, organisation_settings
+from backend.organisations.settings import (
+    GAME_RULE_KEYS,
+    OrganisationSettings,
+    newest_game_rules,
+    organisation_settings,
+)
 from backend.tenancy import OrgScope
 
 
@@ -48,11 +55,20 @@ async def get_organisation(org: OrgScope) -> OrganisationPublic:
     return _public(await org.organisation())
 
 
-def _merged_settings(organisation: Organisation, changes: dict[str, object]) -> dict[str, object]:
-    # the merged document is validated, so a partial update can't store a broken setting
-    merged = organisation_settings(organisation).model_dump() | changes
+def _merged_settings(
+    organisation: Organisation, changes: dict[str, object]
+) -> OrganisationSettings:
+    # the merged document is validated, so a partial update can't store a broken setting;
+    # a section sent as an object ("xp") is merged over the stored one, key by key
+    merged = organisation_settings(organisation).model_dump(mode="json")
+    for key, value in changes.items():
+        stored = merged.get(key)
+        if isinstance(stored, dict) and isinstance(value, dict):
+            merged[key] = {**stored, **value}
+        else:
+            merged[key] = value
     try:
-        return OrganisationSettings.model_validate(merged).model_dump()
+        return OrganisationSettings.model_validate(merged)
     except ValidationError as exc:
         raise ValidationException(
             "invalid organisation settings",
@@ -64,14 +80,52 @@ def _merged_settings(organisation: Organisation, changes: dict[str, object]) -> 
 
 
 async def update_organisation(org: OrgScope, data: OrganisationUpdate) -> OrganisationPublic:
-    """Change the caller's organisation: name, defaults, and any settings sent."""
+    """Change the caller's organisation: name, defaults, and any settings sent.
+
+    Game rules among the settings (streak, ``xp``, ``levels``) change through
+    :func:`change_game_rules`, from now (a streak change from the next week); every change
+    is in the audit log with its values before and after.
+    """
     organisation = await org.organisation()
-    if data.settings is not None:
-        organisation.settings = _merged_settings(organisation, data.settings)
+    changes = dict(data.settings or {})
+    if "game_rules_history" in changes:
+        raise ValidationException(
+            "invalid organisation settings",
+            extra=[{"key": "settings.game_rules_history", "message": "kept by the server"}],
+        )
+    game_changes = {k: v for k, v in changes.items() if k in GAME_RULE_KEYS}
+    other_changes = {k: v for k, v in changes.items() if k not in GAME_RULE_KEYS}
+    merged = _merged_settings(organisation, changes) if changes else None
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    if merged is not None and other_changes:
+        stored = organisation_settings(organisation).model_dump(mode="json")
+        wanted = merged.model_dump(mode="json")
+        for key in other_changes:
+            if stored.get(key) != wanted.get(key):
+                before[key], after[key] = stored.get(key), wanted.get(key)
     for field in ("name", "default_timezone", "default_locale"):
         value = getattr(data, field)
-        if value is not None:
-            setattr(organisation, field, value)
+        if value is not None and value != getattr(organisation, field):
+            before[field], after[field] = getattr(organisation, field), value
+    if merged is not None and game_changes:
+        await change_game_rules(org, newest_game_rules(merged), commit=False)
+        organisation = await org.organisation()
+    if after:
+        settings = organisation_settings(organisation).model_dump(mode="json")
+        settings.update({k: v for k, v in after.items() if k in other_changes})
+        organisation.settings = settings
+        for field in ("name", "default_timezone", "default_locale"):
+            if field in after:
+                setattr(organisation, field, after[field])
+        audit.record(
+            org,
+            "organisation.update",
+            target_type="organisation",
+            target_id=org.organisation_id,
+            summary=f"Changed the organisation's {', '.join(sorted(after))}",
+            details={"before": before, "after": after},
+        )
     org.session.add(organisation)
     await org.session.commit()
     return _public(organisation)
