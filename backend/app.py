@@ -30,7 +30,10 @@ from backend.badges.controllers import (
     MyBadgesController,
 )
 from backend.catalogue.controllers import CompetencyController, CourseController
-from backend.catalogue.testimonials import TestimonialController
+from backend.catalogue.testimonials import (
+    TestimonialController,
+    TestimonialModerationController,
+)
 from backend.challenges.controllers import ChallengeController, TeamChallengeController
 from backend.console.routes import CONSOLE_CONTROLLERS
 from backend.console.shell import console_exception_response
@@ -94,6 +97,7 @@ ROUTE_HANDLERS: list[Any] = [
     CompetencyController,
     CourseController,
     TestimonialController,
+    TestimonialModerationController,
     ApiKeyController,
     IntegrationController,
     WebhookSecretController,

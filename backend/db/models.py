@@ -424,6 +424,15 @@ class Testimonial(SQLModel, table=True):
     user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
     text: str = Field(max_length=1000)
     created_at: datetime = _ts()
+    # moderation (migration 0019): "pending" until L&D approves it, or "hidden" with a reason
+    # only L&D sees; a rewrite asks for approval again. See backend/catalogue/testimonials.py.
+    status: str = Field(default="pending", max_length=16)
+    approved_at: datetime | None = _ts(nullable=True)
+    hidden_reason: str = Field(default="", max_length=500)
+    moderated_at: datetime | None = _ts(nullable=True)
+    moderated_by_id: int | None = Field(
+        default=None, foreign_key="user_account.id", ondelete="SET NULL"
+    )
 
 
 TENANT_TABLES.append(Testimonial)

@@ -308,11 +308,14 @@ class CataloguePageController(Controller):
                         "name": t.display_name,
                         "text": t.text,
                         "mine": t.mine,
+                        # the author's own: "waiting for approval" / "hidden by L&D" (only to them)
+                        "status": t.status.value,
                         "date": _date(t.created_at, locale, principal.timezone),
                     }
                     for t in said
                 ],
                 "mine": mine,
+                "need_approval": await testimonials.need_approval(scope),
                 "draft": draft if draft is not None else (mine.text if mine else ""),
                 "error": gettext(error) if error else None,
                 "saved_xp": saved_xp,
