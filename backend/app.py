@@ -22,6 +22,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from backend.accounts.controllers import AuthController, MeController, UserAdminController
 from backend.accounts.privacy import PrivacyController
+from backend.audit.controllers import AuditController
 from backend.auth.middleware import AuthenticationMiddleware, LearnloopCSRFMiddleware
 from backend.auth.sessions import SessionCookieConfig
 from backend.badges.controllers import (
@@ -98,6 +99,7 @@ ROUTE_HANDLERS: list[Any] = [
     CourseController,
     TestimonialController,
     TestimonialModerationController,
+    AuditController,
     ApiKeyController,
     IntegrationController,
     WebhookSecretController,

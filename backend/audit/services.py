@@ -8,12 +8,14 @@ it came from.
 
 import csv
 import io
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlmodel import col, func, or_
+from sqlmodel import col, func, or_, select
 
 from backend.db.models import AuditEntry
 from backend.tenancy import OrgScope
@@ -59,23 +61,45 @@ def record(
 class AuditQuery:
     q: str = ""
     action: str = ""
+    """An action ("course.archive") or a kind of action ("course"): that kind's actions."""
     since: datetime | None = None
     until: datetime | None = None
+    """Entries before this moment (exclusive)."""
+
+    @classmethod
+    def for_days(
+        cls, *, q: str = "", action: str = "", first: date | None, last: date | None, tz: str
+    ) -> "AuditQuery":
+        """Entries of the local days ``first`` to ``last`` (both included) in timezone ``tz``."""
+        zone = ZoneInfo(tz)
+        return cls(
+            q=q,
+            action=action,
+            since=datetime.combine(first, time(), zone) if first else None,
+            until=datetime.combine(last + timedelta(days=1), time(), zone) if last else None,
+        )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _filtered(scope: OrgScope, query: AuditQuery) -> Any:
     stmt = scope.select(AuditEntry)
     if query.q:
-        like = f"%{query.q.lower()}%"
+        like = f"%{_escape_like(query.q)}%"
         stmt = stmt.where(
             or_(
-                col(AuditEntry.summary).ilike(like),
-                col(AuditEntry.actor_name).ilike(like),
-                col(AuditEntry.action).ilike(like),
+                col(AuditEntry.summary).ilike(like, escape="\\"),
+                col(AuditEntry.actor_name).ilike(like, escape="\\"),
+                col(AuditEntry.action).ilike(like, escape="\\"),
             )
         )
     if query.action:
-        stmt = stmt.where(col(AuditEntry.action).startswith(query.action))
+        kind = query.action.rstrip(".")
+        stmt = stmt.where(
+            or_(col(AuditEntry.action) == kind, col(AuditEntry.action).startswith(kind + "."))
+        )
     if query.since is not None:
         stmt = stmt.where(col(AuditEntry.created_at) >= query.since)
     if query.until is not None:
@@ -97,11 +121,26 @@ async def list_entries(
     return rows, int(total)
 
 
-CSV_COLUMNS = ("when", "who", "action", "target_type", "target_id", "summary")
+async def action_kinds(scope: OrgScope) -> list[str]:
+    """The kinds of action the organisation's log holds ("course", "testimonial", ...)."""
+    kind = func.split_part(col(AuditEntry.action), ".", 1)
+    rows = await scope.session.exec(
+        select(kind).where(scope.owns(AuditEntry)).group_by(kind).order_by(kind)
+    )
+    return [str(k) for k in rows.all() if k]
+
+
+CSV_COLUMNS = ("when", "who", "action", "target_type", "target_id", "summary", "details")
+CSV_MEDIA_TYPE = "text/csv"  # Litestar adds "; charset=utf-8"
+BOM = "\ufeff"  # Excel reads a CSV file without it as the local code page (é becomes Ã©)
 
 
 async def export_csv(scope: OrgScope, query: AuditQuery) -> str:
-    """Every matching entry as CSV (UTF-8, comma separated, oldest last like the page)."""
+    """Every matching entry as CSV (UTF-8, comma separated, newest first like the page).
+
+    Every text cell is made safe against formula injection; the caller adds ``BOM`` for a
+    download (see ``csv_download``).
+    """
     rows = await scope.all(
         _filtered(scope, query).order_by(
             col(AuditEntry.created_at).desc(), col(AuditEntry.id).desc()
@@ -114,14 +153,26 @@ async def export_csv(scope: OrgScope, query: AuditQuery) -> str:
         writer.writerow(
             (
                 row.created_at.isoformat(),
-                row.actor_name,
-                row.action,
-                row.target_type,
-                row.target_id,
+                _safe_cell(row.actor_name),
+                _safe_cell(row.action),
+                _safe_cell(row.target_type),
+                _safe_cell(row.target_id),
                 _safe_cell(row.summary),
+                _safe_cell(json.dumps(row.details, ensure_ascii=False, sort_keys=True))
+                if row.details
+                else "",
             )
         )
     return buffer.getvalue()
+
+
+async def csv_download(scope: OrgScope, query: AuditQuery) -> bytes:
+    """The export as the bytes of a file Excel opens right: UTF-8 with a byte order mark."""
+    return (BOM + await export_csv(scope, query)).encode("utf-8")
+
+
+def csv_filename(today: date) -> str:
+    return f"audit-log-{today.isoformat()}.csv"
 
 
 def _safe_cell(value: str) -> str:
