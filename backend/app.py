@@ -1,5 +1,6 @@
 """The Litestar application factory: ``backend.app:create_app``."""
 
+import html
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -85,6 +86,42 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
     "frame-ancestors 'none'; form-action 'self'; manifest-src 'self'; worker-src 'self'"
 )
+
+
+class ApiDocsRenderPlugin(OpenAPIRenderPlugin):
+    """The API docs at /schema: Swagger UI served from /static/vendor, under the strict CSP.
+
+    Litestar's own pages load their script from a CDN and start it with an inline script,
+    which the CSP blocks (a blank page); this one references only files of the app.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(path="/", favicon="", style="")
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        title = html.escape(str(openapi_schema["info"]["title"]))
+        spec = html.escape(self.get_openapi_json_route(request))
+        vendor = "/static/vendor/swagger-ui"
+        return f"""<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{title}</title>
+  <link rel="icon" href="/static/icons/icon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="{vendor}/swagger-ui.css">
+  <link rel="stylesheet" href="/static/css/api-docs.css">
+  <script src="{vendor}/swagger-ui-bundle.js" defer></script>
+  <script src="/static/js/api-docs.js" defer></script>
+</head>
+<body>
+  <noscript><p class="api-docs-fallback">These docs need JavaScript. The API is described in
+    <a href="{spec}">{spec}</a>.</p></noscript>
+  <div id="api-docs" data-openapi-url="{spec}"></div>
+</body>
+</html>
+""".encode()
+
 
 ROUTE_HANDLERS: list[Any] = [
     HealthController,
@@ -330,7 +367,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             version="1",
             description="Learning-habit platform: catalogue, learners, teams and integrations.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), JsonRenderPlugin()],
+            render_plugins=[ApiDocsRenderPlugin(), JsonRenderPlugin()],
         ),
         exception_handlers={
             HTTPException: _http_exception_handler,

@@ -1,7 +1,10 @@
+import re
+
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlmodel import func, select
 
+from backend.app import CONTENT_SECURITY_POLICY
 from backend.context import AppContext
 from backend.db.models import LearningEvent
 from tests.factories import World
@@ -20,6 +23,32 @@ async def test_openapi_schema_lists_the_api(client: AsyncTestClient[Litestar]) -
     assert "/" not in schema["paths"]
     page = await client.get("/schema")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    # the console's moderation and audit actions are documented too
+    summaries = {op.get("summary") for path in schema["paths"].values() for op in path.values()}
+    assert "Approve a testimonial: colleagues see it (L&D admin)" in summaries
+    assert "The audit log as CSV (UTF-8 with BOM, same filters) (L&D admin)" in summaries
+
+
+async def test_the_api_docs_page_loads_only_the_apps_own_files(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """The strict CSP stays: the page has no inline script or style and no other host."""
+    page = await client.get("/schema")
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    html = page.text
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S)
+    assert scripts and all(
+        body.strip() == "" and 'src="/static/' in attrs for attrs, body in scripts
+    )
+    assert "<style" not in html and "style=" not in html and " on" not in html.replace("\n", " ")
+    assert "http://" not in html and "https://" not in html
+    assert 'data-openapi-url="/schema/openapi.json"' in html
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert len(assets) == 5
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 0
 
 
 async def test_responses_carry_security_headers(client: AsyncTestClient[Litestar]) -> None:
