@@ -12,6 +12,7 @@ from backend.db.types import utcnow
 from backend.deps import provide_scope
 from backend.nudges import governance, services
 from backend.nudges.schemas import (
+    LocaleName,
     NudgeInsights,
     NudgeRulesPublic,
     NudgeRulesUpdate,
@@ -22,6 +23,7 @@ from backend.nudges.schemas import (
     SentToMe,
 )
 from backend.tenancy import OrgScope
+from gamification.nudges import NudgeType
 
 _SCOPE = {"org": Provide(provide_scope, sync_to_thread=False)}
 _VARIANT = "/nudge-variants/{kind:str}/{locale:str}/{variant:str}"
@@ -88,8 +90,8 @@ class NudgeController(Controller):
     async def nudge_variants(
         self,
         org: OrgScope,
-        kind: str | None = Parameter(default=None, description="one nudge kind"),
-        locale: str | None = Parameter(default=None, description="nl or en"),
+        kind: NudgeType | None = Parameter(default=None, description="one nudge kind"),
+        locale: LocaleName | None = Parameter(default=None, description="nl or en"),
         since: date | None = Parameter(
             default=None, description="first UTC day measured (default: 30 days ago)"
         ),
@@ -102,7 +104,7 @@ class NudgeController(Controller):
             org,
             since or today - timedelta(days=29),
             until or today,
-            kind=kind,
+            kind=kind.value if kind else None,
             locale=locale,
         )
 

@@ -90,6 +90,14 @@ async def test_bad_rules_are_refused_with_the_field_named(app: Litestar, world: 
         ):
             response = await ld.patch("/api/v1/nudge-rules", json=bad)
             assert response.status_code == 400 and name in response.text, response.text
+        for query in (
+            {"kind": "spam"},
+            {"locale": "de"},
+            {"since": "2026-12-01", "until": "2026-11-01"},
+        ):
+            response = await ld.get(VARIANTS, params=query)
+            assert response.status_code == 400, (query, response.text)
+            assert list(query)[-1] in response.text
 
 
 async def test_ld_adds_edits_retires_and_restores_text_variants(
