@@ -38,7 +38,7 @@ from backend.badges.schemas import (
     BadgeUpdate,
     EmblemDesignIn,
 )
-from backend.badges.texts import language_of, localized, tier_label
+from backend.badges.texts import language_of, localized
 from backend.console.shell import (
     ConsoleController,
     console_page,
@@ -634,10 +634,6 @@ async def _stored_values(
         "course_ids": ",".join(str(c) for c in criterion.get("course_ids") or []),
     }
     return values, [(str(t["name"]), str(int(t["threshold"]) // per)) for t in tiers]
-
-
-def tier_text(name: str, locale: str) -> str:
-    return tier_label(name, language_of(locale))
 
 
 CONTROLLERS = [ConsoleBadgesController]
