@@ -271,6 +271,89 @@ def api_key_create(org_slug: str, name: str) -> None:
     click.echo(created.key)
 
 
+@main.group("import")
+def import_group() -> None:
+    """Import courses or people from a CSV file (every row checked first)."""
+
+
+def _import_file(kind: str, path: str, org_slug: str) -> None:
+    """Check every row; with any problem print them all and exit 1, else import with a
+    progress bar (stderr) and print the summary. The console's upload does the same."""
+    from pathlib import Path
+
+    from backend.auth.principal import Principal
+    from backend.imports import services
+    from backend.tenancy import OrgScope
+    from pwa.i18n import set_locale
+
+    set_locale("en")
+    file = Path(path)
+    data = file.read_bytes()
+    kind_spec = services.KINDS[kind]
+
+    async def go(ctx: Any) -> tuple[Any, Any]:
+        async with ctx.sessionmaker() as session:
+            org = await _org_by_slug(session, org_slug)
+            operator = Principal(
+                organisation_id=org.id,
+                user_id=None,
+                roles=frozenset({"ld_admin"}),
+                via="cli",
+                display_name="command line",
+            )
+            job, checked = await services.submit(
+                OrgScope(session, operator), kind_spec, file.name, data
+            )
+        if job.status == "rejected":
+            return job, checked
+        with click.progressbar(
+            length=max(len(checked.rows), 1), label=f"importing {kind}", file=sys.stderr
+        ) as bar:
+
+            async def progress(done: int) -> None:
+                bar.update(done - bar.pos)
+
+            assert job.id is not None
+            job = await services.run(ctx.sessionmaker, operator, job.id, checked, progress)
+        return job, checked
+
+    job, checked = _run(go)
+    if job.status == "rejected":
+        click.echo(f"{file.name}: {job.error_count} problem(s); nothing was imported", err=True)
+        for problem in checked.problems:
+            where = f"row {problem.row}" if problem.row else "file"
+            if problem.column:
+                where += f", column {problem.column}"
+            click.echo(f"  {where}: {services.problem_text(problem)}", err=True)
+        sys.exit(1)
+    if job.status != "done":
+        message = services.problem_text(job.errors[0]) if job.errors else "unknown error"
+        raise click.ClickException(message)
+    click.echo(
+        f"imported {job.total_rows} {kind} from {file.name}: {job.created} created, "
+        f"{job.updated} updated, {job.unchanged} unchanged"
+    )
+
+
+FILE = click.Path(exists=True, dir_okay=False, readable=True)
+
+
+@import_group.command("courses")
+@click.argument("file", type=FILE)
+@click.option("--org", "org_slug", required=True, help="Organisation slug.")
+def import_courses(file: str, org_slug: str) -> None:
+    """Create or update courses from FILE (matched by external_id)."""
+    _import_file("courses", file, org_slug)
+
+
+@import_group.command("people")
+@click.argument("file", type=FILE)
+@click.option("--org", "org_slug", required=True, help="Organisation slug.")
+def import_people(file: str, org_slug: str) -> None:
+    """Create or update people and their teams from FILE (matched by e-mail)."""
+    _import_file("people", file, org_slug)
+
+
 @main.group()
 def vapid() -> None:
     """Web Push (VAPID) keys."""
