@@ -17,7 +17,9 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.response import Response
+from pydantic import Field, ValidationError
 
+from backend.accounts.schemas import Schema as RequestSchema
 from backend.auth.guards import requires_ld_admin
 from backend.auth.principal import Principal
 from backend.deps import app_context, provide_scope
@@ -28,6 +30,13 @@ from backend.tenancy import OrgScope
 MAX_BODY = MAX_FILE_BYTES + 64 * 1024  # the file and a multipart envelope
 
 
+class CsvDocument(RequestSchema):
+    """The file inside a JSON body, for clients that only speak JSON."""
+
+    csv: str = Field(max_length=MAX_FILE_BYTES, description="The file's text.")
+    filename: str = Field(default="", max_length=200)
+
+
 @dataclass
 class CsvUploadOperation(Operation):
     """The request body in the OpenAPI document: a CSV file, sent raw or as a form field."""
@@ -35,9 +44,22 @@ class CsvUploadOperation(Operation):
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
             required=True,
-            description="The CSV file: the raw body (text/csv), or the form field `file`.",
+            description=(
+                "The CSV file: the raw body (text/csv), the form field `file`, or JSON "
+                '`{"csv": "<the file\'s text>", "filename": "..."}`.'
+            ),
             content={
                 "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["csv"],
+                        properties={
+                            "csv": Schema(type=OpenAPIType.STRING),
+                            "filename": Schema(type=OpenAPIType.STRING),
+                        },
+                    )
+                ),
                 "multipart/form-data": OpenAPIMediaType(
                     schema=Schema(
                         type=OpenAPIType.OBJECT,
@@ -59,8 +81,16 @@ async def _file(request: Request[Any, Any, Any]) -> tuple[str, bytes]:
         if not isinstance(upload, UploadFile):
             raise ClientException("file: send the CSV file in the form field 'file'")
         return upload.filename or "", await upload.read()
+    if content_type.startswith("application/json"):
+        try:
+            sent = CsvDocument.model_validate_json(await request.body())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "body"
+            raise ClientException(f"{where}: {first['msg']}") from exc
+        return sent.filename, sent.csv.encode()
     if content_type.startswith("application/x-www-form-urlencoded"):
-        raise ClientException("send the CSV file as text/csv or as multipart/form-data")
+        raise ClientException("send the CSV file as text/csv, multipart/form-data or JSON")
     name = request.query_params.get("filename") or ""
     return name, await request.body()
 

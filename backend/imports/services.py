@@ -115,17 +115,18 @@ class ImportJobPublic(BaseModel):
     finished_at: datetime | None
 
 
-def problem_text(problem: Problem | dict[str, Any]) -> str:
-    """A problem's message in the current language, its values filled in."""
+def problem_text(problem: Problem | dict[str, Any], *, translate: bool = True) -> str:
+    """A problem's message in the current language (or English), its values filled in."""
     if isinstance(problem, Problem):
         message, values = problem.message, problem.values
     else:
         message, values = problem["message"], problem.get("values") or {}
-    text = gettext(message)
+    text = gettext(message) if translate else message
     return text % values if values else text
 
 
 def job_public(job: ImportJob) -> ImportJobPublic:
+    """The API's view of a job (messages in English, like every API error)."""
     assert job.id is not None
     return ImportJobPublic(
         id=job.id,
@@ -139,7 +140,9 @@ def job_public(job: ImportJob) -> ImportJobPublic:
         unchanged=job.unchanged,
         error_count=job.error_count,
         errors=[
-            ImportProblem(row=e["row"], column=e["column"], message=problem_text(e))
+            ImportProblem(
+                row=e["row"], column=e["column"], message=problem_text(e, translate=False)
+            )
             for e in job.errors
         ],
         created_at=job.created_at,
