@@ -6,8 +6,11 @@ the import after the response and leads to its page, which shows the progress (p
 ``console-import.js``; without JS a refresh link) and then the summary.
 """
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from litestar import Request, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import UploadFile
@@ -25,7 +28,7 @@ from backend.imports import services
 from backend.imports.controllers import ImportController
 from backend.imports.services import KINDS, MAX_FILE_BYTES, ImportJobPublic
 from backend.tenancy import OrgScope
-from pwa.i18n import N_, gettext
+from pwa.i18n import N_, current_locale, gettext
 
 # what each column takes, shown beside the upload form (the template file has examples)
 COLUMN_HELP: dict[str, list[tuple[str, str, bool]]] = {
@@ -70,6 +73,14 @@ STATUS_LABELS = {
 }
 
 
+def _when(moment: datetime, request: Request[Any, Any, Any]) -> str:
+    """When an import ran, in the admin's own time zone and language: 7 dec 2026, 14:26."""
+    principal = principal_of(request)
+    return format_datetime(
+        moment, "d MMM y, HH:mm", tzinfo=ZoneInfo(principal.timezone), locale=current_locale()
+    )
+
+
 def _kind_options() -> list[tuple[str, str]]:
     return [(name, gettext(kind.label)) for name, kind in KINDS.items()]
 
@@ -95,7 +106,10 @@ async def _upload_page(
                 {**e, "text": services.problem_text(e)} for e in (job.errors if job else [])
             ],
             "form_error": form_error,
-            "recent": await services.recent_jobs(org),
+            "recent": [
+                {"job": job, "when": _when(job.created_at, request)}
+                for job in await services.recent_jobs(org)
+            ],
             "status_labels": STATUS_LABELS,
             "max_mb": MAX_FILE_BYTES // (1024 * 1024),
         },
