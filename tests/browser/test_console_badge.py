@@ -83,7 +83,7 @@ async def test_a_badge_designed_in_the_console_reaches_a_learner_after_an_xapi_s
     await expect(emblem).to_have_attribute(
         "src", "/console/badges/emblem.svg?shape=shield&colour=rose&icon=chat"
     )
-    await page.get_by_role("button", name="Voorbeeld").click()
+    await page.get_by_role("button", name="Voorbeeld", exact=True).click()
     preview = page.locator(".preview")
     await expect(preview).to_contain_text("Feedbackkampioen")
     await expect(preview).to_contain_text("Rond 1 training af binnen Communicatie")
