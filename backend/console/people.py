@@ -33,7 +33,8 @@ from backend.console.shell import (
     redirect,
     use_locale,
 )
-from backend.db.models import Role, Team, User
+from backend.db.models import Role, SignInLink, Team, User
+from backend.db.types import utcnow
 from backend.deps import app_context
 from backend.teams import services as teams
 from backend.teams.schemas import MembershipUpdate, TeamCreate, TeamUpdate
@@ -271,6 +272,17 @@ class PeopleConsoleController(ConsoleController):
         user = await org.get(User, person.id, what="user")
         settings = app_context(request.app.state).settings
         status = status_of(person)
+        open_link = (
+            await org.session.exec(
+                org.select(SignInLink)
+                .where(
+                    SignInLink.user_id == person.id,
+                    col(SignInLink.used_at).is_(None),
+                    col(SignInLink.expires_at) > utcnow(),
+                )
+                .order_by(col(SignInLink.created_at).desc())
+            )
+        ).first()
         return console_page(
             request,
             "console/people/person.html",
@@ -310,6 +322,13 @@ class PeopleConsoleController(ConsoleController):
                     else ""
                 ),
                 "mail_configured": settings.mail_configured,
+                "open_link": open_link,
+                "open_link_sent": _date(
+                    open_link.created_at if open_link else None, locale, principal.timezone
+                ),
+                "open_link_until": _date(
+                    open_link.expires_at if open_link else None, locale, principal.timezone
+                ),
             },
             section="people",
             title=person.display_name,

@@ -109,6 +109,7 @@ async def test_adding_and_inviting_without_mail_shows_the_link_once(
         assert link.startswith("http://localhost:8000/password/")
         again = await admin.get(f"/console/people/{noor.id}?lang=en")
         assert "/password/" not in again.text  # shown once only
+        assert "the link works until" in again.text and "Send a new invitation" in again.text
         assert "Acme Support" in again.text
     async with AsyncTestClient(app=app) as browser:
         opened = await browser.get(urlparse(link).path)
