@@ -1,8 +1,9 @@
 // Game design: refresh the preview as values change (the Preview button works without this).
 const form = document.getElementById("game-form");
 const panel = document.getElementById("game-preview");
+const previewButton = form && form.querySelector("button[formaction]");
 
-if (form && panel) {
+if (form && panel && previewButton) {
   let timer = 0;
   let inFlight = null;
 
@@ -11,7 +12,7 @@ if (form && panel) {
     inFlight = new AbortController();
     panel.classList.add("is-loading");
     try {
-      const response = await fetch("/console/game/preview", {
+      const response = await fetch(previewButton.formAction, {
         method: "POST",
         body: new URLSearchParams(new FormData(form)),
         headers: { "Content-Type": "application/x-www-form-urlencoded" },
