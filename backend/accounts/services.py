@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend import mail
 from backend.accounts import links
+from backend.accounts.bulk import PersonWrite, write_people
 from backend.accounts.schemas import (
     LinkSent,
     MePublic,
@@ -307,46 +308,43 @@ def _roles(roles: list[Role] | list[str]) -> list[str]:
 
 
 async def create_user(scope: OrgScope, data: UserCreate, password_cost: HashCost) -> UserPublic:
-    """Add a person (and put them in ``data.team_id``); 409 when the address is taken."""
+    """Add a person (and put them in ``data.team_id``); 409 when the address is taken.
+
+    The row is written by ``accounts.bulk.write_people``, the one write path of new people
+    (a CSV import writes thousands through it at once); it also wakes the new hire.
+    """
     org = await scope.organisation()
     team = None if data.team_id is None else await scope.get(Team, data.team_id, what="team")
-    user = scope.add(
-        User(
-            organisation_id=scope.organisation_id,
-            email=normalise_email(data.email),
-            display_name=data.display_name,
-            password_hash=hash_password(data.password, password_cost) if data.password else None,
-            roles=_roles(data.roles),
-            timezone=data.timezone or org.default_timezone,
-            locale=data.locale or org.default_locale,
-            start_date=data.start_date,
-        )
-    )
+    email = normalise_email(data.email)
+    fields = {
+        "email": email,
+        "display_name": data.display_name,
+        "password_hash": hash_password(data.password, password_cost) if data.password else None,
+        "roles": _roles(data.roles),
+        "timezone": data.timezone or org.default_timezone,
+        "locale": data.locale or org.default_locale,
+        "start_date": data.start_date,
+    }
+    placed = [(team.id, False)] if team is not None and team.id is not None else []
     try:
-        await scope.session.flush()
+        [user_id] = await write_people(scope, [PersonWrite(None, fields, placed)])
     except IntegrityError as exc:
         await scope.session.rollback()
         raise ClientException(
-            f"a user with e-mail {user.email} already exists",
+            f"a user with e-mail {email} already exists",
             status_code=409,
             extra={"field": "email"},
         ) from exc
-    assert user.id is not None
-    teams: list[UserTeam] = []
-    if team is not None:
-        assert team.id is not None
-        scope.add(TeamMembership(team_id=team.id, user_id=user.id, organisation_id=0))
-        teams = [UserTeam(id=team.id, name=team.name, is_manager=False)]
+    user = await scope.get(User, user_id, what="user")
+    teams = [UserTeam(id=team.id, name=team.name, is_manager=False)] if placed and team else []
     audit.record(
         scope,
         "user.create",
         target_type="user",
-        target_id=user.id,
+        target_id=user_id,
         summary=f"Added {user.display_name} <{user.email}>",
         details={"roles": user.roles, "team": team.name if team else None},
     )
-    # a state row due now: the scheduler plans the new hire's welcome at its next tick
-    await wake_learners(scope.session, scope.organisation_id, [user.id], utcnow())
     await scope.session.commit()
     return user_public(user, teams)
 
