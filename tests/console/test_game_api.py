@@ -275,3 +275,12 @@ async def test_game_rules_stay_within_the_organisation(
     async with signed_in_client(app, world.email("a", "employee")) as sam:
         assert (await sam.get(API)).status_code == 403
         assert (await sam.patch(API, json={"xp": {"informal_xp": 99}})).status_code == 403
+
+
+async def test_game_rules_routes_are_in_the_openapi_document(app: Litestar) -> None:
+    async with AsyncTestClient(app=app) as client:
+        paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    assert {"get", "patch"} <= set(paths["/api/v1/game-rules"])
+    assert "post" in paths["/api/v1/game-rules/preview"]
+    summary = paths["/api/v1/game-rules"]["patch"]["summary"]
+    assert "from a day" in summary
