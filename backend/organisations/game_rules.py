@@ -42,7 +42,7 @@ from backend.organisations.settings import (
 from backend.tenancy import OrgScope
 from gamification import DateRange, EventKind, LearningFact
 from gamification.periods import local_day
-from gamification.streaks import walk_active_days
+from gamification.streaks import StreakCheckpoint, walk_active_days
 from gamification.xp import XpContext, xp_for_fact
 
 MAX_DAYS_AHEAD = 366
@@ -301,6 +301,7 @@ class LearnerSnapshot:
     days: tuple[int, ...]
     sessions: tuple[int, ...]
     pauses: tuple[DateRange, ...]
+    checkpoint: StreakCheckpoint | None = None  # the engine's, for the policy it was made with
 
 
 async def _learners(org: OrgScope) -> list[LearnerSnapshot]:
@@ -313,6 +314,7 @@ async def _learners(org: OrgScope) -> list[LearnerSnapshot]:
                 LearnerState.data["active"]["days"],
                 LearnerState.data["active"]["sessions"],
                 LearnerState.data["pauses"],
+                LearnerState.data["streak_checkpoint"],
             )
             .select_from(User)
             .outerjoin(LearnerState, col(LearnerState.user_id) == col(User.id))
@@ -320,7 +322,7 @@ async def _learners(org: OrgScope) -> list[LearnerSnapshot]:
         )
     ).all()
     snapshots = []
-    for tz, xp_total, days, sessions, pauses in rows:
+    for tz, xp_total, days, sessions, pauses, checkpoint in rows:
         days, sessions = list(days or []), list(sessions or [])
         if len(days) != len(sessions):
             days, sessions = [], []
@@ -331,6 +333,7 @@ async def _learners(org: OrgScope) -> list[LearnerSnapshot]:
                 days=tuple(int(d) for d in days),
                 sessions=tuple(int(s) for s in sessions),
                 pauses=tuple(DateRange.from_dict(p) for p in pauses or []),
+                checkpoint=StreakCheckpoint.from_dict(checkpoint) if checkpoint else None,
             )
         )
     return snapshots
@@ -404,18 +407,26 @@ def compute_preview(
     old_curve, new_curve = level_curve(before), level_curve(after)
     levels_now: Counter[int] = Counter()
     levels_new: Counter[int] = Counter()
+    same_policy = old_policy == new_policy
     for learner in learners:
         today = local_day(now, learner.timezone)
-        for policy, is_new in ((old_policy, False), (new_policy, True)):
+        # the engine's checkpoint holds for the policy in force (it checks): a short walk
+        status, _ = walk_active_days(
+            learner.days,
+            learner.sessions,
+            old_policy,
+            learner.pauses,
+            today=today,
+            resume=learner.checkpoint,
+        )
+        preview.streaks_now += status.current > 0
+        preview.freezes_now += status.freezes_banked
+        if not same_policy:
             status, _ = walk_active_days(
-                learner.days, learner.sessions, policy, learner.pauses, today=today
+                learner.days, learner.sessions, new_policy, learner.pauses, today=today
             )
-            if is_new:
-                preview.streaks_new += status.current > 0
-                preview.freezes_new += status.freezes_banked
-            else:
-                preview.streaks_now += status.current > 0
-                preview.freezes_now += status.freezes_banked
+        preview.streaks_new += status.current > 0
+        preview.freezes_new += status.freezes_banked
         level_now = old_curve.level_for_xp(learner.xp_total)
         level_new = new_curve.level_for_xp(learner.xp_total)
         levels_now[level_now] += 1
