@@ -44,10 +44,12 @@ from backend.deps import provide_db_session, provide_principal
 from backend.health.controllers import HealthController
 from backend.integrations.controllers import (
     ApiKeyController,
+    IntakeLogController,
     IntegrationController,
     WebhookSecretController,
 )
 from backend.kudos.controllers import KudosController, MyKudosController
+from backend.learning import intake_log
 from backend.learning.controllers import (
     EventIngestController,
     LearnerController,
@@ -139,6 +141,7 @@ ROUTE_HANDLERS: list[Any] = [
     AuditController,
     ApiKeyController,
     IntegrationController,
+    IntakeLogController,
     WebhookSecretController,
     EventIngestController,
     XapiController,
@@ -330,6 +333,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     )
 
     async def _dispose_engine() -> None:
+        await intake_log.flush(context.engine)
         await context.engine.dispose()
 
     # a server process (not the test suite, which starts many apps in one process)

@@ -392,6 +392,8 @@ class WebhookSecret(SQLModel, table=True):
     # encrypted with a key derived from LEARNLOOP_SECRET_KEY (it must be readable to verify HMACs)
     secret_encrypted: str = Field(max_length=400)
     created_at: datetime = _ts()
+    # brought up to date at most once a minute by a verified delivery (migration 0020)
+    last_used_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
 
 
@@ -689,3 +691,30 @@ class ImportJob(SQLModel, table=True):
 
 
 TENANT_TABLES.append(ImportJob)
+
+
+class IntakeLogEntry(SQLModel, table=True):
+    """One ingestion request (xAPI, webhook, events API) and what became of each statement or
+    event in it, so L&D can debug an LMS connection (``backend/learning/intake_log.py``).
+
+    ``items`` is a compact list, one object per statement/event: ``o`` outcome, ``k`` its
+    id or idempotency key, ``u`` learner and ``c`` course it resolved to, ``r`` reason,
+    ``x`` XP, ``p`` a trimmed copy of what was sent (only where nothing was stored).
+    Written in batches off the request path and pruned to the newest rows per organisation.
+    """
+
+    __tablename__ = "intake_log"
+    __table_args__ = (Index("ix_intake_log_org_id", "organisation_id", "id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), primary_key=True, autoincrement=True)
+    )
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    received_at: datetime = _ts()
+    source: str = Field(max_length=10)
+    status: int
+    credential: str = Field(default="", max_length=40)
+    items: list[dict[str, Any]] = _json(list)
+
+
+TENANT_TABLES.append(IntakeLogEntry)

@@ -1,3 +1,5 @@
+from typing import Literal
+
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -14,6 +16,8 @@ from backend.integrations.services import (
     WebhookSecretCreated,
     WebhookSecretPublic,
 )
+from backend.learning import intake_log
+from backend.learning.intake_log import IntakeEntry, IntakeEntryDetail
 from backend.tenancy import OrgScope
 from backend.validation import Name
 
@@ -43,7 +47,7 @@ class ApiKeyController(Controller):
         self, org: OrgScope, principal: Principal, data: ApiKeyCreate
     ) -> ApiKeyCreated:
         return await services.create_api_key(
-            org.session, org.organisation_id, data.name, principal.user_id
+            org.session, org.organisation_id, data.name, principal.user_id, audit_scope=org
         )
 
     @delete("/{key_id:int}", summary="Revoke an integration key (L&D admin)")
@@ -86,9 +90,51 @@ class WebhookSecretController(Controller):
         self, org: OrgScope, state: State, data: WebhookSecretCreate
     ) -> WebhookSecretCreated:
         return await services.create_webhook_secret(
-            org.session, app_context(state).settings, org.organisation_id, data.name
+            org.session,
+            app_context(state).settings,
+            org.organisation_id,
+            data.name,
+            audit_scope=org,
         )
 
     @delete("/{secret_id:int}", summary="Revoke a webhook secret (L&D admin)")
     async def revoke_secret(self, org: OrgScope, secret_id: int) -> None:
         await services.revoke_webhook_secret(org, secret_id)
+
+
+IntakeOutcome = Literal["accepted", "duplicate", "conflict", "rejected", "unknown_learner"]
+IntakeSource = Literal["xapi", "webhook", "api"]
+
+
+class IntakeLogController(Controller):
+    path = "/api/v1/integrations/intake"
+    tags = ["integrations"]
+    guards = [requires_ld_admin]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @get(
+        "/",
+        summary=(
+            "The newest 200 statements and events integrations sent, with their outcome, "
+            "newest first; filter by outcome and source (L&D admin)"
+        ),
+    )
+    async def recent(
+        self,
+        org: OrgScope,
+        state: State,
+        outcome: IntakeOutcome | None = None,
+        source: IntakeSource | None = None,
+    ) -> list[IntakeEntry]:
+        return await intake_log.recent(
+            org, app_context(state).engine, outcome=outcome or "", source=source or ""
+        )
+
+    @get(
+        "/{log_id:int}/{index:int}",
+        summary="One statement or event of the intake log, with what was sent (L&D admin)",
+    )
+    async def entry(
+        self, org: OrgScope, state: State, log_id: int, index: int
+    ) -> IntakeEntryDetail:
+        return await intake_log.detail(org, app_context(state).engine, log_id, index)

@@ -1,4 +1,9 @@
-"""API keys: created by an L&D admin (or the CLI), shown once, stored hashed, revocable."""
+"""API keys and webhook secrets: created by an L&D admin (or the CLI), shown once, stored
+hashed (keys) or encrypted (secrets, which must be readable to verify signatures), revocable.
+
+Creating and revoking is recorded in the audit log in the same transaction when an L&D
+admin or the operator does it (``audit_scope``; a test's or benchmark's set-up passes none).
+"""
 
 import hmac
 import secrets
@@ -6,9 +11,11 @@ from datetime import datetime
 
 from litestar.exceptions import ClientException
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.audit import services as audit
 from backend.auth.api_keys import generate_api_key, hash_api_key, parse_prefix
 from backend.context import ApiKeyCache
 from backend.db.models import ApiKey, WebhookSecret
@@ -45,7 +52,12 @@ def _public(row: ApiKey) -> ApiKeyPublic:
 
 
 async def create_api_key(
-    session: AsyncSession, organisation_id: int, name: str, created_by_id: int | None
+    session: AsyncSession,
+    organisation_id: int,
+    name: str,
+    created_by_id: int | None,
+    *,
+    audit_scope: OrgScope | None = None,
 ) -> ApiKeyCreated:
     new = generate_api_key()
     row = ApiKey(
@@ -56,6 +68,16 @@ async def create_api_key(
         created_by_id=created_by_id,
     )
     session.add(row)
+    if audit_scope is not None:
+        await session.flush()
+        audit.record(
+            audit_scope,
+            "api_key.create",
+            target_type="api_key",
+            target_id=row.id,
+            summary=f"Created API key “{name}” ({new.prefix})",
+            details={"name": name, "prefix": new.prefix},
+        )
     await session.commit()
     return ApiKeyCreated(**_public(row).model_dump(), key=new.plaintext)
 
@@ -77,6 +99,14 @@ async def revoke_api_key(scope: OrgScope, key_id: int, cache: ApiKeyCache | None
         raise ClientException(f"API key {key_id} is already revoked", status_code=409)
     row.revoked_at = utcnow()
     scope.session.add(row)
+    audit.record(
+        scope,
+        "api_key.revoke",
+        target_type="api_key",
+        target_id=key_id,
+        summary=f"Revoked API key “{row.name}” ({row.prefix})",
+        details={"name": row.name, "prefix": row.prefix},
+    )
     await scope.session.commit()
     if cache is not None:
         cache.forget(row.prefix)
@@ -114,6 +144,7 @@ class WebhookSecretPublic(BaseModel):
     name: str
     key_id: str
     created_at: datetime
+    last_used_at: datetime | None
     revoked_at: datetime | None
 
 
@@ -129,12 +160,18 @@ def _webhook_public(row: WebhookSecret) -> WebhookSecretPublic:
         name=row.name,
         key_id=row.key_id,
         created_at=row.created_at,
+        last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
     )
 
 
 async def create_webhook_secret(
-    session: AsyncSession, settings: Settings, organisation_id: int, name: str
+    session: AsyncSession,
+    settings: Settings,
+    organisation_id: int,
+    name: str,
+    *,
+    audit_scope: OrgScope | None = None,
 ) -> WebhookSecretCreated:
     secret = "whsec_" + secrets.token_urlsafe(32)
     row = WebhookSecret(
@@ -144,6 +181,16 @@ async def create_webhook_secret(
         secret_encrypted=encrypt_secret(settings, secret),
     )
     session.add(row)
+    if audit_scope is not None:
+        await session.flush()
+        audit.record(
+            audit_scope,
+            "webhook_secret.create",
+            target_type="webhook_secret",
+            target_id=row.id,
+            summary=f"Created webhook secret “{name}” ({row.key_id})",
+            details={"name": name, "key_id": row.key_id},
+        )
     await session.commit()
     return WebhookSecretCreated(**_webhook_public(row).model_dump(), secret=secret)
 
@@ -159,4 +206,27 @@ async def revoke_webhook_secret(scope: OrgScope, secret_id: int) -> None:
         raise ClientException(f"webhook secret {secret_id} is already revoked", status_code=409)
     row.revoked_at = utcnow()
     scope.session.add(row)
+    audit.record(
+        scope,
+        "webhook_secret.revoke",
+        target_type="webhook_secret",
+        target_id=secret_id,
+        summary=f"Revoked webhook secret “{row.name}” ({row.key_id})",
+        details={"name": row.name, "key_id": row.key_id},
+    )
     await scope.session.commit()
+
+
+async def note_webhook_secret_used(
+    sessionmaker: async_sessionmaker[AsyncSession], row: WebhookSecret, now: datetime
+) -> None:
+    """Bring a secret's ``last_used_at`` up to date after a verified delivery, at most every
+    :data:`LAST_USED_EVERY_SECONDS` (like an API key's; no write in between)."""
+    if row.last_used_at is not None and (
+        (now - row.last_used_at).total_seconds() <= LAST_USED_EVERY_SECONDS
+    ):
+        return
+    async with sessionmaker() as session:
+        row.last_used_at = now
+        session.add(row)
+        await session.commit()

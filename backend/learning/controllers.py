@@ -18,6 +18,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import (
     ClientException,
+    HTTPException,
     NotAuthorizedException,
     ServiceUnavailableException,
     ValidationException,
@@ -33,7 +34,8 @@ from backend.context import AppContext
 from backend.db.models import Competency, User, WebhookSecret
 from backend.db.types import utcnow
 from backend.deps import app_context, provide_scope
-from backend.learning import adapters, xapi
+from backend.integrations.services import note_webhook_secret_used
+from backend.learning import adapters, intake_log, xapi
 from backend.learning import lookup as ingestion_lookup
 from backend.learning.model import (
     ConflictingEvents,
@@ -89,6 +91,22 @@ def _context_and_organisation(request: Request[Any, Any, Any]) -> tuple[AppConte
     return app_context(request.app.state), current_principal(request).organisation_id
 
 
+@dataclass
+class _EventsOperation(Operation):
+    """The events route reads its body itself (so a body that is no JSON is logged too);
+    its OpenAPI operation says what it is."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(description="one learning event object, or an array of them")
+                )
+            },
+            required=True,
+        )
+
+
 class EventIngestController(Controller):
     path = "/api/v1/events"
     tags = ["ingestion"]
@@ -99,32 +117,59 @@ class EventIngestController(Controller):
         summary="Record learning events (one object or a list of up to 1000) for an integration",
         request_max_body_size=LARGE_BODY,
         status_code=200,
+        operation_class=_EventsOperation,
     )
-    async def ingest(self, request: Request[Any, Any, Any], data: Any) -> Response[Any]:
-        try:
-            parsed = _events_adapter.validate_python(data)
-        except ValidationError as exc:
-            raise _validation_error(exc) from exc
-        single = isinstance(parsed, EventIn)
-        items: list[EventIn] = [parsed] if isinstance(parsed, EventIn) else parsed
-        if not items:
-            raise ClientException("the list of events is empty")
-        if len(items) > MAX_BATCH:
-            raise ClientException(f"at most {MAX_BATCH} events per request, got {len(items)}")
+    async def ingest(self, request: Request[Any, Any, Any]) -> Response[Any]:
         ctx, org_id = _context_and_organisation(request)
-        results = await _fresh_on_change(lambda: _ingest_items(ctx, org_id, items))
+        try:
+            try:
+                # the body read here, not as ``data``: a body that is no JSON is logged too
+                data = msgspec.json.decode(await request.body())
+            except msgspec.DecodeError as exc:
+                raise ClientException(f"body: not JSON ({exc})", extra={"field": "body"}) from exc
+            try:
+                parsed = _events_adapter.validate_python(data)
+            except ValidationError as exc:
+                raise _validation_error(exc) from exc
+            single = isinstance(parsed, EventIn)
+            items: list[EventIn] = [parsed] if isinstance(parsed, EventIn) else parsed
+            if not items:
+                raise ClientException("the list of events is empty")
+            if len(items) > MAX_BATCH:
+                raise ClientException(f"at most {MAX_BATCH} events per request, got {len(items)}")
+            results, logged = await _fresh_on_change(lambda: _ingest_items(ctx, org_id, items))
+        except HTTPException as exc:
+            logged = intake_log.request_refused(str(exc.detail), await request.body())
+            _note(request, ctx, org_id, "api", exc.status_code, logged)
+            raise
+        status = 200
         if single:
             result = results[0]
             status = {"created": 201, "duplicate": 200, "conflict": 409, "rejected": 400}[
                 result.status
             ]
-            return Response(result, status_code=status)
+        _note(request, ctx, org_id, "api", status, logged)
+        if single:
+            return Response(results[0], status_code=status)
         return Response(EventBatchResult(results=results), status_code=200)
+
+
+def _note(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    org_id: int,
+    source: str,
+    status: int,
+    items: list[intake_log.Item],
+) -> None:
+    """Note a request of an integration with an API key in the intake log."""
+    key_id = current_principal(request).api_key_id
+    intake_log.note(ctx.engine, org_id, source, status, items, str(key_id or ""))
 
 
 async def _ingest_items(
     ctx: AppContext, org_id: int, items: list[EventIn]
-) -> list[EventItemResult]:
+) -> tuple[list[EventItemResult], list[intake_log.Item]]:
     now = utcnow()
     lookup = await ingestion_lookup.load(ctx.engine, org_id, adapters.item_keys(items), now)
     events, rejected = adapters.items_to_events(items, lookup)
@@ -143,7 +188,9 @@ async def _ingest_items(
             outcome[index] = EventItemResult(
                 id=items[index].id, status=r.status, detail=detail, xp=r.xp, badges=r.badges
             )
-    return [outcome[i] for i in range(len(items))]
+    results = [outcome[i] for i in range(len(items))]
+    logged = intake_log.event_items(items, dict(events), rejected, results)
+    return results, logged
 
 
 @dataclass
@@ -184,7 +231,7 @@ class XapiController(Controller):
         # runs (~10 us, 5 % of a single statement's CPU on this route)
         await requires_api_key(request, request.route_handler)
         statements = await _parse_xapi(request, None)
-        await _record_statements(request, statements)
+        await _record_statements(request, statements, 200)
         return Response([s.id for s in statements], headers=XAPI_HEADERS)
 
     @put(
@@ -201,28 +248,35 @@ class XapiController(Controller):
         statement_id: Annotated[str, Parameter(query="statementId", max_length=100)],
     ) -> Response[None]:
         statements = await _parse_xapi(request, statement_id)
-        await _record_statements(request, statements)
+        await _record_statements(request, statements, 204)
         return Response(None, status_code=204, headers=XAPI_HEADERS)
 
 
 async def _parse_xapi(
     request: Request[Any, Any, Any], statement_id: str | None
 ) -> list[xapi.ParsedStatement]:
+    body = await request.body()
     try:
         xapi.check_version_header(request.headers.get(xapi.VERSION_HEADER))
-        document, floats = xapi.decode_json(await request.body())
+        document, floats = xapi.decode_json(body)
         return xapi.parse_statements(
             document, statement_id=statement_id, from_json=True, floats=floats
         )
     except xapi.XapiError as exc:
-        raise ClientException(str(exc), extra={"field": exc.field}) from exc
+        error = ClientException(str(exc), extra={"field": exc.field})
     except msgspec.DecodeError as exc:
-        raise ClientException(f"body: not JSON ({exc})", extra={"field": "body"}) from exc
+        error = ClientException(f"body: not JSON ({exc})", extra={"field": "body"})
+    ctx, org_id = _context_and_organisation(request)
+    logged = intake_log.request_refused(error.detail, body, statement_id or "")
+    _note(request, ctx, org_id, "xapi", error.status_code, logged)
+    raise error
 
 
 async def _record_statements(
-    request: Request[Any, Any, Any], statements: list[xapi.ParsedStatement]
+    request: Request[Any, Any, Any], statements: list[xapi.ParsedStatement], status: int
 ) -> None:
+    """Record parsed statements; each outcome is noted in the intake log (``status``: the
+    success answer)."""
     ctx, org_id = _context_and_organisation(request)
     keys = adapters.statement_keys(statements)
 
@@ -233,22 +287,42 @@ async def _record_statements(
             events = adapters.statements_to_events(statements, lookup, now)
         except UnknownReference as exc:
             # an LRS rejects the whole batch when one statement is rejected
-            raise ClientException(str(exc), extra={"field": exc.field}) from exc
-        if not events:
-            return
-        try:
-            await record_events(
-                ctx.sessionmaker, org_id, events, lookup=lookup, now=now, atomic=True
+            learners = [lookup.learners.find(s.actor) for s in statements]
+            logged = intake_log.xapi_refused(
+                statements,
+                str(exc),
+                unknown=[i for i, user in enumerate(learners) if user is None],
+                user_ids={i: user.id for i, user in enumerate(learners) if user is not None},
             )
-        except ConflictingEvents as exc:
-            ids = ", ".join(k.removeprefix("xapi:") for k in exc.keys)
-            raise ClientException(
-                f"statement id already used for a different statement: {ids}",
-                status_code=409,
-                extra={"field": "id"},
-            ) from exc
+            _note(request, ctx, org_id, "xapi", 400, logged)
+            raise ClientException(str(exc), extra={"field": exc.field}) from exc
+        results: list[EventResult] = []
+        if events:
+            try:
+                results = await record_events(
+                    ctx.sessionmaker, org_id, events, lookup=lookup, now=now, atomic=True
+                )
+            except ConflictingEvents as exc:
+                ids = [k.removeprefix("xapi:") for k in exc.keys]
+                message = f"statement id already used for a different statement: {', '.join(ids)}"
+                logged = intake_log.xapi_refused(statements, message, conflicts=ids, events=events)
+                _note(request, ctx, org_id, "xapi", 409, logged)
+                raise ClientException(message, status_code=409, extra={"field": "id"}) from exc
+        _note(
+            request,
+            ctx,
+            org_id,
+            "xapi",
+            status,
+            intake_log.xapi_recorded(statements, events, results, lookup.learners),
+        )
 
-    await _fresh_on_change(attempt)
+    try:
+        await _fresh_on_change(attempt)
+    except ServiceUnavailableException as exc:
+        logged = [intake_log.item("rejected", key=s.id, reason=exc.detail) for s in statements]
+        _note(request, ctx, org_id, "xapi", exc.status_code, logged)
+        raise
 
 
 class LmsWebhookController(Controller):
@@ -270,46 +344,67 @@ class LmsWebhookController(Controller):
             secret_row = (
                 await session.exec(select(WebhookSecret).where(WebhookSecret.key_id == key_id[:32]))
             ).first()
-        if secret_row is None or secret_row.revoked_at is not None:
+        if secret_row is None:
             raise NotAuthorizedException("unknown or revoked webhook key")
         raw = await request.body()
-        try:
-            verify_signature(
-                decrypt_secret(ctx.settings, secret_row.secret_encrypted),
-                raw,
-                request.headers.get("x-learnloop-timestamp"),
-                request.headers.get("x-learnloop-signature"),
-                utcnow(),
-            )
-        except WebhookError as exc:
-            raise NotAuthorizedException(str(exc)) from exc
-        try:
-            delivery = parse_delivery(raw)
-        except WebhookError as exc:
-            raise ClientException(str(exc), extra={"field": exc.field}) from exc
         org_id = secret_row.organisation_id
-
-        async def attempt() -> EventResult:
-            now = utcnow()
-            keys = adapters.delivery_keys(delivery)
-            lookup = await ingestion_lookup.load(ctx.engine, org_id, keys, now)
+        # what becomes of a delivery signed with a known key is noted in the intake log
+        log_item: intake_log.Item = intake_log.item("rejected", payload=raw)
+        status = 500
+        try:
+            if secret_row.revoked_at is not None:
+                raise NotAuthorizedException("unknown or revoked webhook key")
             try:
-                event = adapters.delivery_event(delivery, lookup)
-            except UnknownReference as exc:
-                raise ClientException(str(exc), extra={"field": exc.field}) from exc
-            try:
-                [result] = await record_events(
-                    ctx.sessionmaker, org_id, [event], lookup=lookup, now=now, atomic=True
+                verify_signature(
+                    decrypt_secret(ctx.settings, secret_row.secret_encrypted),
+                    raw,
+                    request.headers.get("x-learnloop-timestamp"),
+                    request.headers.get("x-learnloop-signature"),
+                    utcnow(),
                 )
-            except ConflictingEvents as exc:
-                raise ClientException(
-                    "delivery_id already used for a different delivery",
-                    status_code=409,
-                    extra={"field": "delivery_id"},
-                ) from exc
-            return result
+            except WebhookError as exc:
+                raise NotAuthorizedException(str(exc)) from exc
+            await note_webhook_secret_used(ctx.sessionmaker, secret_row, utcnow())
+            try:
+                delivery = parse_delivery(raw)
+            except WebhookError as exc:
+                raise ClientException(str(exc), extra={"field": exc.field}) from exc
+            log_item["k"] = delivery.delivery_id[:200]
 
-        result = await _fresh_on_change(attempt)
+            async def attempt() -> EventResult:
+                now = utcnow()
+                keys = adapters.delivery_keys(delivery)
+                lookup = await ingestion_lookup.load(ctx.engine, org_id, keys, now)
+                try:
+                    event = adapters.delivery_event(delivery, lookup)
+                except UnknownReference as exc:
+                    log_item["o"] = "unknown_learner"
+                    log_item["a"] = delivery.learner.email or delivery.learner.external_id or ""
+                    raise ClientException(str(exc), extra={"field": exc.field}) from exc
+                log_item.update(u=event.user_id, c=event.course_id)
+                try:
+                    [result] = await record_events(
+                        ctx.sessionmaker, org_id, [event], lookup=lookup, now=now, atomic=True
+                    )
+                except ConflictingEvents as exc:
+                    log_item.update(o="conflict", n="conflict")
+                    raise ClientException(
+                        "delivery_id already used for a different delivery",
+                        status_code=409,
+                        extra={"field": "delivery_id"},
+                    ) from exc
+                return result
+
+            result = await _fresh_on_change(attempt)
+            status = 201 if result.status == "created" else 200
+            log_item.update(o=intake_log.outcome_of(result.status), x=result.xp)
+            del log_item["p"]  # stored with the event
+        except HTTPException as exc:
+            status = exc.status_code
+            log_item["r"] = str(exc.detail)[: intake_log.REASON_CHARS]
+            raise
+        finally:
+            intake_log.note(ctx.engine, org_id, "webhook", status, [log_item], secret_row.key_id)
         return Response(
             {
                 "delivery_id": delivery.delivery_id,
@@ -317,7 +412,7 @@ class LmsWebhookController(Controller):
                 "xp": result.xp,
                 "badges": result.badges,
             },
-            status_code=201 if result.status == "created" else 200,
+            status_code=status,
         )
 
 

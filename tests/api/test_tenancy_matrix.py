@@ -971,6 +971,12 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     # --- console API: testimonials and audit ---
     # --- console API: integrations ---
+    ("GET", "/api/v1/integrations/intake"): RouteSpec("ld_admin"),
+    ("GET", "/api/v1/integrations/intake/{log_id:int}/{index:int}"): RouteSpec(
+        "ld_admin",
+        own=lambda env: _integrations_intake_entry(env, "a"),
+        foreign=lambda env: _integrations_b_intake_entry(env),
+    ),
 }
 
 
@@ -1801,3 +1807,28 @@ async def test_team_page_shows_only_my_own_teams(env: Env) -> None:
             assert foreign.status_code == 404 and not leaks(
                 env, foreign, _b_people(env), person_ids_in
             )
+
+
+async def _integrations_intake_entry(env: Env, org: str) -> PathParams:
+    """An entry of the organisation's intake log (as an integration's request leaves one)."""
+    from backend.db.models import IntakeLogEntry
+    from backend.learning import intake_log
+
+    organisation_id = getattr(env.world, org).id
+    item = {"o": "accepted", "k": unique("evt")}
+    intake_log.note(env.ctx.engine, organisation_id, "api", 200, [item])
+    await intake_log.flush(env.ctx.engine)
+    async with env.ctx.sessionmaker() as session:
+        newest = (
+            await session.exec(
+                select_rows(IntakeLogEntry.id)
+                .where(IntakeLogEntry.organisation_id == organisation_id)
+                .order_by(col(IntakeLogEntry.id).desc())
+            )
+        ).first()
+    assert newest is not None
+    return {"log_id": newest, "index": 0}
+
+
+async def _integrations_b_intake_entry(env: Env) -> list[PathParams]:
+    return [await _integrations_intake_entry(env, "b")]
