@@ -103,7 +103,9 @@ async def test_a_file_with_errors_names_every_one_by_row_and_column_and_imports_
         (5, "external_id"),
     ]
     assert job.error_count == 7
-    assert services.problem_text(job.errors[-1]) == "“C-1” is also on row 2; each course once."
+    assert services.problem_text(job.errors[-1], translate=False) == (
+        "“C-1” is also on row 2; each course once."
+    )
     assert await courses_of(ctx, world.a.id) == before
     async with ctx.sessionmaker() as session:
         assert (await session.exec(select(AuditEntry))).all() == []
@@ -153,7 +155,7 @@ async def test_an_activity_id_of_another_course_is_refused(ctx: AppContext, worl
     )
     job = await import_text(ctx, world, text)
     assert [(e["row"], e["column"]) for e in job.errors] == [(2, "xapi_activity_id")]
-    assert "Feedback geven (Acme)" in services.problem_text(job.errors[0])
+    assert "Feedback geven (Acme)" in services.problem_text(job.errors[0], translate=False)
 
 
 async def test_an_import_stays_in_its_organisation(ctx: AppContext, world: World) -> None:
