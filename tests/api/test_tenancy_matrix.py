@@ -898,6 +898,13 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     # --- console API: imports ---
     # --- console API: game design ---
+    ("GET", "/api/v1/game-rules"): RouteSpec("ld_admin"),
+    ("PATCH", "/api/v1/game-rules"): RouteSpec(
+        "ld_admin", body=lambda env: {"xp": {"informal_xp": 11}}
+    ),
+    ("POST", "/api/v1/game-rules/preview"): RouteSpec(
+        "ld_admin", body=lambda env: {"levels": {"step_xp": 40}}
+    ),
     # --- console API: badges and challenges ---
     ("POST", "/api/v1/badges/{badge_id:int}/deactivate"): RouteSpec(
         "ld_admin", own=_fresh_badge, foreign=_b_badge
