@@ -284,3 +284,24 @@ async def test_game_rules_routes_are_in_the_openapi_document(app: Litestar) -> N
     assert "post" in paths["/api/v1/game-rules/preview"]
     summary = paths["/api/v1/game-rules"]["patch"]["summary"]
     assert "from a day" in summary
+
+
+async def test_other_organisation_settings_are_audited_with_before_and_after(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    async with signed_in_client(app, world.email("a", "ld_admin")) as lou:
+        response = await lou.patch(
+            "/api/v1/organisation",
+            json={
+                "name": "Acme BV",
+                "settings": {"quiet_hours_start": 22, "xp": {"informal_xp": 8}},
+            },
+        )
+        assert response.status_code == 200, response.text
+    [entry] = await _audit(ctx, world.a.id, "organisation.update")
+    assert entry.details == {
+        "before": {"name": "Acme", "quiet_hours_start": 21},
+        "after": {"name": "Acme BV", "quiet_hours_start": 22},
+    }
+    [game] = await _audit(ctx, world.a.id, "game_rules.change")
+    assert game.details["changed"] == ["xp.informal_xp"]
