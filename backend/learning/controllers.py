@@ -293,6 +293,11 @@ async def _record_statements(
                 str(exc),
                 unknown=[i for i, user in enumerate(learners) if user is None],
                 user_ids={i: user.id for i, user in enumerate(learners) if user is not None},
+                course_ids={
+                    i: course.id
+                    for i, s in enumerate(statements)
+                    if (course := lookup.courses.by_activity.get(s.activity_id)) is not None
+                },
             )
             _note(request, ctx, org_id, "xapi", 400, logged)
             raise ClientException(str(exc), extra={"field": exc.field}) from exc

@@ -330,10 +330,11 @@ def xapi_refused(
     conflicts: Iterable[str] = (),
     events: Iterable[Any] = (),
     user_ids: Mapping[int, int] | None = None,
+    course_ids: Mapping[int, int] | None = None,
 ) -> list[Item]:
     """The items of a batch refused as a whole: statements at the ``unknown`` indexes named
     no learner, ``conflicts`` (statement ids) reused an id; the rest were not stored.
-    ``events`` (or ``user_ids`` by index) say whom the others were about."""
+    ``events`` (or ``user_ids`` and ``course_ids`` by index) say what the others were about."""
     unknown_at = set(unknown)
     conflicting = set(conflicts)
     event_of = {e.key: e for e in events}
@@ -345,7 +346,7 @@ def xapi_refused(
             "reason": reason,
             "payload": statement.statement,
             "user_id": event.user_id if event is not None else (user_ids or {}).get(index),
-            "course_id": event.course_id if event is not None else None,
+            "course_id": event.course_id if event is not None else (course_ids or {}).get(index),
         }
         if index in unknown_at:
             items.append(item("unknown_learner", actor=statement_actor(statement.actor), **common))

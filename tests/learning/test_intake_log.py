@@ -82,6 +82,7 @@ async def test_xapi_statements_are_logged_with_each_outcome(
     assert stranger_entry["actor"] == "nobody@acme.example"
     assert stranger_entry["key"] == stranger["id"]
     assert batch_mate["note"] == "batch" and batch_mate["learner"] == "Sam Acme"
+    assert stranger_entry["course"] == batch_mate["course"] == "Feedback geven (Acme)"
     assert conflicting["reason"] == conflict.json()["detail"] and conflicting["status"] == 409
     assert accepted["key"] == first["id"] and accepted["learner"] == "Sam Acme"
     assert accepted["course"] == "Feedback geven (Acme)" and accepted["xp"] > 0
