@@ -366,15 +366,16 @@ async def update_profile(
     }
     if changes:
         before = {k: getattr(user, k) for k in changes}
-        for field, value in changes.items():
-            setattr(user, field, value)
-        scope.session.add(user)
+        name = changes.get("display_name", user.display_name)
+        # the one write path of people (a CSV import updates thousands through it)
+        await write_people(scope, [PersonWrite(user_id, changes)])
+        scope.session.expire(user)
         audit.record(
             scope,
             "user.update",
             target_type="user",
             target_id=user_id,
-            summary=f"Changed {', '.join(changes)} of {user.display_name}",
+            summary=f"Changed {', '.join(changes)} of {name}",
             details={"before": before, "after": changes},
         )
         await scope.session.commit()
@@ -391,14 +392,15 @@ async def set_roles(scope: OrgScope, user_id: int, roles: list[Role] | list[str]
         _not_yourself(scope, user, "remove the L&D admin role from")
     if wanted != sorted(user.roles):
         before = sorted(user.roles)
-        user.roles = wanted
-        scope.session.add(user)
+        name = user.display_name
+        await write_people(scope, [PersonWrite(user_id, {"roles": wanted})])
+        scope.session.expire(user)
         audit.record(
             scope,
             "user.roles",
             target_type="user",
             target_id=user_id,
-            summary=f"Changed the roles of {user.display_name} to {', '.join(wanted)}",
+            summary=f"Changed the roles of {name} to {', '.join(wanted)}",
             details={"before": before, "after": wanted},
         )
         await scope.session.commit()
