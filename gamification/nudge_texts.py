@@ -286,7 +286,12 @@ SAMPLE_PARAMS: Mapping[str, Mapping[str, str | int]] = {
     "goal_reached": {"goal_minutes": 120},
     "challenge_launched": {"challenge": "Kick-off"},
     "challenge_ending": {"challenge": "Kick-off"},
-    "team_milestone": {"challenge": "Kick-off", "milestone": 50},
+    "team_milestone": {
+        "challenge": "Kick-off",
+        "milestone": 50,
+        "pledge": "pizza",
+        "sponsor": "Mia",
+    },
     "badge_earned": {"badge": "Finisher"},
     "level_up": {"level": 4},
     "streak_milestone": {"streak": 10, "streak_mode": "daily"},
