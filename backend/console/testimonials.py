@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException
@@ -95,9 +95,10 @@ class TestimonialsConsoleController(ConsoleController):
         def when(value: datetime | None) -> str:
             if value is None:
                 return ""
-            return format_datetime(
-                value, format="medium", tzinfo=ZoneInfo(principal.timezone), locale=locale
-            )
+            local = value.astimezone(ZoneInfo(principal.timezone))
+            # "7 dec 2026, 15:28": minutes are enough to tell moderation steps apart
+            day = format_date(local, format="medium", locale=locale)
+            return f"{day}, {format_time(local, format='short', locale=locale)}"
 
         counts = {s.value: n for s, n in queue.counts.items()}
         return console_page(
