@@ -138,14 +138,19 @@ def item(
 
 
 class IntakeWriter:
-    """This process's entries not yet written for one engine (see the module docstring)."""
+    """This process's entries not yet written for one engine (see the module docstring).
+
+    Safe across event loops (a test's clients each run the app on a loop of their own, all on
+    one engine): nothing here waits for another loop. The buffer is swapped out whole, each
+    loop has its own timer, and a reader waits for writes under way by polling, not on a
+    lock another loop would have to release."""
 
     def __init__(self, engine: Any) -> None:
         self._engine = weakref.ref(engine)
         self.pending: list[_Row] = []
         self.dropped = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._lock = asyncio.Lock()
+        self._timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
+        self._writing = 0  # flushes under way, on any loop
         self._rows_since_prune: dict[int, int] = {}
         self._pruned_at: dict[int, float] = {}
 
@@ -154,39 +159,44 @@ class IntakeWriter:
             self.dropped += 1
             return
         self.pending.append(row)
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._due)
+        loop = asyncio.get_running_loop()
+        if loop not in self._timers:
+            self._timers[loop] = loop.call_later(FLUSH_SECONDS, self._due, loop)
 
-    def _due(self) -> None:
-        self._timer = None
-        task = asyncio.ensure_future(self.flush())
+    def _due(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timers.pop(loop, None)
+        task = loop.create_task(self.flush())
         _flushing.add(task)
         task.add_done_callback(_flushing.discard)
 
-    async def flush(self) -> None:
-        """Write what is pending (after any write already under way); never raises."""
-        async with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            rows, self.pending = self.pending, []
-            engine = self._engine()
-            if not rows or engine is None:
-                return
+    async def flush(self, *, wait: bool = False) -> None:
+        """Write what is pending; never raises. ``wait``: first let writes under way (on any
+        loop) land, for a reader who must see every entry noted so far (at most 5 s)."""
+        for _ in range(1000 if wait else 0):
+            if not self._writing:
+                break
+            await asyncio.sleep(0.005)
+        rows, self.pending = self.pending, []
+        engine = self._engine()
+        if not rows or engine is None:
+            return
+        self._writing += 1
+        try:
+            await on_pooled_connection(engine, lambda pg: _insert(pg, rows))
+        except Exception:  # the log must never fail anything else
+            log.warning("intake log: %d requests not written", len(rows), exc_info=True)
+            return
+        finally:
+            self._writing -= 1
+        if self.dropped:
+            log.warning("intake log: %d requests dropped (buffer full)", self.dropped)
+            self.dropped = 0
+        due = self._due_for_pruning(rows)
+        if due:
             try:
-                await on_pooled_connection(engine, lambda pg: _insert(pg, rows))
-            except Exception:  # the log must never fail anything else
-                log.warning("intake log: %d requests not written", len(rows), exc_info=True)
-                return
-            if self.dropped:
-                log.warning("intake log: %d requests dropped (buffer full)", self.dropped)
-                self.dropped = 0
-            due = self._due_for_pruning(rows)
-            if due:
-                try:
-                    await on_pooled_connection(engine, lambda pg: _prune(pg, due))
-                except Exception:
-                    log.warning("intake log: pruning failed", exc_info=True)
+                await on_pooled_connection(engine, lambda pg: _prune(pg, due))
+            except Exception:
+                log.warning("intake log: pruning failed", exc_info=True)
 
     def _due_for_pruning(self, rows: Sequence[_Row]) -> list[int]:
         now = time.monotonic()
@@ -231,10 +241,11 @@ def note(
 
 
 async def flush(engine: Any) -> None:
-    """Write this process's pending entries now (before reading, and at shutdown)."""
+    """Write this process's pending entries now, after those being written (before reading,
+    and at shutdown)."""
     writer = _writers.get(engine)
     if writer is not None:
-        await writer.flush()
+        await writer.flush(wait=True)
 
 
 _INSERT = """
