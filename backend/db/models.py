@@ -8,7 +8,17 @@ import enum
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from backend.db.types import UtcDateTime, utcnow
@@ -172,6 +182,8 @@ class Course(SQLModel, table=True):
     xapi_activity_id: str | None = Field(default=None, max_length=1000)
     hot_skill: bool = False
     created_at: datetime = _ts()
+    # archived: out of the learner catalogue; its events, XP and badges stay (migration 0013)
+    archived_at: datetime | None = _ts(nullable=True)
 
 
 class CourseCompetency(SQLModel, table=True):
@@ -584,6 +596,37 @@ class AuditEntry(SQLModel, table=True):
 
 
 TENANT_TABLES.append(AuditEntry)
+
+
+class HotSkillSeason(SQLModel, table=True):
+    """Competencies and courses that are hot skills from ``starts_on`` to ``ends_on``
+    (inclusive, the learner's local days): completing such a course earns the hot-skill bonus.
+
+    A course is hot on a day when its own ``hot_skill`` flag is set or a season covering that
+    day names it or one of its competencies. Ingestion reads seasons, so a trigger bumps the
+    organisation's ``config_version`` on every change (migration 0013).
+    """
+
+    __tablename__ = "hot_skill_season"
+    __table_args__ = (Index("ix_hot_skill_season_org_ends", "organisation_id", "ends_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    name: str = Field(max_length=120)
+    starts_on: date
+    ends_on: date
+    competency_ids: list[int] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Integer()), nullable=False, server_default="{}"),
+    )
+    course_ids: list[int] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Integer()), nullable=False, server_default="{}"),
+    )
+    created_at: datetime = _ts()
+
+
+TENANT_TABLES.append(HotSkillSeason)
 
 
 class BadgeEmblem(SQLModel, table=True):

@@ -7,16 +7,19 @@ start that tally (``gamification.engine.backfill``). The history is the organisa
 stored events of that learner; courses are read as the catalogue has them now.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import select as sa_select
+from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Course, CourseCompetency, LearningEvent
-from backend.learning.model import CourseInfo
+from backend.learning import store
+from backend.learning.model import CourseInfo, season_days
 from gamification import (
     BadgeDefinition,
     ChallengeDefinition,
@@ -52,9 +55,27 @@ async def _courses(
     competencies: dict[int, set[int]] = defaultdict(set)
     for course_id, competency_id in links:
         competencies[course_id].add(competency_id)
+    conn = await session.connection()
+    seasons = dict(
+        (
+            await conn.execute(
+                text(
+                    "SELECT c.id, "
+                    + store.HOT_SEASONS_SQL.format(course="c.id", org=":org")
+                    + "::text FROM course c WHERE c.organisation_id = :org AND c.id = ANY(:ids)"
+                ),
+                {"org": organisation_id, "ids": list(course_ids)},
+            )
+        ).all()
+    )
     return {
         course_id: CourseInfo(
-            course_id, title, duration, hot_skill, frozenset(competencies.get(course_id, set()))
+            course_id,
+            title,
+            duration,
+            hot_skill,
+            frozenset(competencies.get(course_id, set())),
+            season_days(json.loads(seasons.get(course_id) or "[]")),
         )
         for course_id, title, duration, hot_skill in courses
         if course_id is not None
@@ -72,8 +93,8 @@ def to_fact(
     course: CourseInfo | None,
     text: str | None = None,
 ) -> LearningFact:
-    """The engine's fact for an event, with its course's duration, hot skill and
-    competencies (plus the event's own competency)."""
+    """The engine's fact for an event, with its course's duration, competencies (plus the
+    event's own competency) and whether the course is hot on the event's local day."""
     competencies = course.competencies if course else frozenset()
     if competency_id is not None:
         competencies = competencies | {competency_id}
@@ -86,7 +107,7 @@ def to_fact(
         course_id=course_id,
         course_duration_minutes=course.duration_minutes if course else None,
         competency_ids=competencies,
-        hot_skill=course.hot_skill if course else False,
+        hot_skill=course.hot_on(local_date) if course else False,
         text_fingerprint=fingerprint_text(text) if text else None,
     )
 

@@ -24,6 +24,7 @@ from backend.learning.model import (
     OrgContext,
     StateSnapshot,
     UnknownReference,
+    season_days,
 )
 from backend.learning.rules import badges_from_documents, rules_from_settings
 from backend.learning.xapi import ActorRef, mbox_sha1sum
@@ -228,10 +229,10 @@ async def read(
     decoded = _decode(course_rows)
     courses = CourseDirectory(
         [
-            CourseInfo(cid, title, duration, hot, frozenset(links))
-            for cid, title, duration, hot, _e, _a, links in decoded
+            CourseInfo(cid, title, duration, hot, frozenset(links), season_days(seasons))
+            for cid, title, duration, hot, _e, _a, links, seasons in decoded
         ],
-        [(cid, external, activity) for cid, _t, _d, _h, external, activity, _l in decoded],
+        [(cid, external, activity) for cid, _t, _d, _h, external, activity, _l, _s in decoded],
     )
     if cache is not None and not keys.everyone:
         cache.remember_org(

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from gamification import BadgeDefinition, ChallengeDefinition, OrgRules
@@ -112,6 +112,17 @@ class CourseInfo:
     duration_minutes: int
     hot_skill: bool = False
     competencies: frozenset[int] = frozenset()
+    # (first, last) local days of the hot-skill seasons naming it or one of its competencies
+    hot_seasons: tuple[tuple[date, date], ...] = ()
+
+    def hot_on(self, day: date) -> bool:
+        """Hot on the learner's ``day``: its own flag, or a season covering that day."""
+        return self.hot_skill or any(first <= day <= last for first, last in self.hot_seasons)
+
+
+def season_days(seasons: Sequence[Sequence[str]]) -> tuple[tuple[date, date], ...]:
+    """``[[starts_on, ends_on], ...]`` (ISO dates, as ``store.HOT_SEASONS_SQL`` gives them)."""
+    return tuple((date.fromisoformat(first), date.fromisoformat(last)) for first, last in seasons)
 
 
 @dataclass(frozen=True)

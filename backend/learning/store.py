@@ -54,13 +54,29 @@ _PG_LEARNERS = """
                          WHERE user_id = u.id AND organisation_id = $1) AS ls ON {states}
   )::text,
 """
-_PG_COURSES = """
+# The hot-skill seasons naming a course ``{course}`` or one of its competencies, as a JSON
+# array of [starts_on, ends_on]; a course is hot on the days they cover (and always when
+# its own flag is set). Archived courses are found too: statements about them still count.
+HOT_SEASONS_SQL = """(SELECT coalesce(json_agg(json_build_array(s.starts_on, s.ends_on)
+                                ORDER BY s.starts_on, s.id), '[]')
+     FROM hot_skill_season s
+    WHERE s.organisation_id = {org}
+      AND ({course} = ANY(s.course_ids)
+           OR EXISTS (SELECT 1 FROM course_competency sc
+                       WHERE sc.course_id = {course} AND sc.organisation_id = {org}
+                         AND sc.competency_id = ANY(s.competency_ids))))"""
+_PG_COURSES = (
+    """
   (SELECT coalesce(json_agg(json_build_array(c.id, c.title, c.duration_minutes, c.hot_skill,
             c.external_id, c.xapi_activity_id,
             (SELECT coalesce(json_agg(cc.competency_id), '[]') FROM course_competency cc
-              WHERE cc.course_id = c.id AND cc.organisation_id = $1))), '[]')
+              WHERE cc.course_id = c.id AND cc.organisation_id = $1),
+            """
+    + HOT_SEASONS_SQL.format(course="c.id", org="$1")
+    + """)), '[]')
      FROM ({branches}) AS c)::text,
 """
+)
 _PG_COMPETENCIES = """
   (SELECT coalesce(json_agg(id), '[]') FROM competency
     WHERE organisation_id = $1 AND ({condition}))::text
