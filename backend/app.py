@@ -31,7 +31,11 @@ from backend.badges.controllers import (
     BadgeCredentialController,
     MyBadgesController,
 )
-from backend.catalogue.controllers import CompetencyController, CourseController
+from backend.catalogue.controllers import (
+    CompetencyController,
+    CourseController,
+    HotSkillSeasonController,
+)
 from backend.catalogue.testimonials import (
     TestimonialController,
     TestimonialModerationController,
@@ -136,6 +140,7 @@ ROUTE_HANDLERS: list[Any] = [
     TeamController,
     CompetencyController,
     CourseController,
+    HotSkillSeasonController,
     TestimonialController,
     TestimonialModerationController,
     AuditController,

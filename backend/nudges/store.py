@@ -142,6 +142,7 @@ NEW_COURSES_SQL = """
 SELECT k.id, k.organisation_id, k.title, k.created_at
 FROM course k
 WHERE k.organisation_id = ANY($1::int[]) AND k.hot_skill AND k.created_at >= $2
+  AND k.archived_at IS NULL
 ORDER BY k.id
 """
 

@@ -116,7 +116,8 @@ def _card(course: CoursePublic, locale: str) -> dict[str, Any]:
         "duration": duration_label(course.duration_minutes) if course.duration_minutes else "",
         "cost": euros(course.cost_cents, locale) if course.cost_cents else gettext("Free"),
         "free": course.cost_cents == 0,
-        "hot_skill": course.hot_skill,
+        "hot_skill": course.hot,  # today: its own flag or a running hot-skill season
+        "archived": course.archived_at is not None,
         "competencies": [c.name for c in course.competencies],
         "url": course.url,
     }
@@ -138,7 +139,7 @@ def completion_xp(organisation: Organisation, course: CoursePublic, timezone: st
         local_date=local_day(now, timezone),
         course_id=course.id,
         course_duration_minutes=course.duration_minutes,
-        hot_skill=course.hot_skill,
+        hot_skill=course.hot,
     )
     return sum(a.amount for a in xp_for_fact(fact, org_rules(organisation).xp, XpContext()))
 

@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ from schemathesis.python import asgi
 
 from backend.app import create_app
 from backend.context import AppContext
+from backend.db.models import HotSkillSeason
 from backend.integrations.services import create_api_key
 from backend.settings import Settings
 from tests.factories import PASSWORD, World, sign_in, signed_in_client
@@ -80,6 +81,15 @@ async def fuzz_env(
     assert session and csrf and anonymous_csrf
     async with ctx.sessionmaker() as db:
         spare_key = await create_api_key(db, world.a.id, "Spare key to revoke", None)
+        season = HotSkillSeason(
+            organisation_id=world.a.id,
+            name="Fuzzed season",
+            starts_on=date(2026, 1, 1),
+            ends_on=date(2026, 12, 31),
+            competency_ids=[world.a.competency_id],
+        )
+        db.add(season)
+        await db.commit()
     callers = {
         # a visitor with a CSRF token, so requests get past CSRF and meet the authentication checks
         "anonymous": Caller(
@@ -97,6 +107,8 @@ async def fuzz_env(
         "team_id": world.a.team_id,
         "course_id": world.a.course_id,
         "key_id": spare_key.id,
+        "competency_id": world.a.competency_id,
+        "season_id": season.id or 0,
     }
     # The same app on the same database, but with a connection pool: schemathesis runs every
     # request on one event loop of its own, and opening two connections per request (the test
@@ -288,7 +300,12 @@ async def test_unknown_ids_are_a_404_naming_what_was_missing(app: Litestar, worl
             (
                 "POST",
                 "/api/v1/courses",
-                {"title": "Linked", "competency_ids": [999999]},
+                {
+                    "title": "Linked",
+                    "format": "book",
+                    "duration_minutes": 30,
+                    "competency_ids": [999999],
+                },
                 "competency 999999",
             ),
             ("POST", "/api/v1/teams", {"name": "Led", "manager_ids": [999999]}, "user 999999"),
@@ -314,7 +331,12 @@ async def test_ids_beyond_the_database_range_are_not_found(app: Litestar, world:
             (
                 "POST",
                 "/api/v1/courses",
-                {"title": "Huge link", "competency_ids": [huge]},
+                {
+                    "title": "Huge link",
+                    "format": "book",
+                    "duration_minutes": 30,
+                    "competency_ids": [huge],
+                },
             ),
             ("POST", "/api/v1/teams", {"name": "Huge lead", "manager_ids": [huge]}),
         ):
@@ -371,7 +393,7 @@ async def test_nul_characters_are_refused_not_a_crash(
 ) -> None:
     """PostgreSQL text cannot hold U+0000; it must be a 400, not a driver error."""
     async with signed_in_client(app, "ld@acme.example") as admin:
-        body = {"title": "Valid title"} | {field: value}
+        body = {"title": "Valid title", "format": "book", "duration_minutes": 30} | {field: value}
         response = await admin.post("/api/v1/courses", json=body)
         assert response.status_code == 400, response.text
         assert field in response.text
@@ -430,7 +452,10 @@ async def test_invalid_settings_and_oversized_urls_are_a_400(app: Litestar, worl
         organisation = (await admin.get("/api/v1/organisation")).json()
         assert organisation["settings"]["streak_days_per_week"] == 3
         long_url = "https://example.com/" + "a" * 1200
-        response = await admin.post("/api/v1/courses", json={"title": "Long link", "url": long_url})
+        response = await admin.post(
+            "/api/v1/courses",
+            json={"title": "Long link", "format": "book", "duration_minutes": 30, "url": long_url},
+        )
         assert response.status_code == 400, response.text
         assert "url" in response.text
         response = await admin.patch(f"/api/v1/courses/{world.a.course_id}", json={"url": long_url})
