@@ -706,7 +706,12 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     ("POST", "/api/v1/courses"): RouteSpec(
         "ld_admin",
-        body=lambda env: {"title": unique("Course"), "competency_ids": [env.a.competency_id]},
+        body=lambda env: {
+            "title": unique("Course"),
+            "format": "elearning",
+            "duration_minutes": 30,
+            "competency_ids": [env.a.competency_id],
+        },
     ),
     ("GET", "/api/v1/courses/{course_id:int}"): RouteSpec(
         "signed_in", own=_own_course, foreign=_b_course
@@ -865,6 +870,67 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),  # a click has no body
     ("GET", "/api/v1/insights/nudges"): RouteSpec("ld_admin"),
     # --- console API: catalogue (courses, competencies, hot skills) ---
+    ("GET", "/api/v1/competencies/usage"): RouteSpec(
+        "ld_admin", foreign_ids=lambda env: {env.b.competency_id}
+    ),
+    ("PATCH", "/api/v1/competencies/{competency_id:int}"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"description": unique("Described")},
+        own=lambda env: _catalogue_competency(env),
+        foreign=lambda env: _catalogue_b_competency(env),
+    ),
+    ("POST", "/api/v1/competencies/{competency_id:int}/merge"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"into_id": env.a.competency_id},
+        own=lambda env: _catalogue_competency(env),
+        foreign=lambda env: _catalogue_b_competency(env),
+        foreign_bodies=lambda env: [({"into_id": env.b.competency_id}, 404)],
+        foreign_ids=lambda env: {env.b.competency_id},
+    ),
+    ("DELETE", "/api/v1/competencies/{competency_id:int}"): RouteSpec(
+        "ld_admin",
+        own=lambda env: _catalogue_competency(env),
+        foreign=lambda env: _catalogue_b_competency(env),
+    ),
+    ("POST", "/api/v1/courses/{course_id:int}/archive"): RouteSpec(
+        "ld_admin", own=lambda env: _catalogue_course(env), foreign=_b_course
+    ),
+    ("POST", "/api/v1/courses/{course_id:int}/restore"): RouteSpec(
+        "ld_admin", own=lambda env: _catalogue_course(env, archived=True), foreign=_b_course
+    ),
+    ("GET", "/api/v1/hot-skill-seasons"): RouteSpec(
+        "ld_admin", foreign_ids=lambda env: {env.b.competency_id}, ids_of=competency_ids_in
+    ),
+    ("POST", "/api/v1/hot-skill-seasons"): RouteSpec(
+        "ld_admin",
+        body=lambda env: _catalogue_season_body(env.a.course_id, env.a.competency_id),
+        foreign_bodies=lambda env: [
+            (_catalogue_season_body(env.b.course_id, env.a.competency_id), 404),
+            (_catalogue_season_body(env.a.course_id, env.b.competency_id), 404),
+        ],
+    ),
+    ("GET", "/api/v1/hot-skill-seasons/{season_id:int}"): RouteSpec(
+        "ld_admin",
+        own=lambda env: _catalogue_season(env),
+        foreign=lambda env: _catalogue_b_season(env),
+    ),
+    ("PATCH", "/api/v1/hot-skill-seasons/{season_id:int}"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"name": unique("Season"), "course_ids": [env.a.course_id]},
+        own=lambda env: _catalogue_season(env),
+        foreign=lambda env: _catalogue_b_season(env),
+        foreign_bodies=lambda env: [({"course_ids": [env.b.course_id]}, 404)],
+    ),
+    ("POST", "/api/v1/hot-skill-seasons/{season_id:int}/end"): RouteSpec(
+        "ld_admin",
+        own=lambda env: _catalogue_season(env),
+        foreign=lambda env: _catalogue_b_season(env),
+    ),
+    ("DELETE", "/api/v1/hot-skill-seasons/{season_id:int}"): RouteSpec(
+        "ld_admin",
+        own=lambda env: _catalogue_season(env),
+        foreign=lambda env: _catalogue_b_season(env),
+    ),
     # --- console API: people and teams ---
     ("POST", "/api/v1/auth/forgot-password"): RouteSpec(
         "public", body=lambda env: {"email": "nobody@acme.example"}
@@ -1560,7 +1626,13 @@ async def test_course_cannot_link_org_b_competency(bare_env: Env) -> None:
     async with signed_in_client(env.app, "ld@acme.example") as admin_a:
         title = unique("Borrowed competency")
         response = await admin_a.post(
-            "/api/v1/courses", json={"title": title, "competency_ids": [env.b.competency_id]}
+            "/api/v1/courses",
+            json={
+                "title": title,
+                "format": "elearning",
+                "duration_minutes": 30,
+                "competency_ids": [env.b.competency_id],
+            },
         )
         assert response.status_code == 404
         assert f"competency {env.b.competency_id} not found" in response.json()["detail"]
@@ -1862,6 +1934,75 @@ async def _integrations_intake_entry(env: Env, org: str) -> PathParams:
 
 async def _integrations_b_intake_entry(env: Env) -> list[PathParams]:
     return [await _integrations_intake_entry(env, "b")]
+
+
+# --- console API: catalogue: helpers ---------------------------------------------------------
+
+
+async def _catalogue_competency(env: Env, org: str = "a") -> PathParams:
+    """A fresh, unused competency of ``org`` (merging or deleting it disturbs nothing)."""
+    from backend.db.models import Competency
+
+    async with env.ctx.sessionmaker() as session:
+        row = Competency(organisation_id=getattr(env.world, org).id, name=unique("Skill"))
+        session.add(row)
+        await session.commit()
+        assert row.id is not None
+        return {"competency_id": row.id}
+
+
+async def _catalogue_b_competency(env: Env) -> list[PathParams]:
+    return [await _catalogue_competency(env, "b"), {"competency_id": env.b.competency_id}]
+
+
+async def _catalogue_course(env: Env, *, archived: bool = False) -> PathParams:
+    """A fresh course of org A (archiving it hides nothing other checks look for)."""
+    from backend.db.models import Course
+
+    async with env.ctx.sessionmaker() as session:
+        row = Course(
+            organisation_id=env.a.id,
+            title=unique("Spare course"),
+            duration_minutes=20,
+            archived_at=datetime.now(UTC) if archived else None,
+        )
+        session.add(row)
+        await session.commit()
+        assert row.id is not None
+        return {"course_id": row.id}
+
+
+def _catalogue_season_body(course_id: int, competency_id: int) -> dict[str, Any]:
+    return {
+        "name": unique("Season"),
+        "starts_on": day(-3),
+        "ends_on": day(10),
+        "course_ids": [course_id],
+        "competency_ids": [competency_id],
+    }
+
+
+async def _catalogue_season(env: Env, org: str = "a") -> PathParams:
+    """A fresh hot-skill season of ``org``, running since three days ago (so it can end)."""
+    from backend.db.models import HotSkillSeason
+
+    organisation = getattr(env.world, org)
+    async with env.ctx.sessionmaker() as session:
+        row = HotSkillSeason(
+            organisation_id=organisation.id,
+            name=unique("Season"),
+            starts_on=today() - timedelta(days=3),
+            ends_on=today() + timedelta(days=10),
+            competency_ids=[organisation.competency_id],
+        )
+        session.add(row)
+        await session.commit()
+        assert row.id is not None
+        return {"season_id": row.id}
+
+
+async def _catalogue_b_season(env: Env) -> list[PathParams]:
+    return [await _catalogue_season(env, "b")]
 
 # --- console API: imports: helpers -----------------------------------------------------------
 
