@@ -81,10 +81,12 @@ def hot_on(day: date) -> ColumnElement[bool]:
         _season.ends_on >= day,
         or_(
             _course.id == any_(_season.course_ids),
-            exists().where(
+            exists()
+            .where(
                 _link.course_id == _course.id,
                 _link.competency_id == any_(_season.competency_ids),
-            ),
+            )
+            .correlate_except(CourseCompetency.__table__),  # type: ignore[attr-defined]
         ),
     )
     return or_(_course.hot_skill.is_(True), season_covers)

@@ -485,6 +485,8 @@ async def test_a_season_makes_a_completion_earn_the_hot_skill_bonus_only_in_seas
                 ),
             )
             assert response.status_code == 201, response.text
+        unrelated = await admin.post("/api/v1/courses", json=_course(title="Unrelated"))
+        assert unrelated.status_code == 201
     before_season = _completion(now - timedelta(days=20), activities[0])
     await _send(app, world, before_season)
     assert "hot_skill_bonus" not in await _ledger(ctx, before_season)
@@ -503,6 +505,9 @@ async def test_a_season_makes_a_completion_earn_the_hot_skill_bonus_only_in_seas
         assert season["status"] == "running"
         hot = (await admin.get("/api/v1/courses", params={"hot_skill": "true"})).json()
         assert len(hot) == 5 and all(c["hot"] and not c["hot_skill"] for c in hot)
+        assert "Unrelated" not in [c["title"] for c in hot]
+        others = (await admin.get("/api/v1/courses", params={"hot_skill": "false"})).json()
+        assert [(c["title"], c["hot"]) for c in others] == [("Unrelated", False)]
     in_season = _completion(now - timedelta(hours=2), activities[1])
     await _send(app, world, in_season)  # the cached lookup saw the season's trigger
     earned = await _ledger(ctx, in_season)
