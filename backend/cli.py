@@ -258,13 +258,18 @@ def api_key() -> None:
 @click.option("--org", "org_slug", required=True, help="Organisation slug.")
 @click.option("--name", required=True, help="What the key is for, e.g. 'Moodle LMS'.")
 def api_key_create(org_slug: str, name: str) -> None:
-    """Create a key and print it once."""
+    """Create a key and print it once (recorded in the organisation's audit log)."""
+    from backend.auth.principal import Principal
     from backend.integrations.services import create_api_key
+    from backend.tenancy import OrgScope
 
     async def go(ctx: Any) -> Any:
         async with ctx.sessionmaker() as session:
             org = await _org_by_slug(session, org_slug)
-            return await create_api_key(session, org.id, name, None)
+            operator = Principal(organisation_id=org.id, user_id=None, roles=frozenset(), via="cli")
+            return await create_api_key(
+                session, org.id, name, None, audit_scope=OrgScope(session, operator)
+            )
 
     created = _run(go)
     click.echo(f"API key {created.name!r} (id {created.id}); store it now, it is not shown again:")

@@ -1,8 +1,13 @@
 """The learnloop command line, run as an operator would, against a real database."""
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
+
+from sqlalchemy import text
+
+from backend.db.engine import make_engine
 
 
 def _cli(
@@ -53,6 +58,16 @@ def test_operator_creates_org_user_and_api_key(tmp_path: Path, database_url: str
     )
     assert key.returncode == 0, key.stderr
     assert key.stdout.strip().splitlines()[-1].startswith("ll_")
+    assert ("api_key.create", "command line") in asyncio.run(_audit(database_url))
+
+
+async def _audit(database_url: str) -> list[tuple[str, str]]:
+    """The audit log's (action, who) pairs."""
+    engine = make_engine(database_url, null_pool=True)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT action, actor_name FROM audit_entry"))).all()
+    await engine.dispose()
+    return [(action, who) for action, who in rows]
 
 
 def test_cli_errors_are_plain_sentences(tmp_path: Path, database_url: str) -> None:
