@@ -357,7 +357,7 @@ async def merge_competencies(scope: OrgScope, source_id: int, into_id: int) -> C
         ),
         params,
     )
-    moved["courses"] = int(gone.rowcount or 0)  # type: ignore[attr-defined]
+    moved["courses"] = int(gone.rowcount or 0)
     events = await _run(
         scope,
         text(
@@ -366,7 +366,7 @@ async def merge_competencies(scope: OrgScope, source_id: int, into_id: int) -> C
         ),
         params,
     )
-    moved["learning_events"] = int(events.rowcount or 0)  # type: ignore[attr-defined]
+    moved["learning_events"] = int(events.rowcount or 0)
     badges = 0
     for badge in await scope.all(scope.select(BadgeDefinition)):
         criterion = _renamed(badge.criterion, source_id, into_id)
@@ -399,7 +399,7 @@ async def merge_competencies(scope: OrgScope, source_id: int, into_id: int) -> C
     goals = await _run(
         scope, _MERGE_GOALS, {"org": org, "into": into_id, "source_text": str(source_id)}
     )
-    moved["goals"] = int(goals.rowcount or 0)  # type: ignore[attr-defined]
+    moved["goals"] = int(goals.rowcount or 0)
     await session.flush()
     await session.delete(source)
     audit.record(

@@ -56,7 +56,7 @@ async def _courses(
     for course_id, competency_id in links:
         competencies[course_id].add(competency_id)
     conn = await session.connection()
-    seasons = dict(
+    seasons: dict[int, str] = dict(
         (
             await conn.execute(
                 text(
