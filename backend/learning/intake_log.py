@@ -161,6 +161,9 @@ class IntakeWriter:
         self.pending.append(row)
         loop = asyncio.get_running_loop()
         if loop not in self._timers:
+            for other in list(self._timers):  # a copy: other loops' threads may change it
+                if other.is_closed():  # a test client's loop, closed before its timer ran
+                    self._timers.pop(other, None)
             self._timers[loop] = loop.call_later(FLUSH_SECONDS, self._due, loop)
 
     def _due(self, loop: asyncio.AbstractEventLoop) -> None:
