@@ -1318,6 +1318,9 @@ async def seed(env: Env) -> None:
         pause = {"start_date": day(210), "end_date": day(211)}
         await _created(await colleague.post("/api/v1/me/pauses", json=pause))
         s["b_nudge"] = (await _a_nudge(env, "b"))["nudge_id"]
+        # catalogue: an unused competency and a running hot-skill season of org B
+        s["b_spare_competency"] = (await _catalogue_competency(env, "b"))["competency_id"]
+        s["b_season"] = (await _catalogue_season(env, "b"))["season_id"]
 
 
 async def org_b_snapshot(env: Env, admin_b: AsyncTestClient[Litestar]) -> dict[str, Any]:
@@ -1952,7 +1955,11 @@ async def _catalogue_competency(env: Env, org: str = "a") -> PathParams:
 
 
 async def _catalogue_b_competency(env: Env) -> list[PathParams]:
-    return [await _catalogue_competency(env, "b"), {"competency_id": env.b.competency_id}]
+    """Org B's competency in use and its unused one (made in ``seed``, before the snapshot)."""
+    return [
+        {"competency_id": env.seeded["b_spare_competency"]},
+        {"competency_id": env.b.competency_id},
+    ]
 
 
 async def _catalogue_course(env: Env, *, archived: bool = False) -> PathParams:
@@ -2002,7 +2009,7 @@ async def _catalogue_season(env: Env, org: str = "a") -> PathParams:
 
 
 async def _catalogue_b_season(env: Env) -> list[PathParams]:
-    return [await _catalogue_season(env, "b")]
+    return [{"season_id": env.seeded["b_season"]}]
 
 # --- console API: imports: helpers -----------------------------------------------------------
 
