@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from backend.db.types import utcnow
 from backend.learning.rules import rules_from_settings
 from backend.nudges.happenings import (
     EVENT_DAYS,
@@ -29,7 +30,11 @@ from backend.nudges.happenings import (
     testimonial_happening,
     welcome_happening,
 )
-from backend.organisations.settings import OrganisationSettings, settings_from_document
+from backend.organisations.settings import (
+    OrganisationSettings,
+    game_rules_at,
+    settings_from_document,
+)
 from gamification.nudge_policy import (
     Activity,
     LearnerPrefs,
@@ -94,13 +99,15 @@ class LearnerInput:
     history: list[SentNudge] = field(default_factory=list)
 
 
-def nudge_rules(settings: OrganisationSettings) -> NudgeRules:
-    """The policy's rules from an organisation's settings."""
+def nudge_rules(settings: OrganisationSettings, now: datetime | None = None) -> NudgeRules:
+    """The policy's rules from an organisation's settings, with the streak policy in force
+    ``now`` (a change L&D scheduled for next Monday does not steer today's nudges)."""
+    streak = game_rules_at(settings, now or utcnow()).streak
     return NudgeRules(
         quiet=QuietHours(time(settings.quiet_hours_start), time(settings.quiet_hours_end)),
         nudges_on_weekends=settings.nudges_on_weekends,
-        streak_mode=StreakMode(settings.streak_mode),
-        streak_days_per_week=settings.streak_days_per_week,
+        streak_mode=StreakMode(streak.mode),
+        streak_days_per_week=streak.days_per_week,
         reminder_cap_per_day=settings.nudge_reminders_per_day,
         weekly_cap=settings.nudges_per_week,
         kinds_off=frozenset(NudgeType(k) for k in settings.nudge_kinds_off if k in _KIND_NAMES),
