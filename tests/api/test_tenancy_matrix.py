@@ -1066,6 +1066,36 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         "ld_admin", body=lambda env: None, own=_variant_with_my_device, foreign=_b_variants
     ),
     # --- console API: testimonials and audit ---
+    ("GET", "/api/v1/testimonials"): RouteSpec(
+        "ld_admin", foreign_ids=lambda env: set(env.seeded.get("b_testimonials", ()))
+    ),
+    ("GET", "/api/v1/testimonials/{testimonial_id:int}"): RouteSpec(
+        "ld_admin", own=lambda env: _testimonial(env), foreign=lambda env: _b_testimonial(env)
+    ),
+    ("POST", "/api/v1/testimonials/{testimonial_id:int}/approve"): RouteSpec(
+        "ld_admin",
+        body=lambda env: None,
+        own=lambda env: _testimonial(env),
+        foreign=lambda env: _b_testimonial(env),
+    ),
+    ("POST", "/api/v1/testimonials/{testimonial_id:int}/hide"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"reason": unique("Off topic")},
+        own=lambda env: _testimonial(env),
+        foreign=lambda env: _b_testimonial(env),
+    ),
+    ("POST", "/api/v1/testimonials/{testimonial_id:int}/restore"): RouteSpec(
+        "ld_admin",
+        body=lambda env: None,
+        own=lambda env: _testimonial(env, status="hidden"),
+        foreign=lambda env: _b_testimonial(env, status="hidden"),
+    ),
+    ("GET", "/api/v1/testimonials/settings"): RouteSpec("ld_admin"),
+    ("PUT", "/api/v1/testimonials/settings"): RouteSpec(
+        "ld_admin", body=lambda env: {"need_approval": False}
+    ),
+    ("GET", "/api/v1/audit"): RouteSpec("ld_admin"),
+    ("GET", "/api/v1/audit.csv"): RouteSpec("ld_admin"),
     # --- console API: integrations ---
     ("GET", "/api/v1/integrations/intake"): RouteSpec("ld_admin"),
     ("GET", "/api/v1/integrations/intake/{log_id:int}/{index:int}"): RouteSpec(
@@ -2036,3 +2066,31 @@ async def _imports_job(env: Env, org: str) -> PathParams:
 
 async def _imports_b_job(env: Env) -> list[PathParams]:
     return [await _imports_job(env, "b")]
+
+
+# --- console API: testimonials and audit: helpers ---------------------------------------------
+
+
+async def _testimonial(env: Env, org: str = "a", status: str = "pending") -> PathParams:
+    """A fresh testimonial by a throw-away person of ``org`` on its course."""
+    from backend.db.models import Testimonial
+
+    author = await env.new_user(org)
+    async with env.ctx.sessionmaker() as session:
+        row = Testimonial(
+            organisation_id=getattr(env.world, org).id,
+            course_id=getattr(env.world, org).course_id,
+            user_id=author,
+            text=unique("Worth it"),
+            status=status,
+            hidden_reason="Checked" if status == "hidden" else "",
+        )
+        session.add(row)
+        await session.commit()
+        assert row.id is not None
+        env.seeded.setdefault(f"{org}_testimonials", []).append(row.id)
+        return {"testimonial_id": row.id}
+
+
+async def _b_testimonial(env: Env, status: str = "pending") -> list[PathParams]:
+    return [await _testimonial(env, "b", status)]
