@@ -129,8 +129,6 @@ class OrganisationSettings(BaseModel):
     # nudge caps per learner: reminder-type pushes a local day, pushes of any kind in 7 days
     nudge_reminders_per_day: int = Field(default=1, ge=0, le=3)
     nudges_per_week: int = Field(default=5, ge=0, le=30)
-    # testimonials: off shows new ones at once (L&D can still hide them); on waits for approval
-    testimonials_need_approval: bool = False
     # the game rules' newest version (streak_mode and streak_days_per_week above, too)
     streak_freeze_every_days: int = Field(default=7, ge=1, le=365)
     streak_freeze_every_weeks: int = Field(default=4, ge=1, le=52)
