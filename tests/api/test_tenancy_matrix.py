@@ -893,10 +893,16 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         foreign=lambda env: _catalogue_b_competency(env),
     ),
     ("POST", "/api/v1/courses/{course_id:int}/archive"): RouteSpec(
-        "ld_admin", own=lambda env: _catalogue_course(env), foreign=_b_course
+        "ld_admin",
+        body=lambda env: None,
+        own=lambda env: _catalogue_course(env),
+        foreign=_b_course,
     ),
     ("POST", "/api/v1/courses/{course_id:int}/restore"): RouteSpec(
-        "ld_admin", own=lambda env: _catalogue_course(env, archived=True), foreign=_b_course
+        "ld_admin",
+        body=lambda env: None,
+        own=lambda env: _catalogue_course(env, archived=True),
+        foreign=_b_course,
     ),
     ("GET", "/api/v1/hot-skill-seasons"): RouteSpec(
         "ld_admin", foreign_ids=lambda env: {env.b.competency_id}, ids_of=competency_ids_in
@@ -923,6 +929,7 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     ("POST", "/api/v1/hot-skill-seasons/{season_id:int}/end"): RouteSpec(
         "ld_admin",
+        body=lambda env: None,
         own=lambda env: _catalogue_season(env),
         foreign=lambda env: _catalogue_b_season(env),
     ),
@@ -996,10 +1003,10 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     # --- console API: badges and challenges ---
     ("POST", "/api/v1/badges/{badge_id:int}/deactivate"): RouteSpec(
-        "ld_admin", own=_fresh_badge, foreign=_b_badge
+        "ld_admin", body=lambda env: None, own=_fresh_badge, foreign=_b_badge
     ),
     ("POST", "/api/v1/badges/{badge_id:int}/reactivate"): RouteSpec(
-        "ld_admin", own=_own_badge, foreign=_b_badge
+        "ld_admin", body=lambda env: None, own=_own_badge, foreign=_b_badge
     ),
     ("GET", "/api/v1/badges/{badge_id:int}/emblem"): RouteSpec(
         "person", own=_own_badge, foreign=_b_badge
@@ -1036,7 +1043,7 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         "ld_admin", own=_own_challenge, foreign=_b_challenges
     ),
     ("POST", "/api/v1/challenges/{challenge_id:int}/end"): RouteSpec(
-        "ld_admin", own=_running_challenge, foreign=_b_challenges
+        "ld_admin", body=lambda env: None, own=_running_challenge, foreign=_b_challenges
     ),
     # --- console API: nudges ---
     ("GET", "/api/v1/nudge-rules"): RouteSpec("ld_admin"),
@@ -1351,6 +1358,11 @@ async def seed(env: Env) -> None:
         # catalogue: an unused competency and a running hot-skill season of org B
         s["b_spare_competency"] = (await _catalogue_competency(env, "b"))["competency_id"]
         s["b_season"] = (await _catalogue_season(env, "b"))["season_id"]
+        # testimonials and imports: org B's rows exist before the snapshot, so trying them
+        # from org A may not change anything of org B (not even add rows)
+        s["b_testimonial"] = (await _testimonial(env, "b"))["testimonial_id"]
+        s["b_hidden_testimonial"] = (await _testimonial(env, "b", "hidden"))["testimonial_id"]
+        s["b_import_job"] = (await _imports_job(env, "b"))["import_id"]
 
 
 async def org_b_snapshot(env: Env, admin_b: AsyncTestClient[Litestar]) -> dict[str, Any]:
@@ -2041,6 +2053,7 @@ async def _catalogue_season(env: Env, org: str = "a") -> PathParams:
 async def _catalogue_b_season(env: Env) -> list[PathParams]:
     return [{"season_id": env.seeded["b_season"]}]
 
+
 # --- console API: imports: helpers -----------------------------------------------------------
 
 
@@ -2065,7 +2078,7 @@ async def _imports_job(env: Env, org: str) -> PathParams:
 
 
 async def _imports_b_job(env: Env) -> list[PathParams]:
-    return [await _imports_job(env, "b")]
+    return [{"import_id": env.seeded["b_import_job"]}]
 
 
 # --- console API: testimonials and audit: helpers ---------------------------------------------
@@ -2093,4 +2106,5 @@ async def _testimonial(env: Env, org: str = "a", status: str = "pending") -> Pat
 
 
 async def _b_testimonial(env: Env, status: str = "pending") -> list[PathParams]:
-    return [await _testimonial(env, "b", status)]
+    key = "b_hidden_testimonial" if status == "hidden" else "b_testimonial"
+    return [{"testimonial_id": env.seeded[key]}]
