@@ -100,7 +100,12 @@ async def _submit(request: Request[Any, Any, Any], org: OrgScope, kind: str) -> 
     job, checked = await services.submit(org, KINDS[kind], name, data)
     body = services.job_public(job)
     if job.status == "rejected":
-        return Response(content=body, status_code=400)
+        # the job's fields plus a one-line ``detail``, like every other 4xx of the API
+        first = job.errors[0] if job.errors else {}
+        where = f"row {first.get('row')}, {first.get('column')}: " if first.get("row") else ""
+        summary = f"{job.error_count} problem(s), nothing imported; first: {where}"
+        detail = summary + str(first.get("message", ""))
+        return Response(content={"detail": detail, **body.model_dump(mode="json")}, status_code=400)
     assert job.id is not None
     principal: Principal = request.scope["user"]
     return Response(

@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +30,7 @@ from schemathesis.python import asgi
 
 from backend.app import create_app
 from backend.context import AppContext
-from backend.db.models import HotSkillSeason
+from backend.db.models import HotSkillSeason, ImportJob, Testimonial
 from backend.integrations.services import create_api_key
 from backend.settings import Settings
 from tests.factories import PASSWORD, World, sign_in, signed_in_client
@@ -63,7 +63,7 @@ class FuzzEnv:
     app: Litestar
     world: World
     callers: dict[str, Caller]
-    real_ids: dict[str, int]
+    real_ids: dict[str, int | str]
     """Path parameters that point at existing org A rows, so bodies are fuzzed against real data."""
 
 
@@ -78,6 +78,31 @@ async def fuzz_env(
         await sign_in(client, "ld@acme.example")
         session = client.cookies.get("learnloop_session") or ""
         csrf = client.cookies.get("learnloop_csrf") or ""
+        # rows of org A behind the console's ids, made the way L&D makes them
+        badge = await client.post(
+            "/api/v1/badges",
+            json={
+                "code": "fuzzed-badge",
+                "name": "Fuzzed badge",
+                "criterion": {"kind": "event_count", "event_kind": "completion"},
+                "tiers": [{"name": "bronze", "threshold": 2}],
+            },
+        )
+        challenge = await client.post(
+            "/api/v1/challenges",
+            json={
+                "title": "Fuzzed challenge",
+                "starts_on": (date.today() + timedelta(days=3)).isoformat(),
+                "ends_on": (date.today() + timedelta(days=20)).isoformat(),
+                "target": {"event_kind": "completion", "target_count": 2},
+            },
+        )
+        secret = await client.post("/api/v1/webhook-secrets", json={"name": "Fuzzed LMS"})
+        assert badge.status_code == challenge.status_code == secret.status_code == 201, (
+            badge.text,
+            challenge.text,
+            secret.text,
+        )
     assert session and csrf and anonymous_csrf
     async with ctx.sessionmaker() as db:
         spare_key = await create_api_key(db, world.a.id, "Spare key to revoke", None)
@@ -88,7 +113,14 @@ async def fuzz_env(
             ends_on=date(2026, 12, 31),
             competency_ids=[world.a.competency_id],
         )
-        db.add(season)
+        testimonial = Testimonial(
+            organisation_id=world.a.id,
+            course_id=world.a.course_id,
+            user_id=world.a.users["employee"].id or 0,
+            text="Worth every minute",
+        )
+        job = ImportJob(organisation_id=world.a.id, kind="courses", status="done")
+        db.add_all([season, testimonial, job])
         await db.commit()
     callers = {
         # a visitor with a CSRF token, so requests get past CSRF and meet the authentication checks
@@ -109,6 +141,14 @@ async def fuzz_env(
         "key_id": spare_key.id,
         "competency_id": world.a.competency_id,
         "season_id": season.id or 0,
+        "badge_id": badge.json()["id"],
+        "challenge_id": challenge.json()["id"],
+        "secret_id": secret.json()["id"],
+        "testimonial_id": testimonial.id or 0,
+        "import_id": job.id or 0,
+        "kind": "reminder",
+        "locale": "nl",
+        "variant": "a",
     }
     # The same app on the same database, but with a connection pool: schemathesis runs every
     # request on one event loop of its own, and opening two connections per request (the test
@@ -151,7 +191,7 @@ ADMIN_UNREACHABLE = {
 def fuzz_operation(
     operation: Any,
     caller: Caller,
-    real_ids: dict[str, int],
+    real_ids: dict[str, int | str],
     client: Any,
     max_examples: int,
     seen: Counter[int],
