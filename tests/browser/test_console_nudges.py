@@ -100,8 +100,14 @@ async def test_a_text_added_in_the_console_arrives_decrypted_on_the_admins_phone
         "Sam says thanks for what you shared.",
     )
     assert (message["tag"], message["lang"], message["url"]) == ("kudos_received", "en", "/")
-    async with ctx.sessionmaker() as session:
-        nudge = (await session.exec(select(Nudge).where(Nudge.id == message["nudge_id"]))).one()
+    # the worker records the delivery right after the push service answered it
+    for _ in range(100):
+        async with ctx.sessionmaker() as session:
+            query = select(Nudge).where(Nudge.id == message["nudge_id"])
+            nudge = (await session.exec(query)).one()
+        if nudge.status != "pending":
+            break
+        await asyncio.sleep(0.1)
     assert (nudge.user_id, nudge.variant, nudge.status) == (lou.id, variant, "sent")
 
     # the pages as L&D sees them, in both languages, on a laptop and a tablet
