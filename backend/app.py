@@ -79,6 +79,7 @@ from backend.web.pages import choose_locale, render
 from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
 from backend.web.settings_page import SettingsPageController
+from backend.web.setup_page import SetupPageController
 from backend.web.team_page import TeamPageController
 from backend.web.welcome_page import WelcomePageController
 from pwa.i18n import N_, current_locale, gettext, ngettext, set_locale
@@ -172,6 +173,7 @@ ROUTE_HANDLERS: list[Any] = [
     LogPageController,
     SettingsPageController,
     WelcomePageController,
+    SetupPageController,
     PwaController,
     *CONSOLE_CONTROLLERS,
 ]

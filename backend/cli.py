@@ -4,7 +4,6 @@ import asyncio
 import getpass
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -138,10 +137,6 @@ def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: b
     )
 
 
-def _slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "org"
-
-
 @main.command("create-org")
 @click.argument("name")
 @click.option("--slug", help="Short unique name (default: from NAME).")
@@ -153,11 +148,11 @@ def create_org(name: str, slug: str | None, tz: str, locale: str) -> None:
 
     from litestar.exceptions import ClientException
 
-    from backend.organisations.services import create_organisation
+    from backend.organisations.services import create_organisation, slug_for
 
     if tz not in available_timezones():
         raise click.BadParameter(f"unknown timezone {tz!r}", param_hint="--timezone")
-    slug = slug or _slugify(name)
+    slug = slug or slug_for(name)
 
     async def go(ctx: Any) -> int:
         async with ctx.sessionmaker() as session:

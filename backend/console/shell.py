@@ -172,7 +172,10 @@ def form_errors(error: ValidationError) -> dict[str, str]:
         if name in errors:
             continue
         kind = problem["type"]
-        if kind == "value_error":
+        shortest = problem.get("ctx", {}).get("min_length", 1)
+        if kind == "string_too_short" and shortest > 1:
+            errors[name] = gettext(N_("Use at least %(num)d characters.")) % {"num": shortest}
+        elif kind == "value_error":
             errors[name] = str(problem.get("ctx", {}).get("error", problem["msg"]))
         else:
             errors[name] = gettext(_PYDANTIC_MESSAGES.get(kind, N_("This value is not valid.")))

@@ -1,5 +1,7 @@
 """Organisations: creating one, and changing its name, defaults and settings."""
 
+import re
+
 from litestar.exceptions import ClientException, ValidationException
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +30,12 @@ def _public(organisation: Organisation) -> OrganisationPublic:
         default_locale=organisation.default_locale,
         settings=organisation_settings(organisation),
     )
+
+
+def slug_for(name: str) -> str:
+    """The short unique name an organisation gets from its name ("Bakkerij Jansen" ->
+    "bakkerij-jansen")."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "org"
 
 
 async def create_organisation(

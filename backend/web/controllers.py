@@ -30,6 +30,7 @@ from backend.db.models import LearningEvent, Organisation, Role, User
 from backend.deps import app_context
 from backend.learning.today import today_for
 from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render, signed_in
+from backend.web.setup_page import has_organisations
 from pwa.i18n import gettext, set_locale
 
 
@@ -68,7 +69,13 @@ class WebController(Controller):
         principal: Principal | None = request.scope.get("user")
         locale = choose_locale(request, principal)
         if principal is None or principal.user_id is None:
-            return render(request, "login.html", {"error": None, "email": ""}, locale=locale)
+            first_run = not await has_organisations(db_session)
+            return render(
+                request,
+                "login.html",
+                {"error": None, "email": "", "first_run": first_run},
+                locale=locale,
+            )
         return await self._today(request, db_session, principal, locale)
 
     @get("/login", name="login-page")

@@ -68,6 +68,8 @@ PUBLIC_PATHS = {
     "/login/organisation",
     "/forgot-password",
     "/password/{token:str}",
+    # the first-run set-up, there only while the database has no organisation
+    "/setup",
 }
 # Open Badges credentials and issuer profiles: public on purpose (see test_public_pages);
 # the console's HTML pages have their own generated matrix (tests/console/test_console_access.py)
