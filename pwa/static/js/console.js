@@ -65,6 +65,8 @@ const menu = document.querySelector(".console-menu");
 if (menu) {
   const wide = window.matchMedia("(min-width: 62.01rem)");
   if (!wide.matches) menu.open = false;
+  // a tablet turned to landscape (or a window widened) gets the sidebar back
+  wide.addEventListener("change", (change) => { if (change.matches) menu.open = true; });
   menu.querySelector("summary").addEventListener("click", (event) => {
     if (wide.matches) event.preventDefault();
   });
