@@ -46,6 +46,7 @@ from backend.console.shell import console_exception_response
 from backend.context import AppContext
 from backend.deps import provide_db_session, provide_principal
 from backend.health.controllers import HealthController
+from backend.imports.controllers import ImportController
 from backend.integrations.controllers import (
     ApiKeyController,
     IntakeLogController,
@@ -61,7 +62,7 @@ from backend.learning.controllers import (
     XapiController,
 )
 from backend.nudges.controllers import NudgeController
-from backend.organisations.controllers import OrganisationController
+from backend.organisations.controllers import GameRulesController, OrganisationController
 from backend.process_tuning import tune_garbage_collector
 from backend.progress.controllers import (
     LeaderboardController,
@@ -137,6 +138,8 @@ ROUTE_HANDLERS: list[Any] = [
     PrivacyController,
     UserAdminController,
     OrganisationController,
+    GameRulesController,
+    ImportController,
     NudgeController,
     TeamController,
     CompetencyController,

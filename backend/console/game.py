@@ -30,7 +30,6 @@ from backend.console.shell import (
 )
 from backend.db.types import utcnow
 from backend.organisations import game_rules as service
-from backend.organisations.controllers import GameRulesController
 from backend.organisations.settings import MAX_SEASONS, GameRules
 from backend.tenancy import OrgScope
 from pwa.i18n import N_, gettext
@@ -367,4 +366,4 @@ class GameConsoleController(ConsoleController):
 
 
 # the JSON API for the same rules is served with the console's routes (no shared file edited)
-CONTROLLERS = [GameConsoleController, GameRulesController]
+CONTROLLERS = [GameConsoleController]

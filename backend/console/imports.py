@@ -25,7 +25,6 @@ from backend.console.shell import (
 from backend.db.models import ImportJob
 from backend.deps import app_context
 from backend.imports import services
-from backend.imports.controllers import ImportController
 from backend.imports.services import KINDS, MAX_FILE_BYTES, ImportJobPublic
 from backend.tenancy import OrgScope
 from pwa.i18n import N_, current_locale, gettext
@@ -210,4 +209,4 @@ def _template(kind: str) -> Response[bytes]:
 
 
 # the JSON API of imports rides along, so the app serves it from the console's collection
-CONTROLLERS = [ConsoleImportController, ImportController]
+CONTROLLERS = [ConsoleImportController]
