@@ -30,7 +30,8 @@ from schemathesis.python import asgi
 
 from backend.app import create_app
 from backend.context import AppContext
-from backend.db.models import HotSkillSeason, ImportJob, Testimonial
+from backend.db.models import HotSkillSeason, ImportJob
+from backend.db.models import Testimonial as StoredTestimonial
 from backend.integrations.services import create_api_key
 from backend.settings import Settings
 from tests.factories import PASSWORD, World, sign_in, signed_in_client
@@ -113,7 +114,7 @@ async def fuzz_env(
             ends_on=date(2026, 12, 31),
             competency_ids=[world.a.competency_id],
         )
-        testimonial = Testimonial(
+        testimonial = StoredTestimonial(
             organisation_id=world.a.id,
             course_id=world.a.course_id,
             user_id=world.a.users["employee"].id or 0,

@@ -5,7 +5,8 @@ from litestar.testing import AsyncTestClient
 from sqlmodel import col, select
 
 from backend.context import AppContext
-from backend.db.models import AuditEntry, Testimonial
+from backend.db.models import AuditEntry
+from backend.db.models import Testimonial as StoredTestimonial
 from tests.factories import World, signed_in_client
 
 PAGE = "/console/testimonials"
@@ -24,7 +25,9 @@ async def _write(app: Litestar, email: str, course_id: int, text: str) -> int:
 async def _status(ctx: AppContext, testimonial_id: int) -> tuple[str, str]:
     async with ctx.sessionmaker() as session:
         row = (
-            await session.exec(select(Testimonial).where(Testimonial.id == testimonial_id))
+            await session.exec(
+                select(StoredTestimonial).where(StoredTestimonial.id == testimonial_id)
+            )
         ).one()
     return row.status, row.hidden_reason
 
