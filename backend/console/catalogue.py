@@ -140,37 +140,11 @@ class CourseConsoleController(ConsoleController):
         self, request: Request[Any, Any, Any], org: OrgScope
     ) -> Template | Redirect:
         use_locale(request)
-        form = await read_form(request)
-        body, errors = course_body(form)
-        values = {name: form_text(form, name) for name in COURSE_FIELDS}
-        try:
-            data = CourseCreate.model_validate(body)
-        except ValidationError as exc:
-            errors = course_errors(exc) | errors
-        if errors:
-            return await self._form_page(
-                request,
-                org,
-                course=None,
-                values=values,
-                chosen=body["competency_ids"],
-                errors=errors,
-                status_code=400,
-            )
-        try:
-            created = await services.create_course(org, data)
-        except (ClientException, NotFoundException) as exc:
-            return await self._form_page(
-                request,
-                org,
-                course=None,
-                values=values,
-                chosen=body["competency_ids"],
-                errors=service_error(exc),
-                status_code=exc.status_code,
-            )
-        flash(request, gettext(N_("Course “%(title)s” added.")) % {"title": created.title})
-        return redirect(COURSES, q=created.title)
+        saved = await self._save(request, org, course=None)
+        if isinstance(saved, Template):
+            return saved
+        flash(request, gettext(N_("Course “%(title)s” added.")) % {"title": saved.title})
+        return redirect(COURSES, q=saved.title)
 
     @get("/{course_id:int}", name="console:course-edit")
     async def edit_course(
@@ -192,37 +166,42 @@ class CourseConsoleController(ConsoleController):
     ) -> Template | Redirect:
         use_locale(request)
         course = await services.get_course(org, course_id)
+        saved = await self._save(request, org, course=course)
+        if isinstance(saved, Template):
+            return saved
+        flash(request, gettext(N_("Course “%(title)s” saved.")) % {"title": saved.title})
+        form = await read_form(request)
+        return Redirect(safe_back(form_text(form, "back")), status_code=303)
+
+    async def _save(
+        self, request: Request[Any, Any, Any], org: OrgScope, course: CoursePublic | None
+    ) -> Template | CoursePublic:
+        """Create (``course`` None) or update a course from the posted form: the saved course,
+        or the form again with its errors (400, or the service's status)."""
         form = await read_form(request)
         body, errors = course_body(form)
-        values = {name: form_text(form, name) for name in COURSE_FIELDS}
+        status_code = 400
         try:
-            data = CourseUpdate.model_validate(CourseCreate.model_validate(body).model_dump())
+            complete = CourseCreate.model_validate(body)
         except ValidationError as exc:
             errors = course_errors(exc) | errors
-        if errors:
-            return await self._form_page(
-                request,
-                org,
-                course=course,
-                values=values,
-                chosen=body["competency_ids"],
-                errors=errors,
-                status_code=400,
-            )
-        try:
-            saved = await services.update_course(org, course_id, data)
-        except (ClientException, NotFoundException) as exc:
-            return await self._form_page(
-                request,
-                org,
-                course=course,
-                values=values,
-                chosen=body["competency_ids"],
-                errors=service_error(exc),
-                status_code=exc.status_code,
-            )
-        flash(request, gettext(N_("Course “%(title)s” saved.")) % {"title": saved.title})
-        return Redirect(safe_back(form_text(form, "back")), status_code=303)
+        if not errors:
+            try:
+                if course is None:
+                    return await services.create_course(org, complete)
+                changes = CourseUpdate.model_validate(complete.model_dump())
+                return await services.update_course(org, course.id, changes)
+            except (ClientException, NotFoundException) as exc:
+                errors, status_code = service_error(exc), exc.status_code
+        return await self._form_page(
+            request,
+            org,
+            course=course,
+            values={name: form_text(form, name) for name in COURSE_FIELDS},
+            chosen=body["competency_ids"],
+            errors=errors,
+            status_code=status_code,
+        )
 
     @post("/{course_id:int}/archive", name="console:course-archive")
     async def archive_course(
