@@ -351,34 +351,10 @@ class SeasonConsoleController(ConsoleController):
         self, request: Request[Any, Any, Any], org: OrgScope
     ) -> Template | Redirect:
         use_locale(request)
-        form = await read_form(request)
-        body = self._body(form)
-        try:
-            data = SeasonCreate.model_validate(body)
-            created = await services.create_season(org, data)
-        except ValidationError as exc:
-            return await self._form_page(
-                request,
-                org,
-                season=None,
-                values={k: form_text(form, k) for k in ("name", "starts_on", "ends_on")},
-                competency_ids=body["competency_ids"],
-                course_ids=body["course_ids"],
-                errors=translated(form_errors(exc)),
-                status_code=400,
-            )
-        except NotFoundException:
-            return await self._form_page(
-                request,
-                org,
-                season=None,
-                values={k: form_text(form, k) for k in ("name", "starts_on", "ends_on")},
-                competency_ids=[],
-                course_ids=[],
-                errors={"__all__": gettext(N_("Some of the chosen items no longer exist."))},
-                status_code=400,
-            )
-        flash(request, gettext(N_("Hot-skill season “%(name)s” added.")) % {"name": created.name})
+        saved = await self._save(request, org, season=None)
+        if isinstance(saved, Template):
+            return saved
+        flash(request, gettext(N_("Hot-skill season “%(name)s” added.")) % {"name": saved.name})
         return redirect(SEASONS)
 
     @get("/{season_id:int}", name="console:hot-skill-edit")
@@ -401,35 +377,39 @@ class SeasonConsoleController(ConsoleController):
     ) -> Template | Redirect:
         use_locale(request)
         season = await services.get_season(org, season_id)
+        saved = await self._save(request, org, season=season)
+        if isinstance(saved, Template):
+            return saved
+        flash(request, gettext(N_("Hot-skill season “%(name)s” saved.")) % {"name": saved.name})
+        return redirect(SEASONS)
+
+    async def _save(
+        self, request: Request[Any, Any, Any], org: OrgScope, season: SeasonPublic | None
+    ) -> Template | SeasonPublic:
+        """Create (``season`` None) or update a season from the posted form: the saved season,
+        or the form again with its errors (400)."""
         form = await read_form(request)
         body = self._body(form)
         try:
-            data = SeasonUpdate.model_validate(SeasonCreate.model_validate(body).model_dump())
-            saved = await services.update_season(org, season_id, data)
+            complete = SeasonCreate.model_validate(body)
+            if season is None:
+                return await services.create_season(org, complete)
+            changes = SeasonUpdate.model_validate(complete.model_dump())
+            return await services.update_season(org, season.id, changes)
         except ValidationError as exc:
-            return await self._form_page(
-                request,
-                org,
-                season=season,
-                values={k: form_text(form, k) for k in ("name", "starts_on", "ends_on")},
-                competency_ids=body["competency_ids"],
-                course_ids=body["course_ids"],
-                errors=translated(form_errors(exc)),
-                status_code=400,
-            )
+            errors = translated(form_errors(exc))
         except (ClientException, NotFoundException):
-            return await self._form_page(
-                request,
-                org,
-                season=season,
-                values={k: form_text(form, k) for k in ("name", "starts_on", "ends_on")},
-                competency_ids=body["competency_ids"],
-                course_ids=body["course_ids"],
-                errors={"__all__": gettext(N_("Some of the chosen items no longer exist."))},
-                status_code=400,
-            )
-        flash(request, gettext(N_("Hot-skill season “%(name)s” saved.")) % {"name": saved.name})
-        return redirect(SEASONS)
+            errors = {"__all__": gettext(N_("Some of the chosen items no longer exist."))}
+        return await self._form_page(
+            request,
+            org,
+            season=season,
+            values={k: form_text(form, k) for k in ("name", "starts_on", "ends_on")},
+            competency_ids=body["competency_ids"],
+            course_ids=body["course_ids"],
+            errors=errors,
+            status_code=400,
+        )
 
     @post("/{season_id:int}/end", name="console:hot-skill-end")
     async def end_season(
