@@ -126,6 +126,10 @@ class User(SQLModel, table=True):
     nudge_kinds_off: list[str] = _json(list)
     # set when the first-run flow ("what's in it for me") was finished or skipped
     onboarded_at: datetime | None = _ts(nullable=True)
+    # the kind of work someone does (e.g. "Finance"): learning in another family is horizontal
+    job_family: str | None = Field(default=None, max_length=80)
+    # this person's yearly learning budget when it differs from the organisation's default
+    yearly_budget_cents: int | None = Field(default=None, ge=0)
     created_at: datetime = _ts()
 
 
@@ -181,6 +185,8 @@ class Course(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=200)
     xapi_activity_id: str | None = Field(default=None, max_length=1000)
     hot_skill: bool = False
+    # the job family a course is made for (None: for everyone); see User.job_family
+    job_family: str | None = Field(default=None, max_length=80)
     created_at: datetime = _ts()
     # archived: out of the learner catalogue; its events, XP and badges stay (migration 0013)
     archived_at: datetime | None = _ts(nullable=True)
@@ -378,6 +384,11 @@ class Challenge(SQLModel, table=True):
     progress: float = 0.0
     completed_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
+    # a sponsored team challenge: the sponsor's words to the team, and how it was wrapped up
+    # (closed_at set once, with the celebration message the team gets; migration 0024)
+    message: str = Field(default="", max_length=1000)
+    closing_message: str = Field(default="", max_length=1000)
+    closed_at: datetime | None = _ts(nullable=True)
 
 
 class TeamChallengeDay(SQLModel, table=True):
