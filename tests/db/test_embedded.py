@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def _env(tmp_path: Path) -> dict[str, str]:
     return {
-        "PATH": "/usr/bin:/bin",
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",  # useradd: the server runs as its own user
         "HOME": str(tmp_path),
         "LEARNLOOP_DATA_DIR": str(tmp_path / "data"),
         "LEARNLOOP_SECRET_KEY": "embedded-test-secret-" + "z" * 32,
