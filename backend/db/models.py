@@ -559,15 +559,18 @@ class PushDelivery(SQLModel, table=True):
 
 
 class TrainingRequest(SQLModel, table=True):
-    """A learner asks to spend learning budget on a course; one open request per course.
+    """A learner asks to spend learning budget on a course; one request per course.
 
     ``cost_cents`` is the course's cost when asked (the catalogue price may change later).
-    The decision (``approved``/``declined``) comes from the L&D and manager side.
+    ``status``: ``pending`` (waiting for the manager) -> ``awaiting_ld`` (a manager approved
+    a cost above the organisation's L&D threshold) -> ``approved`` or ``declined``
+    (``backend.budgets.services`` decides). It counts in the budget year of ``created_at``.
     """
 
     __tablename__ = "training_request"
     __table_args__ = (
         UniqueConstraint("user_id", "course_id", name="uq_training_request_user_course"),
+        Index("ix_training_request_org_status", "organisation_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -578,6 +581,16 @@ class TrainingRequest(SQLModel, table=True):
     status: str = Field(default="pending", max_length=12)
     created_at: datetime = _ts()
     decided_at: datetime | None = _ts(nullable=True)
+    # the manager's step (approved, then waiting for L&D); names kept as they were then
+    manager_id: int | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+    manager_name: str = Field(default="", max_length=200)
+    manager_decided_at: datetime | None = _ts(nullable=True)
+    # who took the final decision, and why (required when declining)
+    decided_by_id: int | None = Field(
+        default=None, foreign_key="user_account.id", ondelete="SET NULL"
+    )
+    decided_by_name: str = Field(default="", max_length=200)
+    decision_note: str = Field(default="", max_length=500)
 
 
 TENANT_TABLES.extend([Kudos, PushSubscription, Nudge, PushDelivery, TrainingRequest])
