@@ -1,7 +1,8 @@
 """The console's frame: who may enter, the sidebar, rendering, flash notices and listings.
 
 Every console page is a ``ConsoleController`` route: its guard lets only L&D admins in
-(anonymous visitors are sent to sign in, everyone else sees a 403 page), and
+(anonymous visitors are sent to sign in, everyone else sees a 403 page); the pages managers
+use too (their team, budget requests, insights) are ``ManagerConsoleController`` routes. And
 ``console_page`` renders a template inside ``console/base.html`` with the sidebar.
 Pages are plain HTML forms over the same services the JSON API calls; a POST redirects
 back (303) with a flash notice, or re-renders the form with its errors (400).
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 
 from backend.auth.principal import Principal
 from backend.deps import provide_scope
+from backend.insights.privacy import GroupTooSmall
 from backend.web.pages import choose_locale, render
 from pwa.i18n import N_, gettext, set_locale
 
@@ -34,11 +36,15 @@ class Section:
     label: str  # marked with N_, translated when shown
     href: str
     icon: str  # the name of an icon in console/_icons.html
+    managers: bool = False  # also shown to managers (L&D admins see every section)
 
 
-# The sidebar, in the order an L&D team sets up a programme.
+# The sidebar: first what leaders look at, then in the order an L&D team sets up a programme.
 SECTIONS: tuple[Section, ...] = (
     Section("home", N_("Overview"), "/console", "home"),
+    Section("team", N_("Team view"), "/console/team", "team", managers=True),
+    Section("budget", N_("Budget"), "/console/budget", "wallet", managers=True),
+    Section("insights", N_("Insights"), "/console/insights", "chart", managers=True),
     Section("people", N_("People"), "/console/people", "people"),
     Section("teams", N_("Teams"), "/console/teams", "teams"),
     Section("courses", N_("Courses"), "/console/courses", "book"),
@@ -65,12 +71,50 @@ async def requires_console(
         raise PermissionDeniedException("the console is for L&D admins")
 
 
+async def requires_leader(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """L&D admins and managers (what they see of a team is checked per team)."""
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal) or principal.user_id is None:
+        raise NotAuthorizedException("sign in to use the console")
+    if not (principal.is_ld_admin or principal.is_manager):
+        raise PermissionDeniedException("this part of the console is for managers and L&D")
+
+
 class ConsoleController(Controller):
     """Base of every console page controller (HTML, not in the OpenAPI document)."""
 
     include_in_schema = False
     guards = [requires_console]
     dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+
+class ManagerConsoleController(ConsoleController):
+    """A console page managers use too (for the teams they manage)."""
+
+    guards = [requires_leader]
+
+
+def sections_for(principal: Principal) -> tuple[Section, ...]:
+    """The sidebar a person sees: all of it for L&D admins, the leaders' part for managers."""
+    if principal.is_ld_admin:
+        return SECTIONS
+    return tuple(s for s in SECTIONS if s.managers)
+
+
+def floor_page(
+    request: Request[Any, Any, Any], error: GroupTooSmall, *, section: str, title: str
+) -> Template:
+    """The page instead of figures about a group below the privacy floor (403)."""
+    return console_page(
+        request,
+        "console/_privacy_floor.html",
+        {"floor": error.floor, "group_label": error.label},
+        section=section,
+        title=title,
+        status_code=403,
+    )
 
 
 def principal_of(request: Request[Any, Any, Any]) -> Principal:
@@ -114,7 +158,7 @@ def console_page(
         request,
         template,
         {
-            "sections": SECTIONS,
+            "sections": sections_for(principal),
             "section": section,
             "page_title": title,
             "principal": principal,
@@ -278,10 +322,12 @@ def console_exception_response(
             request,
             "error.html",
             {
-                "title": gettext("Only for L&D admins"),
+                "title": gettext("Only for L&D admins")
+                if isinstance(principal, Principal) and principal.is_manager
+                else gettext("Only for managers and L&D admins"),
                 "message": gettext(
-                    "The console is where L&D teams set up learning. Ask an L&D admin "
-                    "of your organisation if you need access."
+                    "The console is where L&D teams set up learning and managers follow "
+                    "their teams. Ask an L&D admin of your organisation if you need access."
                 ),
             },
             locale=locale,

@@ -120,12 +120,15 @@ class OrganisationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     streak_mode: Literal["daily", "weekly"] = "weekly"
     streak_days_per_week: int = Field(default=3, ge=1, le=7)
-    min_group_size: int = Field(default=5, ge=2, le=100)
+    # the privacy floor (backend.insights.privacy.floor_of); unset: LEARNLOOP_MIN_GROUP_SIZE
+    min_group_size: int = Field(default=5, ge=3, le=100)
     nudges_on_weekends: bool = False
     quiet_hours_start: int = Field(default=21, ge=0, le=23)
     quiet_hours_end: int = Field(default=8, ge=0, le=23)
     yearly_budget_cents: int = Field(default=100_000, ge=0, le=100_000_000)
     budget_year_start_month: int = Field(default=1, ge=1, le=12)
+    # a manager's approval of a cost above this waits for L&D too (None or 0: never)
+    budget_ld_approval_above_cents: int | None = Field(default=150_000, ge=0, le=100_000_000)
     # nudge caps per learner: reminder-type pushes a local day, pushes of any kind in 7 days
     nudge_reminders_per_day: int = Field(default=1, ge=0, le=3)
     nudges_per_week: int = Field(default=5, ge=0, le=30)

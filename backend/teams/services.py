@@ -64,6 +64,21 @@ def grant_manager_role(org: OrgScope, user: User) -> None:
         org.session.add(user)
 
 
+async def teams_i_lead(org: OrgScope) -> list[tuple[int, str]]:
+    """The teams whose figures the caller may see, by name: every team for an L&D admin,
+    the teams they manage for a manager, none for anyone else."""
+    query = select(Team.id, Team.name).where(org.owns(Team))
+    if not org.principal.is_ld_admin:
+        if not org.principal.is_manager:
+            return []
+        query = query.join(TeamMembership, col(TeamMembership.team_id) == col(Team.id)).where(
+            TeamMembership.user_id == org.principal.user_id,
+            col(TeamMembership.is_manager).is_(True),
+        )
+    rows = await org.session.exec(query.order_by(col(Team.name), col(Team.id)))
+    return [(team_id, name) for team_id, name in rows.all() if team_id is not None]
+
+
 async def list_teams(org: OrgScope) -> list[TeamPublic]:
     teams = await org.all(org.select(Team).order_by(col(Team.name)))
     counts = dict(

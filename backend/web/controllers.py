@@ -364,7 +364,8 @@ def _choice_page(
 
 
 def _signed_in(request: Request[Any, Any, Any], user: User, target: str) -> Redirect:
-    """Start the session of ``user`` and go where they wanted (L&D admins: the console)."""
+    """Start the session of ``user`` and go where they wanted (L&D admins: the console,
+    managers: their team's page there)."""
     assert user.id is not None
     request.set_session(
         {
@@ -375,6 +376,8 @@ def _signed_in(request: Request[Any, Any, Any], user: User, target: str) -> Redi
     )
     if not target and Role.ld_admin.value in user.roles:
         target = "/console"  # L&D admins start where they set things up
+    elif not target and Role.manager.value in user.roles:
+        target = "/console/team"  # managers start with how their team is learning
     return Redirect(target or "/", status_code=303)
 
 
