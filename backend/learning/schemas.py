@@ -114,7 +114,7 @@ class ChallengeSummary(BaseModel):
     title: str
     starts_on: date
     ends_on: date
-    progress: float
+    progress: float | None  # None: a team below the privacy floor (no team figures)
     completed: bool
     my_count: int | None = None
     target: int | None = None

@@ -16,6 +16,7 @@ from backend.db.models import (
     User,
 )
 from backend.db.types import utcnow
+from backend.insights.privacy import at_floor, floor_of, team_sizes
 from backend.learning.history import with_tallies
 from backend.learning.rules import org_rules
 from backend.learning.schemas import (
@@ -86,7 +87,11 @@ async def active_challenges(
         for row in rows
         if row.kind == "individual"
     }
-    assert user.id is not None
+    # a team's figures only when it is at least the privacy floor's size
+    organisation = await session.get(Organisation, user.organisation_id)
+    assert organisation is not None and user.id is not None
+    floor = floor_of(organisation)
+    sizes = await team_sizes(session, user.organisation_id, teams)
     state = await with_tallies(
         session, user.organisation_id, user.id, state, challenges=list(definitions.values())
     )
@@ -116,7 +121,9 @@ async def active_challenges(
                     title=row.title,
                     starts_on=row.starts_on,
                     ends_on=row.ends_on,
-                    progress=row.progress,
+                    progress=row.progress
+                    if at_floor(sizes.get(row.team_id or 0, 0), floor)
+                    else None,
                     completed=row.completed_at is not None,
                     pledge=row.pledge,
                     sponsor=names.get(row.sponsor_id or 0),
