@@ -104,6 +104,13 @@ class MeUpdate(Schema):
     )
 
 
+JobFamily = Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)]
+JOB_FAMILY_HELP = (
+    "the kind of work the person does (e.g. Finance): learning in another family is "
+    "horizontal; an empty string clears it"
+)
+
+
 class UserCreate(Schema):
     email: EmailStr
     display_name: Name
@@ -113,6 +120,7 @@ class UserCreate(Schema):
     locale: LocaleCode | None = None
     start_date: date | None = None
     team_id: int | None = Field(default=None, description="the team the person starts in")
+    job_family: JobFamily | None = Field(default=None, description=JOB_FAMILY_HELP)
 
 
 class UserUpdate(Schema):
@@ -120,6 +128,7 @@ class UserUpdate(Schema):
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=3)
     is_active: bool | None = None
     locale: LocaleCode | None = None
+    job_family: JobFamily | None = Field(default=None, description=JOB_FAMILY_HELP)
 
 
 class TeamMove(Schema):
@@ -142,6 +151,7 @@ class UserPublic(BaseModel):
     timezone: str
     locale: str
     start_date: date | None
+    job_family: str | None = None
     is_active: bool
     has_password: bool = Field(
         default=False, description="false until the person set a password (after an invitation)"

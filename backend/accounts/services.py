@@ -29,7 +29,7 @@ from backend.accounts.schemas import (
 from backend.audit import services as audit
 from backend.auth.passwords import HashCost, hash_password, verify_password
 from backend.context import AppContext
-from backend.db.models import Organisation, Role, Team, TeamMembership, User
+from backend.db.models import Course, Organisation, Role, Team, TeamMembership, User
 from backend.db.types import utcnow
 from backend.nudges.scheduler import wake_learners
 from backend.settings import Settings
@@ -214,6 +214,7 @@ def user_public(user: User, teams: list[UserTeam] | None = None) -> UserPublic:
         timezone=user.timezone,
         locale=user.locale,
         start_date=user.start_date,
+        job_family=user.job_family,
         is_active=user.is_active,
         has_password=user.password_hash is not None,
         teams=teams or [],
@@ -303,6 +304,16 @@ async def list_users(scope: OrgScope, q: str | None, limit: int, offset: int) ->
     return people
 
 
+async def job_families(scope: OrgScope) -> list[str]:
+    """The job families in use for people and courses, to choose from in forms."""
+    people = select(col(User.job_family)).where(scope.owns(User), col(User.job_family).is_not(None))
+    courses = select(col(Course.job_family)).where(
+        scope.owns(Course), col(Course.job_family).is_not(None)
+    )
+    rows = await scope.session.exec(people.union(courses))  # type: ignore[call-overload]
+    return sorted({str(family) for (family,) in rows.all()}, key=str.casefold)
+
+
 def _roles(roles: list[Role] | list[str]) -> list[str]:
     return sorted({Role(r).value for r in roles})
 
@@ -324,6 +335,7 @@ async def create_user(scope: OrgScope, data: UserCreate, password_cost: HashCost
         "timezone": data.timezone or org.default_timezone,
         "locale": data.locale or org.default_locale,
         "start_date": data.start_date,
+        "job_family": data.job_family or None,
     }
     placed = [(team.id, False)] if team is not None and team.id is not None else []
     try:
@@ -355,15 +367,23 @@ def _not_yourself(scope: OrgScope, user: User, what: str) -> None:
 
 
 async def update_profile(
-    scope: OrgScope, user_id: int, *, display_name: str | None = None, locale: str | None = None
+    scope: OrgScope,
+    user_id: int,
+    *,
+    display_name: str | None = None,
+    locale: str | None = None,
+    job_family: str | None = None,
 ) -> UserPublic:
-    """Rename a person or change the language of the app and of their mails."""
+    """Rename a person, change the language of the app and of their mails, or their job
+    family (``""`` clears it)."""
     user = await scope.get(User, user_id, what="user")
-    changes = {
+    changes: dict[str, str | None] = {
         k: v
         for k, v in (("display_name", display_name), ("locale", locale))
         if v is not None and getattr(user, k) != v
     }
+    if job_family is not None and user.job_family != (job_family or None):
+        changes["job_family"] = job_family or None
     if changes:
         before = {k: getattr(user, k) for k in changes}
         name = changes.get("display_name", user.display_name)
@@ -455,8 +475,14 @@ async def update_user(scope: OrgScope, user_id: int, data: UserUpdate) -> UserPu
         raise ClientException(
             "you cannot remove your own L&D admin role or deactivate yourself", status_code=409
         )
-    if data.display_name is not None or data.locale is not None:
-        await update_profile(scope, user_id, display_name=data.display_name, locale=data.locale)
+    if data.display_name is not None or data.locale is not None or data.job_family is not None:
+        await update_profile(
+            scope,
+            user_id,
+            display_name=data.display_name,
+            locale=data.locale,
+            job_family=data.job_family,
+        )
     if data.roles is not None:
         await set_roles(scope, user_id, data.roles)
     if data.is_active is False:

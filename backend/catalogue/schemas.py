@@ -40,6 +40,11 @@ Provider = Annotated[str, StringConstraints(strip_whitespace=True, max_length=12
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ActivityId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
+JobFamily = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+JOB_FAMILY_HELP = (
+    "The job family the course is made for (e.g. Finance); learning in a family other than "
+    "one's own counts as horizontal. Null: for everyone."
+)
 
 TITLE_HELP = "Required; 1 to 200 characters."
 FORMAT_HELP = "Required; one of " + ", ".join(f.value for f in CourseFormat) + "."
@@ -124,6 +129,7 @@ class CourseBase(Schema):
     external_id: ExternalId | None = Field(default=None, description=EXTERNAL_HELP)
     xapi_activity_id: ActivityId | None = Field(default=None, description=ACTIVITY_HELP)
     hot_skill: bool = Field(default=False, description=HOT_HELP)
+    job_family: JobFamily | None = Field(default=None, description=JOB_FAMILY_HELP)
     competency_ids: list[int] = Field(
         default_factory=list, max_length=MAX_LINKS, description=LINKS_HELP
     )
@@ -134,8 +140,8 @@ class CourseCreate(CourseBase):
 
 
 class CourseUpdate(Schema):
-    """Only the fields given change; ``url``, ``external_id`` and ``xapi_activity_id`` may be
-    null to clear them."""
+    """Only the fields given change; ``url``, ``external_id``, ``xapi_activity_id`` and
+    ``job_family`` may be null to clear them."""
 
     title: Title | None = Field(default=None, description=TITLE_HELP)
     description: Text | None = None
@@ -149,6 +155,7 @@ class CourseUpdate(Schema):
     external_id: ExternalId | None = Field(default=None, description=EXTERNAL_HELP)
     xapi_activity_id: ActivityId | None = Field(default=None, description=ACTIVITY_HELP)
     hot_skill: bool | None = Field(default=None, description=HOT_HELP)
+    job_family: JobFamily | None = Field(default=None, description=JOB_FAMILY_HELP)
     competency_ids: list[int] | None = Field(
         default=None, max_length=MAX_LINKS, description=LINKS_HELP
     )
@@ -167,6 +174,7 @@ class CoursePublic(BaseModel):
     xapi_activity_id: str | None
     hot_skill: bool = Field(description="The course's own flag: hot all year round.")
     hot: bool = Field(default=False, description="Hot today: its own flag, or a season covers it.")
+    job_family: str | None = None
     competencies: list[CompetencyRef]
     archived_at: datetime | None = Field(
         default=None, description="Set when archived: out of the learner catalogue."

@@ -465,6 +465,7 @@ def _public(course: Course, refs: list[CompetencyRef], hot: bool) -> CoursePubli
         xapi_activity_id=course.xapi_activity_id,
         hot_skill=course.hot_skill,
         hot=hot or course.hot_skill,
+        job_family=course.job_family,
         competencies=refs,
         archived_at=course.archived_at,
         created_at=course.created_at,
@@ -665,7 +666,7 @@ async def create_course(
     return await get_course(scope, course_id)
 
 
-_CLEARABLE = {"url", "external_id", "xapi_activity_id"}
+_CLEARABLE = {"url", "external_id", "xapi_activity_id", "job_family"}
 
 
 async def update_course(

@@ -8,6 +8,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
 
+from backend.accounts.services import job_families
 from backend.catalogue import services
 from backend.catalogue.schemas import (
     MAX_LINKS,
@@ -119,6 +120,7 @@ class CourseConsoleController(ConsoleController):
                 "errors": errors or {},
                 "chosen": set(chosen),
                 "competencies": await services.list_competencies(org),
+                "job_families": await job_families(org),
                 "format_options": format_options(),
                 "max_minutes": MAX_MINUTES,
                 "max_links": MAX_LINKS,

@@ -41,6 +41,7 @@ COURSE_FIELDS = (
     "external_id",
     "xapi_activity_id",
     "hot_skill",
+    "job_family",
 )
 STATUS_FILTERS = (("", N_("Active")), ("archived", N_("Archived")), ("all", N_("All")))
 HOT_FILTERS = (("", N_("Hot or not")), ("yes", N_("Hot today")), ("no", N_("Not hot")))
@@ -104,7 +105,7 @@ def course_body(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, str]]:
     for name in ("format", "duration_minutes"):  # absent when empty: "This field is required."
         if form_text(form, name).strip():
             body[name] = form_text(form, name).strip()
-    for name in ("url", "external_id", "xapi_activity_id"):
+    for name in ("url", "external_id", "xapi_activity_id", "job_family"):
         body[name] = form_text(form, name).strip() or None
     errors: dict[str, str] = {}
     cents = parse_cents(form_text(form, "cost"))
@@ -138,6 +139,7 @@ def course_values(course: CoursePublic, locale: str) -> dict[str, Any]:
         "external_id": course.external_id or "",
         "xapi_activity_id": course.xapi_activity_id or "",
         "hot_skill": course.hot_skill,
+        "job_family": course.job_family or "",
     }
 
 

@@ -202,6 +202,7 @@ class PeopleConsoleController(ConsoleController):
                 "team_options": [("", gettext("No team"))]
                 + [(str(k), v) for k, v in await _team_options(org)],
                 "locale_options": LOCALE_LABELS,
+                "job_families": await accounts.job_families(org),
                 "mail_configured": settings.mail_configured,
             },
             section="people",
@@ -215,7 +216,16 @@ class PeopleConsoleController(ConsoleController):
     ) -> Template | Redirect:
         use_locale(request)
         values = form_values(
-            data, ("display_name", "email", "locale", "team_id", "role_manager", "role_ld_admin")
+            data,
+            (
+                "display_name",
+                "email",
+                "locale",
+                "job_family",
+                "team_id",
+                "role_manager",
+                "role_ld_admin",
+            ),
         )
         values["invite"] = data.get("invite", "")
         try:
@@ -224,6 +234,7 @@ class PeopleConsoleController(ConsoleController):
                     "display_name": data.get("display_name", ""),
                     "email": data.get("email", "").strip(),
                     "locale": data.get("locale") or None,
+                    "job_family": data.get("job_family", ""),
                     "team_id": _int_or_none(data.get("team_id")),
                     "roles": _roles_from(data),
                 }
@@ -295,6 +306,7 @@ class PeopleConsoleController(ConsoleController):
                 or {
                     "display_name": person.display_name,
                     "locale": person.locale,
+                    "job_family": person.job_family or "",
                     "role_manager": Role.manager.value in person.roles,
                     "role_ld_admin": Role.ld_admin.value in person.roles,
                     "team_id": str(person.teams[0].id) if len(person.teams) == 1 else "",
@@ -310,6 +322,7 @@ class PeopleConsoleController(ConsoleController):
                 "team_options": [("", gettext("No team"))]
                 + [(str(k), v) for k, v in await _team_options(org)],
                 "locale_options": LOCALE_LABELS,
+                "job_families": await accounts.job_families(org),
                 "link": shown_link,
                 "link_until": (
                     format_datetime(
@@ -343,13 +356,21 @@ class PeopleConsoleController(ConsoleController):
         person = await accounts.get_person(org, user_id)
         try:
             body = UserUpdate.model_validate(
-                {"display_name": data.get("display_name", ""), "locale": data.get("locale") or None}
+                {
+                    "display_name": data.get("display_name", ""),
+                    "locale": data.get("locale") or None,
+                    "job_family": data.get("job_family", ""),
+                }
             )
         except ValidationError as exc:
-            values = form_values(data, ("display_name", "locale"))
+            values = form_values(data, ("display_name", "locale", "job_family"))
             return await self._person_page(request, org, person, values, form_errors(exc), 400)
         await accounts.update_profile(
-            org, user_id, display_name=body.display_name, locale=body.locale
+            org,
+            user_id,
+            display_name=body.display_name,
+            locale=body.locale,
+            job_family=body.job_family,
         )
         flash(request, gettext("Saved."))
         return redirect(f"{PEOPLE}/{user_id}")

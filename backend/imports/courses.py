@@ -41,6 +41,7 @@ COLUMNS = (
     "xapi_activity_id",
     "competencies",
     "hot_skill",
+    "job_family",
 )
 REQUIRED = ("external_id", "title")
 # other names the same column goes by in exports

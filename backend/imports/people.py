@@ -39,6 +39,7 @@ COLUMNS = (
     "timezone",
     "start_date",
     "external_id",
+    "job_family",
 )
 REQUIRED = ("email", "name")
 COLUMN_OF = {"display_name": "name"}
@@ -205,7 +206,7 @@ async def write(scope: OrgScope, rows: list[PersonRow], progress: Progress) -> C
             user = existing.get(row.email)
             have = memberships.get(user.id or 0, {}) if user is not None else {}
             values: dict[str, Any] = {"roles": _roles(row, user)}
-            for field in ("display_name", "locale", "timezone", "start_date"):
+            for field in ("display_name", "locale", "timezone", "start_date", "job_family"):
                 if field in row.given:
                     values[field] = getattr(row.data, field)
             if row.external_id is not None:
