@@ -130,7 +130,7 @@ async def test_seed_builds_a_realistic_dutch_organisation(demo_ctx: AppContext) 
 
     events = await _rows(demo_ctx, LearningEvent, org_id)
     assert all(e.source == "demo" and e.occurred_at.tzinfo is not None for e in events)
-    assert all(WEDNESDAY - timedelta(days=28) <= e.local_date <= WEDNESDAY for e in events)
+    assert all(WEDNESDAY - timedelta(weeks=12) <= e.local_date <= WEDNESDAY for e in events)
     assert Counter(e.kind for e in events).keys() == {"completion", "informal"}
     active = {e.user_id for e in events}
     assert 0.55 <= len(active) / len(users) <= 0.85

@@ -1,4 +1,4 @@
-"""A realistic Dutch demo organisation: people, teams, a catalogue and four weeks of learning.
+"""A realistic Dutch demo organisation: people, teams, a catalogue and a quarter of learning.
 
 ``seed_demo`` is idempotent (an existing demo organisation is left alone unless ``reset``)
 and deterministic for a given ``seed`` and ``today``. The fictional company is
@@ -67,7 +67,7 @@ ORG_SETTINGS: dict[str, Any] = {
     "budget_year_start_month": 1,
 }
 
-HISTORY_WEEKS = 4  # the current (partial) ISO week plus the three before it
+HISTORY_WEEKS = 12  # the current (partial) ISO week plus the eleven before it (a quarter)
 MAX_EVENT_MINUTES = 180  # a 16-hour classroom course is not one sitting
 
 
@@ -106,6 +106,23 @@ TEAMS: dict[str, int] = {
     "Finance": 7,
     "IT": 8,
     "Sales": 10,
+}
+# the job family each team's people work in (insights: learning in or outside it)
+TEAM_FAMILIES = {
+    "Planning": "Logistiek",
+    "Magazijn": "Logistiek",
+    "Klantenservice": "Klantenservice",
+    "Finance": "Finance",
+    "IT": "IT",
+    "Sales": "Commercie",
+}
+# a course is made for the family of its first competency; the rest are for everyone
+COMPETENCY_FAMILIES = {
+    "klant": "Klantenservice",
+    "veiligheid": "Logistiek",
+    "duurzaam": "Logistiek",
+    "digitaal": "IT",
+    "data_ai": "Finance",
 }
 
 # fmt: off
@@ -238,7 +255,7 @@ def _people(rng: random.Random, today: date) -> list[_Person]:
             members += 1
     assert next(seats, None) is None, "team sizes must add up to the generated people"
 
-    # activity profiles: about 70% of people learned something in the last four weeks
+    # activity profiles: about 70% of people learned something in the last weeks
     profiles = ["fanatic", "regular", "casual", "lapsed", "inactive"]
     weights = [12, 33, 15, 10, 30]
     for person in others:
@@ -685,6 +702,7 @@ async def _create(
             timezone=DEMO_TZ,
             locale=person.locale,
             start_date=person.start_date,
+            job_family=TEAM_FAMILIES.get(person.team or "", "L&D"),
             # the demo shows a learner in full swing; Settings still offers the introduction
             onboarded_at=datetime.now(UTC),
         )
@@ -710,6 +728,7 @@ async def _create(
             external_id=f"{PROVIDERS[provider]}-{1000 + number}",
             xapi_activity_id=f"{ACADEMY_URL}/xapi/activities/{slug}",
             hot_skill=hot,
+            job_family=COMPETENCY_FAMILIES.get(keys[0]) if keys else None,
         )
         courses.append((course, keys))
     session.add_all([p.user for p in people if p.user is not None])
