@@ -40,6 +40,7 @@ from backend.catalogue.testimonials import (
     TestimonialController,
     TestimonialModerationController,
 )
+from backend.budgets.controllers import BudgetController
 from backend.challenges.controllers import ChallengeController, TeamChallengeController
 from backend.console.routes import CONSOLE_CONTROLLERS
 from backend.console.shell import console_exception_response
@@ -169,6 +170,7 @@ ROUTE_HANDLERS: list[Any] = [
     MyPushSubscriptionController,
     KudosController,
     MyKudosController,
+    BudgetController,
     WebController,
     CataloguePageController,
     ProgressPageController,

@@ -58,6 +58,7 @@ REMINDER_TYPES = frozenset({NudgeType.REMINDER, NudgeType.STREAK_AT_RISK, NudgeT
 # when several are due at once, the first goes now and the rest wait for min_gap
 PRIORITY: tuple[NudgeType, ...] = (
     NudgeType.WELCOME,
+    NudgeType.BUDGET_DECISION,
     NudgeType.STREAK_AT_RISK,
     NudgeType.KUDOS_RECEIVED,
     NudgeType.BADGE_EARNED,
@@ -90,6 +91,7 @@ URL: Mapping[NudgeType, str] = {
     NudgeType.STREAK_MILESTONE: "/progress",
     NudgeType.KUDOS_RECEIVED: "/",
     NudgeType.BUDGET_REMINDER: "/catalogue",
+    NudgeType.BUDGET_DECISION: "/catalogue/budget",
     NudgeType.NEW_COURSE: "/catalogue",
     NudgeType.TESTIMONIAL_REQUEST: "/catalogue",
 }
@@ -368,6 +370,13 @@ def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:
 
 def _window(prefs: LearnerPrefs, rules: NudgeRules) -> _Window:
     return _window_for(prefs.timezone, rules.quiet, prefs.quiet, rules.nudges_on_weekends)
+
+
+def first_allowed_moment(now: datetime, prefs: LearnerPrefs, rules: NudgeRules) -> datetime:
+    """The earliest instant at or after ``now`` a push may reach this learner (outside both
+    quiet hours, on an allowed day): when a message sent on the spot (a decision) is due."""
+    require_aware(now, "now")
+    return _window(prefs, rules).next_allowed(now.astimezone(UTC)) or now
 
 
 @lru_cache(maxsize=4096)

@@ -202,6 +202,16 @@ TEXTS: dict[str, dict[str, dict[str, tuple[str, str]]]] = {
             "en": ("Your learning budget is ready", "{budget} to spend, {months_left} to go."),
         },
     },
+    "budget_decision": {
+        "a": {
+            "nl": ("{course}: {decision}", "Nog {budget} leerbudget over dit budgetjaar."),
+            "en": ("{course}: {decision}", "{budget} learning budget left this budget year."),
+        },
+        "b": {
+            "nl": ("Je aanvraag is {decision}", "{course}. Je hebt nog {budget} leerbudget."),
+            "en": ("Your request was {decision}", "{course}. You have {budget} budget left."),
+        },
+    },
     "new_course": {
         "a": {
             "nl": ("Nieuw: {course}", "Een nieuwe cursus in een gevraagde vaardigheid."),
@@ -272,6 +282,7 @@ PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {
     "streak_milestone": ("streak_length",),
     "kudos_received": ("colleague",),
     "budget_reminder": ("budget", "months_left"),
+    "budget_decision": ("course", "decision", "budget"),
     "new_course": ("course",),
     "testimonial_request": ("course",),
 }
@@ -297,6 +308,7 @@ SAMPLE_PARAMS: Mapping[str, Mapping[str, str | int]] = {
     "streak_milestone": {"streak": 10, "streak_mode": "daily"},
     "kudos_received": {"colleague": "Sam"},
     "budget_reminder": {"budget_cents": 75_000, "months_left": 5},
+    "budget_decision": {"course": "Excel basics", "approved": 1, "budget_cents": 60_000},
     "new_course": {"course": "Excel basics"},
     "testimonial_request": {"course": "Excel basics"},
 }
@@ -397,6 +409,12 @@ def _derived(params: Mapping[str, str | int], locale: str) -> dict[str, str]:
         out["goal_minutes"] = count_phrase(int(params["goal_minutes"]), "minute", locale)
     if "budget_cents" in params:
         out["budget"] = format_euros(int(params["budget_cents"]), locale)
+    if "approved" in params:
+        approved = bool(params["approved"])
+        if nl:
+            out["decision"] = "goedgekeurd" if approved else "afgewezen"
+        else:
+            out["decision"] = "approved" if approved else "declined"
     if "months_left" in params:
         out["months_left"] = count_phrase(int(params["months_left"]), "month", locale)
     if "days_to_start" in params:

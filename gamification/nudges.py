@@ -52,6 +52,7 @@ class NudgeType(StrEnum):
     STREAK_MILESTONE = "streak_milestone"
     KUDOS_RECEIVED = "kudos_received"
     BUDGET_REMINDER = "budget_reminder"
+    BUDGET_DECISION = "budget_decision"
     NEW_COURSE = "new_course"
     TESTIMONIAL_REQUEST = "testimonial_request"
 
@@ -71,6 +72,7 @@ CATEGORY: Mapping[NudgeType, NudgeCategory | None] = {
     NudgeType.STREAK_MILESTONE: NudgeCategory.BADGE,
     NudgeType.KUDOS_RECEIVED: NudgeCategory.KUDOS,
     NudgeType.BUDGET_REMINDER: NudgeCategory.BUDGET,
+    NudgeType.BUDGET_DECISION: NudgeCategory.BUDGET,
     NudgeType.NEW_COURSE: NudgeCategory.NEW_COURSE,
     NudgeType.TESTIMONIAL_REQUEST: NudgeCategory.TESTIMONIAL_REQUEST,
 }

@@ -65,6 +65,10 @@ KINDS: Mapping[str, tuple[str, str]] = {
     "streak_milestone": (N_("Streak milestone"), N_("When a streak reaches a milestone.")),
     "kudos_received": (N_("Kudos received"), N_("When a colleague sends kudos.")),
     "budget_reminder": (N_("Learning budget"), N_("Once a month, while budget is left.")),
+    "budget_decision": (
+        N_("Budget decision"),
+        N_("When a budget request is approved or declined."),
+    ),
     "new_course": (N_("New hot-skill course"), N_("When a course in a hot skill is added.")),
     "testimonial_request": (
         N_("Review request"),

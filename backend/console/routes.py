@@ -5,6 +5,7 @@ from litestar import Controller
 from backend.console import (
     audit,
     badges,
+    budget,
     catalogue,
     challenges,
     competencies,
@@ -19,6 +20,7 @@ from backend.console import (
 
 CONSOLE_CONTROLLERS: list[type[Controller]] = [
     *overview.CONTROLLERS,
+    *budget.CONTROLLERS,
     *people.CONTROLLERS,
     *catalogue.CONTROLLERS,
     *competencies.CONTROLLERS,

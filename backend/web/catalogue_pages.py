@@ -5,7 +5,7 @@ form post (``POST /catalogue/{id}/testimonial``) that redirects back to the cour
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from babel.dates import format_date
@@ -20,7 +20,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.principal import Principal
-from backend.catalogue import budget as budgets
+from backend.budgets import services as budgets
 from backend.catalogue import services as catalogue
 from backend.catalogue import testimonials
 from backend.catalogue.schemas import CoursePublic
@@ -44,6 +44,14 @@ FORMAT_LABELS = {
     CourseFormat.workshop.value: N_("Workshop"),
 }
 DURATION_CHOICES = (15, 30, 60, 120, 240, 480)
+# where a budget request stands, as the learner reads it (backend.budgets.services stages)
+REQUEST_STAGES = {
+    "waiting_for_manager": N_("Waiting for your manager"),
+    "waiting_for_ld": N_("Approved by your manager, waiting for L&D"),
+    "approved": N_("Approved"),
+    "completed": N_("Approved and completed"),
+    "declined": N_("Not approved"),
+}
 
 
 class TestimonialForm(BaseModel):
@@ -172,9 +180,7 @@ class CataloguePageController(Controller):
             limit=100,
         )
         organisation = await _organisation(db_session, principal)
-        budget = await budgets.my_budget(
-            scope, organisation, local_day(utcnow(), principal.timezone)
-        )
+        budget = await budgets.my_budget(scope, organisation)
         return render(
             request,
             "catalogue.html",
@@ -188,6 +194,51 @@ class CataloguePageController(Controller):
                 "budget_pending": euros(budget.pending_cents, locale)
                 if budget.pending_cents
                 else None,
+            },
+            locale=locale,
+        )
+
+    @get("/catalogue/budget", name="my-budget-page")
+    async def budget_page(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession
+    ) -> Template | Redirect:
+        principal = signed_in(request)
+        if principal is None:
+            return Redirect("/", status_code=303)
+        locale = choose_locale(request, principal)
+        set_locale(locale)
+        mine = await budgets.my_budget_overview(OrgScope(db_session, principal))
+        tz = principal.timezone
+        return render(
+            request,
+            "budget.html",
+            {
+                "budget": {
+                    "yearly": euros(mine.yearly_cents, locale),
+                    "committed": euros(mine.committed_cents, locale),
+                    "spent": euros(mine.spent_cents, locale),
+                    "pending": euros(mine.pending_cents, locale),
+                    "left": euros(mine.left_cents, locale),
+                    "start": format_date(mine.year_start, format="medium", locale=locale),
+                    "end": format_date(
+                        mine.year_end - timedelta(days=1), format="medium", locale=locale
+                    ),
+                    "has_pending": mine.pending_cents > 0,
+                },
+                "requests": [
+                    {
+                        "course_id": r.course_id,
+                        "course": r.course_title,
+                        "cost": euros(r.cost_cents, locale),
+                        "stage": r.stage,
+                        "stage_label": gettext(REQUEST_STAGES[r.stage]),
+                        "date": _date(r.requested_at, locale, tz),
+                        "decided": _date(r.decided_at, locale, tz) if r.decided_at else "",
+                        "by": r.decided_by_name or r.manager_name,
+                        "note": r.decision_note,
+                    }
+                    for r in mine.requests
+                ],
             },
             locale=locale,
         )
@@ -289,9 +340,7 @@ class CataloguePageController(Controller):
             )
         ).first() is not None
         said = await testimonials.list_testimonials(scope, course_id)
-        budget = await budgets.my_budget(
-            scope, organisation, local_day(utcnow(), principal.timezone)
-        )
+        budget = await budgets.my_budget(scope, organisation)
         asked = await budgets.my_request(scope, course_id)
         mine = next((t for t in said if t.mine), None)
         params = request.query_params
@@ -326,9 +375,13 @@ class CataloguePageController(Controller):
                 "asked": {
                     "status": asked.status,
                     "date": _date(asked.created_at, locale, principal.timezone),
+                    "note": asked.decision_note,
+                    "completed": completed and asked.status == "approved",
                 }
                 if asked
                 else None,
+                "budget_committed": euros(budget.committed_cents, locale),
+                "budget_spent": euros(budget.spent_cents, locale),
                 "just_requested": params.get("requested") == "1",
                 "request_error": gettext(request_error) if request_error else None,
             },

@@ -58,6 +58,7 @@ PUBLIC_PATHS = {
     "/catalogue/{course_id:int}",
     "/catalogue/{course_id:int}/testimonial",
     "/catalogue/{course_id:int}/request",
+    "/catalogue/budget",  # issue 17: budgets (the learner's requests and what is left)
     "/log",
     "/progress",
     "/settings",
@@ -1112,6 +1113,34 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         own=lambda env: _integrations_intake_entry(env, "a"),
         foreign=lambda env: _integrations_b_intake_entry(env),
     ),
+    # --- issue 17: budgets ---
+    ("GET", "/api/v1/budgets/me"): RouteSpec("person"),
+    ("GET", "/api/v1/budgets/requests"): RouteSpec(
+        "manager", foreign_ids=lambda env: set(env.seeded.get("b_budget_requests", ()))
+    ),
+    ("POST", "/api/v1/budgets/requests/{request_id:int}/decision"): RouteSpec(
+        "manager",
+        body=lambda env: {"approve": False, "note": unique("Not this quarter")},
+        own=lambda env: _budget_request(env, "a"),
+        foreign=lambda env: _b_budget_request(env),
+    ),
+    # aggregates: org A's support team filled up to the privacy floor
+    ("GET", "/api/v1/budgets/overview"): RouteSpec(
+        "manager",
+        own=lambda env: _budget_team(env),
+        query=lambda env: {"team": str(env.a.team_id)},
+    ),
+    ("GET", "/api/v1/budgets/utilisation"): RouteSpec(
+        "ld_admin",
+        own=lambda env: _budget_team(env),
+        query=lambda env: {"team": str(env.a.team_id)},
+    ),
+    ("PUT", "/api/v1/budgets/people/{user_id:int}"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"yearly_budget_cents": 90_000},
+        own=_own_user,
+        foreign=_b_users,
+    ),
 }
 
 
@@ -2081,6 +2110,49 @@ async def _imports_job(env: Env, org: str) -> PathParams:
 
 async def _imports_b_job(env: Env) -> list[PathParams]:
     return [{"import_id": env.seeded["b_import_job"]}]
+
+
+# --- issue 17: budgets: helpers ------------------------------------------------------------
+
+
+async def _budget_request(env: Env, org: str) -> PathParams:
+    """A fresh pending budget request of the organisation's employee, for a course of its own."""
+    from backend.db.models import Course, TrainingRequest
+
+    organisation = getattr(env.world, org)
+    async with env.ctx.sessionmaker() as session:
+        course = Course(
+            organisation_id=organisation.id,
+            title=unique(f"{organisation.name} course"),
+            cost_cents=10_000,
+        )
+        session.add(course)
+        await session.flush()
+        row = TrainingRequest(
+            organisation_id=organisation.id,
+            user_id=organisation.users["employee"].id,
+            course_id=course.id or 0,
+            cost_cents=10_000,
+        )
+        session.add(row)
+        await session.commit()
+        assert row.id is not None
+        return {"request_id": row.id}
+
+
+async def _b_budget_request(env: Env) -> list[PathParams]:
+    if "b_budget_requests" not in env.seeded:
+        env.seeded["b_budget_requests"] = [(await _budget_request(env, "b"))["request_id"]]
+    return [{"request_id": rid} for rid in env.seeded["b_budget_requests"]]
+
+
+async def _budget_team(env: Env) -> PathParams:
+    """Org A's team with enough counted members for the privacy floor (once per test)."""
+    if not env.seeded.get("budget_team_filled"):
+        for _ in range(5):
+            await env.new_user(team=True)
+        env.seeded["budget_team_filled"] = True
+    return {}
 
 
 # --- console API: testimonials and audit: helpers ---------------------------------------------

@@ -42,7 +42,7 @@ async def test_rules_page_shows_and_saves_quiet_hours_weekends_caps_and_kinds(
         page = await ld.get("/console/nudges?lang=en")
         assert page.status_code == 200
         assert "Quiet from" in page.text and "Streak at risk" in page.text
-        assert "15 of 15 kinds are on." in page.text
+        assert "16 of 16 kinds are on." in page.text
         every_kind_but_two = [
             k
             for k in [
@@ -59,6 +59,7 @@ async def test_rules_page_shows_and_saves_quiet_hours_weekends_caps_and_kinds(
                 "streak_milestone",
                 "kudos_received",
                 "budget_reminder",
+                "budget_decision",
                 "new_course",
                 "testimonial_request",
             ]
@@ -78,7 +79,7 @@ async def test_rules_page_shows_and_saves_quiet_hours_weekends_caps_and_kinds(
         )
         assert saved.status_code == 303 and saved.headers["location"] == "/console/nudges"
         after = await ld.get("/console/nudges?lang=en")
-        assert "Nudge rules saved" in after.text and "13 of 15 kinds are on." in after.text
+        assert "Nudge rules saved" in after.text and "14 of 16 kinds are on." in after.text
     settings = await settings_of(ctx, world.a.id)
     assert (settings["quiet_hours_start"], settings["quiet_hours_end"]) == (20, 7)
     assert settings["nudges_on_weekends"] is True
