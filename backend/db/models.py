@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
@@ -785,3 +786,104 @@ class IntakeLogEntry(SQLModel, table=True):
 
 
 TENANT_TABLES.append(IntakeLogEntry)
+
+
+class LearningMeasures(SQLModel):
+    """What the insights' rollups add up per learner and period (migration 0022 keeps them
+    with a statement trigger on ``learning_event``; the app never writes them). Formal:
+    completion, progress, experience; informal: moments. Course minutes are horizontal (the
+    course's job family is not the learner's), vertical (the same) or of unknown family
+    (either missing), as the families were when the event was recorded."""
+
+    active_events: int = 0  # events that make a day active (LearningFact.counts_as_activity)
+    formal_events: int = 0
+    completions: int = 0
+    moments: int = 0
+    minutes_formal: int = 0
+    minutes_informal: int = 0
+    minutes_horizontal: int = 0
+    minutes_vertical: int = 0
+    minutes_family_unknown: int = 0
+
+
+class LearnerWeek(LearningMeasures, table=True):
+    """A learner's learning in one ISO week (an insights rollup)."""
+
+    __tablename__ = "learner_week"
+    __table_args__ = (Index("ix_learner_week_org_week", "organisation_id", "week_start"),)
+
+    # no foreign key on the organisation (see LearningEvent.organisation_id)
+    organisation_id: int
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    week_start: date = Field(primary_key=True)  # the Monday
+
+
+class LearnerMonth(LearningMeasures, table=True):
+    """A learner's learning in one calendar month (an insights rollup)."""
+
+    __tablename__ = "learner_month"
+    __table_args__ = (Index("ix_learner_month_org_month", "organisation_id", "month_start"),)
+
+    organisation_id: int
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    month_start: date = Field(primary_key=True)  # the first of the month
+
+
+class LearnerCompetencyWeek(SQLModel, table=True):
+    """A learner's learning in one competency and ISO week (an insights rollup): the event's
+    own competency and its course's competencies as linked when it was recorded."""
+
+    __tablename__ = "learner_competency_week"
+    __table_args__ = (
+        Index("ix_learner_competency_week_org_week", "organisation_id", "week_start"),
+    )
+
+    organisation_id: int
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    # no foreign key: every event would lock the competency's row (see migration 0011); the
+    # insights join the competency, so the rows of a deleted one are not shown
+    competency_id: int = Field(primary_key=True)
+    week_start: date = Field(primary_key=True)
+    formal_events: int = 0
+    informal_events: int = 0
+    minutes_formal: int = 0
+    minutes_informal: int = 0
+
+
+class InsightsSnapshot(SQLModel, table=True):
+    """An organisation-wide insight (a ``Series``) kept for one period by the worker, for
+    large organisations (``backend/insights/snapshots.py``): used only while it is fresh and
+    was made for the organisation's current floor and group size."""
+
+    __tablename__ = "insights_snapshot"
+
+    organisation_id: int = Field(
+        foreign_key="organisation.id", primary_key=True, ondelete="CASCADE"
+    )
+    query: str = Field(primary_key=True, max_length=40)  # the query function's name
+    period_start: date = Field(primary_key=True)
+    period_end: date = Field(primary_key=True)
+    floor: int
+    group_size: int
+    computed_at: datetime = _ts()
+    series: dict[str, Any] = _json(dict)
+
+
+TENANT_TABLES.append(InsightsSnapshot)
+
+
+# challenge participation counts a date range's events of the whole organisation
+Index(
+    "ix_learning_event_org_local_date",
+    LearningEvent.__table__.c.organisation_id,  # type: ignore[attr-defined]
+    LearningEvent.__table__.c.local_date,  # type: ignore[attr-defined]
+    postgresql_include=["user_id", "kind", "course_id", "competency_id"],
+)
+# nudge effectiveness reads a period's measured nudges (not L&D's previews) from the index
+Index(
+    "ix_nudge_org_created",
+    Nudge.__table__.c.organisation_id,  # type: ignore[attr-defined]
+    Nudge.__table__.c.created_at,  # type: ignore[attr-defined]
+    postgresql_include=["user_id", "kind", "variant", "sent_at", "clicked_at", "learned_at"],
+    postgresql_where=text("dedupe_key NOT LIKE 'preview:%'"),
+)

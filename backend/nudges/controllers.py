@@ -10,6 +10,7 @@ from backend.auth.guards import requires_ld_admin
 from backend.auth.principal import Principal
 from backend.db.types import utcnow
 from backend.deps import provide_scope
+from backend.insights.privacy import group_for
 from backend.nudges import governance, services
 from backend.nudges.schemas import (
     LocaleName,
@@ -51,6 +52,7 @@ class NudgeController(Controller):
         guards=[requires_ld_admin],
         dependencies={"org": Provide(provide_scope, sync_to_thread=False)},
         summary="Nudges per kind and text variant: sent, clicked, learned within 24 h (L&D)",
+        opt={"aggregate": True},
     )
     async def nudge_insights(
         self,
@@ -58,8 +60,12 @@ class NudgeController(Controller):
         since: date | None = Parameter(
             default=None, description="first UTC day counted (default: 30 days ago)"
         ),
+        team: int | None = Parameter(
+            default=None, description="a team's id; without it the organisation"
+        ),
     ) -> NudgeInsights:
-        return await services.insights(org, since or utcnow().date() - timedelta(days=30))
+        group = await group_for(org, team_id=team)
+        return await services.insights(org, group, since or utcnow().date() - timedelta(days=30))
 
     # --- governance (L&D): rules, text variants, a preview on one's own phone ----------------
 

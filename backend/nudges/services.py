@@ -3,13 +3,13 @@
 from datetime import UTC, date, datetime, time
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import func
-from sqlalchemy import select as sa_select
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Nudge
 from backend.db.types import utcnow
+from backend.insights.privacy import Group
+from backend.insights.queries import nudge_effects
 from backend.nudges.schemas import NudgeInsights, NudgeVariantInsight
 from backend.tenancy import OrgScope
 
@@ -40,46 +40,25 @@ async def record_click(
     await session.commit()
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-async def insights(scope: OrgScope, since: date) -> NudgeInsights:
-    """Per kind and variant: created, sent, clicked, learned within 24 h, and the rates."""
+async def insights(scope: OrgScope, group: Group, since: date) -> NudgeInsights:
+    """Per kind and variant: created, sent, clicked, learned within 24 h, and the rates, for
+    the nudges of ``group`` created since ``since`` (a kind/variant sent to fewer learners
+    than the privacy floor is left out): ``backend.insights.queries.nudge_effects``."""
     start = datetime.combine(since, time.min, tzinfo=UTC)
-    conn = await scope.session.connection()
-    rows = (
-        await conn.execute(
-            sa_select(
-                col(Nudge.kind),
-                col(Nudge.variant),
-                func.count(),
-                func.count(col(Nudge.sent_at)),
-                func.count(col(Nudge.clicked_at)),
-                func.count(col(Nudge.learned_at)),
-            )
-            .where(
-                scope.owns(Nudge),
-                col(Nudge.created_at) >= start,
-                col(Nudge.dedupe_key).notlike("preview:%"),  # L&D's previews measure nothing
-            )
-            .group_by(col(Nudge.kind), col(Nudge.variant))
-            .order_by(col(Nudge.kind), col(Nudge.variant))
-        )
-    ).all()
+    effects, _left_out = await nudge_effects(scope, group, start)
     return NudgeInsights(
         since=since,
         rows=[
             NudgeVariantInsight(
-                kind=kind,
-                variant=variant,
-                created=created,
-                sent=sent,
-                clicked=clicked,
-                learned_within_24h=learned,
-                click_rate=_rate(clicked, sent),
-                learned_rate=_rate(learned, sent),
+                kind=e.kind,
+                variant=e.variant,
+                created=e.created,
+                sent=e.sent,
+                clicked=e.clicked,
+                learned_within_24h=e.learned,
+                click_rate=e.click_rate,
+                learned_rate=e.learned_rate,
             )
-            for kind, variant, created, sent, clicked, learned in rows
+            for e in effects
         ],
     )

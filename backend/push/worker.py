@@ -15,6 +15,7 @@ from typing import Any
 
 from backend.context import AppContext
 from backend.db.types import utcnow
+from backend.insights import snapshots
 from backend.nudges.scheduler import run_tick
 from backend.push import outbox
 from backend.push.delivery import DeliveryLog, deliver
@@ -58,6 +59,7 @@ class PushWorker:
         tasks: list[asyncio.Task[Any]] = []
         if self.run_scheduler:
             tasks.append(asyncio.create_task(self._scheduler_loop(), name="nudge-scheduler"))
+            tasks.append(asyncio.create_task(self._insights_loop(), name="insights-refresh"))
         try:
             key = load_vapid_key(self.ctx.settings)
         except PushNotConfigured as exc:
@@ -136,6 +138,18 @@ class PushWorker:
                     log.info("scheduler tick queued %d nudges", created)
             except Exception:
                 log.exception("scheduler tick failed; trying again next minute")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), TICK_SECONDS)
+
+    async def _insights_loop(self) -> None:
+        """Keep large organisations' organisation-wide insights (backend/insights/snapshots.py)."""
+        while not self.stop.is_set():
+            try:
+                kept = await snapshots.refresh_due(self.ctx.sessionmaker, self.clock())
+                if kept:
+                    log.info("kept %d organisation-wide insights", kept)
+            except Exception:
+                log.exception("insights refresh failed; trying again next minute")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), TICK_SECONDS)
 

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
 from backend.context import AppContext
-from backend.db.models import LearnerState, Nudge, User
+from backend.db.models import LearnerState, Nudge, Organisation, User
 from backend.db.types import utcnow
 from backend.learning.model import IncomingEvent
 from backend.learning.service import record_events
@@ -136,6 +136,12 @@ async def test_insights_per_kind_and_variant_for_ld_of_the_organisation_only(
     assert b_sam
     for _ in range(4):
         await add_nudge(ctx, world.b.id, b_sam, kind="kudos_received", sent_at=sent, clicked=True)
+    async with ctx.sessionmaker() as session:  # org A's three people are a group (the floor)
+        org_a = await session.get(Organisation, world.a.id)
+        assert org_a is not None
+        org_a.settings = {**org_a.settings, "min_group_size": 3}
+        session.add(org_a)
+        await session.commit()
 
     async with signed_in_client(app, world.email("a", "ld_admin")) as ld:
         response = await ld.get("/api/v1/insights/nudges", params={"since": "2026-01-01"})
