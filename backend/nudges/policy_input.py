@@ -410,18 +410,30 @@ class Batch:
         return datetime.combine(earliest, time.min, tzinfo=UTC)
 
     def add_budgets(
-        self, spending: Iterable[tuple[int, datetime, int]], orgs: dict[int, OrgNudgeContext]
+        self,
+        spending: Iterable[tuple[int, int | None, datetime | None, int | None]],
+        orgs: dict[int, OrgNudgeContext],
     ) -> None:
-        """This month's budget reminder for the :attr:`budget` candidates with budget left,
-        from their paid completions (learner, completed at, cost in cents)."""
-        spent: dict[int, int] = defaultdict(int)
-        for user_id, occurred_at, cost in spending:
-            if occurred_at.date() >= self.budget[user_id][1]:
-                spent[user_id] += cost
+        """This month's budget reminder for the :attr:`budget` candidates with budget left:
+        their yearly budget (their own, else the organisation's) less their approved requests
+        of this budget year (learner, own budget, requested at, cost), as
+        ``backend.budgets.services`` counts them."""
+        used: dict[int, int] = defaultdict(int)
+        own: dict[int, int | None] = {}
+        for user_id, own_cents, requested_at, cost in spending:
+            own[user_id] = own_cents
+            if requested_at is None or cost is None:
+                continue
+            tz_name = self.learners[user_id].prefs.timezone
+            if local_day(requested_at, tz_name) >= self.budget[user_id][1]:
+                used[user_id] += cost
         for user_id, (today, _start, months_left) in self.budget.items():
             learner = self.learners[user_id]
             org = orgs[learner.due.organisation_id]
-            left = org.settings.yearly_budget_cents - spent.get(user_id, 0)
+            yearly = own.get(user_id)
+            if yearly is None:
+                yearly = org.settings.yearly_budget_cents
+            left = yearly - used.get(user_id, 0)
             if left > 0:
                 # most learners of a month, zone and organisation have the same reminder
                 key = (today, learner.prefs.timezone, left, months_left)

@@ -171,12 +171,14 @@ WHERE NOT EXISTS (
 )
 """
 
+# what backend.budgets.services counts as used: approved requests, by the day they were made;
+# with each learner's own yearly budget (NULL: the organisation's), one row per learner at least
 SPENT_SQL = """
-SELECT e.user_id, e.occurred_at, k.cost_cents
-FROM learning_event e
-JOIN course k ON k.id = e.course_id
-WHERE e.user_id = ANY($1::int[]) AND e.kind = 'completion' AND e.occurred_at >= $2
-  AND k.cost_cents > 0
+SELECT u.id, u.yearly_budget_cents, r.created_at, r.cost_cents
+FROM user_account u
+LEFT JOIN training_request r
+       ON r.user_id = u.id AND r.status = 'approved' AND r.created_at >= $2
+WHERE u.id = ANY($1::int[])
 """
 
 # one probe of the (user_id, dedupe_key) unique index per pair
@@ -258,7 +260,8 @@ async def fetch_unwritten_testimonials(
 async def fetch_spent(
     pg: asyncpg.Connection, user_ids: Sequence[int], since: datetime
 ) -> list[asyncpg.Record]:
-    """(learner, completed at, course cost) of paid completions since ``since``."""
+    """(learner, own yearly budget, requested at, cost) of approved budget requests made
+    since ``since`` (requested at and cost NULL for a learner with none)."""
     return list(await pg.fetch(SPENT_SQL, list(user_ids), since))
 
 
