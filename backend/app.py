@@ -48,6 +48,7 @@ from backend.context import AppContext
 from backend.deps import provide_db_session, provide_principal
 from backend.health.controllers import HealthController
 from backend.imports.controllers import ImportController
+from backend.insights.controllers import insights_router
 from backend.integrations.controllers import (
     ApiKeyController,
     IntakeLogController,
@@ -170,6 +171,7 @@ ROUTE_HANDLERS: list[Any] = [
     MyPushSubscriptionController,
     KudosController,
     MyKudosController,
+    insights_router,
     BudgetController,
     WebController,
     CataloguePageController,

@@ -11,6 +11,7 @@ from backend.console import (
     competencies,
     game,
     imports,
+    insights,
     integrations,
     nudges,
     overview,
@@ -32,4 +33,5 @@ CONSOLE_CONTROLLERS: list[type[Controller]] = [
     *testimonials.CONTROLLERS,
     *integrations.CONTROLLERS,
     *audit.CONTROLLERS,
+    *insights.CONTROLLERS,
 ]

@@ -38,8 +38,9 @@ class Frame:
     label_chars: int  # characters of a bar's label before it is shortened
 
 
-WIDE = Frame("wide", 560, 250, 7, 22)
-COMPACT = Frame("compact", 340, 230, 4, 14)
+WIDE = Frame("wide", 460, 230, 6, 24)  # half of a laptop's page
+BROAD = Frame("wide", 940, 260, 12, 30)  # a chart across the page
+COMPACT = Frame("compact", 340, 230, 4, 14)  # a phone
 
 
 @dataclass(frozen=True)
@@ -357,7 +358,7 @@ def _draw_columns(canvas: _Canvas, series: Series, locale: str, *, kind: str) ->
     height_of = (bottom - top) / span
     centres: list[float] = []
     gaps = False
-    show_values = count <= (8 if canvas.frame is WIDE else 6) and (stacked or len(columns) == 1)
+    show_values = count <= (6 if canvas.frame is COMPACT else 8) and (stacked or len(columns) == 1)
     for index, row in enumerate(series.rows):
         x0 = left + index * slot
         centre = x0 + slot / 2
@@ -473,17 +474,30 @@ def _draw_lines(canvas: _Canvas, series: Series, locale: str) -> bool:
 ROW_HEIGHT = 30
 
 
+def _row_layout(frame: Frame) -> tuple[float, float, float]:
+    """(row height, bar top within the row, bar thickness) of horizontal bars: on a phone
+    the name goes above its bar (the full width is the bar's), else left of it."""
+    if frame is COMPACT:
+        return 44.0, 19.0, 18.0
+    return ROW_HEIGHT, ROW_HEIGHT * 0.19, ROW_HEIGHT * 0.62
+
+
 def _draw_bars(canvas: _Canvas, series: Series, locale: str) -> bool:
     """Horizontal bars, one row per category (competencies, nudge kinds): labels stay readable."""
     columns = _value_columns(series)
     stacked = series.chart == "stacked_bars"
     ticks = _ticks_for(series, columns, stacked=stacked)
     frame = canvas.frame
+    above = frame is COMPACT
+    row_height, bar_top, band = _row_layout(frame)
     labels = [category_label(row[0], series.columns[0], locale, short=False) for row in series.rows]
-    longest = max((len(_shorten(label, frame.label_chars)) for label in labels), default=4)
-    left = 12 + longest * 6.6
+    if above:
+        left, chars = 10.0, 44
+    else:
+        chars = frame.label_chars
+        left = 12 + max((len(_shorten(label, chars)) for label in labels), default=4) * 6.6
     right, top = frame.width - 44.0, 8.0
-    bottom = top + ROW_HEIGHT * len(series.rows)
+    bottom = top + row_height * len(series.rows)
     span = ticks[-1] or 1.0
     width_of = (right - left) / span
     gaps = False
@@ -494,35 +508,32 @@ def _draw_bars(canvas: _Canvas, series: Series, locale: str) -> bool:
             f'<line x1="{_num(x)}" y1="{_num(top)}" x2="{_num(x)}" y2="{_num(bottom)}" class="{cls}"/>'
         )
     # ticks along the bottom: at most 4 on a phone
-    shown = ticks if frame is WIDE or len(ticks) <= 4 else ticks[:: math.ceil(len(ticks) / 3)]
+    shown = ticks if not above or len(ticks) <= 4 else ticks[:: math.ceil(len(ticks) / 3)]
     for tick in shown:
         x = left + tick * width_of
         label = tick_label(tick, series.columns[columns[0]], locale)
-        canvas.parts.append(_text(x, bottom + 16, label, "chart-tick", "middle"))
+        anchor = "start" if above and tick == 0 else "middle"
+        canvas.parts.append(_text(x, bottom + 16, label, "chart-tick", anchor))
     for index, row in enumerate(series.rows):
-        y0 = top + index * ROW_HEIGHT
-        label = _shorten(labels[index], frame.label_chars)
+        y0 = top + index * row_height
+        label = _shorten(labels[index], chars)
+        if above:
+            x, y, anchor = left, y0 + 13, "start"
+        else:
+            x, y, anchor = left - 8, y0 + row_height / 2 + 4, "end"
         canvas.parts.append(
-            f'<text x="{_num(left - 8)}" y="{_num(y0 + ROW_HEIGHT / 2 + 4)}" class="chart-label" '
-            f'text-anchor="end">{escape(label)}<title>{escape(labels[index])}</title></text>'
+            f'<text x="{_num(x)}" y="{_num(y)}" class="chart-label" text-anchor="{anchor}">'
+            f"{escape(label)}<title>{escape(labels[index])}</title></text>"
         )
-        band = ROW_HEIGHT * 0.62
         if _row_has_gap(row, columns):
             gaps = True
             canvas.parts.append(
-                _rect(
-                    left,
-                    y0 + (ROW_HEIGHT - band) / 2,
-                    right - left,
-                    band,
-                    "chart-gap",
-                    canvas.gap_tip,
-                    canvas.hatch,
-                )
-            )
+                _rect(left, y0 + bar_top, right - left, band, "chart-gap", canvas.gap_tip,
+                      canvas.hatch)
+            )  # fmt: skip
             continue
         if stacked:
-            x, total, y = left, 0.0, y0 + (ROW_HEIGHT - band) / 2
+            x, total, y = left, 0.0, y0 + bar_top
             for position, col in enumerate(columns):
                 value = _number(row[col]) or 0.0
                 total += value
@@ -536,7 +547,7 @@ def _draw_bars(canvas: _Canvas, series: Series, locale: str) -> bool:
         inner = band / len(columns)
         for position, col in enumerate(columns):
             value = _number(row[col]) or 0.0
-            y = y0 + (ROW_HEIGHT - band) / 2 + position * inner
+            y = y0 + bar_top + position * inner
             w = value * width_of
             cls = f"chart-bar s{position % PALETTE_SIZE + 1}"
             height = inner - (1 if len(columns) > 1 else 0)
@@ -547,8 +558,8 @@ def _draw_bars(canvas: _Canvas, series: Series, locale: str) -> bool:
     return gaps
 
 
-def _bars_height(series: Series) -> int:
-    return 8 + ROW_HEIGHT * len(series.rows) + 26
+def _bars_height(series: Series, frame: Frame) -> int:
+    return int(8 + _row_layout(frame)[0] * len(series.rows) + 26)
 
 
 def horizontal(series: Series) -> bool:
@@ -560,7 +571,7 @@ def _svg(series: Series, frame: Frame, ident: str, locale: str, floor: int) -> t
     title = gettext(series.title)
     gap_tip = gettext(GAP_LEGEND) % {"num": floor}
     if horizontal(series):
-        canvas = _Canvas(frame, ident, title, _bars_height(series), gap_tip)
+        canvas = _Canvas(frame, ident, title, _bars_height(series, frame), gap_tip)
         gaps = _draw_bars(canvas, series, locale)
     else:
         canvas = _Canvas(frame, ident, title, frame.height, gap_tip)
@@ -579,13 +590,15 @@ def chart_of(
     locale: str,
     ident: str | None = None,
     key: str | None = None,
+    broad: bool = False,
     draw: Sequence[str] | None = None,
     kind: ChartKind | None = None,
     empty_text: str = "",
 ) -> Chart:
     """Everything a page needs to show ``series``: both SVG sizes, the legend and the table.
 
-    ``key`` names the chart in the page (default: the series' key); ``draw`` names the columns the chart draws and ``kind`` overrides the series' chart kind
+    ``key`` names the chart in the page (default: the series' key); ``broad`` draws the
+    laptop's chart across the page instead of in half of it; ``draw`` names the columns the chart draws and ``kind`` overrides the series' chart kind
     (the table always has every column). Texts are translated in the current language
     (``pwa.i18n.set_locale``); numbers and dates are written for ``locale``.
     """
@@ -597,7 +610,7 @@ def chart_of(
     wide = compact = Markup("")
     gaps = False
     if not empty and picture.chart != "table" and len(picture.columns) > 1:
-        wide, gaps = _svg(picture, WIDE, f"{ident}-w", locale, floor)
+        wide, gaps = _svg(picture, BROAD if broad else WIDE, f"{ident}-w", locale, floor)
         compact, _ = _svg(picture, COMPACT, f"{ident}-c", locale, floor)
     values = _value_columns(picture)
     legend = (

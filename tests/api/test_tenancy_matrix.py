@@ -1141,6 +1141,26 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         own=_own_user,
         foreign=_b_users,
     ),
+    # --- issue 17: insights ---
+    # figures about org A's support team, made big enough for the privacy floor (its manager
+    # and L&D see them); tests/console/test_insights_pages.py tries org B's and other teams
+    **{
+        ("GET", f"/api/v1/insights/{key}"): RouteSpec(
+            "manager",
+            own=lambda env: _insights_team(env),
+            query=lambda env: {"team": str(env.a.team_id)},
+        )
+        for key in (
+            "weekly_active",
+            "streaks",
+            "minutes_over_time",
+            "completions_over_time",
+            "competencies",
+            "horizontal_vertical",
+            "challenges",
+            "nudge_effectiveness",
+        )
+    },
 }
 
 
@@ -2152,6 +2172,18 @@ async def _budget_team(env: Env) -> PathParams:
         for _ in range(5):
             await env.new_user(team=True)
         env.seeded["budget_team_filled"] = True
+    return {}
+
+
+# --- issue 17: insights: helpers -----------------------------------------------------------
+
+
+async def _insights_team(env: Env) -> PathParams:
+    """Org A's team with enough counted members for the privacy floor (once per test)."""
+    if not env.seeded.get("insights_team_filled"):
+        for _ in range(5):
+            await env.new_user(team=True)
+        env.seeded["insights_team_filled"] = True
     return {}
 
 

@@ -78,7 +78,7 @@ def test_every_kind_of_chart_is_well_formed_svg_without_styles_or_scripts(kind: 
             assert element.tag != f"{SVG}script"
             assert not any(name.startswith("on") for name in element.attrib)
     wide, compact = parsed(chart.wide), parsed(chart.compact)
-    assert wide.get("viewBox") == "0 0 560 250" and compact.get("viewBox") == "0 0 340 230"
+    assert wide.get("viewBox") == "0 0 460 230" and compact.get("viewBox") == "0 0 340 230"
     assert "chart-wide" in (wide.get("class") or "") and "chart-compact" in (
         compact.get("class") or ""
     )
