@@ -45,6 +45,7 @@ from backend.db.models import (
     LearningEvent,
 )
 from backend.db.types import utcnow
+from backend.insights.rollups import move_competency
 from backend.tenancy import OrgScope
 from gamification import local_day
 
@@ -367,6 +368,7 @@ async def merge_competencies(scope: OrgScope, source_id: int, into_id: int) -> C
         params,
     )
     moved["learning_events"] = int(events.rowcount or 0)
+    await move_competency(session, org, source_id, into_id)  # the insights' rollups
     badges = 0
     for badge in await scope.all(scope.select(BadgeDefinition)):
         criterion = _renamed(badge.criterion, source_id, into_id)

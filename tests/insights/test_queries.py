@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from backend.auth.principal import Principal
+from backend.catalogue.services import merge_competencies
 from backend.context import AppContext
 from backend.db.models import (
     Challenge,
@@ -499,3 +500,24 @@ async def test_a_kept_organisation_wide_answer_is_used_only_for_its_floor(
     await _set_floor(ctx, world.a.id, 4)  # what the old floor showed may not be shown now
     live, _ = await _series(ctx, world, queries.weekly_active_learners, None, period)
     assert "as_of" not in live.extra and live.rows[-1][1] == 1
+
+
+async def test_merging_competencies_moves_their_learning_in_the_map(
+    ctx: AppContext, world: World
+) -> None:
+    data = await _data(ctx, world)
+    excel, analytics = data.competencies["Excel"], data.competencies["Analytics"]
+    async with _scope(ctx, world) as scope:
+        await merge_competencies(scope, excel, analytics)
+        await scope.session.commit()
+    async with ctx.sessionmaker() as session:
+        rows = await session.execute(
+            text(
+                "SELECT competency_id, sum(minutes_informal) FROM learner_competency_week"
+                " WHERE user_id = :l3 GROUP BY competency_id ORDER BY competency_id"
+            ),
+            {"l3": data.learners[2]},
+        )
+        found = dict(rows.all())
+    # L3's SQL course counts for Communicatie and Analytics; the Excel moment now for Analytics
+    assert found == {world.a.competency_id: 0, analytics: 10}
