@@ -11,14 +11,60 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from backend.budgets import services as budgets
+from backend.budgets.schemas import BudgetFiguresOut
 from backend.insights import queries
 from backend.insights.privacy import Group, group_for
-from backend.insights.series import ChartKind, Period, Series
+from backend.insights.series import Cell, ChartKind, Column, Period, Series
 from backend.tenancy import OrgScope
 from gamification import local_day
 from pwa.i18n import N_
 
 Query = Callable[[OrgScope, Group, Period], Awaitable[Series]]
+
+
+async def budget_utilisation(scope: OrgScope, group: Group, period: Period) -> Series:
+    """The learning budget of this budget year (``period`` is not used: a budget is a
+    year's): the group's own row first, then each team the caller may see (a team below the
+    floor without figures). The figures are ``budgets.services``'s, as the budget pages show."""
+    headline = await budgets.figures(scope, group)
+    teams = await budgets.teams_remaining(scope)
+    if group.team_id is not None:
+        teams = [t for t in teams if t.team_id == group.team_id]
+    rows: list[tuple[Cell, ...]] = [(group.label, *_budget_cells(headline))]
+    rows += [
+        (t.name, *(_budget_cells(t.figures) if t.figures and not t.hidden else (None,) * 5))
+        for t in teams
+        if t.team_id != group.team_id
+    ]
+    return Series(
+        key="budget",
+        title=N_("Budget per team"),
+        columns=(
+            Column("group", N_("Team"), "text"),
+            Column("used", N_("Used"), "percent"),
+            Column("forecast", N_("Forecast"), "percent"),
+            Column("yearly_cents", N_("Budget"), "euros"),
+            Column("committed_cents", N_("Committed"), "euros"),
+            Column("spent_cents", N_("Spent"), "euros"),
+        ),
+        rows=rows,
+        chart="bars",
+        suppressed_rows=sum(1 for t in teams if t.hidden),
+        note=N_(
+            "Committed and spent together; the forecast is where the year ends at the pace so far."
+        ),
+    )
+
+
+def _budget_cells(figures: BudgetFiguresOut) -> tuple[Cell, ...]:
+    return (
+        round(figures.used_percent / 100, 4),
+        round(figures.forecast_percent / 100, 4),
+        figures.yearly_cents,
+        figures.committed_cents,
+        figures.spent_cents,
+    )
 
 
 @dataclass(frozen=True)
@@ -55,9 +101,16 @@ INSIGHTS: tuple[Insight, ...] = (
         queries.horizontal_vertical,
     ),
     Insight(
+        "budget",
+        "Learning budget used per team this budget year",
+        budget_utilisation,
+        draw=("used", "forecast"),
+    ),
+    Insight(
         "challenges",
         "Challenge participation",
         queries.challenge_participation,
+        wide=True,
         draw=("participants", "completed"),
         empty=N_("No challenge ran in this period."),
     ),

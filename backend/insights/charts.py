@@ -552,9 +552,10 @@ def _draw_bars(canvas: _Canvas, series: Series, locale: str) -> bool:
             cls = f"chart-bar s{position % PALETTE_SIZE + 1}"
             height = inner - (1 if len(columns) > 1 else 0)
             canvas.parts.append(_rect(left, y, w, height, cls, _tip(series, row, col, locale)))
-            if len(columns) == 1:
+            if len(columns) <= 2:  # a figure beside its bar while it fits
                 text = format_cell(row[col], series.columns[col], locale)
-                canvas.parts.append(_text(left + w + 5, y + inner / 2 + 4, text, "chart-value"))
+                cls = "chart-value" if len(columns) == 1 else "chart-value chart-value-small"
+                canvas.parts.append(_text(left + w + 5, y + inner / 2 + 3.5, text, cls))
     return gaps
 
 

@@ -1157,6 +1157,7 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
             "completions_over_time",
             "competencies",
             "horizontal_vertical",
+            "budget",
             "challenges",
             "nudge_effectiveness",
         )
