@@ -1410,6 +1410,8 @@ async def seed(env: Env) -> None:
         # catalogue: an unused competency and a running hot-skill season of org B
         s["b_spare_competency"] = (await _catalogue_competency(env, "b"))["competency_id"]
         s["b_season"] = (await _catalogue_season(env, "b"))["season_id"]
+        # issue 17: budgets: a budget request of org B
+        s["b_budget_requests"] = [(await _budget_request(env, "b"))["request_id"]]
         # testimonials and imports: org B's rows exist before the snapshot, so trying them
         # from org A may not change anything of org B (not even add rows)
         s["b_testimonial"] = (await _testimonial(env, "b"))["testimonial_id"]
@@ -2162,8 +2164,7 @@ async def _budget_request(env: Env, org: str) -> PathParams:
 
 
 async def _b_budget_request(env: Env) -> list[PathParams]:
-    if "b_budget_requests" not in env.seeded:
-        env.seeded["b_budget_requests"] = [(await _budget_request(env, "b"))["request_id"]]
+    """Org B's budget request (made in ``seed``, before the snapshot)."""
     return [{"request_id": rid} for rid in env.seeded["b_budget_requests"]]
 
 
