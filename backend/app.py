@@ -223,7 +223,7 @@ def _error_page(
 
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if exc.status_code in (401, 403):  # console pages are HTML only
-        page = console_exception_response(request, exc.status_code)
+        page = console_exception_response(request, exc)
         if page is not None:
             return page
     if isinstance(exc, NotFoundException) and _wants_html(request):

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from litestar import Controller, Request
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
@@ -303,12 +303,20 @@ class Listing:
 
 
 def console_exception_response(
-    request: Request[Any, Any, Any], status_code: int
+    request: Request[Any, Any, Any], exc: HTTPException
 ) -> Redirect | Template | None:
-    """The HTML answer to a 401/403 on a console page (None: not a console page)."""
+    """The HTML answer to a 401/403 on a console page (None: not a console page); figures
+    about a group below the privacy floor get the floor's page, whichever page asked."""
     path = request.url.path
+    status_code = exc.status_code
     if not (path == "/console" or path.startswith("/console/")):
         return None
+    if isinstance(exc, GroupTooSmall):
+        use_locale(request)
+        section = path.removeprefix("/console").strip("/").split("/")[0] or "home"
+        return floor_page(
+            request, exc, section=section, title=gettext(N_("Too few people to show figures"))
+        )
     if status_code == 401:
         target = request.url.path
         if request.url.query:
