@@ -193,7 +193,7 @@ class InsightsController(ManagerConsoleController):
         period: PeriodParam = None,
         start: From = None,
         end: To = None,
-    ) -> Response[bytes]:
+    ) -> Response[bytes] | Template:
         key = request.url.path.rsplit("/", 1)[-1].removesuffix(".csv")
         if key not in board.BY_KEY:  # pragma: no cover - the routes are the keys
             raise NotFoundException(f"no insight {key!r}")
@@ -201,7 +201,12 @@ class InsightsController(ManagerConsoleController):
             choice = parse_period(await board.today_of(org), period, start, end)
         except PeriodError as exc:
             raise ValidationException(str(exc)) from None
-        group, (series,) = await board.load(org, [key], team_id=team, period=choice.period)
+        _, team = await _team_choice(org, team)  # as the page: a manager's first team
+        try:
+            group, (series,) = await board.load(org, [key], team_id=team, period=choice.period)
+        except GroupTooSmall as exc:  # the notice instead of a file (someone left the team)
+            use_locale(request)
+            return floor_page(request, exc, section="insights", title=gettext(N_("Insights")))
         name = csv_filename(key, group.label, choice.period.start, choice.period.end)
         return Response(
             csv_text(series).encode("utf-8"),

@@ -246,7 +246,8 @@ async def test_a_group_below_the_floor_shows_no_figure_anywhere(
         summary = await mia.get(f"/console/insights/summary?team={team}")
         assert summary.status_code == 403 and "data-privacy-floor" in summary.text
         download = await mia.get(f"/console/insights/minutes_over_time.csv?team={team}")
-        assert download.status_code == 403 and "minutes" not in download.text
+        assert download.status_code == 403 and "data-privacy-floor" in download.text
+        assert "minutes_formal" not in download.text
         api = await mia.get(f"/api/v1/insights/minutes_over_time?team={team}")
         assert api.status_code == 403
         assert "fewer than 5" in api.json()["detail"]
