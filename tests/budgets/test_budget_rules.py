@@ -476,3 +476,24 @@ async def test_a_learner_without_a_decision_yet_sees_it_waiting(
     assert budget["requests"][0]["stage"] == "waiting_for_manager"
     assert budget["year_end"] > budget["year_start"]
     assert date.fromisoformat(budget["year_start"]) <= datetime.now(UTC).date() + timedelta(1)
+
+
+async def test_the_decision_push_respects_opt_outs_and_quiet_hours(
+    ctx: AppContext, world: World
+) -> None:
+    await _settings(ctx, world.a.id, yearly_budget_cents=100_000, quiet_hours_start=21)
+    sam = world.a.users["employee"].id
+    quiet = await _request(ctx, world, 10_000)
+    off = await _request(ctx, world, 10_000)
+    # 22:30 in Amsterdam: inside the quiet hours (21-8), so the push waits for 08:00
+    late = datetime(2026, 12, 7, 21, 30, tzinfo=UTC)
+    async with ctx.sessionmaker() as session:
+        scope = OrgScope(session, _principal(world, "ld_admin"))
+        await services.decide(scope, quiet, approve=True, now=late)
+        user = await scope.get(User, sam)
+        user.nudge_kinds_off = ["budget"]
+        session.add(user)
+        await session.commit()
+        await services.decide(scope, off, approve=False, note="Nee", now=late)
+        pushes = (await session.exec(select(Nudge).where(Nudge.user_id == sam))).all()
+    assert [p.due_at for p in pushes] == [datetime(2026, 12, 8, 7, 0, tzinfo=UTC)]
