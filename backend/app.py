@@ -74,7 +74,7 @@ from backend.progress.controllers import (
 )
 from backend.push.controllers import MyPushSubscriptionController, PushKeyController
 from backend.settings import Settings, get_settings
-from backend.teams.controllers import TeamController
+from backend.teams.controllers import TeamController, TeamOverviewController
 from backend.web.catalogue_pages import CataloguePageController
 from backend.web.controllers import WebController
 from backend.web.log_page import LogPageController
@@ -144,6 +144,7 @@ ROUTE_HANDLERS: list[Any] = [
     ImportController,
     NudgeController,
     TeamController,
+    TeamOverviewController,
     CompetencyController,
     CourseController,
     HotSkillSeasonController,

@@ -13,6 +13,7 @@ from backend.challenges.schemas import (
     ChallengePublic,
     ChallengeStatus,
     ChallengeUpdate,
+    TeamChallengeClose,
     TeamChallengeCreate,
 )
 from backend.deps import provide_scope
@@ -114,3 +115,14 @@ class TeamChallengeController(Controller):
         self, org: OrgScope, team_id: int, data: TeamChallengeCreate
     ) -> ChallengePublic:
         return await services.create_team_challenge(org, team_id, data)
+
+    @post(
+        "/{challenge_id:int}/close",
+        status_code=200,
+        summary="Close a started team challenge with a celebration message for the team "
+        "(its manager or an L&D admin; a running one ends today)",
+    )
+    async def close_team_challenge(
+        self, org: OrgScope, team_id: int, challenge_id: int, data: TeamChallengeClose
+    ) -> ChallengePublic:
+        return await services.close_team_challenge(org, challenge_id, data, team_id=team_id)

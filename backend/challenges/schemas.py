@@ -4,7 +4,7 @@ Responses carry the caller's own numbers and team aggregates only: a team challe
 shows another member's minutes or days (privacy by design; managers see aggregates too).
 """
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -18,6 +18,10 @@ ChallengeKind = Literal["individual", "team"]
 
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Pledge = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+SponsorMessage = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+CelebrationMessage = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
+]
 BadgeCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
@@ -119,6 +123,14 @@ class TeamChallengeCreate(Schema):
     starts_on: date
     ends_on: date
     target: TeamTarget
+    message: SponsorMessage = ""
+    """The sponsor's words to the team (in the announcement and on the team's page)."""
+
+
+class TeamChallengeClose(Schema):
+    """Close a started team challenge (a running one ends today) with a celebration."""
+
+    message: CelebrationMessage
 
 
 class IndividualProgressOut(BaseModel):
@@ -149,12 +161,21 @@ class TeamProgressOut(BaseModel):
     member_share: float | None
     days_per_week: int | None
     weeks: int | None
-    team_minutes: int
+    team_minutes: int | None
+    """None (as every team figure) when the team is smaller than the privacy floor."""
     weeks_reached: int | None
     member_count: int
-    members_contributing: int
+    members_contributing: int | None
+    figures_shown: bool = True
+    """False: the team has fewer counted members than the organisation's minimum group size,
+    so the team's figures (and the challenge's progress) are not shown to anyone."""
     my_contribution: MyContributionOut | None
     """None when I am not a counted member (the team's managers, an L&D admin looking in)."""
+    message: str = ""
+    """The sponsor's words to the team."""
+    closing_message: str = ""
+    """The celebration message the challenge was closed with."""
+    closed_at: datetime | None = None
 
 
 class ChallengePublic(BaseModel):
@@ -165,7 +186,8 @@ class ChallengePublic(BaseModel):
     starts_on: date
     ends_on: date
     status: ChallengeStatus
-    progress: float
+    progress: float | None
+    """0..1; None for a team challenge of a team below the privacy floor."""
     completed: bool
     completed_on: date | None
     individual: IndividualProgressOut | None = None

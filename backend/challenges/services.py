@@ -19,6 +19,7 @@ from litestar.exceptions import (
 from sqlmodel import col, func, or_, select
 
 from backend.audit import services as audit
+from backend.challenges import sponsorship
 from backend.challenges.schemas import (
     ChallengeCreate,
     ChallengeParticipationOut,
@@ -29,6 +30,7 @@ from backend.challenges.schemas import (
     IndividualProgressOut,
     MyContributionOut,
     ParticipationTarget,
+    TeamChallengeClose,
     TeamChallengeCreate,
     TeamProgressOut,
 )
@@ -46,6 +48,14 @@ from backend.db.models import (
     User,
 )
 from backend.db.types import utcnow
+from backend.insights.privacy import (
+    LOWEST_FLOOR,
+    GroupTooSmall,
+    at_floor,
+    floor_of,
+    group_for,
+    team_sizes,
+)
 from backend.learning.history import with_tallies
 from backend.learning.rules import org_rules
 from backend.learning.service import recompute_team_challenge, team_minutes_by_member
@@ -216,6 +226,17 @@ async def create_team_challenge(
         )
     assert scope.principal.user_id is not None
     organisation = await scope.organisation()
+    try:
+        await group_for(scope, team_id=team_id)
+    except GroupTooSmall as exc:
+        floor = floor_of(organisation)
+        raise ClientException(
+            f"team: the team has fewer than {floor} members who take part; a team challenge "
+            f"shows the team's progress, and below {floor} people that would show one "
+            "colleague's learning (the organisation's minimum group size)",
+            status_code=400,
+            extra=[{"key": "team", "message": f"fewer than {floor} members", "floor": floor}],
+        ) from exc
     _check_period(data.starts_on, data.ends_on, _org_today(organisation), new=True)
     target = data.target
 
@@ -254,12 +275,38 @@ async def create_team_challenge(
             team_id=team_id,
             sponsor_id=scope.principal.user_id,
             pledge=data.pledge,
+            message=data.message,
         )
     )
     await scope.session.flush()
     assert row.id is not None
     row.definition = definition(str(row.id)).to_dict()
     scope.session.add(row)
+    sponsor = await scope.get(User, scope.principal.user_id, what="user")
+    await sponsorship.announce(scope, row, sponsor.display_name, utcnow())
+    audit.record(
+        scope,
+        "team_challenge.create",
+        target_type="challenge",
+        target_id=row.id,
+        summary=f"Sponsored team challenge “{row.title}”",
+        details={"team_id": team_id, "definition": row.definition, "pledge": row.pledge},
+    )
+    await scope.session.commit()
+    return (await present(scope, [row]))[0]
+
+
+async def close_team_challenge(
+    scope: OrgScope, challenge_id: int, data: TeamChallengeClose, *, team_id: int | None = None
+) -> ChallengePublic:
+    """Close a started team challenge with a celebration message that reaches the team
+    (its manager or an L&D admin); a running one ends today."""
+    row = await _visible(scope, challenge_id)
+    if row.kind != "team" or (team_id is not None and row.team_id != team_id):
+        raise NotFoundException(f"challenge {challenge_id} is not a team challenge")
+    await _require_editor(scope, row)
+    today = _org_today(await scope.organisation())
+    await sponsorship.close(scope, row, data.message, today, utcnow())
     await scope.session.commit()
     return (await present(scope, [row]))[0]
 
@@ -380,6 +427,8 @@ class _TeamFacts:
     sponsors: dict[int, str] = field(default_factory=dict)
     counted_members: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     days: dict[int, list[TeamChallengeDay]] = field(default_factory=lambda: defaultdict(list))
+    floor: int = LOWEST_FLOOR  # the organisation's privacy floor
+    sizes: dict[int, int] = field(default_factory=dict)  # the group each team's figures are about
 
 
 async def _team_facts(scope: OrgScope, rows: Sequence[Challenge]) -> _TeamFacts:
@@ -388,6 +437,8 @@ async def _team_facts(scope: OrgScope, rows: Sequence[Challenge]) -> _TeamFacts:
     if not team_rows:
         return facts
     team_ids = {r.team_id for r in team_rows if r.team_id is not None}
+    facts.floor = floor_of(await scope.organisation())
+    facts.sizes = await team_sizes(scope.session, scope.organisation_id, team_ids)
     for team in await scope.all(scope.select(Team).where(col(Team.id).in_(team_ids))):
         facts.names[team.id or 0] = team.name
     sponsor_ids = {r.sponsor_id for r in team_rows if r.sponsor_id is not None}
@@ -456,6 +507,8 @@ def _team_out(
     mine = next((c for c in measured.contributions if c.user_id == me), None)
     participation = definition.target_kind is TeamTargetKind.PARTICIPATION
     completed_at: datetime | None = row.completed_at
+    # below the privacy floor the team's figures would show a colleague's own learning
+    shown = at_floor(facts.sizes.get(row.team_id, 0), facts.floor)
     return ChallengePublic(
         id=row.id,
         kind="team",
@@ -464,7 +517,7 @@ def _team_out(
         starts_on=row.starts_on,
         ends_on=row.ends_on,
         status=challenge_status(row, local_day(utcnow(), viewer_tz)),
-        progress=row.progress,
+        progress=row.progress if shown else None,
         completed=completed_at is not None,
         completed_on=local_day(completed_at, viewer_tz) if completed_at else None,
         team=TeamProgressOut(
@@ -477,10 +530,13 @@ def _team_out(
             member_share=definition.member_share if participation else None,
             days_per_week=definition.days_per_week if participation else None,
             weeks=definition.weeks if participation else None,
-            team_minutes=measured.total_minutes,
-            weeks_reached=len(measured.qualifying_weeks) if participation else None,
+            team_minutes=measured.total_minutes if shown else None,
+            weeks_reached=len(measured.qualifying_weeks) if participation and shown else None,
             member_count=len(members),
-            members_contributing=sum(1 for c in measured.contributions if c.minutes > 0),
+            members_contributing=sum(1 for c in measured.contributions if c.minutes > 0)
+            if shown
+            else None,
+            figures_shown=shown,
             my_contribution=MyContributionOut(
                 minutes=mine.minutes,
                 active_days=mine.active_days,
@@ -512,12 +568,18 @@ async def present(scope: OrgScope, rows: Sequence[Challenge]) -> list[ChallengeP
     default_reward = org_rules(organisation).xp.challenge_completed_xp
     facts = await _team_facts(scope, rows)
     org_today = _org_today(organisation)
-    return [
+    shown = [
         _individual_out(row, state, default_reward, user.timezone)
         if row.kind == "individual"
         else _team_out(row, facts, me, org_today, user.timezone)
         for row in rows
     ]
+    for row, out in zip(rows, shown, strict=True):
+        if out.team is not None:  # the sponsor's words and the celebration (words, no figures)
+            out.team.message = row.message
+            out.team.closing_message = row.closing_message
+            out.team.closed_at = row.closed_at
+    return shown
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,11 +16,13 @@ from backend.console import (
     nudges,
     overview,
     people,
+    team,
     testimonials,
 )
 
 CONSOLE_CONTROLLERS: list[type[Controller]] = [
     *overview.CONTROLLERS,
+    *team.CONTROLLERS,
     *budget.CONTROLLERS,
     *people.CONTROLLERS,
     *catalogue.CONTROLLERS,

@@ -1,9 +1,13 @@
+from typing import Annotated
+
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import Provide
+from litestar.params import Parameter
 
-from backend.auth.guards import requires_ld_admin, requires_user
+from backend.auth.guards import requires_ld_admin, requires_manager, requires_user
 from backend.deps import provide_scope
-from backend.teams import services
+from backend.teams import overview, services
+from backend.teams.overview import TeamOverview
 from backend.teams.schemas import MembershipUpdate, TeamCreate, TeamDetail, TeamPublic, TeamUpdate
 from backend.tenancy import OrgScope
 
@@ -58,3 +62,22 @@ class TeamController(Controller):
     )
     async def remove_member(self, org: OrgScope, team_id: int, user_id: int) -> None:
         await services.remove_member(org, team_id, user_id)
+
+
+class TeamOverviewController(Controller):
+    path = "/api/v1/team-overview"
+    tags = ["teams"]
+    guards = [requires_manager]  # managers and L&D admins; which team is group_for's to say
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @get(
+        "/",
+        opt={"aggregate": True},
+        summary="A team at a glance: active share and 12-week trend, minutes, weekly-goal "
+        "attainment, streaks, challenges and competencies (its managers and L&D admins; "
+        "aggregates only, 403 below the privacy floor; without team: my first team)",
+    )
+    async def team_overview(
+        self, org: OrgScope, team: Annotated[int | None, Parameter(ge=1, le=2**31 - 1)] = None
+    ) -> TeamOverview:
+        return await overview.team_overview(org, await overview.chosen_team(org, team))

@@ -7,6 +7,7 @@ own place always.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.challenges.schemas import ChallengePublic
 from backend.challenges.services import list_challenges
 from backend.db.models import Team, TeamMembership, User
+from backend.db.types import utcnow
 from backend.kudos import service as kudos
 from backend.kudos.schemas import MAX_MESSAGE, KudosIn
 from backend.progress.schemas import LeaderboardOut
@@ -33,6 +35,8 @@ from backend.web.pages import choose_locale, not_found_page, render, signed_in
 from pwa.i18n import N_, gettext, set_locale
 
 LEADERBOARD_SIZE = 10
+# a closed challenge's celebration stays on the team page this long
+CELEBRATION_SHOWN = timedelta(days=14)
 KUDOS_SHOWN = 20
 
 
@@ -52,7 +56,7 @@ class MyTeam:
 @dataclass(frozen=True)
 class TeamChallengeView:
     challenge: ChallengePublic
-    percent: int
+    percent: int | None
     goal: str  # what the team aims for, in words
 
 
@@ -83,7 +87,22 @@ def _view(challenge: ChallengePublic, locale: str) -> TeamChallengeView:
         goal = gettext("Goal: %(minutes)s minutes of learning together") % {
             "minutes": format_decimal(team.target_minutes or 0, locale=locale)
         }
+    if challenge.progress is None:  # a team below the privacy floor: no team figures
+        return TeamChallengeView(challenge, None, goal)
     return TeamChallengeView(challenge, round(min(challenge.progress, 1.0) * 100), goal)
+
+
+async def team_challenges_shown(scope: OrgScope, team_id: int) -> list[ChallengePublic]:
+    """Running ones, then upcoming ones (a sponsored challenge shows from the day it is set,
+    with its start date), then those closed lately with their celebration message."""
+    current = await list_challenges(scope, ["active", "upcoming"], team_id=team_id)
+    running = [c for c in current if c.status == "active"]
+    upcoming = [c for c in current if c.status == "upcoming"]
+    finished = await list_challenges(scope, ["finished"], team_id=team_id)
+    since = utcnow() - CELEBRATION_SHOWN
+    celebrated = [c for c in finished if c.team and c.team.closed_at and c.team.closed_at >= since]
+    celebrated.sort(key=lambda c: (c.team.closed_at if c.team else None) or since, reverse=True)
+    return running + upcoming + celebrated
 
 
 async def teammates(scope: OrgScope, team_id: int) -> list[tuple[int, str]]:
@@ -228,7 +247,7 @@ class TeamPageController(Controller):
         challenges: list[TeamChallengeView] = []
         board: LeaderboardOut | None = None
         if current is not None:
-            rows = await list_challenges(scope, ["active"], team_id=current)
+            rows = await team_challenges_shown(scope, current)
             challenges = [_view(c, locale) for c in rows if c.team is not None]
             board = await team_leaderboard(scope, current, None, LEADERBOARD_SIZE)
         received = await kudos.received(scope, KUDOS_SHOWN)
@@ -241,6 +260,12 @@ class TeamPageController(Controller):
                 "current_team": current,
                 "team_name": next((name for team_id, name in teams if team_id == current), ""),
                 "challenges": challenges,
+                "starts": {
+                    item.challenge.id: format_date(
+                        item.challenge.starts_on, "EEEE d MMMM", locale=locale
+                    )
+                    for item in challenges
+                },
                 "board": board,
                 "others_on_board": bool(board and any(not e.is_me for e in board.entries)),
                 "num": lambda value: format_decimal(value, locale=locale),

@@ -1113,6 +1113,40 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         own=lambda env: _integrations_intake_entry(env, "a"),
         foreign=lambda env: _integrations_b_intake_entry(env),
     ),
+    # --- issue 17: team ---
+    # a manager's team view of org A's team (filled to the privacy floor by ``seed``);
+    # tests/console/test_team_view.py tries other teams, small teams and org B
+    ("GET", "/api/v1/team-overview"): RouteSpec(
+        "manager", query=lambda env: {"team": str(env.a.team_id)}
+    ),
+    ("POST", "/api/v1/teams/{team_id:int}/challenges/{challenge_id:int}/close"): RouteSpec(
+        "manager",
+        body=lambda env: {"message": unique("Well done")},
+        own=lambda env: _running_team_challenge(env),
+        foreign=lambda env: _b_team_challenge_close(env),
+        rows_decide=True,
+    ),
+    # --- issue 17: insights ---
+    # figures about org A's support team, made big enough for the privacy floor (its manager
+    # and L&D see them); tests/console/test_insights_pages.py tries org B's and other teams
+    **{
+        ("GET", f"/api/v1/insights/{key}"): RouteSpec(
+            "manager",
+            own=lambda env: _insights_team(env),
+            query=lambda env: {"team": str(env.a.team_id)},
+        )
+        for key in (
+            "weekly_active",
+            "streaks",
+            "minutes_over_time",
+            "completions_over_time",
+            "competencies",
+            "horizontal_vertical",
+            "budget",
+            "challenges",
+            "nudge_effectiveness",
+        )
+    },
     # --- issue 17: budgets ---
     ("GET", "/api/v1/budgets/me"): RouteSpec("person"),
     ("GET", "/api/v1/budgets/requests"): RouteSpec(
@@ -1141,27 +1175,6 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         own=_own_user,
         foreign=_b_users,
     ),
-    # --- issue 17: insights ---
-    # figures about org A's support team, made big enough for the privacy floor (its manager
-    # and L&D see them); tests/console/test_insights_pages.py tries org B's and other teams
-    **{
-        ("GET", f"/api/v1/insights/{key}"): RouteSpec(
-            "manager",
-            own=lambda env: _insights_team(env),
-            query=lambda env: {"team": str(env.a.team_id)},
-        )
-        for key in (
-            "weekly_active",
-            "streaks",
-            "minutes_over_time",
-            "completions_over_time",
-            "competencies",
-            "horizontal_vertical",
-            "budget",
-            "challenges",
-            "nudge_effectiveness",
-        )
-    },
 }
 
 
@@ -1349,6 +1362,10 @@ async def seed(env: Env) -> None:
         s["b_challenge"] = (
             await _created(await admin_b.post("/api/v1/challenges", json=challenge))
         )["id"]
+        # --- issue 17: team: a team challenge is sponsored only for a team at the privacy
+        # floor (5 counted members); both organisations' teams get quiet members up to it
+        for org in ("a", "b"):
+            await _fill_team(env, org, getattr(env.world, org).team_id)
         team_challenge = _team_challenge(env) | {
             "title": "Globex team minutes",
             "starts_on": day(0),
@@ -1668,6 +1685,7 @@ async def test_list_routes_show_only_my_organisation(env: Env) -> None:
             "manager@acme.example",
             "ld@acme.example",
             COLLEAGUE,
+            *QUIET_MEMBERS,  # issue 17: team: org A's team at the privacy floor
         }
         teams = (await admin_a.get("/api/v1/teams")).json()
         assert [t["id"] for t in teams] == [env.a.team_id]
@@ -1765,6 +1783,7 @@ async def test_a_teams_challenges_and_board_stay_with_the_team(env: Env) -> None
     admin_a = env.clients["admin_a"]
     sales = await _created(await admin_a.post("/api/v1/teams", json={"name": unique("Sales")}))
     team = sales["id"]
+    await _fill_team(env, "a", team, prefix="sales")  # issue 17: team: at the privacy floor
     body = _team_challenge(env) | {"title": "Sales only"}
     challenge = await _created(await admin_a.post(f"/api/v1/teams/{team}/challenges", json=body))
     url = f"/api/v1/challenges/{challenge['id']}"
@@ -2135,6 +2154,63 @@ async def _imports_b_job(env: Env) -> list[PathParams]:
     return [{"import_id": env.seeded["b_import_job"]}]
 
 
+# --- issue 17: team: helpers ---------------------------------------------------------------
+
+
+QUIET_MEMBERS = tuple(f"quiet{n}@acme.example" for n in range(4))
+
+
+async def _fill_team(env: Env, org: str, team_id: int, prefix: str = "quiet") -> None:
+    """Members who never learn, so the team reaches the privacy floor (at least 5 counted
+    members with the team's employee and the colleague): a team challenge needs it."""
+    organisation = getattr(env.world, org)
+    slug = "acme" if org == "a" else "globex"
+    async with env.ctx.sessionmaker() as session:
+        for n in range(4 if prefix == "quiet" else 5):
+            user = User(
+                organisation_id=organisation.id,
+                email=f"{prefix}{n}@{slug}.example",
+                display_name=f"Quiet {n} {organisation.name}",
+            )
+            session.add(user)
+            await session.flush()
+            assert user.id is not None
+            session.add(
+                TeamMembership(team_id=team_id, user_id=user.id, organisation_id=organisation.id)
+            )
+        await session.commit()
+
+
+async def _running_team_challenge(env: Env) -> PathParams:
+    """A fresh team challenge of org A's team that started today (closing ends it)."""
+    created = await _created(
+        await env.clients["admin_a"].post(
+            f"/api/v1/teams/{env.a.team_id}/challenges",
+            json=_team_challenge(env) | {"title": unique("Closing"), "starts_on": day(0)},
+        )
+    )
+    return {"team_id": env.a.team_id, "challenge_id": created["id"]}
+
+
+async def _b_team_challenge_close(env: Env) -> list[PathParams]:
+    return [
+        {"team_id": env.b.team_id, "challenge_id": env.seeded["b_team_challenge"]},
+        {"team_id": env.a.team_id, "challenge_id": env.seeded["b_team_challenge"]},
+    ]
+
+
+# --- issue 17: insights: helpers -----------------------------------------------------------
+
+
+async def _insights_team(env: Env) -> PathParams:
+    """Org A's team with enough counted members for the privacy floor (once per test)."""
+    if not env.seeded.get("insights_team_filled"):
+        for _ in range(5):
+            await env.new_user(team=True)
+        env.seeded["insights_team_filled"] = True
+    return {}
+
+
 # --- issue 17: budgets: helpers ------------------------------------------------------------
 
 
@@ -2174,18 +2250,6 @@ async def _budget_team(env: Env) -> PathParams:
         for _ in range(5):
             await env.new_user(team=True)
         env.seeded["budget_team_filled"] = True
-    return {}
-
-
-# --- issue 17: insights: helpers -----------------------------------------------------------
-
-
-async def _insights_team(env: Env) -> PathParams:
-    """Org A's team with enough counted members for the privacy floor (once per test)."""
-    if not env.seeded.get("insights_team_filled"):
-        for _ in range(5):
-            await env.new_user(team=True)
-        env.seeded["insights_team_filled"] = True
     return {}
 
 

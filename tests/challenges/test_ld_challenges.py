@@ -12,6 +12,7 @@ from sqlmodel import select
 from backend.context import AppContext
 from backend.db.models import BadgeAward, BadgeDefinition, Challenge, Course, XpLedgerEntry
 from gamification import ChallengeDefinition, EventKind
+from tests.console.team_world import fill_team
 from tests.factories import World, signed_in_client
 
 LD = "ld@acme.example"
@@ -346,7 +347,10 @@ async def test_before_the_start_l_and_d_changes_the_target_and_reward_too(
     assert (definition.starts_on, definition.event_kind) == (row.starts_on, EventKind.INFORMAL)
 
 
-async def test_a_team_challenge_keeps_its_target(app: Litestar, world: World, today: date) -> None:
+async def test_a_team_challenge_keeps_its_target(
+    app: Litestar, ctx: AppContext, world: World, today: date
+) -> None:
+    await fill_team(ctx, world.a.id, world.a.team_id)  # sponsored only at the privacy floor
     async with signed_in_client(app, world.email("a", "manager")) as manager:
         team = await manager.post(
             f"/api/v1/teams/{world.a.team_id}/challenges",

@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from backend.context import AppContext
 from backend.db.models import Team, User
+from tests.console.team_world import fill_team
 from tests.factories import World, signed_in_client
 
 MANAGER = "manager@acme.example"
@@ -18,6 +20,13 @@ LD = "ld@acme.example"
 PLEDGE = "Teamlunch als we het halen"
 
 NewMember = Callable[[str], Awaitable[User]]
+
+
+@pytest.fixture(autouse=True)
+async def teams_at_floor(ctx: AppContext, world: World) -> None:
+    """Both organisations' teams reach the privacy floor (else no challenge is sponsored)."""
+    await fill_team(ctx, world.a.id, world.a.team_id)
+    await fill_team(ctx, world.b.id, world.b.team_id)
 
 
 def team_minutes(today: date, minutes: int = 90, **extra: Any) -> dict[str, Any]:
@@ -147,6 +156,7 @@ async def test_only_the_teams_manager_or_ld_sponsors_a_team_challenge(
     app: Litestar, ctx: AppContext, world: World, today: date
 ) -> None:
     sales = await _other_team(ctx, world)
+    await fill_team(ctx, world.a.id, sales)
     async with signed_in_client(app, "sam@example.com") as sam:
         refused = await sam.post(
             f"/api/v1/teams/{world.a.team_id}/challenges", json=team_minutes(today)

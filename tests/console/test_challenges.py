@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from backend.context import AppContext
 from backend.db.models import AuditEntry, Challenge
 from gamification import ChallengeDefinition, EventKind, local_day
+from tests.console.team_world import fill_team
 from tests.factories import World, signed_in_client
 
 
@@ -262,6 +263,7 @@ async def test_other_organisations_and_team_challenges_are_404_here(
     app: Litestar, world: World, ctx: AppContext
 ) -> None:
     foreign = await _challenge(ctx, world, -2, 5, org="b")
+    await fill_team(ctx, world.a.id, world.a.team_id)  # sponsored only at the privacy floor
     async with signed_in_client(app, world.email("a", "manager")) as manager:
         team = await manager.post(
             f"/api/v1/teams/{world.a.team_id}/challenges",
@@ -288,4 +290,5 @@ async def test_other_organisations_and_team_challenges_are_404_here(
             ):
                 assert response.status_code == 404, response.url
         assert (await admin.get("/api/v1/challenges/organisation")).json() == []
-    assert await _audit(ctx, world.a.id) == []
+    # nothing changed here: the only entry is the manager's sponsoring
+    assert [e.action for e in await _audit(ctx, world.a.id)] == ["team_challenge.create"]

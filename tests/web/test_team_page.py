@@ -12,6 +12,7 @@ from backend.auth.passwords import hash_password
 from backend.context import AppContext
 from backend.db.models import Team, TeamMembership, User
 from gamification import local_day
+from tests.console.team_world import fill_team
 from tests.factories import PASSWORD, World, signed_in_client
 
 MANAGER = "manager@acme.example"
@@ -73,7 +74,10 @@ async def _team(ctx: AppContext, world: World, name: str, *members: str) -> int:
         return team.id
 
 
-async def _create(app: Litestar, team_id: int, body: dict[str, Any]) -> None:
+async def _create(
+    app: Litestar, team_id: int, body: dict[str, Any], ctx: AppContext, world: World
+) -> None:
+    await fill_team(ctx, world.a.id, team_id)  # sponsored only at the privacy floor
     async with signed_in_client(app, MANAGER) as manager:
         created = await manager.post(f"/api/v1/teams/{team_id}/challenges", json=body)
     assert created.status_code == 201, created.text
@@ -115,7 +119,7 @@ async def test_a_member_sees_the_challenge_pledge_and_only_their_own_contributio
     app: Litestar, ctx: AppContext, world: World
 ) -> None:
     noor = await _new_member(ctx, world, "Noor")
-    await _create(app, world.a.team_id, _challenge())
+    await _create(app, world.a.team_id, _challenge(), ctx, world)
     async with signed_in_client(app, SAM) as sam:
         before = await sam.get("/team")
         assert before.status_code == 200
@@ -132,7 +136,7 @@ async def test_a_member_sees_the_challenge_pledge_and_only_their_own_contributio
     assert "Acme Support" in html
     assert "60 van 90 minuten" in html  # the team's total
     assert "Jouw bijdrage: 37 minuten" in html  # mine
-    assert "2 van 2 collega's dragen bij" in html  # how many, not who or how much
+    assert "2 van 5 collega's dragen bij" in html  # how many, not who or how much
     assert "23 minuten" not in html and "Noor" not in html  # never a colleague's numbers
     assert '<progress max="100" value="67"' in html
 
@@ -200,7 +204,7 @@ async def test_the_switcher_shows_only_my_teams_and_others_are_not_found(
 ) -> None:
     sales = await _team(ctx, world, "Acme Sales", SAM)
     other = await _team(ctx, world, "Acme Finance")  # not mine
-    await _create(app, world.a.team_id, _challenge("Support leert samen"))
+    await _create(app, world.a.team_id, _challenge("Support leert samen"), ctx, world)
     async with signed_in_client(app, SAM) as sam:
         first = await sam.get("/team")
         chosen = await sam.get(f"/team?team={world.a.team_id}")
@@ -221,8 +225,8 @@ async def test_the_switcher_shows_only_my_teams_and_others_are_not_found(
         assert "Acme Finance" not in response.text and "Globex" not in response.text
 
 
-async def test_challenge_titles_are_escaped(app: Litestar, world: World) -> None:
-    await _create(app, world.a.team_id, _challenge("<script>alert(1)</script>"))
+async def test_challenge_titles_are_escaped(app: Litestar, ctx: AppContext, world: World) -> None:
+    await _create(app, world.a.team_id, _challenge("<script>alert(1)</script>"), ctx, world)
     async with signed_in_client(app, SAM) as sam:
         page = await sam.get("/team")
     assert page.status_code == 200
