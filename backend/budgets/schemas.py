@@ -58,6 +58,7 @@ class MyBudgetOut(BaseModel):
 
     year_start: date
     year_end: date
+    """The first day of the next budget year."""
     yearly_cents: int
     committed_cents: int
     spent_cents: int
@@ -78,6 +79,7 @@ class BudgetFiguresOut(BaseModel):
     learners: int
     year_start: date
     year_end: date
+    """The first day of the next budget year."""
     yearly_cents: int
     committed_cents: int
     spent_cents: int

@@ -8,6 +8,7 @@ group comes through the privacy floor (``group_for``); the forms call the same s
 the JSON API (``backend.budgets.services``).
 """
 
+from datetime import timedelta
 from typing import Any
 
 from babel.dates import format_date
@@ -64,7 +65,7 @@ MONTHS = (
     N_("December"),
 )
 SETTINGS_FIELDS = ("yearly_budget", "budget_year_start_month", "ld_threshold")
-RECENT = 20
+RECENT = 12
 PEOPLE_FOUND = 10
 
 
@@ -106,7 +107,7 @@ def _figures_view(f: BudgetFiguresOut, locale: str) -> dict[str, Any]:
         "left": euros(f.left_cents, locale),
         "used_percent": f.used_percent,
         "forecast_percent": f.forecast_percent,
-        "year_end": format_date(f.year_end, "d MMM yyyy", locale=locale),
+        "year_end": format_date(f.year_end - timedelta(days=1), "d MMM yyyy", locale=locale),
         "year_start": format_date(f.year_start, "d MMM yyyy", locale=locale),
     }
 
