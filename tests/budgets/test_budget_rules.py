@@ -497,3 +497,23 @@ async def test_the_decision_push_respects_opt_outs_and_quiet_hours(
         await services.decide(scope, off, approve=False, note="Nee", now=late)
         pushes = (await session.exec(select(Nudge).where(Nudge.user_id == sam))).all()
     assert [p.due_at for p in pushes] == [datetime(2026, 12, 8, 7, 0, tzinfo=UTC)]
+
+
+async def test_without_a_threshold_the_manager_decides_alone(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    await _settings(ctx, world.a.id, yearly_budget_cents=500_000)
+    big = await _request(ctx, world, 400_000)
+    async with (
+        signed_in_client(app, world.email("a", "ld_admin")) as lou,
+        signed_in_client(app, world.email("a", "manager")) as mia,
+    ):
+        wrong = await lou.patch(
+            "/api/v1/organisation", json={"settings": {"budget_ld_approval_above_cents": -1}}
+        )
+        assert wrong.status_code == 400
+        off = await lou.patch(
+            "/api/v1/organisation", json={"settings": {"budget_ld_approval_above_cents": 0}}
+        )
+        assert off.status_code == 200, off.text
+        assert (await _decide(mia, big, approve=True)).json()["stage"] == "approved"
