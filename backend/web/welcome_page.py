@@ -18,8 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.accounts import services as accounts
 from backend.accounts.schemas import MeUpdate
+from backend.budgets import services as budgets
 from backend.catalogue import services as catalogue
-from backend.organisations.settings import organisation_settings
 from backend.progress import services as progress
 from backend.progress.schemas import MAX_WEEKLY_GOAL_MINUTES
 from backend.tenancy import OrgScope
@@ -109,7 +109,8 @@ class WelcomePageController(Controller):
             }
         elif step == 2:
             organisation = await scope.organisation()
-            budget = organisation_settings(organisation).yearly_budget_cents
+            # the person's own yearly budget, as the budget rules count it
+            budget = (await budgets.my_budget(scope, organisation)).yearly_cents
             hot = await catalogue.list_courses(scope, hot_skill=True, limit=HOT_SHOWN)
             every = await catalogue.list_courses(scope, limit=200)
             skills = sorted({c.name for course in hot for c in course.competencies})
