@@ -16,11 +16,12 @@ from pypdf import PdfReader
 from sqlmodel import col, select
 
 from backend.context import AppContext
-from backend.db.models import Competency, Course, CourseCompetency, User
+from backend.db.models import Competency, Course, CourseCompetency, TrainingRequest, User
 from backend.insights.leadership import MEASURES
 from pwa.i18n import gettext, set_locale
 from tests.browser.test_console_badge import LAPTOP, sign_in_as
 from tests.browser.test_log_moment import watch_console
+from tests.console.test_challenges import _challenge as organisation_challenge
 from tests.console.test_insights_pages import crowd
 from tests.factories import World
 
@@ -62,11 +63,23 @@ async def a_quarter_of_learning(
     moments on a few days a week and a course now and then (one batch of events)."""
     people = ["sam@example.com", *await crowd(ctx, world, 13)]
     courses = await _courses(ctx, world)
+    await organisation_challenge(ctx, world, -20, 6, "informal", 8)
     async with ctx.sessionmaker() as session:
         rows = await session.exec(select(User).where(col(User.email).in_(people)))
-        for user in rows.all():
+        for n, user in enumerate(rows.all()):
             user.job_family = "Support" if len(user.email) % 2 else "Sales"
             session.add(user)
+            if n % 3 != 2:  # two in three had a course approved from their budget
+                assert user.id is not None
+                session.add(
+                    TrainingRequest(
+                        organisation_id=world.a.id,
+                        user_id=user.id,
+                        course_id=courses[n % len(courses)],
+                        cost_cents=45_000 + 5_000 * (n % 4),
+                        status="approved",
+                    )
+                )
         await session.commit()
     now = datetime.now(UTC)
     events: list[dict[str, object]] = []
