@@ -28,7 +28,7 @@ Every decision is in the audit log and, once final, sends the learner a push
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -698,13 +698,9 @@ async def _notify(
 # --- aggregates (through the privacy floor) --------------------------------------------------
 
 
-async def figures(scope: OrgScope, group: Group, now: datetime | None = None) -> BudgetFiguresOut:
-    """A group's budget this budget year, with the year's forecast at its pace so far."""
-    organisation = await scope.organisation()
-    settings = organisation_settings(organisation)
-    now = now or utcnow()
-    year = this_year(organisation, now)
-    yearly = await scope.session.scalar(
+async def _group_yearly(scope: OrgScope, settings: OrganisationSettings, group: Group) -> int:
+    """The yearly budgets of the group's learners added up (own budgets or the default)."""
+    total = await scope.session.scalar(
         select(
             func.coalesce(
                 func.sum(
@@ -714,10 +710,41 @@ async def figures(scope: OrgScope, group: Group, now: datetime | None = None) ->
             )
         ).where(group.where(User.id))
     )
+    return int(total or 0)
+
+
+async def used_percent_at(scope: OrgScope, group: Group, moment: datetime) -> float | None:
+    """The share (percent) of the group's yearly budget approved by ``moment`` (committed
+    and spent alike) in the budget year holding it; None when the group has no budget.
+
+    For a month's figure give the month's end: requests approved after it count later.
+    """
+    organisation = await scope.organisation()
+    settings = organisation_settings(organisation)
+    year = year_of_request(moment - timedelta(microseconds=1), organisation)
+    yearly = await _group_yearly(scope, settings, group)
+    if not yearly:
+        return None
+    committed, spent, _pending = await _totals(
+        scope,
+        organisation,
+        year,
+        group.where(TrainingRequest.user_id),
+        col(TrainingRequest.decided_at) < moment,
+    )
+    return round(100 * (committed + spent) / yearly, 1)
+
+
+async def figures(scope: OrgScope, group: Group, now: datetime | None = None) -> BudgetFiguresOut:
+    """A group's budget this budget year, with the year's forecast at its pace so far."""
+    organisation = await scope.organisation()
+    settings = organisation_settings(organisation)
+    now = now or utcnow()
+    year = this_year(organisation, now)
+    yearly_cents = await _group_yearly(scope, settings, group)
     committed, spent, pending = await _totals(
         scope, organisation, year, group.where(TrainingRequest.user_id)
     )
-    yearly_cents = int(yearly or 0)
     used = committed + spent
     today = local_day(now, org_timezone(organisation))
     elapsed = min(max((today - year.start).days + 1, 1), year.days)

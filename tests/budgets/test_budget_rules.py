@@ -26,6 +26,7 @@ from backend.db.models import (
     TrainingRequest,
     User,
 )
+from backend.insights.privacy import group_for
 from backend.tenancy import OrgScope
 from tests.factories import World, signed_in_client
 
@@ -517,3 +518,31 @@ async def test_without_a_threshold_the_manager_decides_alone(
         )
         assert off.status_code == 200, off.text
         assert (await _decide(mia, big, approve=True)).json()["stage"] == "approved"
+
+
+async def test_the_share_used_by_a_months_end_counts_what_was_approved_by_then(
+    ctx: AppContext, world: World
+) -> None:
+    await _settings(ctx, world.a.id, yearly_budget_cents=100_000, budget_year_start_month=1)
+    await _members(ctx, world, 4)  # Sam and four: five learners, €5,000
+    november = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    early = await _request(ctx, world, 50_000, at=november, status="approved")
+    late = await _request(ctx, world, 100_000, at=november, status="approved")
+    await _request(ctx, world, 70_000, at=november, status="declined")
+    async with ctx.sessionmaker() as session:
+        for request_id, decided in ((early, november), (late, datetime(2026, 12, 2, tzinfo=UTC))):
+            row = await session.get(TrainingRequest, request_id)
+            assert row is not None
+            row.decided_at = decided
+            session.add(row)
+        await session.commit()
+        scope = OrgScope(session, _principal(world, "manager"))
+        group = await group_for(scope, team_id=world.a.team_id)
+        end_of_november = datetime(2026, 11, 30, 23, tzinfo=UTC)  # 1 December in Amsterdam
+        assert await services.used_percent_at(scope, group, end_of_november) == 10.0
+        assert (
+            await services.used_percent_at(scope, group, datetime(2026, 12, 31, 23, tzinfo=UTC))
+            == 30.0
+        )
+        # a new budget year starts from nothing
+        assert await services.used_percent_at(scope, group, datetime(2027, 2, 1, tzinfo=UTC)) == 0.0
