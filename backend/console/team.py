@@ -279,7 +279,7 @@ class ConsoleTeamController(ManagerConsoleController):
         status_code: int = 200,
     ) -> Template:
         locale = use_locale(request)
-        title = gettext(N_("My team"))
+        title = gettext(N_("Team view"))
         led, team_id = await _teams(request, org)
         if team_id is None:
             return console_page(
@@ -488,7 +488,7 @@ class ConsoleTeamController(ManagerConsoleController):
         try:
             row: Challenge = await open_challenge(org, challenge_id)
         except GroupTooSmall as exc:
-            return floor_page(request, exc, section=SECTION, title=gettext(N_("My team")))
+            return floor_page(request, exc, section=SECTION, title=gettext(N_("Team view")))
         shown = await challenges.get_challenge(org, challenge_id)
         today = challenges._org_today(await org.organisation())
         card = _challenge_card(shown, locale)

@@ -25,7 +25,7 @@ async def test_a_sponsored_challenge_shows_up_as_upcoming_for_the_team(
     errors = watch_console(page)
     await sign_in_as(page, live_server, team.manager_email)  # a phone: 390 px wide
     await page.goto(f"{live_server}/console/team?team={team.team_id}")
-    await expect(page.get_by_role("heading", name="Mijn team", level=1)).to_be_visible()
+    await expect(page.get_by_role("heading", name="Teamoverzicht", level=1)).to_be_visible()
     await expect(page.get_by_text("Actief deze week")).to_be_visible()
     await screenshot(page, "console-team-phone", tmp_path)
 
