@@ -446,6 +446,16 @@ async def _challenge_counts(
         )
         .group_by(col(e.user_id))
     )
+    if group.team_id is not None:
+        # a team's few learners: their own events by ix_learning_event_user_occurred (a local
+        # day is at most a day away from the UTC one), not the organisation's day range
+        per_learner = per_learner.where(
+            col(e.occurred_at)
+            >= datetime.combine(definition.starts_on, time.min, tzinfo=UTC) - timedelta(days=1),
+            col(e.occurred_at)
+            < datetime.combine(min(definition.ends_on, until), time.min, tzinfo=UTC)
+            + timedelta(days=2),
+        )
     if definition.hot_skill_only:
         hot = select(col(Course.id)).where(
             col(Course.organisation_id) == scope.organisation_id, col(Course.hot_skill).is_(True)
@@ -633,8 +643,8 @@ async def nudge_effectiveness(scope: OrgScope, group: Group, period: Period) -> 
 async def leadership_summary(scope: OrgScope, group: Group, period: Period) -> Series:
     """The month of ``period.end`` and the month before (for the trend), one row each:
     share of the group active, minutes per active learner, course completions, the share of
-    learning that was informal (moments of all learning events) and the budget used (when
-    the budgets module provides it; ``extra["budget"]`` says whether it does)."""
+    learning that was informal (moments of all learning events) and the share of the
+    group's yearly learning budget approved by the month's end (backend/budgets)."""
     this_month = month_start(period.end)
     previous = month_start(this_month - timedelta(days=1))
     m = LearnerMonth
@@ -697,6 +707,18 @@ async def leadership_summary(scope: OrgScope, group: Group, period: Period) -> S
 async def _budget_used(
     scope: OrgScope, group: Group, months: list[date]
 ) -> dict[date, float | None] | None:
-    """The share of the group's learning budget used by the end of each month, or None while
-    the budgets module offers no utilisation for a group."""
-    return None
+    """The share of the group's yearly learning budget approved by the end of each month (or
+    by now for the running one), from the budgets service; None in a month without budget."""
+    from backend.budgets.services import used_percent_at  # budgets reach nudges, nudges us
+
+    organisation = await scope.organisation()
+    zone = ZoneInfo(organisation.default_timezone)
+    now = datetime.now(UTC)
+    used: dict[date, float | None] = {}
+    for month in months:
+        following = (month + timedelta(days=32)).replace(day=1)
+        percent = await used_percent_at(
+            scope, group, min(datetime.combine(following, time.min, tzinfo=zone), now)
+        )
+        used[month] = None if percent is None else round(percent / 100, 4)
+    return used

@@ -247,8 +247,8 @@ async def test_leadership_summary_of_a_month_and_the_month_before(
     series, _ = await _series(ctx, world, queries.leadership_summary, data.team_id)
     # W2 starts in November: its Monday counts there, the rest in December
     assert series.rows == [
-        (date(2026, 11, 1), 0.75, 55.0, 4, 0.0, None),
-        (date(2026, 12, 1), 0.75, 16.7, 0, None, None),
+        (date(2026, 11, 1), 0.75, 55.0, 4, 0.0, 0.0),  # no budget request approved
+        (date(2026, 12, 1), 0.75, 16.7, 0, None, 0.0),
     ]
     assert series.suppressed_rows == 1
 
@@ -401,7 +401,8 @@ async def _rollup_snapshot(ctx: AppContext) -> list[Any]:
     async with ctx.sessionmaker() as session:
         found = []
         for table in ("learner_week", "learner_month", "learner_competency_week"):
-            rows = await session.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4"))
+            conn = await session.connection()
+            rows = await conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4"))
             found.append([tuple(r) for r in rows.all()])
         return found
 
@@ -451,7 +452,8 @@ async def test_every_writer_keeps_the_rollups_and_a_resent_event_counts_once(
     # the trigger's rows are what recomputing from the events gives
     kept = await _rollup_snapshot(ctx)
     async with ctx.sessionmaker() as session:
-        await session.execute(text("SELECT learnloop_insights_rebuild(:org)"), {"org": world.a.id})
+        conn = await session.connection()
+        await conn.execute(text("SELECT learnloop_insights_rebuild(:org)"), {"org": world.a.id})
         await session.commit()
     assert await _rollup_snapshot(ctx) == kept
     assert kept[2]  # the course's competency has its row
@@ -511,7 +513,8 @@ async def test_merging_competencies_moves_their_learning_in_the_map(
         await merge_competencies(scope, excel, analytics)
         await scope.session.commit()
     async with ctx.sessionmaker() as session:
-        rows = await session.execute(
+        conn = await session.connection()
+        rows = await conn.execute(
             text(
                 "SELECT competency_id, sum(minutes_informal) FROM learner_competency_week"
                 " WHERE user_id = :l3 GROUP BY competency_id ORDER BY competency_id"
