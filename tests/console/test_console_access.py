@@ -1,17 +1,20 @@
-"""Only L&D admins enter the console: every console route, read from the app itself.
+"""Who enters the console: every console route, read from the app itself.
 
-Anonymous visitors are sent to sign in (and come back afterwards), employees and managers get
-a 403 page on every route and method, and an L&D admin gets every page that needs no id.
+Anonymous visitors are sent to sign in (and come back afterwards), employees get a 403 page
+on every route and method, managers on every route but the leaders' pages (their team,
+budget requests, insights), and an L&D admin gets every page that needs no id.
 Cross-organisation checks live with each section's tests (they need that section's rows).
 """
 
 import re
 
 import pytest
+from httpx import Response
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
+from backend.console.shell import requires_leader
 from tests.factories import PASSWORD, World, sign_in, signed_in_client
 
 PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
@@ -23,16 +26,27 @@ SAMPLE = {
 }
 
 
-def console_routes(app: Litestar) -> list[tuple[str, str]]:
+def console_routes(app: Litestar, *, leaders: bool | None = None) -> list[tuple[str, str]]:
+    """(method, path) of the console; ``leaders``: only the pages managers use too (True) or
+    only the L&D admins' (False)."""
     routes = []
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
         if not (route.path == "/console" or route.path.startswith("/console/")):
             continue
-        for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
-            routes.append((method, route.path))
-    return routes
+        for handler in route.route_handlers:
+            for_leaders = requires_leader in handler.resolve_guards()
+            if leaders is not None and for_leaders != leaders:
+                continue
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
+                routes.append((method, route.path))
+    return sorted(routes)
+
+
+def below_the_floor(response: Response) -> bool:
+    """A figures page refused for a group below the privacy floor (the test world is small)."""
+    return response.status_code == 403 and "data-privacy-floor" in response.text
 
 
 def concrete(path: str) -> str:
@@ -91,20 +105,43 @@ async def test_next_never_leads_to_another_site(app: Litestar, world: World) -> 
             assert done.headers["location"] == "/", target
 
 
+def test_managers_have_pages_of_their_own(app: Litestar) -> None:
+    pages = {p for m, p in console_routes(app, leaders=True) if m == "GET"}
+    assert {"/console/team", "/console/budget", "/console/insights"} <= pages
+    assert "/console/people" not in pages
+
+
 @pytest.mark.parametrize("role", ["employee", "manager"])
-async def test_employees_and_managers_get_403_on_every_console_route(
+async def test_employees_and_managers_get_403_on_every_ld_console_route(
     app: Litestar, world: World, role: str
 ) -> None:
     async with signed_in_client(app, world.email("a", role)) as client:
-        for method, path in console_routes(app):
+        for method, path in console_routes(app, leaders=False if role == "manager" else None):
             response = await client.request(
                 method, concrete(path), headers={"accept": "text/html"}, follow_redirects=False
             )
             assert response.status_code == 403, (method, path, response.status_code)
             if method == "GET":
-                assert "Only for L&amp;D admins" in response.text or "L&amp;D-beheerders" in (
-                    response.text
+                assert "Only for " in response.text or "L&amp;D-beheerders" in response.text
+
+
+async def test_a_manager_opens_the_leaders_pages_in_both_languages(
+    app: Litestar, world: World
+) -> None:
+    async with signed_in_client(app, world.email("a", "manager")) as client:
+        pages = [p for m, p in console_routes(app, leaders=True) if m == "GET" and "{" not in p]
+        for path in pages:
+            for lang in ("nl", "en"):
+                response = await client.get(f"{path}?lang={lang}")
+                assert response.status_code == 200 or below_the_floor(response), (
+                    path,
+                    response.status_code,
+                    response.text[:300],
                 )
+                if response.headers.get("content-type", "").startswith("text/html"):
+                    assert f'<html lang="{lang}">' in response.text, path
+                    # the sidebar shows managers only their part of the console
+                    assert 'href="/console/people"' not in response.text, path
 
 
 async def test_an_ld_admin_opens_every_console_page_in_both_languages(
@@ -116,7 +153,11 @@ async def test_an_ld_admin_opens_every_console_page_in_both_languages(
         for path in pages:
             for lang in ("nl", "en"):
                 response = await client.get(f"{path}?lang={lang}")
-                assert response.status_code == 200, (path, lang, response.text[:300])
+                assert response.status_code == 200 or below_the_floor(response), (
+                    path,
+                    lang,
+                    response.text[:300],
+                )
                 assert f'<html lang="{lang}">' in response.text or not response.headers.get(
                     "content-type", ""
                 ).startswith("text/html")
@@ -146,6 +187,23 @@ async def test_an_ld_admin_lands_on_the_console_and_the_app_links_to_it(
     async with signed_in_client(app, world.email("a", "employee")) as client:
         today = await client.get("/?lang=en")
         assert 'href="/console"' not in today.text
+        assert 'href="/console/team"' not in today.text
+
+
+async def test_a_manager_lands_on_their_team_and_the_app_links_to_it(
+    app: Litestar, world: World
+) -> None:
+    async with AsyncTestClient(app=app) as client:
+        await client.get("/")
+        token = client.cookies.get("learnloop_csrf")
+        done = await client.post(
+            "/login",
+            data={"email": world.email("a", "manager"), "password": PASSWORD, "_csrf_token": token},
+            follow_redirects=False,
+        )
+        assert done.headers["location"] == "/console/team"
+        today = await client.get("/?lang=en")
+        assert 'href="/console/team"' in today.text
 
 
 async def test_the_overview_counts_only_the_callers_organisation(
