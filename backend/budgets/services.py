@@ -12,7 +12,7 @@ The rules:
   organisation's ``budget_ld_approval_above_cents`` it is ``awaiting_ld``, else
   ``approved``; anyone deciding may decline instead (``declined``, with a note). L&D may
   decide any waiting request, both steps at once. A learner with no manager of their own
-  waits for L&D.
+  waits for L&D. Nobody decides their own request.
 - Approved is *committed*; approved and completed (a completion of that course by the
   learner since asking, as ingested) is *spent*; pending and awaiting L&D are *pending*;
   declined counts nowhere. Left = yearly - committed - spent.
@@ -318,7 +318,7 @@ async def _manages(scope: OrgScope, learner_id: int) -> bool:
 
 
 def _can_decide(scope: OrgScope, row: TrainingRequest, manages: bool) -> bool:
-    if row.status not in WAITING:
+    if row.status not in WAITING or row.user_id == scope.principal.user_id:
         return False
     if scope.principal.is_ld_admin:
         return True
@@ -552,6 +552,11 @@ async def decide(
     if row.status in DECIDED:
         raise ClientException(
             f"budget request {request_id} is already {row.status}", status_code=409
+        )
+    if row.user_id == scope.principal.user_id:
+        raise ClientException(
+            "nobody decides their own budget request: another L&D admin or your manager does",
+            status_code=409,
         )
     if row.status == AWAITING_LD and not is_ld:
         raise ClientException(

@@ -353,6 +353,21 @@ async def _second_team(ctx: AppContext, world: World) -> tuple[int, int, int]:
         return team.id, max_.id, noor.id
 
 
+async def _loner(ctx: AppContext, world: World) -> int:
+    """A person of org A in no team (so without a manager)."""
+    async with ctx.sessionmaker() as session:
+        user = User(
+            organisation_id=world.a.id,
+            email=f"solo-{uuid.uuid4().hex[:6]}@acme.example",
+            display_name="Solo",
+            roles=["employee"],
+        )
+        session.add(user)
+        await session.commit()
+        assert user.id is not None
+        return user.id
+
+
 async def test_a_manager_sees_and_decides_only_their_teams_requests(
     app: Litestar, ctx: AppContext, world: World
 ) -> None:
@@ -360,7 +375,8 @@ async def test_a_manager_sees_and_decides_only_their_teams_requests(
     sams = await _request(ctx, world, 10_000)
     noors = await _request(ctx, world, 10_000, user_id=noor)
     own = await _request(ctx, world, 10_000, who="manager")
-    loner = await _request(ctx, world, 10_000, who="ld_admin")  # in no team: L&D decides
+    loner = await _request(ctx, world, 10_000, user_id=await _loner(ctx, world))  # L&D decides
+    lous = await _request(ctx, world, 10_000, who="ld_admin")
     async with (
         signed_in_client(app, world.email("a", "manager")) as mia,
         signed_in_client(app, world.email("a", "ld_admin")) as lou,
@@ -372,8 +388,11 @@ async def test_a_manager_sees_and_decides_only_their_teams_requests(
         other_team = await mia.get("/api/v1/budgets/requests", params={"team": 999_999})
         assert other_team.status_code == 404
         everyone = (await lou.get("/api/v1/budgets/requests")).json()
-        assert {r["id"] for r in everyone} == {sams, noors, own, loner}
+        assert {r["id"] for r in everyone} == {sams, noors, own, loner, lous}
+        assert [r["can_decide"] for r in everyone if r["id"] == lous] == [False]
         assert (await _decide(lou, loner, approve=True)).json()["status"] == "approved"
+        mine = await _decide(lou, lous, approve=True)
+        assert mine.status_code == 409 and "their own" in mine.json()["detail"]
         decided = (await lou.get("/api/v1/budgets/requests", params={"status": "decided"})).json()
         assert [r["id"] for r in decided] == [loner]
 
