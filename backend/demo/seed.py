@@ -43,6 +43,8 @@ from backend.db.models import (
     User,
     XpLedgerEntry,
 )
+from backend.demo.budgets import seed_budgets
+from backend.demo.team import seed_team
 from backend.learning.adapters import demo_event
 from backend.learning.service import record_events
 from gamification import ChallengeDefinition, TeamChallenge, TeamTargetKind
@@ -814,6 +816,17 @@ async def _create(
     # the whole history goes through the same adapter, service and engine as live learning
     await record_events(session, org_id, incoming, now=not_after or _end_of(today), commit=False)
     _demo_nudges(session, org_id, people, drafts, today)
+    # the leaders' side: an upcoming sponsored team challenge and a year of budget requests
+    await seed_team(session, org_id, _id(teams[PERSONA_TEAM].id), manager, today)
+    employee, _, ld_admin = people[:3]
+    await seed_budgets(
+        session,
+        org_id,
+        today,
+        employee_email=employee.email,
+        manager_email=manager.email,
+        ld_email=ld_admin.email,
+    )
     return org_id
 
 
