@@ -50,8 +50,9 @@ HIGHEST_FLOOR = 100
 
 From = Annotated[str | None, Parameter(query="from", description="first day, YYYY-MM-DD")]
 To = Annotated[str | None, Parameter(query="to", description="last day, YYYY-MM-DD")]
+# text, not int: the filter form sends team= (empty) for the whole organisation
 Team = Annotated[
-    int | None, Parameter(description="a team's id; without it: the whole organisation (L&D)")
+    str | None, Parameter(description="a team's id; empty or left out: the whole organisation")
 ]
 PeriodParam = Annotated[str | None, Parameter(description="4w, 12w (default), 26w or 52w")]
 
@@ -63,9 +64,15 @@ def _query(team: int | None, choice: PeriodChoice | None) -> str:
     return "&".join(f"{k}={v}" for k, v in parts.items())
 
 
-async def _team_choice(org: OrgScope, team: int | None) -> tuple[list[tuple[int, str]], int | None]:
+async def _team_choice(
+    org: OrgScope, asked: str | None
+) -> tuple[list[tuple[int, str]], int | None]:
     """The teams the caller may choose, and the team to show: a manager who names none sees
     the first team they manage (the organisation as a whole is L&D's)."""
+    asked = (asked or "").strip()
+    if asked and not (asked.isdigit() and len(asked) < 10):
+        raise ValidationException(f"team must be a team's id, not {asked[:20]!r}")
+    team = int(asked) if asked else None
     teams = await teams_i_lead(org)
     if team is None and not org.principal.is_ld_admin and teams:
         team = teams[0][0]
@@ -135,10 +142,10 @@ class InsightsController(ManagerConsoleController):
         end: To = None,
     ) -> Template:
         locale = use_locale(request)
-        teams, team = await _team_choice(org, team)
+        teams, team_id = await _team_choice(org, team)
         title = gettext(N_("Insights"))
         values = {"period": period or "", "from": start or "", "to": end or ""}
-        if team is None and not org.principal.is_ld_admin:
+        if team_id is None and not org.principal.is_ld_admin:
             return console_page(
                 request,
                 "console/insights/page.html",
@@ -152,17 +159,20 @@ class InsightsController(ManagerConsoleController):
             return console_page(
                 request,
                 "console/insights/page.html",
-                {"charts": [], **self._filters(org, teams, team, None, values, exc.translated())},
+                {
+                    "charts": [],
+                    **self._filters(org, teams, team_id, None, values, exc.translated()),
+                },
                 section="insights",
                 title=title,
                 status_code=400,
             )
         keys = [insight.key for insight in board.INSIGHTS]
         try:
-            group, series = await board.load(org, keys, team_id=team, period=choice.period)
+            group, series = await board.load(org, keys, team_id=team_id, period=choice.period)
         except GroupTooSmall as exc:
             return floor_page(request, exc, section="insights", title=title)
-        query = _query(team, choice)
+        query = _query(team_id, choice)
         charts = [
             (self._chart(board.BY_KEY[key], s, group.floor, locale),
              f"/console/insights/{key}.csv?{query}", board.BY_KEY[key].wide)
@@ -176,9 +186,9 @@ class InsightsController(ManagerConsoleController):
                 "group": group,
                 "period_text": period_text(choice.period.start, choice.period.end, locale),
                 "summary_href": "/console/insights/summary"
-                + ("" if team is None else f"?team={team}"),
+                + ("" if team_id is None else f"?team={team_id}"),
                 "may_set_floor": principal_of(request).is_ld_admin,
-                **self._filters(org, teams, team, choice, values, ""),
+                **self._filters(org, teams, team_id, choice, values, ""),
             },
             section="insights",
             title=title,
@@ -201,9 +211,9 @@ class InsightsController(ManagerConsoleController):
             choice = parse_period(await board.today_of(org), period, start, end)
         except PeriodError as exc:
             raise ValidationException(str(exc)) from None
-        _, team = await _team_choice(org, team)  # as the page: a manager's first team
+        _, team_id = await _team_choice(org, team)  # as the page: a manager's first team
         try:
-            group, (series,) = await board.load(org, [key], team_id=team, period=choice.period)
+            group, (series,) = await board.load(org, [key], team_id=team_id, period=choice.period)
         except GroupTooSmall as exc:  # the notice instead of a file (someone left the team)
             use_locale(request)
             return floor_page(request, exc, section="insights", title=gettext(N_("Insights")))
@@ -223,7 +233,7 @@ class InsightsController(ManagerConsoleController):
         month: Annotated[str | None, Parameter(description="YYYY-MM")] = None,
     ) -> Template:
         locale = use_locale(request)
-        teams, team = await _team_choice(org, team)
+        teams, team_id = await _team_choice(org, team)
         title = gettext(N_("Leadership summary"))
         today = await board.today_of(org)
         options: list[tuple[str, str]] = []
@@ -232,12 +242,12 @@ class InsightsController(ManagerConsoleController):
         options += [(str(team_id), name) for team_id, name in teams]
         context: dict[str, Any] = {
             "team_options": options,
-            "team_value": "" if team is None else str(team),
+            "team_value": "" if team_id is None else str(team_id),
             "month_value": month or "",
             "month_max": today.strftime("%Y-%m"),
-            "insights_href": "/console/insights" + ("" if team is None else f"?team={team}"),
+            "insights_href": "/console/insights" + ("" if team_id is None else f"?team={team_id}"),
         }
-        if team is None and not org.principal.is_ld_admin:
+        if team_id is None and not org.principal.is_ld_admin:
             return console_page(
                 request, "console/insights/summary.html", {**context, "no_team": True},
                 section="insights", title=title,
@@ -254,7 +264,7 @@ class InsightsController(ManagerConsoleController):
                 status_code=400,
             )
         try:
-            report = await leadership.summary(org, team_id=team, month=first, today=today)
+            report = await leadership.summary(org, team_id=team_id, month=first, today=today)
         except GroupTooSmall as exc:
             return floor_page(request, exc, section="insights", title=title)
         context["month_value"] = first.strftime("%Y-%m")

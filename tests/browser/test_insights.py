@@ -138,6 +138,14 @@ async def test_the_insights_page_draws_its_charts_without_console_errors(
     if os.environ.get("LEARNLOOP_SCREENSHOTS"):
         await page.reload()
         await page.screenshot(path=str(DOCS / "console-insights.png"), full_page=True)
+    # the filter form round trip: the whole organisation over the last four weeks
+    await page.get_by_label("Team", exact=True).select_option("")
+    await page.get_by_label("Period").select_option("4w")
+    await page.get_by_role("button", name="Show").click()
+    await expect(page.locator(".insights-scope")).to_contain_text("Acme")
+    assert "period=4w" in page.url
+    await expect(page.locator("#insight-weekly_active table tbody tr")).to_have_count(4)
+    assert errors == []
 
 
 @pytest.mark.browser

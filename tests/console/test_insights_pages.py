@@ -294,6 +294,11 @@ async def test_the_period_and_team_are_read_from_the_url_and_bad_ones_are_400(
         nl = await lou.get(f"/console/insights?team={team}&period=3d&lang=nl")
         assert nl.status_code == 400 and "Kies een periode" in nl.text
         assert (await lou.get("/console/insights?team=abc")).status_code == 400
+        # the filter form sends an empty team for the whole organisation
+        everyone = await lou.get("/console/insights?team=&period=custom&from=2026-10-01")
+        assert everyone.status_code == 200 and "<strong>Acme</strong>" in everyone.text
+        assert (await lou.get("/console/insights/summary?team=&month=")).status_code == 200
+        assert (await lou.get("/console/insights/streaks.csv?team=")).status_code == 200
         assert (await lou.get("/console/insights?team=999999")).status_code == 404
         for month, message in (
             ("2026-13", "Give the month as YYYY-MM"),
