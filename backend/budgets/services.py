@@ -453,6 +453,8 @@ async def requests_to_decide(
     clause = _status_clause(scope, status)
     if clause is not None:
         query = query.where(clause)
+    if status == "waiting":  # what I may decide: never my own
+        query = query.where(col(TrainingRequest.user_id) != scope.principal.user_id)
     if status in ("waiting", "pending", "awaiting_ld"):
         query = query.order_by(col(TrainingRequest.created_at), col(TrainingRequest.id))
     else:
