@@ -16,6 +16,7 @@ from backend.budgets.schemas import BudgetFiguresOut
 from backend.insights import queries
 from backend.insights.privacy import Group, group_for
 from backend.insights.series import Cell, ChartKind, Column, Period, Series
+from backend.teams.services import teams_i_lead
 from backend.tenancy import OrgScope
 from gamification import local_day
 from pwa.i18n import N_
@@ -23,20 +24,30 @@ from pwa.i18n import N_
 Query = Callable[[OrgScope, Group, Period], Awaitable[Series]]
 
 
+MAX_BUDGET_TEAMS = 30  # more teams than bars a chart can show: the budget page lists them
+
+
 async def budget_utilisation(scope: OrgScope, group: Group, period: Period) -> Series:
     """The learning budget of this budget year (``period`` is not used: a budget is a
-    year's): the group's own row first, then each team the caller may see (a team below the
-    floor without figures). The figures are ``budgets.services``'s, as the budget pages show."""
-    headline = await budgets.figures(scope, group)
-    teams = await budgets.teams_remaining(scope)
-    if group.team_id is not None:
-        teams = [t for t in teams if t.team_id == group.team_id]
-    rows: list[tuple[Cell, ...]] = [(group.label, *_budget_cells(headline))]
-    rows += [
-        (t.name, *(_budget_cells(t.figures) if t.figures and not t.hidden else (None,) * 5))
-        for t in teams
-        if t.team_id != group.team_id
+    year's): the group's own row, and for the organisation each team (a team below the floor
+    without figures) while there are at most ``MAX_BUDGET_TEAMS``. The figures are
+    ``budgets.services``'s, as the budget pages show them."""
+    rows: list[tuple[Cell, ...]] = [
+        (group.label, *_budget_cells(await budgets.figures(scope, group)))
     ]
+    hidden = 0
+    note = N_(
+        "Committed and spent together; the forecast is where the year ends at the pace so far."
+    )
+    if group.team_id is None:
+        if len(await teams_i_lead(scope)) <= MAX_BUDGET_TEAMS:
+            for team in await budgets.teams_remaining(scope):
+                shown = team.figures is not None and not team.hidden
+                hidden += not shown
+                cells = _budget_cells(team.figures) if team.figures and shown else (None,) * 5
+                rows.append((team.name, *cells))
+        else:
+            note = N_("The budget page shows each team's budget.")
     return Series(
         key="budget",
         title=N_("Budget per team"),
@@ -50,10 +61,8 @@ async def budget_utilisation(scope: OrgScope, group: Group, period: Period) -> S
         ),
         rows=rows,
         chart="bars",
-        suppressed_rows=sum(1 for t in teams if t.hidden),
-        note=N_(
-            "Committed and spent together; the forecast is where the year ends at the pace so far."
-        ),
+        suppressed_rows=hidden,
+        note=note,
     )
 
 

@@ -151,6 +151,14 @@ async def test_ld_admin_sees_every_chart_for_the_organisation_and_for_a_team(
         weekly = tables["weekly_active"]
         assert len(weekly) == 12 and weekly[-1][1] == "6"  # everyone learned this week
         assert weekly[-1][2] == "100%"
+        # the budget: the team's own row; for the organisation, its row and each team's
+        assert [row[0] for row in tables["budget"]] == ["Acme Support"]
+        assert [row[0] for row in tables_of(text)["budget"]] == ["Acme", "Acme Support"]
+        assert tables_of(text)["budget"][0][1:4] == [
+            "0%",
+            "0%",
+            "€ 8,000",
+        ]  # 8 people, € 1,000 each
 
 
 async def test_csv_has_the_rows_of_the_table_with_a_bom_and_a_file_name(
