@@ -410,11 +410,14 @@ def _derived(params: Mapping[str, str | int], locale: str) -> dict[str, str]:
     if "budget_cents" in params:
         out["budget"] = format_euros(int(params["budget_cents"]), locale)
     if "approved" in params:
-        approved = bool(params["approved"])
-        if nl:
-            out["decision"] = "goedgekeurd" if approved else "afgewezen"
-        else:
-            out["decision"] = "approved" if approved else "declined"
+        # 1: approved, 0: declined, 2: approved by the manager, L&D decides next
+        step = int(params["approved"])
+        decisions = (
+            ("afgewezen", "goedgekeurd", "goedgekeurd door je manager, nu naar L&D")
+            if nl
+            else ("declined", "approved", "approved by your manager, now with L&D")
+        )
+        out["decision"] = decisions[step if step in (0, 1, 2) else 1]
     if "months_left" in params:
         out["months_left"] = count_phrase(int(params["months_left"]), "month", locale)
     if "days_to_start" in params:

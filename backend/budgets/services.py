@@ -21,7 +21,7 @@ The rules:
 - Concurrency: a decision locks the learner's requests (``FOR UPDATE``), so two approvals
   of one request count once and two approvals of different requests never overspend.
 
-Every decision is in the audit log and, once final, sends the learner a push
+Every decision (the manager's step too) is in the audit log and sends the learner a push
 (``budget_decision``) through the nudge outbox, outside their quiet hours.
 """
 
@@ -636,8 +636,7 @@ async def decide(
             pending_cents=before.pending_cents,
         )
     )
-    if row.status in DECIDED:
-        await _notify(scope, organisation, learner, row, course.title, after.left_cents, now)
+    await _notify(scope, organisation, learner, row, course.title, after.left_cents, now)
     await scope.session.commit()
     return _out(row, learner.display_name, course.title, False, organisation)
 
@@ -680,7 +679,7 @@ async def _notify(
     variant = random.choice(variants(kind.value, locale, texts))
     params: dict[str, str | int] = {
         "course": course_title,
-        "approved": 1 if row.status == APPROVED else 0,
+        "approved": {APPROVED: 1, DECLINED: 0, AWAITING_LD: 2}[row.status],
         "budget_cents": left_cents,
     }
     text = render(kind.value, variant, locale, params, texts)

@@ -196,8 +196,9 @@ async def test_above_the_threshold_the_manager_approves_then_ld(
         "budget_request.approve_step",
         "budget_request.approve",
     ]
-    # one push per final decision (not for the manager's step), saying what is left
-    assert [n.kind for n in nudges] == ["budget_decision", "budget_decision"]
+    # a push per decision (the manager's step too), saying what is left
+    assert [n.kind for n in nudges] == ["budget_decision"] * 3
+    assert any("nu naar L&D" in n.title + n.body for n in nudges)
     assert any("€ 500" in n.body or "€500" in n.body for n in nudges)
     assert all(n.url == "/catalogue/budget" for n in nudges)
 
