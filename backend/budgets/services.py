@@ -64,7 +64,6 @@ from backend.db.models import (
 )
 from backend.db.types import utcnow
 from backend.insights.privacy import Group, GroupTooSmall, floor_of, group_for, may_see_team
-from backend.nudges.policy_input import nudge_rules
 from backend.organisations.settings import (
     OrganisationSettings,
     budget_year_start,
@@ -73,7 +72,13 @@ from backend.organisations.settings import (
 from backend.teams.services import teams_i_lead
 from backend.tenancy import OrgScope
 from gamification import local_day
-from gamification.nudge_policy import URL, LearnerPrefs, QuietHours, first_allowed_moment
+from gamification.nudge_policy import (
+    URL,
+    LearnerPrefs,
+    NudgeRules,
+    QuietHours,
+    first_allowed_moment,
+)
 from gamification.nudge_texts import DEFAULT_LOCALE, LOCALES, catalogue, render, variants
 from gamification.nudges import CATEGORY, NudgeType
 
@@ -669,7 +674,12 @@ async def _notify(
         locale=locale,
         quiet=QuietHours(learner.quiet_hours_start, learner.quiet_hours_end),
     )
-    due = first_allowed_moment(now, prefs, nudge_rules(settings, now))
+    # the window only needs the organisation's quiet hours and weekend rule
+    rules = NudgeRules(
+        quiet=QuietHours(time(settings.quiet_hours_start), time(settings.quiet_hours_end)),
+        nudges_on_weekends=settings.nudges_on_weekends,
+    )
+    due = first_allowed_moment(now, prefs, rules)
     own = await scope.all(
         scope.select(NudgeTextVariant).where(col(NudgeTextVariant.kind) == kind.value)
     )
