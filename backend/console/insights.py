@@ -120,6 +120,18 @@ class InsightsController(ManagerConsoleController):
                 for row in series.rows
             ]
             series = replace(series, rows=rows)
+        if insight.translated:
+            columns = [i for i, c in enumerate(series.columns) if c.key in insight.translated]
+            series = replace(
+                series,
+                rows=[
+                    tuple(
+                        gettext(v) if i in columns and isinstance(v, str) and v else v
+                        for i, v in enumerate(row)
+                    )
+                    for row in series.rows
+                ],
+            )
         return chart_of(
             series,
             floor=floor,

@@ -85,6 +85,7 @@ class Insight:
     draw: tuple[str, ...] = ()  # the columns the chart draws (default: the first figure's unit)
     kind: ChartKind | None = None  # a chart kind other than the series' own
     empty: str = ""  # a message id for a period without figures (default: no learning yet)
+    translated: tuple[str, ...] = ()  # text columns whose cells are message ids
 
 
 INSIGHTS: tuple[Insight, ...] = (
@@ -108,6 +109,7 @@ INSIGHTS: tuple[Insight, ...] = (
         "horizontal_vertical",
         "Learning outside and inside one's own job family",
         queries.horizontal_vertical,
+        translated=("kind",),
     ),
     Insight(
         "budget",

@@ -151,6 +151,7 @@ async def test_ld_admin_sees_every_chart_for_the_organisation_and_for_a_team(
         weekly = tables["weekly_active"]
         assert len(weekly) == 12 and weekly[-1][1] == "6"  # everyone learned this week
         assert weekly[-1][2] == "100%"
+        assert tables["horizontal_vertical"][0][0] == "Buiten de eigen functiefamilie"
         # the budget: the team's own row; for the organisation, its row and each team's
         assert [row[0] for row in tables["budget"]] == ["Acme Support"]
         assert [row[0] for row in tables_of(text)["budget"]] == ["Acme", "Acme Support"]
