@@ -4,12 +4,13 @@ When a manager sponsors a challenge, and when they close it with a celebration m
 each counted member of the team gets one push (an outbox row the push worker delivers):
 kind ``team_challenge`` with a dedupe key per challenge and moment, so a retry or a second
 click never sends it twice. Texts are in the member's language; a member who switched
-challenge nudges off gets none, and one in their quiet hours gets it when those end.
+challenge nudges off gets none (and nobody when L&D switched challenge announcements off),
+and one in quiet hours gets it when those end.
 """
 
 import secrets
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -18,27 +19,35 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 
 from backend.audit import services as audit
-from backend.db.models import Challenge, Nudge, TeamMembership, User
+from backend.db.models import Challenge, Nudge, Organisation, TeamMembership, User
 from backend.learning.service import recompute_team_challenge
+from backend.organisations.settings import organisation_settings
 from backend.tenancy import OrgScope
-from gamification.nudges import NudgeCategory
+from gamification.nudge_policy import LearnerPrefs, NudgeRules, QuietHours, first_allowed_moment
+from gamification.nudges import NudgeCategory, NudgeType
 from pwa.i18n import N_, SUPPORTED_LOCALES, translations
 
 KIND = "team_challenge"
 URL = "/team"
 
 
-def in_quiet_hours(user: User, now: datetime) -> datetime:
-    """``now``, or the end of the member's own quiet hours when ``now`` falls in them."""
-    zone = ZoneInfo(user.timezone)
-    local = now.astimezone(zone)
-    start, end = user.quiet_hours_start, user.quiet_hours_end
-    clock = local.time()
-    quiet = (start <= clock < end) if start < end else (clock >= start or clock < end)
-    if not quiet or start == end:
-        return now
-    day = local.date() if clock < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=zone).astimezone(now.tzinfo)
+def due_at(user: User, organisation: Organisation, now: datetime) -> datetime:
+    """``now``, or the first moment after it outside the member's and the organisation's
+    quiet hours (and off the weekend unless the organisation nudges then)."""
+    settings = organisation_settings(organisation)
+    try:
+        ZoneInfo(user.timezone)
+        zone = user.timezone
+    except (ValueError, KeyError):
+        zone = organisation.default_timezone
+    prefs = LearnerPrefs(
+        timezone=zone, quiet=QuietHours(user.quiet_hours_start, user.quiet_hours_end)
+    )
+    rules = NudgeRules(
+        quiet=QuietHours(time(settings.quiet_hours_start), time(settings.quiet_hours_end)),
+        nudges_on_weekends=settings.nudges_on_weekends,
+    )
+    return first_allowed_moment(now, prefs, rules)
 
 
 async def counted_members(scope: OrgScope, team_id: int) -> list[User]:
@@ -68,6 +77,9 @@ async def push_to_team(
     """One ``team_challenge`` push per counted member for ``moment`` ("sponsored",
     "closed"); staged in the caller's transaction; returns how many members it is for."""
     assert row.id is not None and row.team_id is not None
+    organisation = await scope.organisation()
+    if NudgeType.CHALLENGE_LAUNCHED.value in organisation_settings(organisation).nudge_kinds_off:
+        return 0  # L&D switched challenge announcements off for everyone
     members = [
         m
         for m in await counted_members(scope, row.team_id)
@@ -92,7 +104,7 @@ async def push_to_team(
                 "body": " ".join(body.split())[:500],
                 "url": URL,
                 "status": "pending",
-                "due_at": in_quiet_hours(member, now),
+                "due_at": due_at(member, organisation, now),
                 "attempts": 0,
                 "last_error": "",
                 "created_at": now,

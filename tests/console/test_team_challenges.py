@@ -1,8 +1,9 @@
 """Sponsoring a team challenge from the console, closing it with a celebration, and kudos:
 the team hears of each (one push per member), sees it in the app, and a small team cannot."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from litestar import Litestar
@@ -11,7 +12,7 @@ from sqlmodel import col, select, update
 from backend.auth.principal import Principal
 from backend.challenges import sponsorship
 from backend.context import AppContext
-from backend.db.models import AuditEntry, Challenge, Kudos, Nudge, User
+from backend.db.models import AuditEntry, Challenge, Kudos, Nudge, Organisation, User
 from backend.demo.team import UPCOMING_TITLE, seed_team
 from backend.tenancy import OrgScope
 from tests.console.team_world import TeamWorld, build_team, org_today
@@ -73,11 +74,21 @@ async def test_a_manager_sponsors_from_the_console_and_the_team_sees_it_as_upcom
     app: Litestar, ctx: AppContext, world: World
 ) -> None:
     team = await build_team(ctx, world, size=6)
-    async with ctx.sessionmaker() as session:  # member 5 switched challenge nudges off
+    async with ctx.sessionmaker() as session:
+        # member 5 switched challenge nudges off; member 2 keeps quiet around now
         await session.exec(
             update(User)
             .where(col(User.id) == team.member_ids[5])
             .values(nudge_kinds_off=["challenge"])
+        )
+        here = datetime.now(ZoneInfo("Europe/Amsterdam"))
+        await session.exec(
+            update(User)
+            .where(col(User.id) == team.member_ids[2])
+            .values(
+                quiet_hours_start=(here - timedelta(hours=1)).time().replace(microsecond=0),
+                quiet_hours_end=(here + timedelta(hours=1)).time().replace(microsecond=0),
+            )
         )
         await session.commit()
     async with signed_in_client(app, team.manager_email) as manager:
@@ -99,6 +110,8 @@ async def test_a_manager_sponsors_from_the_console_and_the_team_sees_it_as_upcom
     english = next(n for n in sent if n.user_id == team.member_ids[1])
     assert english.title == "New team challenge: Two weeks of feedback"
     assert "Lunch together" in english.body and "Let's learn" in english.body
+    quiet = next(n for n in sent if n.user_id == team.member_ids[2])
+    assert quiet.due_at > quiet.created_at  # held until the quiet hours end
     dutch = next(n for n in sent if n.user_id == team.member_ids[0])
     assert dutch.title.startswith("Nieuwe teamchallenge") and dutch.url == "/team"
     async with ctx.sessionmaker() as session:
@@ -288,3 +301,18 @@ async def test_the_demo_team_has_an_upcoming_sponsored_challenge(
     async with signed_in_client(app, team.member_emails[0]) as member:
         page = await member.get(f"/team?team={team.team_id}")
         assert UPCOMING_TITLE in page.text and "Begint op" in page.text
+
+
+async def test_no_announcement_when_ld_switched_challenge_announcements_off(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    team = await build_team(ctx, world, size=5)
+    async with ctx.sessionmaker() as session:
+        await session.exec(
+            update(Organisation)
+            .where(col(Organisation.id) == world.a.id)
+            .values(settings={"nudge_kinds_off": ["challenge_launched"]})
+        )
+        await session.commit()
+    created = await _sponsor_api(app, team, starts_in=2)
+    assert await _nudges(ctx, created["id"], "sponsored") == []
