@@ -37,6 +37,7 @@ from backend.kudos.schemas import MAX_MESSAGE, KudosIn
 from backend.teams.overview import (
     TeamOverview,
     WeekPoint,
+    default_team,
     open_challenge,
     team_overview,
 )
@@ -91,7 +92,7 @@ async def _teams(
     wanted = _team_param(request)
     if wanted is not None:
         return led, wanted
-    return led, led[0][0] if led else None
+    return led, await default_team(org, led)
 
 
 def _bars(weeks: list[WeekPoint], locale: str) -> list[dict[str, Any]]:

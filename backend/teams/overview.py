@@ -29,7 +29,7 @@ from backend.db.models import (
     User,
 )
 from backend.db.types import utcnow
-from backend.insights.privacy import Group, group_for, visible
+from backend.insights.privacy import Group, at_floor, floor_of, group_for, team_sizes, visible
 from backend.learning.rules import org_rules
 from backend.teams.services import teams_i_lead
 from backend.tenancy import OrgScope
@@ -302,15 +302,25 @@ async def team_overview(scope: OrgScope, team_id: int) -> TeamOverview:
     )
 
 
+async def default_team(scope: OrgScope, led: list[tuple[int, str]]) -> int | None:
+    """Of the teams the caller leads (by name), the first with figures to show (at the
+    privacy floor), else the first; None when they lead none."""
+    if not led:
+        return None
+    sizes = await team_sizes(scope.session, scope.organisation_id, [tid for tid, _ in led])
+    floor = floor_of(await scope.organisation())
+    return next((tid for tid, _ in led if at_floor(sizes.get(tid, 0), floor)), led[0][0])
+
+
 async def chosen_team(scope: OrgScope, wanted: int | None) -> int:
-    """The team asked for, or the first the caller leads (404 when they lead none); whether
+    """The team asked for, or the caller's default team (404 when they lead none); whether
     they may see the asked-for one is ``group_for``'s to say."""
     if wanted is not None:
         return wanted
-    led = await teams_i_lead(scope)
-    if not led:
+    found = await default_team(scope, await teams_i_lead(scope))
+    if found is None:
         raise NotFoundException("you lead no team (managers see the teams they manage)")
-    return led[0][0]
+    return found
 
 
 async def open_challenge(scope: OrgScope, challenge_id: int) -> Challenge:

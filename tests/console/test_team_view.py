@@ -76,6 +76,19 @@ async def test_the_team_view_adds_up_the_team_and_hides_small_cells(
         assert first.json()["team_id"] == team.team_id
 
 
+async def test_without_a_team_the_first_team_with_figures_is_shown(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    # Mia leads Acme Support (too small, first by name) and Zeta (big enough)
+    zeta = await build_team(ctx, world, size=5, name="Zeta")
+    async with signed_in_client(app, world.email("a", "manager")) as manager:
+        response = await manager.get("/api/v1/team-overview")
+        assert response.status_code == 200 and response.json()["team_id"] == zeta.team_id
+        page = await manager.get("/console/team?lang=en")
+        assert page.status_code == 200 and "How Zeta is learning" in page.text
+        assert f'<option value="{world.a.team_id}"' in page.text  # the small one can be chosen
+
+
 async def test_a_team_below_the_floor_shows_no_figures(app: Litestar, world: World) -> None:
     # Acme Support has one counted member (the world's employee)
     async with signed_in_client(app, world.email("a", "manager")) as manager:
