@@ -18,6 +18,7 @@ made (``extra["as_of"]``).
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from typing import Any
@@ -37,18 +38,23 @@ from backend.tenancy import OrgScope
 log = logging.getLogger(__name__)
 
 MIN_LEARNERS = 5_000
-REFRESH_EVERY = timedelta(minutes=5)
-MAX_AGE = timedelta(minutes=15)
+REFRESH_EVERY = timedelta(minutes=15)
+MAX_AGE = timedelta(minutes=30)
 PRESET_WEEKS = (4, 12, 26, 52)  # backend/insights/periods.py PRESETS
 _DATE_UNITS = {"week", "month", "day"}
 
 Query = Callable[[OrgScope, Group, Period], Awaitable[Series]]
 KEPT: dict[str, Query] = {}  # the kept queries by name, in the order they were declared
+# queries whose rows are weeks, each about its own week only: a shorter preset's answer is
+# the last rows of the longest one's (computed once per refresh)
+WEEKLY: set[str] = set()
 
 
-def kept(query: Query) -> Query:
+def kept(query: Query, *, weekly: bool = False) -> Query:
     """A query whose organisation-wide answers the worker keeps (see the module)."""
     name = query.__name__
+    if weekly:
+        WEEKLY.add(name)
 
     @wraps(query)
     async def answer(scope: OrgScope, group: Group, period: Period) -> Series:
@@ -60,6 +66,11 @@ def kept(query: Query) -> Query:
 
     KEPT[name] = query
     return answer
+
+
+def weekly_kept(query: Query) -> Query:
+    """``kept`` for a query whose rows are weeks, each about its own week only."""
+    return kept(query, weekly=True)
 
 
 def _encode(series: Series) -> dict[str, Any]:
@@ -122,6 +133,13 @@ async def _read(scope: OrgScope, group: Group, period: Period, name: str) -> Ser
     return _decode(document if isinstance(document, dict) else json.loads(document), computed_at)
 
 
+def _last_weeks(series: Series, period: Period) -> Series:
+    """The rows of a weekly series from the week of ``period.start`` on."""
+    first = period.start - timedelta(days=period.start.weekday())
+    rows = [row for row in series.rows if isinstance(row[0], date) and row[0] >= first]
+    return replace(series, rows=rows, suppressed_rows=sum(None in row for row in rows))
+
+
 def preset_periods(today: date) -> list[Period]:
     """The periods the pages offer (periods.parse_period's presets) and the leadership
     summary's months (the running one and the last that ended)."""
@@ -154,13 +172,19 @@ async def refresh(
     except GroupTooSmall:
         return 0
     kept_rows = []
-    for period in preset_periods(today):
+    periods = preset_periods(today)
+    longest = min(periods, key=lambda p: p.start)
+    weeks_of_longest = {name: await KEPT[name](scope, group, longest) for name in WEEKLY}
+    for period in periods:
         for name, query in KEPT.items():
             if name == "leadership_summary" and period.start.day != 1:
                 continue
             if name != "leadership_summary" and period.start.day == 1 and period.end != today:
                 continue
-            series = await query(scope, group, period)
+            if name in WEEKLY:
+                series = _last_weeks(weeks_of_longest[name], period)
+            else:
+                series = await query(scope, group, period)
             kept_rows.append(
                 {
                     "organisation_id": organisation_id,

@@ -491,6 +491,15 @@ async def test_a_kept_organisation_wide_answer_is_used_only_for_its_floor(
     period = snapshots.preset_periods(today)[1]  # the last 12 weeks
     async with ctx.sessionmaker() as session:
         assert await snapshots.refresh(session, world.a.id, today) > 0
+    for name in ("weekly_active_learners", "minutes_over_time", "learning_by_competency"):
+        # kept (a weekly one cut from the 52 weeks' answer) is what the query says live
+        kept_now, _ = await _series(ctx, world, getattr(queries, name), None, period)
+        live_now, _ = await _series(ctx, world, snapshots.KEPT[name], None, period)
+        assert "as_of" in kept_now.extra
+        assert (kept_now.rows, kept_now.suppressed_rows) == (
+            live_now.rows,
+            live_now.suppressed_rows,
+        )
     async with ctx.sessionmaker() as session:  # learning after the worker kept the answer
         session.add(_event(world.a.id, data.learners[3], "informal", today, 5))
         await session.commit()
