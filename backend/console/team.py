@@ -309,7 +309,9 @@ class ConsoleTeamController(ManagerConsoleController):
                         "label": format_date(w.week, "d MMM", locale=locale),
                         "active": w.active,
                         "share": format_percent(w.active_share, locale=locale),
-                        "minutes": format_decimal(w.minutes, locale=locale),
+                        "minutes": format_decimal(w.minutes, locale=locale)
+                        if w.minutes is not None
+                        else gettext(N_("fewer than %(floor)s")) % {"floor": overview.floor},
                     }
                     for w in overview.weeks
                 ],

@@ -55,7 +55,8 @@ class WeekPoint(BaseModel):
     active: int
     """Members who learned at least once that week."""
     active_share: float
-    minutes: int
+    minutes: int | None
+    """None when fewer members than the floor learned: it would be their own minutes."""
 
 
 class StreakBucket(BaseModel):
@@ -85,7 +86,8 @@ class TeamOverview(BaseModel):
     week_start: date
     active_this_week: int
     active_share: float
-    minutes_this_week: int
+    minutes_this_week: int | None
+    """None when fewer members than the floor learned this week."""
     goal_reached: int
     """Members whose minutes this week reached their own weekly goal."""
     goal_share: float
@@ -255,8 +257,9 @@ async def team_overview(scope: OrgScope, team_id: int) -> TeamOverview:
     for i in range(WEEKS):
         start = first_monday + timedelta(weeks=i)
         active, minutes = by_week.get(start, (0, 0))
+        shown = minutes if visible(active, group) else None  # a sum needs the floor's learners
         weeks.append(
-            WeekPoint(week=start, active=active, active_share=_share(active, size), minutes=minutes)
+            WeekPoint(week=start, active=active, active_share=_share(active, size), minutes=shown)
         )
     this_week = await _minutes_this_week(scope, members, monday, timezone) if members else {}
     states = await _states(scope, members) if members else []

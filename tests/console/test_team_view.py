@@ -49,11 +49,12 @@ async def test_the_team_view_adds_up_the_team_and_hides_small_cells(
         assert body["members"] == 6 and body["floor"] == 5
         assert body["active_this_week"] == 3
         assert body["active_share"] == 0.5
-        assert body["minutes_this_week"] == 20 * 3 + 30
+        # three of six learned: their minutes together would be too few people's own
+        assert body["minutes_this_week"] is None
         assert (body["goal_reached"], body["goal_share"]) == (1, round(1 / 6, 4))
         weeks = body["weeks"]
         assert len(weeks) == 12 and weeks[-1]["active"] == 3
-        assert weeks[-4]["active"] == 2 and weeks[-4]["minutes"] == 40
+        assert weeks[-4]["active"] == 2 and weeks[-4]["minutes"] is None
         streaks = {b["key"]: b["learners"] for b in body["streaks"]}
         assert streaks == {"none": 4, "1-2": 0, "3-6": 1, "7-13": 0, "14+": 1}
         # five members learned in Communicatie, only one through a course: that cell is hidden
@@ -68,8 +69,16 @@ async def test_the_team_view_adds_up_the_team_and_hides_small_cells(
         assert "<svg" in page.text and "<table" in page.text  # the chart and its table
         # no activity log: member names only appear as kudos recipients, never by a figure
         assert page.text.count("Member 0 of Acme Sales") == 1
+        assert "shown once 5 members learned" in page.text
         dutch = await manager.get(f"/console/team?team={team.team_id}&lang=nl")
         assert "Actief deze week" in dutch.text
+
+        # two more learn this week: five members, so their minutes together show
+        for email in m[3:5]:
+            await learned(client, world, email, competency_id=comp)
+        body = (await manager.get(f"/api/v1/team-overview?team={team.team_id}")).json()
+        assert body["minutes_this_week"] == 20 * 5 + 30
+        assert body["weeks"][-1]["minutes"] == 20 * 5 + 30
 
         # without ?team= the manager sees their first team (Acme Sales before Acme Support)
         first = await manager.get("/api/v1/team-overview")
