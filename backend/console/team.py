@@ -16,7 +16,6 @@ from litestar import Request, get, post
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
-from sqlmodel import col, select
 
 from backend.challenges import services as challenges
 from backend.challenges.schemas import ChallengePublic, TeamChallengeClose, TeamChallengeCreate
@@ -30,7 +29,7 @@ from backend.console.shell import (
     redirect,
     use_locale,
 )
-from backend.db.models import Challenge, TeamMembership, User
+from backend.db.models import Challenge
 from backend.insights.privacy import GroupTooSmall, floor_of, group_for
 from backend.kudos import service as kudos
 from backend.kudos.schemas import MAX_MESSAGE, KudosIn
@@ -155,23 +154,6 @@ def _challenge_card(challenge: ChallengePublic, locale: str) -> dict[str, Any]:
         "goal": goal_sentence(challenge, locale),
         "figure": figure_sentence(challenge, locale),
     }
-
-
-async def _kudos_choices(org: OrgScope, team_id: int) -> list[tuple[int, str]]:
-    """The team's active people other than me, by name (whom kudos can go to)."""
-    query = (
-        select(User.id, User.display_name)
-        .join(TeamMembership, col(TeamMembership.user_id) == col(User.id))
-        .where(
-            org.owns(User),
-            org.owns(TeamMembership),
-            TeamMembership.team_id == team_id,
-            col(User.is_active).is_(True),
-            User.id != org.principal.user_id,
-        )
-        .order_by(col(User.display_name), col(User.id))
-    )
-    return [(uid, name) for uid, name in (await org.session.exec(query)).all() if uid]
 
 
 def _next_monday(today: date) -> date:
@@ -326,7 +308,7 @@ class ConsoleTeamController(ManagerConsoleController):
                 "num": lambda value: format_decimal(value, locale=locale),
                 "size": size,
                 "cards": [_challenge_card(c, locale) for c in overview.challenges if c.team],
-                "kudos_to": await _kudos_choices(org, team_id),
+                "kudos_to": await kudos.teammates(org, team_id),
                 "kudos_values": kudos_values or {},
                 "kudos_error": kudos_error,
                 "max_message": MAX_MESSAGE,
@@ -360,7 +342,7 @@ class ConsoleTeamController(ManagerConsoleController):
         form = await request.form()
         to_user = str(form.get("to_user_id", "")).strip()
         message = str(form.get("message", "")).strip()
-        allowed = {uid for uid, _ in await _kudos_choices(org, team_id)}
+        allowed = {uid for uid, _ in await kudos.teammates(org, team_id)}
         error = ""
         status = 400
         if not to_user.isdecimal() or int(to_user) not in allowed:

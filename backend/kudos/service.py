@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from backend.db.models import Kudos, LearningEvent, User
+from backend.db.models import Kudos, LearningEvent, TeamMembership, User
 from backend.db.types import utcnow
 from backend.kudos.schemas import KudosIn, KudosOut
 from backend.nudges.scheduler import wake_learners
@@ -150,3 +150,21 @@ async def _load(
         )
         for k, from_name, to_name, title in rows
     ]
+
+
+async def teammates(scope: OrgScope, team_id: int) -> list[tuple[int, str]]:
+    """The other active members of a team, by name: whom I can send kudos to (the learner's
+    team page and a manager's team view offer them)."""
+    query = (
+        select(User.id, User.display_name)
+        .join(TeamMembership, col(TeamMembership.user_id) == col(User.id))
+        .where(
+            scope.owns(User),
+            scope.owns(TeamMembership),
+            TeamMembership.team_id == team_id,
+            col(User.is_active).is_(True),
+            User.id != scope.principal.user_id,
+        )
+        .order_by(col(User.display_name), col(User.id))
+    )
+    return [(uid, name) for uid, name in (await scope.session.exec(query)).all() if uid]

@@ -24,10 +24,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.challenges.schemas import ChallengePublic
 from backend.challenges.services import list_challenges
-from backend.db.models import Team, TeamMembership, User
+from backend.db.models import Team, TeamMembership
 from backend.db.types import utcnow
 from backend.kudos import service as kudos
 from backend.kudos.schemas import MAX_MESSAGE, KudosIn
+from backend.kudos.service import teammates
 from backend.progress.schemas import LeaderboardOut
 from backend.progress.services import team_leaderboard
 from backend.tenancy import OrgScope
@@ -103,23 +104,6 @@ async def team_challenges_shown(scope: OrgScope, team_id: int) -> list[Challenge
     celebrated = [c for c in finished if c.team and c.team.closed_at and c.team.closed_at >= since]
     celebrated.sort(key=lambda c: (c.team.closed_at if c.team else None) or since, reverse=True)
     return running + upcoming + celebrated
-
-
-async def teammates(scope: OrgScope, team_id: int) -> list[tuple[int, str]]:
-    """The other active members of one of my teams, by name: who I can send kudos to."""
-    query = (
-        select(User.id, User.display_name)
-        .join(TeamMembership, col(TeamMembership.user_id) == col(User.id))
-        .where(
-            scope.owns(User),
-            scope.owns(TeamMembership),
-            TeamMembership.team_id == team_id,
-            col(User.is_active).is_(True),
-            User.id != scope.principal.user_id,
-        )
-        .order_by(col(User.display_name), col(User.id))
-    )
-    return [(uid, name) for uid, name in (await scope.session.exec(query)).all() if uid]
 
 
 class TeamPageController(Controller):
