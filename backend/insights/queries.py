@@ -89,6 +89,9 @@ async def _room_to_group(scope: OrgScope, group: Group) -> None:
 
 async def _rows(scope: OrgScope, statement: Any) -> Sequence[Any]:
     conn = await scope.session.connection()
+    # planned for the dates and group at hand: a prepared statement's generic plan (from
+    # its sixth run on) read a whole organisation's weeks 6x slower (benchmarks/README.md)
+    await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     return (await conn.execute(statement)).all()
 
 
