@@ -8,7 +8,8 @@ what ingestion stored (``backend.learning.service.recompute_team_challenge``).
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from litestar.exceptions import (
     ClientException,
@@ -50,6 +51,7 @@ from backend.db.models import (
 from backend.db.types import utcnow
 from backend.insights.privacy import (
     LOWEST_FLOOR,
+    Group,
     GroupTooSmall,
     at_floor,
     floor_of,
@@ -666,42 +668,60 @@ def period_of(row: Challenge, today: date) -> ChallengePeriod:
     return {"active": "running", "upcoming": "upcoming", "finished": "past"}[status]  # type: ignore[return-value]
 
 
-async def _counts(scope: OrgScope, definition: ChallengeDefinition) -> tuple[int, int]:
+async def challenge_counts(
+    scope: OrgScope,
+    definition: ChallengeDefinition,
+    *,
+    group: Group | None = None,
+    until: date | None = None,
+) -> tuple[int, int]:
     """(learners with an activity that counts, learners at the target), from the stored
-    events as the engine matches them (courses as the catalogue has them now)."""
+    events as the engine matches them (courses as the catalogue has them now); with
+    ``group`` only its learners (insights), with ``until`` only events up to that day."""
     event = LearningEvent
-    counted = func.count().label("n")
-    query = (
-        select(col(event.user_id), counted)
-        .select_from(event)
-        .outerjoin(
-            Course,
-            (col(Course.id) == col(event.course_id))
-            & (col(Course.organisation_id) == col(event.organisation_id)),
-        )
+    last = definition.ends_on if until is None else min(definition.ends_on, until)
+    per_learner: Any = (
+        select(col(event.user_id), func.count().label("n"))
         .where(
             col(event.organisation_id) == scope.organisation_id,
             col(event.kind) == definition.event_kind.value,
             col(event.local_date) >= definition.starts_on,
-            col(event.local_date) <= definition.ends_on,
+            col(event.local_date) <= last,
         )
         .group_by(col(event.user_id))
     )
-    if definition.hot_skill_only:
-        query = query.where(col(Course.hot_skill).is_(True))
-    if definition.competency_id is not None:
-        linked = select(CourseCompetency.course_id).where(
-            CourseCompetency.organisation_id == scope.organisation_id,
-            CourseCompetency.competency_id == definition.competency_id,
+    if group is not None:
+        per_learner = per_learner.where(group.where(event.user_id))
+    if group is not None and group.team_id is not None:
+        # a team's few learners: their own events by ix_learning_event_user_occurred (a local
+        # day is at most a day away from the UTC one), not the organisation's day range
+        per_learner = per_learner.where(
+            col(event.occurred_at)
+            >= datetime.combine(definition.starts_on, time.min, tzinfo=UTC) - timedelta(days=1),
+            col(event.occurred_at)
+            < datetime.combine(last, time.min, tzinfo=UTC) + timedelta(days=2),
         )
-        query = query.where(
+    if definition.hot_skill_only:
+        hot = select(col(Course.id)).where(
+            col(Course.organisation_id) == scope.organisation_id, col(Course.hot_skill).is_(True)
+        )
+        per_learner = per_learner.where(col(event.course_id).in_(hot))
+    if definition.competency_id is not None:
+        linked = select(col(CourseCompetency.course_id)).where(
+            col(CourseCompetency.organisation_id) == scope.organisation_id,
+            col(CourseCompetency.competency_id) == definition.competency_id,
+        )
+        per_learner = per_learner.where(
             or_(
                 col(event.competency_id) == definition.competency_id,
                 col(event.course_id).in_(linked),
             )
         )
-    rows = (await scope.session.exec(query)).all()
-    return len(rows), sum(1 for _, n in rows if n >= definition.target_count)
+    counted = per_learner.subquery()
+    statement = select(func.count(), func.count().filter(counted.c.n >= definition.target_count))
+    conn = await scope.session.connection()
+    participants, completed = (await conn.execute(statement)).one()
+    return int(participants), int(completed)
 
 
 async def organisation_challenges(
@@ -750,7 +770,7 @@ async def organisation_challenges(
     for row, definition in zip(rows, definitions, strict=True):
         assert row.id is not None
         participants, completed = (
-            (0, 0) if row.starts_on > today else await _counts(scope, definition)
+            (0, 0) if row.starts_on > today else await challenge_counts(scope, definition)
         )
         result.append(
             ChallengeParticipationOut(

@@ -25,16 +25,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, literal_column, select, text
 from sqlmodel import col
 
+from backend.challenges.services import challenge_counts
 from backend.db.models import (
     Challenge,
     Competency,
-    Course,
-    CourseCompetency,
     LearnerCompetencyWeek,
     LearnerMonth,
     LearnerState,
     LearnerWeek,
-    LearningEvent,
     Nudge,
 )
 from backend.insights.privacy import Group, visible
@@ -442,52 +440,6 @@ async def streak_distribution(scope: OrgScope, group: Group, period: Period) -> 
 # --- challenges ------------------------------------------------------------------------------
 
 
-async def _challenge_counts(
-    scope: OrgScope, group: Group, definition: ChallengeDefinition, until: date
-) -> tuple[int, int]:
-    """(the group's learners with an event that counts, learners at the target) up to
-    ``until``, matched as the organisation's challenge counts are (challenges/services.py)."""
-    e = LearningEvent
-    per_learner: Any = (
-        select(col(e.user_id), func.count().label("n"))
-        .where(
-            col(e.organisation_id) == _mine(scope, group),
-            col(e.local_date) >= definition.starts_on,
-            col(e.local_date) <= min(definition.ends_on, until),
-            col(e.kind) == definition.event_kind.value,
-            group.where(e.user_id),
-        )
-        .group_by(col(e.user_id))
-    )
-    if group.team_id is not None:
-        # a team's few learners: their own events by ix_learning_event_user_occurred (a local
-        # day is at most a day away from the UTC one), not the organisation's day range
-        per_learner = per_learner.where(
-            col(e.occurred_at)
-            >= datetime.combine(definition.starts_on, time.min, tzinfo=UTC) - timedelta(days=1),
-            col(e.occurred_at)
-            < datetime.combine(min(definition.ends_on, until), time.min, tzinfo=UTC)
-            + timedelta(days=2),
-        )
-    if definition.hot_skill_only:
-        hot = select(col(Course.id)).where(
-            col(Course.organisation_id) == scope.organisation_id, col(Course.hot_skill).is_(True)
-        )
-        per_learner = per_learner.where(col(e.course_id).in_(hot))
-    if definition.competency_id is not None:
-        linked = select(col(CourseCompetency.course_id)).where(
-            col(CourseCompetency.organisation_id) == scope.organisation_id,
-            col(CourseCompetency.competency_id) == definition.competency_id,
-        )
-        per_learner = per_learner.where(
-            (col(e.competency_id) == definition.competency_id) | col(e.course_id).in_(linked)
-        )
-    counted = per_learner.subquery()
-    statement = select(func.count(), func.count().filter(counted.c.n >= definition.target_count))
-    participants, completed = (await _rows(scope, statement))[0]
-    return int(participants), int(completed)
-
-
 @kept
 async def challenge_participation(scope: OrgScope, group: Group, period: Period) -> Series:
     """Per organisation challenge running in the period (started by today): the group's
@@ -508,7 +460,9 @@ async def challenge_participation(scope: OrgScope, group: Group, period: Period)
     suppressed = 0
     for challenge in challenges:
         definition = ChallengeDefinition.from_dict(challenge.definition)
-        participants, completed = await _challenge_counts(scope, group, definition, today)
+        participants, completed = await challenge_counts(
+            scope, definition, group=group, until=today
+        )
         row = (
             challenge.title,
             challenge.starts_on,
