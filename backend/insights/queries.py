@@ -293,7 +293,7 @@ async def learning_by_competency(scope: OrgScope, group: Group, period: Period) 
 
 HORIZONTAL = N_("Outside own job family")
 VERTICAL = N_("Inside own job family")
-FAMILY_UNKNOWN = N_("Job family unknown")
+FAMILY_UNKNOWN = N_("Course for everyone, or no family set")
 
 
 @kept
