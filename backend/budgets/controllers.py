@@ -21,7 +21,12 @@ from backend.tenancy import OrgScope
 
 TeamParam = Annotated[
     int | None,
-    Parameter(query="team", description="a team id; without it: the whole organisation (L&D)"),
+    Parameter(
+        query="team",
+        description="a team id; without it: the whole organisation (L&D)",
+        ge=1,
+        le=2**31 - 1,  # a team id is a 32-bit integer: beyond it no team exists
+    ),
 ]
 
 
