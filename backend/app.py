@@ -31,6 +31,7 @@ from backend.badges.controllers import (
     BadgeCredentialController,
     MyBadgesController,
 )
+from backend.budgets.controllers import BudgetController
 from backend.catalogue.controllers import (
     CompetencyController,
     CourseController,
@@ -40,7 +41,6 @@ from backend.catalogue.testimonials import (
     TestimonialController,
     TestimonialModerationController,
 )
-from backend.budgets.controllers import BudgetController
 from backend.challenges.controllers import ChallengeController, TeamChallengeController
 from backend.console.routes import CONSOLE_CONTROLLERS
 from backend.console.shell import console_exception_response
