@@ -24,9 +24,7 @@ def upgrade() -> None:
         "training_request",
         sa.Column("manager_name", sa.String(length=200), nullable=False, server_default=""),
     )
-    op.add_column(
-        "training_request", sa.Column("manager_decided_at", UtcDateTime(), nullable=True)
-    )
+    op.add_column("training_request", sa.Column("manager_decided_at", UtcDateTime(), nullable=True))
     op.add_column("training_request", sa.Column("decided_by_id", sa.Integer(), nullable=True))
     op.add_column(
         "training_request",
