@@ -186,6 +186,14 @@ async def update_me(scope: OrgScope, data: MeUpdate) -> MePublic:
             user.nudge_kinds_off = _nudge_kinds(value)
         else:
             setattr(user, field, value)
+    quiet = {"quiet_hours_start", "quiet_hours_end"} & changes.keys()
+    if quiet and user.quiet_hours_start == user.quiet_hours_end:
+        await scope.session.rollback()
+        raise ClientException(
+            "quiet_hours_end: quiet hours that start and end at the same time would last no "
+            "time at all or all day; choose two different times, like 21:00 and 08:00",
+            extra={"field": "quiet_hours_end"},
+        )
     scope.session.add(user)
     if NUDGE_FIELDS & changes.keys():
         # replan now (new time, quiet hours, kinds or timezone), not at the next planned look

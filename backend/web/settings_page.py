@@ -132,6 +132,11 @@ class SettingsPageController(Controller):
             if not CLOCK.match(start) or not CLOCK.match(end):
                 message = N_("Choose when quiet hours start and end, like 21:00 and 08:00.")
                 return await self._error(request, org, section, message)
+            if accounts.parse_clock(start) == accounts.parse_clock(end):
+                message = N_(
+                    "Quiet hours need a start and an end that differ, like 21:00 and 08:00."
+                )
+                return await self._error(request, org, section, message)
             await accounts.update_me(
                 org,
                 MeUpdate(

@@ -63,6 +63,26 @@ async def test_reminder_time_and_quiet_hours_persist_and_empty_means_usual_time(
         assert (await sam.get("/api/v1/me")).json()["reminder_time"] is None
 
 
+async def test_quiet_hours_that_start_when_they_end_are_refused_with_a_reason(
+    app: Litestar, world: World
+) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        same = await _post(
+            sam,
+            section="reminders",
+            reminder_time="",
+            quiet_hours_start="22:00",
+            quiet_hours_end="22:00",
+        )
+        assert same.status_code == 400
+        assert "Stille uren hebben een begin en een eind nodig die verschillen" in same.text
+        api = await sam.patch("/api/v1/me", json={"quiet_hours_start": "08:00"})
+        assert api.status_code == 400  # the end is 08:00 already
+        assert "quiet_hours_end" in api.text and "two different times" in api.text
+        me = (await sam.get("/api/v1/me")).json()
+        assert (me["quiet_hours_start"], me["quiet_hours_end"]) == ("21:00", "08:00")
+
+
 async def test_unticked_nudge_kinds_are_switched_off(app: Litestar, world: World) -> None:
     async with signed_in_client(app, world.email("a", "employee")) as sam:
         page = (await sam.get("/settings")).text
