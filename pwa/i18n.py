@@ -1,6 +1,7 @@
 """Translations (gettext catalogs in pwa/translations, read from .po at start-up) and locale choice."""
 
 import contextvars
+import unicodedata
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -78,6 +79,13 @@ def negotiate(accept_language: str | None, default: str = DEFAULT_LOCALE) -> str
         if lang in SUPPORTED_LOCALES and quality > 0:
             choices.append((-quality, index, lang))
     return sorted(choices)[0][2] if choices else default
+
+
+def sort_key(text: str) -> tuple[str, str]:
+    """Order names as a Dutch or English reader expects: "Özlem" beside "Olaf", not after
+    "Zoë" (letters without their accents first, case ignored; then the full text)."""
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return bare.casefold(), text
 
 
 def N_(message: str) -> str:

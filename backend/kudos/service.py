@@ -17,6 +17,7 @@ from backend.db.types import utcnow
 from backend.kudos.schemas import KudosIn, KudosOut
 from backend.nudges.scheduler import wake_learners
 from backend.tenancy import OrgScope
+from pwa.i18n import sort_key
 
 # enough for a generous day of thanks, too few for spamming a whole organisation
 MAX_PER_DAY = 20
@@ -165,6 +166,7 @@ async def teammates(scope: OrgScope, team_id: int) -> list[tuple[int, str]]:
             col(User.is_active).is_(True),
             User.id != scope.principal.user_id,
         )
-        .order_by(col(User.display_name), col(User.id))
+        .order_by(col(User.id))
     )
-    return [(uid, name) for uid, name in (await scope.session.exec(query)).all() if uid]
+    people = [(uid, name) for uid, name in (await scope.session.exec(query)).all() if uid]
+    return sorted(people, key=lambda person: sort_key(person[1]))

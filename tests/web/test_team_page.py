@@ -1,6 +1,7 @@
 """The "My team" page: the team's challenges (aggregates and my own share only) and the weekly
 team leaderboard (opted-in colleagues only, my own place always)."""
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -232,3 +233,14 @@ async def test_challenge_titles_are_escaped(app: Litestar, ctx: AppContext, worl
     assert page.status_code == 200
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+async def test_kudos_recipients_are_in_alphabetical_order_accents_and_all(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    for name in ("Zoë de Wit", "Özlem Çelik", "olaf Visser", "Pieter Bos"):
+        await _new_member(ctx, world, name)
+    async with signed_in_client(app, SAM) as sam:
+        page = await sam.get("/team/kudos")
+    names = re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', page.text)
+    assert names == ["Mia Acme", "olaf Visser", "Özlem Çelik", "Pieter Bos", "Zoë de Wit"]
