@@ -26,7 +26,7 @@ from backend.auth.middleware import (
 )
 from backend.auth.passwords import MIN_PASSWORD_LENGTH
 from backend.auth.principal import Principal
-from backend.db.models import LearningEvent, Organisation, Role, User
+from backend.db.models import EventKind, LearningEvent, Organisation, Role, User
 from backend.deps import app_context
 from backend.learning.today import today_for
 from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render, signed_in
@@ -130,6 +130,8 @@ class WebController(Controller):
             {
                 "title": e.title or gettext("Learning moment"),
                 "minutes": e.minutes,
+                # a testimonial is learning shared, not time spent: no "0 minutes" beside it
+                "shared": e.kind == EventKind.testimonial.value,
                 "date": format_date(e.local_date, format="medium", locale=locale),
             }
             for e in recent_rows

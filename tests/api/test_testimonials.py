@@ -339,3 +339,16 @@ async def test_moderation_is_for_ld_admins_of_the_same_organisation(
     async with signed_in_client(app, world.email("b", "employee"), GLOBEX_SAM_PASSWORD) as b_sam:
         texts = await _texts(b_sam, world.b.course_id)
         assert texts == ["Bij Globex top."], "org A's L&D changed nothing at Globex"
+
+
+async def test_a_testimonial_shows_on_today_as_shared_not_as_zero_minutes(
+    app: Litestar, world: World
+) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        url = f"/api/v1/courses/{world.a.course_id}/testimonials"
+        created = await sam.post(url, json={"text": "Heel praktisch, meteen toegepast."})
+        assert created.status_code in (200, 201), created.text
+        today = (await sam.get("/?lang=en")).text
+    recent = today.split('id="recent-title"', 1)[1]
+    assert "you shared your experience" in recent
+    assert "0 minutes" not in recent
