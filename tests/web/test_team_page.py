@@ -179,10 +179,27 @@ async def test_an_opted_in_learner_sees_themselves_on_the_board(
         await _log(sam, 20)
         page = await sam.get("/team?lang=en")
     assert page.status_code == 200
-    assert 'class="leaderboard-row leaderboard-me"' in page.text
-    assert "Sam Acme (you)" in page.text
-    assert "Your place: 1 with" in page.text and "only you see this" not in page.text
+    # alone on the board: no list of one, the empty state and my place, each said once
+    assert 'class="leaderboard-row' not in page.text
+    assert page.text.count("Your place: 1 with") == 1 and "only you see this" not in page.text
     assert "No colleagues on the leaderboard yet this week." in page.text
+
+
+async def test_with_colleagues_on_the_board_my_place_is_in_the_list_not_repeated(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    noor = await _new_member(ctx, world, "Noor")
+    async with signed_in_client(app, noor) as noor_client:
+        await _opt_in(noor_client)
+        await _log(noor_client, 60)
+    async with signed_in_client(app, SAM) as sam:
+        await _opt_in(sam)
+        await _log(sam, 20)
+        page = await sam.get("/team?lang=en")
+    assert page.text.count('class="leaderboard-row') == 2
+    assert "Sam Acme (you)" in page.text
+    assert "Your place:" not in page.text
+    assert "No colleagues on the leaderboard yet this week." not in page.text
 
 
 async def test_someone_without_a_team_sees_the_empty_state(app: Litestar, world: World) -> None:
