@@ -45,6 +45,11 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def next_week_start(day: date) -> date:
+    """The first Monday after ``day`` (a Monday gives the one a week later)."""
+    return week_start(day) + timedelta(days=7)
+
+
 def iso_week_label(day: date) -> str:
     """A stable label for the ISO week of ``day``, e.g. ``2024-W13``."""
     year, week, _ = day.isocalendar()

@@ -33,6 +33,7 @@ from backend.console.shell import (
 from backend.db.models import BadgeDefinition, Challenge, Competency
 from backend.learning.rules import org_rules
 from backend.tenancy import OrgScope
+from gamification.periods import next_week_start
 from pwa.i18n import N_, gettext, ngettext
 
 EVENT_KINDS: tuple[tuple[str, str], ...] = (
@@ -97,13 +98,9 @@ def _period_of_values(values: dict[str, Any], locale: str) -> str:
     return period_text(starts, ends, locale) if starts <= ends else ""
 
 
-def _next_monday(today: date) -> date:
-    return today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-
-
 def preset_values(preset: str, today: date) -> dict[str, Any]:
     """A new challenge's form, filled in for a kick-off week or a hot-skill season."""
-    monday = _next_monday(today)
+    monday = next_week_start(today)
     if preset == "kickoff":
         return {
             "title": gettext(N_("Kick-off week")),

@@ -42,6 +42,7 @@ from backend.teams.overview import (
 )
 from backend.teams.services import teams_i_lead
 from backend.tenancy import OrgScope
+from gamification.periods import next_week_start
 from pwa.i18n import N_, gettext, ngettext
 
 SECTION = "team"
@@ -156,12 +157,8 @@ def _challenge_card(challenge: ChallengePublic, locale: str) -> dict[str, Any]:
     }
 
 
-def _next_monday(today: date) -> date:
-    return today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-
-
 def _defaults(today: date, members: int) -> dict[str, Any]:
-    monday = _next_monday(today)
+    monday = next_week_start(today)
     return {
         "target_kind": "team_minutes",
         "minutes": str(max(members, 1) * 120),

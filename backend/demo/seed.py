@@ -52,6 +52,7 @@ from gamification import EventKind as GameEventKind
 from gamification import LearnerState as EngineState
 from gamification.engine import set_weekly_goal
 from gamification.nudge_texts import render
+from gamification.periods import week_start
 
 DEMO_SLUG = "demo-polderhaven"
 DEMO_ORG_NAME = "Polderhaven Logistiek"
@@ -506,13 +507,9 @@ def _slug(text: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
 def _history_weeks(today: date) -> list[list[date]]:
     """Days of the last ``HISTORY_WEEKS`` ISO weeks, the current one cut off at ``today``."""
-    first_monday = _monday(today) - timedelta(weeks=HISTORY_WEEKS - 1)
+    first_monday = week_start(today) - timedelta(weeks=HISTORY_WEEKS - 1)
     weeks = []
     for w in range(HISTORY_WEEKS):
         monday = first_monday + timedelta(weeks=w)

@@ -15,6 +15,7 @@ from backend.challenges import sponsorship
 from backend.db.models import Challenge, Role, User
 from backend.tenancy import OrgScope
 from gamification import TeamChallenge, TeamTargetKind
+from gamification.periods import next_week_start
 
 UPCOMING_TITLE = "Samen sterker in planning: 2 dagen per week"
 UPCOMING_PLEDGE = "Een middag karten met het hele team"
@@ -24,17 +25,13 @@ UPCOMING_MESSAGE = (
 )
 
 
-def _next_monday(today: date) -> date:
-    return today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-
-
 async def seed_team(
     session: AsyncSession, organisation_id: int, team_id: int, manager: User, today: date
 ) -> Challenge:
     """The manager sponsored a participation challenge (two days a week, two full weeks)
     starting next Monday, yesterday at 16:00; the team's members were told then."""
     assert manager.id is not None
-    starts = _next_monday(today)
+    starts = next_week_start(today)
     row = Challenge(
         organisation_id=organisation_id,
         kind="team",

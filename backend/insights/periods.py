@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from backend.insights.series import Period
+from gamification.periods import week_start
 from pwa.i18n import N_, gettext
 
 PRESETS: tuple[str, ...] = ("4w", "12w", "26w", "52w")
@@ -44,10 +45,6 @@ class PeriodChoice:
         if self.preset:
             return {"period": self.preset}
         return {"from": self.period.start.isoformat(), "to": self.period.end.isoformat()}
-
-
-def monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 def _date(value: str, name: str) -> date:
@@ -84,7 +81,7 @@ def parse_period(
     if preset not in PRESETS:
         raise PeriodError(N_("Choose a period of 4w, 12w, 26w or 52w, or give from and to dates."))
     weeks = int(preset[:-1])
-    return PeriodChoice(preset, Period(monday(today) - timedelta(weeks=weeks - 1), today))
+    return PeriodChoice(preset, Period(week_start(today) - timedelta(weeks=weeks - 1), today))
 
 
 def parse_month(today: date, month: str | None) -> date:

@@ -41,15 +41,12 @@ from backend.insights.snapshots import kept, weekly_kept
 from backend.learning.rules import org_rules
 from backend.tenancy import OrgScope
 from gamification.challenges import ChallengeDefinition
+from gamification.periods import week_start
 from gamification.rules import StreakMode
 from pwa.i18n import N_
 
 WEEK = Column("week", N_("Week"), "week")
 MONTH = Column("month", N_("Calendar month"), "month")
-
-
-def monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 def month_start(day: date) -> date:
@@ -58,7 +55,7 @@ def month_start(day: date) -> date:
 
 def weeks_of(period: Period) -> list[date]:
     """The Mondays of the ISO weeks touching ``period``."""
-    first, last = monday(period.start), monday(period.end)
+    first, last = week_start(period.start), week_start(period.end)
     return [first + timedelta(weeks=n) for n in range((last - first).days // 7 + 1)]
 
 
@@ -391,7 +388,7 @@ async def streak_distribution(scope: OrgScope, group: Group, period: Period) -> 
     s = LearnerState
     if mode is StreakMode.WEEKLY:
         unit, days = "weeks", 7
-        since = monday(today) - timedelta(days=7)
+        since = week_start(today) - timedelta(days=7)
     else:
         unit, days = "days", 1
         since = today - timedelta(days=1)
