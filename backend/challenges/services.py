@@ -62,6 +62,7 @@ from backend.learning.history import with_tallies
 from backend.learning.rules import org_rules
 from backend.learning.service import recompute_team_challenge, team_minutes_by_member
 from backend.learning.today import learner_document
+from backend.teams.services import is_team_manager
 from backend.tenancy import OrgScope
 from gamification import (
     ChallengeDefinition,
@@ -117,20 +118,6 @@ def _team_definition(challenge: TeamChallenge) -> TeamChallenge:
                 f"a participation target can ask for at most that many",
             )
     return challenge
-
-
-async def is_team_manager(scope: OrgScope, team_id: int) -> bool:
-    """Whether the caller manages ``team_id`` (TeamMembership.is_manager)."""
-    membership = (
-        await scope.session.exec(
-            scope.select(TeamMembership).where(
-                TeamMembership.team_id == team_id,
-                TeamMembership.user_id == scope.principal.user_id,
-                col(TeamMembership.is_manager).is_(True),
-            )
-        )
-    ).first()
-    return membership is not None
 
 
 async def may_sponsor(scope: OrgScope, team_id: int) -> bool:

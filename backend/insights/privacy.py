@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import ColumnElement, func, literal, select, true
+from sqlalchemy import ColumnElement, func, select, true
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Organisation, Team, TeamMembership, User
 from backend.settings import get_settings
+from backend.teams.services import is_team_manager
 from backend.tenancy import OrgScope
 
 LOWEST_FLOOR = 3
@@ -104,15 +105,7 @@ async def may_see_team(scope: OrgScope, team_id: int) -> bool:
         return True
     if not scope.principal.is_manager or scope.principal.user_id is None:
         return False
-    found = await scope.session.scalar(
-        select(literal(1)).where(
-            col(TeamMembership.organisation_id) == scope.organisation_id,
-            col(TeamMembership.team_id) == team_id,
-            col(TeamMembership.user_id) == scope.principal.user_id,
-            col(TeamMembership.is_manager).is_(True),
-        )
-    )
-    return found is not None
+    return await is_team_manager(scope, team_id)
 
 
 async def group_for(

@@ -64,6 +64,20 @@ def grant_manager_role(org: OrgScope, user: User) -> None:
         org.session.add(user)
 
 
+async def is_team_manager(org: OrgScope, team_id: int) -> bool:
+    """Whether the caller manages ``team_id`` (TeamMembership.is_manager)."""
+    membership = (
+        await org.session.exec(
+            org.select(TeamMembership).where(
+                TeamMembership.team_id == team_id,
+                TeamMembership.user_id == org.principal.user_id,
+                col(TeamMembership.is_manager).is_(True),
+            )
+        )
+    ).first()
+    return membership is not None
+
+
 async def teams_i_lead(org: OrgScope) -> list[tuple[int, str]]:
     """The teams whose figures the caller may see, by name: every team for an L&D admin,
     the teams they manage for a manager, none for anyone else."""
