@@ -78,24 +78,32 @@ def at_floor(learners: int, floor: int) -> bool:
     return learners >= floor
 
 
+def _counted_members(organisation_id: int, team_ids: Any) -> Any:
+    """(team, learner) of the teams ``team_ids`` (a list or a subquery): their active
+    members who do not manage the team, as team challenges count them."""
+    return (
+        select(col(TeamMembership.team_id), col(TeamMembership.user_id))
+        .join(User, col(User.id) == col(TeamMembership.user_id))
+        .where(
+            col(TeamMembership.organisation_id) == organisation_id,
+            col(TeamMembership.team_id).in_(team_ids),
+            col(TeamMembership.is_manager).is_(False),
+            col(User.is_active).is_(True),
+        )
+    )
+
+
 def members_query(group: Group) -> Any:
     """SELECT of the group's learners' ids: active people of the organisation; for a team its
-    counted members (not its managers, as in team challenges)."""
+    counted members (``_counted_members``)."""
     query = select(col(User.id)).where(
         col(User.organisation_id) == group.organisation_id,
         col(User.is_active).is_(True),
         (col(User.job_family) == group.job_family) if group.job_family else true(),
     )
     if group.team_id is not None:
-        query = query.where(
-            col(User.id).in_(
-                select(col(TeamMembership.user_id)).where(
-                    col(TeamMembership.team_id) == group.team_id,
-                    col(TeamMembership.organisation_id) == group.organisation_id,
-                    col(TeamMembership.is_manager).is_(False),
-                )
-            )
-        )
+        counted = _counted_members(group.organisation_id, [group.team_id]).subquery()
+        query = query.where(col(User.id).in_(select(counted.c.user_id)))
     return query
 
 
@@ -149,16 +157,7 @@ async def team_sizes(
     wanted = list(team_ids)
     if not wanted:
         return {}
+    counted = _counted_members(organisation_id, wanted).subquery()
     conn = await session.connection()
-    rows = await conn.execute(
-        select(col(TeamMembership.team_id), func.count())
-        .join(User, col(User.id) == col(TeamMembership.user_id))
-        .where(
-            col(TeamMembership.organisation_id) == organisation_id,
-            col(TeamMembership.team_id).in_(wanted),
-            col(TeamMembership.is_manager).is_(False),
-            col(User.is_active).is_(True),
-        )
-        .group_by(col(TeamMembership.team_id))
-    )
+    rows = await conn.execute(select(counted.c.team_id, func.count()).group_by(counted.c.team_id))
     return {team_id: int(count) for team_id, count in rows.all()}
