@@ -872,6 +872,52 @@ class InsightsSnapshot(SQLModel, table=True):
 TENANT_TABLES.append(InsightsSnapshot)
 
 
+class JobFamilyCompetency(SQLModel, table=True):
+    """A competency L&D expects of everyone in a job family (see User.job_family): the
+    recommendations suggest courses in it to whoever has not learned in it yet."""
+
+    __tablename__ = "job_family_competency"
+
+    organisation_id: int = Field(
+        foreign_key="organisation.id", primary_key=True, ondelete="CASCADE"
+    )
+    job_family: str = Field(primary_key=True, max_length=80)
+    competency_id: int = Field(
+        foreign_key="competency.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+
+
+class RecommendationDismissal(SQLModel, table=True):
+    """A learner's "not for me" on a recommended course: never recommended to them again,
+    and its reason counts a little less for them from then on."""
+
+    __tablename__ = "recommendation_dismissal"
+
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    course_id: int = Field(foreign_key="course.id", primary_key=True, ondelete="CASCADE")
+    organisation_id: int = Field(foreign_key="organisation.id", index=True, ondelete="CASCADE")
+    # the reason the course was recommended for when it was dismissed (a RecommendationReason)
+    reason: str = Field(max_length=32)
+    dismissed_at: datetime = _ts()
+
+
+class RecommendationShown(SQLModel, table=True):
+    """The first time a course was recommended to a learner, and why: insights count how
+    many of those the learner started afterwards."""
+
+    __tablename__ = "recommendation_shown"
+    __table_args__ = (Index("ix_recommendation_shown_org_shown", "organisation_id", "shown_at"),)
+
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    course_id: int = Field(foreign_key="course.id", primary_key=True, ondelete="CASCADE")
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    reason: str = Field(max_length=32)
+    shown_at: datetime = _ts()
+
+
+TENANT_TABLES.extend([JobFamilyCompetency, RecommendationDismissal, RecommendationShown])
+
+
 # challenge participation counts a date range's events of the whole organisation
 Index(
     "ix_learning_event_org_local_date",
