@@ -143,6 +143,8 @@ class LockedTier(BaseModel):
     how_to_earn: str
     current: int
     fraction: float
+    progress: str = ""
+    """``current`` of ``threshold`` in the unit ``how_to_earn`` names: "18,6 van 20 uur"."""
 
 
 class BadgeWallItem(BaseModel):

@@ -48,7 +48,14 @@ from backend.badges.schemas import (
     TierIn,
     TierOut,
 )
-from backend.badges.texts import Language, how_to_earn, language_of, localized, tier_label
+from backend.badges.texts import (
+    Language,
+    how_to_earn,
+    language_of,
+    localized,
+    progress_text,
+    tier_label,
+)
 from backend.db.models import (
     BadgeAward,
     BadgeEmblem,
@@ -213,6 +220,11 @@ class BadgeTexts:
             self.language,
             streak_mode=self.streak_mode,
             competency_name=name,
+        )
+
+    def progress(self, criterion: BadgeCriterion, current: int, threshold: int) -> str:
+        return progress_text(
+            criterion, current, threshold, self.language, streak_mode=self.streak_mode
         )
 
     def competency(self, competency_id: int | None) -> CompetencyRef | None:
@@ -439,12 +451,14 @@ async def badge_wall(
                 label=tier_label(tier.name, texts.language),
                 threshold=tier.threshold,
                 how_to_earn=texts.tier_sentence(criterion, tier.threshold),
-                current=min(measure.toward(tier.threshold), tier.threshold),
+                current=current,
                 fraction=round(min(measure.toward(tier.threshold) / tier.threshold, 1.0), 4),
+                progress=texts.progress(criterion, current, tier.threshold),
             )
             for tier in definition.tiers
             # a switched-off badge awards nothing more: only what was earned stays on the wall
             if tier.name not in mine and row.is_active
+            for current in [min(measure.toward(tier.threshold), tier.threshold)]
         ]
         wall.append(
             BadgeWallItem(

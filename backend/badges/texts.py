@@ -7,6 +7,8 @@ wall and the Open Badges credential (``criteria.narrative``) say the same thing.
 from datetime import date
 from typing import Literal
 
+from babel.numbers import format_decimal
+
 from gamification import BadgeCriterion, CriterionKind, EventKind, StreakMode
 
 Language = Literal["nl", "en"]
@@ -189,3 +191,49 @@ _MINUTES_KIND: dict[EventKind, tuple[str, str]] = {
 def _minutes_event_kind(event_kind: EventKind, language: Language) -> str:
     nl, en = _MINUTES_KIND[event_kind]
     return f" {nl}" if language == "nl" else f" {en}"
+
+
+# (one, many) unit words of a measure's progress, per language
+_UNITS: dict[str, Phrases] = {
+    "hour": {"nl": ("uur", "uur"), "en": ("hour", "hours")},
+    "minute": {"nl": ("minuut", "minuten"), "en": ("minute", "minutes")},
+    "week": {"nl": ("week", "weken"), "en": ("week", "weeks")},
+    "day": {"nl": ("dag", "dagen"), "en": ("day", "days")},
+}
+
+
+def progress_unit(criterion: BadgeCriterion, threshold: int, streak_mode: StreakMode) -> str:
+    """The unit a tier's progress is counted in, as its sentence says it: ``hour`` when the
+    sentence names hours, ``minute``, ``week`` or ``day``; ``""`` for a plain count."""
+    if criterion.kind is CriterionKind.TOTAL_MINUTES:
+        return "hour" if threshold % 60 == 0 else "minute"
+    if criterion.kind is CriterionKind.STREAK_LENGTH:
+        return "week" if streak_mode is StreakMode.WEEKLY else "day"
+    return ""
+
+
+def progress_text(
+    criterion: BadgeCriterion,
+    current: int,
+    threshold: int,
+    language: Language,
+    *,
+    streak_mode: StreakMode = StreakMode.WEEKLY,
+) -> str:
+    """How far a learner is towards ``threshold`` in the unit :func:`how_to_earn` names:
+    "18,6 van 20 uur" / "18.6 of 20 hours" for an hours badge (``current`` is in minutes
+    there), "3 van 4 weken", "7 van 10" for a count."""
+    unit = progress_unit(criterion, threshold, streak_mode)
+    locale = "nl_NL" if language == "nl" else "en_GB"
+    done: int | float = current
+    target = threshold
+    if unit == "hour":
+        done, target = round(current / 60, 1), threshold // 60
+    done_text = format_decimal(done, format="#,##0.#", locale=locale)
+    target_text = format_decimal(target, format="#,##0", locale=locale)
+    of = "van" if language == "nl" else "of"
+    text = f"{done_text} {of} {target_text}"
+    if unit:
+        one, many = _UNITS[unit][language]
+        text += f" {one if target == 1 else many}"
+    return text

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.badges.defaults import DEFAULT_BADGES
-from backend.badges.texts import how_to_earn, tier_label
+from backend.badges.texts import how_to_earn, progress_text, tier_label
 from gamification import (
     BadgeCriterion,
     BadgeDefinition,
@@ -163,6 +163,24 @@ def test_how_to_earn_reads_naturally_in_both_languages() -> None:
     assert how_to_earn(first, 1, "nl") == "Leg je eerste leermoment vast"
     assert tier_label("silver", "nl") == "zilver" and tier_label("silver", "en") == "silver"
     assert tier_label("diamond", "nl") == "diamond"
+
+
+def test_progress_is_counted_in_the_unit_the_sentence_names() -> None:
+    minutes = BadgeCriterion(CriterionKind.TOTAL_MINUTES)
+    # "Leer in totaal 20 uur": 1.115 minutes learned is 18,6 of those 20 hours
+    assert how_to_earn(minutes, 1200, "nl") == "Leer in totaal 20 uur"
+    assert progress_text(minutes, 1115, 1200, "nl") == "18,6 van 20 uur"
+    assert progress_text(minutes, 1115, 1200, "en") == "18.6 of 20 hours"
+    assert progress_text(minutes, 30, 60, "en") == "0.5 of 1 hour"
+    assert progress_text(minutes, 120, 300, "nl") == "2 van 5 uur"
+    assert progress_text(minutes, 45, 90, "nl") == "45 van 90 minuten"
+    assert progress_text(minutes, 45, 90, "en") == "45 of 90 minutes"
+    streak = BadgeCriterion(CriterionKind.STREAK_LENGTH)
+    assert progress_text(streak, 3, 12, "nl") == "3 van 12 weken"
+    assert progress_text(streak, 3, 12, "en", streak_mode=StreakMode.DAILY) == "3 of 12 days"
+    completions = BadgeCriterion(CriterionKind.EVENT_COUNT, event_kind=EventKind.COMPLETION)
+    assert progress_text(completions, 1115, 2000, "nl") == "1.115 van 2.000"
+    assert progress_text(completions, 1115, 2000, "en") == "1,115 of 2,000"
 
 
 def test_every_default_badge_has_both_languages_and_a_sentence_per_tier() -> None:

@@ -107,6 +107,9 @@ async def test_logged_moments_show_up_as_xp_badge_goal_minutes_and_an_active_day
     earned = html.split('<ul class="badge-grid">', 1)[1].split("</ul>", 1)[0]
     assert "Eerste leermoment" in earned and "Brons" in earned
     assert "45 van 60 minuten" in html
+    # "Tijd voor groei" counts hours, as its sentence says, not minutes
+    assert "Leer in totaal 5 uur" in html and "0,8 van 5 uur" in html
+    assert "45 van 300" not in html
     assert "1 actieve dag in de laatste 13 weken" in html
     assert "heat-3" in _today_cell(html)  # 45 minutes: the third of four steps
 
@@ -156,6 +159,7 @@ async def test_an_english_learner_reads_english(
     assert '<html lang="en">' in html
     assert "Your progress" in html and "XP per week" in html and "Active days" in html
     assert "10 of 60 minutes" in html
+    assert "Learn for 5 hours in total" in html and "0.2 of 5 hours" in html
     assert "1 active day in the last 13 weeks" in html
     assert "First learning moment" in html and "Bronze" in html
     assert "Voortgang" not in html
