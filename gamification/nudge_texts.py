@@ -69,7 +69,7 @@ TEXTS: dict[str, dict[str, dict[str, tuple[str, str]]]] = {
                 "Een kort leermoment {deadline} houdt hem in stand.{freeze_note}",
             ),
             "en": (
-                "Your {streak_length} streak is still going",
+                "Your streak of {streak_length} is still going",
                 "A short learning moment {deadline} keeps it alive.{freeze_note}",
             ),
         },

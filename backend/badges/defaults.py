@@ -111,7 +111,7 @@ DEFAULT_BADGES: tuple[DefaultBadge, ...] = (
             _tiers(1, 3, 5),
         ),
         name_en="Challenge seeker",
-        description="Je gaat de uitdaging aan en maakt challenges af.",
+        description="Je doet mee aan uitdagingen en maakt ze af.",
         description_en="You take on challenges and complete them.",
     ),
 )

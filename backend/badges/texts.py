@@ -61,7 +61,7 @@ KIND_PHRASES: dict[CriterionKind, Phrases] = {
         "en": ("Complete 1 hot-skill course", "Complete {n} hot-skill courses"),
     },
     CriterionKind.CHALLENGES_COMPLETED: {
-        "nl": ("Voltooi 1 challenge", "Voltooi {n} challenges"),
+        "nl": ("Voltooi 1 uitdaging", "Voltooi {n} uitdagingen"),
         "en": ("Complete 1 challenge", "Complete {n} challenges"),
     },
     CriterionKind.TESTIMONIALS_WRITTEN: EVENT_COUNT_PHRASES[EventKind.TESTIMONIAL],

@@ -183,6 +183,20 @@ def test_progress_is_counted_in_the_unit_the_sentence_names() -> None:
     assert progress_text(completions, 1115, 2000, "en") == "1,115 of 2,000"
 
 
+def test_dutch_badge_texts_say_uitdaging_as_the_app_does() -> None:
+    challenges = BadgeCriterion(CriterionKind.CHALLENGES_COMPLETED)
+    assert how_to_earn(challenges, 1, "nl") == "Voltooi 1 uitdaging"
+    assert how_to_earn(challenges, 3, "nl") == "Voltooi 3 uitdagingen"
+    assert how_to_earn(challenges, 3, "en") == "Complete 3 challenges"
+    for badge in DEFAULT_BADGES:
+        dutch = [badge.definition.name, badge.description]
+        dutch += [
+            how_to_earn(badge.definition.criterion, t.threshold, "nl")
+            for t in badge.definition.tiers
+        ]
+        assert not [text for text in dutch if "challenge" in text.lower()]
+
+
 def test_every_default_badge_has_both_languages_and_a_sentence_per_tier() -> None:
     codes = [b.definition.code for b in DEFAULT_BADGES]
     assert len(codes) == len(set(codes)) == 8

@@ -52,7 +52,8 @@ async def test_form_login_lands_on_today_with_the_learners_numbers(
     assert response.status_code == 303 and response.headers["location"] == "/"
     today = await client.get("/")
     assert "Sam" in today.text and "Uitloggen" in today.text
-    assert "0 weken op rij" in today.text and "0 van 60 minuten" in today.text
+    assert "Begin vandaag je eerste week" in today.text and "0 van 60 minuten" in today.text
+    assert "0 weken op rij" not in today.text
     token = client.cookies.get("learnloop_csrf") or ""
     moment = {
         "client_id": str(uuid.uuid4()),
