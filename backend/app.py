@@ -73,6 +73,7 @@ from backend.progress.controllers import (
     MyProgressController,
 )
 from backend.push.controllers import MyPushSubscriptionController, PushKeyController
+from backend.recommendations.controllers import MyRecommendationsController
 from backend.settings import Settings, get_settings
 from backend.teams.controllers import TeamController, TeamOverviewController
 from backend.web.catalogue_pages import CataloguePageController
@@ -172,6 +173,7 @@ ROUTE_HANDLERS: list[Any] = [
     MyPushSubscriptionController,
     KudosController,
     MyKudosController,
+    MyRecommendationsController,
     insights_router,
     BudgetController,
     WebController,

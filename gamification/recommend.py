@@ -139,7 +139,9 @@ class Recommendation:
     """A recommended course and the one reason shown for it.
 
     ``detail``: the competency (goal, expected competency) or job family (horizontal) the
-    reason names; ``count``: colleagues (team praised); ``due_on``: the goal's date.
+    reason names, or what colleagues did (team praised: ``praised`` or ``finished``);
+    ``count``: those colleagues, the minutes (short for streak) or the cost (fits budget);
+    ``due_on``: the goal's date.
     """
 
     course_id: int
@@ -211,8 +213,13 @@ def reasons_for(
             + TEAM_PRAISE_STEP * min(course.team_praise, TEAM_CAP)
             + TEAM_FINISHED_STEP * min(course.team_finished, TEAM_CAP)
         )
-        colleagues = max(course.team_praise, course.team_finished)
-        fits.append(ReasonFit(RecommendationReason.TEAM_PRAISED, weight, count=colleagues))
+        # the line says what colleagues did: praised it when any did, else finished it
+        said = (
+            ("praised", course.team_praise)
+            if course.team_praise
+            else ("finished", course.team_finished)
+        )
+        fits.append(ReasonFit(RecommendationReason.TEAM_PRAISED, weight, said[0], said[1]))
     if course.hot_skill:
         fits.append(
             ReasonFit(RecommendationReason.HOT_SKILL, WEIGHTS[RecommendationReason.HOT_SKILL])

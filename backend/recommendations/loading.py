@@ -1,0 +1,219 @@
+"""What the recommendations read: two statements on the raw asyncpg connection.
+
+:func:`load_inputs` is the one place that loads the ranking's input, so the organisation's
+half (:data:`CATALOGUE_SQL`: its courses with their competencies and hot-skill flag) can
+later come from a per-process cache without touching any caller. The learner's half
+(:data:`LEARNER_SQL`) is one row: their state, finished and started courses, the
+competencies their job family expects that they have not learned in, what colleagues in
+their teams finished and praised, their dismissals and their approved budget spend.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.budgets.services import budget_year, org_timezone, yearly_cents_of
+from backend.db.models import Organisation, User
+from backend.learning.rules import org_rules
+from backend.organisations.settings import organisation_settings
+from gamification import LearnerState as EngineState
+from gamification import local_day, refresh
+from gamification.recommend import CandidateCourse, LearnerContext, OpenGoal, RecommendationReason
+
+# a course is hot today by its own flag or a season naming it or one of its competencies
+# (the rule of backend.catalogue.services.hot_on)
+CATALOGUE_SQL = """
+SELECT k.id, k.title, k.duration_minutes, k.cost_cents, k.job_family,
+       k.hot_skill OR EXISTS (
+           SELECT 1 FROM hot_skill_season s
+           WHERE s.organisation_id = k.organisation_id AND s.starts_on <= $2
+             AND s.ends_on >= $2
+             AND (k.id = ANY(s.course_ids) OR s.competency_ids && coalesce(c.ids, '{}'))
+       ),
+       coalesce(c.ids, '{}'), coalesce(c.names, '{}')
+FROM course k
+LEFT JOIN LATERAL (
+    SELECT array_agg(cc.competency_id ORDER BY cc.competency_id) AS ids,
+           array_agg(m.name ORDER BY cc.competency_id) AS names
+    FROM course_competency cc
+    JOIN competency m ON m.id = cc.competency_id
+    WHERE cc.course_id = k.id
+) c ON true
+WHERE k.organisation_id = $1 AND k.archived_at IS NULL
+ORDER BY k.id
+"""
+
+# $1 learner, $2 organisation, $3 job family, $4/$5 the budget year, $6 whether pending
+# testimonials wait for approval (then colleagues see only approved ones)
+LEARNER_SQL = """
+WITH mates AS (
+    SELECT DISTINCT m2.user_id
+    FROM team_membership m1
+    JOIN team_membership m2 ON m2.team_id = m1.team_id AND m2.user_id <> m1.user_id
+    WHERE m1.user_id = $1 AND m1.organisation_id = $2
+), mine AS (
+    SELECT e.kind, e.course_id, e.competency_id
+    FROM learning_event e
+    WHERE e.user_id = $1 AND e.organisation_id = $2 AND e.kind <> 'testimonial'
+), mates_finished AS (
+    SELECT DISTINCT e.user_id, e.course_id
+    FROM learning_event e
+    JOIN mates ON mates.user_id = e.user_id
+    WHERE e.kind = 'completion' AND e.course_id IS NOT NULL
+)
+SELECT
+    (SELECT s.data::text FROM learner_state s WHERE s.user_id = $1 AND s.organisation_id = $2),
+    ARRAY(SELECT DISTINCT course_id FROM mine
+          WHERE kind = 'completion' AND course_id IS NOT NULL),
+    ARRAY(SELECT DISTINCT course_id FROM mine WHERE course_id IS NOT NULL),
+    ARRAY(SELECT j.competency_id FROM job_family_competency j
+          WHERE j.organisation_id = $2 AND j.job_family = $3
+          EXCEPT SELECT competency_id FROM mine WHERE competency_id IS NOT NULL
+          EXCEPT SELECT cc.competency_id FROM mine
+                 JOIN course_competency cc ON cc.course_id = mine.course_id),
+    ARRAY(SELECT t.course_id FROM testimonial t
+          JOIN mates ON mates.user_id = t.user_id
+          WHERE t.organisation_id = $2
+            AND (t.status = 'approved' OR (t.status = 'pending' AND NOT $6))),
+    ARRAY(SELECT course_id FROM mates_finished),
+    ARRAY(SELECT d.course_id FROM recommendation_dismissal d WHERE d.user_id = $1
+          ORDER BY d.course_id),
+    ARRAY(SELECT d.reason FROM recommendation_dismissal d WHERE d.user_id = $1
+          ORDER BY d.course_id),
+    (SELECT coalesce(sum(r.cost_cents), 0) FROM training_request r
+     WHERE r.user_id = $1 AND r.status = 'approved' AND r.created_at >= $4
+       AND r.created_at < $5)
+"""
+
+
+@dataclass(frozen=True)
+class RankingInput:
+    """Everything :func:`gamification.recommend.rank` needs for one learner."""
+
+    courses: list[CandidateCourse]
+    context: LearnerContext
+    today: date
+
+
+async def driver_of(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session`` (inside its transaction, if one began)."""
+    conn = await session.connection()
+    driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+    return driver
+
+
+async def load_inputs(
+    pg: asyncpg.Connection,
+    organisation: Organisation,
+    user: User,
+    now: datetime,
+    *,
+    streak_at_risk: bool | None = None,
+) -> RankingInput:
+    """The ranking's input for ``user`` at ``now`` in two statements (the catalogue, then
+    the learner). ``streak_at_risk``: as the caller already knows it (Today), else worked
+    out from the learner's kept state."""
+    assert user.id is not None and organisation.id is not None
+    today = local_day(now, user.timezone)
+    settings = organisation_settings(organisation)
+    year = budget_year(local_day(now, org_timezone(organisation)), settings.budget_year_start_month)
+    start, end = year.bounds(org_timezone(organisation))
+    catalogue = await pg.fetch(CATALOGUE_SQL, organisation.id, today)
+    row = await pg.fetchrow(
+        LEARNER_SQL,
+        user.id,
+        organisation.id,
+        user.job_family,
+        start,
+        end,
+        settings.testimonials_need_approval,
+    )
+    assert row is not None
+    (
+        state_json,
+        finished,
+        started,
+        expected,
+        praised_ids,
+        finished_by_mates,
+        dismissed_ids,
+        dismissed_reasons,
+        spent,
+    ) = row
+    document: dict[str, Any] = json.loads(state_json) if state_json else {}
+    if streak_at_risk is None:
+        state = refresh(
+            EngineState.from_dict(document), org_rules(organisation, now), now, user.timezone
+        )
+        streak_at_risk = state.streak.at_risk
+    praise = _counts(praised_ids)
+    mates_done = _counts(finished_by_mates)
+    courses = [
+        CandidateCourse(
+            course_id=course_id,
+            title=title,
+            duration_minutes=minutes,
+            cost_cents=cost,
+            competency_names=dict(zip(comp_ids, comp_names, strict=True)),
+            hot_skill=hot,
+            job_family=family,
+            team_praise=praise.get(course_id, 0),
+            team_finished=mates_done.get(course_id, 0),
+        )
+        for course_id, title, minutes, cost, family, hot, comp_ids, comp_names in catalogue
+    ]
+    dismissed: dict[int, RecommendationReason] = {}
+    for course_id, reason in zip(dismissed_ids, dismissed_reasons, strict=True):
+        if reason in RecommendationReason.__members__.values():
+            dismissed[course_id] = RecommendationReason(reason)
+    yearly = yearly_cents_of(user, settings)
+    context = LearnerContext(
+        job_family=user.job_family,
+        finished_course_ids=frozenset(finished),
+        started_course_ids=frozenset(started) - frozenset(finished),
+        open_goals=_open_goals(document.get("dated_goals"), today),
+        expected_competency_ids=frozenset(expected),
+        remaining_budget_cents=max(0, yearly - int(spent)),
+        streak_at_risk=bool(streak_at_risk),
+        dismissed=dismissed,
+    )
+    return RankingInput(courses, context, today)
+
+
+def _counts(ids: list[int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for course_id in ids:
+        counts[course_id] = counts.get(course_id, 0) + 1
+    return counts
+
+
+def _open_goals(goals: Any, today: date) -> tuple[OpenGoal, ...]:
+    """The learner's dated goals still running (a finished course drops out by itself)."""
+    if not isinstance(goals, list):
+        return ()
+    found: list[OpenGoal] = []
+    for goal in goals:
+        if not isinstance(goal, dict):
+            continue
+        try:
+            due_on = date.fromisoformat(str(goal.get("due_on")))
+        except ValueError:
+            continue
+        if due_on < today:
+            continue
+        course_ids = {int(c) for c in goal.get("course_ids") or [] if isinstance(c, int)}
+        if isinstance(goal.get("course_id"), int):
+            course_ids.add(goal["course_id"])
+        competency = goal.get("competency_id")
+        found.append(
+            OpenGoal(
+                due_on=due_on,
+                course_ids=frozenset(course_ids),
+                competency_id=competency if isinstance(competency, int) else None,
+            )
+        )
+    return tuple(found)

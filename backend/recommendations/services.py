@@ -1,0 +1,140 @@
+"""A learner's recommended next courses: load (two statements) -> rank (pure) -> record.
+
+Every caller (the API, the Today page and its JSON, the catalogue's "For you" order, the
+"your next step" nudge) gets its list from :func:`recommendations_for`; "not for me" is
+:func:`dismiss`. The first time a course is shown to a learner is recorded once, with its
+reason (``recommendation_shown``: insights count how many of those were started).
+"""
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.db.models import (
+    Course,
+    Organisation,
+    RecommendationDismissal,
+    RecommendationShown,
+    User,
+)
+from backend.db.types import utcnow
+from backend.recommendations.loading import driver_of, load_inputs
+from backend.recommendations.schemas import DismissalOut, RecommendationOut
+from backend.recommendations.texts import reason_line
+from backend.tenancy import OrgScope
+from gamification.recommend import Recommendation, RecommendationReason, rank
+
+TODAY_COUNT = 3
+
+# one statement for every course shown; the first showing of each wins
+SHOWN_SQL = """
+INSERT INTO recommendation_shown (user_id, course_id, organisation_id, reason, shown_at)
+SELECT $1, v.course_id, $2, v.reason, $5
+FROM unnest($3::int[], $4::varchar[]) AS v(course_id, reason)
+ON CONFLICT (user_id, course_id) DO NOTHING
+"""
+
+# "not for me" with the reason the course is recommended for now; a second time keeps the first
+DISMISS_SQL = """
+INSERT INTO recommendation_dismissal (user_id, course_id, organisation_id, reason, dismissed_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (user_id, course_id) DO NOTHING
+"""
+
+
+def to_out(rec: Recommendation, locale: str) -> RecommendationOut:
+    """The API's (and the pages') form of a recommendation."""
+    return RecommendationOut(
+        course_id=rec.course_id,
+        title=rec.title,
+        reason=rec.reason.value,
+        reason_text=reason_line(rec, locale),
+        duration_minutes=rec.duration_minutes,
+        cost_cents=rec.cost_cents,
+        url=f"/catalogue/{rec.course_id}",
+    )
+
+
+async def ranked_for(
+    session: AsyncSession,
+    organisation: Organisation,
+    user: User,
+    now: datetime,
+    *,
+    streak_at_risk: bool | None = None,
+) -> list[Recommendation]:
+    """Every course recommended to ``user`` at ``now``, best first (nothing recorded)."""
+    loaded = await load_inputs(
+        await driver_of(session), organisation, user, now, streak_at_risk=streak_at_risk
+    )
+    return rank(loaded.courses, loaded.context, loaded.today)
+
+
+async def recommendations_for(
+    session: AsyncSession,
+    organisation: Organisation,
+    user: User,
+    *,
+    limit: int = TODAY_COUNT,
+    now: datetime | None = None,
+    streak_at_risk: bool | None = None,
+    locale: str | None = None,
+) -> list[RecommendationOut]:
+    """The first ``limit`` recommendations for ``user``, each with its reason in their
+    language, recorded as shown (they are what the learner is about to see)."""
+    now = now or utcnow()
+    ranked = (await ranked_for(session, organisation, user, now, streak_at_risk=streak_at_risk))[
+        :limit
+    ]
+    await record_shown(session, organisation, user, ranked, now)
+    return [to_out(rec, locale or user.locale) for rec in ranked]
+
+
+async def record_shown(
+    session: AsyncSession,
+    organisation: Organisation,
+    user: User,
+    shown: list[Recommendation],
+    now: datetime,
+) -> None:
+    """Record the first showing of each of these courses to ``user`` (once per course)."""
+    if not shown:
+        return
+    pg = await driver_of(session)
+    await pg.execute(
+        SHOWN_SQL,
+        user.id,
+        organisation.id,
+        [rec.course_id for rec in shown],
+        [rec.reason.value for rec in shown],
+        now,
+    )
+    await session.commit()
+
+
+async def dismiss(org: OrgScope, course_id: int, now: datetime | None = None) -> DismissalOut:
+    """ "Not for me": ``course_id`` is never recommended to the caller again, and the reason
+    it is recommended for weighs a little less for them from now on. Idempotent: a second
+    dismissal keeps the first. 404 for a course outside the caller's organisation."""
+    now = now or utcnow()
+    await org.get(Course, course_id, what="course")
+    user = await org.get(User, org.principal.user_id, what="user")
+    earlier = await org.session.get(RecommendationDismissal, (user.id, course_id))
+    if earlier is not None:
+        return DismissalOut(course_id=course_id, reason=_reason_or_none(earlier.reason))
+    ranked = await ranked_for(org.session, await org.organisation(), user, now)
+    reason = next((r.reason.value for r in ranked if r.course_id == course_id), None)
+    if reason is None:
+        # not among the recommendations now: the reason it was shown for, if it ever was
+        shown = await org.session.get(RecommendationShown, (user.id, course_id))
+        reason = shown.reason if shown is not None else ""
+    await (await driver_of(org.session)).execute(
+        DISMISS_SQL, user.id, course_id, org.organisation_id, reason, now
+    )
+    await org.session.commit()
+    return DismissalOut(course_id=course_id, reason=_reason_or_none(reason))
+
+
+def _reason_or_none(value: str) -> RecommendationReason | None:
+    """A stored reason ('' when the course was dismissed without being recommended)."""
+    return RecommendationReason(value) if value in set(RecommendationReason) else None
