@@ -1,4 +1,4 @@
-"""Lighthouse on the employee PWA: Today, Catalogue and Log of a signed-in demo learner.
+"""Lighthouse on the employee PWA: Today, Catalogue, Log and Progress of a signed-in learner.
 
     npm install --prefix benchmarks          # once: lighthouse 12.2.3 from package-lock.json
     uv run python benchmarks/pwa.py [--runs 1] [--keep DIR]
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
 LIGHTHOUSE = BENCH / "node_modules" / ".bin" / "lighthouse"
 HOST = "127.0.0.1"
-PAGES = (("Today", "/"), ("Catalogue", "/catalogue"), ("Log", "/log"))
+PAGES = (("Today", "/"), ("Catalogue", "/catalogue"), ("Log", "/log"), ("Progress", "/progress"))
 CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
 TARGETS = {"performance": 95, "accessibility": 100, "best-practices": 100}
 WEIGHT_TARGET_KB = 60

@@ -1,8 +1,11 @@
 """Goals: a weekly learning-minutes goal and dated goals, with progress and pace.
 
-Pace compares progress (0..1) with the elapsed fraction of the goal's time:
-``done`` when reached, ``missed`` when a dated goal's deadline passed unreached,
-``on_track`` when progress >= elapsed fraction, else ``behind``.
+Pace compares progress (0..1) with the elapsed fraction of the goal's time (for the weekly
+goal: of the week since the learner could start it). ``done`` when reached, ``missed`` when
+a dated goal's deadline passed unreached; otherwise a fair plan (:func:`expected_share`)
+expects nothing during the first :data:`PACE_GRACE` of the time and then everything by the
+end: ``behind`` below that, ``ahead`` at least :data:`AHEAD_MARGIN` beyond the plain clock,
+else ``on_track``. Nobody is behind on Monday morning, or on the day they joined.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from gamification.periods import iso_week_label, local_day, local_day_start, wee
 class Pace(StrEnum):
     """How a goal is going."""
 
+    AHEAD = "ahead"
     ON_TRACK = "on_track"
     BEHIND = "behind"
     DONE = "done"
@@ -49,10 +53,31 @@ class WeeklyGoalProgress:
     pace: Pace
 
 
-def _pace(fraction: float, elapsed: float) -> Pace:
+PACE_GRACE = 2 / 7
+"""The share of a goal's time in which nobody is behind yet (two days of a week): learning
+comes in bursts, and a plan that expects a seventh of the goal by Monday night is not fair."""
+
+AHEAD_MARGIN = 0.15
+"""How far progress must run ahead of the plain clock (elapsed share) to be ``ahead``."""
+
+
+def expected_share(elapsed: float) -> float:
+    """The share of a goal a fair plan expects done after ``elapsed`` (0..1) of its time:
+    nothing during the first :data:`PACE_GRACE`, then growing evenly to all of it at the end."""
+    if elapsed <= PACE_GRACE:
+        return 0.0
+    return min(1.0, (elapsed - PACE_GRACE) / (1 - PACE_GRACE))
+
+
+def goal_pace(fraction: float, elapsed: float) -> Pace:
+    """How a goal still open goes: ``fraction`` done after ``elapsed`` of its time."""
     if fraction >= 1:
         return Pace.DONE
-    return Pace.ON_TRACK if fraction >= elapsed else Pace.BEHIND
+    if fraction < expected_share(elapsed):
+        return Pace.BEHIND
+    if fraction >= elapsed + AHEAD_MARGIN:
+        return Pace.AHEAD
+    return Pace.ON_TRACK
 
 
 def weekly_minutes(minutes_by_day: Mapping[date, int], day: date) -> int:
@@ -62,18 +87,26 @@ def weekly_minutes(minutes_by_day: Mapping[date, int], day: date) -> int:
 
 
 def weekly_goal_progress(
-    minutes_by_day: Mapping[date, int], target_minutes: int, now: datetime, tz_name: str
+    minutes_by_day: Mapping[date, int],
+    target_minutes: int,
+    now: datetime,
+    tz_name: str,
+    since: datetime | None = None,
 ) -> WeeklyGoalProgress:
     """Progress on the weekly minutes goal for the learner's current local week.
 
-    The elapsed fraction is measured in real time from local Monday 00:00 to the next,
-    so a DST week (167 or 169 hours) is handled exactly. A target of 0 is always done.
+    The elapsed fraction is measured in real time from local Monday 00:00 (or ``since``,
+    when the learner joined, if that is later) to the next Monday, so a DST week (167 or
+    169 hours) is handled exactly. A target of 0 is always done.
     """
     today = local_day(now, tz_name)
     monday = week_start(today)
     start = local_day_start(monday, tz_name)
     end = local_day_start(monday + timedelta(days=7), tz_name)
-    elapsed = (now.astimezone(UTC) - start) / (end - start)
+    moment = now.astimezone(UTC)
+    if since is not None and since > start:
+        start = min(since.astimezone(UTC), moment)
+    elapsed = (moment - start) / (end - start)
     minutes = weekly_minutes(minutes_by_day, today)
     fraction = 1.0 if target_minutes <= 0 else min(1.0, minutes / target_minutes)
     return WeeklyGoalProgress(
@@ -83,7 +116,7 @@ def weekly_goal_progress(
         minutes=minutes,
         fraction=fraction,
         elapsed_fraction=elapsed,
-        pace=_pace(fraction, elapsed),
+        pace=goal_pace(fraction, elapsed),
     )
 
 
@@ -198,7 +231,7 @@ def dated_goal_result(
     else:
         total_days = (goal.due_on - goal.set_on).days + 1
         elapsed = max(0, (today - goal.set_on).days) / total_days
-        pace = _pace(fraction, elapsed)
+        pace = goal_pace(fraction, elapsed)
     return DatedGoalProgress(goal.goal_id, done, goal.target_count, fraction, pace, reached_on)
 
 

@@ -27,6 +27,7 @@ from backend.learning.schemas import (
     TodayOut,
     WeeklyGoalOut,
 )
+from backend.progress.services import learning_since
 from gamification import ChallengeDefinition, local_day, refresh
 from gamification import LearnerState as EngineState
 from gamification.goals import weekly_goal_progress
@@ -171,7 +172,9 @@ async def today_for(
     today = local_day(now, user.timezone)
     level = rules.levels.progress(state.xp_total)
     minutes_by_day = state.minutes_by_day()
-    goal = weekly_goal_progress(minutes_by_day, state.weekly_goal_minutes, now, user.timezone)
+    goal = weekly_goal_progress(
+        minutes_by_day, state.weekly_goal_minutes, now, user.timezone, learning_since(user)
+    )
     streak = state.streak
     offer = streak.repair_offer
     return TodayOut(

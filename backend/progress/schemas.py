@@ -10,7 +10,7 @@ from backend.accounts.schemas import Schema
 MAX_WEEKLY_GOAL_MINUTES = 1200
 MAX_PAUSE_DAYS = 60
 
-PaceName = Literal["on_track", "behind", "done", "missed"]
+PaceName = Literal["ahead", "on_track", "behind", "done", "missed"]
 DatedGoalKindName = Literal["finish_course", "competency_events"]
 
 

@@ -69,7 +69,7 @@ from gamification.engine import plan_pause as engine_plan_pause
 from gamification.engine import remove_dated_goal as engine_remove_dated_goal
 from gamification.engine import set_weekly_goal as engine_set_weekly_goal
 from gamification.goals import weekly_goal_progress
-from gamification.periods import iso_week_label, week_start
+from gamification.periods import iso_week_label, local_day_start, week_start
 
 MAX_DATED_GOALS = 20
 MAX_OPEN_PAUSES = 12  # pauses not yet over; keeps the state document small
@@ -182,11 +182,19 @@ def _dated_goal_out(
     )
 
 
+def learning_since(user: User) -> datetime:
+    """When the learner could start learning here: their account's creation, or their first
+    working day if that is later (the weekly goal's pace is measured from then)."""
+    if user.start_date is None:
+        return user.created_at
+    return max(user.created_at, local_day_start(user.start_date, user.timezone))
+
+
 async def _goals_view(org: OrgScope, user: User, state: EngineState, now: datetime) -> GoalsOut:
     assert user.id is not None
     state = await with_tallies(org.session, org.organisation_id, user.id, state)
     weekly = weekly_goal_progress(
-        state.minutes_by_day(), state.weekly_goal_minutes, now, user.timezone
+        state.minutes_by_day(), state.weekly_goal_minutes, now, user.timezone, learning_since(user)
     )
     today = local_day(now, user.timezone)
     courses, competencies = await _goal_names(org, state.dated_goals)
