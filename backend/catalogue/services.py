@@ -14,8 +14,9 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from litestar.exceptions import ClientException, NotFoundException
-from sqlalchemy import ColumnElement, any_, exists, func, or_, text
+from sqlalchemy import ARRAY, ColumnElement, Integer, any_, cast, exists, func, or_, text
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -419,72 +420,75 @@ async def merge_competencies(scope: OrgScope, source_id: int, into_id: int) -> C
 # --- courses --------------------------------------------------------------------------------
 
 
-async def _competency_refs(
-    scope: OrgScope, course_ids: list[int]
-) -> dict[int, list[CompetencyRef]]:
-    if not course_ids:
-        return {}
-    rows = (
-        await scope.session.exec(
-            select(CourseCompetency, Competency.name)
-            .join(Competency, col(Competency.id) == col(CourseCompetency.competency_id))
-            .where(scope.owns(CourseCompetency), col(CourseCompetency.course_id).in_(course_ids))
-            .order_by(col(Competency.name))
+_competency = Competency.__table__.c  # type: ignore[attr-defined]
+
+# a course's competencies as [[id, name], ...] by name, read in the course's own row
+_COMPETENCIES_OF_COURSE = (
+    sa_select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(_competency.id, _competency.name), _competency.name
+                )
+            ),
+            text("'[]'::json"),
         )
-    ).all()
-    refs: dict[int, list[CompetencyRef]] = {}
-    for link, name in rows:
-        refs.setdefault(link.course_id, []).append(CompetencyRef(id=link.competency_id, name=name))
-    return refs
-
-
-async def _hot_ids(scope: OrgScope, course_ids: list[int], day: date) -> set[int]:
-    if not course_ids:
-        return set()
-    rows = await _run(
-        scope,
-        sa_select(_course.id).where(
-            _course.organisation_id == scope.organisation_id,
-            _course.id.in_(course_ids),
-            hot_on(day),
-        ),
     )
-    return {r[0] for r in rows}
+    .select_from(
+        CourseCompetency.__table__.join(  # type: ignore[attr-defined]
+            Competency.__table__,  # type: ignore[attr-defined]
+            _competency.id == _link.competency_id,
+        )
+    )
+    .where(_link.course_id == _course.id)
+    .correlate(Course.__table__)  # type: ignore[attr-defined]
+    .scalar_subquery()
+)
+_COURSE_COLUMNS = (
+    _course.id,
+    _course.title,
+    _course.description,
+    _course.provider,
+    _course.format,
+    _course.duration_minutes,
+    _course.cost_cents,
+    _course.url,
+    _course.external_id,
+    _course.xapi_activity_id,
+    _course.hot_skill,
+    _course.job_family,
+    _course.archived_at,
+    _course.created_at,
+)
 
 
-def _public(course: Course, refs: list[CompetencyRef], hot: bool) -> CoursePublic:
-    assert course.id is not None
+def _public(row: Any) -> CoursePublic:
+    """A course as the API shows it, from a row of :func:`_course_select`."""
     return CoursePublic(
-        id=course.id,
-        title=course.title,
-        description=course.description,
-        provider=course.provider,
-        format=course.format,
-        duration_minutes=course.duration_minutes,
-        cost_cents=course.cost_cents,
-        url=course.url,
-        external_id=course.external_id,
-        xapi_activity_id=course.xapi_activity_id,
-        hot_skill=course.hot_skill,
-        hot=hot or course.hot_skill,
-        job_family=course.job_family,
-        competencies=refs,
-        archived_at=course.archived_at,
-        created_at=course.created_at,
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        provider=row.provider,
+        format=row.format,
+        duration_minutes=row.duration_minutes,
+        cost_cents=row.cost_cents,
+        url=row.url,
+        external_id=row.external_id,
+        xapi_activity_id=row.xapi_activity_id,
+        hot_skill=row.hot_skill,
+        hot=bool(row.hot_today) or row.hot_skill,
+        job_family=row.job_family,
+        competencies=[CompetencyRef(id=cid, name=name) for cid, name in row.competencies],
+        archived_at=row.archived_at,
+        created_at=row.created_at,
     )
 
 
-async def _publics(scope: OrgScope, courses: Sequence[Course], day: date) -> list[CoursePublic]:
-    ids = [c.id for c in courses if c.id is not None]
-    refs = await _competency_refs(scope, ids)
-    hot = await _hot_ids(scope, ids, day)
-    return [_public(c, refs.get(c.id or 0, []), (c.id or 0) in hot) for c in courses]
-
-
-def _course_query(
+def _course_select(
     scope: OrgScope,
     *,
     day: date,
+    course_id: int | None = None,
     q: str | None = None,
     competency_id: int | None = None,
     hot_skill: bool | None = None,
@@ -493,37 +497,48 @@ def _course_query(
     max_cost_cents: int | None = None,
     archived: bool | None = False,
 ) -> Any:
-    stmt = scope.select(Course)
+    """The one read of courses: each row a course with its competencies, whether it is hot
+    on ``day`` and how many courses match in all (``total``), in one statement."""
+    hot = hot_on(day)
+    stmt = sa_select(
+        *_COURSE_COLUMNS,
+        hot.label("hot_today"),
+        _COMPETENCIES_OF_COURSE.label("competencies"),
+        func.count().over().label("total"),
+    ).where(_course.organisation_id == scope.organisation_id)
+    if course_id is not None:
+        stmt = stmt.where(_course.id == course_id)
     if q:
         like = f"%{q.strip().lower()}%"
         stmt = stmt.where(
             or_(
-                col(Course.title).ilike(like),
-                col(Course.description).ilike(like),
-                col(Course.provider).ilike(like),
-                col(Course.external_id).ilike(like),
+                _course.title.ilike(like),
+                _course.description.ilike(like),
+                _course.provider.ilike(like),
+                _course.external_id.ilike(like),
             )
         )
     if competency_id is not None:
         stmt = stmt.where(
-            col(Course.id).in_(
-                scope.select(CourseCompetency)
-                .with_only_columns(col(CourseCompetency.course_id))
-                .where(col(CourseCompetency.competency_id) == competency_id)
+            _course.id.in_(
+                sa_select(_link.course_id).where(
+                    _link.organisation_id == scope.organisation_id,
+                    _link.competency_id == competency_id,
+                )
             )
         )
     if hot_skill is not None:
-        hot = hot_on(day)
         stmt = stmt.where(hot if hot_skill else ~hot)
     if course_format is not None:
-        stmt = stmt.where(Course.format == course_format)
+        stmt = stmt.where(_course.format == course_format)
     if max_minutes is not None:
-        stmt = stmt.where(col(Course.duration_minutes) <= max_minutes)
+        stmt = stmt.where(_course.duration_minutes <= max_minutes)
     if max_cost_cents is not None:
-        stmt = stmt.where(col(Course.cost_cents) <= max_cost_cents)
+        stmt = stmt.where(_course.cost_cents <= max_cost_cents)
     if archived is not None:
-        archived_at = col(Course.archived_at)
-        stmt = stmt.where(archived_at.is_not(None) if archived else archived_at.is_(None))
+        stmt = stmt.where(
+            _course.archived_at.is_not(None) if archived else _course.archived_at.is_(None)
+        )
     return stmt
 
 
@@ -539,6 +554,7 @@ async def list_courses(
     archived: bool | None = False,
     sort: CourseSort | None = None,
     descending: bool = False,
+    first_ids: Sequence[int] = (),
     limit: int = 50,
     offset: int = 0,
     day: date | None = None,
@@ -556,10 +572,10 @@ async def list_courses(
         archived=archived,
         sort=sort,
         descending=descending,
+        first_ids=first_ids,
         limit=limit,
         offset=offset,
         day=day,
-        count=False,
     )
     return courses
 
@@ -576,14 +592,16 @@ async def search_courses(
     archived: bool | None = False,
     sort: CourseSort | None = None,
     descending: bool = False,
+    first_ids: Sequence[int] = (),
     limit: int = 50,
     offset: int = 0,
     day: date | None = None,
-    count: bool = True,
 ) -> tuple[list[CoursePublic], int]:
-    """A page of courses (see :func:`list_courses`) and how many match in all."""
+    """A page of courses (see :func:`list_courses`) and how many match in all, in one
+    statement. The order: ``first_ids`` in their order (a ranking made elsewhere, e.g. the
+    learner's recommendations), then ``sort``'s column, else hot ones first, then by title."""
     day = day or today_for(scope)
-    stmt = _course_query(
+    stmt = _course_select(
         scope,
         day=day,
         q=q,
@@ -594,24 +612,34 @@ async def search_courses(
         max_cost_cents=max_cost_cents,
         archived=archived,
     )
-    total = 0
-    if count:
-        total = int(
-            (await scope.session.exec(stmt.with_only_columns(func.count()).order_by(None))).one()
-        )
+    order: list[Any] = []
+    if first_ids:
+        ranked = cast(list(first_ids), ARRAY(Integer))
+        order.append(func.array_position(ranked, _course.id).asc().nulls_last())
     if sort is not None:
         key = COURSE_SORTS[sort]
-        order = [key.desc() if descending else key.asc(), col(Course.id)]
+        order += [key.desc() if descending else key.asc(), _course.id]
     else:
-        order = [hot_on(day).desc(), col(Course.title), col(Course.id)]
-    courses = await scope.all(stmt.order_by(*order).limit(limit).offset(offset))
-    return await _publics(scope, courses, day), total
+        order += [hot_on(day).desc(), func.lower(_course.title), _course.id]
+    rows = (await _run(scope, stmt.order_by(*order).limit(limit).offset(offset))).all()
+    if rows:
+        return [_public(row) for row in rows], int(rows[0].total)
+    if offset == 0:
+        return [], 0
+    # past the last page: the window had no row to count on
+    count = stmt.with_only_columns(func.count()).order_by(None)
+    return [], int((await _run(scope, count)).scalar() or 0)
 
 
 async def get_course(scope: OrgScope, course_id: int) -> CoursePublic:
     """One course, archived or not (history still links to archived courses)."""
-    course = await scope.get(Course, course_id, what="course")
-    return (await _publics(scope, [course], today_for(scope)))[0]
+    if not 0 < course_id < 2**31:
+        raise NotFoundException(f"course {course_id} not found")
+    stmt = _course_select(scope, day=today_for(scope), course_id=course_id, archived=None)
+    row = (await _run(scope, stmt)).first()
+    if row is None:
+        raise NotFoundException(f"course {course_id} not found")
+    return _public(row)
 
 
 async def course_id_by_external_id(scope: OrgScope, external_id: str) -> int | None:
