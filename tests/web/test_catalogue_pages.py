@@ -80,7 +80,7 @@ async def test_search_and_filters_narrow_the_list(
             "Leiderschap in de praktijk",
         ]
         assert "Globex" not in page.text
-        assert "€\xa01.295,50" in page.text and "Gratis" in page.text and "Hot skill" in page.text
+        assert "€\xa01.295,50" in page.text and "Gratis" in page.text and "Gevraagde vaardigheid" in page.text
         assert "16 uur" in page.text and "2 uur" in page.text and "Klassikaal" in page.text
 
         assert _titles((await client.get("/catalogue", params={"q": "excel"})).text) == [
@@ -162,7 +162,7 @@ async def test_writing_a_testimonial_by_form_earns_xp_once(
 
     async with signed_in_client(app, sam.email) as client:
         page = await client.get(url)
-        assert "Nog geen testimonials" in page.text
+        assert "Nog geen ervaringen van collega's" in page.text
         too_short = await client.post(
             f"{url}/testimonial", data={"text": "Kort", "_csrf_token": _form_token(page.text)}
         )
@@ -181,7 +181,7 @@ async def test_writing_a_testimonial_by_form_earns_xp_once(
         assert response.headers["location"] == f"{url}?xp=15#testimonials"
         page = await client.get(f"{url}?xp=15")
         assert "Ik gebruik het elke week." in page.text and "+15 XP" in page.text
-        assert "Sam Acme (jij)" in page.text and "Testimonial bewerken" in page.text
+        assert "Sam Acme (jij)" in page.text and "Je ervaring bewerken" in page.text
         assert await xp() == 15
 
         response = await client.post(
@@ -191,7 +191,7 @@ async def test_writing_a_testimonial_by_form_earns_xp_once(
         assert response.status_code == 200
         assert "Na een maand nog steeds nuttig." in response.text
         assert "Ik gebruik het elke week." not in response.text
-        assert "Je testimonial is bijgewerkt." in response.text
+        assert "Je ervaring is bijgewerkt." in response.text
         assert await xp() == 15, "editing earns no XP again"
 
         client.headers.pop("x-csrf-token")
@@ -266,3 +266,30 @@ async def test_requesting_budget_for_a_paid_course_once_shows_it_pending(
         # a colleague's request is theirs: my page still offers the request
         page = await other.get(f"/catalogue/{ids['lead']}")
         assert "Deze training aanvragen" in page.text
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+async def test_the_dutch_catalogue_speaks_dutch(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    ids = await _more_courses(ctx, world)  # a hot course with a competency
+    async with signed_in_client(app, world.a.users["employee"].email) as client:
+        pages = {
+            "catalogue": await client.get("/catalogue", params={"hot": "1"}),
+            "empty": await client.get("/catalogue", params={"q": "niets"}),
+            "course": await client.get(f"/catalogue/{ids['excel']}"),
+        }
+        for name, page in pages.items():
+            text = _visible_text(page.text)
+            for english in ("testimonial", "hot skill", "hot-skill", "filters"):
+                assert english not in text.lower(), f"{english!r} on the {name} page"
+        assert "Gevraagde vaardigheid" in pages["catalogue"].text
+        assert "Alleen gevraagde vaardigheden" in pages["catalogue"].text
+        assert ">Filter</summary>" in pages["catalogue"].text
+        assert "Deel je ervaring" in pages["course"].text
+        english = await client.get("/catalogue", params={"hot": "1", "lang": "en"})
+        assert "Hot skill" in english.text and ">Filters</summary>" in english.text
