@@ -7,6 +7,7 @@ form post (``POST /catalogue/{id}/testimonial``) that redirects back to the cour
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from babel.dates import format_date
 from babel.numbers import format_currency
@@ -24,6 +25,7 @@ from backend.budgets import services as budgets
 from backend.catalogue import services as catalogue
 from backend.catalogue import testimonials
 from backend.catalogue.schemas import CoursePublic
+from backend.catalogue.services import CourseSort
 from backend.db.models import CourseFormat, LearningEvent, Organisation
 from backend.db.types import utcnow
 from backend.learning.rules import org_rules
@@ -31,7 +33,7 @@ from backend.tenancy import OrgScope
 from backend.web.pages import choose_locale, not_found_page, render, signed_in
 from gamification import EventKind, LearningFact, local_day, xp_for_fact
 from gamification.xp import XpContext
-from pwa.i18n import N_, gettext, ngettext, set_locale
+from pwa.i18n import N_, SUPPORTED_LOCALES, gettext, ngettext, set_locale
 
 FORMAT_LABELS = {
     CourseFormat.elearning.value: N_("E-learning"),
@@ -58,14 +60,45 @@ class TestimonialForm(BaseModel):
     text: str = ""
 
 
+PER_PAGE = 12
+MAX_PAGES = 50  # "more" stops growing the list at 600 courses
+
+
+@dataclass(frozen=True)
+class CatalogueOrder:
+    """One way to order the learner catalogue (``?sort=<key>``)."""
+
+    label: str
+    sort: CourseSort | None = None  # None: hot ones first, then by title
+    descending: bool = False
+
+
+# the orders a learner can pick, the first one the default; another order (a ranking made
+# elsewhere) is one more entry here plus the ids it puts first (catalogue.search_courses'
+# ``first_ids``)
+ORDERS: dict[str, CatalogueOrder] = {
+    "": CatalogueOrder(N_("In demand first")),
+    "title": CatalogueOrder(N_("Title (A–Z)"), "title"),
+    "short": CatalogueOrder(N_("Shortest first"), "duration"),
+    "cheap": CatalogueOrder(N_("Cheapest first"), "cost"),
+    "new": CatalogueOrder(N_("Newest first"), "created", descending=True),
+}
+
+
 @dataclass
 class Filters:
+    """What the learner asked the catalogue, all of it in the URL (a link or the back
+    button brings the same view back)."""
+
     q: str = ""
     competency_id: int | None = None
     hot_skill: bool = False
     course_format: str = ""
     max_minutes: int | None = None
     free_only: bool = False
+    sort: str = ""
+    page: int = 1
+    lang: str = ""  # an explicit ?lang= stays in every link
 
     @property
     def narrowed(self) -> bool:
@@ -82,6 +115,26 @@ class Filters:
     def active(self) -> bool:
         return bool(self.q) or self.narrowed
 
+    def params(self, **changes: Any) -> list[tuple[str, str]]:
+        """The query parameters of this view (defaults left out), with ``changes``."""
+        wanted = {
+            "q": self.q,
+            "competency": self.competency_id or "",
+            "format": self.course_format,
+            "max_minutes": "" if self.max_minutes is None else self.max_minutes,
+            "hot": "1" if self.hot_skill else "",
+            "free": "1" if self.free_only else "",
+            "sort": self.sort,
+            "page": self.page if self.page > 1 else "",
+            "lang": self.lang,
+        }
+        wanted.update(changes)
+        return [(key, str(value)) for key, value in wanted.items() if value not in ("", None)]
+
+    def url(self, **changes: Any) -> str:
+        query = urlencode(self.params(**changes))
+        return f"/catalogue?{query}" if query else "/catalogue"
+
 
 def _small_int(value: str | None) -> int | None:
     value = (value or "").strip()
@@ -91,6 +144,8 @@ def _small_int(value: str | None) -> int | None:
 def _filters(request: Request[Any, Any, Any]) -> Filters:
     params = request.query_params
     fmt = (params.get("format") or "").strip()
+    sort = (params.get("sort") or "").strip()
+    lang = params.get("lang") or ""
     return Filters(
         q=(params.get("q") or "").replace("\x00", "").strip()[:100],
         competency_id=_small_int(params.get("competency")),
@@ -98,6 +153,9 @@ def _filters(request: Request[Any, Any, Any]) -> Filters:
         course_format=fmt if fmt in FORMAT_LABELS else "",
         max_minutes=_small_int(params.get("max_minutes")),
         free_only=params.get("free") in ("1", "on", "true"),
+        sort=sort if sort in ORDERS else "",
+        page=min(max(_small_int(params.get("page")) or 1, 1), MAX_PAGES),
+        lang=lang if lang in SUPPORTED_LOCALES else "",
     )
 
 
@@ -169,7 +227,10 @@ class CataloguePageController(Controller):
         competencies = await catalogue.list_competencies(scope)
         if filters.competency_id not in {c.id for c in competencies}:
             filters.competency_id = None
-        courses = await catalogue.list_courses(
+        order = ORDERS[filters.sort]
+        # "more" grows the list: page n shows the first n x PER_PAGE courses, so a link or
+        # the back button shows everything the learner had scrolled through
+        courses, total = await catalogue.search_courses(
             scope,
             q=filters.q or None,
             competency_id=filters.competency_id,
@@ -177,10 +238,13 @@ class CataloguePageController(Controller):
             course_format=filters.course_format or None,
             max_minutes=filters.max_minutes,
             max_cost_cents=0 if filters.free_only else None,
-            limit=100,
+            sort=order.sort,
+            descending=order.descending,
+            limit=filters.page * PER_PAGE,
         )
         organisation = await _organisation(db_session, principal)
         budget = await budgets.my_budget(scope, organisation)
+        shown = len(courses)
         return render(
             request,
             "catalogue.html",
@@ -189,7 +253,15 @@ class CataloguePageController(Controller):
                 "competencies": competencies,
                 "formats": [(key, gettext(label)) for key, label in FORMAT_LABELS.items()],
                 "durations": [(m, duration_label(m)) for m in DURATION_CHOICES],
+                "orders": [(key, gettext(o.label)) for key, o in ORDERS.items()],
                 "courses": [_card(c, locale) for c in courses],
+                "total": total,
+                "more_url": filters.url(page=filters.page + 1) + f"#course-{shown + 1}"
+                if shown < total and filters.page < MAX_PAGES
+                else None,
+                "clear_url": filters.url(
+                    q="", competency="", format="", max_minutes="", hot="", free="", page=""
+                ),
                 "budget_left": euros(budget.left_cents, locale),
                 "budget_pending": euros(budget.pending_cents, locale)
                 if budget.pending_cents

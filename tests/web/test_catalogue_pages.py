@@ -80,7 +80,11 @@ async def test_search_and_filters_narrow_the_list(
             "Leiderschap in de praktijk",
         ]
         assert "Globex" not in page.text
-        assert "€\xa01.295,50" in page.text and "Gratis" in page.text and "Gevraagde vaardigheid" in page.text
+        assert (
+            "€\xa01.295,50" in page.text
+            and "Gratis" in page.text
+            and "Gevraagde vaardigheid" in page.text
+        )
         assert "16 uur" in page.text and "2 uur" in page.text and "Klassikaal" in page.text
 
         assert _titles((await client.get("/catalogue", params={"q": "excel"})).text) == [
@@ -100,7 +104,7 @@ async def test_search_and_filters_narrow_the_list(
         assert _titles(short.text) == ["Feedback geven (Acme)"]
         free = await client.get("/catalogue", params={"free": "1", "q": "leiderschap"})
         assert _titles(free.text) == []
-        assert "Niets gevonden — probeer een ander woord" in free.text
+        assert "Geen cursussen gevonden" in free.text
         # nonsense from a hand-edited URL is ignored, not an error
         odd = await client.get(
             "/catalogue",
@@ -266,6 +270,101 @@ async def test_requesting_budget_for_a_paid_course_once_shows_it_pending(
         # a colleague's request is theirs: my page still offers the request
         page = await other.get(f"/catalogue/{ids['lead']}")
         assert "Deze training aanvragen" in page.text
+
+
+async def _many_courses(ctx: AppContext, world: World, count: int) -> None:
+    """``count`` more courses "Cursus 01", "Cursus 02", ...; every third one hot."""
+    async with ctx.sessionmaker() as session:
+        session.add_all(
+            Course(
+                organisation_id=world.a.id,
+                title=f"Cursus {n:02d}",
+                format="elearning",
+                duration_minutes=10 + n,
+                hot_skill=n % 3 == 0,
+            )
+            for n in range(1, count + 1)
+        )
+        await session.commit()
+
+
+def _more_link(html: str) -> str | None:
+    match = re.search(r'<a class="button more-link" href="([^"]+)"', html)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+async def test_the_catalogue_shows_twelve_courses_and_more_on_request(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    await _many_courses(ctx, world, 29)  # with the world's own course: 30
+    async with signed_in_client(app, world.a.users["employee"].email) as client:
+        first = await client.get("/catalogue")
+        assert len(_titles(first.text)) == 12
+        assert "30 cursussen" in first.text and "12 van 30 getoond" in first.text
+        assert _titles(first.text)[:3] == ["Cursus 03", "Cursus 06", "Cursus 09"]  # hot first
+        more = _more_link(first.text)
+        assert more == "/catalogue?page=2#course-13"
+
+        # page 2 is the first 24: a reload or a shared link shows what was scrolled through
+        second = await client.get(more)
+        assert _titles(second.text)[:12] == _titles(first.text)
+        assert len(_titles(second.text)) == 24 and 'id="course-13"' in second.text
+        last = await client.get(_more_link(second.text) or "")
+        assert len(_titles(last.text)) == 30 and "30 van 30 getoond" in last.text
+        assert _more_link(last.text) is None
+        assert len(set(_titles(last.text))) == 30, "no course twice, none left out"
+
+        # nonsense pages are the first or the last, never an error
+        for page in ("0", "-3", "abc", "99999999999"):
+            odd = await client.get("/catalogue", params={"page": page})
+            assert odd.status_code == 200 and _titles(odd.text)
+
+
+async def test_filters_search_and_order_stay_in_the_url_and_the_more_link(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    await _many_courses(ctx, world, 29)
+    async with signed_in_client(app, world.a.users["employee"].email) as client:
+        view = {"q": "cursus", "max_minutes": "30", "sort": "title", "lang": "en"}
+        page = await client.get("/catalogue", params=view)
+        # 10 + n <= 30: Cursus 01 .. Cursus 20, by title
+        assert _titles(page.text) == [f"Cursus {n:02d}" for n in range(1, 13)]
+        assert "20 courses" in page.text and "12 of 20 shown" in page.text
+        more = _more_link(page.text) or ""
+        assert more.startswith("/catalogue?") and more.endswith("#course-13")
+        assert dict(re.findall(r"[?&](\w+)=([^&#]+)", more)) == {**view, "page": "2"}
+        rest = await client.get(more)
+        assert _titles(rest.text) == [f"Cursus {n:02d}" for n in range(1, 21)]
+        assert _more_link(rest.text) is None
+
+        # the order form keeps the search and filters; the search form keeps the order
+        hidden = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text)
+        assert ("q", "cursus") in hidden and ("max_minutes", "30") in hidden
+        assert ("sort", "title") in hidden and ("lang", "en") in hidden
+        assert 'value="title" selected' in page.text
+
+        newest = await client.get("/catalogue", params={**view, "sort": "short"})
+        assert _titles(newest.text)[:2] == ["Cursus 01", "Cursus 02"]
+        unknown = await client.get("/catalogue", params={**view, "sort": "'; drop"})
+        assert unknown.status_code == 200 and len(_titles(unknown.text)) == 12
+
+
+async def test_filters_that_match_nothing_offer_to_clear_them(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    await _many_courses(ctx, world, 3)
+    async with signed_in_client(app, world.a.users["employee"].email) as client:
+        page = await client.get(
+            "/catalogue", params={"q": "sterrenkunde", "free": "1", "sort": "cheap"}
+        )
+        assert _titles(page.text) == [] and "0 cursussen" in page.text
+        assert "Geen cursussen gevonden" in page.text
+        assert "Probeer een ander woord of filter minder." in page.text
+        clear = re.search(
+            r'<a class="button button-primary" href="([^"]+)">Filter wissen', page.text
+        )
+        assert clear and clear.group(1) == "/catalogue?sort=cheap"
+        assert len(_titles((await client.get(clear.group(1))).text)) == 4
 
 
 def _visible_text(html: str) -> str:

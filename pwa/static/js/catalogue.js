@@ -1,0 +1,43 @@
+/* The catalogue, enhanced: the page works without this file (plain GET forms and links).
+ *
+ * - the order applies as soon as it is picked (without JS: the "Sort" button);
+ * - "Show more courses" appends the next courses in place instead of loading the page
+ *   again, and puts the new address in the history, so a reload or a shared link shows
+ *   the same courses (the server shows page n as the first n pages).
+ */
+"use strict";
+
+(() => {
+  const sortForm = document.querySelector(".sort-form[data-autosubmit]");
+  if (sortForm) {
+    const button = sortForm.querySelector("button");
+    if (button) button.hidden = true;
+    sortForm.querySelector("select").addEventListener("change", () => sortForm.submit());
+  }
+
+  const list = document.querySelector(".course-list");
+  document.addEventListener("click", async (event) => {
+    const link = event.target.closest(".more-link");
+    if (!link || !list || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    if (link.getAttribute("aria-busy") === "true") return;
+    link.setAttribute("aria-busy", "true");
+    try {
+      const response = await fetch(link.href, { credentials: "same-origin" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const have = list.children.length;
+      const cards = [...page.querySelectorAll(".course-list > li")].slice(have);
+      cards.forEach((card) => list.append(document.importNode(card, true)));
+      const more = page.querySelector("#more");
+      if (more) document.querySelector("#more").replaceWith(document.importNode(more, true));
+      const url = new URL(link.href);
+      url.hash = "";
+      history.replaceState(history.state, "", url);
+      const first = cards.length ? list.children[have].querySelector("a") : null;
+      if (first) first.focus();
+    } catch (error) {
+      window.location.href = link.href; // let the server do it
+    }
+  });
+})();
