@@ -82,6 +82,7 @@ from backend.web.log_page import LogPageController
 from backend.web.pages import choose_locale, render
 from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
+from backend.web.recommendation_pages import RecommendationPageController
 from backend.web.settings_page import SettingsPageController
 from backend.web.setup_page import SetupPageController
 from backend.web.team_page import TeamPageController
@@ -179,6 +180,7 @@ ROUTE_HANDLERS: list[Any] = [
     WebController,
     CataloguePageController,
     ProgressPageController,
+    RecommendationPageController,
     TeamPageController,
     LogPageController,
     SettingsPageController,

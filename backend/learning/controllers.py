@@ -55,6 +55,7 @@ from backend.learning.service import record_events, record_moment
 from backend.learning.today import today_for
 from backend.learning.webhook import WebhookError, parse_delivery, verify_signature
 from backend.learning.webhook_secrets import decrypt_secret
+from backend.recommendations.services import recommendations_for
 from backend.tenancy import OrgScope
 
 MAX_BATCH = 1000
@@ -430,7 +431,12 @@ class LearnerController(Controller):
     @get("/today", summary="Everything the Today screen shows, in one call")
     async def today(self, org: OrgScope, principal: Principal) -> TodayOut:
         user = await org.get(User, principal.user_id, what="user")
-        return await today_for(org.session, await org.organisation(), user)
+        organisation = await org.organisation()
+        summary = await today_for(org.session, organisation, user)
+        summary.recommendations = await recommendations_for(
+            org.session, organisation, user, streak_at_risk=summary.streak.at_risk
+        )
+        return summary
 
     @post(
         "/moments",

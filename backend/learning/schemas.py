@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from backend.accounts.schemas import Schema  # extra fields and U+0000 are refused
+from backend.recommendations.schemas import RecommendationOut
 
 
 class LearnerRef(Schema):
@@ -139,6 +140,8 @@ class TodayOut(BaseModel):
     minutes_today: int
     challenges: list[ChallengeSummary]
     newest_badges: list[BadgeSummary]
+    # the top recommended next courses, each with its reason (backend.recommendations)
+    recommendations: list[RecommendationOut] = Field(default_factory=list)
 
 
 class MomentResult(BaseModel):

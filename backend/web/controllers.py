@@ -29,6 +29,7 @@ from backend.auth.principal import Principal
 from backend.db.models import EventKind, LearningEvent, Organisation, Role, User
 from backend.deps import app_context
 from backend.learning.today import today_for
+from backend.recommendations.services import recommendations_for
 from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render, signed_in
 from backend.web.setup_page import has_organisations
 from pwa.i18n import gettext, set_locale
@@ -112,6 +113,9 @@ class WebController(Controller):
             )
         ).one()
         summary = await today_for(db_session, org, user)
+        summary.recommendations = await recommendations_for(
+            db_session, org, user, streak_at_risk=summary.streak.at_risk, locale=locale
+        )
         now = local_now(principal.timezone)
         today = now.date()
         recent_rows = (
