@@ -27,6 +27,7 @@ from backend.audit.controllers import AuditController
 from backend.auth.middleware import AuthenticationMiddleware, LearnloopCSRFMiddleware
 from backend.auth.sessions import SessionCookieConfig
 from backend.badges.controllers import (
+    BadgeAwardController,
     BadgeController,
     BadgeCredentialController,
     MyBadgesController,
@@ -163,6 +164,7 @@ ROUTE_HANDLERS: list[Any] = [
     LearnerController,
     BadgeController,
     MyBadgesController,
+    BadgeAwardController,
     BadgeCredentialController,
     ChallengeController,
     TeamChallengeController,

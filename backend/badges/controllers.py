@@ -9,11 +9,13 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import QueryParameter
+from litestar.response import Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.guards import requires_ld_admin, requires_user
 from backend.auth.principal import Principal
 from backend.badges import services
+from backend.badges.credential_page import credential_view, wants_html
 from backend.badges.credentials import (
     JSON_LD_MEDIA_TYPE,
     JWT_MEDIA_TYPE,
@@ -33,9 +35,13 @@ from backend.badges.schemas import (
     BadgeUpdate,
     BadgeWallItem,
     EmblemIn,
+    RevokedOut,
+    RevokeIn,
 )
 from backend.deps import app_context, provide_scope
 from backend.tenancy import OrgScope
+from backend.web.pages import not_found_page, render
+from pwa.i18n import SUPPORTED_LOCALES, negotiate
 
 MAX_DB_ID = 2**31 - 1
 
@@ -149,6 +155,30 @@ class BadgeController(Controller):
         return await services.preview_badge(org, data)
 
 
+class BadgeAwardController(Controller):
+    path = "/api/v1/badges/awards"
+    tags = ["badges"]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @post(
+        "/{public_id:str}/revoke",
+        guards=[requires_ld_admin],
+        status_code=200,
+        summary="Revoke an awarded tier: its credential page says so and why, verifiers get "
+        "410 Gone (L&D admin)",
+    )
+    async def revoke(
+        self, org: OrgScope, principal: Principal, public_id: str, data: RevokeIn
+    ) -> RevokedOut:
+        award = await services.revoke_award(org, principal, public_id, data.reason)
+        assert award.revoked_at is not None
+        return RevokedOut(
+            public_id=award.public_id,
+            revoked_at=award.revoked_at,
+            revocation_reason=award.revocation_reason,
+        )
+
+
 class MyBadgesController(Controller):
     path = "/api/v1/me/badges"
     tags = ["me"]
@@ -169,6 +199,15 @@ def _not_found(detail: str) -> Response[Any]:
     )
 
 
+def _page_locale(request: Request[Any, Any, Any], organisation_locale: str | None) -> str:
+    """?lang= first, then the reader's browser, then the issuing organisation's language."""
+    wanted = request.query_params.get("lang")
+    if wanted in SUPPORTED_LOCALES:
+        return str(wanted)
+    default = "en" if (organisation_locale or "").startswith("en") else "nl"
+    return negotiate(request.headers.get("accept-language"), default=default)
+
+
 def _json_ld(document: dict[str, Any]) -> Response[Any]:
     return Response(document, media_type=JSON_LD_MEDIA_TYPE)
 
@@ -181,28 +220,71 @@ class BadgeCredentialController(Controller):
 
     @get(
         "/badges/credentials/{public_id:str}",
-        summary="An awarded badge as an Open Badges 3.0 credential (JSON-LD, or VC-JWT with "
-        "a .jwt suffix or ?format=jwt)",
+        summary="An awarded badge: a page for people (Accept: text/html), else the Open Badges "
+        "3.0 credential as JSON-LD (or a VC-JWT with a .jwt suffix or ?format=jwt; a .json "
+        "suffix or ?format=json forces JSON-LD); 410 once revoked",
         opt={"public": True},
     )
     async def credential(
         self,
+        request: Request[Any, Any, Any],
         state: State,
         db_session: AsyncSession,
         public_id: str,
         response_format: Annotated[str | None, QueryParameter(name="format", max_length=10)] = None,
-    ) -> Response[Any]:
+    ) -> Response[Any] | Template:
         as_jwt = response_format == "jwt" or public_id.endswith(".jwt")
+        as_data = as_jwt or response_format == "json" or public_id.endswith(".json")
+        as_page = not as_data and wants_html(request.headers.get("accept"))
         public_id = public_id.removesuffix(".jwt").removesuffix(".json")
         settings = app_context(state).settings
         record = await services.find_award(db_session, public_id[:40])
         if record is None:
+            if as_page:
+                return not_found_page(request, _page_locale(request, None))
             return _not_found("no badge credential with this id")
         credential = build_credential(services.credential_content(record, settings))
+        key = BadgeSigningKey.from_settings(settings)
+        if as_page:
+            locale = _page_locale(request, record.organisation.default_locale)
+            view = credential_view(record, credential, key, locale)
+            page = render(request, "credential.html", {"view": view}, locale=locale)
+            page.headers["Vary"] = "Accept, Accept-Language"
+            return page
+        award = record.award
+        if award.revoked_at is not None:
+            return Response(
+                {
+                    "status_code": 410,
+                    "detail": "this badge credential was revoked",
+                    "revoked": True,
+                    "revokedAt": award.revoked_at.isoformat(),
+                    "revocationReason": award.revocation_reason,
+                },
+                status_code=410,
+                media_type=MediaType.JSON,
+                headers={"Vary": "Accept"},
+            )
         if as_jwt:
-            token = vc_jwt(credential, BadgeSigningKey.from_settings(settings))
+            token = vc_jwt(credential, key)
             return Response(token.encode("ascii"), media_type=JWT_MEDIA_TYPE)
-        return _json_ld(credential)
+        return Response(credential, media_type=JSON_LD_MEDIA_TYPE, headers={"Vary": "Accept"})
+
+    @get(
+        "/badges/credentials/{public_id:str}/emblem",
+        summary="The emblem of an awarded badge (SVG or PNG), for its public page",
+        opt={"public": True},
+        media_type="image/*",
+    )
+    async def credential_emblem(self, db_session: AsyncSession, public_id: str) -> Response[Any]:
+        record = await services.find_award(db_session, public_id[:40])
+        if record is None:
+            return _not_found("no badge credential with this id")
+        media_type, data = await services.credential_emblem(db_session, record)
+        headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
+        if media_type == SVG_MEDIA_TYPE:
+            headers["Content-Security-Policy"] = SVG_CSP
+        return Response(data, media_type=media_type, headers=headers)
 
     @get(
         "/badges/issuers/{organisation_id:int}",

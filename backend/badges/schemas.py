@@ -182,3 +182,13 @@ class BadgeStatsOut(BaseModel):
     learners: int
     earned: list[TierCountOut]
     qualify_today: list[TierCountOut]
+
+
+class RevokeIn(Schema):
+    reason: str = Field(max_length=300)
+
+
+class RevokedOut(BaseModel):
+    public_id: str
+    revoked_at: datetime
+    revocation_reason: str

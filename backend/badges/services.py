@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from litestar.exceptions import ClientException
+from litestar.exceptions import ClientException, NotFoundException
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -485,6 +485,7 @@ class AwardRecord:
     badge: BadgeDefinitionRow | None
     competency_names: dict[int, str]
     streak_mode: StreakMode
+    learner_name: str = ""
 
 
 async def find_award(session: AsyncSession, public_id: str) -> AwardRecord | None:
@@ -496,9 +497,11 @@ async def find_award(session: AsyncSession, public_id: str) -> AwardRecord | Non
         return None
     org_id = award.organisation_id
     organisation = await _organisation(session, org_id)
-    email = (
+    email, learner_name = (
         await session.exec(
-            select(User.email).where(User.id == award.user_id, User.organisation_id == org_id)
+            select(User.email, User.display_name).where(
+                User.id == award.user_id, User.organisation_id == org_id
+            )
         )
     ).one()
     badge = (
@@ -528,7 +531,58 @@ async def find_award(session: AsyncSession, public_id: str) -> AwardRecord | Non
         badge=badge,
         competency_names=names,
         streak_mode=org_rules(organisation).streak.mode,
+        learner_name=learner_name,
     )
+
+
+async def credential_emblem(session: AsyncSession, record: AwardRecord) -> tuple[str, bytes]:
+    """(media type, bytes) of the emblem of the badge behind a public credential."""
+    badge = record.badge
+    if badge is None or badge.id is None:
+        return SVG_MEDIA_TYPE, render_emblem(default_design(record.award.badge_code, ""))
+    emblem = (
+        await session.exec(
+            select(BadgeEmblem).where(
+                BadgeEmblem.badge_id == badge.id,
+                BadgeEmblem.organisation_id == record.award.organisation_id,
+            )
+        )
+    ).first()
+    if emblem is not None:
+        return emblem.media_type, emblem.data
+    kind = str((badge.criterion or {}).get("kind", ""))
+    return SVG_MEDIA_TYPE, render_emblem(default_design(badge.code, kind))
+
+
+async def revoke_award(
+    scope: OrgScope, principal: Principal, public_id: str, reason: str
+) -> BadgeAward:
+    """Withdraw an awarded tier (L&D): its credential page says it was revoked, and why, and
+    verifiers get 410 Gone; it is kept, so the link does not silently vanish."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise _bad("reason: say why the badge is revoked (the credential page shows it)")
+    if len(reason) > 300:
+        raise _bad("reason: at most 300 characters")
+    rows = await scope.all(scope.select(BadgeAward).where(BadgeAward.public_id == public_id[:40]))
+    if not rows:
+        raise NotFoundException(f"badge award {public_id[:40]} not found")
+    row = rows[0]
+    if row.revoked_at is not None:
+        raise ClientException("this badge award is already revoked", status_code=409)
+    row.revoked_at = utcnow()
+    row.revocation_reason = reason
+    scope.session.add(row)
+    audit.record(
+        scope,
+        "badge_award.revoke",
+        target_type="badge_award",
+        target_id=row.id,
+        summary=f"Revoked {row.badge_code} ({row.tier}) of learner {row.user_id}",
+        details={"public_id": row.public_id, "reason": reason},
+    )
+    await scope.session.commit()
+    return row
 
 
 async def issuing_organisation(session: AsyncSession, organisation_id: int) -> Organisation | None:

@@ -360,6 +360,9 @@ class BadgeAward(SQLModel, table=True):
     evidence: list[str] = _json(list)
     public_id: str = Field(max_length=40, unique=True)
     awarded_at: datetime = _ts()
+    # L&D withdrew it (awarded by mistake, fraud): its public page says so, verifiers get 410
+    revoked_at: datetime | None = _ts(nullable=True)
+    revocation_reason: str = Field(default="", max_length=300)
 
 
 class Challenge(SQLModel, table=True):
