@@ -33,7 +33,7 @@ from gamification.badges import (
 )
 from gamification.challenges import ChallengeDefinition, ChallengeTally, tally_challenge
 from gamification.events import EventKind, LearningFact
-from gamification.goals import DatedGoal, GoalTally, tally_goal
+from gamification.goals import MAX_FINISHED_GOALS, DatedGoal, FinishedGoal, GoalTally, tally_goal
 from gamification.periods import DateRange, iso_week_label, local_day, require_aware
 from gamification.rules import OrgRules
 from gamification.state import (
@@ -503,6 +503,39 @@ def add_dated_goal(
     facts = state.history if history is None else tuple(history)
     tallies = {**state.goal_tallies, goal.tally_key: tally_goal(goal, facts)}
     return replace(state, dated_goals=(*state.dated_goals, goal), goal_tallies=tallies)
+
+
+def edit_dated_goal(
+    state: LearnerState, goal: DatedGoal, history: Iterable[LearningFact] | None = None
+) -> LearnerState:
+    """Replace the dated goal with ``goal``'s id by ``goal`` (a new due date, count or set of
+    courses) and count it again from ``history`` (as :func:`add_dated_goal` needs it).
+
+    A goal already paid stays paid: its XP is not paid again when it is reached again.
+    """
+    if all(g.goal_id != goal.goal_id for g in state.dated_goals):
+        raise ValueError(f"goal {goal.goal_id!r} does not exist")
+    if history is None and state.fact_count and not state.history:
+        raise MissingHistory([goal.tally_key])
+    facts = state.history if history is None else tuple(history)
+    goals = tuple(goal if g.goal_id == goal.goal_id else g for g in state.dated_goals)
+    keys = {g.tally_key for g in goals}
+    tallies = {k: t for k, t in state.goal_tallies.items() if k in keys}
+    tallies[goal.tally_key] = tally_goal(goal, facts)
+    return replace(state, dated_goals=goals, goal_tallies=tallies)
+
+
+def finish_dated_goal(state: LearnerState, goal_id: str, today: date) -> LearnerState:
+    """Close a dated goal on local day ``today``, reached or given up: it leaves the open
+    goals for the finished ones (the newest :data:`MAX_FINISHED_GOALS` are kept)."""
+    goal = next((g for g in state.dated_goals if g.goal_id == goal_id), None)
+    if goal is None:
+        raise ValueError(f"goal {goal_id!r} does not exist")
+    progress = state.dated_goal_progress(goal, today)
+    finished = FinishedGoal(goal, today, progress.done, progress.reached_on)
+    closed = remove_dated_goal(state, goal_id)
+    kept = (*state.finished_goals, finished)[-MAX_FINISHED_GOALS:]
+    return replace(closed, finished_goals=kept)
 
 
 def remove_dated_goal(state: LearnerState, goal_id: str) -> LearnerState:

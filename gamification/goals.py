@@ -23,6 +23,7 @@ from gamification.jsondoc import (
     content_digest,
     read_date,
     read_int,
+    read_list,
     read_optional_int,
     read_optional_str,
     read_str,
@@ -125,6 +126,11 @@ class DatedGoalKind(StrEnum):
 
     COURSE_COMPLETION = "course_completion"
     COMPETENCY_EVENTS = "competency_events"
+    COURSES = "courses"
+
+
+MAX_GOAL_COURSES = 10
+"""A goal of a set of courses holds at most this many."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class DatedGoal:
 
     ``course_completion``: complete ``course_id``. ``competency_events``: ``target_count``
     facts in ``competency_id`` (of ``event_kind`` if given, else any learning activity).
+    ``courses``: complete each of ``course_ids`` (``target_count`` is their number).
     """
 
     goal_id: str
@@ -143,6 +150,7 @@ class DatedGoal:
     competency_id: int | None = None
     target_count: int = 1
     event_kind: EventKind | None = None
+    course_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.due_on < self.set_on:
@@ -151,6 +159,16 @@ class DatedGoal:
             raise ValueError(f"goal {self.goal_id!r} needs a course_id")
         if self.kind is DatedGoalKind.COMPETENCY_EVENTS and self.competency_id is None:
             raise ValueError(f"goal {self.goal_id!r} needs a competency_id")
+        if self.kind is DatedGoalKind.COURSES:
+            ids = self.course_ids
+            if not 1 <= len(ids) <= MAX_GOAL_COURSES or len(set(ids)) != len(ids):
+                raise ValueError(
+                    f"goal {self.goal_id!r} needs 1 to {MAX_GOAL_COURSES} different courses"
+                )
+            if self.target_count != len(ids):
+                raise ValueError(f"goal {self.goal_id!r} counts each of its courses once")
+        elif self.course_ids:
+            raise ValueError(f"goal {self.goal_id!r} of kind {self.kind} has no course_ids")
         if self.target_count < 1:
             raise ValueError(f"goal {self.goal_id!r} needs a target_count >= 1")
 
@@ -161,7 +179,7 @@ class DatedGoal:
 
     def to_dict(self) -> JsonDict:
         """JSON-compatible form."""
-        return {
+        doc: JsonDict = {
             "goal_id": self.goal_id,
             "kind": self.kind.value,
             "set_on": self.set_on.isoformat(),
@@ -171,6 +189,9 @@ class DatedGoal:
             "target_count": self.target_count,
             "event_kind": self.event_kind.value if self.event_kind else None,
         }
+        if self.course_ids:  # only then: older goals keep their document, so their tally key
+            doc["course_ids"] = list(self.course_ids)
+        return doc
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatedGoal:
@@ -185,6 +206,45 @@ class DatedGoal:
             competency_id=read_optional_int(data, "competency_id"),
             target_count=read_int(data, "target_count", 1),
             event_kind=EventKind(event_kind) if event_kind else None,
+            course_ids=tuple(int(c) for c in read_list(data, "course_ids")),
+        )
+
+
+MAX_FINISHED_GOALS = 30
+"""A learner's finished goals kept (the newest): the list is history, not a ledger."""
+
+
+@dataclass(frozen=True)
+class FinishedGoal:
+    """A dated goal the learner closed on ``finished_on``: reached on ``reached_on``, or
+    given up (``reached_on`` is None) with ``done`` of its target."""
+
+    goal: DatedGoal
+    finished_on: date
+    done: int
+    reached_on: date | None = None
+
+    def to_dict(self) -> JsonDict:
+        """JSON-compatible form."""
+        return {
+            "goal": self.goal.to_dict(),
+            "finished_on": self.finished_on.isoformat(),
+            "done": self.done,
+            "reached_on": self.reached_on.isoformat() if self.reached_on else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FinishedGoal:
+        """Inverse of :meth:`to_dict`."""
+        goal = data.get("goal")
+        if not isinstance(goal, Mapping):
+            raise ValueError(f"a finished goal holds its goal, got {data!r}")
+        reached = read_optional_str(data, "reached_on")
+        return cls(
+            goal=DatedGoal.from_dict(goal),
+            finished_on=read_date(data, "finished_on"),
+            done=read_int(data, "done", 0),
+            reached_on=date.fromisoformat(reached) if reached else None,
         )
 
 
@@ -204,6 +264,8 @@ def counts_for_goal(goal: DatedGoal, fact: LearningFact) -> bool:
     """Whether ``fact`` counts towards ``goal`` (ignoring its date window)."""
     if goal.kind is DatedGoalKind.COURSE_COMPLETION:
         return fact.kind is EventKind.COMPLETION and fact.course_id == goal.course_id
+    if goal.kind is DatedGoalKind.COURSES:
+        return fact.kind is EventKind.COMPLETION and fact.course_id in goal.course_ids
     if goal.competency_id not in fact.competency_ids:
         return False
     return fact.kind is goal.event_kind if goal.event_kind else fact.counts_as_activity
@@ -239,17 +301,22 @@ def dated_goal_result(
 class GoalTally:
     """A dated goal's total inside its window: the number of counting facts, the earliest
     ``target_count`` of their days (so the day it was reached does not depend on arrival
-    order), and for a course goal the progress minutes and course duration seen."""
+    order), and for a course goal the progress minutes and course duration seen. For a
+    goal of a set of courses, ``course_days`` holds each finished course's first day and
+    the count and days follow from it (a course finished twice counts once)."""
 
     count: int = 0
     first_days: tuple[date, ...] = ()
     progress_minutes: int = 0
     course_duration: int = 0
+    course_days: tuple[tuple[int, date], ...] = ()
 
     def plus(self, goal: DatedGoal, fact: LearningFact) -> GoalTally:
         """This tally with ``fact`` added (any fact: the window and rule are checked here)."""
         if not goal.set_on <= fact.local_date <= goal.due_on:
             return self
+        if goal.kind is DatedGoalKind.COURSES:
+            return self._plus_course(goal, fact)
         count, first_days = self.count, self.first_days
         if counts_for_goal(goal, fact):
             count += 1
@@ -268,6 +335,20 @@ class GoalTally:
             return self
         return GoalTally(count, first_days, minutes, duration)
 
+    def _plus_course(self, goal: DatedGoal, fact: LearningFact) -> GoalTally:
+        if not counts_for_goal(goal, fact):
+            return self
+        days = dict(self.course_days)
+        course_id = fact.course_id
+        assert course_id is not None
+        known = days.get(course_id)
+        if known is not None and known <= fact.local_date:
+            return self
+        days[course_id] = fact.local_date
+        course_days = tuple(sorted(days.items()))
+        first_days = tuple(sorted(days.values()))
+        return GoalTally(len(course_days), first_days, 0, 0, course_days)
+
     def progress(self, goal: DatedGoal, today: date) -> DatedGoalProgress:
         """Progress and pace on ``today``."""
         done = min(self.count, goal.target_count)
@@ -279,24 +360,36 @@ class GoalTally:
         return dated_goal_result(goal, done, fraction, reached_on, today)
 
     def to_json(self) -> list[Any]:
-        """Compact form: ``[count, [day ordinals], progress minutes, course duration]``."""
-        return [
+        """Compact form: ``[count, [day ordinals], progress minutes, course duration]``,
+        plus ``[[course id, day ordinal], ...]`` for a goal of a set of courses."""
+        doc: list[Any] = [
             self.count,
             [d.toordinal() for d in self.first_days],
             self.progress_minutes,
             self.course_duration,
         ]
+        if self.course_days:
+            doc.append([[course, day.toordinal()] for course, day in self.course_days])
+        return doc
 
     @classmethod
     def from_json(cls, data: Any) -> GoalTally:
         """Inverse of :meth:`to_json`."""
-        if not isinstance(data, list) or len(data) != 4 or not isinstance(data[1], list):
+        if not isinstance(data, list) or len(data) not in (4, 5) or not isinstance(data[1], list):
             raise ValueError(f"a goal tally is [count, [days], minutes, duration], got {data!r}")
+        course_days: tuple[tuple[int, date], ...] = ()
+        if len(data) == 5:
+            if not isinstance(data[4], list) or not all(
+                isinstance(pair, list) and len(pair) == 2 for pair in data[4]
+            ):
+                raise ValueError(f"a goal tally's courses are [[course, day]], got {data!r}")
+            course_days = tuple((int(c), date.fromordinal(int(d))) for c, d in data[4])
         return cls(
             int(data[0]),
             tuple(date.fromordinal(int(d)) for d in data[1]),
             int(data[2]),
             int(data[3]),
+            course_days,
         )
 
 

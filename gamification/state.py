@@ -39,7 +39,7 @@ from typing import Any
 from gamification.badges import BadgeTally
 from gamification.challenges import ChallengeDefinition, ChallengeProgress, ChallengeTally
 from gamification.events import LearningFact
-from gamification.goals import DatedGoal, DatedGoalProgress, GoalTally
+from gamification.goals import DatedGoal, DatedGoalProgress, FinishedGoal, GoalTally
 from gamification.jsondoc import (
     JsonDict,
     parse_date,
@@ -155,6 +155,7 @@ class LearnerState:
     - ``awarded_badges``: ``(code, tier)`` pairs awarded.
     - ``badge_tallies`` / ``challenge_tallies`` / ``goal_tallies``: per-rule totals.
     - ``pauses``, ``weekly_goal_minutes``, ``dated_goals``: the learner's own settings.
+    - ``finished_goals``: dated goals the learner closed, newest last (a bounded history).
     - ``streak``: the streak as of the last apply/refresh; ``streak_checkpoint`` where the
       next walk may start.
     - ``history``: the facts of a converted version-1 document, until they are tallied
@@ -179,6 +180,7 @@ class LearnerState:
     pauses: tuple[DateRange, ...] = ()
     weekly_goal_minutes: int = 60
     dated_goals: tuple[DatedGoal, ...] = ()
+    finished_goals: tuple[FinishedGoal, ...] = ()
     streak: StreakStatus = field(default_factory=StreakStatus)
     streak_checkpoint: StreakCheckpoint | None = None
     history: tuple[LearningFact, ...] = field(default=(), compare=False, repr=False)
@@ -257,7 +259,11 @@ class LearnerState:
             "streak_checkpoint": (
                 self.streak_checkpoint.to_dict() if self.streak_checkpoint else None
             ),
-        }
+        } | (
+            {"finished_goals": [f.to_dict() for f in self.finished_goals]}
+            if self.finished_goals
+            else {}
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearnerState:
@@ -304,6 +310,9 @@ class LearnerState:
             pauses=tuple(DateRange.from_dict(p) for p in read_list(data, "pauses")),
             weekly_goal_minutes=read_int(data, "weekly_goal_minutes", 60),
             dated_goals=tuple(DatedGoal.from_dict(g) for g in read_list(data, "dated_goals")),
+            finished_goals=tuple(
+                FinishedGoal.from_dict(f) for f in read_list(data, "finished_goals")
+            ),
             streak=StreakStatus.from_dict(read_mapping(data, "streak")),
             streak_checkpoint=(
                 StreakCheckpoint.from_dict(checkpoint) if isinstance(checkpoint, Mapping) else None

@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Annotated
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, delete, get, patch, post, put
 from litestar.di import Provide
 from litestar.params import Parameter
 
@@ -11,8 +11,10 @@ from backend.auth.guards import requires_user
 from backend.deps import provide_scope
 from backend.progress import services
 from backend.progress.schemas import (
+    DatedGoalChange,
     DatedGoalIn,
     DatedGoalOut,
+    FinishedGoalOut,
     GoalsOut,
     HistoryPage,
     LeaderboardOut,
@@ -40,7 +42,10 @@ class MyGoalsController(Controller):
     guards = [requires_user]
     dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
 
-    @get("/", summary="My weekly minutes goal and dated goals, with progress and pace")
+    @get(
+        "/",
+        summary="My weekly minutes goal, open dated goals with progress and pace, finished ones",
+    )
     async def list_goals(self, org: OrgScope) -> GoalsOut:
         return await services.my_goals(org)
 
@@ -48,11 +53,33 @@ class MyGoalsController(Controller):
     async def set_weekly(self, org: OrgScope, data: WeeklyGoalIn) -> GoalsOut:
         return await services.set_weekly_goal(org, data.minutes)
 
-    @post("/", summary="Add a dated goal: finish a course, or learn n times in a competency")
+    @post(
+        "/",
+        summary="Add a dated goal: finish a course or a set of courses, or learn n times in a competency",
+    )
     async def add_goal(self, org: OrgScope, data: DatedGoalIn) -> DatedGoalOut:
         return await services.add_dated_goal(org, data)
 
-    @delete("/{goal_id:str}", summary="Remove one of my dated goals")
+    @patch("/{goal_id:str}", summary="Change an open goal's due date, count or courses")
+    async def change_goal(
+        self,
+        org: OrgScope,
+        goal_id: Annotated[str, Parameter(pattern=GOAL_ID)],
+        data: DatedGoalChange,
+    ) -> DatedGoalOut:
+        return await services.change_dated_goal(org, goal_id, data)
+
+    @post(
+        "/{goal_id:str}/finish",
+        status_code=200,
+        summary="Finish one of my goals, reached or given up: it moves to the finished ones",
+    )
+    async def finish_goal(
+        self, org: OrgScope, goal_id: Annotated[str, Parameter(pattern=GOAL_ID)]
+    ) -> FinishedGoalOut:
+        return await services.finish_dated_goal(org, goal_id)
+
+    @delete("/{goal_id:str}", summary="Remove one of my dated goals (it leaves no trace)")
     async def remove_goal(
         self, org: OrgScope, goal_id: Annotated[str, Parameter(pattern=GOAL_ID)]
     ) -> None:

@@ -1,17 +1,20 @@
 """Request and response shapes of a learner's goals, pauses, history, XP chart and leaderboards."""
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from backend.accounts.schemas import Schema
+from gamification.goals import MAX_GOAL_COURSES
 
 MAX_WEEKLY_GOAL_MINUTES = 1200
 MAX_PAUSE_DAYS = 60
 
 PaceName = Literal["ahead", "on_track", "behind", "done", "missed"]
-DatedGoalKindName = Literal["finish_course", "competency_events"]
+DatedGoalKindName = Literal["finish_course", "competency_events", "courses"]
+MAX_GOAL_COUNT = 1000
+CourseIds = list[Annotated[int, Field(ge=1)]]
 
 
 class WeeklyGoalIn(Schema):
@@ -21,23 +24,39 @@ class WeeklyGoalIn(Schema):
 _GOAL_FIELDS: dict[str, frozenset[str]] = {
     "finish_course": frozenset({"course_id"}),
     "competency_events": frozenset({"competency_id", "count"}),
+    "courses": frozenset({"course_ids"}),
 }
+
+
+def _different(value: list[int] | None) -> list[int] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("each course only once")
+    return value
 
 
 class DatedGoalIn(Schema):
     """``finish_course``: finish ``course_id`` by ``due_on``.
-    ``competency_events``: learn ``count`` times in ``competency_id`` by ``due_on``."""
+    ``competency_events``: learn ``count`` times in ``competency_id`` by ``due_on``.
+    ``courses``: finish each of ``course_ids`` (1 to 10 courses) by ``due_on``."""
 
     kind: DatedGoalKindName
     # validated even when left out, so a missing one is reported under its own name
     course_id: int | None = Field(default=None, ge=1, validate_default=True)
     competency_id: int | None = Field(default=None, ge=1, validate_default=True)
-    count: int | None = Field(default=None, ge=1, le=1000, validate_default=True)
+    count: int | None = Field(default=None, ge=1, le=MAX_GOAL_COUNT, validate_default=True)
+    course_ids: CourseIds | None = Field(
+        default=None, min_length=1, max_length=MAX_GOAL_COURSES, validate_default=True
+    )
     due_on: date
 
-    @field_validator("course_id", "competency_id", "count")
+    @field_validator("course_ids")
     @classmethod
-    def _fits_kind(cls, value: int | None, info: ValidationInfo) -> int | None:
+    def _courses_once(cls, value: list[int] | None) -> list[int] | None:
+        return _different(value)
+
+    @field_validator("course_id", "competency_id", "count", "course_ids")
+    @classmethod
+    def _fits_kind(cls, value: object, info: ValidationInfo) -> object:
         kind = info.data.get("kind")
         if kind is None:  # the kind itself is invalid and reported as such
             return value
@@ -47,6 +66,20 @@ class DatedGoalIn(Schema):
         if not needed and value is not None:
             raise ValueError(f"not used by a {kind} goal")
         return value
+
+
+class DatedGoalChange(Schema):
+    """What can change on an open dated goal: its due date, the count of a
+    ``competency_events`` goal, the courses of a ``courses`` goal. Fields left out stay."""
+
+    due_on: date | None = None
+    count: int | None = Field(default=None, ge=1, le=MAX_GOAL_COUNT)
+    course_ids: CourseIds | None = Field(default=None, min_length=1, max_length=MAX_GOAL_COURSES)
+
+    @field_validator("course_ids")
+    @classmethod
+    def _courses_once(cls, value: list[int] | None) -> list[int] | None:
+        return _different(value)
 
 
 class WeeklyGoalOut(BaseModel):
@@ -59,6 +92,15 @@ class WeeklyGoalOut(BaseModel):
     pace: PaceName
 
 
+class GoalCourseRef(BaseModel):
+    id: int
+    title: str | None = Field(description="null: the course is no longer in the catalogue")
+
+
+class GoalCourseOut(GoalCourseRef):
+    finished: bool
+
+
 class DatedGoalOut(BaseModel):
     id: str
     kind: DatedGoalKindName
@@ -66,6 +108,9 @@ class DatedGoalOut(BaseModel):
     course_title: str | None = None
     competency_id: int | None = None
     competency_name: str | None = None
+    courses: list[GoalCourseOut] = Field(
+        default_factory=list, description="A courses goal's courses, each finished or not"
+    )
     set_on: date
     due_on: date
     done: int
@@ -75,9 +120,29 @@ class DatedGoalOut(BaseModel):
     reached_on: date | None = None
 
 
+class FinishedGoalOut(BaseModel):
+    id: str
+    kind: DatedGoalKindName
+    course_id: int | None = None
+    course_title: str | None = None
+    competency_id: int | None = None
+    competency_name: str | None = None
+    courses: list[GoalCourseRef] = Field(default_factory=list)
+    set_on: date
+    due_on: date
+    finished_on: date
+    done: int
+    target: int
+    outcome: Literal["reached", "given_up"]
+    reached_on: date | None = None
+
+
 class GoalsOut(BaseModel):
     weekly: WeeklyGoalOut
     dated: list[DatedGoalOut]
+    finished: list[FinishedGoalOut] = Field(
+        default_factory=list, description="Goals I closed, newest first"
+    )
 
 
 class PauseIn(Schema):

@@ -9,6 +9,7 @@ import base64
 import binascii
 import secrets
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,9 +36,13 @@ from backend.learning.rules import org_rules
 from backend.learning.service import lock_learner_states, sync_state_columns
 from backend.progress.schemas import (
     MAX_PAUSE_DAYS,
+    DatedGoalChange,
     DatedGoalIn,
     DatedGoalKindName,
     DatedGoalOut,
+    FinishedGoalOut,
+    GoalCourseOut,
+    GoalCourseRef,
     GoalsOut,
     HistoryItem,
     HistoryPage,
@@ -65,10 +70,12 @@ from gamification import (
 )
 from gamification import LearnerState as EngineState
 from gamification.engine import add_dated_goal as engine_add_dated_goal
+from gamification.engine import edit_dated_goal as engine_edit_dated_goal
+from gamification.engine import finish_dated_goal as engine_finish_dated_goal
 from gamification.engine import plan_pause as engine_plan_pause
 from gamification.engine import remove_dated_goal as engine_remove_dated_goal
 from gamification.engine import set_weekly_goal as engine_set_weekly_goal
-from gamification.goals import weekly_goal_progress
+from gamification.goals import FinishedGoal, weekly_goal_progress
 from gamification.periods import iso_week_label, local_day_start, week_start
 
 MAX_DATED_GOALS = 20
@@ -79,6 +86,7 @@ MAX_PAUSE_HORIZON = timedelta(days=365)
 _KIND_NAMES: dict[DatedGoalKind, DatedGoalKindName] = {
     DatedGoalKind.COURSE_COMPLETION: "finish_course",
     DatedGoalKind.COMPETENCY_EVENTS: "competency_events",
+    DatedGoalKind.COURSES: "courses",
 }
 
 
@@ -132,10 +140,16 @@ async def _lock_my_state(org: OrgScope) -> _MyState:
 
 
 async def _goal_names(
-    org: OrgScope, goals: tuple[DatedGoal, ...]
+    org: OrgScope, goals: Iterable[DatedGoal]
 ) -> tuple[dict[int, str], dict[int, str]]:
-    course_ids = {g.course_id for g in goals if g.course_id is not None}
-    competency_ids = {g.competency_id for g in goals if g.competency_id is not None}
+    course_ids: set[int] = set()
+    competency_ids: set[int] = set()
+    for g in goals:
+        course_ids.update(g.course_ids)
+        if g.course_id is not None:
+            course_ids.add(g.course_id)
+        if g.competency_id is not None:
+            competency_ids.add(g.competency_id)
     courses: dict[int, str] = {}
     competencies: dict[int, str] = {}
     if course_ids:
@@ -155,6 +169,24 @@ async def _goal_names(
     return courses, competencies
 
 
+def _goal_labels(
+    goal: DatedGoal, courses: dict[int, str], competencies: dict[int, str]
+) -> dict[str, Any]:
+    """The fields naming what a goal is about (shared by open and finished goals)."""
+    return {
+        "id": goal.goal_id,
+        "kind": _KIND_NAMES[goal.kind],
+        "course_id": goal.course_id,
+        "course_title": courses.get(goal.course_id) if goal.course_id is not None else None,
+        "competency_id": goal.competency_id,
+        "competency_name": (
+            competencies.get(goal.competency_id) if goal.competency_id is not None else None
+        ),
+        "set_on": goal.set_on,
+        "due_on": goal.due_on,
+    }
+
+
 def _dated_goal_out(
     goal: DatedGoal,
     state: EngineState,
@@ -163,17 +195,14 @@ def _dated_goal_out(
     competencies: dict[int, str],
 ) -> DatedGoalOut:
     progress = state.dated_goal_progress(goal, today)
+    tally = state.goal_tallies.get(goal.tally_key)
+    finished = {c for c, _day in tally.course_days} if tally else set()
     return DatedGoalOut(
-        id=goal.goal_id,
-        kind=_KIND_NAMES[goal.kind],
-        course_id=goal.course_id,
-        course_title=courses.get(goal.course_id) if goal.course_id is not None else None,
-        competency_id=goal.competency_id,
-        competency_name=(
-            competencies.get(goal.competency_id) if goal.competency_id is not None else None
-        ),
-        set_on=goal.set_on,
-        due_on=goal.due_on,
+        **_goal_labels(goal, courses, competencies),
+        courses=[
+            GoalCourseOut(id=c, title=courses.get(c), finished=c in finished)
+            for c in goal.course_ids
+        ],
         done=progress.done,
         target=progress.target,
         fraction=progress.fraction,
@@ -182,12 +211,32 @@ def _dated_goal_out(
     )
 
 
+def _finished_goal_out(
+    finished: FinishedGoal, courses: dict[int, str], competencies: dict[int, str]
+) -> FinishedGoalOut:
+    goal = finished.goal
+    return FinishedGoalOut(
+        **_goal_labels(goal, courses, competencies),
+        courses=[GoalCourseRef(id=c, title=courses.get(c)) for c in goal.course_ids],
+        finished_on=finished.finished_on,
+        done=finished.done,
+        target=goal.target_count,
+        outcome="reached" if finished.reached_on else "given_up",
+        reached_on=finished.reached_on,
+    )
+
+
 def learning_since(user: User) -> datetime:
     """When the learner could start learning here: their account's creation, or their first
     working day if that is later (the weekly goal's pace is measured from then)."""
-    if user.start_date is None:
-        return user.created_at
-    return max(user.created_at, local_day_start(user.start_date, user.timezone))
+    return learning_since_of(user.created_at, user.start_date, user.timezone)
+
+
+def learning_since_of(created_at: datetime, start_date: date | None, timezone: str) -> datetime:
+    """:func:`learning_since` from the user row's columns (for reads that select them)."""
+    if start_date is None:
+        return created_at
+    return max(created_at, local_day_start(start_date, timezone))
 
 
 async def _goals_view(org: OrgScope, user: User, state: EngineState, now: datetime) -> GoalsOut:
@@ -197,7 +246,10 @@ async def _goals_view(org: OrgScope, user: User, state: EngineState, now: dateti
         state.minutes_by_day(), state.weekly_goal_minutes, now, user.timezone, learning_since(user)
     )
     today = local_day(now, user.timezone)
-    courses, competencies = await _goal_names(org, state.dated_goals)
+    finished = state.finished_goals[::-1]
+    courses, competencies = await _goal_names(
+        org, (*state.dated_goals, *(f.goal for f in finished))
+    )
     dated = sorted(state.dated_goals, key=lambda g: (g.due_on, g.set_on, g.goal_id))
     return GoalsOut(
         weekly=WeeklyGoalOut(
@@ -210,6 +262,7 @@ async def _goals_view(org: OrgScope, user: User, state: EngineState, now: dateti
             pace=weekly.pace.value,
         ),
         dated=[_dated_goal_out(g, state, today, courses, competencies) for g in dated],
+        finished=[_finished_goal_out(f, courses, competencies) for f in finished],
     )
 
 
@@ -227,6 +280,36 @@ async def set_weekly_goal(org: OrgScope, minutes: int, now: datetime | None = No
     return await _goals_view(org, mine.user, mine.state, now)
 
 
+def _check_due_on(due_on: date, today: date) -> None:
+    if due_on < today:
+        raise bad_field("due_on", f"must be today ({today}) or later")
+    if due_on > today + MAX_GOAL_HORIZON:
+        raise bad_field("due_on", "must be within two years")
+
+
+async def _check_courses(org: OrgScope, course_ids: list[int]) -> tuple[int, ...]:
+    """The courses, each in the caller's catalogue (a 404 names the first that is not)."""
+    found = await org.session.exec(
+        select(col(Course.id)).where(
+            org.owns(Course), col(Course.id).in_(course_ids), col(Course.archived_at).is_(None)
+        )
+    )
+    known = set(found.all())
+    missing = next((c for c in course_ids if c not in known), None)
+    if missing is not None:
+        raise NotFoundException(f"course {missing} not found", extra={"field": "course_ids"})
+    return tuple(course_ids)
+
+
+async def _history_if_needed(org: OrgScope, mine: _MyState) -> list[Any] | None:
+    """The learner's facts, when the engine needs them to count a new or changed goal."""
+    if not mine.state.fact_count or mine.state.history:
+        return None
+    user_id = mine.user.id
+    assert user_id is not None
+    return list((await learner_histories(org.session, org.organisation_id, [user_id]))[user_id])
+
+
 async def add_dated_goal(
     org: OrgScope,
     data: DatedGoalIn,
@@ -235,10 +318,7 @@ async def add_dated_goal(
     now = now or utcnow()
     user = await _me(org)
     today = local_day(now, user.timezone)
-    if data.due_on < today:
-        raise bad_field("due_on", f"must be today ({today}) or later")
-    if data.due_on > today + MAX_GOAL_HORIZON:
-        raise bad_field("due_on", "must be within two years")
+    _check_due_on(data.due_on, today)
     goal_id = secrets.token_hex(6)
     if data.kind == "finish_course":
         assert data.course_id is not None
@@ -249,6 +329,17 @@ async def add_dated_goal(
             set_on=today,
             due_on=data.due_on,
             course_id=data.course_id,
+        )
+    elif data.kind == "courses":
+        assert data.course_ids is not None
+        course_ids = await _check_courses(org, data.course_ids)
+        goal = DatedGoal(
+            goal_id=goal_id,
+            kind=DatedGoalKind.COURSES,
+            set_on=today,
+            due_on=data.due_on,
+            course_ids=course_ids,
+            target_count=len(course_ids),
         )
     else:
         assert data.competency_id is not None and data.count is not None
@@ -265,15 +356,74 @@ async def add_dated_goal(
     if len(mine.state.dated_goals) >= MAX_DATED_GOALS:
         await org.session.rollback()
         raise ClientException(
-            f"you already have {MAX_DATED_GOALS} dated goals; remove one first", status_code=409
+            f"you already have {MAX_DATED_GOALS} dated goals; finish one first", status_code=409
         )
-    history = None
-    if mine.state.fact_count and not mine.state.history:
-        assert user.id is not None
-        history = (await learner_histories(org.session, org.organisation_id, [user.id]))[user.id]
+    history = await _history_if_needed(org, mine)
     await mine.save(org, engine_add_dated_goal(mine.state, goal, history))
     courses, competencies = await _goal_names(org, (goal,))
     return _dated_goal_out(goal, mine.state, today, courses, competencies)
+
+
+def _open_goal(mine: _MyState, goal_id: str, today: date) -> DatedGoal:
+    """One of the caller's open goals that can still change (a 404 or 409 otherwise)."""
+    goal = next((g for g in mine.state.dated_goals if g.goal_id == goal_id), None)
+    if goal is None:
+        raise NotFoundException(f"goal {goal_id} not found")
+    reached = mine.state.dated_goal_progress(goal, today).reached_on is not None
+    if reached or f"dated:{goal_id}" in mine.state.rewarded_goals:
+        raise ClientException("this goal is reached: finish it and set a new one", status_code=409)
+    return goal
+
+
+async def change_dated_goal(
+    org: OrgScope, goal_id: str, data: DatedGoalChange, now: datetime | None = None
+) -> DatedGoalOut:
+    """Move an open goal's due date, or change its count or its courses; it is counted
+    again over its whole window."""
+    now = now or utcnow()
+    user = await _me(org)
+    today = local_day(now, user.timezone)
+    if data.due_on is None and data.count is None and data.course_ids is None:
+        raise bad_field("due_on", "say what changes: due_on, count or course_ids")
+    if data.due_on is not None:
+        _check_due_on(data.due_on, today)
+    course_ids = await _check_courses(org, data.course_ids) if data.course_ids else None
+    mine = await _lock_my_state(org)
+    try:
+        goal = _open_goal(mine, goal_id, today)
+        if data.count is not None and goal.kind is not DatedGoalKind.COMPETENCY_EVENTS:
+            raise bad_field("count", f"not used by a {_KIND_NAMES[goal.kind]} goal")
+        if course_ids is not None and goal.kind is not DatedGoalKind.COURSES:
+            raise bad_field("course_ids", f"not used by a {_KIND_NAMES[goal.kind]} goal")
+    except ClientException:
+        await org.session.rollback()
+        raise
+    changed = replace(goal, due_on=data.due_on or goal.due_on)
+    if data.count is not None:
+        changed = replace(changed, target_count=data.count)
+    if course_ids is not None:
+        changed = replace(changed, course_ids=course_ids, target_count=len(course_ids))
+    history = await _history_if_needed(org, mine)
+    await mine.save(org, engine_edit_dated_goal(mine.state, changed, history))
+    courses, competencies = await _goal_names(org, (changed,))
+    return _dated_goal_out(changed, mine.state, today, courses, competencies)
+
+
+async def finish_dated_goal(
+    org: OrgScope, goal_id: str, now: datetime | None = None
+) -> FinishedGoalOut:
+    """Close one of my goals, reached or given up: it moves to the finished ones."""
+    now = now or utcnow()
+    mine = await _lock_my_state(org)
+    today = local_day(now, mine.user.timezone)
+    if all(g.goal_id != goal_id for g in mine.state.dated_goals):
+        await org.session.rollback()
+        raise NotFoundException(f"goal {goal_id} not found")
+    state = await with_tallies(org.session, org.organisation_id, mine.row.user_id, mine.state)
+    await mine.save(org, engine_finish_dated_goal(state, goal_id, today))
+    finished = mine.state.finished_goals[-1]
+    courses, competencies = await _goal_names(org, (finished.goal,))
+    return _finished_goal_out(finished, courses, competencies)
 
 
 async def remove_dated_goal(org: OrgScope, goal_id: str) -> None:

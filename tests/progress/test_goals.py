@@ -127,4 +127,19 @@ async def test_goals_on_another_organisations_course_or_in_the_past_are_refused(
             },
         )
         assert late.status_code == 400 and "due_on" in late.json()["detail"]
+        no_courses = await sam.post(
+            "/api/v1/me/goals",
+            json={"kind": "courses", "course_ids": [], "due_on": str(local_today())},
+        )
+        assert no_courses.status_code == 400 and "course_ids" in no_courses.text
+        foreign_set = await sam.post(
+            "/api/v1/me/goals",
+            json={
+                "kind": "courses",
+                "course_ids": [world.a.course_id, world.b.course_id],
+                "due_on": str(local_today()),
+            },
+        )
+        assert foreign_set.status_code == 404
+        assert f"course {world.b.course_id} not found" in foreign_set.json()["detail"]
         assert (await sam.get("/api/v1/me/goals")).json()["dated"] == []
