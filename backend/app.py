@@ -21,7 +21,12 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from backend.accounts.controllers import AuthController, MeController, UserAdminController
+from backend.accounts.controllers import (
+    AuthController,
+    JobFamilyController,
+    MeController,
+    UserAdminController,
+)
 from backend.accounts.privacy import PrivacyController
 from backend.audit.controllers import AuditController
 from backend.auth.middleware import AuthenticationMiddleware, LearnloopCSRFMiddleware
@@ -142,6 +147,7 @@ ROUTE_HANDLERS: list[Any] = [
     MeController,
     PrivacyController,
     UserAdminController,
+    JobFamilyController,
     OrganisationController,
     GameRulesController,
     ImportController,

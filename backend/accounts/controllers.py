@@ -6,9 +6,11 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.accounts import privacy, services
+from backend.accounts import job_families, privacy, services
 from backend.accounts.schemas import (
+    ExpectedCompetenciesUpdate,
     ForgotPasswordRequest,
+    JobFamilyPublic,
     LinkSent,
     LoginRequest,
     MePublic,
@@ -198,3 +200,40 @@ class UserAdminController(Controller):
     )
     async def password_reset(self, org: OrgScope, state: State, user_id: int) -> LinkSent:
         return await services.send_link(org, app_context(state).settings, user_id, "reset")
+
+
+class JobFamilyController(Controller):
+    path = "/api/v1/job-families"
+    tags = ["job families"]
+    guards = [requires_ld_admin]
+    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+
+    @get(
+        "/",
+        summary="Job families in use, with their people, courses and expected competencies "
+        "(L&D admin)",
+    )
+    async def list_job_families(self, org: OrgScope) -> list[JobFamilyPublic]:
+        return await job_families.job_family_overview(org)
+
+    @get(
+        "/{job_family:str}/competencies",
+        summary="The competencies L&D expects of everyone in a job family (L&D admin)",
+    )
+    async def get_expected(
+        self, org: OrgScope, job_family: Annotated[str, Parameter(pattern=NO_NUL)]
+    ) -> JobFamilyPublic:
+        return await job_families.job_family_public(org, job_family)
+
+    @put(
+        "/{job_family:str}/competencies",
+        summary="Expect exactly these competencies of everyone in a job family; [] clears "
+        "(L&D admin)",
+    )
+    async def set_expected(
+        self,
+        org: OrgScope,
+        job_family: Annotated[str, Parameter(pattern=NO_NUL)],
+        data: ExpectedCompetenciesUpdate,
+    ) -> JobFamilyPublic:
+        return await job_families.set_expected_competencies(org, job_family, data.competency_ids)

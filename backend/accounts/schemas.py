@@ -171,3 +171,28 @@ class LinkSent(BaseModel):
         description="the link itself, only when it could not be mailed (shown this once)"
     )
     mail_error: str | None = None
+
+
+MAX_EXPECTED_COMPETENCIES = 200
+
+
+class ExpectedCompetenciesUpdate(Schema):
+    """The whole set of competencies a job family is expected to have (``[]`` clears it)."""
+
+    competency_ids: list[int] = Field(max_length=MAX_EXPECTED_COMPETENCIES)
+
+
+class ExpectedCompetency(BaseModel):
+    id: int
+    name: str
+
+
+class JobFamilyPublic(BaseModel):
+    """A job family in use (by people or courses) or with expected competencies."""
+
+    job_family: str
+    people: int = Field(description="active people in this job family")
+    courses: int = Field(description="active courses made for this job family")
+    competencies: list[ExpectedCompetency] = Field(
+        description="the competencies L&D expects of everyone in this job family"
+    )

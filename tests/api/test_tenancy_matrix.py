@@ -645,6 +645,10 @@ async def _variant_with_my_device(env: Env) -> PathParams:
     return await _built_in_variant(env)
 
 
+async def _job_family(env: Env) -> PathParams:
+    return {"job_family": "Finance"}
+
+
 ROUTES: dict[tuple[str, str], RouteSpec] = {
     # signing in and out is for everybody
     ("POST", "/api/v1/auth/login"): RouteSpec(
@@ -673,6 +677,20 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         body=lambda env: {"display_name": unique("Renamed"), "roles": ["employee", "manager"]},
         own=_fresh_user,
         foreign=_b_users,
+    ),
+    # job families: the competencies L&D expects of each (names, not ids, in the path)
+    ("GET", "/api/v1/job-families"): RouteSpec(
+        "ld_admin", foreign_ids=lambda env: {env.b.competency_id}
+    ),
+    ("GET", "/api/v1/job-families/{job_family:str}/competencies"): RouteSpec(
+        "ld_admin", own=_job_family, foreign_ids=lambda env: {env.b.competency_id}
+    ),
+    ("PUT", "/api/v1/job-families/{job_family:str}/competencies"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"competency_ids": [env.a.competency_id]},
+        own=_job_family,
+        foreign_bodies=lambda env: [({"competency_ids": [env.b.competency_id]}, 400)],
+        foreign_ids=lambda env: {env.b.competency_id},
     ),
     # organisation
     ("GET", "/api/v1/organisation"): RouteSpec("signed_in", foreign_ids=lambda env: {env.b.id}),
