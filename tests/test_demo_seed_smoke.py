@@ -14,6 +14,7 @@ from backend.db.models import (
     Competency,
     Course,
     CourseCompetency,
+    JobFamilyCompetency,
     Kudos,
     LearnerState,
     LearningEvent,
@@ -127,6 +128,12 @@ async def test_seed_builds_a_realistic_dutch_organisation(demo_ctx: AppContext) 
     assert sum(c.cost_cents == 0 for c in courses) >= len(courses) // 3
     assert all(10 <= c.duration_minutes <= 960 and c.url.startswith("https://") for c in courses)
     assert len({c.format for c in courses}) >= 6
+    # every job family people are in has competencies L&D expects of it (recommendations)
+    expected = await _rows(demo_ctx, JobFamilyCompetency, org_id)
+    assert {u.job_family for u in users} == {e.job_family for e in expected}
+    assert all(2 <= n <= 4 for n in Counter(e.job_family for e in expected).values()), Counter(
+        e.job_family for e in expected
+    )
 
     events = await _rows(demo_ctx, LearningEvent, org_id)
     assert all(e.source == "demo" and e.occurred_at.tzinfo is not None for e in events)

@@ -108,12 +108,13 @@ async def job_family_public(scope: OrgScope, job_family: str) -> JobFamilyPublic
 
 
 async def set_expected_competencies(
-    scope: OrgScope, job_family: str, competency_ids: Iterable[int]
+    scope: OrgScope, job_family: str, competency_ids: Iterable[int], *, commit: bool = True
 ) -> JobFamilyPublic:
     """Expect exactly these competencies of everyone in ``job_family`` (none: expect nothing).
 
     400 when the family is empty or too long or a competency is not one of the
-    organisation's; writes an audit entry when something changed.
+    organisation's; writes an audit entry when something changed. ``commit=False`` leaves
+    the transaction open (the demo seed writes everything in one).
     """
     family = clean_job_family(job_family)
     wanted = sorted(set(competency_ids))
@@ -166,5 +167,8 @@ async def set_expected_competencies(
                 "after": after,
             },
         )
-        await scope.session.commit()
+        if commit:
+            await scope.session.commit()
+        else:
+            await scope.session.flush()
     return await job_family_public(scope, family)

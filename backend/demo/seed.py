@@ -44,6 +44,7 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.demo.budgets import seed_budgets
+from backend.demo.job_families import seed_job_families
 from backend.demo.team import seed_team
 from backend.learning.adapters import demo_event
 from backend.learning.service import record_events
@@ -823,6 +824,14 @@ async def _create(
         employee_email=employee.email,
         manager_email=manager.email,
         ld_email=ld_admin.email,
+    )
+    # what L&D expects of each job family: the recommendations' "belongs to your role"
+    await seed_job_families(
+        session,
+        org_id,
+        {key: _id(competency.id) for key, competency in competencies.items()},
+        ld_admin_id=ld_admin.user.id if ld_admin.user else None,
+        ld_admin_name=ld_admin.display_name,
     )
     return org_id
 
