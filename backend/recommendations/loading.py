@@ -67,6 +67,8 @@ WITH mates AS (
 )
 SELECT
     (SELECT s.data::text FROM learner_state s WHERE s.user_id = $1 AND s.organisation_id = $2),
+    (SELECT s.last_active_date FROM learner_state s
+     WHERE s.user_id = $1 AND s.organisation_id = $2),
     ARRAY(SELECT DISTINCT course_id FROM mine
           WHERE kind = 'completion' AND course_id IS NOT NULL),
     ARRAY(SELECT DISTINCT course_id FROM mine WHERE course_id IS NOT NULL),
@@ -115,8 +117,9 @@ async def load_inputs(
     streak_at_risk: bool | None = None,
 ) -> RankingInput:
     """The ranking's input for ``user`` at ``now`` in two statements (the catalogue, then
-    the learner). ``streak_at_risk``: as the caller already knows it (Today), else worked
-    out from the learner's kept state."""
+    the learner). ``streak_at_risk``: the engine's ``StreakStatus.at_risk`` when the caller
+    already has it (Today), else worked out from the learner's kept state; it counts for
+    the ranking only while the learner has not learned today."""
     assert user.id is not None and organisation.id is not None
     today = local_day(now, user.timezone)
     settings = organisation_settings(organisation)
@@ -135,6 +138,7 @@ async def load_inputs(
     assert row is not None
     (
         state_json,
+        last_active,
         finished,
         started,
         expected,
@@ -150,6 +154,8 @@ async def load_inputs(
             EngineState.from_dict(document), org_rules(organisation, now), now, user.timezone
         )
         streak_at_risk = state.streak.at_risk
+    # a streak is at risk *today* only until the learner learned today
+    at_risk_today = bool(streak_at_risk) and last_active != today
     praise = _counts(praised_ids)
     mates_done = _counts(finished_by_mates)
     courses = [
@@ -178,7 +184,7 @@ async def load_inputs(
         open_goals=_open_goals(document.get("dated_goals"), today),
         expected_competency_ids=frozenset(expected),
         remaining_budget_cents=max(0, yearly - int(spent)),
-        streak_at_risk=bool(streak_at_risk),
+        streak_at_risk=at_risk_today,
         dismissed=dismissed,
     )
     return RankingInput(courses, context, today)

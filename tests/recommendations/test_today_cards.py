@@ -1,4 +1,4 @@
-"""Today's "Next steps for you": three cards with reasons, nl and en, and "not for me"."""
+"""Today's "Your next steps": three cards with reasons, nl and en, and "not for me"."""
 
 import re
 
@@ -31,14 +31,14 @@ async def test_today_shows_three_next_steps_with_reasons_in_dutch_and_english(
     await build_catalogue(app, ctx, world)
     async with signed_in_client(app, world.email("a", "employee")) as client:
         page = await client.get("/")
-        assert "Volgende stappen voor jou" in page.text
+        assert "Je volgende stappen" in page.text
         assert _cards(page.text) == [
             ("Feedback geven (Acme)", "Communicatie hoort bij je functie en is nieuw voor je"),
             ("AVG in de praktijk", "Een collega uit je team raadt het aan"),
             ("Excel", "Een vaardigheid waar nu veel vraag naar is"),
         ]
         english = await client.get("/?lang=en")
-        assert "Next steps for you" in english.text
+        assert "Your next steps" in english.text
         assert _cards(english.text) == [
             ("Feedback geven (Acme)", "Communicatie belongs to your role and is new for you"),
             ("AVG in de praktijk", "A colleague in your team recommends it"),
