@@ -30,7 +30,12 @@ LOWEST_FLOOR = 3
 
 def floor_of(organisation: Organisation) -> int:
     """The smallest group any figure may be about in ``organisation``."""
-    chosen = (organisation.settings or {}).get("min_group_size")
+    return floor_of_settings(organisation.settings)
+
+
+def floor_of_settings(settings: dict[str, Any] | None) -> int:
+    """The smallest group any figure may be about under an organisation's ``settings``."""
+    chosen = (settings or {}).get("min_group_size")
     if isinstance(chosen, int) and not isinstance(chosen, bool):
         return max(chosen, LOWEST_FLOOR)
     return max(get_settings().min_group_size, LOWEST_FLOOR)

@@ -1,24 +1,27 @@
-"""What the Today screen needs, from the learner's kept state (no scan of events)."""
+"""What the Today screen needs, from the learner's kept state (no scan of events).
 
-from datetime import date, datetime
+A Today read is what a nudge burst hits, so it is one statement (:data:`TODAY_SQL`: the
+learner's user row, state, teams, newest badges, the sponsors of their teams' challenges and,
+for the page, their recent learning, beside the organisation's ``config_version``) plus the
+organisation's rules and challenges from the per-process cache
+(``backend.learning.read_cache``), read afresh in a second statement when that number moved.
+"""
 
-from sqlmodel import col, or_, select
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import asyncpg
+import msgspec
+from litestar.exceptions import NotFoundException
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db.models import (
-    BadgeAward,
-    BadgeDefinition,
-    Challenge,
-    LearnerState,
-    Organisation,
-    Team,
-    TeamMembership,
-    User,
-)
+from backend.db.models import LearnerState, Organisation, User
 from backend.db.types import utcnow
-from backend.insights.privacy import at_floor, floor_of, team_sizes
+from backend.insights.privacy import at_floor
+from backend.learning.connections import on_pooled_connection
 from backend.learning.history import with_tallies
-from backend.learning.rules import org_rules
+from backend.learning.read_cache import CHALLENGE_MARGIN_DAYS, OrgParts, read_cache_for
 from backend.learning.schemas import (
     BadgeSummary,
     ChallengeSummary,
@@ -27,10 +30,73 @@ from backend.learning.schemas import (
     TodayOut,
     WeeklyGoalOut,
 )
-from backend.progress.services import learning_since
-from gamification import ChallengeDefinition, local_day, refresh
+from backend.progress.services import learning_since_of
 from gamification import LearnerState as EngineState
+from gamification import OrgRules, local_day, refresh
 from gamification.goals import weekly_goal_progress
+
+_decode = msgspec.json.Decoder().decode
+
+# $1 organisation, $2 learner, $3 the first day a team challenge of theirs may still run on
+# (its sponsor's name is read), $4 how many recent learning events (0: none), $5 since when;
+# the three newest badges.
+# A team's size is its counted members (active, not managing it), as
+# backend.insights.privacy.team_sizes counts them for the floor.
+TODAY_SQL = """
+SELECT o.config_version, o.name, u.timezone, u.locale, u.onboarded_at IS NOT NULL,
+       u.created_at, u.start_date,
+       (SELECT s.data::text FROM learner_state s
+         WHERE s.user_id = u.id AND s.organisation_id = o.id),
+       ARRAY(SELECT ROW(t.id, t.name,
+                        CASE WHEN EXISTS (SELECT 1 FROM challenge c
+                                           WHERE c.organisation_id = o.id AND c.team_id = t.id
+                                             AND c.kind = 'team' AND c.ends_on >= $3)
+                        THEN (SELECT count(*) FROM team_membership n
+                                JOIN user_account a ON a.id = n.user_id
+                               WHERE n.organisation_id = o.id AND n.team_id = t.id
+                                 AND n.is_manager IS FALSE AND a.is_active IS TRUE)
+                        END)
+               FROM team_membership m JOIN team t ON t.id = m.team_id
+              WHERE m.user_id = u.id AND m.organisation_id = o.id),
+       ARRAY(SELECT ROW(b.badge_code, b.tier, b.awarded_at, b.public_id, d.name, d.name_en)
+               FROM (SELECT * FROM badge_award
+                      WHERE user_id = u.id AND organisation_id = o.id
+                      ORDER BY awarded_at DESC, id DESC LIMIT 3) b
+               LEFT JOIN badge_definition d
+                 ON d.code = b.badge_code AND d.organisation_id = b.organisation_id
+              ORDER BY b.awarded_at DESC, b.id DESC),
+       ARRAY(SELECT ROW(p.id, p.display_name) FROM user_account p
+              WHERE p.id IN (SELECT c.sponsor_id FROM challenge c
+                              JOIN team_membership m
+                                ON m.team_id = c.team_id AND m.user_id = u.id
+                             WHERE c.organisation_id = o.id AND c.kind = 'team'
+                               AND c.ends_on >= $3)),
+       ARRAY(SELECT ROW(e.title, e.minutes, e.kind, e.local_date) FROM learning_event e
+              WHERE e.user_id = u.id AND e.organisation_id = o.id AND e.local_date >= $5
+              ORDER BY e.occurred_at DESC LIMIT $4)
+FROM organisation o JOIN user_account u ON u.organisation_id = o.id AND u.id = $2
+WHERE o.id = $1
+"""
+
+
+@dataclass(frozen=True)
+class RecentLearning:
+    """A learning event as the Today page lists it."""
+
+    title: str
+    minutes: int
+    kind: str
+    local_date: date
+
+
+@dataclass(frozen=True)
+class TodayRead:
+    """The Today screen (:class:`TodayOut`) and what only the page shows beside it."""
+
+    today: TodayOut
+    organisation_name: str
+    onboarded: bool
+    recent: list[RecentLearning]
 
 
 async def learner_document(session: AsyncSession, user: User) -> EngineState:
@@ -45,69 +111,61 @@ async def learner_document(session: AsyncSession, user: User) -> EngineState:
     return EngineState.from_dict(row.data if row else {})
 
 
-async def active_challenges(
-    session: AsyncSession, user: User, state: EngineState, today: date
-) -> list[ChallengeSummary]:
-    team_ids = (
-        await session.exec(
-            select(TeamMembership.team_id).where(
-                TeamMembership.user_id == user.id,
-                TeamMembership.organisation_id == user.organisation_id,
-            )
+async def read_today(
+    session: AsyncSession,
+    organisation_id: int,
+    user_id: int,
+    now: datetime | None = None,
+    *,
+    recent: int = 0,
+    recent_since: date | None = None,
+) -> TodayRead:
+    """The learner's Today at ``now``, with their ``recent`` newest learning events since
+    ``recent_since`` (the page's list); 404 when the learner is not in the organisation."""
+    now = now or utcnow()
+    first_day = now.date() - timedelta(days=CHALLENGE_MARGIN_DAYS)
+    engine = session.bind
+    cache = read_cache_for(engine)
+
+    async def read(pg: asyncpg.Connection) -> tuple[asyncpg.Record | None, OrgParts | None]:
+        row = await pg.fetchrow(
+            TODAY_SQL, organisation_id, user_id, first_day, recent, recent_since or date.min
         )
-    ).all()
-    rows = (
-        await session.exec(
-            select(Challenge)
-            .where(
-                Challenge.organisation_id == user.organisation_id,
-                col(Challenge.starts_on) <= today,
-                col(Challenge.ends_on) >= today,
-                or_(
-                    col(Challenge.kind) == "individual", col(Challenge.team_id).in_(list(team_ids))
-                ),
-            )
-            .order_by(col(Challenge.ends_on), col(Challenge.id))
-        )
-    ).all()
-    names: dict[int, str] = {}
-    people = {r.sponsor_id for r in rows if r.sponsor_id}
-    if people:
-        found = await session.exec(
-            select(col(User.id), User.display_name).where(col(User.id).in_(people))
-        )
-        names = {uid: name for uid, name in found.all() if uid is not None}
-    teams: dict[int, str] = {}
-    if team_ids:
-        found_teams = await session.exec(
-            select(col(Team.id), Team.name).where(col(Team.id).in_(list(team_ids)))
-        )
-        teams = {tid: name for tid, name in found_teams.all() if tid is not None}
-    definitions = {
-        row.id: ChallengeDefinition.from_dict(row.definition)
-        for row in rows
-        if row.kind == "individual"
-    }
-    # a team's figures only when it is at least the privacy floor's size
-    organisation = await session.get(Organisation, user.organisation_id)
-    assert organisation is not None and user.id is not None
-    floor = floor_of(organisation)
-    sizes = await team_sizes(session, user.organisation_id, teams)
-    state = await with_tallies(
-        session, user.organisation_id, user.id, state, challenges=list(definitions.values())
-    )
-    out: list[ChallengeSummary] = []
-    for row in rows:
-        assert row.id is not None
-        if row.kind == "individual":
-            progress = state.challenge_progress(definitions[row.id])
-            out.append(
+        if row is None:
+            return None, None
+        parts = await cache.parts(pg, organisation_id, row[0], first_day)
+        return row, parts
+
+    row, parts = await on_pooled_connection(engine, read)
+    if row is None or parts is None:
+        raise NotFoundException(f"user {user_id} not found")
+    (_, org_name, timezone, locale, onboarded, created_at, start_date) = row[:7]
+    data, teams, badges, sponsors, events = row[7:]
+    rules = parts.rules(now)
+    state = refresh(EngineState.from_dict(_decode(data) if data else {}), rules, now, timezone)
+    today = local_day(now, timezone)
+    team_names = {team_id: name for team_id, name, _ in teams}
+    sizes = {team_id: size or 0 for team_id, _, size in teams}
+    names = dict(sponsors)
+    active = [
+        c
+        for c in parts.challenges
+        if c.starts_on <= today <= c.ends_on and (c.kind == "individual" or c.team_id in team_names)
+    ]
+    definitions = [c.definition for c in active if c.definition is not None]
+    if definitions:
+        state = await with_tallies(session, organisation_id, user_id, state, challenges=definitions)
+    challenges: list[ChallengeSummary] = []
+    for c in active:
+        if c.definition is not None:
+            progress = state.challenge_progress(c.definition)
+            challenges.append(
                 ChallengeSummary(
-                    id=row.id,
-                    kind=row.kind,
-                    title=row.title,
-                    starts_on=row.starts_on,
-                    ends_on=row.ends_on,
+                    id=c.id,
+                    kind=c.kind,
+                    title=c.title,
+                    starts_on=c.starts_on,
+                    ends_on=c.ends_on,
                     progress=progress.fraction,
                     completed=progress.completed,
                     my_count=progress.count,
@@ -115,66 +173,70 @@ async def active_challenges(
                 )
             )
         else:
-            out.append(
+            challenges.append(
                 ChallengeSummary(
-                    id=row.id,
-                    kind=row.kind,
-                    title=row.title,
-                    starts_on=row.starts_on,
-                    ends_on=row.ends_on,
-                    progress=row.progress
-                    if at_floor(sizes.get(row.team_id or 0, 0), floor)
+                    id=c.id,
+                    kind=c.kind,
+                    title=c.title,
+                    starts_on=c.starts_on,
+                    ends_on=c.ends_on,
+                    # a team's figures only when it is at least the privacy floor's size
+                    progress=c.progress
+                    if at_floor(sizes.get(c.team_id or 0, 0), parts.floor)
                     else None,
-                    completed=row.completed_at is not None,
-                    pledge=row.pledge,
-                    sponsor=names.get(row.sponsor_id or 0),
-                    team=teams.get(row.team_id or 0),
+                    completed=c.completed,
+                    pledge=c.pledge,
+                    sponsor=names.get(c.sponsor_id or 0),
+                    team=team_names.get(c.team_id or 0),
                 )
             )
-    return out
-
-
-async def newest_badges(session: AsyncSession, user: User, limit: int = 3) -> list[BadgeSummary]:
-    rows = (
-        await session.exec(
-            select(BadgeAward, BadgeDefinition.name, BadgeDefinition.name_en)
-            .join(
-                BadgeDefinition,
-                (col(BadgeDefinition.code) == col(BadgeAward.badge_code))
-                & (col(BadgeDefinition.organisation_id) == col(BadgeAward.organisation_id)),
-                isouter=True,
-            )
-            .where(
-                BadgeAward.user_id == user.id, BadgeAward.organisation_id == user.organisation_id
-            )
-            .order_by(col(BadgeAward.awarded_at).desc(), col(BadgeAward.id).desc())
-            .limit(limit)
-        )
-    ).all()
-    return [
+    newest = [
         BadgeSummary(
-            code=award.badge_code,
-            name=(name_en if user.locale == "en" and name_en else name) or award.badge_code,
-            tier=award.tier,
-            awarded_at=award.awarded_at,
-            public_id=award.public_id,
+            code=code,
+            name=(name_en if locale == "en" and name_en else name) or code,
+            tier=tier,
+            awarded_at=awarded_at,
+            public_id=public_id,
         )
-        for award, name, name_en in rows
+        for code, tier, awarded_at, public_id, name, name_en in badges
     ]
+    return TodayRead(
+        today=_today_out(
+            state,
+            rules,
+            now,
+            timezone,
+            learning_since_of(created_at, start_date, timezone),
+            challenges,
+            newest,
+        ),
+        organisation_name=org_name,
+        onboarded=onboarded,
+        recent=[RecentLearning(*event) for event in events],
+    )
 
 
 async def today_for(
     session: AsyncSession, organisation: Organisation, user: User, now: datetime | None = None
 ) -> TodayOut:
-    now = now or utcnow()
-    rules = org_rules(organisation)
-    state = refresh(await learner_document(session, user), rules, now, user.timezone)
-    today = local_day(now, user.timezone)
+    """What ``GET /api/v1/me/today`` answers (see :func:`read_today`)."""
+    assert organisation.id is not None and user.id is not None
+    return (await read_today(session, organisation.id, user.id, now)).today
+
+
+def _today_out(
+    state: EngineState,
+    rules: OrgRules,
+    now: datetime,
+    timezone: str,
+    since: datetime,
+    challenges: list[ChallengeSummary],
+    newest_badges: list[BadgeSummary],
+) -> TodayOut:
+    today = local_day(now, timezone)
     level = rules.levels.progress(state.xp_total)
     minutes_by_day = state.minutes_by_day()
-    goal = weekly_goal_progress(
-        minutes_by_day, state.weekly_goal_minutes, now, user.timezone, learning_since(user)
-    )
+    goal = weekly_goal_progress(minutes_by_day, state.weekly_goal_minutes, now, timezone, since)
     streak = state.streak
     offer = streak.repair_offer
     return TodayOut(
@@ -204,6 +266,6 @@ async def today_for(
             pace=goal.pace.value,
         ),
         minutes_today=minutes_by_day.get(today, 0),
-        challenges=await active_challenges(session, user, state, today),
-        newest_badges=await newest_badges(session, user),
+        challenges=challenges,
+        newest_badges=newest_badges,
     )

@@ -26,10 +26,9 @@ from backend.auth.middleware import (
 )
 from backend.auth.passwords import MIN_PASSWORD_LENGTH
 from backend.auth.principal import Principal
-from backend.db.models import EventKind, LearningEvent, Organisation, Role, User
+from backend.db.models import EventKind, Organisation, Role, User
 from backend.deps import app_context
-from backend.learning.today import today_for
-from backend.recommendations.services import recommendations_for
+from backend.learning.today import read_today
 from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render, signed_in
 from backend.web.setup_page import has_organisations
 from pwa.i18n import gettext, set_locale
@@ -100,36 +99,16 @@ class WebController(Controller):
     ) -> Template:
         assert principal.user_id is not None
         set_locale(locale)  # the greeting below is translated before render() sets it
-        org = (
-            await db_session.exec(
-                select(Organisation).where(Organisation.id == principal.organisation_id)
-            )
-        ).one()
-        user = (
-            await db_session.exec(
-                select(User).where(
-                    User.id == principal.user_id, User.organisation_id == principal.organisation_id
-                )
-            )
-        ).one()
-        summary = await today_for(db_session, org, user)
-        summary.recommendations = await recommendations_for(
-            db_session, org, user, streak_at_risk=summary.streak.at_risk, locale=locale
-        )
         now = local_now(principal.timezone)
         today = now.date()
-        recent_rows = (
-            await db_session.exec(
-                select(LearningEvent)
-                .where(
-                    LearningEvent.user_id == principal.user_id,
-                    LearningEvent.organisation_id == principal.organisation_id,
-                    col(LearningEvent.local_date) >= today - timedelta(days=30),
-                )
-                .order_by(col(LearningEvent.occurred_at).desc())
-                .limit(5)
-            )
-        ).all()
+        read = await read_today(
+            db_session,
+            principal.organisation_id,
+            principal.user_id,
+            recent=5,
+            recent_since=today - timedelta(days=30),
+        )
+        summary = read.today
         recent = [
             {
                 "title": e.title or gettext("Learning moment"),
@@ -138,7 +117,7 @@ class WebController(Controller):
                 "shared": e.kind == EventKind.testimonial.value,
                 "date": format_date(e.local_date, format="medium", locale=locale),
             }
-            for e in recent_rows
+            for e in read.recent
         ]
         return render(
             request,
@@ -147,11 +126,11 @@ class WebController(Controller):
                 "greeting": greeting_for(now),
                 "first_name": principal.display_name.split(" ")[0],
                 "today_label": long_date(now, locale),
-                "organisation_name": org.name,
+                "organisation_name": read.organisation_name,
                 "today": summary,
                 "level_percent": round(summary.level.fraction * 100),
                 "recent": recent,
-                "needs_intro": user.onboarded_at is None,
+                "needs_intro": not read.onboarded,
             },
             locale=locale,
         )
