@@ -1,9 +1,13 @@
-"""The settings page: reminders, quiet hours, nudge kinds, planned pauses, notifications,
-language, timezone, weekly goal, leaderboard opt-in and my data.
+"""The settings page: reminders, quiet hours, nudge kinds, notifications, weekly goal,
+language, timezone and leaderboard opt-in in one form with one Save; planned pauses and
+deleting the account are actions of their own; my data is a download.
 
-Plain forms that work without JavaScript: each posts ``section`` with its own fields to
-``POST /settings``, and a saved change redirects back with a notice (post/redirect/get).
-Bad input renders the page again with the error, and nothing is saved.
+Plain forms that work without JavaScript: the preferences post ``section=preferences`` with
+every field to ``POST /settings``, and a saved change redirects back to a "Saved." notice that
+takes the focus, so a screen reader reads it (post/redirect/get). Bad input renders the page
+again with each error next to its field and the learner's choices kept, and nothing is saved.
+A page from before the single form (a service worker's copy) posts one group at a time, as
+``section=<group>``; that still works.
 """
 
 import re
@@ -55,17 +59,11 @@ COMMON_TIMEZONES = (
     "UTC",
 )
 LANGUAGES = (("nl", "Nederlands"), ("en", "English"))
-SECTIONS = (
-    "reminders",
-    "nudges",
-    "pause_add",
-    "pause_remove",
-    "language",
-    "timezone",
-    "goal",
-    "leaderboard",
-    "delete",
-)
+# the groups of the preferences form, in the order the page shows them; each can also be
+# posted on its own (section=<group>) by a page from before the single form
+GROUPS = ("reminders", "nudges", "goal", "language", "timezone", "leaderboard")
+PREFERENCES = "preferences"
+SECTIONS = (PREFERENCES, *GROUPS, "pause_add", "pause_remove", "delete")
 CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 # what each nudge category means to a learner, in the order Settings lists them
 NUDGE_LABELS: dict[NudgeCategory, str] = {
@@ -99,6 +97,66 @@ class SettingsForm(BaseModel):
     end_date: str = ""
 
 
+def _ticked(box: str) -> bool:
+    """A ticked checkbox posts "on"; an unticked one posts nothing at all."""
+    return box in ("on", "true", "1")
+
+
+def _wanted_kinds(data: SettingsForm) -> set[str]:
+    return {data.kinds} if isinstance(data.kinds, str) else set(data.kinds)
+
+
+def read_preferences(
+    data: SettingsForm, groups: tuple[str, ...]
+) -> tuple[dict[str, Any], int | None, dict[str, str]]:
+    """What the posted groups change (fields of ``MeUpdate``, and the weekly goal), or what
+    is wrong with them: an untranslated message per group, shown next to its field."""
+    changes: dict[str, Any] = {}
+    weekly_goal: int | None = None
+    errors: dict[str, str] = {}
+    for group in groups:
+        if group == "reminders":
+            reminder = data.reminder_time.strip()
+            start, end = data.quiet_hours_start.strip(), data.quiet_hours_end.strip()
+            if reminder and not CLOCK.match(reminder):
+                errors[group] = N_("Choose a time like 08:30.")
+            elif not CLOCK.match(start) or not CLOCK.match(end):
+                errors[group] = N_("Choose when quiet hours start and end, like 21:00 and 08:00.")
+            elif accounts.parse_clock(start) == accounts.parse_clock(end):
+                errors[group] = N_(
+                    "Quiet hours need a start and an end that differ, like 21:00 and 08:00."
+                )
+            else:
+                changes |= {
+                    "reminder_time": reminder or None,
+                    "quiet_hours_start": start,
+                    "quiet_hours_end": end,
+                }
+        elif group == "nudges":
+            wanted = _wanted_kinds(data)
+            changes["nudge_kinds_off"] = [c.value for c in NudgeCategory if c.value not in wanted]
+        elif group == "goal":
+            value = data.weekly_goal.strip()
+            if not value.isdigit() or not 0 <= int(value) <= MAX_WEEKLY_GOAL_MINUTES:
+                errors[group] = N_("Choose a weekly goal between 0 and 1200 minutes.")
+            else:
+                weekly_goal = int(value)
+        elif group == "language":
+            if data.locale not in SUPPORTED_LOCALES:
+                errors[group] = N_("Choose a language.")
+            else:
+                changes["locale"] = data.locale
+        elif group == "timezone":
+            zone = data.timezone.strip()
+            if zone not in available_timezones():
+                errors[group] = N_("Choose a timezone.")
+            else:
+                changes["timezone"] = zone
+        elif group == "leaderboard":
+            changes["leaderboard_opt_in"] = _ticked(data.leaderboard_opt_in)
+    return changes, weekly_goal, errors
+
+
 class SettingsPageController(Controller):
     include_in_schema = False
 
@@ -109,8 +167,10 @@ class SettingsPageController(Controller):
         principal = signed_in(request)
         if principal is None:
             return Redirect("/", status_code=303)
-        saved = request.query_params.get("saved") in SECTIONS
-        return await self._render(request, OrgScope(db_session, principal), saved=saved)
+        saved = request.query_params.get("saved", "")
+        return await self._render(
+            request, OrgScope(db_session, principal), saved=saved if saved in SECTIONS else ""
+        )
 
     @post("/settings", name="settings-form")
     async def save(
@@ -124,56 +184,29 @@ class SettingsPageController(Controller):
             return Redirect("/", status_code=303)
         org = OrgScope(db_session, principal)
         section = data.section
-        if section == "reminders":
-            reminder = data.reminder_time.strip()
-            start, end = data.quiet_hours_start.strip(), data.quiet_hours_end.strip()
-            if reminder and not CLOCK.match(reminder):
-                return await self._error(request, org, section, N_("Choose a time like 08:30."))
-            if not CLOCK.match(start) or not CLOCK.match(end):
-                message = N_("Choose when quiet hours start and end, like 21:00 and 08:00.")
-                return await self._error(request, org, section, message)
-            if accounts.parse_clock(start) == accounts.parse_clock(end):
-                message = N_(
-                    "Quiet hours need a start and an end that differ, like 21:00 and 08:00."
-                )
-                return await self._error(request, org, section, message)
-            await accounts.update_me(
-                org,
-                MeUpdate(
-                    reminder_time=reminder or None, quiet_hours_start=start, quiet_hours_end=end
-                ),
-            )
-        elif section == "nudges":
-            wanted = {data.kinds} if isinstance(data.kinds, str) else set(data.kinds)
-            off = [c.value for c in NudgeCategory if c.value not in wanted]
-            await accounts.update_me(org, MeUpdate(nudge_kinds_off=off))
-        elif section == "pause_add":
+        if section == "pause_add":
             return await self._add_pause(request, org, data.start_date, data.end_date)
-        elif section == "pause_remove":
+        if section == "pause_remove":
             return await self._remove_pause(request, org, data.start_date)
-        elif section == "language":
-            if data.locale not in SUPPORTED_LOCALES:
-                return await self._error(request, org, section, N_("Choose a language."))
-            await accounts.update_me(org, MeUpdate.model_validate({"locale": data.locale}))
-        elif section == "timezone":
-            zone = data.timezone.strip()
-            if zone not in available_timezones():
-                return await self._error(request, org, section, N_("Choose a timezone."))
-            await accounts.update_me(org, MeUpdate(timezone=zone))
-        elif section == "goal":
-            value = data.weekly_goal.strip()
-            if not value.isdigit() or not 0 <= int(value) <= MAX_WEEKLY_GOAL_MINUTES:
-                message = N_("Choose a weekly goal between 0 and 1200 minutes.")
-                return await self._error(request, org, section, message)
-            await progress.set_weekly_goal(org, int(value))
-        elif section == "leaderboard":
-            opt_in = data.leaderboard_opt_in in ("on", "true", "1")
-            await accounts.update_me(org, MeUpdate(leaderboard_opt_in=opt_in))
-        elif section == "delete":
+        if section == "delete":
             return await self._delete(request, org, data.confirm)
+        if section == PREFERENCES:
+            groups: tuple[str, ...] = GROUPS
+        elif section in GROUPS:
+            groups = (section,)
         else:
             return await self._error(request, org, "form", N_("Something went wrong."))
-        return Redirect(f"/settings?saved={section}", status_code=303)
+        changes, weekly_goal, errors = read_preferences(data, groups)
+        if errors:
+            submitted = data if section == PREFERENCES else None
+            return await self._render(
+                request, org, errors=errors, submitted=submitted, status_code=400
+            )
+        if changes:
+            await accounts.update_me(org, MeUpdate.model_validate(changes))
+        if weekly_goal is not None:
+            await progress.set_weekly_goal(org, weekly_goal)
+        return Redirect(f"/settings?saved={section}#saved", status_code=303)
 
     async def _add_pause(
         self, request: Request[Any, Any, Any], org: OrgScope, start: str, end: str
@@ -250,8 +283,9 @@ class SettingsPageController(Controller):
         request: Request[Any, Any, Any],
         org: OrgScope,
         *,
-        saved: bool = False,
+        saved: str = "",
         errors: dict[str, str] | None = None,
+        submitted: SettingsForm | None = None,
         translated: bool = False,
         status_code: int = 200,
     ) -> Template:
@@ -265,14 +299,37 @@ class SettingsPageController(Controller):
         zones = list(COMMON_TIMEZONES)
         if profile.timezone not in zones:
             zones.insert(0, profile.timezone)
+        # what the form shows: the stored choices, or, after an error, what was just chosen
+        prefs: dict[str, Any] = {
+            "reminder_time": profile.reminder_time or "",
+            "quiet_hours_start": profile.quiet_hours_start,
+            "quiet_hours_end": profile.quiet_hours_end,
+            "kinds_off": set(profile.nudge_kinds_off),
+            "weekly_goal": goals.weekly.target_minutes,
+            "locale": profile.locale,
+            "timezone": profile.timezone,
+            "leaderboard_opt_in": profile.leaderboard_opt_in,
+        }
+        if submitted is not None:
+            wanted = _wanted_kinds(submitted)
+            prefs |= {
+                "reminder_time": submitted.reminder_time.strip(),
+                "quiet_hours_start": submitted.quiet_hours_start.strip(),
+                "quiet_hours_end": submitted.quiet_hours_end.strip(),
+                "kinds_off": {c.value for c in NudgeCategory if c.value not in wanted},
+                "weekly_goal": submitted.weekly_goal.strip(),
+                "locale": submitted.locale,
+                "timezone": submitted.timezone.strip(),
+                "leaderboard_opt_in": _ticked(submitted.leaderboard_opt_in),
+            }
         return render(
             request,
             "settings.html",
             {
                 "profile": profile,
-                "weekly_goal": goals.weekly.target_minutes,
+                "prefs": prefs,
                 "nudge_kinds": [
-                    (category.value, gettext(label), category.value not in profile.nudge_kinds_off)
+                    (category.value, gettext(label), category.value not in prefs["kinds_off"])
                     for category, label in NUDGE_LABELS.items()
                 ],
                 "pauses": [

@@ -1,4 +1,4 @@
-"""The settings page: language, timezone, weekly goal, leaderboard opt-in, my data."""
+"""The settings page: one form with one Save for the preferences, pauses, my data, deleting."""
 
 import re
 import uuid
@@ -69,11 +69,90 @@ async def test_today_links_to_settings_and_the_page_shows_every_section(
         assert 'name="weekly_goal"' in page.text and 'value="60"' in page.text
 
 
+# everything the preferences form posts when Sam changes nothing (the page's own values)
+UNCHANGED = {
+    "section": "preferences",
+    "reminder_time": "",
+    "quiet_hours_start": "21:00",
+    "quiet_hours_end": "08:00",
+    "weekly_goal": "60",
+    "locale": "nl",
+    "timezone": "Europe/Amsterdam",
+}
+
+
+async def test_one_save_stores_every_preference_and_says_saved(app: Litestar, world: World) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        page = (await sam.get("/settings")).text
+        # one Save for all preferences; pauses and deleting are actions of their own
+        assert page.count('<button type="submit" class="button button-primary">') == 1
+        assert page.count('name="section" value="preferences"') == 1
+        assert 'id="saved"' in page and "Opgeslagen." not in page
+        saved = await sam.post(
+            "/settings",
+            data={
+                "_csrf_token": _token(page),
+                **UNCHANGED,
+                "reminder_time": "07:45",
+                "quiet_hours_start": "21:30",
+                "weekly_goal": "150",
+                "locale": "en",
+                "timezone": "Europe/London",
+                "leaderboard_opt_in": "on",
+                "kinds": ["reminder", "badge"],
+            },
+            follow_redirects=False,
+        )
+        assert saved.status_code == 303
+        assert saved.headers["location"] == "/settings?saved=preferences#saved"
+        me = (await sam.get("/api/v1/me")).json()
+        assert me["reminder_time"] == "07:45" and me["quiet_hours_start"] == "21:30"
+        assert me["locale"] == "en" and me["timezone"] == "Europe/London"
+        assert me["leaderboard_opt_in"] is True
+        assert "badge" not in me["nudge_kinds_off"] and "kudos" in me["nudge_kinds_off"]
+        # the confirmation takes the focus, so a screen reader reads it, in the new language
+        after = (await sam.get("/settings?saved=preferences")).text
+        assert '<html lang="en">' in after
+        assert re.search(
+            r'<p id="saved" class="saved-note" role="status" tabindex="-1" autofocus>'
+            r"<svg[^>]*>.*?</svg>Saved\.</p>",
+            after,
+        )
+        assert 'value="150"' in after and "0 of 150 minutes" in (await sam.get("/")).text
+
+
+async def test_an_error_says_what_is_wrong_next_to_each_field_and_keeps_my_choices(
+    app: Litestar, world: World
+) -> None:
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        before = (await sam.get("/api/v1/me")).json()
+        chosen = {
+            **UNCHANGED,
+            "weekly_goal": "5000",
+            "timezone": "Mars/Olympus",
+            "locale": "en",
+            "leaderboard_opt_in": "on",
+        }
+        response = await _post(sam, **chosen)
+        assert response.status_code == 400
+        for section in ("goal", "timezone"):
+            error = f'<p id="{section}-error" class="field-error">{FIELD_ERRORS[section]}</p>'
+            assert error in response.text, section
+        assert response.text.count('aria-invalid="true"') == 2
+        # what Sam chose is still there to correct, and nothing was saved
+        assert 'value="5000"' in response.text
+        assert '<option value="en" lang="en" selected>' in response.text
+        assert 'name="leaderboard_opt_in" type="checkbox" checked' in response.text
+        assert "Opgeslagen." not in response.text
+        assert (await sam.get("/api/v1/me")).json() == before
+
+
 async def test_language_change_re_renders_in_english(app: Litestar, world: World) -> None:
     async with signed_in_client(app, world.email("a", "employee")) as sam:
+        # a page from before the single form (a service worker's copy) posts one group
         saved = await _post(sam, section="language", locale="en")
         assert saved.status_code == 303
-        assert saved.headers["location"] == "/settings?saved=language"
+        assert saved.headers["location"] == "/settings?saved=language#saved"
         page = await sam.get("/settings?saved=language")
         assert '<html lang="en">' in page.text and "Settings" in page.text
         assert "Saved." in page.text and "DELETE" in page.text
