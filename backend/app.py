@@ -414,4 +414,5 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         debug=False,
+        logging_config=None,  # the process's own (backend.log_config): one format everywhere
     )

@@ -52,12 +52,19 @@ def _run(factory: Callable[["Any"], Awaitable[T]], *, migrate: bool | None = Non
 
 
 @click.group()
-def main() -> None:
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Log libraries' INFO lines too (migrations, uvicorn); LEARNLOOP_LOG_LEVEL sets a level.",
+)
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """learnloop: turn learning at work into a habit."""
-    level = os.environ.get("LEARNLOOP_LOG_LEVEL", "INFO")
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if level.upper() != "DEBUG":
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin and step
+    from backend.log_config import configure_logging
+
+    configure_logging(verbose)
+    ctx.obj = {"verbose": verbose}
 
 
 @main.command()
@@ -103,11 +110,29 @@ def demo(reset: bool) -> None:
     default=None,
     help="Migrate first (default: on the embedded server).",
 )
-def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: bool | None) -> None:
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    workers: int,
+    with_demo: bool,
+    run_migrations: bool | None,
+) -> None:
     """Run the web app (uvicorn with uvloop and httptools)."""
     import uvicorn
 
+    from backend.log_config import log_config
+    from backend.settings import base_url_problem, served_base_url
+
+    # links in credentials and e-mails point at the address being served, unless told otherwise
+    # (the server processes read the same environment)
+    os.environ.setdefault("LEARNLOOP_BASE_URL", served_base_url(host, port))
+    get_settings.cache_clear()
     settings = _settings()
+    problem = base_url_problem(settings.base_url, host, port)
+    if problem:
+        logging.getLogger("learnloop").warning(problem)
     if run_migrations is None:
         run_migrations = settings.embedded_database
     if run_migrations or with_demo:
@@ -119,7 +144,7 @@ def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: b
         result = _run(prepare, migrate=run_migrations)
         if result is not None:
             _print_logins(result)
-    click.echo(f"learnloop is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    click.echo(f"learnloop is running at {served_base_url(host, port)}/  (Ctrl+C stops it)")
     # uvicorn re-raises the SIGTERM it shut down on; as SystemExit the exit handlers still run
     # (the embedded database server stops with its last user)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -132,7 +157,8 @@ def serve(host: str, port: int, workers: int, with_demo: bool, run_migrations: b
         loop="uvloop",
         http="httptools",
         proxy_headers=True,
-        log_level=os.environ.get("LEARNLOOP_LOG_LEVEL", "info").lower(),
+        log_config=log_config((ctx.obj or {}).get("verbose", False)),
+        log_level=None,  # the levels are log_config's
         access_log=False,
     )
 

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from backend.auth.passwords import HashCost
 
@@ -168,7 +169,7 @@ def load_settings() -> Settings:
         database_url=database_url,
         secret_key=_secret_from_environment(env),
         env=env,
-        base_url=os.environ.get("LEARNLOOP_BASE_URL", "http://localhost:8000").rstrip("/"),
+        base_url=os.environ.get("LEARNLOOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         login_attempts_per_window=_int("LEARNLOOP_LOGIN_ATTEMPTS", 10),
         login_window_seconds=_int("LEARNLOOP_LOGIN_WINDOW_SECONDS", 900),
         min_group_size=_int("LEARNLOOP_MIN_GROUP_SIZE", 5),
@@ -198,3 +199,38 @@ def load_settings() -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The address a server bound to ``host``:``port`` is opened at (a wildcard: localhost)."""
+    name = "localhost" if host in WILDCARD_HOSTS else host
+    if ":" in name:
+        name = f"[{name}]"
+    return f"http://{name}:{port}"
+
+
+def base_url_problem(base_url: str, host: str, port: int) -> str | None:
+    """A sentence when links built from ``base_url`` (badge credentials, e-mails) would not
+    reach a server on ``host``:``port``, else None. A public name is taken to be a proxy in
+    front of this server; only a local address that differs is a mistake worth a warning."""
+    parts = urlsplit(base_url)
+    base_host = (parts.hostname or "").lower()
+    try:
+        base_port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return f"LEARNLOOP_BASE_URL {base_url!r} has no valid port"
+    if base_host not in LOOPBACK_NAMES and base_host != host.lower():
+        return None
+    same_host = host in WILDCARD_HOSTS or base_host == host.lower()
+    if same_host and base_port == port:
+        return None
+    here = served_base_url(host, port)
+    return (
+        f"LEARNLOOP_BASE_URL is {base_url} but this server answers at {here}: links in badge "
+        f"credentials and e-mails lead elsewhere; set LEARNLOOP_BASE_URL={here} "
+        "(or leave it unset: serve then uses the address it binds)"
+    )

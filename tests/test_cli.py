@@ -1,8 +1,13 @@
 """The learnloop command line, run as an operator would, against a real database."""
 
 import asyncio
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from sqlalchemy import text
@@ -115,3 +120,59 @@ def test_vapid_generate_writes_a_private_key_file_once(tmp_path: Path, database_
     assert key_file.read_text() == pem, "an existing key is never overwritten without --force"
     forced = _cli(tmp_path, database_url, "vapid", "generate", "--force")
     assert forced.returncode == 0 and forced.stdout.strip().splitlines()[-1] != public
+
+
+LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: "
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_starts_quietly_in_one_log_format_and_warns_of_a_wrong_base_url(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Migrations, uvicorn and our own lines: no library INFO chatter, one format, and one
+    warning that links would point at localhost while the server answers on 127.0.0.1."""
+    port = _free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LEARNLOOP_DATABASE_URL": database_url,
+        "LEARNLOOP_SECRET_KEY": "cli-test-secret-" + "y" * 32,
+        "LEARNLOOP_ENV": "test",
+        "LEARNLOOP_BASE_URL": f"http://localhost:{port}",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--migrate", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the server did not answer within 60 s")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        stdout, stderr = server.communicate(timeout=30)
+    assert f"learnloop is running at http://127.0.0.1:{port}/" in stdout
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert [line for line in lines if not LOG_LINE.match(line)] == [], stderr
+    assert not [line for line in lines if "alembic" in line or " INFO uvicorn" in line], stderr
+    [warning] = [line for line in lines if " WARNING " in line]
+    assert "LEARNLOOP_BASE_URL is http://localhost:" in warning
+    assert f"set LEARNLOOP_BASE_URL=http://127.0.0.1:{port}" in warning

@@ -4,7 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from backend.settings import ConfigurationError, load_settings
+from backend.settings import (
+    ConfigurationError,
+    base_url_problem,
+    load_settings,
+    served_base_url,
+)
 
 
 @pytest.fixture
@@ -73,3 +78,17 @@ def test_database_urls_are_postgresql_only(
     monkeypatch.setenv("LEARNLOOP_DATABASE_URL", "sqlite+aiosqlite:///./learnloop.db")
     with pytest.raises(ConfigurationError, match="SQLite is no longer supported"):
         load_settings()
+
+
+def test_serve_opens_at_the_address_it_binds_and_a_local_mismatch_is_named() -> None:
+    assert served_base_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
+    assert served_base_url("0.0.0.0", 8080) == "http://localhost:8080"
+    assert served_base_url("::1", 8000) == "http://[::1]:8000"
+    # the demo's old default against what the server answers on
+    problem = base_url_problem("http://localhost:8000", "127.0.0.1", 8000)
+    assert problem and "set LEARNLOOP_BASE_URL=http://127.0.0.1:8000" in problem
+    assert base_url_problem("http://127.0.0.1:8000", "127.0.0.1", 8471)
+    # fine: the same address, any name on a wildcard bind, a public name behind a proxy
+    assert base_url_problem("http://127.0.0.1:8000", "127.0.0.1", 8000) is None
+    assert base_url_problem("http://localhost:8000", "0.0.0.0", 8000) is None
+    assert base_url_problem("https://leren.polderhaven.nl", "127.0.0.1", 8000) is None
