@@ -9,12 +9,12 @@ CSRF tokens are required only on cookie-authenticated writes.
 import base64
 from typing import Any
 
+import msgspec
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlmodel import select
 
 from backend.auth.api_keys import hash_api_key, parse_prefix
 from backend.auth.principal import Principal
@@ -22,6 +22,7 @@ from backend.context import AppContext
 from backend.db.models import User
 from backend.db.types import utcnow
 from backend.integrations.services import verify_api_key
+from backend.learning.connections import on_pooled_connection
 
 SESSION_USER = "uid"
 SESSION_ORG = "org"
@@ -30,7 +31,12 @@ SESSION_PASSWORD_VERSION = "pv"
 
 def password_version(user: User) -> str:
     """Changes whenever the password changes, which signs every other session out."""
-    return (user.password_hash or "")[-10:]
+    return password_version_of(user.password_hash)
+
+
+def password_version_of(password_hash: str | None) -> str:
+    """:func:`password_version` of a stored password hash."""
+    return (password_hash or "")[-10:]
 
 
 def principal_for_user(user: User) -> Principal:
@@ -93,21 +99,42 @@ async def principal_from_api_key(ctx: AppContext, authorization: str) -> Princip
     return principal
 
 
+# every signed-in request reads its user: one statement on a kept connection, no ORM
+SESSION_USER_SQL = """
+SELECT is_active, password_hash, roles::text, display_name, locale, timezone, email
+FROM user_account WHERE id = $1 AND organisation_id = $2
+"""
+
+
 async def _principal_from_session(ctx: AppContext, data: dict[str, Any]) -> Principal | None:
     uid, org = data.get(SESSION_USER), data.get(SESSION_ORG)
-    if not isinstance(uid, int) or not isinstance(org, int):
+    if not isinstance(uid, int) or not isinstance(org, int) or not _in_int4(uid, org):
         return None
-    async with ctx.sessionmaker() as session:
-        user = (
-            await session.exec(select(User).where(User.id == uid, User.organisation_id == org))
-        ).first()
-    if (
-        user is None
-        or not user.is_active
-        or data.get(SESSION_PASSWORD_VERSION) != password_version(user)
-    ):
+
+    async def read(pg: Any) -> Any:
+        return await pg.fetchrow(SESSION_USER_SQL, uid, org)
+
+    row = await on_pooled_connection(ctx.engine, read)
+    if row is None:
         return None
-    return principal_for_user(user)
+    is_active, password_hash, roles, display_name, locale, timezone, email = row
+    if not is_active or data.get(SESSION_PASSWORD_VERSION) != password_version_of(password_hash):
+        return None
+    return Principal(
+        organisation_id=org,
+        user_id=uid,
+        roles=frozenset(msgspec.json.decode(roles)),
+        via="session",
+        display_name=display_name,
+        locale=locale,
+        timezone=timezone,
+        email=email,
+    )
+
+
+def _in_int4(*values: int) -> bool:
+    # ids are PostgreSQL integers: a larger number in a cookie matches no one
+    return all(-(2**31) <= v < 2**31 for v in values)
 
 
 class AuthenticationMiddleware:
