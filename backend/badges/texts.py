@@ -46,7 +46,7 @@ EVENT_COUNT_PHRASES: dict[EventKind | None, Phrases] = {
         "en": ("Log 1 learning moment", "Log {n} learning moments"),
     },
     EventKind.TESTIMONIAL: {
-        "nl": ("Schrijf 1 testimonial", "Schrijf {n} testimonials"),
+        "nl": ("Deel 1 ervaring met een training", "Deel {n} ervaringen met trainingen"),
         "en": ("Write 1 testimonial", "Write {n} testimonials"),
     },
 }
@@ -57,7 +57,10 @@ KIND_PHRASES: dict[CriterionKind, Phrases] = {
         "en": ("Learn in 1 competency", "Learn in {n} different competencies"),
     },
     CriterionKind.HOT_SKILL_COMPLETIONS: {
-        "nl": ("Rond 1 training in een hot skill af", "Rond {n} trainingen in hot skills af"),
+        "nl": (
+            "Rond 1 training in een gevraagde vaardigheid af",
+            "Rond {n} trainingen in gevraagde vaardigheden af",
+        ),
         "en": ("Complete 1 hot-skill course", "Complete {n} hot-skill courses"),
     },
     CriterionKind.CHALLENGES_COMPLETED: {
@@ -184,7 +187,7 @@ _MINUTES_KIND: dict[EventKind, tuple[str, str]] = {
     EventKind.PROGRESS: ("aan trainingen", "on courses"),
     EventKind.EXPERIENCE: ("in de praktijk", "on the job"),
     EventKind.INFORMAL: ("met leermomenten", "in learning moments"),
-    EventKind.TESTIMONIAL: ("aan testimonials", "on testimonials"),
+    EventKind.TESTIMONIAL: ("aan gedeelde ervaringen", "on testimonials"),
 }
 
 

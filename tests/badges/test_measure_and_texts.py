@@ -183,7 +183,7 @@ def test_progress_is_counted_in_the_unit_the_sentence_names() -> None:
     assert progress_text(completions, 1115, 2000, "en") == "1,115 of 2,000"
 
 
-def test_dutch_badge_texts_say_uitdaging_as_the_app_does() -> None:
+def test_dutch_badge_texts_use_the_apps_dutch_words() -> None:
     challenges = BadgeCriterion(CriterionKind.CHALLENGES_COMPLETED)
     assert how_to_earn(challenges, 1, "nl") == "Voltooi 1 uitdaging"
     assert how_to_earn(challenges, 3, "nl") == "Voltooi 3 uitdagingen"
@@ -194,7 +194,12 @@ def test_dutch_badge_texts_say_uitdaging_as_the_app_does() -> None:
             how_to_earn(badge.definition.criterion, t.threshold, "nl")
             for t in badge.definition.tiers
         ]
-        assert not [text for text in dutch if "challenge" in text.lower()]
+        english_words = ("challenge", "testimonial", "hot skill")
+        assert not [text for text in dutch if any(w in text.lower() for w in english_words)]
+    hot = BadgeCriterion(CriterionKind.HOT_SKILL_COMPLETIONS)
+    assert how_to_earn(hot, 2, "nl") == "Rond 2 trainingen in gevraagde vaardigheden af"
+    shared = BadgeCriterion(CriterionKind.TESTIMONIALS_WRITTEN)
+    assert how_to_earn(shared, 3, "nl") == "Deel 3 ervaringen met trainingen"
 
 
 def test_every_default_badge_has_both_languages_and_a_sentence_per_tier() -> None:
