@@ -15,6 +15,7 @@ from backend.budgets import services as budgets
 from backend.budgets.schemas import BudgetFiguresOut
 from backend.insights import queries
 from backend.insights.privacy import Group, group_for
+from backend.insights.recommendations import recommendation_starts
 from backend.insights.series import Cell, ChartKind, Column, Period, Series
 from backend.teams.services import teams_i_lead
 from backend.tenancy import OrgScope
@@ -133,6 +134,14 @@ INSIGHTS: tuple[Insight, ...] = (
         draw=("sent", "opened", "learned"),
         kind="bars",
         empty=N_("No nudges were sent in this period."),
+    ),
+    Insight(
+        "recommendations",
+        "Recommended courses started, per reason",
+        recommendation_starts,
+        draw=("recommended", "started"),
+        empty=N_("No course was recommended in this period yet."),
+        translated=("reason",),
     ),
 )
 BY_KEY = {insight.key: insight for insight in INSIGHTS}
