@@ -158,9 +158,12 @@ class Budget:
 
 def yearly_cents_of(user: User, settings: OrganisationSettings) -> int:
     """A person's yearly budget: their own, else the organisation's default."""
-    if user.yearly_budget_cents is not None:
-        return user.yearly_budget_cents
-    return settings.yearly_budget_cents
+    return yearly_cents_from(user.yearly_budget_cents, settings)
+
+
+def yearly_cents_from(own_cents: int | None, settings: OrganisationSettings) -> int:
+    """A yearly budget from a person's own figure (None: the organisation's default)."""
+    return own_cents if own_cents is not None else settings.yearly_budget_cents
 
 
 def completed_since_asking() -> ColumnElement[bool]:
@@ -173,6 +176,32 @@ def completed_since_asking() -> ColumnElement[bool]:
     )
 
 
+def totals_query(
+    scope: OrgScope,
+    organisation: Organisation,
+    year: BudgetYear,
+    *where: ColumnElement[bool],
+) -> Any:
+    """The statement of :func:`_totals`: one row (committed, spent, pending), for a caller
+    that reads it beside other things in one statement."""
+    start, end = year.bounds(org_timezone(organisation))
+    cost = col(TrainingRequest.cost_cents)
+    approved = col(TrainingRequest.status) == APPROVED
+    done = completed_since_asking()
+    return select(
+        func.coalesce(func.sum(case((approved & ~done, cost), else_=0)), 0).label("committed"),
+        func.coalesce(func.sum(case((approved & done, cost), else_=0)), 0).label("spent"),
+        func.coalesce(
+            func.sum(case((col(TrainingRequest.status).in_(WAITING), cost), else_=0)), 0
+        ).label("pending"),
+    ).where(
+        scope.owns(TrainingRequest),
+        col(TrainingRequest.created_at) >= start,
+        col(TrainingRequest.created_at) < end,
+        *where,
+    )
+
+
 async def _totals(
     scope: OrgScope,
     organisation: Organisation,
@@ -180,22 +209,16 @@ async def _totals(
     *where: ColumnElement[bool],
 ) -> tuple[int, int, int]:
     """(committed, spent, pending) cents of the requests matching ``where`` in ``year``."""
-    start, end = year.bounds(org_timezone(organisation))
-    cost = col(TrainingRequest.cost_cents)
-    approved = col(TrainingRequest.status) == APPROVED
-    done = completed_since_asking()
-    query = select(
-        func.coalesce(func.sum(case((approved & ~done, cost), else_=0)), 0),
-        func.coalesce(func.sum(case((approved & done, cost), else_=0)), 0),
-        func.coalesce(func.sum(case((col(TrainingRequest.status).in_(WAITING), cost), else_=0)), 0),
-    ).where(
-        scope.owns(TrainingRequest),
-        col(TrainingRequest.created_at) >= start,
-        col(TrainingRequest.created_at) < end,
-        *where,
-    )
+    query = totals_query(scope, organisation, year, *where)
     committed, spent, pending = (await scope.session.exec(query)).one()
     return int(committed), int(spent), int(pending)
+
+
+def my_totals_query(scope: OrgScope, organisation: Organisation, year: BudgetYear) -> Any:
+    """The caller's own totals in ``year`` (see :func:`totals_query`)."""
+    return totals_query(
+        scope, organisation, year, col(TrainingRequest.user_id) == scope.principal.user_id
+    )
 
 
 async def budget_of(

@@ -101,9 +101,32 @@ def _quoted(name: str) -> str:
     return f"“{name}”"
 
 
+def competencies_of(organisation_id: Any) -> Any:
+    """The organisation's competencies as one JSON value ([[id, name, description], ...] by
+    name), for a statement that reads them beside other things; read with
+    :func:`competencies_from`."""
+    c = Competency.__table__.c  # type: ignore[attr-defined]
+    return (
+        sa_select(
+            func.coalesce(
+                func.json_agg(
+                    aggregate_order_by(func.json_build_array(c.id, c.name, c.description), c.name)
+                ),
+                text("'[]'::json"),
+            )
+        )
+        .where(c.organisation_id == organisation_id)
+        .scalar_subquery()
+    )
+
+
+def competencies_from(value: list[list[Any]]) -> list[CompetencyPublic]:
+    return [CompetencyPublic(id=cid, name=name, description=about) for cid, name, about in value]
+
+
 async def list_competencies(scope: OrgScope) -> list[CompetencyPublic]:
-    rows = await scope.all(scope.select(Competency).order_by(col(Competency.name)))
-    return [CompetencyPublic(id=c.id or 0, name=c.name, description=c.description) for c in rows]
+    value = (await _run(scope, sa_select(competencies_of(scope.organisation_id)))).scalar()
+    return competencies_from(value)
 
 
 async def _name_taken(scope: OrgScope, name: str, exclude: int | None = None) -> bool:
@@ -580,9 +603,10 @@ async def list_courses(
     return courses
 
 
-async def search_courses(
+def course_page(
     scope: OrgScope,
     *,
+    day: date,
     q: str | None = None,
     competency_id: int | None = None,
     hot_skill: bool | None = None,
@@ -595,12 +619,9 @@ async def search_courses(
     first_ids: Sequence[int] = (),
     limit: int = 50,
     offset: int = 0,
-    day: date | None = None,
-) -> tuple[list[CoursePublic], int]:
-    """A page of courses (see :func:`list_courses`) and how many match in all, in one
-    statement. The order: ``first_ids`` in their order (a ranking made elsewhere, e.g. the
-    learner's recommendations), then ``sort``'s column, else hot ones first, then by title."""
-    day = day or today_for(scope)
+) -> Any:
+    """The statement of :func:`search_courses` (read its rows with :func:`courses_of`); a
+    page that needs more in the same round trip adds its columns to it."""
     stmt = _course_select(
         scope,
         day=day,
@@ -621,13 +642,55 @@ async def search_courses(
         order += [key.desc() if descending else key.asc(), _course.id]
     else:
         order += [hot_on(day).desc(), func.lower(_course.title), _course.id]
-    rows = (await _run(scope, stmt.order_by(*order).limit(limit).offset(offset))).all()
-    if rows:
-        return [_public(row) for row in rows], int(rows[0].total)
-    if offset == 0:
-        return [], 0
+    return stmt.order_by(*order).limit(limit).offset(offset)
+
+
+def courses_of(rows: Sequence[Any]) -> tuple[list[CoursePublic], int]:
+    """The courses of :func:`course_page`'s rows and how many match in all (0 for no rows)."""
+    return [_public(row) for row in rows], int(rows[0].total) if rows else 0
+
+
+async def search_courses(
+    scope: OrgScope,
+    *,
+    q: str | None = None,
+    competency_id: int | None = None,
+    hot_skill: bool | None = None,
+    course_format: str | None = None,
+    max_minutes: int | None = None,
+    max_cost_cents: int | None = None,
+    archived: bool | None = False,
+    sort: CourseSort | None = None,
+    descending: bool = False,
+    first_ids: Sequence[int] = (),
+    limit: int = 50,
+    offset: int = 0,
+    day: date | None = None,
+) -> tuple[list[CoursePublic], int]:
+    """A page of courses (see :func:`list_courses`) and how many match in all, in one
+    statement. The order: ``first_ids`` in their order (a ranking made elsewhere, e.g. the
+    learner's recommendations), then ``sort``'s column, else hot ones first, then by title."""
+    stmt = course_page(
+        scope,
+        day=day or today_for(scope),
+        q=q,
+        competency_id=competency_id,
+        hot_skill=hot_skill,
+        course_format=course_format,
+        max_minutes=max_minutes,
+        max_cost_cents=max_cost_cents,
+        archived=archived,
+        sort=sort,
+        descending=descending,
+        first_ids=first_ids,
+        limit=limit,
+        offset=offset,
+    )
+    rows = (await _run(scope, stmt)).all()
+    if rows or offset == 0:
+        return courses_of(rows)
     # past the last page: the window had no row to count on
-    count = stmt.with_only_columns(func.count()).order_by(None)
+    count = stmt.with_only_columns(func.count()).order_by(None).limit(None).offset(None)
     return [], int((await _run(scope, count)).scalar() or 0)
 
 

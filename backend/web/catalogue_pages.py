@@ -22,8 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.principal import Principal
 from backend.budgets import services as budgets
+from backend.catalogue import learner_page, testimonials
 from backend.catalogue import services as catalogue
-from backend.catalogue import testimonials
 from backend.catalogue.schemas import CoursePublic
 from backend.catalogue.services import CourseSort
 from backend.db.models import CourseFormat, LearningEvent, Organisation
@@ -224,14 +224,16 @@ class CataloguePageController(Controller):
         set_locale(locale)
         scope = OrgScope(db_session, principal)
         filters = _filters(request)
-        competencies = await catalogue.list_competencies(scope)
+        frame = await learner_page.read_frame(scope)
+        competencies = frame.competencies
         if filters.competency_id not in {c.id for c in competencies}:
             filters.competency_id = None
         order = ORDERS[filters.sort]
         # "more" grows the list: page n shows the first n x PER_PAGE courses, so a link or
         # the back button shows everything the learner had scrolled through
-        courses, total = await catalogue.search_courses(
+        view = await learner_page.read_courses(
             scope,
+            frame,
             q=filters.q or None,
             competency_id=filters.competency_id,
             hot_skill=True if filters.hot_skill else None,
@@ -242,8 +244,7 @@ class CataloguePageController(Controller):
             descending=order.descending,
             limit=filters.page * PER_PAGE,
         )
-        organisation = await _organisation(db_session, principal)
-        budget = await budgets.my_budget(scope, organisation)
+        courses, total, budget = view.courses, view.total, view.budget
         shown = len(courses)
         return render(
             request,

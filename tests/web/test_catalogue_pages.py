@@ -1,9 +1,11 @@
 """The catalogue pages: searching, a course with what it earns, and testimonials by form."""
 
 import re
+from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import event
 from sqlmodel import select
 
 from backend.context import AppContext
@@ -392,3 +394,26 @@ async def test_the_dutch_catalogue_speaks_dutch(
         assert "Deel je ervaring" in pages["course"].text
         english = await client.get("/catalogue", params={"hot": "1", "lang": "en"})
         assert "Hot skill" in english.text and ">Filters</summary>" in english.text
+
+
+async def test_a_catalogue_page_is_read_in_two_statements(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    """What a nudge burst hits stays cheap: besides the sign-in check, the page reads its
+    frame (budget settings, competencies) and its courses with the budget totals."""
+    await _many_courses(ctx, world, 20)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    async with signed_in_client(app, world.a.users["employee"].email) as client:
+        event.listen(ctx.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            for params in ({}, {"page": "2", "sort": "short", "hot": "1"}):
+                statements.clear()
+                page = await client.get("/catalogue", params=params)
+                assert page.status_code == 200 and _titles(page.text)
+                assert len(statements) <= 3, statements
+        finally:
+            event.remove(ctx.engine.sync_engine, "before_cursor_execute", count)
