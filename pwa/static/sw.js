@@ -6,6 +6,8 @@
  *
  *   app shell (CSS, JS, icons, manifest, /offline)  precached, cache-first
  *   page navigations                                 network-first → cached page → /offline
+ *     (a cached page gets data-copy-from="<its Date header>" on <body>: js/app.js says
+ *      "offline, last updated …")
  *     (/log too: it is a signed-in page, so it is kept on the first visit, in the private
  *      cache, never precached: the install may run before anyone signs in)
  *   GET /api/v1/me/today                             network-first → cached copy
@@ -96,12 +98,22 @@ async function navigation(request) {
     return await fetchAndKeep(request, PRIVATE_CACHE);
   } catch (offline) {
     // "/?source=pwa" (the start URL) falls back to a cached "/" too
-    const cached =
+    const copy =
       (await caches.match(request, { cacheName: PRIVATE_CACHE })) ||
-      (await caches.match(request, { cacheName: PRIVATE_CACHE, ignoreSearch: true })) ||
-      (await caches.match(OFFLINE_URL, { cacheName: SHELL_CACHE }));
-    return cached || Response.error();
+      (await caches.match(request, { cacheName: PRIVATE_CACHE, ignoreSearch: true }));
+    if (copy) return markAsCopy(copy);
+    return (await caches.match(OFFLINE_URL, { cacheName: SHELL_CACHE })) || Response.error();
   }
+}
+
+/** A kept page, marked as a copy fetched at its Date header, so it can say it is offline. */
+async function markAsCopy(response) {
+  const fetched = (response.headers.get("date") || "").replace(/[^\w ,:+-]/g, "");
+  const html = (await response.text()).replace("<body ", `<body data-copy-from="${fetched}" `);
+  const headers = new Headers(response.headers);
+  headers.delete("content-length");
+  headers.delete("content-encoding"); // the text above is already decoded
+  return new Response(html, { status: response.status, statusText: response.statusText, headers });
 }
 
 async function networkFirst(request) {

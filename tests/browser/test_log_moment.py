@@ -75,24 +75,37 @@ async def test_a_moment_logged_offline_is_sent_once_when_back_online(
     errors = watch_console(page)
     await sign_in(page, live_server)
     await service_worker_ready(page)
-    await page.goto(f"{live_server}/log")  # through the service worker, which keeps a copy
-    await wait_until_cached(page, "/log")
+    for path in ("/", "/log"):  # through the service worker, which keeps a copy
+        await page.goto(f"{live_server}{path}")
+        await wait_until_cached(page, path)
+    connection = page.locator("#connection")
+    await expect(connection).to_be_hidden()
 
     await browser.set_offline(True)
     await page.reload()  # the cached page, with log.js from the precached shell
+    offline = re.compile(r"^Je bent offline\. Laatst bijgewerkt: \d\d:\d\d\.$")
+    await expect(connection.locator("[data-connection-offline]")).to_have_text(offline)
     await page.get_by_label("Wat heb je geleerd?").fill("Podcast over toegankelijkheid")
     await page.get_by_label("Of een ander aantal minuten").fill("20")
     await page.get_by_role("button", name="Moment vastleggen").click()
     await expect(page.locator("#log-status")).to_have_text(
         "Bewaard — we versturen het zodra je weer online bent."
     )
+    waiting = connection.locator("[data-connection-waiting]")
+    await expect(waiting).to_have_text("1 leermoment wacht op verzending.")
     assert len(await page.evaluate("window.learnloopOutbox.queued()")) == 1
     assert await moments(ctx, "Podcast over toegankelijkheid") == []
+    # Today's copy says it is one, from when, and what is still waiting
+    await page.goto(f"{live_server}/")
+    await expect(connection.locator("[data-connection-offline]")).to_have_text(offline)
+    await expect(waiting).to_have_text("1 leermoment wacht op verzending.")
+    await page.goto(f"{live_server}/log")
 
     await browser.set_offline(False)  # the "online" event sends the outbox
     await expect(page.locator("#outbox-status")).to_have_text(
         "Je bewaarde leermomenten zijn verstuurd."
     )
+    await expect(connection).to_be_hidden()
     assert await page.evaluate("window.learnloopOutbox.queued()") == []
     [event] = await moments(ctx, "Podcast over toegankelijkheid")
     assert event.minutes == 20
@@ -116,6 +129,7 @@ async def test_a_moment_logged_offline_is_sent_once_when_back_online(
     assert len(await moments(ctx, "Podcast over toegankelijkheid")) == 1
     await page.goto(f"{live_server}/")
     await expect(page.get_by_text("20 van 60 minuten")).to_be_visible()
+    await expect(connection).to_be_hidden()
     assert errors == []
 
 

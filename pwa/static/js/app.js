@@ -15,3 +15,58 @@ if ("serviceWorker" in navigator) {
 if (document.body && document.body.classList.contains("page-offline")) {
   window.addEventListener("online", () => window.location.reload());
 }
+
+// The connection notice of the signed-in pages (_tabbar.html): offline, and since when the page
+// shows old numbers. The service worker marks a page it answered from its cache with
+// data-copy-from (the time the copy was fetched); log.js fills in the moments waiting to be sent.
+(() => {
+  const notice = document.getElementById("connection");
+  if (!notice) return;
+  const line = notice.querySelector("[data-connection-offline]");
+  const loadedAt = new Date();
+  const copyFrom = document.body.dataset.copyFrom;
+
+  function when(moment) {
+    const lang = document.documentElement.lang || undefined;
+    const sameDay = moment.toDateString() === new Date().toDateString();
+    const options = sameDay
+      ? { hour: "2-digit", minute: "2-digit" }
+      : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+    return new Intl.DateTimeFormat(lang, options).format(moment);
+  }
+
+  // a copy from the cache means the network failed, whatever navigator.onLine says
+  let offline = navigator.onLine === false || copyFrom !== undefined;
+
+  function update() {
+    let text = "";
+    if (offline) {
+      const since = copyFrom ? new Date(copyFrom) : loadedAt;
+      text = Number.isNaN(since.getTime())
+        ? notice.dataset.msgOffline
+        : notice.dataset.msgUpdated.replace("{when}", when(since));
+    }
+    line.textContent = text;
+    line.hidden = !text;
+    window.learnloopConnection.refresh();
+  }
+
+  window.learnloopConnection = {
+    /** Show the notice while any of its lines has something to say. */
+    refresh() {
+      const lines = notice.querySelectorAll("[data-connection-offline], [data-connection-waiting]");
+      notice.hidden = [...lines].every((part) => part.hidden);
+      document.body.classList.toggle("has-connection-notice", !notice.hidden);
+    },
+  };
+  window.addEventListener("offline", () => {
+    offline = true;
+    update();
+  });
+  // back online (log.js then sends the waiting moments and reloads a copy of Today)
+  window.addEventListener("online", () => {
+    offline = false;
+    update();
+  });
+  update();
+})();

@@ -87,6 +87,23 @@
     outboxStatus.hidden = false;
   }
 
+  // "2 moments waiting to be sent" in the connection notice (_tabbar.html, js/app.js)
+  const connection = document.getElementById("connection");
+  const waitingLine = connection && connection.querySelector("[data-connection-waiting]");
+  async function showWaiting() {
+    if (!waitingLine || !window.learnloopConnection) return;
+    let count = 0;
+    try {
+      count = (await queued()).filter((item) => item.user === userId).length;
+    } catch (unavailable) {
+      count = 0;
+    }
+    waitingLine.textContent =
+      count === 1 ? connection.dataset.msgWaitingOne : format(connection.dataset.msgWaitingOther, { num: count });
+    waitingLine.hidden = count === 0;
+    window.learnloopConnection.refresh();
+  }
+
   let flushing = null;
 
   /** Send every queued moment of this user, each with its own client id. */
@@ -228,6 +245,7 @@
         await queue({ client_id: moment.client_id, user: userId, moment });
         startNewMoment();
         say(form.dataset.msgQueued);
+        showWaiting();
       } else if (result.status === 200 || result.status === 201) {
         startNewMoment();
         confirm(result.body);
@@ -264,14 +282,18 @@
 
   // ---- flushing ---------------------------------------------------------------------------
 
-  async function flushAndRefresh() {
+  async function flushAndRefresh(event) {
     const { sent } = await flush();
-    // Today shows the numbers the server has: reload them once the outbox delivered something
-    if (sent && document.body.classList.contains("page-today")) window.location.reload();
+    await showWaiting();
+    // Today shows the numbers the server has: reload them once the outbox delivered something,
+    // or, back online, when the service worker had answered with its copy
+    const copy = event && event.type === "online" && document.body.dataset.copyFrom !== undefined;
+    if ((sent || copy) && document.body.classList.contains("page-today")) window.location.reload();
   }
 
   window.addEventListener("online", flushAndRefresh);
   if (navigator.onLine !== false) flushAndRefresh();
+  else showWaiting();
 
   // for the browser tests
   window.learnloopOutbox = { flush, queued };
