@@ -86,6 +86,7 @@ from backend.web.catalogue_pages import CataloguePageController
 from backend.web.controllers import WebController
 from backend.web.log_page import LogPageController
 from backend.web.pages import choose_locale, render
+from backend.web.goals_page import GoalsPageController
 from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
 from backend.web.recommendation_pages import RecommendationPageController
@@ -188,6 +189,7 @@ ROUTE_HANDLERS: list[Any] = [
     WebController,
     CataloguePageController,
     ProgressPageController,
+    GoalsPageController,
     RecommendationPageController,
     TeamPageController,
     LogPageController,
