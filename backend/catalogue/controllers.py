@@ -1,9 +1,11 @@
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import Parameter
+from litestar.response import Response
 
 from backend.auth.guards import requires_ld_admin, requires_signed_in
 from backend.catalogue import services
@@ -94,6 +96,15 @@ class CourseController(Controller):
         "/",
         guards=[requires_signed_in],
         summary="Search the catalogue (active courses; L&D may ask for archived ones)",
+        description="A page of at most `limit` courses from `offset`; the X-Total-Count "
+        "header says how many match in all.",
+        response_headers=[
+            ResponseHeader(
+                name="X-Total-Count",
+                description="How many courses match the filters in all.",
+                documentation_only=True,
+            )
+        ],
     )
     async def list_courses(
         self,
@@ -117,10 +128,10 @@ class CourseController(Controller):
         descending: bool = False,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
-    ) -> list[CoursePublic]:
+    ) -> Response[list[CoursePublic]]:
         if archived and not org.principal.is_ld_admin:
             raise PermissionDeniedException("only L&D admins (ld_admin) see archived courses")
-        return await services.list_courses(
+        courses, total = await services.search_courses(
             org,
             q=q,
             competency_id=competency_id,
@@ -134,6 +145,7 @@ class CourseController(Controller):
             limit=limit,
             offset=offset,
         )
+        return Response(courses, headers={"X-Total-Count": str(total)})
 
     @get("/{course_id:int}", guards=[requires_signed_in], summary="One course")
     async def get_course(self, org: OrgScope, course_id: int) -> CoursePublic:

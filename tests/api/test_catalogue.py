@@ -13,6 +13,7 @@ from backend.db.models import (
     AuditEntry,
     BadgeDefinition,
     Challenge,
+    Course,
     LearnerState,
     LearningEvent,
     XpLedgerEntry,
@@ -62,6 +63,31 @@ async def test_ld_admin_adds_a_course_that_colleagues_find_by_search_and_filters
         assert created["id"] not in [c["id"] for c in short]
         one = (await employee.get(f"/api/v1/courses/{created['id']}")).json()
         assert one["provider"] == "GoodHabitz"
+
+
+async def test_the_course_list_comes_in_pages_with_the_total_in_a_header(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    async with ctx.sessionmaker() as session:
+        session.add_all(
+            Course(organisation_id=world.a.id, title=f"Les {n:02d}", duration_minutes=n)
+            for n in range(1, 8)
+        )
+        await session.commit()
+    async with signed_in_client(app, "sam@example.com") as employee:
+        seen: list[str] = []
+        for offset in (0, 3, 6):
+            page = await employee.get(
+                "/api/v1/courses",
+                params={"q": "les", "sort": "title", "limit": 3, "offset": offset},
+            )
+            assert page.status_code == 200 and page.headers["x-total-count"] == "7"
+            seen += [c["title"] for c in page.json()]
+        assert seen == [f"Les {n:02d}" for n in range(1, 8)]
+        past = await employee.get("/api/v1/courses", params={"q": "les", "offset": 50})
+        assert past.json() == [] and past.headers["x-total-count"] == "7"
+        too_many = await employee.get("/api/v1/courses", params={"limit": 500})
+        assert too_many.status_code == 400 and "limit" in too_many.text
 
 
 async def test_employee_cannot_change_the_catalogue(app: Litestar, world: World) -> None:
