@@ -53,7 +53,9 @@ MINUTES_PER_DAY = 24 * 60
 HORIZON_DAYS = 8
 
 
-REMINDER_TYPES = frozenset({NudgeType.REMINDER, NudgeType.STREAK_AT_RISK, NudgeType.GOAL_BEHIND})
+REMINDER_TYPES = frozenset(
+    {NudgeType.REMINDER, NudgeType.STREAK_AT_RISK, NudgeType.GOAL_BEHIND, NudgeType.NEXT_STEP}
+)
 
 # when several are due at once, the first goes now and the rest wait for min_gap
 PRIORITY: tuple[NudgeType, ...] = (
@@ -68,6 +70,7 @@ PRIORITY: tuple[NudgeType, ...] = (
     NudgeType.TEAM_MILESTONE,
     NudgeType.CHALLENGE_ENDING,
     NudgeType.GOAL_BEHIND,
+    NudgeType.NEXT_STEP,
     NudgeType.REMINDER,
     NudgeType.CHALLENGE_LAUNCHED,
     NudgeType.TESTIMONIAL_REQUEST,
@@ -94,7 +97,12 @@ URL: Mapping[NudgeType, str] = {
     NudgeType.BUDGET_DECISION: "/catalogue/budget",
     NudgeType.NEW_COURSE: "/catalogue",
     NudgeType.TESTIMONIAL_REQUEST: "/catalogue",
+    NudgeType.NEXT_STEP: "/catalogue",
 }
+
+# "your next step" (the top recommendation) goes to a learner who has learned before but not
+# in this many days, at most once an ISO week, in place of that day's plain reminder
+NEXT_STEP_IDLE_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -617,6 +625,17 @@ def _week_minutes(minutes_by_day: Mapping[date, int], day: date) -> int:
 def _week_of(day: date) -> tuple[date, date]:
     monday = week_start(day)
     return monday, monday + timedelta(days=6)
+
+
+def next_step_key(activity: Activity, today: date, sent_keys: Iterable[str]) -> str | None:
+    """The dedupe key of a "your next step" nudge due for this learner on local ``today``,
+    or None (learned lately, never learned, or one already this week). The backend looks up
+    the learner's top recommendation only when this says so."""
+    last = activity.last_active_date
+    if last is None or (today - last).days < NEXT_STEP_IDLE_DAYS:
+        return None
+    key = f"next_step:{iso_week_label(today)}"
+    return None if key in sent_keys else key
 
 
 # ---------------------------------------------------------------------------------------------

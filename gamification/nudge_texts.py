@@ -232,6 +232,19 @@ TEXTS: dict[str, dict[str, dict[str, tuple[str, str]]]] = {
             "en": ("A tip for your colleagues?", "Say in one line what {course} gave you."),
         },
     },
+    "next_step": {
+        "a": {
+            "nl": ("Je volgende stap: {course}", "{reason}. Een eerste kwartier is al een begin."),
+            "en": (
+                "Your next step: {course}",
+                "{reason}. A first fifteen minutes is a fine start.",
+            ),
+        },
+        "b": {
+            "nl": ("Iets voor jou?", "{course}. {reason}."),
+            "en": ("Something for you?", "{course}. {reason}."),
+        },
+    },
 }
 
 _UNITS: dict[str, dict[str, tuple[str, str]]] = {
@@ -285,6 +298,7 @@ PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {
     "budget_decision": ("course", "decision", "budget"),
     "new_course": ("course",),
     "testimonial_request": ("course",),
+    "next_step": ("course", "reason"),
 }
 
 # raw parameters of an example happening per kind: what a preview ("send this nudge to me")
@@ -311,6 +325,7 @@ SAMPLE_PARAMS: Mapping[str, Mapping[str, str | int]] = {
     "budget_decision": {"course": "Excel basics", "approved": 1, "budget_cents": 60_000},
     "new_course": {"course": "Excel basics"},
     "testimonial_request": {"course": "Excel basics"},
+    "next_step": {"course": "Excel basics", "reason": "A skill much in demand right now"},
 }
 
 
@@ -444,7 +459,8 @@ def render(
     Raw parameters: ``streak``, ``streak_mode``, ``freezes``, ``days_needed``,
     ``minutes_left``, ``goal_minutes``, ``challenge``, ``milestone``, ``pledge``, ``sponsor``,
     ``badge``, ``level``, ``colleague``, ``budget_cents``, ``months_left``, ``course``,
-    ``organisation``, ``days_to_start``.
+    ``organisation``, ``days_to_start``, ``reason`` (a recommendation's reason line, already
+    in the learner's language).
     """
     locale = locale if locale in LOCALES else DEFAULT_LOCALE
     found = texts.get(kind, {}).get(locale) if texts is not None else None

@@ -55,6 +55,8 @@ class NudgeType(StrEnum):
     BUDGET_DECISION = "budget_decision"
     NEW_COURSE = "new_course"
     TESTIMONIAL_REQUEST = "testimonial_request"
+    # the learner's top recommendation, after a few days without learning
+    NEXT_STEP = "next_step"
 
 
 CATEGORY: Mapping[NudgeType, NudgeCategory | None] = {
@@ -75,6 +77,8 @@ CATEGORY: Mapping[NudgeType, NudgeCategory | None] = {
     NudgeType.BUDGET_DECISION: NudgeCategory.BUDGET,
     NudgeType.NEW_COURSE: NudgeCategory.NEW_COURSE,
     NudgeType.TESTIMONIAL_REQUEST: NudgeCategory.TESTIMONIAL_REQUEST,
+    # a course suggestion, like a new course: whoever wants none switches both off
+    NudgeType.NEXT_STEP: NudgeCategory.NEW_COURSE,
 }
 
 

@@ -74,6 +74,10 @@ KINDS: Mapping[str, tuple[str, str]] = {
         N_("Review request"),
         N_("After a completed course, asking for a few words."),
     ),
+    "next_step": (
+        N_("Your next step"),
+        N_("After three days without learning, at most weekly: their top recommendation."),
+    ),
 }
 LANGUAGES = {"nl": N_("Dutch"), "en": N_("English")}
 ORIGINS = {"built_in": N_("Built-in"), "edited": N_("Edited"), "custom": N_("Added")}

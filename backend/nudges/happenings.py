@@ -188,3 +188,19 @@ def budget_happening(today: date, tz_name: str, left_cents: int, months_left: in
         {"budget_cents": left_cents, "months_left": months_left},
         stale_at=local_day_start(next_month, tz_name),
     )
+
+
+def next_step_happening(
+    key: str, course_id: int, title: str, reason: str, now: datetime, tz_name: str
+) -> Happening:
+    """The "your next step" nudge: the learner's top recommendation and why (``key`` from
+    ``gamification.nudge_policy.next_step_key``), due now until their local day ends."""
+    tomorrow = local_day(now, tz_name) + timedelta(days=1)
+    return Happening(
+        NudgeType.NEXT_STEP,
+        key,
+        now,
+        {"course": title, "reason": reason},
+        stale_at=local_day_start(tomorrow, tz_name),
+        url=f"/catalogue/{course_id}",
+    )

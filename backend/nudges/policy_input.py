@@ -26,6 +26,7 @@ from backend.nudges.happenings import (
     challenge_happenings,
     course_happenings,
     kudos_happening,
+    next_step_happening,
     testimonial_asks,
     testimonial_happening,
     welcome_happening,
@@ -42,9 +43,16 @@ from gamification.nudge_policy import (
     QuietHours,
     SentNudge,
     VariantStats,
+    next_step_key,
 )
 from gamification.nudge_texts import DEFAULT_LOCALE, LOCALES, TextCatalogue
-from gamification.nudges import Happening, NudgeType, level_reached, streak_milestone_reached
+from gamification.nudges import (
+    CATEGORY,
+    Happening,
+    NudgeType,
+    level_reached,
+    streak_milestone_reached,
+)
 from gamification.periods import local_day
 from gamification.rules import LevelCurve, StreakMode
 
@@ -222,6 +230,7 @@ _LONG_LIVED = frozenset(
 # budget reminders are left out: their key was already looked up over all time
 _LOOKED_UP_LATER = frozenset(NudgeType) - {NudgeType.BUDGET_REMINDER}
 _NO_TEAMS: frozenset[int] = frozenset()
+_NEXT_STEP_CATEGORY = str(CATEGORY[NudgeType.NEXT_STEP])
 
 
 class Batch:
@@ -244,6 +253,8 @@ class Batch:
         # timezone -> (local today, this month's budget key): most learners share a zone
         self._today: dict[str, tuple[date, str]] = {}
         self._budget_happenings: dict[tuple[date, str, int, int], Happening] = {}
+        # learner -> dedupe key: idle learners due a "your next step" (top recommendation)
+        self.next_steps: dict[int, str] = {}
 
     def add_rows(self, rows: Sequence[Any], orgs: dict[int, OrgNudgeContext]) -> None:
         """Turn every row into a :class:`LearnerInput` (inactive learners: into ``inactive``)."""
@@ -345,6 +356,13 @@ class Batch:
                         today, org.settings.budget_year_start_month
                     )
                     self.budget[user_id] = (today, start_of_year, months_left)
+            if _NEXT_STEP_CATEGORY not in prefs.kinds_off and NudgeType.NEXT_STEP not in (
+                org.rules.kinds_off
+            ):
+                today = self._today_in(prefs.timezone)[0]
+                next_key = next_step_key(activity, today, h_key or ())
+                if next_key is not None:
+                    self.next_steps[user_id] = next_key
             self.learners[user_id] = learner
 
     def _prefs_of(
@@ -441,6 +459,22 @@ class Batch:
                 if happening is None:
                     happening = self._budget_happenings[key] = budget_happening(*key)
                 learner.happenings.append(happening)
+
+    def add_next_steps(self, found: Mapping[int, Any]) -> None:
+        """ "Your next step" for the :attr:`next_steps` learners with a recommendation
+        (learner -> ``backend.recommendations.schemas.RecommendationOut``)."""
+        for user_id, rec in found.items():
+            learner = self.learners[user_id]
+            learner.happenings.append(
+                next_step_happening(
+                    self.next_steps[user_id],
+                    rec.course_id,
+                    rec.title,
+                    rec.reason_text,
+                    self.now,
+                    learner.prefs.timezone,
+                )
+            )
 
     def wanted_keys(self) -> list[tuple[int, str]]:
         """(learner, dedupe key) of happenings whose nudge may be older than the loaded

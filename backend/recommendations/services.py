@@ -1,13 +1,15 @@
 """A learner's recommended next courses: load (two statements) -> rank (pure) -> record.
 
-Every caller (the API, the Today page and its JSON, the catalogue's "For you" order, the
-"your next step" nudge) gets its list from :func:`recommendations_for`; "not for me" is
-:func:`dismiss`. The first time a course is shown to a learner is recorded once, with its
+Every caller (the API, the Today page and its JSON, the catalogue's "For you" order) gets
+its list from :func:`ranked_for` / :func:`recommendations_for`, the "your next step" nudge
+from :func:`next_steps` (the same loading and ranking); "not for me" is :func:`dismiss`. The first time a course is shown to a learner is recorded once, with its
 reason (``recommendation_shown``: insights count how many of those were started).
 """
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
+import asyncpg
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import (
@@ -138,3 +140,45 @@ async def dismiss(org: OrgScope, course_id: int, now: datetime | None = None) ->
 def _reason_or_none(value: str) -> RecommendationReason | None:
     """A stored reason ('' when the course was dismissed without being recommended)."""
     return RecommendationReason(value) if value in set(RecommendationReason) else None
+
+
+# the learners a nudge tick asks about, with what the ranking reads of them
+NEXT_STEP_USERS_SQL = """
+SELECT u.id, u.organisation_id, u.timezone, u.locale, u.job_family, u.yearly_budget_cents
+FROM user_account u
+WHERE u.id = ANY($1::int[]) AND u.is_active
+ORDER BY u.id
+"""
+
+
+async def next_steps(
+    pg: asyncpg.Connection,
+    organisations: Mapping[int, Organisation],
+    user_ids: Collection[int],
+    now: datetime,
+) -> dict[int, RecommendationOut]:
+    """Each learner's top recommendation with its reason in their language, for the "your
+    next step" nudge (learners of ``organisations`` only; none for a learner with nothing to
+    recommend). Not recorded as shown: the policy may still hold the nudge back."""
+    found: dict[int, RecommendationOut] = {}
+    for user_id, org_id, tz, locale, job_family, own_budget in await pg.fetch(
+        NEXT_STEP_USERS_SQL, sorted(user_ids)
+    ):
+        organisation = organisations.get(org_id)
+        if organisation is None:
+            continue
+        user = User(
+            id=user_id,
+            organisation_id=org_id,
+            email="",
+            display_name="",
+            timezone=tz,
+            locale=locale,
+            job_family=job_family,
+            yearly_budget_cents=own_budget,
+        )
+        loaded = await load_inputs(pg, organisation, user, now, streak_at_risk=False)
+        top = rank(loaded.courses, loaded.context, loaded.today, limit=1)
+        if top:
+            found[user_id] = to_out(top[0], locale)
+    return found
