@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth.guards import requires_ld_admin, requires_user
 from backend.auth.principal import Principal
 from backend.badges import services
+from backend.badges.baking import bake
 from backend.badges.credential_page import credential_view, wants_html
 from backend.badges.credentials import (
     JSON_LD_MEDIA_TYPE,
@@ -199,6 +200,24 @@ def _not_found(detail: str) -> Response[Any]:
     )
 
 
+def _revoked(record: services.AwardRecord) -> Response[Any]:
+    """What verifiers get for a revoked award (the page says it in words)."""
+    award = record.award
+    assert award.revoked_at is not None
+    return Response(
+        {
+            "status_code": 410,
+            "detail": "this badge credential was revoked",
+            "revoked": True,
+            "revokedAt": award.revoked_at.isoformat(),
+            "revocationReason": award.revocation_reason,
+        },
+        status_code=410,
+        media_type=MediaType.JSON,
+        headers={"Vary": "Accept"},
+    )
+
+
 def _page_locale(request: Request[Any, Any, Any], organisation_locale: str | None) -> str:
     """?lang= first, then the reader's browser, then the issuing organisation's language."""
     wanted = request.query_params.get("lang")
@@ -251,24 +270,42 @@ class BadgeCredentialController(Controller):
             page = render(request, "credential.html", {"view": view}, locale=locale)
             page.headers["Vary"] = "Accept, Accept-Language"
             return page
-        award = record.award
-        if award.revoked_at is not None:
-            return Response(
-                {
-                    "status_code": 410,
-                    "detail": "this badge credential was revoked",
-                    "revoked": True,
-                    "revokedAt": award.revoked_at.isoformat(),
-                    "revocationReason": award.revocation_reason,
-                },
-                status_code=410,
-                media_type=MediaType.JSON,
-                headers={"Vary": "Accept"},
-            )
+        if record.award.revoked_at is not None:
+            return _revoked(record)
         if as_jwt:
             token = vc_jwt(credential, key)
             return Response(token.encode("ascii"), media_type=JWT_MEDIA_TYPE)
         return Response(credential, media_type=JSON_LD_MEDIA_TYPE, headers={"Vary": "Accept"})
+
+    @get(
+        "/badges/credentials/{public_id:str}/image",
+        summary="The badge image with its signed credential baked in (Open Badges 3.0 baking: "
+        "SVG or PNG), to download; 410 once revoked",
+        opt={"public": True},
+        media_type="image/*",
+    )
+    async def baked_image(
+        self, state: State, db_session: AsyncSession, public_id: str
+    ) -> Response[Any]:
+        record = await services.find_award(db_session, public_id[:40])
+        if record is None:
+            return _not_found("no badge credential with this id")
+        if record.award.revoked_at is not None:
+            return _revoked(record)
+        settings = app_context(state).settings
+        credential = build_credential(services.credential_content(record, settings))
+        token = vc_jwt(credential, BadgeSigningKey.from_settings(settings))
+        media_type, image = await services.credential_emblem(db_session, record)
+        extension = "png" if media_type == "image/png" else "svg"
+        award = record.award
+        headers = {
+            "Content-Disposition": f'attachment; filename="{award.badge_code}-{award.tier}.'
+            f'{extension}"',
+            "X-Content-Type-Options": "nosniff",
+        }
+        if media_type == SVG_MEDIA_TYPE:
+            headers["Content-Security-Policy"] = SVG_CSP
+        return Response(bake(media_type, image, token), media_type=media_type, headers=headers)
 
     @get(
         "/badges/credentials/{public_id:str}/emblem",

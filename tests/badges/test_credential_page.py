@@ -3,14 +3,18 @@ by whom, when, from which issuer, whether it checks out, with downloads and "add
 verifiers keep getting the JSON-LD. A revoked award says so on its page; verifiers get 410."""
 
 import re
+import struct
+import zlib
 from datetime import UTC, datetime
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from backend.badges.baking import OB_NAMESPACE, bake_png, png_credential
 from backend.badges.credential_page import wants_html
 from backend.settings import Settings
 from tests.badges.test_credentials import earn_aligned_badge
@@ -88,6 +92,16 @@ async def test_a_browser_reads_the_badge_and_a_verifier_gets_json_ld_from_one_ur
     emblem = await client.get(f"{url}/emblem")
     assert emblem.status_code == 200 and emblem.headers["content-type"].startswith("image/")
 
+    # the downloadable image carries the signed credential (Open Badges baking)
+    baked = await client.get(f"{url}/image")
+    assert baked.status_code == 200 and baked.headers["content-type"].startswith("image/svg+xml")
+    assert "attachment" in baked.headers["content-disposition"]
+    token = (await client.get(f"{url}.jwt")).text
+    assert f'xmlns:openbadges="{OB_NAMESPACE}"' in baked.text
+    assert f'<openbadges:credential verify="{token}">' in baked.text
+    root = ElementTree.fromstring(baked.content)  # still a well-formed SVG
+    assert root.find(f"{{{OB_NAMESPACE}}}credential") is not None
+
     missing = await client.get("/badges/credentials/no-such-thing", headers={"Accept": BROWSER})
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
 
@@ -114,8 +128,28 @@ async def test_a_revoked_badge_says_so_and_why_and_verifiers_get_gone(
     assert page.status_code == 200
     assert "Ingetrokken" in page.text and "Awarded by mistake" in page.text
     assert "Geverifieerd" not in page.text and "credential-linkedin" not in page.text
-    for data_url in (url, f"{url}.jwt"):
+    for data_url in (url, f"{url}.jwt", f"{url}/image"):
         gone = await client.get(data_url, headers={"Accept": "application/ld+json"})
         assert gone.status_code == 410
         assert gone.json()["revoked"] is True
         assert gone.json()["revocationReason"] == "Awarded by mistake"
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_a_png_emblem_carries_the_token_in_an_itxt_chunk_after_its_header() -> None:
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x00\x00\x00\x00")
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", pixels)
+        + _png_chunk(b"IEND", b"")
+    )
+    assert png_credential(png) is None
+    baked = bake_png(png, "aaa.bbb.ccc")
+    assert png_credential(baked) == "aaa.bbb.ccc"
+    assert baked[33 + 4 : 33 + 8] == b"iTXt"  # right after the 25-byte IHDR chunk
+    assert baked.endswith(_png_chunk(b"IEND", b""))
