@@ -70,3 +70,15 @@ if (document.body && document.body.classList.contains("page-offline")) {
   });
   update();
 })();
+
+// Settings: "Saved." is about the form as it was saved; the first change after that clears it.
+(() => {
+  const form = document.getElementById("settings-form");
+  const saved = document.getElementById("saved");
+  if (!form || !saved) return;
+  const clear = () => {
+    saved.textContent = "";
+  };
+  form.addEventListener("input", clear, { once: true });
+  form.addEventListener("change", clear, { once: true });
+})();
