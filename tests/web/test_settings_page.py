@@ -139,6 +139,12 @@ async def test_an_error_says_what_is_wrong_next_to_each_field_and_keeps_my_choic
             error = f'<p id="{section}-error" class="field-error">{FIELD_ERRORS[section]}</p>'
             assert error in response.text, section
         assert response.text.count('aria-invalid="true"') == 2
+        # the first field that needs a change takes the focus; the save bar says why
+        assert re.search(
+            r'<input id="weekly-goal"[^>]*aria-invalid="true" autofocus>', response.text
+        )
+        assert response.text.count(" autofocus") == 1
+        assert "Niet opgeslagen: kijk de gemarkeerde velden na." in response.text
         # what Sam chose is still there to correct, and nothing was saved
         assert 'value="5000"' in response.text
         assert '<option value="en" lang="en" selected>' in response.text
