@@ -103,6 +103,22 @@ TEXTS: dict[str, dict[str, dict[str, tuple[str, str]]]] = {
             ),
         },
     },
+    "dated_goal_behind": {
+        "a": {
+            "nl": (
+                "Je doel loopt wat achter",
+                "{done} van {target} gedaan, nog {days_left}. Een kleine stap vandaag helpt.",
+            ),
+            "en": (
+                "Your goal is falling behind",
+                "{done} of {target} done, {days_left} left. A small step today helps.",
+            ),
+        },
+        "b": {
+            "nl": ("Nog {days_left} voor je doel", "{done} van {target} gedaan. Pak het weer op!"),
+            "en": ("{days_left} left for your goal", "{done} of {target} done. Pick it up again!"),
+        },
+    },
     "goal_reached": {
         "a": {
             "nl": ("Weekdoel gehaald!", "{goal_minutes} geleerd deze week. Goed bezig!"),
@@ -286,6 +302,7 @@ PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {
     "reminder": (),
     "streak_at_risk": ("streak_length", "deadline", "freeze_note"),
     "goal_behind": ("minutes_left",),
+    "dated_goal_behind": ("done", "target", "days_left"),
     "goal_reached": ("goal_minutes",),
     "challenge_launched": ("challenge",),
     "challenge_ending": ("challenge",),
@@ -308,6 +325,7 @@ SAMPLE_PARAMS: Mapping[str, Mapping[str, str | int]] = {
     "reminder": {},
     "streak_at_risk": {"streak": 4, "streak_mode": "weekly", "freezes": 1, "days_needed": 2},
     "goal_behind": {"minutes_left": 45},
+    "dated_goal_behind": {"done": 1, "target": 3, "days_left": 12},
     "goal_reached": {"goal_minutes": 120},
     "challenge_launched": {"challenge": "Kick-off"},
     "challenge_ending": {"challenge": "Kick-off"},
@@ -418,6 +436,8 @@ def _derived(params: Mapping[str, str | int], locale: str) -> dict[str, str]:
             out["deadline"] = "deze week" if nl else "this week"
         else:
             out["deadline"] = "vandaag" if nl else "today"
+    if "days_left" in params:
+        out["days_left"] = count_phrase(int(params["days_left"]), "day", locale)
     if "minutes_left" in params:
         out["minutes_left"] = count_phrase(int(params["minutes_left"]), "minute", locale)
     if "goal_minutes" in params:

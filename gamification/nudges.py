@@ -9,12 +9,13 @@ level or a streak milestone is noticed from the learner's kept state (:func:`lev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
+from gamification.goals import DatedGoal, GoalTally, Pace
 from gamification.rules import LevelCurve, StreakMode, StreakPolicy
 
 
@@ -44,6 +45,8 @@ class NudgeType(StrEnum):
     STREAK_AT_RISK = "streak_at_risk"
     GOAL_BEHIND = "goal_behind"
     GOAL_REACHED = "goal_reached"
+    # a goal with a date falling behind its pace
+    DATED_GOAL_BEHIND = "dated_goal_behind"
     CHALLENGE_LAUNCHED = "challenge_launched"
     CHALLENGE_ENDING = "challenge_ending"
     TEAM_MILESTONE = "team_milestone"
@@ -65,6 +68,7 @@ CATEGORY: Mapping[NudgeType, NudgeCategory | None] = {
     NudgeType.STREAK_AT_RISK: NudgeCategory.STREAK_AT_RISK,
     NudgeType.GOAL_BEHIND: NudgeCategory.GOAL,
     NudgeType.GOAL_REACHED: NudgeCategory.GOAL,
+    NudgeType.DATED_GOAL_BEHIND: NudgeCategory.GOAL,
     NudgeType.CHALLENGE_LAUNCHED: NudgeCategory.CHALLENGE,
     NudgeType.CHALLENGE_ENDING: NudgeCategory.CHALLENGE,
     NudgeType.TEAM_MILESTONE: NudgeCategory.CHALLENGE,
@@ -141,3 +145,54 @@ def streak_milestone_reached(
         changed_at,
         {"streak": milestone, "streak_mode": mode.value},
     )
+
+
+GOAL_PACE_HOUR = time(12)
+"""The local time from which a day's goal-pace nudge is due (after the morning's own plans)."""
+
+GOAL_PACE_GAP = timedelta(days=3, hours=12)
+"""A goal falling behind is nudged about at most once in this long: every fourth day at
+most, when the nudges go out around midday."""
+
+
+def dated_goals_behind(
+    goals: Iterable[DatedGoal],
+    tallies: Mapping[str, GoalTally],
+    today: date,
+    due_from: datetime,
+    stale_at: datetime,
+    sent: Iterable[tuple[str, datetime]],
+) -> list[Happening]:
+    """A nudge for each open dated goal behind its pace on local ``today`` about which the
+    learner got none within :data:`GOAL_PACE_GAP` before ``due_from`` (``sent``: their
+    recent nudges as (dedupe key, due at)). Due from ``due_from`` until ``stale_at``; its
+    link opens the goal. A goal without a tally (not counted yet) is skipped.
+    """
+    since = due_from - GOAL_PACE_GAP
+    recent = [key for key, due_at in sent if due_at > since]
+    found: list[Happening] = []
+    for goal in goals:
+        tally = tallies.get(goal.tally_key)
+        if tally is None or not goal.set_on < today <= goal.due_on:
+            continue
+        progress = tally.progress(goal, today)
+        if progress.pace is not Pace.BEHIND:
+            continue
+        prefix = f"dated_goal_behind:{goal.goal_id}:"
+        if any(key.startswith(prefix) for key in recent):
+            continue
+        found.append(
+            Happening(
+                NudgeType.DATED_GOAL_BEHIND,
+                f"{prefix}{today.isoformat()}",
+                due_from,
+                {
+                    "done": progress.done,
+                    "target": progress.target,
+                    "days_left": (goal.due_on - today).days + 1,
+                },
+                stale_at=stale_at,
+                url=f"/goals#goal-{goal.goal_id}",
+            )
+        )
+    return found

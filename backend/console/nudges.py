@@ -56,6 +56,10 @@ KINDS: Mapping[str, tuple[str, str]] = {
         N_("When a streak would break without learning soon."),
     ),
     "goal_behind": (N_("Weekly goal behind"), N_("Midweek, when the weekly goal is out of pace.")),
+    "dated_goal_behind": (
+        N_("Goal with a date behind"),
+        N_("When a goal with a date falls behind its pace, at most every four days."),
+    ),
     "goal_reached": (N_("Weekly goal reached"), N_("When the learner reaches their weekly goal.")),
     "challenge_launched": (N_("Challenge started"), N_("When a challenge they can join begins.")),
     "challenge_ending": (N_("Challenge ending"), N_("The day before a challenge ends.")),

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.context import AppContext
 from backend.db.models import Organisation
 from backend.nudges import store
+from backend.nudges.goal_pace import add_goal_pace
 from backend.nudges.happenings import NEW_COURSE_DAYS
 from backend.nudges.policy_input import (
     STATS_DAYS,
@@ -195,7 +196,8 @@ class _Tick:
             _stats_cache[(url, org_id)] = (clock + STATS_TTL_SECONDS, stats)
 
     async def look_up_the_rest(self, pg: asyncpg.Connection, batch: Batch) -> None:
-        """Testimonial asks, budget spend and older dedupe keys, where the batch has any."""
+        """Testimonial asks, budget spend, goals behind their pace and older dedupe keys, where
+        the batch has any."""
         if batch.asks:
             pairs = sorted(batch.asks)
             batch.add_testimonial_asks(await store.fetch_unwritten_testimonials(pg, pairs))
@@ -206,6 +208,7 @@ class _Tick:
             batch.add_next_steps(
                 await next_steps(pg, _organisations(self.orgs), list(batch.next_steps), self.now)
             )
+        await add_goal_pace(pg, batch)
         wanted = batch.wanted_keys()
         if wanted:
             batch.add_known(await store.fetch_known_keys(pg, wanted))

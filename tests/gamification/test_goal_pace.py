@@ -24,6 +24,7 @@ from gamification.goals import (
     goal_pace,
     weekly_goal_progress,
 )
+from gamification.nudges import NudgeType, dated_goals_behind
 from gamification.periods import local_day_start
 from gamification.rules import OrgRules
 from gamification.state import LearnerState
@@ -257,3 +258,38 @@ def test_a_changed_goal_is_counted_again_from_the_history() -> None:
     )
     with pytest.raises(ValueError):
         edit_dated_goal(changed, unknown, [fact])
+
+
+# ---------------------------------------------------------------------------------------------
+# the goal-pace nudge
+
+
+def _behind_today(goal: DatedGoal, today: date, sent: list[tuple[str, datetime]]) -> list[str]:
+    tallies = {goal.tally_key: GoalTally()}
+    noon = at_local(today, 12)
+    return [
+        h.dedupe_key
+        for h in dated_goals_behind([goal], tallies, today, noon, at_local(today, 23), sent)
+    ]
+
+
+def test_a_goal_behind_is_nudged_with_a_link_to_it_and_then_left_alone_for_days() -> None:
+    goal = courses_goal(1, 2, 3, due=MONDAY + timedelta(days=13))
+    early = MONDAY + timedelta(days=3)  # within the grace: not behind
+    assert _behind_today(goal, early, []) == []
+    day = MONDAY + timedelta(days=7)
+    [happening] = dated_goals_behind(
+        [goal], {goal.tally_key: GoalTally()}, day, at_local(day, 12), at_local(day, 23), []
+    )
+    assert happening.kind is NudgeType.DATED_GOAL_BEHIND
+    assert happening.url == f"/goals#goal-{goal.goal_id}"
+    assert dict(happening.params) == {"done": 0, "target": 3, "days_left": 7}
+    sent = [(happening.dedupe_key, at_local(day, 12, 5))]
+    for later in range(1, 4):
+        assert _behind_today(goal, day + timedelta(days=later), sent) == []
+    assert _behind_today(goal, day + timedelta(days=4), sent) == [
+        f"dated_goal_behind:{goal.goal_id}:{day + timedelta(days=4)}"
+    ]
+    # a goal not counted yet, or past its date, gets none
+    assert dated_goals_behind([goal], {}, day, at_local(day, 12), at_local(day, 23), []) == []
+    assert _behind_today(goal, goal.due_on + timedelta(days=1), []) == []
