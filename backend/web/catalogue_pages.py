@@ -7,7 +7,7 @@ form post (``POST /catalogue/{id}/testimonial``) that redirects back to the cour
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from babel.dates import format_date
 from babel.numbers import format_currency
@@ -423,6 +423,7 @@ class CataloguePageController(Controller):
             "course.html",
             {
                 "course": _card(course, locale),
+                "back_url": _back_to_catalogue(request),
                 "completed": completed,
                 "completion_xp": completion_xp(organisation, course, principal.timezone),
                 "testimonial_xp": rules.testimonial_xp,
@@ -461,6 +462,16 @@ class CataloguePageController(Controller):
             locale=locale,
             status_code=status_code,
         )
+
+
+def _back_to_catalogue(request: Request[Any, Any, Any]) -> str:
+    """The catalogue view the learner came from (its search, filters and page), else the
+    catalogue itself; only ever a path of this app's catalogue."""
+    came_from = urlsplit(request.headers.get("referer", ""))
+    same_site = came_from.netloc in ("", request.headers.get("host", ""))
+    if came_from.path == "/catalogue" and came_from.query and same_site:
+        return f"/catalogue?{came_from.query}"
+    return "/catalogue"
 
 
 def _lang_suffix(request: Request[Any, Any, Any]) -> str:

@@ -350,6 +350,15 @@ async def test_filters_search_and_order_stay_in_the_url_and_the_more_link(
         unknown = await client.get("/catalogue", params={**view, "sort": "'; drop"})
         assert unknown.status_code == 200 and len(_titles(unknown.text)) == 12
 
+        # the course page leads back to the view the learner came from, and only to ours
+        course = f"/catalogue/{world.a.course_id}"
+        came_from = "http://testserver.local/catalogue?q=cursus&sort=title&page=2"
+        back = await client.get(course, headers={"referer": came_from})
+        assert 'class="back-link" href="/catalogue?q=cursus&amp;sort=title&amp;page=2"' in back.text
+        for elsewhere in ("https://evil.example/catalogue?q=x", "http://testserver.local/log?q=x"):
+            other = await client.get(course, headers={"referer": elsewhere})
+            assert 'class="back-link" href="/catalogue"' in other.text
+
 
 async def test_filters_that_match_nothing_offer_to_clear_them(
     app: Litestar, ctx: AppContext, world: World
