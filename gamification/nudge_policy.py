@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 from gamification.goals import Pace, weekly_goal_progress, weekly_minutes
 from gamification.nudge_texts import DEFAULT_LOCALE, TextCatalogue, render, variants
 from gamification.nudges import CATEGORY, Happening, NudgeType
-from gamification.periods import iso_week_label, require_aware, week_start
+from gamification.periods import iso_week_label, local_day_start, require_aware, week_start
 from gamification.rules import StreakMode
 
 MINUTES_PER_DAY = 24 * 60
@@ -555,8 +555,11 @@ def _reminder_candidate(
         key = f"streak:{today}" if rules.streak_mode is StreakMode.DAILY else f"streak:{week}"
         options.append((NudgeType.STREAK_AT_RISK, key, risk_params))
     if activity.weekly_goal_minutes > 0 and today.weekday() in (2, 3):
+        # a new colleague's week counts from their first working day
+        start = prefs.start_date
+        since = local_day_start(start, prefs.timezone) if start is not None else None
         progress = weekly_goal_progress(
-            activity.minutes_by_day, activity.weekly_goal_minutes, now, prefs.timezone
+            activity.minutes_by_day, activity.weekly_goal_minutes, now, prefs.timezone, since
         )
         if progress.pace is Pace.BEHIND:
             left = progress.target_minutes - progress.minutes

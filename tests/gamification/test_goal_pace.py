@@ -4,6 +4,7 @@ set of courses; closing and changing dated goals."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -24,6 +25,7 @@ from gamification.goals import (
     goal_pace,
     weekly_goal_progress,
 )
+from gamification.nudge_policy import Activity, LearnerPrefs, NudgeRules, plan
 from gamification.nudges import NudgeType, dated_goals_behind
 from gamification.periods import local_day_start
 from gamification.rules import OrgRules
@@ -293,3 +295,14 @@ def test_a_goal_behind_is_nudged_with_a_link_to_it_and_then_left_alone_for_days(
     # a goal not counted yet, or past its date, gets none
     assert dated_goals_behind([goal], {}, day, at_local(day, 12), at_local(day, 23), []) == []
     assert _behind_today(goal, goal.due_on + timedelta(days=1), []) == []
+
+
+def test_no_weekly_goal_nudge_for_a_colleague_who_started_this_wednesday() -> None:
+    wednesday = date(2026, 11, 25)
+    evening = at_local(wednesday, 19)
+    activity = Activity(weekly_goal_minutes=90)
+    old_hand = plan(LearnerPrefs(TZ), activity, (), (), NudgeRules(), evening, random.Random(1))
+    assert [n.kind for n in old_hand.nudges] == [NudgeType.GOAL_BEHIND]
+    newcomer = LearnerPrefs(TZ, start_date=wednesday)
+    fresh = plan(newcomer, activity, (), (), NudgeRules(), evening, random.Random(1))
+    assert [n.kind for n in fresh.nudges] == [NudgeType.REMINDER]
