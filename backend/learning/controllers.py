@@ -431,10 +431,10 @@ class LearnerController(Controller):
     @get("/today", summary="Everything the Today screen shows, in one call")
     async def today(self, org: OrgScope, principal: Principal) -> TodayOut:
         user = await org.get(User, principal.user_id, what="user")
-        organisation = await org.organisation()
-        summary = await today_for(org.session, organisation, user)
+        summary = await today_for(org.session, await org.organisation(), user)
+        assert user.id is not None
         summary.recommendations = await recommendations_for(
-            org.session, organisation, user, streak_at_risk=summary.streak.at_risk
+            org.session, org.organisation_id, user.id, streak_at_risk=summary.streak.at_risk
         )
         return summary
 

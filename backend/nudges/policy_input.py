@@ -460,8 +460,12 @@ class Batch:
                     happening = self._budget_happenings[key] = budget_happening(*key)
                 learner.happenings.append(happening)
 
+    def next_step_learners(self) -> dict[int, int]:
+        """Learner -> organisation of the :attr:`next_steps` learners."""
+        return {uid: self.learners[uid].due.organisation_id for uid in self.next_steps}
+
     def add_next_steps(self, found: Mapping[int, Any]) -> None:
-        """ "Your next step" for the :attr:`next_steps` learners with a recommendation
+        """The "your next step" nudge for the :attr:`next_steps` learners with a recommendation
         (learner -> ``backend.recommendations.schemas.RecommendationOut``)."""
         for user_id, rec in found.items():
             learner = self.learners[user_id]

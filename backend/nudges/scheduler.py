@@ -20,7 +20,6 @@ import asyncpg
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.context import AppContext
-from backend.db.models import Organisation
 from backend.nudges import store
 from backend.nudges.goal_pace import add_goal_pace
 from backend.nudges.happenings import NEW_COURSE_DAYS
@@ -205,27 +204,11 @@ class _Tick:
             spending = await store.fetch_spent(pg, sorted(batch.budget), batch.budget_year_start())
             batch.add_budgets(spending, self.orgs)
         if batch.next_steps:
-            batch.add_next_steps(
-                await next_steps(pg, _organisations(self.orgs), list(batch.next_steps), self.now)
-            )
+            batch.add_next_steps(await next_steps(pg, batch.next_step_learners(), self.now))
         await add_goal_pace(pg, batch)
         wanted = batch.wanted_keys()
         if wanted:
             batch.add_known(await store.fetch_known_keys(pg, wanted))
-
-
-def _organisations(orgs: dict[int, OrgNudgeContext]) -> dict[int, Organisation]:
-    """The tick's organisations as the recommendations read them (never stored)."""
-    return {
-        org_id: Organisation(
-            id=org_id,
-            name=org.name,
-            slug="",
-            default_timezone=org.default_timezone,
-            settings=org.settings.model_dump(mode="json"),
-        )
-        for org_id, org in orgs.items()
-    }
 
 
 async def wake_learners(

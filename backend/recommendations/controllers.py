@@ -8,7 +8,6 @@ from litestar.params import Parameter
 
 from backend.auth.guards import requires_user
 from backend.auth.principal import Principal
-from backend.db.models import User
 from backend.deps import provide_scope
 from backend.recommendations import services
 from backend.recommendations.schemas import DismissalOut, RecommendationOut
@@ -28,9 +27,9 @@ class MyRecommendationsController(Controller):
         principal: Principal,
         limit: Annotated[int, Parameter(ge=1, le=50, description="At most this many")] = 3,
     ) -> list[RecommendationOut]:
-        user = await org.get(User, principal.user_id, what="user")
+        assert principal.user_id is not None
         return await services.recommendations_for(
-            org.session, await org.organisation(), user, limit=limit
+            org.session, org.organisation_id, principal.user_id, limit=limit
         )
 
     @post(

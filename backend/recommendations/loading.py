@@ -1,25 +1,27 @@
 """What the recommendations read: two statements on the raw asyncpg connection.
 
-:func:`load_inputs` is the one place that loads the ranking's input, so the organisation's
-half (:data:`CATALOGUE_SQL`: its courses with their competencies and hot-skill flag) can
-later come from a per-process cache without touching any caller. The learner's half
-(:data:`LEARNER_SQL`) is one row: their state, finished and started courses, the
-competencies their job family expects that they have not learned in, what colleagues in
-their teams finished and praised, their dismissals and their approved budget spend.
+:func:`load_inputs` is the one place that loads the ranking's input, from ids alone (so a
+caller that reads raw, like Today, needs no ORM rows). The learner's half
+(:data:`LEARNER_SQL`) is one row: their own columns and their organisation's settings, their
+state, finished and started courses, the competencies their job family expects that they
+have not learned in, what colleagues in their teams finished and praised, their dismissals
+and their approved budget requests. The organisation's half (:data:`CATALOGUE_SQL`: its
+courses with their competencies and hot-skill flag on the learner's day) can later come
+from a per-process cache without touching any caller.
 """
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.budgets.services import budget_year, org_timezone, yearly_cents_of
-from backend.db.models import Organisation, User
-from backend.learning.rules import org_rules
-from backend.organisations.settings import organisation_settings
+from backend.budgets.services import budget_year
+from backend.learning.rules import rules_from_settings
+from backend.organisations.settings import settings_from_document
 from gamification import LearnerState as EngineState
 from gamification import local_day, refresh
 from gamification.recommend import CandidateCourse, LearnerContext, OpenGoal, RecommendationReason
@@ -47,10 +49,17 @@ WHERE k.organisation_id = $1 AND k.archived_at IS NULL
 ORDER BY k.id
 """
 
-# $1 learner, $2 organisation, $3 job family, $4/$5 the budget year, $6 whether pending
-# testimonials wait for approval (then colleagues see only approved ones)
+# $1 learner, $2 organisation, $3 the earliest instant a budget year holding today can start
+# (approved requests since then come back; the service keeps those of the budget year)
 LEARNER_SQL = """
-WITH mates AS (
+WITH me AS (
+    SELECT u.id, u.timezone, u.locale, u.job_family, u.yearly_budget_cents,
+           o.default_timezone, o.settings::text AS settings,
+           coalesce((o.settings ->> 'testimonials_need_approval')::boolean, false) AS approval
+    FROM user_account u
+    JOIN organisation o ON o.id = u.organisation_id
+    WHERE u.id = $1 AND u.organisation_id = $2
+), mates AS (
     SELECT DISTINCT m2.user_id
     FROM team_membership m1
     JOIN team_membership m2 ON m2.team_id = m1.team_id AND m2.user_id <> m1.user_id
@@ -66,6 +75,8 @@ WITH mates AS (
     WHERE e.kind = 'completion' AND e.course_id IS NOT NULL
 )
 SELECT
+    me.timezone, me.locale, me.job_family, me.yearly_budget_cents, me.default_timezone,
+    me.settings,
     (SELECT s.data::text FROM learner_state s WHERE s.user_id = $1 AND s.organisation_id = $2),
     (SELECT s.last_active_date FROM learner_state s
      WHERE s.user_id = $1 AND s.organisation_id = $2),
@@ -73,32 +84,40 @@ SELECT
           WHERE kind = 'completion' AND course_id IS NOT NULL),
     ARRAY(SELECT DISTINCT course_id FROM mine WHERE course_id IS NOT NULL),
     ARRAY(SELECT j.competency_id FROM job_family_competency j
-          WHERE j.organisation_id = $2 AND j.job_family = $3
+          WHERE j.organisation_id = $2 AND j.job_family = me.job_family
           EXCEPT SELECT competency_id FROM mine WHERE competency_id IS NOT NULL
           EXCEPT SELECT cc.competency_id FROM mine
                  JOIN course_competency cc ON cc.course_id = mine.course_id),
     ARRAY(SELECT t.course_id FROM testimonial t
           JOIN mates ON mates.user_id = t.user_id
           WHERE t.organisation_id = $2
-            AND (t.status = 'approved' OR (t.status = 'pending' AND NOT $6))),
+            AND (t.status = 'approved' OR (t.status = 'pending' AND NOT me.approval))),
     ARRAY(SELECT course_id FROM mates_finished),
     ARRAY(SELECT d.course_id FROM recommendation_dismissal d WHERE d.user_id = $1
           ORDER BY d.course_id),
     ARRAY(SELECT d.reason FROM recommendation_dismissal d WHERE d.user_id = $1
           ORDER BY d.course_id),
-    (SELECT coalesce(sum(r.cost_cents), 0) FROM training_request r
-     WHERE r.user_id = $1 AND r.status = 'approved' AND r.created_at >= $4
-       AND r.created_at < $5)
+    ARRAY(SELECT r.created_at FROM training_request r
+          WHERE r.user_id = $1 AND r.status = 'approved' AND r.created_at >= $3
+          ORDER BY r.id),
+    ARRAY(SELECT r.cost_cents FROM training_request r
+          WHERE r.user_id = $1 AND r.status = 'approved' AND r.created_at >= $3
+          ORDER BY r.id)
+FROM me
 """
+# a budget year is at most a year long: requests older than this never count
+_BUDGET_LOOKBACK = timedelta(days=367)
 
 
 @dataclass(frozen=True)
 class RankingInput:
-    """Everything :func:`gamification.recommend.rank` needs for one learner."""
+    """Everything :func:`gamification.recommend.rank` needs for one learner, and the
+    learner's language (for the reason lines)."""
 
     courses: list[CandidateCourse]
     context: LearnerContext
     today: date
+    locale: str
 
 
 async def driver_of(session: AsyncSession) -> asyncpg.Connection:
@@ -110,33 +129,27 @@ async def driver_of(session: AsyncSession) -> asyncpg.Connection:
 
 async def load_inputs(
     pg: asyncpg.Connection,
-    organisation: Organisation,
-    user: User,
+    organisation_id: int,
+    user_id: int,
     now: datetime,
     *,
     streak_at_risk: bool | None = None,
-) -> RankingInput:
-    """The ranking's input for ``user`` at ``now`` in two statements (the catalogue, then
-    the learner). ``streak_at_risk``: the engine's ``StreakStatus.at_risk`` when the caller
-    already has it (Today), else worked out from the learner's kept state; it counts for
-    the ranking only while the learner has not learned today."""
-    assert user.id is not None and organisation.id is not None
-    today = local_day(now, user.timezone)
-    settings = organisation_settings(organisation)
-    year = budget_year(local_day(now, org_timezone(organisation)), settings.budget_year_start_month)
-    start, end = year.bounds(org_timezone(organisation))
-    catalogue = await pg.fetch(CATALOGUE_SQL, organisation.id, today)
-    row = await pg.fetchrow(
-        LEARNER_SQL,
-        user.id,
-        organisation.id,
-        user.job_family,
-        start,
-        end,
-        settings.testimonials_need_approval,
-    )
-    assert row is not None
+) -> RankingInput | None:
+    """The ranking's input for the learner at ``now`` in two statements (the learner with
+    their organisation's settings, then the organisation's catalogue); None when the learner
+    is not in the organisation. ``streak_at_risk``: the engine's ``StreakStatus.at_risk``
+    when the caller already has it (Today), else worked out from the learner's kept state;
+    it counts for the ranking only while the learner has not learned today."""
+    row = await pg.fetchrow(LEARNER_SQL, user_id, organisation_id, now - _BUDGET_LOOKBACK)
+    if row is None:
+        return None
     (
+        timezone,
+        locale,
+        job_family,
+        own_budget,
+        org_zone,
+        settings_json,
         state_json,
         last_active,
         finished,
@@ -146,14 +159,18 @@ async def load_inputs(
         finished_by_mates,
         dismissed_ids,
         dismissed_reasons,
-        spent,
+        approved_at,
+        approved_cents,
     ) = row
-    document: dict[str, Any] = json.loads(state_json) if state_json else {}
+    today = local_day(now, timezone)
+    document: dict[str, Any] = json.loads(settings_json) if settings_json else {}
+    settings = settings_from_document(document)
+    catalogue = await pg.fetch(CATALOGUE_SQL, organisation_id, today)
+    state: dict[str, Any] = json.loads(state_json) if state_json else {}
     if streak_at_risk is None:
-        state = refresh(
-            EngineState.from_dict(document), org_rules(organisation, now), now, user.timezone
-        )
-        streak_at_risk = state.streak.at_risk
+        rules = rules_from_settings(document, now)
+        refreshed = refresh(EngineState.from_dict(state), rules, now, timezone)
+        streak_at_risk = refreshed.streak.at_risk
     # a streak is at risk *today* only until the learner learned today
     at_risk_today = bool(streak_at_risk) and last_active != today
     praise = _counts(praised_ids)
@@ -176,18 +193,31 @@ async def load_inputs(
     for course_id, reason in zip(dismissed_ids, dismissed_reasons, strict=True):
         if reason in RecommendationReason.__members__.values():
             dismissed[course_id] = RecommendationReason(reason)
-    yearly = yearly_cents_of(user, settings)
+    # the budget year and what counts in it, as backend.budgets.services has them
+    zone = org_zone if _known_zone(org_zone) else "UTC"
+    year = budget_year(local_day(now, zone), settings.budget_year_start_month)
+    start, end = year.bounds(zone)
+    spent = sum(c for at, c in zip(approved_at, approved_cents, strict=True) if start <= at < end)
+    yearly = settings.yearly_budget_cents if own_budget is None else own_budget
     context = LearnerContext(
-        job_family=user.job_family,
+        job_family=job_family,
         finished_course_ids=frozenset(finished),
         started_course_ids=frozenset(started) - frozenset(finished),
-        open_goals=_open_goals(document.get("dated_goals"), today),
+        open_goals=_open_goals(state.get("dated_goals"), today),
         expected_competency_ids=frozenset(expected),
-        remaining_budget_cents=max(0, yearly - int(spent)),
+        remaining_budget_cents=max(0, yearly - spent),
         streak_at_risk=at_risk_today,
         dismissed=dismissed,
     )
-    return RankingInput(courses, context, today)
+    return RankingInput(courses, context, today, locale)
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        return False
+    return True
 
 
 def _counts(ids: list[int]) -> dict[int, int]:

@@ -6,19 +6,14 @@ from :func:`next_steps` (the same loading and ranking); "not for me" is :func:`d
 reason (``recommendation_shown``: insights count how many of those were started).
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 import asyncpg
+from litestar.exceptions import NotFoundException
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db.models import (
-    Course,
-    Organisation,
-    RecommendationDismissal,
-    RecommendationShown,
-    User,
-)
+from backend.db.models import Course, RecommendationDismissal, RecommendationShown
 from backend.db.types import utcnow
 from backend.recommendations.loading import driver_of, load_inputs
 from backend.recommendations.schemas import DismissalOut, RecommendationOut
@@ -59,54 +54,59 @@ def to_out(rec: Recommendation, locale: str) -> RecommendationOut:
 
 async def ranked_for(
     session: AsyncSession,
-    organisation: Organisation,
-    user: User,
+    organisation_id: int,
+    user_id: int,
     now: datetime,
     *,
     streak_at_risk: bool | None = None,
-) -> list[Recommendation]:
-    """Every course recommended to ``user`` at ``now``, best first (nothing recorded)."""
+) -> tuple[list[Recommendation], str]:
+    """Every course recommended to the learner at ``now``, best first, and the learner's
+    language (nothing recorded). 404 when the learner is not in the organisation."""
     loaded = await load_inputs(
-        await driver_of(session), organisation, user, now, streak_at_risk=streak_at_risk
+        await driver_of(session), organisation_id, user_id, now, streak_at_risk=streak_at_risk
     )
-    return rank(loaded.courses, loaded.context, loaded.today)
+    if loaded is None:
+        raise NotFoundException(f"user {user_id} not found")
+    return rank(loaded.courses, loaded.context, loaded.today), loaded.locale
 
 
 async def recommendations_for(
     session: AsyncSession,
-    organisation: Organisation,
-    user: User,
+    organisation_id: int,
+    user_id: int,
     *,
     limit: int = TODAY_COUNT,
     now: datetime | None = None,
     streak_at_risk: bool | None = None,
     locale: str | None = None,
 ) -> list[RecommendationOut]:
-    """The first ``limit`` recommendations for ``user``, each with its reason in their
-    language, recorded as shown (they are what the learner is about to see)."""
+    """The first ``limit`` recommendations for the learner, each with its reason in
+    ``locale`` (default: the learner's language), recorded as shown (they are what the
+    learner is about to see)."""
     now = now or utcnow()
-    ranked = (await ranked_for(session, organisation, user, now, streak_at_risk=streak_at_risk))[
-        :limit
-    ]
-    await record_shown(session, organisation, user, ranked, now)
-    return [to_out(rec, locale or user.locale) for rec in ranked]
+    ranked, own_locale = await ranked_for(
+        session, organisation_id, user_id, now, streak_at_risk=streak_at_risk
+    )
+    shown = ranked[:limit]
+    await record_shown(session, organisation_id, user_id, shown, now)
+    return [to_out(rec, locale or own_locale) for rec in shown]
 
 
 async def record_shown(
     session: AsyncSession,
-    organisation: Organisation,
-    user: User,
+    organisation_id: int,
+    user_id: int,
     shown: list[Recommendation],
     now: datetime,
 ) -> None:
-    """Record the first showing of each of these courses to ``user`` (once per course)."""
+    """Record the first showing of each of these courses to the learner (once per course)."""
     if not shown:
         return
     pg = await driver_of(session)
     await pg.execute(
         SHOWN_SQL,
-        user.id,
-        organisation.id,
+        user_id,
+        organisation_id,
         [rec.course_id for rec in shown],
         [rec.reason.value for rec in shown],
         now,
@@ -120,18 +120,19 @@ async def dismiss(org: OrgScope, course_id: int, now: datetime | None = None) ->
     dismissal keeps the first. 404 for a course outside the caller's organisation."""
     now = now or utcnow()
     await org.get(Course, course_id, what="course")
-    user = await org.get(User, org.principal.user_id, what="user")
-    earlier = await org.session.get(RecommendationDismissal, (user.id, course_id))
+    user_id = org.principal.user_id
+    assert user_id is not None
+    earlier = await org.session.get(RecommendationDismissal, (user_id, course_id))
     if earlier is not None:
         return DismissalOut(course_id=course_id, reason=_reason_or_none(earlier.reason))
-    ranked = await ranked_for(org.session, await org.organisation(), user, now)
+    ranked, _locale = await ranked_for(org.session, org.organisation_id, user_id, now)
     reason = next((r.reason.value for r in ranked if r.course_id == course_id), None)
     if reason is None:
         # not among the recommendations now: the reason it was shown for, if it ever was
-        shown = await org.session.get(RecommendationShown, (user.id, course_id))
+        shown = await org.session.get(RecommendationShown, (user_id, course_id))
         reason = shown.reason if shown is not None else ""
     await (await driver_of(org.session)).execute(
-        DISMISS_SQL, user.id, course_id, org.organisation_id, reason, now
+        DISMISS_SQL, user_id, course_id, org.organisation_id, reason, now
     )
     await org.session.commit()
     return DismissalOut(course_id=course_id, reason=_reason_or_none(reason))
@@ -142,43 +143,18 @@ def _reason_or_none(value: str) -> RecommendationReason | None:
     return RecommendationReason(value) if value in set(RecommendationReason) else None
 
 
-# the learners a nudge tick asks about, with what the ranking reads of them
-NEXT_STEP_USERS_SQL = """
-SELECT u.id, u.organisation_id, u.timezone, u.locale, u.job_family, u.yearly_budget_cents
-FROM user_account u
-WHERE u.id = ANY($1::int[]) AND u.is_active
-ORDER BY u.id
-"""
-
-
 async def next_steps(
-    pg: asyncpg.Connection,
-    organisations: Mapping[int, Organisation],
-    user_ids: Collection[int],
-    now: datetime,
+    pg: asyncpg.Connection, learners: Mapping[int, int], now: datetime
 ) -> dict[int, RecommendationOut]:
-    """Each learner's top recommendation with its reason in their language, for the "your
-    next step" nudge (learners of ``organisations`` only; none for a learner with nothing to
+    """Each learner's (learner id -> organisation id) top recommendation with its reason in
+    their language, for the "your next step" nudge (none for a learner with nothing to
     recommend). Not recorded as shown: the policy may still hold the nudge back."""
     found: dict[int, RecommendationOut] = {}
-    for user_id, org_id, tz, locale, job_family, own_budget in await pg.fetch(
-        NEXT_STEP_USERS_SQL, sorted(user_ids)
-    ):
-        organisation = organisations.get(org_id)
-        if organisation is None:
+    for user_id, organisation_id in sorted(learners.items()):
+        loaded = await load_inputs(pg, organisation_id, user_id, now, streak_at_risk=False)
+        if loaded is None:
             continue
-        user = User(
-            id=user_id,
-            organisation_id=org_id,
-            email="",
-            display_name="",
-            timezone=tz,
-            locale=locale,
-            job_family=job_family,
-            yearly_budget_cents=own_budget,
-        )
-        loaded = await load_inputs(pg, organisation, user, now, streak_at_risk=False)
         top = rank(loaded.courses, loaded.context, loaded.today, limit=1)
         if top:
-            found[user_id] = to_out(top[0], locale)
+            found[user_id] = to_out(top[0], loaded.locale)
     return found

@@ -29,6 +29,7 @@ from backend.auth.principal import Principal
 from backend.db.models import EventKind, Organisation, Role, User
 from backend.deps import app_context
 from backend.learning.today import read_today
+from backend.recommendations.services import recommendations_for
 from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render, signed_in
 from backend.web.setup_page import has_organisations
 from pwa.i18n import gettext, set_locale
@@ -109,6 +110,13 @@ class WebController(Controller):
             recent_since=today - timedelta(days=30),
         )
         summary = read.today
+        summary.recommendations = await recommendations_for(
+            db_session,
+            principal.organisation_id,
+            principal.user_id,
+            streak_at_risk=summary.streak.at_risk,
+            locale=locale,
+        )
         recent = [
             {
                 "title": e.title or gettext("Learning moment"),
