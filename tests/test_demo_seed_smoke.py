@@ -19,6 +19,7 @@ from backend.db.models import (
     LearnerState,
     LearningEvent,
     Organisation,
+    RecommendationShown,
     Team,
     TeamMembership,
     User,
@@ -134,6 +135,11 @@ async def test_seed_builds_a_realistic_dutch_organisation(demo_ctx: AppContext) 
     assert all(2 <= n <= 4 for n in Counter(e.job_family for e in expected).values()), Counter(
         e.job_family for e in expected
     )
+
+    # eight weeks of recommendations, some followed, for the insight on starting them
+    shown = await _rows(demo_ctx, RecommendationShown, org_id)
+    assert len(shown) >= 100 and len({r.reason for r in shown}) >= 5
+    assert all(WEDNESDAY - timedelta(weeks=9) <= r.shown_at.date() <= WEDNESDAY for r in shown)
 
     events = await _rows(demo_ctx, LearningEvent, org_id)
     assert all(e.source == "demo" and e.occurred_at.tzinfo is not None for e in events)

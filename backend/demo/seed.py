@@ -45,6 +45,7 @@ from backend.db.models import (
 )
 from backend.demo.budgets import seed_budgets
 from backend.demo.job_families import seed_job_families
+from backend.demo.recommendations import seed_recommendations
 from backend.demo.team import seed_team
 from backend.learning.adapters import demo_event
 from backend.learning.service import record_events
@@ -832,6 +833,24 @@ async def _create(
         {key: _id(competency.id) for key, competency in competencies.items()},
         ld_admin_id=ld_admin.user.id if ld_admin.user else None,
         ld_admin_name=ld_admin.display_name,
+    )
+    # eight weeks of recommendations, some of them followed (insights: how often)
+    seed_recommendations(
+        session,
+        org_id,
+        [
+            (user_ids[index], person.user.job_family if person.user else None)
+            for index, person in enumerate(people)
+            if person.start_date is not None and person.start_date <= today
+        ],
+        courses,
+        [
+            (occurred, user_ids[index], int(fields["course_id"]))
+            for occurred, index, fields in drafts
+            if fields.get("course_id")
+        ],
+        not_after or _end_of(today),
+        random.Random(11),  # its own, so the rest of the demo stays as it was
     )
     return org_id
 

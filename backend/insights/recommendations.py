@@ -27,11 +27,11 @@ ALL = N_("All recommendations")
 # the reasons in the ranking's own order, as L&D reads them
 REASON_LABELS: dict[str, str] = {
     RecommendationReason.GOAL.value: N_("Towards a goal"),
-    RecommendationReason.EXPECTED_COMPETENCY.value: N_("Expected in their job family"),
+    RecommendationReason.EXPECTED_COMPETENCY.value: N_("Expected in their role"),
     RecommendationReason.HOT_SKILL.value: N_("A hot skill"),
     RecommendationReason.TEAM_PRAISED.value: N_("Praised by their team"),
-    RecommendationReason.HORIZONTAL.value: N_("Outside their own job family"),
-    RecommendationReason.FITS_BUDGET.value: N_("Fits the remaining budget"),
+    RecommendationReason.HORIZONTAL.value: N_("Another field"),
+    RecommendationReason.FITS_BUDGET.value: N_("Fits the budget"),
     RecommendationReason.SHORT_FOR_STREAK.value: N_("Short, to keep a streak"),
 }
 _ORDER = {reason: n for n, reason in enumerate(REASON_LABELS)}
