@@ -29,9 +29,12 @@ from backend.catalogue.services import CourseSort
 from backend.db.models import CourseFormat, LearningEvent, Organisation
 from backend.db.types import utcnow
 from backend.learning.rules import org_rules
+from backend.recommendations import services as recommendations
+from backend.recommendations.texts import reason_line
 from backend.tenancy import OrgScope
 from backend.web.pages import choose_locale, not_found_page, render, signed_in
 from gamification import EventKind, LearningFact, local_day, xp_for_fact
+from gamification.recommend import Recommendation
 from gamification.xp import XpContext
 from pwa.i18n import N_, SUPPORTED_LOCALES, gettext, ngettext, set_locale
 
@@ -71,6 +74,8 @@ class CatalogueOrder:
     label: str
     sort: CourseSort | None = None  # None: hot ones first, then by title
     descending: bool = False
+    # the learner's recommendations first, best first, each with its reason
+    for_you: bool = False
 
 
 # the orders a learner can pick, the first one the default; another order (a ranking made
@@ -82,6 +87,7 @@ ORDERS: dict[str, CatalogueOrder] = {
     "short": CatalogueOrder(N_("Shortest first"), "duration"),
     "cheap": CatalogueOrder(N_("Cheapest first"), "cost"),
     "new": CatalogueOrder(N_("Newest first"), "created", descending=True),
+    "for_you": CatalogueOrder(N_("For you"), for_you=True),
 }
 
 
@@ -189,6 +195,26 @@ def _card(course: CoursePublic, locale: str) -> dict[str, Any]:
     }
 
 
+async def _for_you(
+    session: AsyncSession,
+    principal: Principal,
+    ranked: list[Recommendation],
+    courses: list[CoursePublic],
+    locale: str,
+) -> dict[int, str]:
+    """Course -> why it is recommended, for the recommended courses on this page (recorded
+    as shown: the learner sees them with their reason)."""
+    listed = {c.id for c in courses}
+    on_page = [r for r in ranked if r.course_id in listed]
+    if not on_page:
+        return {}
+    assert principal.user_id is not None
+    await recommendations.record_shown(
+        session, principal.organisation_id, principal.user_id, on_page, utcnow()
+    )
+    return {r.course_id: reason_line(r, locale) for r in on_page}
+
+
 async def _organisation(session: AsyncSession, principal: Principal) -> Organisation:
     return (
         await session.exec(select(Organisation).where(Organisation.id == principal.organisation_id))
@@ -229,6 +255,12 @@ class CataloguePageController(Controller):
         if filters.competency_id not in {c.id for c in competencies}:
             filters.competency_id = None
         order = ORDERS[filters.sort]
+        ranked: list[Recommendation] = []
+        if order.for_you:
+            assert principal.user_id is not None
+            ranked, _ = await recommendations.ranked_for(
+                db_session, principal.organisation_id, principal.user_id, utcnow()
+            )
         # "more" grows the list: page n shows the first n x PER_PAGE courses, so a link or
         # the back button shows everything the learner had scrolled through
         view = await learner_page.read_courses(
@@ -242,10 +274,12 @@ class CataloguePageController(Controller):
             max_cost_cents=0 if filters.free_only else None,
             sort=order.sort,
             descending=order.descending,
+            first_ids=[r.course_id for r in ranked],
             limit=filters.page * PER_PAGE,
         )
         courses, total, budget = view.courses, view.total, view.budget
         shown = len(courses)
+        reasons = await _for_you(db_session, principal, ranked, courses, locale)
         return render(
             request,
             "catalogue.html",
@@ -255,7 +289,7 @@ class CataloguePageController(Controller):
                 "formats": [(key, gettext(label)) for key, label in FORMAT_LABELS.items()],
                 "durations": [(m, duration_label(m)) for m in DURATION_CHOICES],
                 "orders": [(key, gettext(o.label)) for key, o in ORDERS.items()],
-                "courses": [_card(c, locale) for c in courses],
+                "courses": [_card(c, locale) | {"reason": reasons.get(c.id)} for c in courses],
                 "total": total,
                 "more_url": filters.url(page=filters.page + 1) + f"#course-{shown + 1}"
                 if shown < total and filters.page < MAX_PAGES
