@@ -472,6 +472,33 @@ async def _b_badge(env: Env) -> list[PathParams]:
     return [{"badge_id": env.seeded["b_badge"]}]
 
 
+async def _award(env: Env, org: str) -> str:
+    """A fresh badge award of ``org``'s employee (revoking one changes it); its public id."""
+    from backend.db.models import BadgeAward
+
+    async with env.ctx.sessionmaker() as session:
+        public_id = uuid.uuid4().hex[:22]
+        session.add(
+            BadgeAward(
+                organisation_id=getattr(env, org).id,
+                user_id=getattr(env, org).users["employee"].id,
+                badge_code=unique("award")[:60],
+                tier="bronze",
+                public_id=public_id,
+            )
+        )
+        await session.commit()
+        return public_id
+
+
+async def _fresh_award(env: Env) -> PathParams:
+    return {"public_id": await _award(env, "a")}
+
+
+async def _b_award(env: Env) -> list[PathParams]:
+    return [{"public_id": env.seeded["b_award"]}]
+
+
 def _b_badge_ids(env: Env) -> set[int]:
     # a badge response also names its competency by id: leave out ids org A shows as its own
     return {env.seeded["b_badge"]} - {env.a.competency_id}
@@ -1038,6 +1065,12 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         own=_own_badge,
         foreign=_b_badge,
     ),
+    ("POST", "/api/v1/badges/awards/{public_id:str}/revoke"): RouteSpec(
+        "ld_admin",
+        body=lambda env: {"reason": "Awarded by mistake"},
+        own=_fresh_award,
+        foreign=_b_award,
+    ),
     ("GET", "/api/v1/badges/{badge_id:int}/stats"): RouteSpec(
         "ld_admin", own=_own_badge, foreign=_b_badge
     ),
@@ -1376,6 +1409,7 @@ async def seed(env: Env) -> None:
             "tiers": [{"name": "bronze", "threshold": 1}],
         }
         s["b_badge"] = (await _created(await admin_b.post("/api/v1/badges", json=badge)))["id"]
+        s["b_award"] = await _award(env, "b")
         challenge = _challenge(env, title="Globex sprint", badge_code=s["b_badge_code"])
         s["b_challenge"] = (
             await _created(await admin_b.post("/api/v1/challenges", json=challenge))
