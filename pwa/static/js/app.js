@@ -63,10 +63,16 @@ if (document.body && document.body.classList.contains("page-offline")) {
     offline = true;
     update();
   });
-  // back online (log.js then sends the waiting moments and reloads a copy of Today)
+  // back online, a copy reloads for the real numbers; not here: Today (log.js reloads it once
+  // the waiting moments are sent), Log and Settings (they keep what the learner is typing)
+  const typing = ["page-today", "page-log", "page-settings"];
   window.addEventListener("online", () => {
     offline = false;
     update();
+    const classes = document.body.classList;
+    if (copyFrom !== undefined && !typing.some((name) => classes.contains(name))) {
+      window.location.reload();
+    }
   });
   update();
 })();
