@@ -45,6 +45,7 @@ from backend.db.models import (
 )
 from backend.demo.budgets import seed_budgets
 from backend.demo.job_families import seed_job_families
+from backend.demo.praise import seed_team_praise
 from backend.demo.recommendations import seed_recommendations
 from backend.demo.team import seed_team
 from backend.learning.adapters import demo_event
@@ -852,6 +853,9 @@ async def _create(
         not_after or _end_of(today),
         random.Random(11),  # its own, so the rest of the demo stays as it was
     )
+    # colleagues' words on courses the demo learner has not taken ("your team recommends it")
+    if employee.user is not None:
+        await seed_team_praise(session, org_id, _id(employee.user.id), not_after or _end_of(today))
     return org_id
 
 
