@@ -9,7 +9,8 @@ indistinguishable from a row that does not exist (404).
 from typing import Any, TypeVar, cast
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import BigInteger, ColumnElement, Integer
+from sqlalchemy import BigInteger, ColumnElement, Integer, inspect
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -47,6 +48,9 @@ class OrgScope:
         if _out_of_range(pk.type, ident):
             # e.g. 2**31 for a PostgreSQL INTEGER: no such row, and the driver would raise
             raise NotFoundException(f"{what or model.__name__.lower()} {ident} not found")
+        known = self._loaded(model, ident)
+        if known is not None and getattr(known, "organisation_id", None) == self.organisation_id:
+            return known
         row = (await self.session.exec(self.select(model).where(pk == ident))).first()
         if row is None:
             raise NotFoundException(f"{what or model.__name__.lower()} {ident} not found")
@@ -54,8 +58,23 @@ class OrgScope:
 
     async def organisation(self) -> Organisation:
         """The caller's organisation row."""
+        known = self._loaded(Organisation, self.organisation_id)
+        if known is not None:
+            return known
         query = select(Organisation).where(Organisation.id == self.organisation_id)
         return (await self.session.exec(query)).one()
+
+    def _loaded(self, model: type[M], ident: Any) -> M | None:
+        """The row this session already loaded and still holds unexpired, if any: a query
+        would hand back the very same object without refreshing it (so handlers that ask
+        for the caller or their organisation again cost no round trip)."""
+        found = self.session.sync_session.identity_map.get(identity_key(model, ident))
+        if found is None:
+            return None
+        state = inspect(found)
+        if state.expired_attributes or state.deleted or state.was_deleted or state.detached:
+            return None
+        return found
 
     async def all(self, statement: SelectOfScalar[M]) -> list[M]:
         return list((await self.session.exec(statement)).all())
