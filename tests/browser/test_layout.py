@@ -35,6 +35,7 @@ async def test_every_learner_page_fits_a_320_px_phone_in_dutch(
         f"/catalogue/{world.a.course_id}",
         "/log",
         "/progress",
+        "/goals",
         "/team",
         "/settings",
         "/catalogue/budget",
