@@ -29,6 +29,20 @@ def _out_of_range(column_type: Any, ident: Any) -> bool:
     return not -(2 ** (bits - 1)) <= ident < 2 ** (bits - 1)
 
 
+def held(session: AsyncSession, model: type[M], ident: Any) -> M | None:
+    """The row of ``model`` with primary key ``ident`` that ``session`` already loaded and
+    still holds unexpired, if any: a query would hand back that very object without
+    refreshing it, so asking again for the caller, their organisation or their state costs
+    no round trip."""
+    found = session.sync_session.identity_map.get(identity_key(model, ident))
+    if found is None:
+        return None
+    state = inspect(found)
+    if state.expired_attributes or state.deleted or state.was_deleted or state.detached:
+        return None
+    return found
+
+
 class OrgScope:
     def __init__(self, session: AsyncSession, principal: Principal) -> None:
         self.session = session
@@ -44,37 +58,29 @@ class OrgScope:
         return select(model).where(self.owns(model))
 
     async def get(self, model: type[M], ident: Any, *, what: str | None = None) -> M:
-        pk = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
-        if _out_of_range(pk.type, ident):
-            # e.g. 2**31 for a PostgreSQL INTEGER: no such row, and the driver would raise
-            raise NotFoundException(f"{what or model.__name__.lower()} {ident} not found")
-        known = self._loaded(model, ident)
-        if known is not None and getattr(known, "organisation_id", None) == self.organisation_id:
-            return known
-        row = (await self.session.exec(self.select(model).where(pk == ident))).first()
+        row = await self.find(model, ident)
         if row is None:
             raise NotFoundException(f"{what or model.__name__.lower()} {ident} not found")
         return row
 
+    async def find(self, model: type[M], ident: Any) -> M | None:
+        """The caller's organisation's row of ``model`` with primary key ``ident``, or None."""
+        pk = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+        if _out_of_range(pk.type, ident):
+            # e.g. 2**31 for a PostgreSQL INTEGER: no such row, and the driver would raise
+            return None
+        known = held(self.session, model, ident)
+        if known is not None and getattr(known, "organisation_id", None) == self.organisation_id:
+            return known
+        return (await self.session.exec(self.select(model).where(pk == ident))).first()
+
     async def organisation(self) -> Organisation:
         """The caller's organisation row."""
-        known = self._loaded(Organisation, self.organisation_id)
+        known = held(self.session, Organisation, self.organisation_id)
         if known is not None:
             return known
         query = select(Organisation).where(Organisation.id == self.organisation_id)
         return (await self.session.exec(query)).one()
-
-    def _loaded(self, model: type[M], ident: Any) -> M | None:
-        """The row this session already loaded and still holds unexpired, if any: a query
-        would hand back the very same object without refreshing it (so handlers that ask
-        for the caller or their organisation again cost no round trip)."""
-        found = self.session.sync_session.identity_map.get(identity_key(model, ident))
-        if found is None:
-            return None
-        state = inspect(found)
-        if state.expired_attributes or state.deleted or state.was_deleted or state.detached:
-            return None
-        return found
 
     async def all(self, statement: SelectOfScalar[M]) -> list[M]:
         return list((await self.session.exec(statement)).all())

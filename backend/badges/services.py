@@ -193,7 +193,7 @@ async def _organisation(session: AsyncSession, organisation_id: int) -> Organisa
 
 
 async def _streak_mode(scope: OrgScope) -> StreakMode:
-    return org_rules(await _organisation(scope.session, scope.organisation_id)).streak.mode
+    return org_rules(await scope.organisation()).streak.mode
 
 
 async def _competency_names(scope: OrgScope, ids: Iterable[int | None]) -> dict[int, str]:
@@ -401,7 +401,7 @@ async def badge_wall(
     and the progress towards each tier still locked, in ``locale`` (else the learner's own)."""
     now = now or utcnow()
     user = await scope.get(User, principal.user_id, what="user")
-    organisation = await _organisation(scope.session, scope.organisation_id)
+    organisation = await scope.organisation()
     rules = org_rules(organisation)
     state = refresh(await learner_document(scope.session, user), rules, now, user.timezone)
     awards = await scope.all(

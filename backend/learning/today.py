@@ -31,6 +31,7 @@ from backend.learning.schemas import (
     WeeklyGoalOut,
 )
 from backend.progress.services import learning_since_of
+from backend.tenancy import held
 from gamification import LearnerState as EngineState
 from gamification import OrgRules, local_day, refresh
 from gamification.goals import weekly_goal_progress
@@ -100,6 +101,9 @@ class TodayRead:
 
 
 async def learner_document(session: AsyncSession, user: User) -> EngineState:
+    row = held(session, LearnerState, user.id)
+    if row is not None and row.organisation_id == user.organisation_id:
+        return EngineState.from_dict(row.data)
     row = (
         await session.exec(
             select(LearnerState).where(

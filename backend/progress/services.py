@@ -104,9 +104,7 @@ async def _me(org: OrgScope) -> User:
 
 
 async def _read_state(org: OrgScope, user_id: int) -> EngineState:
-    row = (
-        await org.session.exec(org.select(LearnerState).where(col(LearnerState.user_id) == user_id))
-    ).first()
+    row = await org.find(LearnerState, user_id)
     return EngineState.from_dict(row.data if row else {})
 
 
