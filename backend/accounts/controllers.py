@@ -216,24 +216,23 @@ class JobFamilyController(Controller):
     async def list_job_families(self, org: OrgScope) -> list[JobFamilyPublic]:
         return await job_families.job_family_overview(org)
 
+    # a path parameter: a family's name may hold a "/" (HR/Legal), sent as is or as %2F
     @get(
-        "/{job_family:str}/competencies",
-        summary="The competencies L&D expects of everyone in a job family (L&D admin)",
+        "/{job_family:path}",
+        summary="A job family: its people, courses and the competencies L&D expects of "
+        "everyone in it (L&D admin)",
     )
-    async def get_expected(
-        self, org: OrgScope, job_family: Annotated[str, Parameter(pattern=NO_NUL)]
-    ) -> JobFamilyPublic:
-        return await job_families.job_family_public(org, job_family)
+    async def get_job_family(self, org: OrgScope, job_family: str) -> JobFamilyPublic:
+        return await job_families.job_family_public(org, job_family.removeprefix("/"))
 
     @put(
-        "/{job_family:str}/competencies",
+        "/{job_family:path}",
         summary="Expect exactly these competencies of everyone in a job family; [] clears "
         "(L&D admin)",
     )
     async def set_expected(
-        self,
-        org: OrgScope,
-        job_family: Annotated[str, Parameter(pattern=NO_NUL)],
-        data: ExpectedCompetenciesUpdate,
+        self, org: OrgScope, job_family: str, data: ExpectedCompetenciesUpdate
     ) -> JobFamilyPublic:
-        return await job_families.set_expected_competencies(org, job_family, data.competency_ids)
+        return await job_families.set_expected_competencies(
+            org, job_family.removeprefix("/"), data.competency_ids
+        )

@@ -709,10 +709,10 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("GET", "/api/v1/job-families"): RouteSpec(
         "ld_admin", foreign_ids=lambda env: {env.b.competency_id}
     ),
-    ("GET", "/api/v1/job-families/{job_family:str}/competencies"): RouteSpec(
+    ("GET", "/api/v1/job-families/{job_family:path}"): RouteSpec(
         "ld_admin", own=_job_family, foreign_ids=lambda env: {env.b.competency_id}
     ),
-    ("PUT", "/api/v1/job-families/{job_family:str}/competencies"): RouteSpec(
+    ("PUT", "/api/v1/job-families/{job_family:path}"): RouteSpec(
         "ld_admin",
         body=lambda env: {"competency_ids": [env.a.competency_id]},
         own=_job_family,
@@ -1196,6 +1196,7 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
             "budget",
             "challenges",
             "nudge_effectiveness",
+            "recommendations",  # issue 18: recommended courses started
         )
     },
     # --- issue 17: budgets ---

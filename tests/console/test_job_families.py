@@ -42,30 +42,35 @@ async def test_ld_sets_and_reads_the_competencies_expected_of_a_job_family(
             {"job_family": "Finance", "people": 2, "courses": 1, "competencies": []}
         ]
         saved = await client.put(
-            "/api/v1/job-families/Finance/competencies",
+            "/api/v1/job-families/Finance",
             json={"competency_ids": [data_id, world.a.competency_id, data_id]},
         )
         assert saved.status_code == 200, saved.text
         assert [c["name"] for c in saved.json()["competencies"]] == ["Communicatie", "Data"]
         # a family nobody is in yet, with a space and an ampersand in its name
         new = await client.put(
-            "/api/v1/job-families/R%26D%20Lab/competencies", json={"competency_ids": [data_id]}
+            "/api/v1/job-families/R%26D%20Lab", json={"competency_ids": [data_id]}
         )
         assert new.status_code == 200, new.text
         assert new.json()["job_family"] == "R&D Lab" and new.json()["people"] == 0
-        read = await client.get("/api/v1/job-families/Finance/competencies")
+        read = await client.get("/api/v1/job-families/Finance")
         assert [c["id"] for c in read.json()["competencies"]] == sorted(
             [world.a.competency_id, data_id],
             key=lambda i: ["Communicatie", "Data"][i == data_id],
         )
         families = [f["job_family"] for f in (await client.get("/api/v1/job-families")).json()]
         assert families == ["Finance", "R&D Lab"]
-        cleared = await client.put(
-            "/api/v1/job-families/R%26D%20Lab/competencies", json={"competency_ids": []}
-        )
+        cleared = await client.put("/api/v1/job-families/R%26D%20Lab", json={"competency_ids": []})
         assert cleared.json()["competencies"] == []
         families = [f["job_family"] for f in (await client.get("/api/v1/job-families")).json()]
         assert families == ["Finance"]  # nobody is in it and nothing is expected of it
+        # a "/" in a family's name, escaped or not
+        slashed = await client.put(
+            "/api/v1/job-families/HR%2FLegal", json={"competency_ids": [data_id]}
+        )
+        assert slashed.status_code == 200 and slashed.json()["job_family"] == "HR/Legal"
+        read = await client.get("/api/v1/job-families/HR/Legal")
+        assert [c["name"] for c in read.json()["competencies"]] == ["Data"]
     async with ctx.sessionmaker() as session:
         entries = (
             await session.exec(
@@ -74,7 +79,7 @@ async def test_ld_sets_and_reads_the_competencies_expected_of_a_job_family(
                 .order_by(col(AuditEntry.id))
             )
         ).all()
-    assert [e.target_id for e in entries] == ["Finance", "R&D Lab", "R&D Lab"]
+    assert [e.target_id for e in entries] == ["Finance", "R&D Lab", "R&D Lab", "HR/Legal"]
     assert entries[0].details["after"] == ["Communicatie", "Data"]
 
 
@@ -84,35 +89,25 @@ async def test_bad_requests_are_refused_with_a_reason_and_other_organisations_st
     await _setup(ctx, world)
     async with signed_in_client(app, LD) as client:
         theirs = await client.put(
-            "/api/v1/job-families/Finance/competencies",
+            "/api/v1/job-families/Finance",
             json={"competency_ids": [world.b.competency_id]},
         )
         assert theirs.status_code == 400
         assert theirs.json()["extra"]["unknown"] == [world.b.competency_id]
-        huge = await client.put(
-            "/api/v1/job-families/Finance/competencies", json={"competency_ids": [2**40]}
-        )
+        huge = await client.put("/api/v1/job-families/Finance", json={"competency_ids": [2**40]})
         assert huge.status_code == 400
-        too_long = await client.put(
-            f"/api/v1/job-families/{'x' * 81}/competencies", json={"competency_ids": []}
-        )
+        too_long = await client.put(f"/api/v1/job-families/{'x' * 81}", json={"competency_ids": []})
         assert too_long.status_code == 400 and "80" in too_long.text
-        blank = await client.put(
-            "/api/v1/job-families/%20/competencies", json={"competency_ids": []}
-        )
+        blank = await client.put("/api/v1/job-families/%20", json={"competency_ids": []})
         assert blank.status_code == 400
-        junk = await client.put(
-            "/api/v1/job-families/Finance/competencies", json={"competency_ids": "all"}
-        )
+        junk = await client.put("/api/v1/job-families/Finance", json={"competency_ids": "all"})
         assert junk.status_code == 400
     # Globex's L&D sees none of Acme's families; employees and managers none at all
     async with signed_in_client(app, "ld@globex.example") as other:
         assert (await other.get("/api/v1/job-families")).json() == []
     async with signed_in_client(app, "manager@acme.example") as manager:
         assert (await manager.get("/api/v1/job-families")).status_code == 403
-        refused = await manager.put(
-            "/api/v1/job-families/Finance/competencies", json={"competency_ids": []}
-        )
+        refused = await manager.put("/api/v1/job-families/Finance", json={"competency_ids": []})
         assert refused.status_code == 403
 
 
