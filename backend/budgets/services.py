@@ -29,6 +29,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,7 +38,7 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
-from sqlalchemy import ColumnElement, case, exists, func
+from sqlalchemy import ColumnElement, DateTime, Integer, bindparam, case, exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -176,15 +177,9 @@ def completed_since_asking() -> ColumnElement[bool]:
     )
 
 
-def totals_query(
-    scope: OrgScope,
-    organisation: Organisation,
-    year: BudgetYear,
-    *where: ColumnElement[bool],
-) -> Any:
-    """The statement of :func:`_totals`: one row (committed, spent, pending), for a caller
-    that reads it beside other things in one statement."""
-    start, end = year.bounds(org_timezone(organisation))
+def _totals_select(organisation_id: Any, start: Any, end: Any, *where: ColumnElement[bool]) -> Any:
+    """(committed, spent, pending) cents of the organisation's requests made in [start, end)
+    matching ``where``: one row. The arguments may be values or bound parameters."""
     cost = col(TrainingRequest.cost_cents)
     approved = col(TrainingRequest.status) == APPROVED
     done = completed_since_asking()
@@ -195,11 +190,46 @@ def totals_query(
             func.sum(case((col(TrainingRequest.status).in_(WAITING), cost), else_=0)), 0
         ).label("pending"),
     ).where(
-        scope.owns(TrainingRequest),
+        col(TrainingRequest.organisation_id) == organisation_id,
         col(TrainingRequest.created_at) >= start,
         col(TrainingRequest.created_at) < end,
         *where,
     )
+
+
+def totals_query(
+    scope: OrgScope,
+    organisation: Organisation,
+    year: BudgetYear,
+    *where: ColumnElement[bool],
+) -> Any:
+    """The statement of :func:`_totals`."""
+    start, end = year.bounds(org_timezone(organisation))
+    return _totals_select(scope.organisation_id, start, end, *where)
+
+
+@cache
+def my_totals_statement() -> Any:
+    """A learner's own totals in a year, built once with bound parameters (``totals_*``,
+    see :func:`my_totals_params`), for a page that reads them beside other things."""
+    return _totals_select(
+        bindparam("totals_org", type_=Integer),
+        bindparam("totals_start", type_=DateTime(timezone=True)),
+        bindparam("totals_end", type_=DateTime(timezone=True)),
+        col(TrainingRequest.user_id) == bindparam("totals_user", type_=Integer),
+    )
+
+
+def my_totals_params(
+    scope: OrgScope, organisation: Organisation, year: BudgetYear
+) -> dict[str, Any]:
+    start, end = year.bounds(org_timezone(organisation))
+    return {
+        "totals_org": scope.organisation_id,
+        "totals_start": start,
+        "totals_end": end,
+        "totals_user": scope.principal.user_id,
+    }
 
 
 async def _totals(
@@ -212,13 +242,6 @@ async def _totals(
     query = totals_query(scope, organisation, year, *where)
     committed, spent, pending = (await scope.session.exec(query)).one()
     return int(committed), int(spent), int(pending)
-
-
-def my_totals_query(scope: OrgScope, organisation: Organisation, year: BudgetYear) -> Any:
-    """The caller's own totals in ``year`` (see :func:`totals_query`)."""
-    return totals_query(
-        scope, organisation, year, col(TrainingRequest.user_id) == scope.principal.user_id
-    )
 
 
 async def budget_of(

@@ -10,11 +10,25 @@ Archived courses leave the learner catalogue; their events, XP and badges stay.
 """
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from litestar.exceptions import ClientException, NotFoundException
-from sqlalchemy import ARRAY, ColumnElement, Integer, any_, cast, exists, func, or_, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    text,
+)
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
@@ -75,8 +89,9 @@ def today_for(scope: OrgScope) -> date:
     return local_day(utcnow(), scope.principal.timezone)
 
 
-def hot_on(day: date) -> ColumnElement[bool]:
-    """The condition "the course row is hot on ``day``" (own flag or a covering season)."""
+def hot_on(day: date | ColumnElement[Any]) -> ColumnElement[bool]:
+    """The condition "the course row is hot on ``day``" (own flag or a covering season);
+    ``day`` may be a bound parameter."""
     season_covers = exists().where(
         _season.organisation_id == _course.organisation_id,
         _season.starts_on <= day,
@@ -507,32 +522,77 @@ def _public(row: Any) -> CoursePublic:
     )
 
 
-def _course_select(
-    scope: OrgScope,
-    *,
-    day: date,
-    course_id: int | None = None,
-    q: str | None = None,
-    competency_id: int | None = None,
-    hot_skill: bool | None = None,
-    course_format: str | None = None,
-    max_minutes: int | None = None,
-    max_cost_cents: int | None = None,
-    archived: bool | None = False,
-) -> Any:
-    """The one read of courses: each row a course with its competencies, whether it is hot
-    on ``day`` and how many courses match in all (``total``), in one statement."""
-    hot = hot_on(day)
+@dataclass(frozen=True)
+class CourseQuery:
+    """What a read of courses asks for: filters, order and (for one course) its id."""
+
+    q: str | None = None
+    competency_id: int | None = None
+    hot_skill: bool | None = None
+    course_format: str | None = None
+    max_minutes: int | None = None
+    max_cost_cents: int | None = None
+    archived: bool | None = False
+    sort: CourseSort | None = None
+    descending: bool = False
+    first_ids: tuple[int, ...] = ()
+    course_id: int | None = None
+
+    def shape(self) -> tuple[Any, ...]:
+        """What the statement's text depends on (the values go in as parameters)."""
+        return (
+            bool(self.q),
+            self.competency_id is not None,
+            self.hot_skill,
+            self.course_format is not None,
+            self.max_minutes is not None,
+            self.max_cost_cents is not None,
+            self.archived,
+            self.sort,
+            self.descending,
+            bool(self.first_ids),
+            self.course_id is not None,
+        )
+
+    def params(self, scope: OrgScope, day: date, limit: int, offset: int) -> dict[str, Any]:
+        """The parameters of :func:`course_statement` for this query."""
+        return {
+            "org": scope.organisation_id,
+            "day": day,
+            "like": f"%{(self.q or '').strip().lower()}%",
+            "competency": self.competency_id,
+            "format": self.course_format,
+            "max_minutes": self.max_minutes,
+            "max_cost": self.max_cost_cents,
+            "first_ids": list(self.first_ids),
+            "course": self.course_id,
+            "limit": limit,
+            "offset": offset,
+        }
+
+
+_ORG = bindparam("org", type_=Integer)
+
+
+@lru_cache(maxsize=256)
+def course_statement(shape: tuple[Any, ...]) -> Any:
+    """The one read of courses (:meth:`CourseQuery.shape` says which filters and order):
+    each row a course with its competencies, whether it is hot on the day and how many
+    courses match in all (``total``). Built once per shape; the values are parameters
+    (:meth:`CourseQuery.params`), so a request only binds them."""
+    (q, competency, hot_skill, fmt, max_minutes, max_cost, archived, sort, descending) = shape[:9]
+    first_ids, one_course = shape[9:]
+    hot = hot_on(bindparam("day", type_=Date))
     stmt = sa_select(
         *_COURSE_COLUMNS,
         hot.label("hot_today"),
         _COMPETENCIES_OF_COURSE.label("competencies"),
         func.count().over().label("total"),
-    ).where(_course.organisation_id == scope.organisation_id)
-    if course_id is not None:
-        stmt = stmt.where(_course.id == course_id)
+    ).where(_course.organisation_id == _ORG)
+    if one_course:
+        stmt = stmt.where(_course.id == bindparam("course", type_=Integer))
     if q:
-        like = f"%{q.strip().lower()}%"
+        like = bindparam("like", type_=String)
         stmt = stmt.where(
             or_(
                 _course.title.ilike(like),
@@ -541,28 +601,47 @@ def _course_select(
                 _course.external_id.ilike(like),
             )
         )
-    if competency_id is not None:
+    if competency:
         stmt = stmt.where(
             _course.id.in_(
                 sa_select(_link.course_id).where(
-                    _link.organisation_id == scope.organisation_id,
-                    _link.competency_id == competency_id,
+                    _link.organisation_id == _ORG,
+                    _link.competency_id == bindparam("competency", type_=Integer),
                 )
             )
         )
     if hot_skill is not None:
         stmt = stmt.where(hot if hot_skill else ~hot)
-    if course_format is not None:
-        stmt = stmt.where(_course.format == course_format)
-    if max_minutes is not None:
-        stmt = stmt.where(_course.duration_minutes <= max_minutes)
-    if max_cost_cents is not None:
-        stmt = stmt.where(_course.cost_cents <= max_cost_cents)
+    if fmt:
+        stmt = stmt.where(_course.format == bindparam("format", type_=String))
+    if max_minutes:
+        stmt = stmt.where(_course.duration_minutes <= bindparam("max_minutes", type_=Integer))
+    if max_cost:
+        stmt = stmt.where(_course.cost_cents <= bindparam("max_cost", type_=Integer))
     if archived is not None:
         stmt = stmt.where(
             _course.archived_at.is_not(None) if archived else _course.archived_at.is_(None)
         )
-    return stmt
+    order: list[Any] = []
+    if first_ids:
+        ranked = bindparam("first_ids", type_=ARRAY(Integer))
+        order.append(func.array_position(ranked, _course.id).asc().nulls_last())
+    if sort is not None:
+        key = COURSE_SORTS[sort]
+        order += [key.desc() if descending else key.asc(), _course.id]
+    else:
+        order += [hot.desc(), func.lower(_course.title), _course.id]
+    return (
+        stmt.order_by(*order)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+
+
+def courses_of(rows: Sequence[Any]) -> tuple[list[CoursePublic], int]:
+    """The courses of :func:`course_statement`'s rows and how many match in all (0 for no
+    rows)."""
+    return [_public(row) for row in rows], int(rows[0].total) if rows else 0
 
 
 async def list_courses(
@@ -603,53 +682,6 @@ async def list_courses(
     return courses
 
 
-def course_page(
-    scope: OrgScope,
-    *,
-    day: date,
-    q: str | None = None,
-    competency_id: int | None = None,
-    hot_skill: bool | None = None,
-    course_format: str | None = None,
-    max_minutes: int | None = None,
-    max_cost_cents: int | None = None,
-    archived: bool | None = False,
-    sort: CourseSort | None = None,
-    descending: bool = False,
-    first_ids: Sequence[int] = (),
-    limit: int = 50,
-    offset: int = 0,
-) -> Any:
-    """The statement of :func:`search_courses` (read its rows with :func:`courses_of`); a
-    page that needs more in the same round trip adds its columns to it."""
-    stmt = _course_select(
-        scope,
-        day=day,
-        q=q,
-        competency_id=competency_id,
-        hot_skill=hot_skill,
-        course_format=course_format,
-        max_minutes=max_minutes,
-        max_cost_cents=max_cost_cents,
-        archived=archived,
-    )
-    order: list[Any] = []
-    if first_ids:
-        ranked = cast(list(first_ids), ARRAY(Integer))
-        order.append(func.array_position(ranked, _course.id).asc().nulls_last())
-    if sort is not None:
-        key = COURSE_SORTS[sort]
-        order += [key.desc() if descending else key.asc(), _course.id]
-    else:
-        order += [hot_on(day).desc(), func.lower(_course.title), _course.id]
-    return stmt.order_by(*order).limit(limit).offset(offset)
-
-
-def courses_of(rows: Sequence[Any]) -> tuple[list[CoursePublic], int]:
-    """The courses of :func:`course_page`'s rows and how many match in all (0 for no rows)."""
-    return [_public(row) for row in rows], int(rows[0].total) if rows else 0
-
-
 async def search_courses(
     scope: OrgScope,
     *,
@@ -670,10 +702,8 @@ async def search_courses(
     """A page of courses (see :func:`list_courses`) and how many match in all, in one
     statement. The order: ``first_ids`` in their order (a ranking made elsewhere, e.g. the
     learner's recommendations), then ``sort``'s column, else hot ones first, then by title."""
-    stmt = course_page(
-        scope,
-        day=day or today_for(scope),
-        q=q,
+    query = CourseQuery(
+        q=q or None,
         competency_id=competency_id,
         hot_skill=hot_skill,
         course_format=course_format,
@@ -682,24 +712,25 @@ async def search_courses(
         archived=archived,
         sort=sort,
         descending=descending,
-        first_ids=first_ids,
-        limit=limit,
-        offset=offset,
+        first_ids=tuple(first_ids),
     )
-    rows = (await _run(scope, stmt)).all()
+    params = query.params(scope, day or today_for(scope), limit, offset)
+    rows = (await _run(scope, course_statement(query.shape()), params)).all()
     if rows or offset == 0:
         return courses_of(rows)
     # past the last page: the window had no row to count on
-    count = stmt.with_only_columns(func.count()).order_by(None).limit(None).offset(None)
-    return [], int((await _run(scope, count)).scalar() or 0)
+    params.update(offset=0, limit=1)
+    first = (await _run(scope, course_statement(query.shape()), params)).first()
+    return [], int(first.total) if first else 0
 
 
 async def get_course(scope: OrgScope, course_id: int) -> CoursePublic:
     """One course, archived or not (history still links to archived courses)."""
     if not 0 < course_id < 2**31:
         raise NotFoundException(f"course {course_id} not found")
-    stmt = _course_select(scope, day=today_for(scope), course_id=course_id, archived=None)
-    row = (await _run(scope, stmt)).first()
+    query = CourseQuery(course_id=course_id, archived=None)
+    params = query.params(scope, today_for(scope), 1, 0)
+    row = (await _run(scope, course_statement(query.shape()), params)).first()
     if row is None:
         raise NotFoundException(f"course {course_id} not found")
     return _public(row)

@@ -263,9 +263,7 @@ class CataloguePageController(Controller):
             )
         # "more" grows the list: page n shows the first n x PER_PAGE courses, so a link or
         # the back button shows everything the learner had scrolled through
-        view = await learner_page.read_courses(
-            scope,
-            frame,
+        query = catalogue.CourseQuery(
             q=filters.q or None,
             competency_id=filters.competency_id,
             hot_skill=True if filters.hot_skill else None,
@@ -274,9 +272,9 @@ class CataloguePageController(Controller):
             max_cost_cents=0 if filters.free_only else None,
             sort=order.sort,
             descending=order.descending,
-            first_ids=[r.course_id for r in ranked],
-            limit=filters.page * PER_PAGE,
+            first_ids=tuple(r.course_id for r in ranked),
         )
+        view = await learner_page.read_courses(scope, frame, query, filters.page * PER_PAGE)
         courses, total, budget = view.courses, view.total, view.budget
         shown = len(courses)
         reasons = await _for_you(db_session, principal, ranked, courses, locale)
