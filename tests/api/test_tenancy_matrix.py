@@ -61,6 +61,9 @@ PUBLIC_PATHS = {
     "/catalogue/budget",  # issue 17: budgets (the learner's requests and what is left)
     "/log",
     "/progress",
+    "/goals",  # issue 18: the learner's goals, and their forms
+    "/goals/{goal_id:str}/change",
+    "/goals/{goal_id:str}/finish",
     "/settings",
     "/team",
     "/team/kudos",
@@ -880,6 +883,17 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("POST", "/api/v1/me/goals"): RouteSpec("person", body=_goal, foreign_bodies=_foreign_goals),
     ("PUT", "/api/v1/me/goals/weekly"): RouteSpec("person", body=lambda env: {"minutes": 90}),
     ("DELETE", "/api/v1/me/goals/{goal_id:str}"): RouteSpec(
+        "person", own=_my_goal, foreign=_others_goals
+    ),
+    # issue 18: change and finish a goal
+    ("PATCH", "/api/v1/me/goals/{goal_id:str}"): RouteSpec(
+        "person",
+        body=lambda env: {"due_on": day(20)},
+        own=_my_goal,
+        foreign=_others_goals,
+        foreign_bodies=lambda env: [({"course_ids": [env.b.course_id]}, 404)],
+    ),
+    ("POST", "/api/v1/me/goals/{goal_id:str}/finish"): RouteSpec(
         "person", own=_my_goal, foreign=_others_goals
     ),
     ("GET", "/api/v1/me/pauses"): RouteSpec("person"),
