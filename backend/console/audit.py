@@ -32,6 +32,7 @@ KIND_LABELS = {
     "game": N_("Game design"),
     "hot_skill": N_("Hot skills"),
     "import": N_("Imports"),
+    "job_family": N_("Job families"),
     "nudge": N_("Nudges"),
     "organisation": N_("Organisation"),
     "team": N_("Teams"),
