@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from litestar import Controller, MediaType, Request, Response, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import PermissionDeniedException
-from litestar.params import QueryParameter
-from litestar.response import Template
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException, PermissionDeniedException
+from litestar.params import Body, QueryParameter
+from litestar.response import Redirect, Template
+from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.guards import requires_ld_admin, requires_user
@@ -40,9 +42,10 @@ from backend.badges.schemas import (
     RevokeIn,
 )
 from backend.deps import app_context, provide_scope
+from backend.settings import Settings
 from backend.tenancy import OrgScope
-from backend.web.pages import not_found_page, render
-from pwa.i18n import SUPPORTED_LOCALES, negotiate
+from backend.web.pages import not_found_page, render, signed_in
+from pwa.i18n import N_, SUPPORTED_LOCALES, negotiate
 
 MAX_DB_ID = 2**31 - 1
 
@@ -200,6 +203,42 @@ def _not_found(detail: str) -> Response[Any]:
     )
 
 
+class RevokeForm(BaseModel):
+    reason: str = ""
+
+
+def _credential_page(
+    request: Request[Any, Any, Any],
+    settings: Settings,
+    record: services.AwardRecord,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> Template:
+    """The credential's page; L&D of the issuing organisation also get the revoke form."""
+    credential = build_credential(services.credential_content(record, settings))
+    key = BadgeSigningKey.from_settings(settings)
+    principal = signed_in(request)
+    locale = _page_locale(request, record.organisation.default_locale, principal)
+    view = credential_view(record, credential, key, locale)
+    can_revoke = (
+        principal is not None
+        and principal.is_ld_admin
+        and principal.organisation_id == record.award.organisation_id
+        and not view.revoked
+    )
+    page = render(
+        request,
+        "credential.html",
+        {"view": view, "can_revoke": can_revoke, "error": error},
+        locale=locale,
+        status_code=status_code,
+    )
+    page.headers["Vary"] = "Accept, Accept-Language, Cookie"
+    page.headers["Cache-Control"] = "private, no-cache"
+    return page
+
+
 def _revoked(record: services.AwardRecord) -> Response[Any]:
     """What verifiers get for a revoked award (the page says it in words)."""
     award = record.award
@@ -218,11 +257,18 @@ def _revoked(record: services.AwardRecord) -> Response[Any]:
     )
 
 
-def _page_locale(request: Request[Any, Any, Any], organisation_locale: str | None) -> str:
-    """?lang= first, then the reader's browser, then the issuing organisation's language."""
+def _page_locale(
+    request: Request[Any, Any, Any],
+    organisation_locale: str | None,
+    principal: Principal | None = None,
+) -> str:
+    """?lang= first, then a signed-in reader's own language, then the reader's browser, then
+    the issuing organisation's language."""
     wanted = request.query_params.get("lang")
     if wanted in SUPPORTED_LOCALES:
         return str(wanted)
+    if principal is not None:
+        return principal.locale
     default = "en" if (organisation_locale or "").startswith("en") else "nl"
     return negotiate(request.headers.get("accept-language"), default=default)
 
@@ -262,20 +308,49 @@ class BadgeCredentialController(Controller):
             if as_page:
                 return not_found_page(request, _page_locale(request, None))
             return _not_found("no badge credential with this id")
+        if as_page:
+            return _credential_page(request, settings, record)
         credential = build_credential(services.credential_content(record, settings))
         key = BadgeSigningKey.from_settings(settings)
-        if as_page:
-            locale = _page_locale(request, record.organisation.default_locale)
-            view = credential_view(record, credential, key, locale)
-            page = render(request, "credential.html", {"view": view}, locale=locale)
-            page.headers["Vary"] = "Accept, Accept-Language"
-            return page
         if record.award.revoked_at is not None:
             return _revoked(record)
         if as_jwt:
             token = vc_jwt(credential, key)
             return Response(token.encode("ascii"), media_type=JWT_MEDIA_TYPE)
         return Response(credential, media_type=JSON_LD_MEDIA_TYPE, headers={"Vary": "Accept"})
+
+    @post(
+        "/badges/credentials/{public_id:str}/revoke",
+        guards=[requires_ld_admin],
+        dependencies={"org": Provide(provide_scope, sync_to_thread=False)},
+        include_in_schema=False,
+    )
+    async def revoke_from_page(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        org: OrgScope,
+        principal: Principal,
+        public_id: str,
+        data: Annotated[RevokeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect | Template:
+        """The credential page's form for L&D (the same service as the API's revoke)."""
+        try:
+            await services.revoke_award(org, principal, public_id, data.reason)
+        except ClientException as exc:
+            record = await services.find_award(org.session, public_id[:40])
+            if record is None or record.award.organisation_id != org.organisation_id:
+                raise
+            settings = app_context(state).settings
+            message = (
+                N_("This badge was already revoked.")
+                if exc.status_code == 409
+                else N_("Say why you revoke this badge, in at most 300 characters.")
+            )
+            return _credential_page(
+                request, settings, record, error=message, status_code=exc.status_code
+            )
+        return Redirect(f"/badges/credentials/{public_id[:40]}", status_code=303)
 
     @get(
         "/badges/credentials/{public_id:str}/image",

@@ -134,6 +134,8 @@ class EarnedTier(BaseModel):
     awarded_at: datetime
     public_id: str
     credential_url: str
+    revoked: bool = False
+    """L&D withdrew it: its credential page says so (the tier is not earned again)."""
 
 
 class LockedTier(BaseModel):

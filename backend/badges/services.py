@@ -440,6 +440,7 @@ async def badge_wall(
                 awarded_at=award.awarded_at,
                 public_id=award.public_id,
                 credential_url=credential_url(base_url, award.public_id),
+                revoked=award.revoked_at is not None,
             )
             for award in sorted(
                 mine.values(), key=lambda a: (thresholds.get(a.tier, 0), a.awarded_at)

@@ -127,6 +127,9 @@ async def test_a_revoked_badge_says_so_and_why_and_verifiers_get_gone(
     page = await client.get(url, headers={"Accept": BROWSER, "Accept-Language": "nl"})
     assert page.status_code == 200
     assert "Ingetrokken" in page.text and "Awarded by mistake" in page.text
+    async with signed_in_client(app, world.email("a", "employee")) as employee:
+        wall = {b["code"]: b for b in (await employee.get("/api/v1/me/badges")).json()}
+    assert [t["revoked"] for t in wall["feedback-pro"]["earned"]] == [True]
     assert "Geverifieerd" not in page.text and "credential-linkedin" not in page.text
     for data_url in (url, f"{url}.jwt", f"{url}/image"):
         gone = await client.get(data_url, headers={"Accept": "application/ld+json"})
@@ -153,3 +156,40 @@ def test_a_png_emblem_carries_the_token_in_an_itxt_chunk_after_its_header() -> N
     assert png_credential(baked) == "aaa.bbb.ccc"
     assert baked[33 + 4 : 33 + 8] == b"iTXt"  # right after the 25-byte IHDR chunk
     assert baked.endswith(_png_chunk(b"IEND", b""))
+
+
+def _form_token(html: str) -> str:
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+async def test_ld_revokes_from_the_credential_page_and_others_see_no_form(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    public_id = await earn_aligned_badge(app, client, world)
+    url = f"/badges/credentials/{public_id}"
+    headers = {"Accept": BROWSER}
+    assert "revoke-reason" not in (await client.get(url, headers=headers)).text
+    async with signed_in_client(app, world.email("a", "employee")) as employee:
+        assert "revoke-reason" not in (await employee.get(url, headers=headers)).text
+    async with signed_in_client(app, world.email("b", "ld_admin")) as other_org:
+        assert "revoke-reason" not in (await other_org.get(url, headers=headers)).text
+    async with signed_in_client(app, world.email("a", "ld_admin")) as admin:
+        page = await admin.get(url, headers=headers)
+        assert "revoke-reason" in page.text
+        token = _form_token(page.text)
+        empty = await admin.post(
+            f"{url}/revoke", data={"reason": " ", "_csrf_token": token}, headers=headers
+        )
+        assert empty.status_code == 400 and "Zeg waarom je deze badge intrekt" in empty.text
+        done = await admin.post(
+            f"{url}/revoke",
+            data={"reason": "Dubbel toegekend", "_csrf_token": token},
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert done.status_code == 303 and done.headers["location"] == url
+        after = await admin.get(url, headers=headers)
+    assert "Ingetrokken" in after.text and "Dubbel toegekend" in after.text
+    assert "revoke-reason" not in after.text
