@@ -175,8 +175,12 @@ async def test_ld_revokes_from_the_credential_page_and_others_see_no_form(
         assert "revoke-reason" not in (await employee.get(url, headers=headers)).text
     async with signed_in_client(app, world.email("b", "ld_admin")) as other_org:
         assert "revoke-reason" not in (await other_org.get(url, headers=headers)).text
+        csrf = {"x-csrf-token": other_org.cookies.get("learnloop_csrf") or ""}
+        refused = await other_org.post(f"{url}/revoke", data={"reason": "x"}, headers=csrf)
+        assert refused.status_code == 404
     async with signed_in_client(app, world.email("a", "ld_admin")) as admin:
         page = await admin.get(url, headers=headers)
+        assert "Ingetrokken" not in page.text
         assert "revoke-reason" in page.text
         token = _form_token(page.text)
         empty = await admin.post(
