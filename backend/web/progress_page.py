@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from litestar import Controller, Request, get
@@ -16,7 +17,7 @@ from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.badges.services import badge_wall
-from backend.db.models import Organisation, User
+from backend.db.models import User
 from backend.db.types import utcnow
 from backend.deps import app_context
 from backend.learning.rules import org_rules
@@ -89,6 +90,7 @@ def intensity(minutes: int) -> int:
 
 
 def _xp_bars(weeks: list[tuple[date, int]], locale: str, this_monday: date) -> list[Bar]:
+    babel_locale = Locale.parse(locale)  # once: Babel parses a locale name on every call
     top = max((xp for _, xp in weeks), default=0)
     bars: list[Bar] = []
     for index, (monday, xp) in enumerate(weeks):
@@ -102,12 +104,12 @@ def _xp_bars(weeks: list[tuple[date, int]], locale: str, this_monday: date) -> l
                 y=CHART_TOP + BAR_AREA - height,
                 height=height,
                 xp=xp,
-                xp_text=format_decimal(xp, locale=locale),
-                label=format_date(monday, "d MMM", locale=locale)
+                xp_text=format_decimal(xp, locale=babel_locale),
+                label=format_date(monday, "d MMM", locale=babel_locale)
                 if (len(weeks) - 1 - index) % 3 == 0
                 else "",
                 long_label=gettext("Week %(n)s, from %(date)s")
-                % {"n": week_number, "date": format_date(monday, "d MMMM", locale=locale)},
+                % {"n": week_number, "date": format_date(monday, "d MMMM", locale=babel_locale)},
                 current=monday == this_monday,
             )
         )
@@ -118,6 +120,7 @@ def _heatmap(
     minutes_by_day: dict[date, int], today: date, locale: str
 ) -> tuple[list[HeatCell], list[AxisLabel], list[AxisLabel], int, int]:
     """Cells (one column per week, Monday on top), month and day labels, active days, minutes."""
+    babel_locale = Locale.parse(locale)  # once: a page formats ~100 dates
     first_monday = week_start(today) - timedelta(weeks=HEATMAP_WEEKS - 1)
     cells: list[HeatCell] = []
     months: list[AxisLabel] = []
@@ -127,7 +130,9 @@ def _heatmap(
         x = HEAT_LEFT + week * (CELL + CELL_GAP)
         new_month = week == 0 or monday.month != (monday - timedelta(weeks=1)).month
         if new_month and week < HEATMAP_WEEKS - 1:  # no room for a label on the last column
-            months.append(AxisLabel(x, HEAT_TOP - 5, format_date(monday, "MMM", locale=locale)))
+            months.append(
+                AxisLabel(x, HEAT_TOP - 5, format_date(monday, "MMM", locale=babel_locale))
+            )
         for weekday in range(7):
             day = monday + timedelta(days=weekday)
             if day > today:
@@ -136,7 +141,7 @@ def _heatmap(
             if minutes > 0:
                 active += 1
                 total += minutes
-            when = format_date(day, "EEEE d MMMM", locale=locale)
+            when = format_date(day, "EEEE d MMMM", locale=babel_locale)
             cells.append(
                 HeatCell(
                     x=x,
@@ -154,7 +159,9 @@ def _heatmap(
         AxisLabel(
             0,
             HEAT_TOP + weekday * (CELL + CELL_GAP) + CELL - 3,
-            format_date(first_monday + timedelta(days=weekday), "EEE", locale=locale).rstrip("."),
+            format_date(first_monday + timedelta(days=weekday), "EEE", locale=babel_locale).rstrip(
+                "."
+            ),
         )
         for weekday in (0, 2, 4)
     ]
@@ -180,10 +187,11 @@ class ProgressPageController(Controller):
             return Redirect("/", status_code=303)
         locale = choose_locale(request, principal)
         set_locale(locale)
+        babel_locale = Locale.parse(locale)
         scope = OrgScope(db_session, principal)
         now = utcnow()
         user = await scope.get(User, principal.user_id, what="user")
-        organisation = await db_session.get_one(Organisation, principal.organisation_id)
+        organisation = await scope.organisation()
         rules = org_rules(organisation)
         today = local_day(now, user.timezone)
 
@@ -208,10 +216,10 @@ class ProgressPageController(Controller):
             {
                 "level": level,
                 "level_percent": round(level.fraction * 100),
-                "xp_total": format_decimal(level.xp_total, locale=locale),
-                "xp_to_next": format_decimal(level.xp_to_next_level, locale=locale),
+                "xp_total": format_decimal(level.xp_total, locale=babel_locale),
+                "xp_to_next": format_decimal(level.xp_to_next_level, locale=babel_locale),
                 "bars": bars,
-                "xp_in_period": format_decimal(xp_in_period, locale=locale),
+                "xp_in_period": format_decimal(xp_in_period, locale=babel_locale),
                 "chart_width": XP_WEEKS * BAR_SLOT,
                 "chart_height": CHART_HEIGHT,
                 "chart_base": CHART_TOP + BAR_AREA,
@@ -223,7 +231,7 @@ class ProgressPageController(Controller):
                 "dated": [
                     {
                         "goal": goal,
-                        "due": format_date(goal.due_on, "medium", locale=locale),
+                        "due": format_date(goal.due_on, "medium", locale=babel_locale),
                         "percent": round(goal.fraction * 100),
                     }
                     for goal in goals.dated
@@ -237,7 +245,7 @@ class ProgressPageController(Controller):
                 "heat_weeks": HEATMAP_WEEKS,
                 "active_days": active_days,
                 "active_minutes": active_minutes,
-                "num": lambda value: format_decimal(value, locale=locale),
+                "num": lambda value: format_decimal(value, locale=babel_locale),
             },
             locale=locale,
         )
