@@ -10,7 +10,7 @@ the API, the console form and the demo seed; it writes an audit entry.
 from collections.abc import Iterable
 
 from litestar.exceptions import ClientException
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, text
 from sqlmodel import col, select
 
 from backend.accounts.schemas import (
@@ -172,3 +172,28 @@ async def set_expected_competencies(
         else:
             await scope.session.flush()
     return await job_family_public(scope, family)
+
+
+async def move_expected_competency(scope: OrgScope, source_id: int, into_id: int) -> int:
+    """Expect ``into_id`` wherever ``source_id`` was expected, and ``source_id`` nowhere (a
+    merge of two competencies; the caller's transaction and audit entry); the number of job
+    families that expected ``source_id``."""
+    params = {"org": scope.organisation_id, "source": source_id, "into": into_id}
+    connection = await scope.session.connection()
+    await connection.execute(
+        text(
+            """INSERT INTO job_family_competency (organisation_id, job_family, competency_id)
+               SELECT organisation_id, job_family, :into FROM job_family_competency
+                WHERE organisation_id = :org AND competency_id = :source
+               ON CONFLICT DO NOTHING"""
+        ),
+        params,
+    )
+    moved = await connection.execute(
+        text(
+            """DELETE FROM job_family_competency
+                WHERE organisation_id = :org AND competency_id = :source"""
+        ),
+        params,
+    )
+    return int(moved.rowcount or 0)

@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from backend.accounts.job_families import move_expected_competency
 from backend.audit import services as audit
 from backend.catalogue.bulk import CourseWrite, links_of, write_courses
 from backend.catalogue.schemas import (
@@ -370,8 +371,9 @@ def _renamed(document: dict[str, Any] | None, source: int, into: int) -> dict[st
 
 async def merge_competencies(scope: OrgScope, source_id: int, into_id: int) -> CompetencyUsage:
     """Move everything that uses ``source_id`` to ``into_id`` and delete ``source_id``:
-    course links, learning events, badges (column and criterion), challenges, seasons and
-    learners' dated goals. Returns what ``into_id`` is used by afterwards."""
+    course links, learning events, badges (column and criterion), challenges, seasons, job
+    families' expectations and learners' dated goals. Returns what ``into_id`` is used by
+    afterwards."""
     if source_id == into_id:
         raise ClientException("into_id: a competency cannot be merged into itself")
     source = await scope.get(Competency, source_id, what="competency")
@@ -437,6 +439,7 @@ async def merge_competencies(scope: OrgScope, source_id: int, into_id: int) -> C
             session.add(season)
             seasons += 1
     moved["seasons"] = seasons
+    moved["job_families"] = await move_expected_competency(scope, source_id, into_id)
     goals = await _run(
         scope, _MERGE_GOALS, {"org": org, "into": into_id, "source_text": str(source_id)}
     )

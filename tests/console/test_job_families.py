@@ -111,6 +111,25 @@ async def test_bad_requests_are_refused_with_a_reason_and_other_organisations_st
         assert refused.status_code == 403
 
 
+async def test_merging_a_competency_moves_what_job_families_expect(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    data_id = await _setup(ctx, world)
+    async with signed_in_client(app, LD) as client:
+        for family, ids in (("Finance", [data_id]), ("IT", [data_id, world.a.competency_id])):
+            saved = await client.put(f"/api/v1/job-families/{family}", json={"competency_ids": ids})
+            assert saved.status_code == 200
+        merged = await client.post(
+            f"/api/v1/competencies/{data_id}/merge", json={"into_id": world.a.competency_id}
+        )
+        assert merged.status_code in (200, 201), merged.text
+        families = {
+            f["job_family"]: [c["name"] for c in f["competencies"]]
+            for f in (await client.get("/api/v1/job-families")).json()
+        }
+        assert families == {"Finance": ["Communicatie"], "IT": ["Communicatie"]}
+
+
 def _checked(html: str, family_anchor: str) -> list[str]:
     section = html.split(f'id="{family_anchor}"', 1)[1].split("</section>", 1)[0]
     return re.findall(r'value="(\d+)" checked', section)
