@@ -1,6 +1,7 @@
 /* The catalogue, enhanced: the page works without this file (plain GET forms and links).
  *
- * - the order applies as soon as it is picked (without JS: the "Sort" button);
+ * - the order applies as soon as it is picked (without JS: the "Sort" button, which sits in
+ *   <noscript> so nothing shifts when this file arrives);
  * - "Show more courses" appends the next courses in place instead of loading the page
  *   again, and puts the new address in the history, so a reload or a shared link shows
  *   the same courses (the server shows page n as the first n pages).
@@ -10,8 +11,7 @@
 (() => {
   const sortForm = document.querySelector(".sort-form[data-autosubmit]");
   if (sortForm) {
-    const button = sortForm.querySelector("button");
-    if (button) button.hidden = true;
+    // (its button is in <noscript>: without this file, the order applies by that button)
     sortForm.querySelector("select").addEventListener("change", () => sortForm.submit());
   }
 
