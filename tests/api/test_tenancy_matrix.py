@@ -64,6 +64,7 @@ PUBLIC_PATHS = {
     "/goals",  # issue 18: the learner's goals, and their forms
     "/goals/{goal_id:str}/change",
     "/goals/{goal_id:str}/finish",
+    "/recommendations/{course_id:int}/dismiss",  # issue 18: "not for me" on Today
     "/settings",
     "/team",
     "/team/kudos",
@@ -823,6 +824,10 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("GET", "/xapi/about"): RouteSpec("public"),
     ("POST", "/api/v1/webhooks/lms"): RouteSpec("webhook", body=lambda env: _delivery()),
     ("GET", "/api/v1/me/today"): RouteSpec("person"),
+    ("GET", "/api/v1/me/recommendations"): RouteSpec("person"),
+    ("POST", "/api/v1/me/recommendations/{course_id:int}/dismiss"): RouteSpec(
+        "person", own=_own_course, foreign=_b_course
+    ),
     ("POST", "/api/v1/me/moments"): RouteSpec(
         "person",
         body=_moment,
