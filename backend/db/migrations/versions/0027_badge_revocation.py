@@ -1,4 +1,5 @@
-"""badge revocation: an awarded tier can be withdrawn, and its credential says so
+"""badge revocation: an awarded tier can be withdrawn, and its credential says so; the
+default "Uitdagingzoeker" badge says "uitdagingen" as the app does
 
 Revision ID: 0027
 Revises: 0025
@@ -23,6 +24,16 @@ def upgrade() -> None:
     op.add_column(
         "badge_award",
         sa.Column("revocation_reason", sa.String(length=300), nullable=False, server_default=""),
+    )
+    # only where L&D kept the default text (backend/badges/defaults.py)
+    op.execute(
+        sa.text(
+            "UPDATE badge_definition SET description = :new "
+            "WHERE code = 'challenger' AND description = :old"
+        ).bindparams(
+            old="Je gaat de uitdaging aan en maakt challenges af.",
+            new="Je doet mee aan uitdagingen en maakt ze af.",
+        )
     )
 
 
