@@ -182,10 +182,20 @@ def _goal_fit(course: CandidateCourse, goal: OpenGoal, today: date) -> ReasonFit
 def reasons_for(
     course: CandidateCourse, context: LearnerContext, today: date
 ) -> tuple[ReasonFit, ...]:
-    """Every reason that speaks for ``course``, strongest first (before dismissals weigh
-    in; empty for a course that is not :func:`eligible`)."""
+    """Every reason that speaks for ``course``, strongest first, weighed after the learner's
+    dismissals (empty for a course that is not :func:`eligible`)."""
     if not eligible(course, context):
         return ()
+    return _weighed_reasons(course, context, today, _damping(context.dismissed))
+
+
+def _weighed_reasons(
+    course: CandidateCourse,
+    context: LearnerContext,
+    today: date,
+    damping: Mapping[RecommendationReason, float],
+) -> tuple[ReasonFit, ...]:
+    """:func:`reasons_for` of an eligible course, with the dismissals' ``damping``."""
     fits: list[ReasonFit] = []
     goals = [
         fit
@@ -231,12 +241,18 @@ def reasons_for(
     if course.cost_cents > 0 and context.remaining_budget_cents is not None:
         weight = WEIGHTS[RecommendationReason.FITS_BUDGET]
         fits.append(ReasonFit(RecommendationReason.FITS_BUDGET, weight, count=course.cost_cents))
-    damping = _damping(context.dismissed)
-    fits = [
-        ReasonFit(f.reason, f.weight * damping.get(f.reason, 1.0), f.detail, f.count, f.due_on)
-        for f in fits
-    ]
-    return tuple(sorted(fits, key=lambda f: (-f.weight, f.reason.value)))
+    if damping:
+        fits = [
+            ReasonFit(f.reason, f.weight * damping.get(f.reason, 1.0), f.detail, f.count, f.due_on)
+            for f in fits
+        ]
+    if len(fits) > 1:
+        fits.sort(key=_strongest_first)
+    return tuple(fits)
+
+
+def _strongest_first(fit: ReasonFit) -> tuple[float, str]:
+    return (-fit.weight, fit.reason.value)
 
 
 def _damping(dismissed: Mapping[int, RecommendationReason]) -> dict[RecommendationReason, float]:
@@ -251,7 +267,7 @@ def _score(course: CandidateCourse, fits: Sequence[ReasonFit], context: LearnerC
     score = fits[0].weight + SECONDARY_SHARE * sum(f.weight for f in fits[1:])
     if course.course_id in context.started_course_ids:
         score += STARTED_BONUS
-    return round(score, 6)
+    return score
 
 
 def _recommendation(course: CandidateCourse, fit: ReasonFit, score: float) -> Recommendation:
@@ -277,15 +293,16 @@ def rank(
     """The recommended courses for the learner, best first (at most ``limit``).
 
     Deterministic: the same input gives the same list whatever the order of ``courses``
-    (a course id given twice counts once, its first occurrence by id order).
+    (their ids are unique: ``ValueError`` otherwise).
     """
+    if len({course.course_id for course in courses}) != len(courses):
+        raise ValueError("a course id is given twice")
+    damping = _damping(context.dismissed)
     scored: list[tuple[float, int, CandidateCourse, tuple[ReasonFit, ...]]] = []
-    seen: set[int] = set()
-    for course in sorted(courses, key=_course_key):
-        if course.course_id in seen:
+    for course in courses:
+        if not eligible(course, context):
             continue
-        seen.add(course.course_id)
-        fits = reasons_for(course, context, today)
+        fits = _weighed_reasons(course, context, today, damping)
         if fits:
             scored.append((-_score(course, fits, context), course.course_id, course, fits))
     scored.sort(key=lambda item: (item[0], item[1]))
@@ -308,21 +325,3 @@ def rank(
     for neg, _id, course, fits in remaining[: wanted - len(result)]:
         result.append(_recommendation(course, fits[0], -neg))
     return result
-
-
-def _course_key(
-    course: CandidateCourse,
-) -> tuple[int, str, int, int, tuple[tuple[int, str], ...], bool, str, bool, int, int]:
-    """A total order on candidates, so duplicates of one id resolve the same way."""
-    return (
-        course.course_id,
-        course.title,
-        course.duration_minutes,
-        course.cost_cents,
-        tuple(sorted(course.competency_names.items())),
-        course.hot_skill,
-        course.job_family or "",
-        course.archived,
-        course.team_praise,
-        course.team_finished,
-    )
