@@ -81,10 +81,19 @@
   }
 
   const outboxStatus = document.getElementById("outbox-status");
-  function showOutbox(message) {
+  let outboxTimer = 0;
+  function showOutbox(message, stay) {
     if (!outboxStatus) return;
     outboxStatus.textContent = message;
     outboxStatus.hidden = false;
+    // it floats over the page above the tab bar: "sent" goes after a while, once read;
+    // a moment that was dropped stays said
+    clearTimeout(outboxTimer);
+    if (!stay) {
+      outboxTimer = setTimeout(() => {
+        outboxStatus.hidden = true;
+      }, 8000);
+    }
   }
 
   // "2 moments waiting to be sent" in the connection notice (_tabbar.html, js/app.js)
@@ -144,7 +153,7 @@
     }
     if (outboxStatus) {
       if (dropped.length) {
-        showOutbox(dropped.map((what) => format(outboxStatus.dataset.msgDropped, { what })).join(" "));
+        showOutbox(dropped.map((what) => format(outboxStatus.dataset.msgDropped, { what })).join(" "), true);
       } else if (sent) {
         showOutbox(outboxStatus.dataset.msgSent);
       }
