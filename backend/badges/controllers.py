@@ -197,7 +197,7 @@ class MyBadgesController(Controller):
 
 
 def _not_found(detail: str) -> Response[Any]:
-    # always JSON, also for a browser: verifiers and wallets fetch these URLs
+    # JSON for verifiers and wallets (a browser asking for a credential's page gets HTML)
     return Response(
         {"status_code": 404, "detail": detail}, status_code=404, media_type=MediaType.JSON
     )
