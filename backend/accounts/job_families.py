@@ -197,3 +197,12 @@ async def move_expected_competency(scope: OrgScope, source_id: int, into_id: int
         params,
     )
     return int(moved.rowcount or 0)
+
+
+async def families_expecting(scope: OrgScope, competency_id: int) -> list[str]:
+    """The job families that expect ``competency_id``, in alphabetical order."""
+    j = JobFamilyCompetency
+    rows = await scope.session.exec(
+        select(col(j.job_family)).where(scope.owns(j), col(j.competency_id) == competency_id)
+    )
+    return sorted(rows.all(), key=str.casefold)

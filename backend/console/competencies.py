@@ -11,6 +11,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
 
+from backend.accounts import job_families
 from backend.catalogue import services
 from backend.catalogue.schemas import (
     CompetencyCreate,
@@ -131,7 +132,8 @@ class CompetencyConsoleController(ConsoleController):
                 "delete_error": delete_error,
                 "merge_options": [("", gettext(N_("Choose a competency")))]
                 + [(str(c.id), c.name) for c in others],
-                "uses": _usage_lines(usage),
+                "uses": _usage_lines(usage)
+                + _expected_by(await job_families.families_expecting(org, competency_id)),
             },
             section="competencies",
             title=usage.name,
@@ -254,6 +256,16 @@ def _usage_lines(usage: CompetencyUsage) -> list[str]:
         (usage.goals, ngettext("%(num)d learner's goal", "%(num)d learners' goals", usage.goals)),
     )
     return [text % {"num": n} for n, text in counts if n]
+
+
+def _expected_by(families: list[str]) -> list[str]:
+    """The job families that expect the competency, counted like its other uses."""
+    if not families:
+        return []
+    text = ngettext(
+        "%(num)d job family that expects it", "%(num)d job families that expect it", len(families)
+    )
+    return [text % {"num": len(families)}]
 
 
 # --- hot-skill seasons ----------------------------------------------------------------------

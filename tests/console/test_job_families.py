@@ -128,6 +128,11 @@ async def test_merging_a_competency_moves_what_job_families_expect(
             for f in (await client.get("/api/v1/job-families")).json()
         }
         assert families == {"Finance": ["Communicatie"], "IT": ["Communicatie"]}
+        # the competency's page counts the families that expect it among its uses
+        page = await client.get(f"/console/competencies/{world.a.competency_id}?lang=en")
+        assert "2 job families that expect it" in page.text
+        dutch = await client.get(f"/console/competencies/{world.a.competency_id}?lang=nl")
+        assert "2 functiefamilies die deze competentie verwachten" in dutch.text
 
 
 def _checked(html: str, family_anchor: str) -> list[str]:
