@@ -29,6 +29,7 @@ from backend.nudges.policy_input import (
     OrgNudgeContext,
     organisation_contexts,
 )
+from backend.recommendations.loading import catalogue_cache_for
 from backend.recommendations.services import next_steps
 from gamification.nudge_policy import VariantStats, plan
 from gamification.nudge_texts import catalogue
@@ -204,7 +205,8 @@ class _Tick:
             spending = await store.fetch_spent(pg, sorted(batch.budget), batch.budget_year_start())
             batch.add_budgets(spending, self.orgs)
         if batch.next_steps:
-            batch.add_next_steps(await next_steps(pg, batch.next_step_learners(), self.now))
+            cache = catalogue_cache_for(self.ctx.engine)
+            batch.add_next_steps(await next_steps(pg, batch.next_step_learners(), self.now, cache))
         await add_goal_pace(pg, batch)
         wanted = batch.wanted_keys()
         if wanted:

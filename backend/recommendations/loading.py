@@ -5,12 +5,14 @@ caller that reads raw, like Today, needs no ORM rows). The learner's half
 (:data:`LEARNER_SQL`) is one row: their own columns and their organisation's settings, their
 state, finished and started courses, the competencies their job family expects that they
 have not learned in, what colleagues in their teams finished and praised, their dismissals
-and their approved budget requests. The organisation's half (:data:`CATALOGUE_SQL`: its
-courses with their competencies and hot-skill flag on the learner's day) can later come
-from a per-process cache without touching any caller.
+and their approved budget requests, beside the organisation's ``config_version``. The
+organisation's half (:data:`CATALOGUE_SQL`: its courses with their competencies and
+hot-skill flag on the learner's day) comes from :class:`CatalogueCache` while that number
+and day are the ones it was read for, else from a second statement.
 """
 
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,34 +29,35 @@ from gamification import local_day, refresh
 from gamification.recommend import CandidateCourse, LearnerContext, OpenGoal, RecommendationReason
 
 # a course is hot today by its own flag or a season naming it or one of its competencies
-# (the rule of backend.catalogue.services.hot_on)
+# (the rule of backend.catalogue.services.hot_on); everything here bumps the organisation's
+# config_version when it changes (courses, their competencies, seasons: migrations 0008 and
+# 0013), so a process may keep the answer (CatalogueCache); competency names do not, and
+# come with the learner
 CATALOGUE_SQL = """
 SELECT k.id, k.title, k.duration_minutes, k.cost_cents, k.job_family,
        k.hot_skill OR EXISTS (
            SELECT 1 FROM hot_skill_season s
            WHERE s.organisation_id = k.organisation_id AND s.starts_on <= $2
              AND s.ends_on >= $2
-             AND (k.id = ANY(s.course_ids) OR s.competency_ids && coalesce(c.ids, '{}'))
+             AND (k.id = ANY(s.course_ids) OR s.competency_ids && c.ids)
        ),
-       coalesce(c.ids, '{}'), coalesce(c.names, '{}')
+       c.ids
 FROM course k
-LEFT JOIN LATERAL (
-    SELECT array_agg(cc.competency_id ORDER BY cc.competency_id) AS ids,
-           array_agg(m.name ORDER BY cc.competency_id) AS names
-    FROM course_competency cc
-    JOIN competency m ON m.id = cc.competency_id
-    WHERE cc.course_id = k.id
-) c ON true
+CROSS JOIN LATERAL (
+    SELECT ARRAY(SELECT cc.competency_id FROM course_competency cc
+                 WHERE cc.course_id = k.id ORDER BY cc.competency_id) AS ids
+) c
 WHERE k.organisation_id = $1 AND k.archived_at IS NULL
 ORDER BY k.id
 """
+CatalogueRow = tuple[int, str, int, int, str | None, bool, list[int]]
 
 # $1 learner, $2 organisation, $3 the earliest instant a budget year holding today can start
 # (approved requests since then come back; the service keeps those of the budget year)
 LEARNER_SQL = """
 WITH me AS (
     SELECT u.id, u.timezone, u.locale, u.job_family, u.yearly_budget_cents,
-           o.default_timezone, o.settings::text AS settings,
+           o.default_timezone, o.settings::text AS settings, o.config_version,
            coalesce((o.settings ->> 'testimonials_need_approval')::boolean, false) AS approval
     FROM user_account u
     JOIN organisation o ON o.id = u.organisation_id
@@ -76,7 +79,9 @@ WITH me AS (
 )
 SELECT
     me.timezone, me.locale, me.job_family, me.yearly_budget_cents, me.default_timezone,
-    me.settings,
+    me.settings, me.config_version,
+    ARRAY(SELECT c.id FROM competency c WHERE c.organisation_id = $2 ORDER BY c.id),
+    ARRAY(SELECT c.name FROM competency c WHERE c.organisation_id = $2 ORDER BY c.id),
     (SELECT s.data::text FROM learner_state s WHERE s.user_id = $1 AND s.organisation_id = $2),
     (SELECT s.last_active_date FROM learner_state s
      WHERE s.user_id = $1 AND s.organisation_id = $2),
@@ -134,12 +139,15 @@ async def load_inputs(
     now: datetime,
     *,
     streak_at_risk: bool | None = None,
+    cache: "CatalogueCache | None" = None,
 ) -> RankingInput | None:
     """The ranking's input for the learner at ``now`` in two statements (the learner with
     their organisation's settings, then the organisation's catalogue); None when the learner
     is not in the organisation. ``streak_at_risk``: the engine's ``StreakStatus.at_risk``
     when the caller already has it (Today), else worked out from the learner's kept state;
-    it counts for the ranking only while the learner has not learned today."""
+    it counts for the ranking only while the learner has not learned today. With a
+    ``cache``, the catalogue statement runs only when the organisation's config_version or
+    the learner's day is new to it."""
     row = await pg.fetchrow(LEARNER_SQL, user_id, organisation_id, now - _BUDGET_LOOKBACK)
     if row is None:
         return None
@@ -150,6 +158,9 @@ async def load_inputs(
         own_budget,
         org_zone,
         settings_json,
+        config_version,
+        competency_ids,
+        competency_names,
         state_json,
         last_active,
         finished,
@@ -165,7 +176,11 @@ async def load_inputs(
     today = local_day(now, timezone)
     document: dict[str, Any] = json.loads(settings_json) if settings_json else {}
     settings = settings_from_document(document)
-    catalogue = await pg.fetch(CATALOGUE_SQL, organisation_id, today)
+    if cache is None:
+        catalogue = await read_catalogue(pg, organisation_id, today)
+    else:
+        catalogue = await cache.rows(pg, organisation_id, config_version, today)
+    names = dict(zip(competency_ids, competency_names, strict=True))
     state: dict[str, Any] = json.loads(state_json) if state_json else {}
     if streak_at_risk is None:
         rules = rules_from_settings(document, now)
@@ -181,13 +196,13 @@ async def load_inputs(
             title=title,
             duration_minutes=minutes,
             cost_cents=cost,
-            competency_names=dict(zip(comp_ids, comp_names, strict=True)),
+            competency_names={cid: names[cid] for cid in comp_ids if cid in names},
             hot_skill=hot,
             job_family=family,
             team_praise=praise.get(course_id, 0),
             team_finished=mates_done.get(course_id, 0),
         )
-        for course_id, title, minutes, cost, family, hot, comp_ids, comp_names in catalogue
+        for course_id, title, minutes, cost, family, hot, comp_ids in catalogue
     ]
     dismissed: dict[int, RecommendationReason] = {}
     for course_id, reason in zip(dismissed_ids, dismissed_reasons, strict=True):
@@ -210,6 +225,57 @@ async def load_inputs(
         dismissed=dismissed,
     )
     return RankingInput(courses, context, today, locale)
+
+
+async def read_catalogue(
+    pg: asyncpg.Connection, organisation_id: int, day: date
+) -> list[CatalogueRow]:
+    """The organisation's courses as the ranking reads them on local ``day``."""
+    return [tuple(row) for row in await pg.fetch(CATALOGUE_SQL, organisation_id, day)]
+
+
+class CatalogueCache:
+    """Per process and engine: each organisation's :func:`read_catalogue` answer, stamped
+    with the ``config_version`` and day it holds for (a read that sees another number or day
+    reads afresh). At most :data:`MAX_ORGS` organisations (then emptied), two days each
+    (learners in timezones either side of midnight)."""
+
+    MAX_ORGS = 256
+
+    def __init__(self) -> None:
+        self._kept: dict[int, dict[date, tuple[int, list[CatalogueRow]]]] = {}
+
+    async def rows(
+        self, pg: asyncpg.Connection, organisation_id: int, version: int, day: date
+    ) -> list[CatalogueRow]:
+        """The catalogue for ``day``, from the cache while ``version`` is current."""
+        days = self._kept.get(organisation_id)
+        if days is not None:
+            kept = days.get(day)
+            if kept is not None and kept[0] == version:
+                return kept[1]
+        # read after the version was: at least as new as the number it is stamped with
+        rows = await read_catalogue(pg, organisation_id, day)
+        if days is None:
+            if len(self._kept) >= self.MAX_ORGS:
+                self._kept.clear()
+            days = self._kept[organisation_id] = {}
+        if day not in days and len(days) >= 2:
+            days.pop(min(days))
+        days[day] = (version, rows)
+        return rows
+
+
+_caches: "weakref.WeakKeyDictionary[Any, CatalogueCache]" = weakref.WeakKeyDictionary()
+
+
+def catalogue_cache_for(engine: Any) -> CatalogueCache:
+    """The catalogue cache of one database engine (an ``AsyncEngine``: tests run many)."""
+    key = getattr(engine, "sync_engine", engine)
+    cache = _caches.get(key)
+    if cache is None:
+        cache = _caches[key] = CatalogueCache()
+    return cache
 
 
 def _known_zone(name: str) -> bool:

@@ -15,7 +15,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import Course, RecommendationDismissal, RecommendationShown
 from backend.db.types import utcnow
-from backend.recommendations.loading import driver_of, load_inputs
+from backend.recommendations.loading import (
+    CatalogueCache,
+    catalogue_cache_for,
+    driver_of,
+    load_inputs,
+)
 from backend.recommendations.schemas import DismissalOut, RecommendationOut
 from backend.recommendations.texts import reason_line
 from backend.tenancy import OrgScope
@@ -63,7 +68,12 @@ async def ranked_for(
     """Every course recommended to the learner at ``now``, best first, and the learner's
     language (nothing recorded). 404 when the learner is not in the organisation."""
     loaded = await load_inputs(
-        await driver_of(session), organisation_id, user_id, now, streak_at_risk=streak_at_risk
+        await driver_of(session),
+        organisation_id,
+        user_id,
+        now,
+        streak_at_risk=streak_at_risk,
+        cache=catalogue_cache_for(session.bind),
     )
     if loaded is None:
         raise NotFoundException(f"user {user_id} not found")
@@ -144,14 +154,19 @@ def _reason_or_none(value: str) -> RecommendationReason | None:
 
 
 async def next_steps(
-    pg: asyncpg.Connection, learners: Mapping[int, int], now: datetime
+    pg: asyncpg.Connection,
+    learners: Mapping[int, int],
+    now: datetime,
+    cache: CatalogueCache | None = None,
 ) -> dict[int, RecommendationOut]:
     """Each learner's (learner id -> organisation id) top recommendation with its reason in
     their language, for the "your next step" nudge (none for a learner with nothing to
     recommend). Not recorded as shown: the policy may still hold the nudge back."""
     found: dict[int, RecommendationOut] = {}
     for user_id, organisation_id in sorted(learners.items()):
-        loaded = await load_inputs(pg, organisation_id, user_id, now, streak_at_risk=False)
+        loaded = await load_inputs(
+            pg, organisation_id, user_id, now, streak_at_risk=False, cache=cache
+        )
         if loaded is None:
             continue
         top = rank(loaded.courses, loaded.context, loaded.today, limit=1)

@@ -176,3 +176,27 @@ async def test_a_course_shown_is_recorded_once_with_its_first_reason(
     )
     assert all(r.shown_at == first[r.course_id] for r in rows if r.course_id in first)
     assert {r.organisation_id for r in rows} == {world.a.id}
+
+
+async def test_a_changed_catalogue_is_recommended_as_it_is_now(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    courses = await build_catalogue(app, ctx, world)
+    async with signed_in_client(app, world.email("a", "employee")) as client:
+        before = (await client.get("/api/v1/me/recommendations", params={"limit": 10})).json()
+        assert courses.excel in [item["course_id"] for item in before]
+        async with ctx.sessionmaker() as session:
+            excel = await session.get(Course, courses.excel)
+            python = await session.get(Course, courses.python)
+            communication = await session.get(Competency, world.a.competency_id)
+            assert excel and python and communication
+            excel.archived_at = utcnow()
+            python.title = "Python voor iedereen"
+            communication.name = "Samenwerken"  # a rename bumps no config_version
+            session.add_all([excel, python, communication])
+            await session.commit()
+        after = (await client.get("/api/v1/me/recommendations", params={"limit": 10})).json()
+    by_id = {item["course_id"]: item for item in after}
+    assert courses.excel not in by_id
+    assert by_id[courses.python]["title"] == "Python voor iedereen"
+    assert by_id[courses.feedback]["reason_text"].startswith("Samenwerken hoort bij je functie")
