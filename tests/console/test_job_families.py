@@ -153,6 +153,7 @@ async def test_the_console_page_lists_families_and_saves_the_checked_competencie
         assert page.status_code == 200
         assert "Finance" in page.text and "2 people · 1 course" in page.text
         assert _checked(page.text, "family-1") == []
+        assert "Nothing expected yet" in page.text
         token = client.cookies.get("learnloop_csrf")
         saved = await client.post(
             "/console/people/job-families?lang=en",
@@ -163,6 +164,7 @@ async def test_the_console_page_lists_families_and_saves_the_checked_competencie
         after = await client.get("/console/people/job-families?lang=en")
         assert "Saved what is expected of job family “Finance”." in after.text
         assert _checked(after.text, "family-1") == [str(data_id)]
+        assert "Nothing expected yet" not in after.text
         # another family; a competency of another organisation; a form without a name
         added = await client.post(
             "/console/people/job-families",
