@@ -74,7 +74,8 @@ NUDGE_LABELS: dict[NudgeCategory, str] = {
     NudgeCategory.BADGE: N_("Badges I earn"),
     NudgeCategory.KUDOS: N_("Kudos from colleagues"),
     NudgeCategory.BUDGET: N_("My learning budget"),
-    NudgeCategory.NEW_COURSE: N_("New courses"),
+    # new hot-skill courses and "your next step" (the top recommendation)
+    NudgeCategory.NEW_COURSE: N_("New courses and suggestions for me"),
     NudgeCategory.TESTIMONIAL_REQUEST: N_("Asking what I thought of a course"),
 }
 # the word to type before an account is deleted, in the page's language
