@@ -110,6 +110,7 @@ def demo(reset: bool) -> None:
     default=None,
     help="Migrate first (default: on the embedded server).",
 )
+@click.option("--verbose", "-v", is_flag=True, help="Log libraries' INFO lines too.")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -118,11 +119,16 @@ def serve(
     workers: int,
     with_demo: bool,
     run_migrations: bool | None,
+    verbose: bool,
 ) -> None:
     """Run the web app (uvicorn with uvloop and httptools)."""
     import uvicorn
 
-    from backend.log_config import log_config
+    from backend.log_config import configure_logging, log_config
+
+    verbose = verbose or (ctx.obj or {}).get("verbose", False)
+    if verbose:  # `learnloop serve --verbose` as well as `learnloop --verbose serve`
+        configure_logging(verbose)
     from backend.settings import base_url_problem, served_base_url
 
     # links in credentials and e-mails point at the address being served, unless told otherwise
@@ -157,7 +163,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         proxy_headers=True,
-        log_config=log_config((ctx.obj or {}).get("verbose", False)),
+        log_config=log_config(verbose),
         log_level=None,  # the levels are log_config's
         access_log=False,
     )
