@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import msgspec
 from litestar.exceptions import ClientException, NotFoundException, PermissionDeniedException
 from sqlalchemy import and_, func, or_
 from sqlalchemy.orm import load_only
@@ -31,7 +32,9 @@ from backend.db.models import (
     XpLedgerEntry,
 )
 from backend.db.types import utcnow
+from backend.learning.connections import on_pooled_connection
 from backend.learning.history import learner_histories, with_tallies
+from backend.learning.read_cache import OrgParts, read_cache_for
 from backend.learning.rules import org_rules
 from backend.learning.service import lock_learner_states, sync_state_columns
 from backend.progress.schemas import (
@@ -600,27 +603,54 @@ async def my_history(org: OrgScope, limit: int, before: str | None) -> HistoryPa
     )
 
 
+# $1 organisation, $2 learner, $3/$4 a day before the first and after the last week asked
+# for (in UTC days: the learner's own weeks are cut from them once their timezone is known)
+XP_CHART_SQL = """
+SELECT o.config_version, u.timezone,
+       (SELECT s.data::text FROM learner_state s
+         WHERE s.user_id = u.id AND s.organisation_id = o.id),
+       ARRAY(SELECT ROW(x.local_date, sum(x.amount)::bigint) FROM xp_ledger x
+              WHERE x.organisation_id = o.id AND x.user_id = u.id
+                AND x.local_date >= $3 AND x.local_date < $4
+              GROUP BY x.local_date)
+FROM organisation o JOIN user_account u ON u.organisation_id = o.id AND u.id = $2
+WHERE o.id = $1
+"""
+
+
 async def my_xp_chart(org: OrgScope, weeks: int, now: datetime | None = None) -> XpChartOut:
+    """The caller's XP per week of their last ``weeks`` and their place on the level curve:
+    one statement, the organisation's rules from the per-process cache
+    (``backend.learning.read_cache``)."""
     now = now or utcnow()
-    user = await _me(org)
-    assert user.id is not None
-    rules = org_rules(await org.organisation())
-    this_monday = week_start(local_day(now, user.timezone))
-    first_monday = this_monday - timedelta(weeks=weeks - 1)
-    found = await org.session.exec(
-        select(col(XpLedgerEntry.local_date), func.sum(XpLedgerEntry.amount))
-        .where(
-            org.owns(XpLedgerEntry),
-            col(XpLedgerEntry.user_id) == user.id,
-            col(XpLedgerEntry.local_date) >= first_monday,
-            col(XpLedgerEntry.local_date) < this_monday + timedelta(weeks=1),
+    user_id = org.principal.user_id
+    utc_monday = week_start(now.date())
+    engine = org.session.bind
+
+    async def read(pg: Any) -> tuple[Any, OrgParts | None]:
+        row = await pg.fetchrow(
+            XP_CHART_SQL,
+            org.organisation_id,
+            user_id,
+            utc_monday - timedelta(weeks=weeks - 1, days=7),
+            utc_monday + timedelta(weeks=2),
         )
-        .group_by(col(XpLedgerEntry.local_date))
-    )
+        if row is None:
+            return None, None
+        return row, await read_cache_for(engine).parts(pg, org.organisation_id, row[0], now.date())
+
+    row, parts = await on_pooled_connection(engine, read)
+    if row is None or parts is None:
+        raise NotFoundException(f"user {user_id} not found")
+    _, timezone, data, days = row
+    rules = parts.rules(utcnow())
+    this_monday = week_start(local_day(now, timezone))
+    first_monday = this_monday - timedelta(weeks=weeks - 1)
     by_week: dict[date, int] = defaultdict(int)
-    for day, total in found.all():
-        by_week[week_start(day)] += int(total)
-    state = await _read_state(org, user.id)
+    for day, total in days:
+        if first_monday <= day < this_monday + timedelta(weeks=1):
+            by_week[week_start(day)] += int(total)
+    state = EngineState.from_dict(msgspec.json.decode(data) if data else {})
     level = rules.levels.progress(state.xp_total)
     return XpChartOut(
         weeks=[
