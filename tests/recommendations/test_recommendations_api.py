@@ -1,7 +1,9 @@
 """Recommendations from real data: reasons, "not for me", and what was shown."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from babel.dates import format_date
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
@@ -21,7 +23,7 @@ from backend.db.models import (
 )
 from backend.db.types import utcnow
 from tests.factories import World, signed_in_client
-from tests.progress.activity import event, ingest
+from tests.progress.activity import event, ingest, local_today
 
 
 @dataclass
@@ -200,3 +202,21 @@ async def test_a_changed_catalogue_is_recommended_as_it_is_now(
     assert courses.excel not in by_id
     assert by_id[courses.python]["title"] == "Python voor iedereen"
     assert by_id[courses.feedback]["reason_text"].startswith("Samenwerken hoort bij je functie")
+
+
+async def test_a_course_towards_a_goal_comes_first_with_the_goals_date(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    courses = await build_catalogue(app, ctx, world)
+    due = local_today() + timedelta(days=20)
+    async with signed_in_client(app, world.email("a", "employee")) as client:
+        goal = {"kind": "courses", "course_ids": [courses.boring], "due_on": due.isoformat()}
+        created = await client.post("/api/v1/me/goals", json=goal)
+        assert created.status_code == 201, created.text
+        top = (await client.get("/api/v1/me/recommendations")).json()
+    assert top[0]["course_id"] == courses.boring
+    assert top[0]["reason"] == "goal"
+    assert (
+        top[0]["reason_text"]
+        == f"Op weg naar je doel voor {format_date(due, 'd MMMM', locale='nl')}"
+    )
