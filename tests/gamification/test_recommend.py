@@ -19,7 +19,7 @@ from gamification.recommend import (
 )
 
 TODAY = date(2026, 12, 7)
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
+PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
 Reason = RecommendationReason
 
 COMPETENCIES = {1: "Excel", 2: "Feedback", 3: "Privacy", 4: "Python"}
