@@ -62,6 +62,8 @@ async def test_a_browser_reads_the_badge_and_a_verifier_gets_json_ld_from_one_ur
     for words in ("Feedbackkampioen", "Brons", "Sam Acme", "Acme", "Rond 1 training af"):
         assert words in html, words
     assert "Geverifieerd" in html and "Ingetrokken" not in html
+    # shared by the learner, not listed by search engines (it names a person)
+    assert '<meta name="robots" content="noindex">' in html
     # a link preview (LinkedIn, chat apps) names the badge, the earner and the issuer
     assert '<meta property="og:title" content="Feedbackkampioen (brons) · Sam Acme">' in html
     assert '<meta property="og:description" content="Uitgegeven door Acme · Rond 1' in html
