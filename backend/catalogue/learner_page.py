@@ -14,20 +14,23 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, true
+from litestar.exceptions import NotFoundException
+from sqlalchemy import bindparam, exists, true
 from sqlalchemy import select as sa_select
 
 from backend.budgets import services as budgets
 from backend.catalogue import services as catalogue
 from backend.catalogue.schemas import CompetencyPublic, CoursePublic
-from backend.db.models import Organisation, User
+from backend.db.models import LearningEvent, Organisation, User
 from backend.organisations.settings import organisation_settings
 from backend.tenancy import OrgScope
+from gamification import EventKind
 
 _org_table = Organisation.__table__  # type: ignore[attr-defined]
 _user_table = User.__table__  # type: ignore[attr-defined]
 _org = _org_table.c
 _user = _user_table.c
+_event = LearningEvent.__table__.c  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -95,19 +98,10 @@ async def read_courses(
     rows = (await connection.execute(_with_totals(query.shape()), params)).all()
     courses, total = catalogue.courses_of(rows)
     if rows:
-        committed, spent, pending = rows[0][-3:]
+        totals = rows[0]
     else:
-        totals = await connection.execute(budgets.my_totals_statement(), params)
-        committed, spent, pending = totals.one()
-    settings = organisation_settings(organisation)
-    budget = budgets.Budget(
-        year=year,
-        yearly_cents=budgets.yearly_cents_from(frame.own_yearly_cents, settings),
-        committed_cents=int(committed),
-        spent_cents=int(spent),
-        pending_cents=int(pending),
-    )
-    return CatalogueView(frame.competencies, courses, total, budget)
+        totals = (await connection.execute(budgets.my_totals_statement(), params)).one()
+    return CatalogueView(frame.competencies, courses, total, _budget(frame, year, totals))
 
 
 @lru_cache(maxsize=256)
@@ -119,4 +113,52 @@ def _with_totals(shape: tuple[Any, ...]) -> Any:
         catalogue.course_statement(shape)
         .join(totals, true())
         .add_columns(totals.c.committed, totals.c.spent, totals.c.pending)
+    )
+
+
+@dataclass(frozen=True)
+class CourseView:
+    course: CoursePublic
+    completed: bool  # the caller has completed it (an ingested completion)
+    budget: budgets.Budget
+
+
+async def read_course(scope: OrgScope, frame: CatalogueFrame, course_id: int) -> CourseView:
+    """One course (archived too: history links to it) for its page, in one statement: with
+    whether the caller completed it and the caller's budget totals. 404 when the caller's
+    organisation has no such course."""
+    if not 0 < course_id < 2**31:
+        raise NotFoundException(f"course {course_id} not found")
+    query = catalogue.CourseQuery(course_id=course_id, archived=None)
+    organisation = frame.organisation
+    year = budgets.this_year(organisation)
+    params = query.params(scope, catalogue.today_for(scope), 1, 0)
+    params |= budgets.my_totals_params(scope, organisation, year)
+    connection = await scope.session.connection()
+    row = (await connection.execute(_course_statement(query.shape()), params)).first()
+    if row is None:
+        raise NotFoundException(f"course {course_id} not found")
+    [course], _total = catalogue.courses_of([row])
+    return CourseView(course, bool(row.completed), _budget(frame, year, row))
+
+
+@lru_cache(maxsize=4)
+def _course_statement(shape: tuple[Any, ...]) -> Any:
+    completed = exists().where(
+        _event.organisation_id == bindparam("totals_org"),
+        _event.user_id == bindparam("totals_user"),
+        _event.course_id == catalogue.course_columns().id,
+        _event.kind == EventKind.COMPLETION.value,
+    )
+    return _with_totals(shape).add_columns(completed.label("completed"))
+
+
+def _budget(frame: CatalogueFrame, year: budgets.BudgetYear, row: Any) -> budgets.Budget:
+    settings = organisation_settings(frame.organisation)
+    return budgets.Budget(
+        year=year,
+        yearly_cents=budgets.yearly_cents_from(frame.own_yearly_cents, settings),
+        committed_cents=int(row.committed),
+        spent_cents=int(row.spent),
+        pending_cents=int(row.pending),
     )

@@ -641,6 +641,12 @@ def course_statement(shape: tuple[Any, ...]) -> Any:
     )
 
 
+def course_columns() -> Any:
+    """The course table's columns as :func:`course_statement` reads them (for a caller that
+    correlates with them)."""
+    return _course
+
+
 def courses_of(rows: Sequence[Any]) -> tuple[list[CoursePublic], int]:
     """The courses of :func:`course_statement`'s rows and how many match in all (0 for no
     rows)."""

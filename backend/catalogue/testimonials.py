@@ -29,7 +29,7 @@ from sqlmodel import col, func, or_, select
 from backend.accounts.schemas import Schema
 from backend.audit import services as audit
 from backend.auth.guards import requires_ld_admin, requires_signed_in, requires_user
-from backend.db.models import Course, Testimonial, User
+from backend.db.models import Course, Organisation, Testimonial, User
 from backend.db.types import utcnow
 from backend.deps import provide_scope
 from backend.learning.adapters import testimonial_event
@@ -87,17 +87,33 @@ class Saved:
 
 async def need_approval(scope: OrgScope) -> bool:
     """Whether the caller's organisation shows testimonials only after L&D approved them."""
-    return organisation_settings(await scope.organisation()).testimonials_need_approval
+    return need_approval_in(await scope.organisation())
 
 
-async def list_testimonials(scope: OrgScope, course_id: int) -> list[TestimonialPublic]:
+def need_approval_in(organisation: Organisation) -> bool:
+    """:func:`need_approval` for an organisation the caller has read already."""
+    return organisation_settings(organisation).testimonials_need_approval
+
+
+async def list_testimonials(
+    scope: OrgScope,
+    course_id: int,
+    *,
+    approval_needed: bool | None = None,
+    course_checked: bool = False,
+) -> list[TestimonialPublic]:
     """The course's testimonials colleagues may see, newest first, and the caller's own.
 
-    404 for a course of another organisation.
+    404 for a course of another organisation (``course_checked``: the caller has just read
+    the course in the caller's organisation; ``approval_needed``: the caller has read the
+    setting, see :func:`need_approval_in`).
     """
-    await scope.get(Course, course_id, what="course")
+    if not course_checked:
+        await scope.get(Course, course_id, what="course")
     shown = [TestimonialStatus.approved.value]
-    if not await need_approval(scope):
+    if approval_needed is None:
+        approval_needed = await need_approval(scope)
+    if not approval_needed:
         shown.append(TestimonialStatus.pending.value)
     me = scope.principal.user_id
     visible: ColumnElement[bool] = col(Testimonial.status).in_(shown)

@@ -18,7 +18,6 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.principal import Principal
@@ -27,7 +26,7 @@ from backend.catalogue import learner_page, testimonials
 from backend.catalogue import services as catalogue
 from backend.catalogue.schemas import CoursePublic
 from backend.catalogue.services import CourseSort
-from backend.db.models import CourseFormat, LearningEvent, Organisation
+from backend.db.models import CourseFormat, Organisation
 from backend.db.types import utcnow
 from backend.learning.rules import org_rules
 from backend.recommendations import services as recommendations
@@ -216,12 +215,6 @@ async def _for_you(
         session, principal.organisation_id, principal.user_id, on_page, utcnow()
     )
     return {r.course_id: reason_line(r, locale) for r in on_page}
-
-
-async def _organisation(session: AsyncSession, principal: Principal) -> Organisation:
-    return (
-        await session.exec(select(Organisation).where(Organisation.id == principal.organisation_id))
-    ).one()
 
 
 def completion_xp(organisation: Organisation, course: CoursePublic, timezone: str) -> int:
@@ -429,26 +422,20 @@ class CataloguePageController(Controller):
         locale = choose_locale(request, principal)
         set_locale(locale)
         scope = OrgScope(db_session, principal)
+        # four statements: the frame, the course (with "completed" and the budget totals),
+        # its testimonials and my budget request for it
+        frame = await learner_page.read_frame(scope)
         try:
-            course = await catalogue.get_course(scope, course_id)
+            view = await learner_page.read_course(scope, frame, course_id)
         except NotFoundException:
             return not_found_page(request, locale)
-        organisation = await _organisation(db_session, principal)
+        course, completed, budget = view.course, view.completed, view.budget
+        organisation = frame.organisation
         rules = org_rules(organisation).xp
-        completed = (
-            await db_session.exec(
-                select(LearningEvent.id)
-                .where(
-                    LearningEvent.organisation_id == principal.organisation_id,
-                    LearningEvent.user_id == principal.user_id,
-                    LearningEvent.course_id == course_id,
-                    LearningEvent.kind == EventKind.COMPLETION.value,
-                )
-                .limit(1)
-            )
-        ).first() is not None
-        said = await testimonials.list_testimonials(scope, course_id)
-        budget = await budgets.my_budget(scope, organisation)
+        approval_needed = testimonials.need_approval_in(organisation)
+        said = await testimonials.list_testimonials(
+            scope, course_id, approval_needed=approval_needed, course_checked=True
+        )
         asked = await budgets.my_request(scope, course_id)
         mine = next((t for t in said if t.mine), None)
         params = request.query_params
@@ -474,7 +461,7 @@ class CataloguePageController(Controller):
                     for t in said
                 ],
                 "mine": mine,
-                "need_approval": await testimonials.need_approval(scope),
+                "need_approval": approval_needed,
                 "draft": draft if draft is not None else (mine.text if mine else ""),
                 "error": gettext(error) if error else None,
                 "saved_xp": saved_xp,

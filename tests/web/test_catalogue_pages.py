@@ -406,11 +406,13 @@ async def test_the_dutch_catalogue_speaks_dutch(
         assert "Hot skill" in english.text and ">Filters</summary>" in english.text
 
 
-async def test_a_catalogue_page_is_read_in_two_statements(
+async def test_the_catalogue_reads_in_two_statements_and_a_course_in_four(
     app: Litestar, ctx: AppContext, world: World
 ) -> None:
-    """What a nudge burst hits stays cheap: besides the sign-in check, the page reads its
-    frame (budget settings, competencies) and its courses with the budget totals."""
+    """What a nudge burst hits stays cheap: besides the sign-in check, the catalogue reads
+    its frame (budget settings, competencies) and its courses with the budget totals; a
+    course page the frame, the course (completed, budget totals), testimonials and my
+    budget request."""
     await _many_courses(ctx, world, 20)
     statements: list[str] = []
 
@@ -425,5 +427,9 @@ async def test_a_catalogue_page_is_read_in_two_statements(
                 page = await client.get("/catalogue", params=params)
                 assert page.status_code == 200 and _titles(page.text)
                 assert len(statements) <= 3, statements
+            statements.clear()
+            course = await client.get(f"/catalogue/{world.a.course_id}")
+            assert course.status_code == 200 and "Feedback geven (Acme)" in course.text
+            assert len(statements) <= 5, statements
         finally:
             event.remove(ctx.engine.sync_engine, "before_cursor_execute", count)
