@@ -102,6 +102,7 @@ SELECT
           ORDER BY d.course_id),
     ARRAY(SELECT d.reason FROM recommendation_dismissal d WHERE d.user_id = $1
           ORDER BY d.course_id),
+    ARRAY(SELECT w.course_id FROM recommendation_shown w WHERE w.user_id = $1),
     ARRAY(SELECT r.created_at FROM training_request r
           WHERE r.user_id = $1 AND r.status = 'approved' AND r.created_at >= $3
           ORDER BY r.id),
@@ -123,6 +124,8 @@ class RankingInput:
     context: LearnerContext
     today: date
     locale: str
+    # courses shown to the learner before (recommendation_shown): not recorded again
+    shown_before: frozenset[int] = frozenset()
 
 
 async def driver_of(session: AsyncSession) -> asyncpg.Connection:
@@ -170,6 +173,7 @@ async def load_inputs(
         finished_by_mates,
         dismissed_ids,
         dismissed_reasons,
+        shown_before,
         approved_at,
         approved_cents,
     ) = row
@@ -224,7 +228,7 @@ async def load_inputs(
         streak_at_risk=at_risk_today,
         dismissed=dismissed,
     )
-    return RankingInput(courses, context, today, locale)
+    return RankingInput(courses, context, today, locale, frozenset(shown_before))
 
 
 async def read_catalogue(

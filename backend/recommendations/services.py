@@ -6,8 +6,9 @@ from :func:`next_steps` (the same loading and ranking); "not for me" is :func:`d
 reason (``recommendation_shown``: insights count how many of those were started).
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 from litestar.exceptions import NotFoundException
@@ -57,6 +58,15 @@ def to_out(rec: Recommendation, locale: str) -> RecommendationOut:
     )
 
 
+class Ranking(NamedTuple):
+    """A learner's recommendations, best first, their language and the courses shown to
+    them before."""
+
+    recommendations: list[Recommendation]
+    locale: str
+    shown_before: frozenset[int]
+
+
 async def ranked_for(
     session: AsyncSession,
     organisation_id: int,
@@ -64,9 +74,9 @@ async def ranked_for(
     now: datetime,
     *,
     streak_at_risk: bool | None = None,
-) -> tuple[list[Recommendation], str]:
-    """Every course recommended to the learner at ``now``, best first, and the learner's
-    language (nothing recorded). 404 when the learner is not in the organisation."""
+) -> Ranking:
+    """Every course recommended to the learner at ``now`` (nothing recorded). 404 when the
+    learner is not in the organisation."""
     loaded = await load_inputs(
         await driver_of(session),
         organisation_id,
@@ -77,7 +87,8 @@ async def ranked_for(
     )
     if loaded is None:
         raise NotFoundException(f"user {user_id} not found")
-    return rank(loaded.courses, loaded.context, loaded.today), loaded.locale
+    ranked = rank(loaded.courses, loaded.context, loaded.today)
+    return Ranking(ranked, loaded.locale, loaded.shown_before)
 
 
 async def recommendations_for(
@@ -94,12 +105,12 @@ async def recommendations_for(
     ``locale`` (default: the learner's language), recorded as shown (they are what the
     learner is about to see)."""
     now = now or utcnow()
-    ranked, own_locale = await ranked_for(
+    ranking = await ranked_for(
         session, organisation_id, user_id, now, streak_at_risk=streak_at_risk
     )
-    shown = ranked[:limit]
-    await record_shown(session, organisation_id, user_id, shown, now)
-    return [to_out(rec, locale or own_locale) for rec in shown]
+    shown = ranking.recommendations[:limit]
+    await record_shown(session, organisation_id, user_id, shown, now, ranking.shown_before)
+    return [to_out(rec, locale or ranking.locale) for rec in shown]
 
 
 async def record_shown(
@@ -108,8 +119,11 @@ async def record_shown(
     user_id: int,
     shown: list[Recommendation],
     now: datetime,
+    shown_before: Collection[int] = (),
 ) -> None:
-    """Record the first showing of each of these courses to the learner (once per course)."""
+    """Record the first showing of each of these courses to the learner (once per course;
+    nothing to do, no statement, when ``shown_before`` holds them all)."""
+    shown = [rec for rec in shown if rec.course_id not in shown_before]
     if not shown:
         return
     pg = await driver_of(session)
@@ -135,8 +149,10 @@ async def dismiss(org: OrgScope, course_id: int, now: datetime | None = None) ->
     earlier = await org.session.get(RecommendationDismissal, (user_id, course_id))
     if earlier is not None:
         return DismissalOut(course_id=course_id, reason=_reason_or_none(earlier.reason))
-    ranked, _locale = await ranked_for(org.session, org.organisation_id, user_id, now)
-    reason = next((r.reason.value for r in ranked if r.course_id == course_id), None)
+    ranking = await ranked_for(org.session, org.organisation_id, user_id, now)
+    reason = next(
+        (r.reason.value for r in ranking.recommendations if r.course_id == course_id), None
+    )
     if reason is None:
         # not among the recommendations now: the reason it was shown for, if it ever was
         shown = await org.session.get(RecommendationShown, (user_id, course_id))

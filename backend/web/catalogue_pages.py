@@ -201,6 +201,7 @@ async def _for_you(
     session: AsyncSession,
     principal: Principal,
     ranked: list[Recommendation],
+    shown_before: frozenset[int],
     courses: list[CoursePublic],
     locale: str,
 ) -> dict[int, str]:
@@ -212,7 +213,7 @@ async def _for_you(
         return {}
     assert principal.user_id is not None
     await recommendations.record_shown(
-        session, principal.organisation_id, principal.user_id, on_page, utcnow()
+        session, principal.organisation_id, principal.user_id, on_page, utcnow(), shown_before
     )
     return {r.course_id: reason_line(r, locale) for r in on_page}
 
@@ -252,9 +253,10 @@ class CataloguePageController(Controller):
             filters.competency_id = None
         order = ORDERS[filters.sort]
         ranked: list[Recommendation] = []
+        shown_before: frozenset[int] = frozenset()
         if order.for_you:
             assert principal.user_id is not None
-            ranked, _ = await recommendations.ranked_for(
+            ranked, _, shown_before = await recommendations.ranked_for(
                 db_session, principal.organisation_id, principal.user_id, utcnow()
             )
         # "more" grows the list: page n shows the first n x PER_PAGE courses, so a link or
@@ -273,7 +275,7 @@ class CataloguePageController(Controller):
         view = await learner_page.read_courses(scope, frame, query, filters.page * PER_PAGE)
         courses, total, budget = view.courses, view.total, view.budget
         shown = len(courses)
-        reasons = await _for_you(db_session, principal, ranked, courses, locale)
+        reasons = await _for_you(db_session, principal, ranked, shown_before, courses, locale)
         return render(
             request,
             "catalogue.html",
