@@ -94,6 +94,7 @@ async def test_axe_finds_nothing_on_any_learner_page(
         f"/catalogue/{world.a.course_id}",
         "/catalogue/budget",
         "/progress",
+        "/goals",
         "/team",
         "/team/kudos",
         "/settings",
