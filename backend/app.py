@@ -69,6 +69,7 @@ from backend.learning.controllers import (
     LmsWebhookController,
     XapiController,
 )
+from backend.lrs.controllers import XapiDocumentController
 from backend.nudges.controllers import NudgeController
 from backend.organisations.controllers import GameRulesController, OrganisationController
 from backend.process_tuning import tune_garbage_collector
@@ -167,6 +168,7 @@ ROUTE_HANDLERS: list[Any] = [
     WebhookSecretController,
     EventIngestController,
     XapiController,
+    XapiDocumentController,
     LmsWebhookController,
     LearnerController,
     BadgeController,

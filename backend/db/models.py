@@ -936,3 +936,34 @@ Index(
     postgresql_include=["user_id", "kind", "variant", "sent_at", "clicked_at", "learned_at"],
     postgresql_where=text("dedupe_key NOT LIKE 'preview:%'"),
 )
+
+
+class XapiDocument(SQLModel, table=True):
+    """A document of the xAPI State, Activity Profile or Agent Profile resource (migration
+    0030): what course content (cmi5, SCORM-to-xAPI players) keeps to resume where a learner
+    stopped. ``key_hash`` identifies the document (kind, activity, agent, registration,
+    document id), ``scope_hash`` the set a GET without a document id lists; hashes, because
+    activity IRIs and agents are too long for a B-tree key. See backend/lrs/documents.py."""
+
+    __tablename__ = "xapi_document"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "key_hash", name="uq_xapi_document_org_key"),
+        Index("ix_xapi_document_org_scope", "organisation_id", "scope_hash", "updated_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # state, activity_profile, agent_profile
+    activity_id: str = Field(default="")  # "" for agent profiles
+    agent_key: str = Field(default="")  # the agent's identifier, canonical; "" for activity ones
+    registration: str = Field(default="", max_length=36)  # "" without a registration
+    document_id: str
+    key_hash: str = Field(max_length=64)
+    scope_hash: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    content_type: str = Field(max_length=255)
+    etag: str = Field(max_length=40)  # SHA-1 of the content, hex
+    updated_at: datetime = _ts()
+
+
+TENANT_TABLES.append(XapiDocument)
