@@ -29,8 +29,15 @@
       const have = list.children.length;
       const cards = [...page.querySelectorAll(".course-list > li")].slice(have);
       cards.forEach((card) => list.append(document.importNode(card, true)));
-      const more = page.querySelector("#more");
-      if (more) document.querySelector("#more").replaceWith(document.importNode(more, true));
+      // update the "12 of 40 shown" line in place (a live region, so it is read out) and
+      // swap the link for the next one, if any
+      const fresh = page.querySelector("#more");
+      const said = document.querySelector("#more p");
+      const says = fresh && fresh.querySelector("p");
+      if (said && says) said.textContent = says.textContent;
+      const next = fresh && fresh.querySelector(".more-link");
+      if (next) link.replaceWith(document.importNode(next, true));
+      else link.remove();
       const url = new URL(link.href);
       url.hash = "";
       history.replaceState(history.state, "", url);
