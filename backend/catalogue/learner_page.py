@@ -1,4 +1,6 @@
-"""What the learner's catalogue page reads, in two statements.
+"""What the learner's catalogue page reads, in two statements (a course's page: the same
+frame, then the course with what it is to the learner; testimonials and the budget request
+are read by their own services).
 
 The page is what a learner opens after a nudge, so it reads like Today does: first the
 organisation's budget settings, the caller's own yearly budget and the competencies (for
@@ -144,6 +146,7 @@ async def read_course(scope: OrgScope, frame: CatalogueFrame, course_id: int) ->
 
 @lru_cache(maxsize=4)
 def _course_statement(shape: tuple[Any, ...]) -> Any:
+    """One course with the budget totals and whether the learner completed it."""
     completed = exists().where(
         _event.organisation_id == bindparam("totals_org"),
         _event.user_id == bindparam("totals_user"),
