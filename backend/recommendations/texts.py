@@ -30,12 +30,12 @@ def reason_line(rec: Recommendation, locale: str) -> str:
     if reason is RecommendationReason.TEAM_PRAISED:
         if rec.detail == "praised":
             return tr.ngettext(
-                "A colleague in your team recommends it",
+                "%(num)d colleague in your team recommends it",
                 "%(num)d colleagues in your team recommend it",
                 rec.count,
             ) % {"num": rec.count}
         return tr.ngettext(
-            "A colleague in your team finished it",
+            "%(num)d colleague in your team finished it",
             "%(num)d colleagues in your team finished it",
             rec.count,
         ) % {"num": rec.count}

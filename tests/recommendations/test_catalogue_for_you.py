@@ -33,7 +33,7 @@ async def test_for_you_puts_the_recommendations_first_with_their_reasons(
         assert page.status_code == 200
         assert _cards(page.text) == [
             ("Feedback geven (Acme)", "Communicatie belongs to your role and is new for you"),
-            ("AVG in de praktijk", "A colleague in your team recommends it"),
+            ("AVG in de praktijk", "1 colleague in your team recommends it"),
             ("Excel", "A skill much in demand right now"),
             ("Python", "A look beyond your own work: made for IT"),
             # then the catalogue's own order: hot ones first (Sam finished this one)

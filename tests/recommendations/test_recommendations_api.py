@@ -110,7 +110,7 @@ async def test_each_course_is_recommended_for_its_reason_in_the_learners_languag
                 "expected_competency",
                 "Communicatie hoort bij je functie en is nieuw voor je",
             ),
-            courses.privacy: ("team_praised", "Een collega uit je team raadt het aan"),
+            courses.privacy: ("team_praised", "1 collega uit je team raadt het aan"),
             courses.excel: ("hot_skill", "Een vaardigheid waar nu veel vraag naar is"),
             courses.python: ("horizontal", "Even buiten je eigen vak: gemaakt voor IT"),
         }

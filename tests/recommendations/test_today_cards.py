@@ -34,14 +34,14 @@ async def test_today_shows_three_next_steps_with_reasons_in_dutch_and_english(
         assert "Je volgende stappen" in page.text
         assert _cards(page.text) == [
             ("Feedback geven (Acme)", "Communicatie hoort bij je functie en is nieuw voor je"),
-            ("AVG in de praktijk", "Een collega uit je team raadt het aan"),
+            ("AVG in de praktijk", "1 collega uit je team raadt het aan"),
             ("Excel", "Een vaardigheid waar nu veel vraag naar is"),
         ]
         english = await client.get("/?lang=en")
         assert "Your next steps" in english.text
         assert _cards(english.text) == [
             ("Feedback geven (Acme)", "Communicatie belongs to your role and is new for you"),
-            ("AVG in de praktijk", "A colleague in your team recommends it"),
+            ("AVG in de praktijk", "1 colleague in your team recommends it"),
             ("Excel", "A skill much in demand right now"),
         ]
         today = (await client.get("/api/v1/me/today")).json()
