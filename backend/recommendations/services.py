@@ -1,9 +1,11 @@
-"""A learner's recommended next courses: load (two statements) -> rank (pure) -> record.
+"""A learner's recommended next courses: load (at most two statements) -> rank (pure) ->
+record.
 
 Every caller (the API, the Today page and its JSON, the catalogue's "For you" order) gets
 its list from :func:`ranked_for` / :func:`recommendations_for`, the "your next step" nudge
-from :func:`next_steps` (the same loading and ranking); "not for me" is :func:`dismiss`. The first time a course is shown to a learner is recorded once, with its
-reason (``recommendation_shown``: insights count how many of those were started).
+from :func:`next_steps` (the same loading and ranking); "not for me" is :func:`dismiss`.
+The first time a course is shown to a learner is recorded once, with its reason
+(``recommendation_shown``: insights count how many of those were started).
 """
 
 from collections.abc import Collection, Mapping
