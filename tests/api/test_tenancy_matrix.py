@@ -680,6 +680,26 @@ async def _job_family(env: Env) -> PathParams:
     return {"job_family": "Finance"}
 
 
+XAPI_AGENT = json.dumps({"mbox": "mailto:sam@example.com"})
+XAPI_ACTIVITY = "https://lms.acme.example/courses/feedback"
+
+
+def _xapi_state_query(env: Env) -> dict[str, str]:
+    return {"activityId": XAPI_ACTIVITY, "agent": XAPI_AGENT, "stateId": unique("s")}
+
+
+def _xapi_activity_profile_query(env: Env) -> dict[str, str]:
+    return {"activityId": XAPI_ACTIVITY, "profileId": unique("p")}
+
+
+def _xapi_agent_profile_query(env: Env) -> dict[str, str]:
+    return {"agent": XAPI_AGENT, "profileId": unique("p")}
+
+
+def _listing(query: Callable[[Env], dict[str, str]]) -> Callable[[Env], dict[str, str]]:
+    return lambda env: {k: v for k, v in query(env).items() if k not in ("stateId", "profileId")}
+
+
 ROUTES: dict[tuple[str, str], RouteSpec] = {
     # signing in and out is for everybody
     ("POST", "/api/v1/auth/login"): RouteSpec(
@@ -821,7 +841,31 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         query=lambda env: {"statementId": str(uuid.uuid4())},
         foreign_bodies=lambda env: _foreign_statements(env)[:1],
     ),
+    ("GET", "/xapi/statements"): RouteSpec("api_key", headers=XAPI),
     ("GET", "/xapi/about"): RouteSpec("public"),
+    # xAPI documents and the Agents/Activities resources (backend/lrs): fresh ids each call
+    **{
+        (method, path): RouteSpec(
+            "api_key",
+            body=(lambda env: {"bookmark": "page-4"}) if method in ("PUT", "POST") else None,
+            headers=XAPI,
+            query=query if method != "GET" else _listing(query),  # GET lists the ids
+        )
+        for path, query in (
+            ("/xapi/activities/state", _xapi_state_query),
+            ("/xapi/activities/profile", _xapi_activity_profile_query),
+            ("/xapi/agents/profile", _xapi_agent_profile_query),
+        )
+        for method in ("GET", "PUT", "POST", "DELETE")
+    },
+    ("GET", "/xapi/agents"): RouteSpec(
+        "api_key", headers=XAPI, query=lambda env: {"agent": XAPI_AGENT}
+    ),
+    ("GET", "/xapi/activities"): RouteSpec(
+        "api_key",
+        headers=XAPI,
+        query=lambda env: {"activityId": "https://lms.acme.example/courses/feedback"},
+    ),
     ("POST", "/api/v1/webhooks/lms"): RouteSpec("webhook", body=lambda env: _delivery()),
     ("GET", "/api/v1/me/today"): RouteSpec("person"),
     ("GET", "/api/v1/me/recommendations"): RouteSpec("person"),
