@@ -255,6 +255,8 @@ class Batch:
         self._budget_happenings: dict[tuple[date, str, int, int], Happening] = {}
         # learner -> dedupe key: idle learners due a "your next step" (top recommendation)
         self.next_steps: dict[int, str] = {}
+        # learner -> the recommendation their "your next step" would be about
+        self.next_step_found: dict[int, Any] = {}
 
     def add_rows(self, rows: Sequence[Any], orgs: dict[int, OrgNudgeContext]) -> None:
         """Turn every row into a :class:`LearnerInput` (inactive learners: into ``inactive``)."""
@@ -467,6 +469,7 @@ class Batch:
     def add_next_steps(self, found: Mapping[int, Any]) -> None:
         """The "your next step" nudge for the :attr:`next_steps` learners with a recommendation
         (learner -> ``backend.recommendations.schemas.RecommendationOut``)."""
+        self.next_step_found.update(found)
         for user_id, rec in found.items():
             learner = self.learners[user_id]
             learner.happenings.append(

@@ -30,9 +30,11 @@ from backend.nudges.policy_input import (
     organisation_contexts,
 )
 from backend.recommendations.loading import catalogue_cache_for
-from backend.recommendations.services import next_steps
+from backend.recommendations.schemas import RecommendationOut
+from backend.recommendations.services import next_steps, record_pushed
 from gamification.nudge_policy import VariantStats, plan
 from gamification.nudge_texts import catalogue
+from gamification.nudges import NudgeType
 from gamification.periods import require_aware
 
 BATCH_SIZE = 1000
@@ -124,6 +126,7 @@ class _Tick:
             clock.mark("budget, asks, keys")
             outbox = store.Outbox()
             outbox.nothing_for(batch.inactive)
+            next_steps_sent: list[tuple[int, int, RecommendationOut]] = []
             for learner in batch.learners.values():
                 due = learner.due
                 org = self.orgs[due.organisation_id]
@@ -139,7 +142,14 @@ class _Tick:
                     org.texts,
                 )
                 outbox.add(due.organisation_id, due.user_id, result.nudges, result.next_at)
+                if due.user_id in batch.next_step_found and any(
+                    n.kind is NudgeType.NEXT_STEP for n in result.nudges
+                ):
+                    rec = batch.next_step_found[due.user_id]
+                    next_steps_sent.append((due.user_id, due.organisation_id, rec))
             clock.mark("plan")
+            if next_steps_sent:  # a pushed recommendation is a shown one
+                await record_pushed(pg, next_steps_sent, now)
             created = await outbox.write(pg, now, batch.learned_ids, batch.learned_at)
             clock.mark("write")
         clock.mark("commit")

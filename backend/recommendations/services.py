@@ -8,7 +8,7 @@ The first time a course is shown to a learner is recorded once, with its reason
 (``recommendation_shown``: insights count how many of those were started).
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -191,3 +191,28 @@ async def next_steps(
         if top:
             found[user_id] = to_out(top[0], loaded.locale)
     return found
+
+
+# the "your next step" nudges a tick created, one statement per batch
+PUSHED_SQL = """
+INSERT INTO recommendation_shown (user_id, course_id, organisation_id, reason, shown_at)
+SELECT v.user_id, v.course_id, v.organisation_id, v.reason, $5
+FROM unnest($1::int[], $2::int[], $3::int[], $4::varchar[])
+     AS v(user_id, course_id, organisation_id, reason)
+ON CONFLICT (user_id, course_id) DO NOTHING
+"""
+
+
+async def record_pushed(
+    pg: asyncpg.Connection, sent: Sequence[tuple[int, int, RecommendationOut]], now: datetime
+) -> None:
+    """Record the recommendations a tick pushed as "your next step" (learner, organisation,
+    recommendation) as shown, once per course, in the tick's transaction."""
+    await pg.execute(
+        PUSHED_SQL,
+        [user_id for user_id, _, _ in sent],
+        [rec.course_id for _, _, rec in sent],
+        [org_id for _, org_id, _ in sent],
+        [rec.reason for _, _, rec in sent],
+        now,
+    )

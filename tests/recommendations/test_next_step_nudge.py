@@ -5,9 +5,10 @@ from datetime import UTC, datetime, time, timedelta
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlmodel import select
 
 from backend.context import AppContext
-from backend.db.models import Course
+from backend.db.models import Course, RecommendationShown
 from backend.nudges.scheduler import run_tick
 from tests.factories import World
 from tests.nudges.test_scheduler import nudges_of, set_next, set_user
@@ -39,6 +40,10 @@ async def test_an_idle_learner_gets_their_next_step_instead_of_the_reminder(
     assert nudge.url == f"/catalogue/{excel.id}"
     assert "Excel" in nudge.title + nudge.body
     assert "A skill much in demand right now" in nudge.body
+    # a pushed recommendation counts as shown (the insights ask what became of it)
+    async with ctx.sessionmaker() as session:
+        shown = (await session.exec(select(RecommendationShown))).all()
+    assert [(r.user_id, r.course_id, r.reason) for r in shown] == [(sam.id, excel.id, "hot_skill")]
     # no plain reminder after it today, and no second next step this week
     await set_next(ctx, sam.id, NOW + timedelta(hours=2))
     await run_tick(ctx, NOW + timedelta(hours=2), rng=random.Random(1))
