@@ -179,7 +179,7 @@ async def next_steps(
 ) -> dict[int, RecommendationOut]:
     """Each learner's (learner id -> organisation id) top recommendation with its reason in
     their language, for the "your next step" nudge (none for a learner with nothing to
-    recommend). Not recorded as shown: the policy may still hold the nudge back."""
+    recommend). Recorded as shown only once a nudge goes out (:func:`record_pushed`)."""
     found: dict[int, RecommendationOut] = {}
     for user_id, organisation_id in sorted(learners.items()):
         loaded = await load_inputs(
