@@ -81,6 +81,7 @@ from backend.progress.controllers import (
 )
 from backend.push.controllers import MyPushSubscriptionController, PushKeyController
 from backend.recommendations.controllers import MyRecommendationsController
+from backend.request_body import LearnloopRequest
 from backend.settings import Settings, get_settings
 from backend.teams.controllers import TeamController, TeamOverviewController
 from backend.web.catalogue_pages import CataloguePageController
@@ -100,6 +101,8 @@ from pwa.i18n import N_, current_locale, gettext, ngettext, set_locale
 log = logging.getLogger("learnloop")
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+
+XAPI_AUTHENTICATE = 'Basic realm="learnloop xAPI", charset="UTF-8"'
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -250,9 +253,11 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
     if exc.extra:
         body["extra"] = exc.extra
-    return Response(
-        body, status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON
-    )
+    headers = exc.headers
+    if exc.status_code == 401 and request.url.path.startswith("/xapi"):
+        # xAPI clients sign in with Basic (xAPI 1.0.3, part three, 4.1)
+        headers = {**(headers or {}), "WWW-Authenticate": XAPI_AUTHENTICATE}
+    return Response(body, status_code=exc.status_code, headers=headers, media_type=MediaType.JSON)
 
 
 def _integrity_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -414,6 +419,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             Exception: _internal_error_handler,
         },
         after_request=_security_headers,
+        request_class=LearnloopRequest,  # every JSON and form body read one way (request_body)
         request_max_body_size=settings.max_body_bytes,
         on_startup=on_startup,
         on_shutdown=on_shutdown,

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -56,6 +55,7 @@ from backend.learning.today import today_for
 from backend.learning.webhook import WebhookError, parse_delivery, verify_signature
 from backend.learning.webhook_secrets import decrypt_secret
 from backend.recommendations.services import recommendations_for
+from backend.request_body import UndecodableBody, decode_json_body
 from backend.tenancy import OrgScope
 
 MAX_BATCH = 1000
@@ -123,11 +123,8 @@ class EventIngestController(Controller):
     async def ingest(self, request: Request[Any, Any, Any]) -> Response[Any]:
         ctx, org_id = _context_and_organisation(request)
         try:
-            try:
-                # the body read here, not as ``data``: a body that is no JSON is logged too
-                data = msgspec.json.decode(await request.body())
-            except msgspec.DecodeError as exc:
-                raise ClientException(f"body: not JSON ({exc})", extra={"field": "body"}) from exc
+            # the body read here, not as ``data``: a body that is no JSON is logged too
+            data = decode_json_body(await request.body())
             try:
                 parsed = _events_adapter.validate_python(data)
             except ValidationError as exc:
@@ -259,14 +256,14 @@ async def _parse_xapi(
     body = await request.body()
     try:
         xapi.check_version_header(request.headers.get(xapi.VERSION_HEADER))
-        document, floats = xapi.decode_json(body)
+        document, floats = xapi.decode_json(body, decode_json_body)
         return xapi.parse_statements(
             document, statement_id=statement_id, from_json=True, floats=floats
         )
     except xapi.XapiError as exc:
         error = ClientException(str(exc), extra={"field": exc.field})
-    except msgspec.DecodeError as exc:
-        error = ClientException(f"body: not JSON ({exc})", extra={"field": "body"})
+    except UndecodableBody as exc:
+        error = exc
     ctx, org_id = _context_and_organisation(request)
     logged = intake_log.request_refused(error.detail, body, statement_id or "")
     _note(request, ctx, org_id, "xapi", error.status_code, logged)

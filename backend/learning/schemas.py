@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_v
 
 from backend.accounts.schemas import Schema  # extra fields and U+0000 are refused
 from backend.recommendations.schemas import RecommendationOut
+from backend.validation import LearningTime, RowId
 
 
 class LearnerRef(Schema):
@@ -18,7 +19,7 @@ class LearnerRef(Schema):
         | None
     ) = None
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    user_id: int | None = Field(default=None, ge=1)
+    user_id: RowId | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "LearnerRef":
@@ -29,7 +30,7 @@ class LearnerRef(Schema):
 
 
 class CourseRef(Schema):
-    id: int | None = Field(default=None, ge=1)
+    id: RowId | None = None
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     xapi_activity_id: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
 
@@ -52,10 +53,10 @@ class EventIn(Schema):
     id: Annotated[str, StringConstraints(min_length=1, max_length=180)]
     learner: LearnerRef
     kind: EventKindName
-    occurred_at: AwareDatetime
+    occurred_at: LearningTime
     minutes: int | None = Field(default=None, ge=0, le=10_080)
     course: CourseRef | None = None
-    competency_id: int | None = Field(default=None, ge=1)
+    competency_id: RowId | None = None
     title: Annotated[str, StringConstraints(max_length=300)] = ""
 
 
@@ -77,8 +78,8 @@ class MomentIn(Schema):
     client_id: UUID
     what: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
     minutes: int = Field(ge=1, le=480)
-    competency_id: int | None = Field(default=None, ge=1)
-    colleague_id: int | None = Field(default=None, ge=1)
+    competency_id: RowId | None = None
+    colleague_id: RowId | None = None
     occurred_at: AwareDatetime | None = None
 
 

@@ -57,6 +57,7 @@ from backend.learning.xapi import (
     MAX_DURATION_MINUTES,
     XapiError,
     canonical_fingerprint,
+    check_learning_time,
     normalise_email,
     parse_timestamp,
 )
@@ -342,7 +343,10 @@ def parse_delivery(raw_body: bytes) -> WebhookDelivery:
         title = title.strip() or None
 
     with _as_webhook_error():
-        occurred_at = parse_timestamp(doc["occurred_at"], field="occurred_at", require_offset=True)
+        occurred_at = check_learning_time(
+            parse_timestamp(doc["occurred_at"], field="occurred_at", require_offset=True),
+            field="occurred_at",
+        )
 
     minutes = doc.get("minutes")
     if minutes is not None:

@@ -60,6 +60,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from backend.validation import learning_time_problem
+
 __all__ = [
     "MAX_BATCH_SIZE",
     "MAX_DURATION_MINUTES",
@@ -75,6 +77,7 @@ __all__ = [
     "XapiError",
     "canonical_fingerprint",
     "canonical_json",
+    "check_learning_time",
     "check_version_header",
     "decode_json",
     "mbox_sha1sum",
@@ -271,9 +274,9 @@ def parse_statements(
     ``body`` is one statement object or a non-empty array of at most
     :data:`MAX_BATCH_SIZE` statements; errors in an array name the index
     (``statement[3].actor``). ``statement_id`` is the ``PUT`` endpoint's ``statementId``
-    parameter (the body must then be a single object). Within a batch, repeats of an id with
-    identical content are dropped (the first is kept); repeats with different content are
-    an error. ``new_id`` makes the ids of id-less statements deterministic in tests.
+    parameter (the body must then be a single object). A batch that holds an id twice is an
+    error (xAPI 1.0.3, part three, 2.1.2: the LRS rejects it with 400). ``new_id`` makes the
+    ids of id-less statements deterministic in tests.
     ``from_json``: ``body`` was just decoded from the request's JSON and nothing else holds
     it, so the statements keep its parts instead of copies (see :func:`parse_statement`).
     ``floats`` False promises that the JSON held no floating-point number (:func:`decode_json`
@@ -306,15 +309,16 @@ def parse_statements(
             item, index=index, new_id=new_id, from_json=from_json, floats=floats
         )
         earlier = first_seen.get(statement.id)
-        if earlier is None:
-            first_seen[statement.id] = (index, statement)
-            parsed.append(statement)
-        elif earlier[1].stored_fingerprint != statement.stored_fingerprint:
+        if earlier is not None:  # the spec: a batch with an id twice is refused (400)
+            same = earlier[1].stored_fingerprint == statement.stored_fingerprint
             raise XapiError(
                 f"statement[{index}].id",
-                f"{statement.id} is also the id of statement[{earlier[0]}], "
-                "which has different content",
+                f"{statement.id} is also the id of statement[{earlier[0]}]"
+                + (" (the same statement twice)" if same else ", which has different content")
+                + "; a batch may hold each statement id once",
             )
+        first_seen[statement.id] = (index, statement)
+        parsed.append(statement)
     return parsed
 
 
@@ -366,7 +370,10 @@ def parse_statement(
 
     timestamp = None
     if "timestamp" in stmt:
-        timestamp = parse_timestamp(stmt["timestamp"], field=_field(root, "timestamp"))
+        where = _field(root, "timestamp")
+        timestamp = check_learning_time(
+            parse_timestamp(stmt["timestamp"], field=where), field=where
+        )
     if "context" in stmt:
         _object(stmt["context"], _field(root, "context"))
     if "attachments" in stmt and not isinstance(stmt["attachments"], list):
@@ -517,6 +524,16 @@ def parse_timestamp(value: object, *, field: str, require_offset: bool = False) 
         raise XapiError(field, f"is not a real date and time: {_describe(value)}") from None
 
 
+def check_learning_time(value: datetime, *, field: str) -> datetime:
+    """``value`` if learning can have happened then (see
+    :func:`backend.validation.learning_time_problem`: no date near the calendar's ends
+    reaches the game's local-day arithmetic); raises :class:`XapiError` naming ``field``."""
+    problem = learning_time_problem(value)
+    if problem is not None:
+        raise XapiError(field, problem)
+    return value
+
+
 def normalise_email(address: object, *, field: str) -> str:
     """Check that ``address`` looks like an e-mail address and return it lowercased.
 
@@ -550,15 +567,18 @@ def mbox_sha1sum(email: str) -> str:
     return hashlib.sha1(f"mailto:{email.lower()}".encode(), usedforsecurity=False).hexdigest()
 
 
-def decode_json(body: bytes) -> tuple[Any, bool]:
+def decode_json(body: bytes, decode: Callable[..., Any] | None = None) -> tuple[Any, bool]:
     """``body`` decoded (msgspec) and whether it held any floating-point number; raises
-    ``msgspec.DecodeError`` for JSON that isn't."""
+    ``msgspec.DecodeError`` for JSON that isn't. ``decode(body, float_hook=...)``, if given,
+    decodes instead (the app's request-body decoder, with its own errors)."""
     seen: list[str] = []
 
     def number(text: str) -> float:
         seen.append(text)
         return float(text)
 
+    if decode is not None:
+        return decode(body, float_hook=number), bool(seen)
     document = msgspec.json.Decoder(float_hook=number).decode(body)
     return document, bool(seen)
 

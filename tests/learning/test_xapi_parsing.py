@@ -470,6 +470,21 @@ def test_timestamps_as_lmss_write_them_are_read_exactly(
     assert parsed.utcoffset() == timedelta(0)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59+14:00",
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+    ],
+)
+def test_timestamps_beyond_the_learning_bound_are_refused(text: str) -> None:
+    err = error_of(make_statement(timestamp=text))
+    assert err.field == "timestamp" and "1970-01-01 and 2100-01-01" in err.message
+
+
 def test_timestamp_must_be_a_string() -> None:
     assert error_of(make_statement(timestamp=1714555800)).field == "timestamp"
 
@@ -549,11 +564,13 @@ def test_batch_keeps_order_and_generates_distinct_ids() -> None:
     assert len({p.id for p in parsed}) == 3
 
 
-def test_batch_drops_exact_duplicates_of_an_id() -> None:
-    parsed = parse_statements(
-        [make_statement(), make_statement(id=STATEMENT_ID.upper()), make_statement(id=OTHER_ID)]
+def test_batch_with_the_same_statement_twice_is_refused() -> None:
+    """xAPI 1.0.3 (part three, 2.1.2): a batch holding an id twice is a 400."""
+    err = error_of(
+        [make_statement(), make_statement(id=OTHER_ID), make_statement(id=STATEMENT_ID.upper())]
     )
-    assert [p.id for p in parsed] == [STATEMENT_ID, OTHER_ID]
+    assert err.field == "statement[2].id"
+    assert STATEMENT_ID in err.message and "statement[0]" in err.message
 
 
 def test_batch_duplicate_id_with_different_content_is_refused() -> None:
