@@ -40,7 +40,13 @@ Query = Request[Any, Any, Any]
 
 
 def _bad(field: str, message: str, status: int = 400) -> ClientException:
-    return ClientException(f"{field}: {message}", status_code=status, extra={"field": field})
+    # every xAPI answer names the version, refusals too (Communication 3.3)
+    return ClientException(
+        f"{field}: {message}",
+        status_code=status,
+        extra={"field": field},
+        headers={xapi.VERSION_HEADER: xapi.XAPI_VERSION},
+    )
 
 
 def _headers(request: Query) -> dict[str, str]:

@@ -54,7 +54,9 @@ class DocumentError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a GET without a document id lists, and a DELETE without one removes."""
+    """What a GET without a document id lists, and a DELETE without one removes: the
+    documents of a kind, activity and agent, of one ``registration`` if it is given, of
+    every registration if not (as the ADL reference LRS reads the State resource)."""
 
     kind: Kind
     activity_id: str = ""
@@ -62,7 +64,7 @@ class Scope:
     registration: str = ""
 
     def _hash(self, *extra: str) -> str:
-        parts = (self.kind, self.activity_id, self.agent_key, self.registration, *extra)
+        parts = (self.kind, self.activity_id, self.agent_key, *extra)
         # NUL cannot occur in the parts (the controllers refuse it), so the join is unambiguous
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -71,7 +73,17 @@ class Scope:
         return self._hash()
 
     def key_hash(self, document_id: str) -> str:
-        return self._hash(document_id)
+        return self._hash(self.registration, document_id)
+
+    def rows(self, org_id: int) -> list[Any]:
+        """The conditions that select this scope's rows."""
+        conditions = [
+            col(XapiDocument.organisation_id) == org_id,
+            col(XapiDocument.scope_hash) == self.scope_hash,
+        ]
+        if self.registration:
+            conditions.append(col(XapiDocument.registration) == self.registration)
+        return conditions
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +179,13 @@ async def list_ids(
 ) -> tuple[list[str], datetime | None]:
     """The ids of the documents in ``scope`` (stored or changed after ``since``), oldest
     change first, and the latest change among them."""
-    query = select(XapiDocument.document_id, XapiDocument.updated_at).where(
-        XapiDocument.organisation_id == org_id, XapiDocument.scope_hash == scope.scope_hash
-    )
+    query = select(XapiDocument.document_id, XapiDocument.updated_at).where(*scope.rows(org_id))
     if since is not None:
         query = query.where(col(XapiDocument.updated_at) > since)
     async with sessionmaker() as session:
         rows = (await session.exec(query.order_by(col(XapiDocument.updated_at)))).all()
-    return [r[0] for r in rows], (rows[-1][1] if rows else None)
+    ids = list(dict.fromkeys(r[0] for r in rows))  # an id may be used in two registrations
+    return ids, (rows[-1][1] if rows else None)
 
 
 async def _locked(session: AsyncSession, org_id: int, key_hash: str) -> XapiDocument | None:
@@ -281,10 +292,5 @@ async def delete_all(
 ) -> int:
     """Delete every document in ``scope`` (the State resource's DELETE without stateId)."""
     async with sessionmaker() as session, session.begin():
-        result = await session.exec(
-            delete(XapiDocument).where(
-                col(XapiDocument.organisation_id) == org_id,
-                col(XapiDocument.scope_hash) == scope.scope_hash,
-            )
-        )
+        result = await session.exec(delete(XapiDocument).where(*scope.rows(org_id)))
     return int(getattr(result, "rowcount", 0) or 0)

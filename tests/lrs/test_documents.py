@@ -122,6 +122,17 @@ async def test_listing_ids_since_a_moment_and_deleting_one_or_all(
     bad_since = await client.get(STATE, params=_state(None, since="yesterday"), headers=key)
     assert bad_since.status_code == 400 and bad_since.json()["extra"]["field"] == "since"
 
+    # an attempt's (registration's) state: listed with it, and among all of the learner's
+    await client.put(
+        STATE, params=_state("four", registration=REGISTRATION), content=b"", headers=key
+    )
+    attempt = await client.get(STATE, params=_state(None, registration=REGISTRATION), headers=key)
+    assert attempt.json() == ["four"]
+    every = await client.get(STATE, params=_state(None), headers=key)
+    assert every.json() == ["one", "two", "three", "four"]
+    gone = await client.delete(STATE, params=_state(None, registration=REGISTRATION), headers=key)
+    assert gone.status_code == 204
+
     assert (await client.delete(STATE, params=_state("one"), headers=key)).status_code == 204
     assert (await client.get(STATE, params=_state(None), headers=key)).json() == ["two", "three"]
     assert (await client.delete(STATE, params=_state("never"), headers=key)).status_code == 204
@@ -258,6 +269,7 @@ async def test_bad_requests_answer_400_naming_the_parameter(
         answer = await client.request(method, path, params=params, content=b"{}", headers=key)
         assert answer.status_code == 400, (method, path, params, answer.text)
         assert answer.json()["extra"]["field"] == field, (params, answer.json())
+        assert answer.headers["X-Experience-API-Version"] == "1.0.3"
     unversioned = await client.get(
         STATE, params=_state(), headers={"Authorization": key["Authorization"]}
     )
