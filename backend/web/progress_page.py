@@ -17,14 +17,14 @@ from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.badges.services import badge_wall
-from backend.db.models import User
+from backend.db.models import LearnerState, User
 from backend.db.types import utcnow
 from backend.deps import app_context
 from backend.learning.rules import org_rules
-from backend.learning.today import learner_document
 from backend.progress.services import my_goals, my_xp_chart
 from backend.tenancy import OrgScope
 from backend.web.pages import choose_locale, render, signed_in
+from gamification import LearnerState as EngineState
 from gamification import local_day, refresh
 from gamification.periods import week_start
 from pwa.i18n import gettext, ngettext, set_locale
@@ -192,6 +192,9 @@ class ProgressPageController(Controller):
         now = utcnow()
         user = await scope.get(User, principal.user_id, what="user")
         organisation = await scope.organisation()
+        # held for the whole page: the goals and the badge wall read the state row again, and
+        # the session hands back a row still referenced (it forgets unreferenced ones)
+        state_row = await scope.find(LearnerState, user.id)
         rules = org_rules(organisation)
         today = local_day(now, user.timezone)
 
@@ -200,7 +203,9 @@ class ProgressPageController(Controller):
         wall = await badge_wall(
             scope, principal, app_context(state).settings.base_url, now, locale=locale
         )
-        engine_state = refresh(await learner_document(db_session, user), rules, now, user.timezone)
+        engine_state = refresh(
+            EngineState.from_dict(state_row.data if state_row else {}), rules, now, user.timezone
+        )
 
         bars = _xp_bars([(w.starts_on, w.xp) for w in chart.weeks], locale, week_start(today))
         xp_in_period = sum(w.xp for w in chart.weeks)
