@@ -128,7 +128,12 @@ async def fuzz_env(
         "anonymous": Caller(
             "anonymous", {"x-csrf-token": anonymous_csrf}, {"learnloop_csrf": anonymous_csrf}
         ),
-        "api_key": Caller("api_key", {"Authorization": f"Bearer {world.a.api_key}"}, {}),
+        # an xAPI client always names its version, so the xAPI routes get past that check
+        "api_key": Caller(
+            "api_key",
+            {"Authorization": f"Bearer {world.a.api_key}", "X-Experience-API-Version": "1.0.3"},
+            {},
+        ),
         "ld_admin": Caller(
             "ld_admin",
             {"x-csrf-token": csrf},
