@@ -234,6 +234,59 @@ async def test_hostile_bodies_on_every_endpoint_are_a_4xx_with_a_message(
     assert not failures, "\n".join(failures)
 
 
+def _integer_query_parameters(schema: dict[str, Any], template: str, method: str) -> list[str]:
+    operation = schema["paths"].get(template.replace(":int", "").replace(":str", ""), {})
+    return [
+        p["name"]
+        for p in (operation.get(method.lower()) or {}).get("parameters", [])
+        if p.get("in") == "query" and p.get("schema", {}).get("type") == "integer"
+    ]
+
+
+@pytest.mark.parametrize("huge", [2**31, -(2**63) - 1])
+async def test_ids_beyond_32_bits_in_any_path_or_query_are_a_4xx(
+    app: Litestar, world: World, huge: int
+) -> None:
+    """Every integer a path or a query names, one past PostgreSQL's INTEGER: no such row (404)
+    or a 400 naming it, never the driver's error."""
+    schema = app.openapi_schema.to_schema()
+    failures: list[str] = []
+    sent = not_found = 0
+    async with AsyncTestClient(app=app) as client:
+        await sign_in(client, "ld@acme.example")
+        for route in app.routes:
+            if not isinstance(route, HTTPRoute):
+                continue
+            for handler in route.route_handlers:
+                for method in sorted(set(handler.http_methods) - {"HEAD", "OPTIONS"}):
+                    query = _integer_query_parameters(schema, route.path, method)
+                    if ":int}" not in route.path and not query:
+                        continue
+                    url = route.path
+                    for part in url.split("/"):
+                        if part.endswith(":int}"):
+                            url = url.replace(part, str(huge))
+                    url = _concrete(url, world)
+                    if url.startswith(INTEGRATION_PATHS):
+                        headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+                    else:
+                        headers = {"accept": "application/json"}
+                    response = await client.request(
+                        method,
+                        url,
+                        params={name: str(huge) for name in query},
+                        headers=headers,
+                        json={} if method in ("POST", "PUT", "PATCH") else None,
+                    )
+                    sent += 1
+                    not_found += response.status_code == 404
+                    problem = readable_problem(response)
+                    if problem:
+                        failures.append(f"{method} {url} {query}: {problem}")
+    assert sent >= 40 and not_found >= sent // 3, (sent, not_found)  # the guards let it through
+    assert not failures, "\n".join(failures)
+
+
 @pytest.mark.parametrize(("name", "body"), list(HOSTILE_JSON.items())[:6])
 async def test_undecodable_json_says_why(
     app: Litestar, world: World, name: str, body: bytes
