@@ -310,3 +310,39 @@ async def test_agents_and_activities_say_what_is_known(
         "objectType": "Activity",
         "id": theirs,
     }
+
+
+async def test_hostile_input_is_a_4xx_never_a_500(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
+    key = _key(world)
+    json_key = {**key, "Content-Type": "application/json"}
+    deep = "[" * 100_000
+    shallow_deep = "[" * 20_000  # as deep as a URL takes
+    answers = [
+        await client.get(STATE, params=_state(agent=shallow_deep), headers=key),
+        await client.get(
+            STATE, params=_state(agent='{"mbox": "mailto:a\x00@b.example"}'), headers=key
+        ),
+        await client.get(f"{STATE}?activityId=%ff%fe&agent=%ff&stateId=%ff", headers=key),
+        await client.get(STATE, params=_state("x" * 5000), headers=key),
+        await client.get(STATE, params=_state(None, since="9999-12-31T23:59:59Z"), headers=key),
+        await client.post(STATE, params=_state(), content=deep.encode(), headers=json_key),
+        await client.post(STATE, params=_state(), content=b"\xff\xfe{", headers=json_key),
+        await client.get(
+            "/xapi/agents", params={"agent": '{"account": {"homePage": 1}}'}, headers=key
+        ),
+        await client.get("/xapi/activities", params={"activityId": "x" * 5000}, headers=key),
+    ]
+    assert all(400 <= a.status_code < 500 or a.status_code == 200 for a in answers), [
+        (a.status_code, a.text[:100]) for a in answers
+    ]
+    # huge numbers and NUL bytes are content like any other
+    big = b'{"n": 123456789012345678901234567890, "nul": "\\u0000"}'
+    assert (
+        await client.post(STATE, params=_state(), content=big, headers=json_key)
+    ).status_code == 204
+    merged = await client.post(STATE, params=_state(), content=b'{"m": 1}', headers=json_key)
+    assert merged.status_code == 204
+    read = await client.get(STATE, params=_state(), headers=key)
+    assert read.json() == {"n": 123456789012345678901234567890, "nul": "\x00", "m": 1}
