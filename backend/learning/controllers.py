@@ -427,11 +427,11 @@ class LearnerController(Controller):
 
     @get("/today", summary="Everything the Today screen shows, in one call")
     async def today(self, org: OrgScope, principal: Principal) -> TodayOut:
-        user = await org.get(User, principal.user_id, what="user")
-        summary = await today_for(org.session, await org.organisation(), user)
-        assert user.id is not None
+        user_id = principal.user_id
+        assert user_id is not None  # guarded: requires_user
+        summary = await today_for(org.session, org.organisation_id, user_id)
         summary.recommendations = await recommendations_for(
-            org.session, org.organisation_id, user.id, streak_at_risk=summary.streak.at_risk
+            org.session, org.organisation_id, user_id, streak_at_risk=summary.streak.at_risk
         )
         return summary
 
@@ -459,7 +459,8 @@ class LearnerController(Controller):
                 status_code=409,
                 extra={"field": "client_id"},
             ) from exc
-        today = await today_for(org.session, await org.organisation(), user, now)
+        assert user.id is not None
+        today = await today_for(org.session, org.organisation_id, user.id, now)
         status = "created" if result.status == "created" else "duplicate"
         return Response(
             MomentResult(status=status, xp=result.xp, badges=result.badges, today=today),

@@ -16,7 +16,7 @@ from litestar.exceptions import NotFoundException
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.db.models import LearnerState, Organisation, User
+from backend.db.models import LearnerState, User
 from backend.db.types import utcnow
 from backend.insights.privacy import at_floor
 from backend.learning.connections import on_pooled_connection
@@ -221,11 +221,10 @@ async def read_today(
 
 
 async def today_for(
-    session: AsyncSession, organisation: Organisation, user: User, now: datetime | None = None
+    session: AsyncSession, organisation_id: int, user_id: int, now: datetime | None = None
 ) -> TodayOut:
     """What ``GET /api/v1/me/today`` answers (see :func:`read_today`)."""
-    assert organisation.id is not None and user.id is not None
-    return (await read_today(session, organisation.id, user.id, now)).today
+    return (await read_today(session, organisation_id, user_id, now)).today
 
 
 def _today_out(
