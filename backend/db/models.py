@@ -5,6 +5,7 @@ feature's ``schemas`` module (table models skip validation).
 """
 
 import enum
+import uuid
 from datetime import date, datetime, time
 from typing import Any
 
@@ -16,7 +17,9 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Text,
     UniqueConstraint,
+    Uuid,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -967,3 +970,62 @@ class XapiDocument(SQLModel, table=True):
 
 
 TENANT_TABLES.append(XapiDocument)
+
+
+class XapiStatement(SQLModel, table=True):
+    """A statement of the xAPI Statement resource (migration 0031), as the LRS returns it:
+    ``document`` is its canonical JSON with ``stored``, ``authority``, ``version`` and
+    ``timestamp`` filled in. The other columns are what GET /xapi/statements filters and
+    orders by (``stored``, then ``id``). No foreign keys: every ingestion writes here, and a
+    key's check locks the referenced row (see migration 0011). See backend/lrs/statements.py."""
+
+    __tablename__ = "xapi_statement"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "statement_id", name="uq_xapi_statement_org_id"),
+        Index("ix_xapi_statement_org_stored", "organisation_id", "stored", "id"),
+        Index("ix_xapi_statement_org_actor", "organisation_id", "actor_key", "stored", "id"),
+        Index(
+            "ix_xapi_statement_org_object_agent",
+            "organisation_id",
+            "object_agent_key",
+            "stored",
+            "id",
+            postgresql_where=text("object_agent_key IS NOT NULL"),
+        ),
+        Index("ix_xapi_statement_org_verb", "organisation_id", "verb_id", "stored", "id"),
+        Index("ix_xapi_statement_org_activity", "organisation_id", "activity_id", "stored", "id"),
+        Index(
+            "ix_xapi_statement_org_registration",
+            "organisation_id",
+            "registration",
+            "stored",
+            "id",
+            postgresql_where=text("registration IS NOT NULL"),
+        ),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), primary_key=True, autoincrement=True)
+    )
+    organisation_id: int
+    statement_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False))
+    document: str  # canonical JSON, returned as it is
+    fingerprint: str = Field(max_length=64)  # backend.learning.xapi's stored_fingerprint
+    actor_key: str | None = None  # the actor's identifier (backend.lrs.statement_store)
+    object_agent_key: str | None = None  # the object's, when it is an Agent or Group
+    verb_id: str
+    activity_id: str | None = None  # the object's id when it is an Activity
+    registration: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True))
+    related_agents: list[str] = Field(
+        default_factory=list, sa_column=Column(ARRAY(Text()), nullable=False)
+    )
+    related_activities: list[str] = Field(
+        default_factory=list, sa_column=Column(ARRAY(Text()), nullable=False)
+    )
+    voided: bool = False
+    api_key_id: int | None = None
+    timestamp: datetime = _ts()
+    stored: datetime = _ts()
+
+
+TENANT_TABLES.append(XapiStatement)

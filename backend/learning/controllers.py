@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Request, Response, get, head, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import (
@@ -54,6 +54,8 @@ from backend.learning.service import record_events, record_moment
 from backend.learning.today import today_for
 from backend.learning.webhook import WebhookError, parse_delivery, verify_signature
 from backend.learning.webhook_secrets import decrypt_secret
+from backend.lrs import statement_store
+from backend.lrs import statements as statements_read
 from backend.recommendations.services import recommendations_for
 from backend.request_body import UndecodableBody, decode_json_body
 from backend.tenancy import OrgScope
@@ -249,6 +251,20 @@ class XapiController(Controller):
         await _record_statements(request, statements, 204)
         return Response(None, status_code=204, headers=XAPI_HEADERS)
 
+    @get(
+        "/statements",
+        guards=[requires_api_key],
+        summary="One statement by statementId/voidedStatementId, or a StatementResult page",
+    )
+    async def get_statements(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        return await statements_read.answer(request)  # see backend.lrs.statements
+
+    # not in the OpenAPI document: a HEAD answer has no body, errors included
+    @head("/statements", guards=[requires_api_key], include_in_schema=False)
+    async def head_statements(self, request: Request[Any, Any, Any]) -> Response[None]:
+        answer = await statements_read.answer(request)
+        return Response(None, headers=dict(answer.headers), media_type="application/json")
+
 
 async def _parse_xapi(
     request: Request[Any, Any, Any], statement_id: str | None
@@ -277,6 +293,10 @@ async def _record_statements(
     success answer)."""
     ctx, org_id = _context_and_organisation(request)
     keys = adapters.statement_keys(statements)
+    principal = current_principal(request)
+    authority = statement_store.authority_of(
+        principal.api_key_id, principal.display_name, ctx.settings.base_url
+    )
 
     async def attempt() -> None:
         now = utcnow()
@@ -300,17 +320,24 @@ async def _record_statements(
             _note(request, ctx, org_id, "xapi", 400, logged)
             raise ClientException(str(exc), extra={"field": exc.field}) from exc
         results: list[EventResult] = []
-        if events:
-            try:
+        # the statements are kept first: none is acknowledged but not stored
+        kept = await statement_store.store(
+            ctx.engine, org_id, principal.api_key_id, authority, statements, now
+        )
+        try:
+            if kept.conflicts:
+                raise ConflictingEvents([f"xapi:{i}" for i in kept.conflicts])
+            if events:
                 results = await record_events(
                     ctx.sessionmaker, org_id, events, lookup=lookup, now=now, atomic=True
                 )
-            except ConflictingEvents as exc:
-                ids = [k.removeprefix("xapi:") for k in exc.keys]
-                message = f"statement id already used for a different statement: {', '.join(ids)}"
-                logged = intake_log.xapi_refused(statements, message, conflicts=ids, events=events)
-                _note(request, ctx, org_id, "xapi", 409, logged)
-                raise ClientException(message, status_code=409, extra={"field": "id"}) from exc
+        except ConflictingEvents as exc:
+            await statement_store.forget(ctx.engine, org_id, kept.inserted)
+            ids = [k.removeprefix("xapi:") for k in exc.keys]
+            message = f"statement id already used for a different statement: {', '.join(ids)}"
+            logged = intake_log.xapi_refused(statements, message, conflicts=ids, events=events)
+            _note(request, ctx, org_id, "xapi", 409, logged)
+            raise ClientException(message, status_code=409, extra={"field": "id"}) from exc
         _note(
             request,
             ctx,

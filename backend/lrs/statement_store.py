@@ -1,0 +1,273 @@
+"""The Statement resource's storage: every statement ``POST``/``PUT /xapi/statements``
+accepts, as the LRS returns it, and the SQL that reads them back (``backend.lrs.statements``).
+
+A statement is kept as canonical JSON (sorted keys, no whitespace: ``xapi.canonical_json``)
+with what the LRS fills in: ``stored`` (when this request stored it), ``authority`` (the API
+key as an Agent, xAPI 1.0.3 Data 2.4.9), ``version`` (``1.0.0`` when absent, Data 2.4.10)
+and ``timestamp`` (``stored`` when absent, Data 2.4.7). Beside it, the columns the spec's
+filters read, each index ordered by ``stored``, then ``id``.
+
+:func:`store` runs before the statements' learning events are recorded, in one statement
+that writes all of a request's statements or none: an id already stored with other content
+is a conflict (409, nothing written), with the same content a duplicate (nothing changes).
+Agents are compared by their inverse functional identifier (:func:`agent_key`).
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from backend.learning import xapi
+from backend.learning.connections import on_pooled_connection
+
+VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
+DEFAULT_VERSION = "1.0.0"
+
+
+def agent_key(agent: object) -> str | None:
+    """An Agent's or identified Group's identifier, as filters compare them: ``mbox:mailto:
+    sam@example.com`` (lowercased), ``mbox_sha1sum:<hex>``, ``openid:<iri>`` or
+    ``account:["<homePage>","<name>"]``; None for an anonymous Group or no agent."""
+    if not isinstance(agent, Mapping):
+        return None
+    mbox = agent.get("mbox")
+    if isinstance(mbox, str):
+        return "mbox:" + mbox.lower()
+    sha1 = agent.get("mbox_sha1sum")
+    if isinstance(sha1, str):
+        return "mbox_sha1sum:" + sha1.lower()
+    openid = agent.get("openid")
+    if isinstance(openid, str):
+        return "openid:" + openid
+    account = agent.get("account")
+    if isinstance(account, Mapping):
+        home, name = account.get("homePage"), account.get("name")
+        if isinstance(home, str) and isinstance(name, str):
+            return "account:" + msgspec.json.encode([home, name]).decode()
+    return None
+
+
+def authority_of(api_key_id: int | None, key_name: str, base_url: str) -> dict[str, Any]:
+    """The ``authority`` of statements sent with an API key: the key as an Agent whose
+    account is the key's number on this installation."""
+    agent: dict[str, Any] = {
+        "objectType": "Agent",
+        "account": {"homePage": base_url.rstrip("/") + "/", "name": f"api-key-{api_key_id}"},
+    }
+    if key_name:
+        agent["name"] = key_name
+    return agent
+
+
+def stored_text(moment: datetime) -> str:
+    """``moment`` as the statements' ``stored``: UTC, milliseconds, ``Z``."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Row:
+    """One statement's row, ready to insert."""
+
+    statement_id: str
+    document: str
+    fingerprint: str
+    actor_key: str | None
+    object_agent_key: str | None
+    verb_id: str
+    activity_id: str | None
+    registration: str | None
+    timestamp: datetime
+    related_agents: list[str] = field(default_factory=list)
+    related_activities: list[str] = field(default_factory=list)
+    voids: str | None = None  # the statement id a voiding statement names
+
+
+def _related(statement: Mapping[str, Any], agents: set[str], activities: set[str]) -> None:
+    """The agents and activities a statement (or its SubStatement) is about, for the
+    ``related_agents``/``related_activities`` filters (Communication 2.1.3)."""
+    for agent in (statement.get("actor"), statement.get("authority")):
+        if (key := agent_key(agent)) is not None:
+            agents.add(key)
+    target = statement.get("object")
+    if isinstance(target, Mapping):
+        kind = target.get("objectType", "Activity")
+        if kind == "Activity" and isinstance(target.get("id"), str):
+            activities.add(target["id"])
+        elif kind in ("Agent", "Group") and (key := agent_key(target)) is not None:
+            agents.add(key)
+        elif kind == "SubStatement":
+            _related(target, agents, activities)
+    context = statement.get("context")
+    if isinstance(context, Mapping):
+        for role in ("instructor", "team"):
+            if (key := agent_key(context.get(role))) is not None:
+                agents.add(key)
+        groups = context.get("contextActivities")
+        if isinstance(groups, Mapping):
+            for listed in groups.values():
+                for activity in listed if isinstance(listed, list) else [listed]:
+                    if isinstance(activity, Mapping) and isinstance(activity.get("id"), str):
+                        activities.add(activity["id"])
+
+
+def row_of(
+    statement: xapi.ParsedStatement, authority: Mapping[str, Any], stored: str, now: datetime
+) -> Row:
+    """The row of one parsed statement, stored now (``stored`` is ``now`` as text)."""
+    document = dict(statement.statement)
+    document["stored"] = stored
+    document["authority"] = authority
+    document.setdefault("version", DEFAULT_VERSION)
+    document.setdefault("timestamp", stored)
+    target = document.get("object")
+    target = target if isinstance(target, Mapping) else {}
+    kind = target.get("objectType", "Activity")
+    context = document.get("context")
+    registration = context.get("registration") if isinstance(context, Mapping) else None
+    agents: set[str] = set()
+    activities: set[str] = set()
+    _related(document, agents, activities)
+    verb = document.get("verb")
+    return Row(
+        statement_id=statement.id,
+        document=xapi.canonical_json(document, plain=True),
+        fingerprint=statement.stored_fingerprint,
+        actor_key=agent_key(document.get("actor")),
+        object_agent_key=agent_key(target) if kind in ("Agent", "Group") else None,
+        verb_id=statement.verb_id,
+        activity_id=target.get("id") if kind == "Activity" else None,
+        registration=registration.lower() if isinstance(registration, str) else None,
+        timestamp=statement.timestamp or now,
+        related_agents=sorted(agents),
+        related_activities=sorted(activities),
+        voids=(
+            target.get("id")
+            if isinstance(verb, Mapping)
+            and verb.get("id") == VOIDED_VERB
+            and kind == "StatementRef"
+            and isinstance(target.get("id"), str)
+            else None
+        ),
+    )
+
+
+# All of a request's statements or none: ids stored before with other content ("clash")
+# stop every insert; ids stored before with the same content ("same") are left alone.
+_PG_STORE = """
+WITH v AS (
+  SELECT * FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                       $10::text[], $11::uuid[], $12::timestamptz[], $13::text[], $14::text[])
+       WITH ORDINALITY AS v(sid, doc, fp, actor, object_agent, verb, activity, registration, ts,
+                            agents, activities, n)
+), known AS (
+  SELECT s.statement_id, s.fingerprint = v.fp AS same
+  FROM xapi_statement s JOIN v ON s.statement_id = v.sid
+  WHERE s.organisation_id = $1
+), ins AS (
+  INSERT INTO xapi_statement (organisation_id, statement_id, document, fingerprint, actor_key,
+    object_agent_key, verb_id, activity_id, registration, related_agents, related_activities,
+    voided, api_key_id, timestamp, stored)
+  SELECT $1, v.sid, v.doc, v.fp, v.actor, v.object_agent, v.verb, v.activity, v.registration,
+    ARRAY(SELECT json_array_elements_text(v.agents::json)),
+    ARRAY(SELECT json_array_elements_text(v.activities::json)), false, $3, v.ts, $2
+  FROM v
+  WHERE NOT EXISTS (SELECT 1 FROM known WHERE NOT same)
+  ORDER BY v.n
+  ON CONFLICT (organisation_id, statement_id) DO NOTHING
+  RETURNING statement_id
+)
+SELECT statement_id::text, same FROM known
+UNION ALL SELECT statement_id::text, NULL FROM ins
+"""
+
+_PG_FINGERPRINTS = """
+SELECT statement_id::text, fingerprint FROM xapi_statement
+WHERE organisation_id = $1 AND statement_id = ANY($2::uuid[])
+"""
+
+_PG_FORGET = """
+DELETE FROM xapi_statement WHERE organisation_id = $1 AND statement_id = ANY($2::uuid[])
+"""
+
+# a voiding statement voids its target (item 4 of issue 19 undoes the game; not here)
+_PG_VOID = """
+UPDATE xapi_statement SET voided = true
+WHERE organisation_id = $1 AND statement_id = ANY($2::uuid[]) AND verb_id <> $3
+"""
+
+
+@dataclass
+class Stored:
+    """What :func:`store` did: the ids it inserted, and the ids stored before with other
+    content (then nothing was inserted)."""
+
+    inserted: list[str]
+    conflicts: list[str]
+
+
+async def store(
+    engine: Any,
+    org_id: int,
+    api_key_id: int | None,
+    authority: Mapping[str, Any],
+    statements: Sequence[xapi.ParsedStatement],
+    now: datetime,
+) -> Stored:
+    """Store ``statements`` (parsed, valid) of organisation ``org_id``, sent with the API key
+    ``api_key_id`` (``authority``), as stored ``now``: all of them, or none if an id was
+    stored before with other content."""
+    # to the millisecond, as the documents say it: since/until compare what clients read
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    stored = stored_text(now)
+    rows = [row_of(s, authority, stored, now) for s in statements]
+    fingerprints = {r.statement_id: r.fingerprint for r in rows}
+
+    async def run(pg: Any) -> Stored:
+        result = await pg.fetch(
+            _PG_STORE,
+            org_id,
+            now,
+            api_key_id,
+            [r.statement_id for r in rows],
+            [r.document for r in rows],
+            [r.fingerprint for r in rows],
+            [r.actor_key for r in rows],
+            [r.object_agent_key for r in rows],
+            [r.verb_id for r in rows],
+            [r.activity_id for r in rows],
+            [r.registration for r in rows],
+            [r.timestamp for r in rows],
+            [json.dumps(r.related_agents) for r in rows],
+            [json.dumps(r.related_activities) for r in rows],
+        )
+        inserted = [sid for sid, same in result if same is None]
+        conflicts = [sid for sid, same in result if same is False]
+        seen = {sid for sid, _ in result}
+        raced = [sid for sid in fingerprints if sid not in seen]
+        if raced and not conflicts:  # stored by a concurrent request since this one looked
+            for sid, fingerprint in await pg.fetch(_PG_FINGERPRINTS, org_id, raced):
+                if fingerprint != fingerprints[sid]:
+                    conflicts.append(sid)
+            if conflicts and inserted:
+                await pg.execute(_PG_FORGET, org_id, inserted)
+                inserted = []
+        voided = [r.voids for r in rows if r.voids is not None and r.statement_id in inserted]
+        if voided and not conflicts:
+            await pg.execute(_PG_VOID, org_id, voided, VOIDED_VERB)
+        return Stored(inserted=inserted, conflicts=sorted(conflicts))
+
+    return await on_pooled_connection(engine, run)
+
+
+async def forget(engine: Any, org_id: int, statement_ids: Sequence[str]) -> None:
+    """Delete statements :func:`store` just inserted, when their request is refused after
+    all (learning events recorded before the Statement resource kept statements, under the
+    same ids with other content: 409)."""
+    if statement_ids:
+        await on_pooled_connection(
+            engine, lambda pg: pg.execute(_PG_FORGET, org_id, list(statement_ids))
+        )

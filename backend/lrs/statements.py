@@ -1,0 +1,393 @@
+"""Reading the Statement resource: ``GET``/``HEAD /xapi/statements`` (xAPI 1.0.3,
+Communication 2.1.3), over what ``backend.lrs.statement_store`` kept.
+
+- ``statementId`` answers that statement (404 if unknown or voided), ``voidedStatementId``
+  a voided one (404 otherwise); with ``Last-Modified`` = its ``stored``. Only ``format``
+  and ``attachments`` may come with them.
+- Otherwise a StatementResult ``{"statements": [...], "more": ""}``, newest ``stored`` first
+  (``ascending=true``: oldest first), voided statements left out, filtered by ``agent``
+  (actor or object; with ``related_agents=true`` also authority, instructor, team and a
+  SubStatement's), ``verb``, ``activity`` (the object; ``related_activities=true``: also
+  context activities and a SubStatement's), ``registration``, ``since`` (stored after) and
+  ``until`` (stored at or before); ``limit`` (0: the most, :data:`MAX_LIMIT`).
+  ``more`` is ``/xapi/statements?more=<cursor>``: the query and where the page ended
+  (stored, row id), opaque to the client.
+- ``format``: ``exact`` (as stored), ``ids`` (agents, groups, activities and the verb by
+  their identifiers only) or ``canonical`` (one language per language map, the request's
+  ``Accept-Language`` first). ``attachments=true`` answers JSON too: no attachment data is
+  stored yet (multipart requests are refused on the way in).
+- Each API key reads its own organisation's statements only. A parameter the resource does
+  not know, or one that is malformed, answers 400 naming it.
+"""
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import ClientException, NotFoundException
+
+from backend.auth.guards import current_principal
+from backend.db.types import utcnow
+from backend.deps import app_context
+from backend.learning import xapi
+from backend.learning.connections import pooled_connection
+from backend.lrs.statement_store import agent_key, stored_text
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+FORMATS = ("exact", "ids", "canonical")
+_SINGLE = ("statementId", "voidedStatementId")
+_SINGLE_COMPANIONS = {"format", "attachments"}
+_FILTERS = {
+    "agent",
+    "verb",
+    "activity",
+    "registration",
+    "related_activities",
+    "related_agents",
+    "since",
+    "until",
+    "limit",
+    "format",
+    "attachments",
+    "ascending",
+}
+_KNOWN = {*_SINGLE, *_FILTERS, "more"}
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_IRI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+_IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+
+Query = Request[Any, Any, Any]
+
+
+def _bad(field: str, message: str) -> ClientException:
+    return ClientException(f"{field}: {message}", extra={"field": field})
+
+
+@dataclass
+class StatementQuery:
+    """A StatementResult query, as the ``more`` cursor carries it too."""
+
+    agent: str | None = None  # agent_key
+    verb: str | None = None
+    activity: str | None = None
+    registration: str | None = None
+    related_activities: bool = False
+    related_agents: bool = False
+    since: str | None = None  # ISO timestamps, as datetimes below
+    until: str | None = None
+    limit: int = DEFAULT_LIMIT
+    ascending: bool = False
+    format: str = "exact"
+    after: tuple[str, int] | None = None  # (stored, row id) the previous page ended at
+
+
+def _boolean(name: str, value: str) -> bool:
+    if value not in ("true", "false"):
+        raise _bad(name, f'must be true or false, got "{value[:40]}"')
+    return value == "true"
+
+
+def _uuid(name: str, value: str) -> str:
+    if not _UUID_RE.fullmatch(value):
+        raise _bad(name, f'must be a UUID, got "{value[:60]}"')
+    return value.lower()
+
+
+def _iri(name: str, value: str) -> str:
+    if not _IRI_RE.fullmatch(value) or len(value) > xapi.MAX_ID_LENGTH:
+        raise _bad(
+            name,
+            f'must be an IRI such as http://adlnet.gov/expapi/verbs/completed, got "{value[:60]}"',
+        )
+    return value
+
+
+def _agent(value: str) -> str:
+    try:
+        agent = msgspec.json.decode(value.encode())
+    except (msgspec.DecodeError, RecursionError):
+        agent = None
+    if not isinstance(agent, dict):
+        raise _bad(
+            "agent", 'must be a JSON Agent or Group, such as {"mbox": "mailto:sam@example.com"}'
+        )
+    if agent.get("objectType", "Agent") not in ("Agent", "Group"):
+        raise _bad("agent.objectType", 'must be "Agent" or "Group"')
+    present = [k for k in _IFIS if k in agent]
+    key = agent_key(agent)
+    if len(present) != 1 or key is None:
+        raise _bad(
+            "agent",
+            "must have exactly one of mbox, mbox_sha1sum, openid or account, got "
+            + (", ".join(present) or "none"),
+        )
+    return key
+
+
+def _timestamp(name: str, value: str) -> str:
+    try:
+        return xapi.parse_timestamp(value, field=name).isoformat()
+    except xapi.XapiError as exc:
+        raise _bad(name, exc.message) from exc
+
+
+def parse_query(params: Mapping[str, list[str]]) -> StatementQuery | tuple[str, str, str]:
+    """The StatementResult query of ``params``, or ``(parameter, id, format)`` for a single
+    statement; 400 naming the parameter when one is unknown, repeated or malformed."""
+    for name, values in params.items():
+        if name not in _KNOWN:
+            raise _bad(name, "is not a parameter of the Statement resource")
+        if len(values) > 1:
+            raise _bad(name, "is given more than once")
+    given = {name: values[0] for name, values in params.items()}
+    fmt = given.get("format", "exact")
+    if fmt not in FORMATS:
+        raise _bad("format", f'must be exact, ids or canonical, got "{fmt[:40]}"')
+    if "attachments" in given:
+        _boolean("attachments", given["attachments"])
+    single = [name for name in _SINGLE if name in given]
+    if single:
+        others = sorted(set(given) - _SINGLE_COMPANIONS - {single[0]})
+        if others:
+            raise _bad(
+                others[0],
+                f"cannot be combined with {single[0]} (only format and attachments can)",
+            )
+        return single[0], _uuid(single[0], given[single[0]]), fmt
+    if "more" in given:
+        if len(given) > 1:
+            raise _bad(sorted(set(given) - {"more"})[0], "cannot be combined with more")
+        return _cursor(given["more"])
+    query = StatementQuery(format=fmt)
+    if "agent" in given:
+        query.agent = _agent(given["agent"])
+    if "verb" in given:
+        query.verb = _iri("verb", given["verb"])
+    if "activity" in given:
+        query.activity = _iri("activity", given["activity"])
+    if "registration" in given:
+        query.registration = _uuid("registration", given["registration"])
+    for name in ("related_activities", "related_agents", "ascending"):
+        if name in given:
+            setattr(query, name, _boolean(name, given[name]))
+    for name in ("since", "until"):
+        if name in given:
+            setattr(query, name, _timestamp(name, given[name]))
+    if "limit" in given:
+        text = given["limit"]
+        if not text.isdigit() or len(text) > 9:
+            raise _bad("limit", f'must be a whole number from 0 to {MAX_LIMIT}, got "{text[:20]}"')
+        query.limit = min(int(text), MAX_LIMIT) or MAX_LIMIT
+    return query
+
+
+def _cursor(token: str) -> StatementQuery:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        fields = msgspec.json.decode(raw)
+        query = StatementQuery(**fields)
+        if query.after is not None:
+            stored, row = query.after
+            query.after = (str(stored), int(row))
+        if not isinstance(query.limit, int) or not 0 < query.limit <= MAX_LIMIT:
+            raise ValueError(query.limit)
+    except (binascii.Error, msgspec.DecodeError, TypeError, ValueError, RecursionError):
+        raise _bad("more", "is not a cursor this LRS gave out") from None
+    return query
+
+
+def _more_link(query: StatementQuery, stored: datetime, row_id: int) -> str:
+    fields = asdict(query) | {"after": (stored.isoformat(), row_id)}
+    token = base64.urlsafe_b64encode(msgspec.json.encode(fields)).decode().rstrip("=")
+    return f"/xapi/statements?more={token}"
+
+
+def _headers(request: Query) -> dict[str, str]:
+    try:
+        xapi.check_version_header(request.headers.get(xapi.VERSION_HEADER))
+    except xapi.XapiError as exc:
+        raise _bad(exc.field, exc.message) from exc
+    return {
+        xapi.VERSION_HEADER: xapi.XAPI_VERSION,
+        # stored is set when a request is handled, and a request commits within seconds
+        "X-Experience-API-Consistent-Through": stored_text(utcnow()),
+    }
+
+
+_PG_ONE = """
+SELECT document, stored, voided FROM xapi_statement
+WHERE organisation_id = $1 AND statement_id = $2::uuid
+"""
+
+
+def _select(query: StatementQuery, org_id: int) -> tuple[str, list[Any]]:
+    """The SQL of a StatementResult page (one row more than the limit: is there more?)."""
+    params: list[Any] = [org_id]
+    where = ["organisation_id = $1", "NOT voided"]
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    if query.agent is not None:
+        p = param(query.agent)
+        if query.related_agents:
+            where.append(f"{p} = ANY(related_agents)")
+        else:
+            where.append(f"(actor_key = {p} OR object_agent_key = {p})")
+    if query.verb is not None:
+        where.append(f"verb_id = {param(query.verb)}")
+    if query.activity is not None:
+        p = param(query.activity)
+        where.append(
+            f"{p} = ANY(related_activities)" if query.related_activities else f"activity_id = {p}"
+        )
+    if query.registration is not None:
+        where.append(f"registration = {param(query.registration)}::uuid")
+    if query.since is not None:
+        where.append(f"stored > {param(datetime.fromisoformat(query.since))}")
+    if query.until is not None:
+        where.append(f"stored <= {param(datetime.fromisoformat(query.until))}")
+    order = "ASC" if query.ascending else "DESC"
+    if query.after is not None:
+        stored, row_id = query.after
+        compare = ">" if query.ascending else "<"
+        where.append(
+            f"(stored, id) {compare} ({param(datetime.fromisoformat(stored))}, {param(row_id)})"
+        )
+    sql = (
+        "SELECT id, stored, document FROM xapi_statement WHERE "
+        + " AND ".join(where)
+        + f" ORDER BY stored {order}, id {order} LIMIT {query.limit + 1}"
+    )
+    return sql, params
+
+
+def _languages(request: Query) -> list[str]:
+    """The request's Accept-Language tags, most wanted first (lowercase)."""
+    tags: list[tuple[float, int, str]] = []
+    for index, part in enumerate(request.headers.get("accept-language", "").split(",")):
+        tag, _, weight = part.strip().partition(";q=")
+        try:
+            quality = float(weight) if weight else 1.0
+        except ValueError:
+            quality = 0.0
+        if tag and tag != "*":
+            tags.append((-quality, index, tag.lower()))
+    return [tag for _, _, tag in sorted(tags)]
+
+
+def _one_language(names: Mapping[str, Any], languages: list[str]) -> dict[str, Any]:
+    if not names:
+        return {}
+    lowered = {k.lower(): k for k in names}
+    for tag in languages:
+        if tag in lowered:
+            return {lowered[tag]: names[lowered[tag]]}
+        for key in names:  # "en" also wants "en-US"
+            if key.lower().startswith(tag + "-") or tag.startswith(key.lower() + "-"):
+                return {key: names[key]}
+    first = sorted(names)[0]
+    return {first: names[first]}
+
+
+_LANGUAGE_MAPS = {"name", "description", "display"}
+_INTERACTION_LISTS = {"choices", "scale", "source", "target", "steps"}
+
+
+def _canonical(value: Any, languages: list[str], key: str = "") -> Any:
+    if isinstance(value, dict):
+        if key in _LANGUAGE_MAPS and all(isinstance(v, str) for v in value.values()):
+            return _one_language(value, languages)
+        return {k: _canonical(v, languages, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v, languages, "") for v in value]
+    return value
+
+
+def _ids_only(value: Any) -> Any:
+    """A statement with Agents, Groups, Activities and the verb reduced to what identifies
+    them (format=ids)."""
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("objectType")
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if k in ("actor", "authority", "object") or k in ("instructor", "team"):
+            out[k] = _identified(v)
+        elif k == "verb" and isinstance(v, dict):
+            out[k] = {"id": v.get("id")}
+        elif k == "context" and isinstance(v, dict):
+            out[k] = _ids_only(v)
+        elif k == "contextActivities" and isinstance(v, dict):
+            out[k] = {
+                group: [_identified(a) for a in (items if isinstance(items, list) else [items])]
+                for group, items in v.items()
+            }
+        else:
+            out[k] = v
+    if kind == "SubStatement":
+        out["objectType"] = kind
+    return out
+
+
+def _identified(thing: Any) -> Any:
+    if not isinstance(thing, dict):
+        return thing
+    kind = thing.get("objectType", "Activity" if "id" in thing else "Agent")
+    if kind == "SubStatement":
+        return _ids_only(thing)
+    if kind in ("Activity", "StatementRef"):
+        out = {"id": thing.get("id")}
+        if "objectType" in thing:
+            out["objectType"] = kind
+        return out
+    out = {k: thing[k] for k in ("objectType", *_IFIS) if k in thing}
+    if kind == "Group" and "member" in thing and not any(k in thing for k in _IFIS):
+        out["member"] = [_identified(m) for m in thing["member"]]
+    return out
+
+
+def _formatted(document: str, fmt: str, languages: list[str]) -> str:
+    if fmt == "exact":
+        return document
+    statement = msgspec.json.decode(document)
+    shaped = _ids_only(statement) if fmt == "ids" else _canonical(statement, languages)
+    return msgspec.json.encode(shaped).decode()
+
+
+async def answer(request: Query) -> Response[bytes]:
+    """The answer to ``GET /xapi/statements`` (HEAD drops its body)."""
+    headers = _headers(request)
+    parsed = parse_query(request.query_params.dict())
+    ctx = app_context(request.app.state)
+    org_id = current_principal(request).organisation_id
+    languages = _languages(request)
+    if isinstance(parsed, tuple):
+        name, statement_id, fmt = parsed
+        async with pooled_connection(ctx.engine) as pg:
+            row = await pg.fetchrow(_PG_ONE, org_id, statement_id)
+        if row is None or row["voided"] != (name == "voidedStatementId"):
+            what = "voided statement" if name == "voidedStatementId" else "statement"
+            raise NotFoundException(f"{name}: no {what} with this id")
+        headers["Last-Modified"] = format_datetime(row["stored"], usegmt=True)
+        body = _formatted(row["document"], fmt, languages)
+        return Response(body.encode(), media_type="application/json", headers=headers)
+    sql, params = _select(parsed, org_id)
+    async with pooled_connection(ctx.engine) as pg:
+        rows = await pg.fetch(sql, *params)
+    more = ""
+    if len(rows) > parsed.limit:
+        rows = rows[: parsed.limit]
+        more = _more_link(parsed, rows[-1]["stored"], rows[-1]["id"])
+    documents = ",".join(_formatted(r["document"], parsed.format, languages) for r in rows)
+    body = f'{{"statements":[{documents}],"more":"{more}"}}'
+    return Response(body.encode(), media_type="application/json", headers=headers)
