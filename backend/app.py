@@ -86,9 +86,9 @@ from backend.settings import Settings, get_settings
 from backend.teams.controllers import TeamController, TeamOverviewController
 from backend.web.catalogue_pages import CataloguePageController
 from backend.web.controllers import WebController
+from backend.web.goals_page import GoalsPageController
 from backend.web.log_page import LogPageController
 from backend.web.pages import choose_locale, render
-from backend.web.goals_page import GoalsPageController
 from backend.web.progress_page import ProgressPageController
 from backend.web.pwa_routes import PwaController
 from backend.web.recommendation_pages import RecommendationPageController
