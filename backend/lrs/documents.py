@@ -13,8 +13,9 @@ Writes to one document are serialised by a transaction-scoped advisory lock on i
 - ``PUT`` with ``If-Match`` (an ETag or ``*``) writes only over a matching document, with
   ``If-None-Match: *`` only where there is none; otherwise 412 Precondition Failed. A
   ``PUT`` to an existing profile document with neither header is refused with 409 Conflict
-  (the spec's rule for the profile resources; the State resource overwrites, as players
-  expect).
+  (Communication 3.1), to a new one with 400 (as the ADL reference LRS and its conformance
+  suite do: "fails without ETag header", XAPI-00273); the State resource takes a ``PUT``
+  without them, as players expect.
 - ``POST`` merges: when a document exists, both it and the posted one must be JSON objects
   (``application/json``), and the posted object's properties replace the stored ones, one
   level deep; with no document, the posted one is stored as a ``PUT`` would.
@@ -223,12 +224,19 @@ async def write_document(
     async with sessionmaker() as session, session.begin():
         row = await _locked(session, org_id, key_hash)
         check_preconditions(pre, None if row is None else row.etag)
-        if row is not None and not merge and not pre.given and scope.kind != "state":
+        if not merge and not pre.given and scope.kind != "state":
+            if row is not None:
+                raise DocumentError(
+                    409,
+                    "If-Match",
+                    "the document exists and may have changed since you read it; read it "
+                    "again and send If-Match with its ETag to replace it",
+                )
             raise DocumentError(
-                409,
-                "If-Match",
-                "the document exists; send If-Match with its ETag to replace it "
-                "(or If-None-Match: * to create one only if there is none)",
+                400,
+                "If-None-Match",
+                "a profile document is written with If-None-Match: * (to create it) or "
+                "If-Match with its ETag (to replace it)",
             )
         if row is not None and merge:
             if posted is None:
