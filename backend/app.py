@@ -283,6 +283,19 @@ def _data_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
 
 
+def _overflow_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # date or number arithmetic on a value the request sent, past what can be computed
+    log.info("overflow on %s %s: %s", request.method, request.url.path, exc)
+    return Response(
+        {
+            "status_code": 400,
+            "detail": "a date or number in this request is too far out to be used",
+        },
+        status_code=400,
+        media_type=MediaType.JSON,
+    )
+
+
 def _operational_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, _cause(exc))
     return Response(
@@ -414,6 +427,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             IntegrityError: _integrity_error_handler,
             DataError: _data_error_handler,
             OperationalError: _operational_error_handler,
+            OverflowError: _overflow_error_handler,
             asyncpg.PostgresError: _asyncpg_error_handler,
             asyncpg.InterfaceError: _asyncpg_error_handler,
             Exception: _internal_error_handler,

@@ -1,6 +1,6 @@
 """Field types shared by the request schemas of several features."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Annotated
 from zoneinfo import available_timezones
@@ -55,3 +55,16 @@ def _check_learning_time(value: datetime) -> datetime:
 
 
 LearningTime = Annotated[AwareDatetime, AfterValidator(_check_learning_time)]
+
+
+# Days a query names (a report's from and to): far enough from the calendar's ends that a
+# local midnight and the day after can always be computed.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
+
+
+def day_problem(value: date | None) -> str | None:
+    """Why ``value`` cannot be a day to query, or None."""
+    if value is not None and not EARLIEST_DAY <= value <= LATEST_DAY:
+        return f"must be a day from {EARLIEST_DAY} to {LATEST_DAY}, got {value}"
+    return None

@@ -15,6 +15,7 @@ from backend.db.models import AuditEntry
 from backend.db.types import utcnow
 from backend.deps import provide_scope
 from backend.tenancy import OrgScope
+from backend.validation import day_problem
 from gamification import local_day
 
 
@@ -68,6 +69,11 @@ Last = Annotated[
 
 
 def _query(org: OrgScope, q: str, action: str, first: date | None, last: date | None) -> Any:
+    for name, day in (("from", first), ("to", last)):
+        if (problem := day_problem(day)) is not None:
+            raise ValidationException(
+                f"{name}: {problem}", extra=[{"key": name, "message": problem}]
+            )
     if first and last and last < first:
         raise ValidationException(
             "to: the last day comes before the first",

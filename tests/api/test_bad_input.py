@@ -491,3 +491,16 @@ async def test_ids_beyond_32_bits_in_the_events_api_are_a_400_naming_the_field(
             moment = {"client_id": str(uuid.uuid4()), "what": "read", "minutes": 5, field: huge}
             response = await sam.post("/api/v1/me/moments", json=moment)
             assert response.status_code == 400 and field in response.text, response.text
+
+
+async def test_days_beyond_the_calendar_in_a_query_are_a_400(app: Litestar, world: World) -> None:
+    """The audit log's local days (year 1 at Amsterdam's offset overflowed: a 500)."""
+    async with signed_in_client(app, "ld@acme.example") as admin:
+        for params, name in (({"from": "0001-01-01"}, "from"), ({"to": "9999-12-31"}, "to")):
+            response = await admin.get("/api/v1/audit", params=params)
+            assert response.status_code == 400, response.text
+            assert response.json()["detail"].startswith(f"{name}: must be a day from")
+        for url in ("/api/v1/insights/nudges", "/api/v1/nudge-variants"):
+            for params in ({"since": "0001-01-01"}, {"since": "9999-12-31", "until": "9999-12-31"}):
+                response = await admin.get(url, params=params)
+                assert response.status_code < 500, (url, params, response.text)
