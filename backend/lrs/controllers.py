@@ -14,7 +14,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, head, post, put
 from litestar.exceptions import ClientException
 from litestar.params import Parameter
 from sqlmodel import col, select
@@ -259,6 +259,77 @@ def _agent_scope(agent: str | None) -> Scope:
     return Scope("agent_profile", agent_key=parse_agent(agent).key)
 
 
+async def _person(request: Query, agent: str | None) -> Response[Any]:
+    """The Agents resource: a Person object with what is known about the agent."""
+    headers = _headers(request)
+    found = parse_agent(agent)
+    person: dict[str, list[Any]] = {
+        "name": [],
+        "mbox": [],
+        "mbox_sha1sum": [],
+        "openid": [],
+        "account": [],
+    }
+    if found.name:
+        person["name"].append(found.name)
+    person[found.ifi].append(found.value)
+    ctx, org_id = app_context(request.app.state), current_principal(request).organisation_id
+    query = select(User.display_name, User.email).where(User.organisation_id == org_id)
+    known = None
+    if found.ifi in ("mbox", "account"):
+        if found.ifi == "mbox":
+            query = query.where(User.email == found.value[7:])
+        else:
+            query = query.where(User.external_id == found.value["name"])
+        async with ctx.sessionmaker() as session:
+            known = (await session.exec(query.limit(1))).first()
+    if known is not None:
+        display_name, email = known
+        if display_name and display_name not in person["name"]:
+            person["name"].append(display_name)
+        if f"mailto:{email.lower()}" not in person["mbox"]:
+            person["mbox"].append(f"mailto:{email.lower()}")
+    body = {"objectType": "Person"} | {k: v for k, v in person.items() if v}
+    return Response(body, headers=headers)
+
+
+async def _activity(request: Query, activity_id: str | None) -> Response[Any]:
+    """The Activities resource: the activity, defined as the catalogue knows it."""
+    headers = _headers(request)
+    iri = _iri("activityId", activity_id)
+    ctx, org_id = app_context(request.app.state), current_principal(request).organisation_id
+    async with ctx.sessionmaker() as session:
+        row = (
+            await session.exec(
+                select(Course.title, Course.description, Course.url, Organisation.default_locale)
+                .join(Organisation, Organisation.id == Course.organisation_id)  # type: ignore[arg-type]
+                .where(Course.organisation_id == org_id, Course.xapi_activity_id == iri)
+                .order_by(col(Course.archived_at).is_not(None), col(Course.id))
+                .limit(1)
+            )
+        ).first()
+    activity: dict[str, Any] = {"objectType": "Activity", "id": iri}
+    if row is not None:
+        title, description, url, locale = row
+        definition: dict[str, Any] = {
+            "name": {locale: title},
+            "type": "http://adlnet.gov/expapi/activities/course",
+        }
+        if description:
+            definition["description"] = {locale: description}
+        if url:
+            definition["moreInfo"] = url
+        activity["definition"] = definition
+    return Response(activity, headers=headers)
+
+
+def _headless(answer: Response[Any]) -> Response[None]:
+    """A HEAD answer: the GET answer's status and headers, no body."""
+    return Response(
+        None, status_code=answer.status_code, headers=answer.headers, media_type=answer.media_type
+    )
+
+
 ActivityId = Parameter(query="activityId", required=False, description="the activity's IRI")
 AgentParam = Parameter(query="agent", required=False, description="a JSON Agent object")
 Registration = Parameter(query="registration", required=False, description="a UUID")
@@ -453,36 +524,7 @@ class XapiDocumentController(Controller):
 
     @get("/agents", summary="Everything known about an agent, as a Person object")
     async def get_person(self, request: Query, agent: str | None = AgentParam) -> Response[Any]:
-        headers = _headers(request)
-        found = parse_agent(agent)
-        person: dict[str, list[Any]] = {
-            "name": [],
-            "mbox": [],
-            "mbox_sha1sum": [],
-            "openid": [],
-            "account": [],
-        }
-        if found.name:
-            person["name"].append(found.name)
-        person[found.ifi].append(found.value)
-        ctx, org_id = app_context(request.app.state), current_principal(request).organisation_id
-        query = select(User.display_name, User.email).where(User.organisation_id == org_id)
-        known = None
-        if found.ifi in ("mbox", "account"):
-            if found.ifi == "mbox":
-                query = query.where(User.email == found.value[7:])
-            else:
-                query = query.where(User.external_id == found.value["name"])
-            async with ctx.sessionmaker() as session:
-                known = (await session.exec(query.limit(1))).first()
-        if known is not None:
-            display_name, email = known
-            if display_name and display_name not in person["name"]:
-                person["name"].append(display_name)
-            if f"mailto:{email.lower()}" not in person["mbox"]:
-                person["mbox"].append(f"mailto:{email.lower()}")
-        body = {"objectType": "Person"} | {k: v for k, v in person.items() if v}
-        return Response(body, headers=headers)
+        return await _person(request, agent)
 
     # ----------------------------------------------------------------- Activities (2.5)
 
@@ -490,31 +532,55 @@ class XapiDocumentController(Controller):
     async def get_activity(
         self, request: Query, activity_id: str | None = ActivityId
     ) -> Response[Any]:
-        headers = _headers(request)
-        iri = _iri("activityId", activity_id)
-        ctx, org_id = app_context(request.app.state), current_principal(request).organisation_id
-        async with ctx.sessionmaker() as session:
-            row = (
-                await session.exec(
-                    select(
-                        Course.title, Course.description, Course.url, Organisation.default_locale
-                    )
-                    .join(Organisation, Organisation.id == Course.organisation_id)  # type: ignore[arg-type]
-                    .where(Course.organisation_id == org_id, Course.xapi_activity_id == iri)
-                    .order_by(col(Course.archived_at).is_not(None), col(Course.id))
-                    .limit(1)
-                )
-            ).first()
-        activity: dict[str, Any] = {"objectType": "Activity", "id": iri}
-        if row is not None:
-            title, description, url, locale = row
-            definition: dict[str, Any] = {
-                "name": {locale: title},
-                "type": "http://adlnet.gov/expapi/activities/course",
-            }
-            if description:
-                definition["description"] = {locale: description}
-            if url:
-                definition["moreInfo"] = url
-            activity["definition"] = definition
-        return Response(activity, headers=headers)
+        return await _activity(request, activity_id)
+
+    # ----------------------------------------------------------------- HEAD (1.1)
+    # not in the OpenAPI document: a HEAD answer has no body, errors included
+
+    @head("/activities/state", include_in_schema=False)
+    async def head_state(
+        self,
+        request: Query,
+        activity_id: str | None = ActivityId,
+        agent: str | None = AgentParam,
+        registration: str | None = Registration,
+        state_id: str | None = StateId,
+        since: str | None = Since,
+    ) -> Response[None]:
+        _headers(request)
+        scope = _state_scope(activity_id, agent, registration)
+        return _headless(await _get(request, scope, "stateId", state_id, since))
+
+    @head("/activities/profile", include_in_schema=False)
+    async def head_activity_profile(
+        self,
+        request: Query,
+        activity_id: str | None = ActivityId,
+        profile_id: str | None = ProfileId,
+        since: str | None = Since,
+    ) -> Response[None]:
+        _headers(request)
+        scope = _activity_scope(activity_id)
+        return _headless(await _get(request, scope, "profileId", profile_id, since))
+
+    @head("/agents/profile", include_in_schema=False)
+    async def head_agent_profile(
+        self,
+        request: Query,
+        agent: str | None = AgentParam,
+        profile_id: str | None = ProfileId,
+        since: str | None = Since,
+    ) -> Response[None]:
+        _headers(request)
+        scope = _agent_scope(agent)
+        return _headless(await _get(request, scope, "profileId", profile_id, since))
+
+    @head("/agents", include_in_schema=False)
+    async def head_person(self, request: Query, agent: str | None = AgentParam) -> Response[None]:
+        return _headless(await _person(request, agent))
+
+    @head("/activities", include_in_schema=False)
+    async def head_activity(
+        self, request: Query, activity_id: str | None = ActivityId
+    ) -> Response[None]:
+        return _headless(await _activity(request, activity_id))

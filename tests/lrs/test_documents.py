@@ -49,6 +49,19 @@ async def test_a_player_stores_its_state_and_reads_it_back_as_sent(
     assert read.headers["ETag"] == saved.headers["ETag"] and read.headers["ETag"].startswith('"')
     assert read.headers["X-Experience-API-Version"] == "1.0.3"
     assert "GMT" in read.headers["Last-Modified"]
+    # HEAD: the same answer without its body (Communication 1.1)
+    peek = await client.head(STATE, params=_state(), headers=key)
+    assert peek.status_code == 200 and peek.content == b""
+    assert peek.headers["ETag"] == read.headers["ETag"]
+    for path, params in (
+        ("/xapi/agents", {"agent": SAM}),
+        ("/xapi/activities", {"activityId": ACTIVITY}),
+        (STATE, _state(None)),
+        (ACTIVITY_PROFILE, {"activityId": ACTIVITY}),
+        (AGENT_PROFILE, {"agent": SAM}),
+    ):
+        assert (await client.head(path, params=params, headers=key)).status_code == 200, path
+    assert (await client.head(STATE, params=_state("nothing"), headers=key)).status_code == 404
     # binary content (a SCORM suspend_data blob) comes back byte for byte, with its type
     blob = bytes(range(256))
     await client.put(
