@@ -296,6 +296,26 @@ def _overflow_error_handler(request: Request[Any, Any, Any], exc: Exception) -> 
     )
 
 
+def _undecodable_body_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Bytes a route decoded itself rather than through ``backend.request_body`` (which
+    names the body and its bound): not UTF-8, or nested past the stack."""
+    if isinstance(exc, RecursionError) and not any(
+        word in str(exc) for word in ("decod", "deserializ")
+    ):
+        return _internal_error_handler(request, exc)  # our own recursion: a bug, not input
+    log.info("undecodable body on %s %s: %s", request.method, request.url.path, exc)
+    problem = (
+        "holds bytes that are not valid UTF-8"
+        if isinstance(exc, UnicodeDecodeError)
+        else "holds data nested too deeply"
+    )
+    return Response(
+        {"status_code": 400, "detail": f"this request {problem}"},
+        status_code=400,
+        media_type=MediaType.JSON,
+    )
+
+
 def _operational_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, _cause(exc))
     return Response(
@@ -428,6 +448,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             DataError: _data_error_handler,
             OperationalError: _operational_error_handler,
             OverflowError: _overflow_error_handler,
+            UnicodeDecodeError: _undecodable_body_handler,
+            RecursionError: _undecodable_body_handler,
             asyncpg.PostgresError: _asyncpg_error_handler,
             asyncpg.InterfaceError: _asyncpg_error_handler,
             Exception: _internal_error_handler,

@@ -504,3 +504,23 @@ async def test_days_beyond_the_calendar_in_a_query_are_a_400(app: Litestar, worl
             for params in ({"since": "0001-01-01"}, {"since": "9999-12-31", "until": "9999-12-31"}):
                 response = await admin.get(url, params=params)
                 assert response.status_code < 500, (url, params, response.text)
+
+
+async def test_a_route_that_decodes_its_own_body_still_answers_a_400(
+    app: Litestar, world: World
+) -> None:
+    """The app's handlers catch what a route's own decoder lets through (an xAPI state
+    document is the LRS's to parse): bytes that are not UTF-8, JSON past the stack."""
+    key = {"Authorization": f"Bearer {world.a.api_key}", **XAPI, **JSON}
+    query = {
+        "activityId": "https://lms.acme.example/courses/feedback",
+        "agent": json.dumps({"mbox": "mailto:sam@example.com"}),
+        "stateId": "bookmark",
+    }
+    async with AsyncTestClient(app=app) as client:
+        for body in (b'{"page": "\xff\xfe"}', b"[" * 100_000 + b"]" * 100_000):
+            response = await client.post(
+                "/xapi/activities/state", params=query, content=body, headers=key
+            )
+            assert response.status_code == 400, response.text
+            assert response.json()["detail"], response.text
