@@ -324,9 +324,12 @@ async def _activity(request: Query, activity_id: str | None) -> Response[Any]:
 
 
 def _headless(answer: Response[Any]) -> Response[None]:
-    """A HEAD answer: the GET answer's status and headers, no body."""
+    """A HEAD answer: the GET answer's status and headers, no body. The content is ``b""``,
+    not ``None``: ``None`` would be rendered as ``null`` in JSON (announcing four bytes that
+    never come) and cannot be rendered at all in a binary document's media type."""
+    empty: Any = b""
     return Response(
-        None, status_code=answer.status_code, headers=answer.headers, media_type=answer.media_type
+        empty, status_code=answer.status_code, headers=answer.headers, media_type=answer.media_type
     )
 
 

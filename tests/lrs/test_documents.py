@@ -72,6 +72,11 @@ async def test_a_player_stores_its_state_and_reads_it_back_as_sent(
     )
     back = await client.get(STATE, params=_state("suspend", registration=REGISTRATION), headers=key)
     assert back.content == blob and back.headers["content-type"] == "application/octet-stream"
+    peek_blob = await client.head(
+        STATE, params=_state("suspend", registration=REGISTRATION), headers=key
+    )
+    assert peek_blob.status_code == 200 and peek_blob.content == b""
+    assert peek_blob.headers["content-type"] == "application/octet-stream"
     # a registration is a separate attempt: without it, that document is not there
     other = await client.get(STATE, params=_state("suspend"), headers=key)
     assert other.status_code == 404
