@@ -20,7 +20,7 @@ from litestar.params import Parameter
 from sqlmodel import col, select
 
 from backend.auth.guards import current_principal, requires_api_key
-from backend.db.models import Course, Organisation, User
+from backend.db.models import Course, Organisation, User, XapiStatement
 from backend.db.types import utcnow
 from backend.deps import app_context
 from backend.learning import xapi
@@ -294,7 +294,10 @@ async def _person(request: Query, agent: str | None) -> Response[Any]:
 
 
 async def _activity(request: Query, activity_id: str | None) -> Response[Any]:
-    """The Activities resource: the activity, defined as the catalogue knows it."""
+    """The Activities resource: the activity with all that is known of its definition: the
+    catalogue course's (if a course has this ``xapi_activity_id``), then what the
+    organisation's statements said of it, oldest first (Communication 2.5: language maps
+    gather every language, other properties take the latest)."""
     headers = _headers(request)
     iri = _iri("activityId", activity_id)
     ctx, org_id = app_context(request.app.state), current_principal(request).organisation_id
@@ -308,19 +311,57 @@ async def _activity(request: Query, activity_id: str | None) -> Response[Any]:
                 .limit(1)
             )
         ).first()
-    activity: dict[str, Any] = {"objectType": "Activity", "id": iri}
+        said = (
+            await session.exec(
+                select(XapiStatement.document)
+                .where(
+                    XapiStatement.organisation_id == org_id,
+                    XapiStatement.activity_id == iri,
+                    col(XapiStatement.document).contains('"definition"'),
+                )
+                .order_by(col(XapiStatement.stored).desc(), col(XapiStatement.id).desc())
+                .limit(DEFINITIONS_READ)
+            )
+        ).all()
+    definition: dict[str, Any] = {}
     if row is not None:
         title, description, url, locale = row
-        definition: dict[str, Any] = {
-            "name": {locale: title},
-            "type": "http://adlnet.gov/expapi/activities/course",
-        }
+        definition = {"name": {locale: title}, "type": "http://adlnet.gov/expapi/activities/course"}
         if description:
             definition["description"] = {locale: description}
         if url:
             definition["moreInfo"] = url
+    for document in reversed(said):
+        _merge_definition(definition, _definition_in(document, iri))
+    activity: dict[str, Any] = {"objectType": "Activity", "id": iri}
+    if definition:
         activity["definition"] = definition
     return Response(activity, headers=headers)
+
+
+DEFINITIONS_READ = 100  # the latest statements defining an activity that its answer reads
+_LANGUAGE_MAPS = ("name", "description")
+
+
+def _definition_in(document: str, iri: str) -> dict[str, Any]:
+    """The definition a stored statement gives its object ``iri`` (``{}`` if none)."""
+    try:
+        statement = msgspec.json.decode(document)
+    except (msgspec.DecodeError, RecursionError):
+        return {}
+    target = statement.get("object") if isinstance(statement, dict) else None
+    if not isinstance(target, dict) or target.get("id") != iri:
+        return {}
+    definition = target.get("definition")
+    return definition if isinstance(definition, dict) else {}
+
+
+def _merge_definition(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for key, value in more.items():
+        if key in _LANGUAGE_MAPS and isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = {**into[key], **value}
+        else:
+            into[key] = value
 
 
 def _headless(answer: Response[Any]) -> Response[None]:
@@ -531,7 +572,7 @@ class XapiDocumentController(Controller):
 
     # ----------------------------------------------------------------- Activities (2.5)
 
-    @get("/activities", summary="An activity with its definition as the catalogue knows it")
+    @get("/activities", summary="An activity with all that is known of its definition")
     async def get_activity(
         self, request: Query, activity_id: str | None = ActivityId
     ) -> Response[Any]:

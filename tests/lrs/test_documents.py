@@ -369,3 +369,37 @@ async def test_hostile_input_is_a_4xx_never_a_500(
     assert merged.status_code == 204
     read = await client.get(STATE, params=_state(), headers=key)
     assert read.json() == {"n": 123456789012345678901234567890, "nul": "\x00", "m": 1}
+
+
+async def test_an_activity_gathers_what_its_statements_said_of_it(
+    client: AsyncTestClient[Litestar], world: World
+) -> None:
+    key = _key(world)
+    said = [
+        {"name": {"en-US": "Route planning"}, "type": "http://adlnet.gov/expapi/activities/module"},
+        {"name": {"nl-NL": "Routeplanning"}, "description": {"nl-NL": "Plan een route"}},
+    ]
+    for definition in said:
+        statement = {
+            "actor": {"objectType": "Agent", "mbox": "mailto:sam@example.com"},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+            "object": {"objectType": "Activity", "id": ACTIVITY, "definition": definition},
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+        posted = await client.post("/xapi/statements", json=statement, headers=key)
+        assert posted.status_code == 200, posted.text
+    known = await client.get("/xapi/activities", params={"activityId": ACTIVITY}, headers=key)
+    assert known.json() == {
+        "objectType": "Activity",
+        "id": ACTIVITY,
+        "definition": {
+            "name": {"en-US": "Route planning", "nl-NL": "Routeplanning"},
+            "description": {"nl-NL": "Plan een route"},
+            "type": "http://adlnet.gov/expapi/activities/module",
+        },
+    }
+    # what org A's statements said is org A's
+    theirs = await client.get(
+        "/xapi/activities", params={"activityId": ACTIVITY}, headers=_key(world, "b")
+    )
+    assert theirs.json() == {"objectType": "Activity", "id": ACTIVITY}
