@@ -276,19 +276,35 @@ async def _person(request: Query, agent: str | None) -> Response[Any]:
     ctx, org_id = app_context(request.app.state), current_principal(request).organisation_id
     query = select(User.display_name, User.email).where(User.organisation_id == org_id)
     known = None
-    if found.ifi in ("mbox", "account"):
-        if found.ifi == "mbox":
-            query = query.where(User.email == found.value[7:])
-        else:
-            query = query.where(User.external_id == found.value["name"])
-        async with ctx.sessionmaker() as session:
+    async with ctx.sessionmaker() as session:
+        if found.ifi in ("mbox", "account"):
+            if found.ifi == "mbox":
+                query = query.where(User.email == found.value[7:])
+            else:
+                query = query.where(User.external_id == found.value["name"])
             known = (await session.exec(query.limit(1))).first()
+        # the names the organisation's statements gave this agent as their actor
+        said = (
+            await session.exec(
+                select(XapiStatement.document)
+                .where(
+                    XapiStatement.organisation_id == org_id,
+                    XapiStatement.actor_key == found.key,
+                )
+                .order_by(col(XapiStatement.stored).desc(), col(XapiStatement.id).desc())
+                .limit(DEFINITIONS_READ)
+            )
+        ).all()
     if known is not None:
         display_name, email = known
         if display_name and display_name not in person["name"]:
             person["name"].append(display_name)
         if f"mailto:{email.lower()}" not in person["mbox"]:
             person["mbox"].append(f"mailto:{email.lower()}")
+    for document in said:
+        name = _actor_name_in(document)
+        if name and name not in person["name"]:
+            person["name"].append(name)
     body = {"objectType": "Person"} | {k: v for k, v in person.items() if v}
     return Response(body, headers=headers)
 
@@ -341,6 +357,17 @@ async def _activity(request: Query, activity_id: str | None) -> Response[Any]:
 
 DEFINITIONS_READ = 100  # the latest statements defining an activity that its answer reads
 _LANGUAGE_MAPS = ("name", "description")
+
+
+def _actor_name_in(document: str) -> str | None:
+    """The ``name`` a stored statement gives its actor, if any."""
+    try:
+        statement = msgspec.json.decode(document)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    actor = statement.get("actor") if isinstance(statement, dict) else None
+    name = actor.get("name") if isinstance(actor, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _definition_in(document: str, iri: str) -> dict[str, Any]:

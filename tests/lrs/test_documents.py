@@ -371,7 +371,7 @@ async def test_hostile_input_is_a_4xx_never_a_500(
     assert read.json() == {"n": 123456789012345678901234567890, "nul": "\x00", "m": 1}
 
 
-async def test_an_activity_gathers_what_its_statements_said_of_it(
+async def test_an_activity_and_agent_gather_what_statements_said_of_them(
     client: AsyncTestClient[Litestar], world: World
 ) -> None:
     key = _key(world)
@@ -381,7 +381,7 @@ async def test_an_activity_gathers_what_its_statements_said_of_it(
     ]
     for definition in said:
         statement = {
-            "actor": {"objectType": "Agent", "mbox": "mailto:sam@example.com"},
+            "actor": {"objectType": "Agent", "name": "S. Acme", "mbox": "mailto:sam@example.com"},
             "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
             "object": {"objectType": "Activity", "id": ACTIVITY, "definition": definition},
             "timestamp": datetime.now(UTC).isoformat(),
@@ -398,8 +398,13 @@ async def test_an_activity_gathers_what_its_statements_said_of_it(
             "type": "http://adlnet.gov/expapi/activities/module",
         },
     }
+    # and the Agents resource knows the name the statements gave their actor
+    person = await client.get("/xapi/agents", params={"agent": SAM}, headers=key)
+    assert person.json()["name"] == ["Sam Acme", "S. Acme"]
     # what org A's statements said is org A's
     theirs = await client.get(
         "/xapi/activities", params={"activityId": ACTIVITY}, headers=_key(world, "b")
     )
     assert theirs.json() == {"objectType": "Activity", "id": ACTIVITY}
+    their_sam = await client.get("/xapi/agents", params={"agent": SAM}, headers=_key(world, "b"))
+    assert their_sam.json()["name"] == ["Sam Globex"]
