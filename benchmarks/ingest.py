@@ -434,7 +434,9 @@ async def seed(url: str, learners: int) -> str:
         await ctx.engine.dispose()
 
 
-EVENT_TABLES = "learning_event, xp_ledger, badge_award, learner_state, team_challenge_day"
+EVENT_TABLES = (
+    "learning_event, xp_ledger, badge_award, learner_state, team_challenge_day, xapi_statement"
+)
 
 
 @dataclass(frozen=True)

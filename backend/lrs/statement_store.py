@@ -13,7 +13,6 @@ is a conflict (409, nothing written), with the same content a duplicate (nothing
 Agents are compared by their inverse functional identifier (:func:`agent_key`).
 """
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -172,8 +171,8 @@ WITH v AS (
     object_agent_key, verb_id, activity_id, registration, related_agents, related_activities,
     voided, api_key_id, timestamp, stored)
   SELECT $1, v.sid, v.doc, v.fp, v.actor, v.object_agent, v.verb, v.activity, v.registration,
-    ARRAY(SELECT json_array_elements_text(v.agents::json)),
-    ARRAY(SELECT json_array_elements_text(v.activities::json)), false, $3, v.ts, $2
+    string_to_array(v.agents, E'\n'), string_to_array(v.activities, E'\n'), false, $3, v.ts,
+    $2
   FROM v
   WHERE NOT EXISTS (SELECT 1 FROM known WHERE NOT same)
   ORDER BY v.n
@@ -241,8 +240,9 @@ async def store(
             [r.activity_id for r in rows],
             [r.registration for r in rows],
             [r.timestamp for r in rows],
-            [json.dumps(r.related_agents) for r in rows],
-            [json.dumps(r.related_activities) for r in rows],
+            # newline-joined: no IRI and no agent key (JSON-escaped) holds a raw newline
+            ["\n".join(r.related_agents) for r in rows],
+            ["\n".join(r.related_activities) for r in rows],
         )
         inserted = [sid for sid, same in result if same is None]
         conflicts = [sid for sid, same in result if same is False]
