@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import delete, func
+from sqlalchemy import ColumnElement, and_, delete, func, or_
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -302,3 +302,29 @@ async def delete_all(
     async with sessionmaker() as session, session.begin():
         result = await session.exec(delete(XapiDocument).where(*scope.rows(org_id)))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def forget_person(
+    session: AsyncSession, org_id: int, email: str, external_id: str | None
+) -> None:
+    """Delete the State and Agent Profile documents kept for a person who is being erased:
+    those of the agent with their address (``mbox`` or its ``mbox_sha1sum``) or, with any
+    home page, their LMS account name (``external_id``). In the caller's transaction."""
+    address = f"mailto:{email.lower()}"
+    sha1 = hashlib.sha1(address.encode(), usedforsecurity=False).hexdigest()
+    theirs: ColumnElement[bool] = col(XapiDocument.agent_key).in_(
+        [f"mbox:{address}", f"mbox_sha1sum:{sha1}"]
+    )
+    if external_id:
+        # an account's key is account:["<homePage>","<name>"] (see backend.lrs.controllers)
+        suffix = "," + msgspec.json.encode(external_id).decode() + "]"
+        theirs = or_(
+            theirs,
+            and_(
+                col(XapiDocument.agent_key).startswith("account:[", autoescape=True),
+                col(XapiDocument.agent_key).endswith(suffix, autoescape=True),
+            ),
+        )
+    await session.exec(
+        delete(XapiDocument).where(col(XapiDocument.organisation_id) == org_id, theirs)
+    )

@@ -3,6 +3,7 @@ SCORM-to-xAPI wrapper uses them to resume where a learner stopped (xAPI 1.0.3,
 Communication 2.2 to 2.7 and 3.1)."""
 
 import asyncio
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import World
+from tests.factories import World, signed_in_client
 
 XAPI = {"X-Experience-API-Version": "1.0.3"}
 ACTIVITY = "https://lms.acme.example/courses/feedback/module-1"
@@ -408,3 +409,28 @@ async def test_an_activity_and_agent_gather_what_statements_said_of_them(
     assert theirs.json() == {"objectType": "Activity", "id": ACTIVITY}
     their_sam = await client.get("/xapi/agents", params={"agent": SAM}, headers=_key(world, "b"))
     assert their_sam.json()["name"] == ["Sam Globex"]
+
+
+async def test_deleting_my_account_forgets_my_xapi_documents(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    key = {**_key(world), "If-None-Match": "*"}
+    sha1 = hashlib.sha1(b"mailto:sam@example.com").hexdigest()
+    mia = json.dumps({"mbox": "mailto:manager@acme.example"})
+    for agent in (SAM, json.dumps({"mbox_sha1sum": sha1}), mia):
+        await client.put(STATE, params=_state(agent=agent), content=b"{}", headers=key)
+        await client.put(
+            AGENT_PROFILE, params={"agent": agent, "profileId": "p"}, content=b"{}", headers=key
+        )
+    # the same address in org B is another person
+    await client.put(STATE, params=_state(), content=b"{}", headers=_key(world, "b"))
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        gone = await sam.request("DELETE", "/api/v1/me", json={"confirm": "DELETE"})
+        assert gone.status_code == 204
+    for agent, status in ((SAM, 404), (json.dumps({"mbox_sha1sum": sha1}), 404), (mia, 200)):
+        state = await client.get(STATE, params=_state(agent=agent), headers=_key(world))
+        profile = await client.get(
+            AGENT_PROFILE, params={"agent": agent, "profileId": "p"}, headers=_key(world)
+        )
+        assert [state.status_code, profile.status_code] == [status, status], agent
+    assert (await client.get(STATE, params=_state(), headers=_key(world, "b"))).status_code == 200
