@@ -3,10 +3,12 @@ an award for its public credential."""
 
 import base64
 import binascii
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from litestar.exceptions import ClientException, NotFoundException
 from sqlalchemy.exc import IntegrityError
@@ -67,7 +69,9 @@ from backend.db.models import (
 )
 from backend.db.models import BadgeDefinition as BadgeDefinitionRow
 from backend.db.types import utcnow
+from backend.learning.connections import on_pooled_connection
 from backend.learning.history import with_all_tallies, with_tallies
+from backend.learning.read_cache import OrgBadges, read_cache_for
 from backend.learning.rules import org_rules
 from backend.learning.today import learner_document
 from backend.settings import Settings
@@ -389,6 +393,62 @@ async def update_badge(
     return await _definition_out(scope, principal, row)
 
 
+# the wall's learner part: the awards, and the names of the competencies the badges name
+BADGE_WALL_SQL = """
+SELECT o.config_version,
+       (SELECT json_agg(json_build_array(
+                   a.badge_code, a.tier,
+                   to_char(a.awarded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                   a.public_id, a.revoked_at IS NOT NULL)
+                        ORDER BY a.awarded_at, a.id)::text
+          FROM badge_award a WHERE a.organisation_id = o.id AND a.user_id = $2),
+       (SELECT json_object_agg(c.id, c.name)::text
+          FROM competency c WHERE c.organisation_id = o.id AND c.id = ANY($3::int[]))
+FROM organisation o WHERE o.id = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _WallAward:
+    badge_code: str
+    tier: str
+    awarded_at: datetime
+    public_id: str
+    revoked: bool
+
+
+async def _wall_reads(
+    scope: OrgScope, user_id: int
+) -> tuple[list[_WallAward], OrgBadges, dict[int, str]]:
+    """The learner's awards (by award time), the organisation's readable badges (kept per
+    process at its ``config_version``) and their competencies' names: one statement, and one
+    or two more only when the kept badges are not of the version it read."""
+    engine = scope.session.bind
+    cache = read_cache_for(engine)
+    organisation_id = scope.organisation_id
+
+    async def read(pg: Any) -> tuple[Any, OrgBadges]:
+        kept = cache.badge_sets.get(organisation_id)
+        ids = list(kept.competency_ids) if kept is not None else []
+        row = await pg.fetchrow(BADGE_WALL_SQL, organisation_id, user_id, ids)
+        assert row is not None, "the caller read this organisation"
+        badges = await cache.badges(pg, organisation_id, row[0])
+        if list(badges.competency_ids) != ids:
+            row = await pg.fetchrow(
+                BADGE_WALL_SQL, organisation_id, user_id, list(badges.competency_ids)
+            )
+        return row, badges
+
+    row, badges = await on_pooled_connection(engine, read)
+    _, awards_json, names_json = row
+    awards = [
+        _WallAward(code, tier, datetime.fromisoformat(at).replace(tzinfo=UTC), public_id, revoked)
+        for code, tier, at, public_id, revoked in json.loads(awards_json or "[]")
+    ]
+    names = {int(k): v for k, v in json.loads(names_json or "{}").items()}
+    return awards, badges, names
+
+
 async def badge_wall(
     scope: OrgScope,
     principal: Principal,
@@ -404,22 +464,16 @@ async def badge_wall(
     organisation = await scope.organisation()
     rules = org_rules(organisation)
     state = refresh(await learner_document(scope.session, user), rules, now, user.timezone)
-    awards = await scope.all(
-        scope.select(BadgeAward)
-        .where(BadgeAward.user_id == user.id)
-        .order_by(col(BadgeAward.awarded_at), col(BadgeAward.id))
-    )
-    earned_codes = {a.badge_code for a in awards}
-    rows = [
-        row
-        for row in readable(
-            await scope.all(scope.select(BadgeDefinitionRow).order_by(col(BadgeDefinitionRow.id)))
-        )
-        if row.is_active or row.code in earned_codes
-    ]
-    texts = await _texts(scope, language_of(locale or user.locale), rows)
-    definitions = [engine_definition(row) for row in rows]
     assert user.id is not None
+    awards, kept, names = await _wall_reads(scope, user.id)
+    earned_codes = {a.badge_code for a in awards}
+    rows = [row for row in kept.badges if row.is_active or row.code in earned_codes]
+    texts = BadgeTexts(
+        language=language_of(locale or user.locale),
+        streak_mode=rules.streak.mode,
+        competency_names=names,
+    )
+    definitions = [row.definition for row in rows]
     state = await with_tallies(
         scope.session, scope.organisation_id, user.id, state, badges=definitions
     )
@@ -440,7 +494,7 @@ async def badge_wall(
                 awarded_at=award.awarded_at,
                 public_id=award.public_id,
                 credential_url=credential_url(base_url, award.public_id),
-                revoked=award.revoked_at is not None,
+                revoked=award.revoked,
             )
             for award in sorted(
                 mine.values(), key=lambda a: (thresholds.get(a.tier, 0), a.awarded_at)
@@ -470,7 +524,7 @@ async def badge_wall(
                 earned=earned,
                 locked=locked,
                 next_tier=locked[0] if locked else None,
-                emblem_url=emblem_url(row.id or 0),
+                emblem_url=emblem_url(row.id),
             )
         )
     return wall

@@ -18,6 +18,7 @@ One cache per database engine (tests run many databases in one process), at most
 """
 
 import json
+import logging
 import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -30,7 +31,9 @@ from backend.db.types import utcnow
 from backend.insights.privacy import floor_of_settings
 from backend.learning.rules import rules_from_settings
 from backend.organisations.settings import settings_from_document
-from gamification import ChallengeDefinition, OrgRules
+from gamification import BadgeDefinition, ChallengeDefinition, OrgRules
+
+log = logging.getLogger("learnloop.badges")
 
 MAX_ORGS = 256
 # challenges that ended before this many days ago (UTC) are not kept: no learner's today
@@ -46,6 +49,42 @@ SELECT o.config_version, o.settings::text,
           FROM challenge c WHERE c.organisation_id = o.id AND c.ends_on >= $2)
 FROM organisation o WHERE o.id = $1
 """
+
+
+BADGES_SQL = """
+SELECT o.config_version,
+       (SELECT json_agg(json_build_array(d.id, d.code, d.name, d.name_en, d.description,
+                                         d.description_en, d.criterion, d.tiers,
+                                         d.competency_id, d.is_active)
+                        ORDER BY d.id)::text
+          FROM badge_definition d WHERE d.organisation_id = o.id)
+FROM organisation o WHERE o.id = $1
+"""
+
+
+@dataclass(frozen=True)
+class KeptBadge:
+    """A badge definition the engine can read, as the badge wall shows it."""
+
+    id: int
+    code: str
+    name: str
+    name_en: str
+    description: str
+    description_en: str
+    competency_id: int | None
+    is_active: bool
+    definition: BadgeDefinition
+
+
+@dataclass(frozen=True)
+class OrgBadges:
+    """One organisation's readable badge definitions (by id) as read at ``config_version``,
+    and every competency they name (a badge's own and its criterion's)."""
+
+    config_version: int
+    badges: tuple[KeptBadge, ...]
+    competency_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -108,6 +147,56 @@ class OrgReadCache:
 
     def __init__(self) -> None:
         self.orgs: dict[int, OrgParts] = {}
+        self.badge_sets: dict[int, OrgBadges] = {}
+
+    async def badges(
+        self, pg: asyncpg.Connection, organisation_id: int, config_version: int
+    ) -> OrgBadges:
+        """The badge definitions at ``config_version`` (the number the caller's own statement
+        just read), kept or read now. A definition the engine cannot read is left out (as
+        ``backend.badges.services.readable`` does)."""
+        kept = self.badge_sets.get(organisation_id)
+        if kept is not None and kept.config_version == config_version:
+            return kept
+        row = await pg.fetchrow(BADGES_SQL, organisation_id)
+        assert row is not None, "the caller read this organisation"
+        version, badges_json = row
+        badges = []
+        for item in json.loads(badges_json or "[]"):
+            id_, code, name, name_en, description, description_en, criterion, tiers = item[:8]
+            competency_id, is_active = item[8:]
+            try:
+                definition = BadgeDefinition.from_dict(
+                    {"code": code, "name": name, "criterion": criterion, "tiers": tiers}
+                )
+            except (ValueError, KeyError, TypeError):
+                log.warning("badge %r of organisation %s is unreadable", code, organisation_id)
+                continue
+            badges.append(
+                KeptBadge(
+                    id=id_,
+                    code=code,
+                    name=name,
+                    name_en=name_en,
+                    description=description,
+                    description_en=description_en,
+                    competency_id=competency_id,
+                    is_active=is_active,
+                    definition=definition,
+                )
+            )
+        ids = {b.competency_id for b in badges} | {
+            b.definition.criterion.competency_id for b in badges
+        }
+        parts = OrgBadges(
+            config_version=version,
+            badges=tuple(badges),
+            competency_ids=tuple(sorted(i for i in ids if i is not None)),
+        )
+        if len(self.badge_sets) >= MAX_ORGS:
+            self.badge_sets.clear()
+        self.badge_sets[organisation_id] = parts
+        return parts
 
     async def parts(
         self, pg: asyncpg.Connection, organisation_id: int, config_version: int, today: date
