@@ -31,7 +31,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
 
 from backend.auth.guards import current_principal
 from backend.db.types import utcnow
@@ -210,16 +210,21 @@ def _more_link(query: StatementQuery, stored: datetime, row_id: int) -> str:
     return f"/xapi/statements?more={token}"
 
 
-def _headers(request: Query) -> dict[str, str]:
-    try:
-        xapi.check_version_header(request.headers.get(xapi.VERSION_HEADER))
-    except xapi.XapiError as exc:
-        raise _bad(exc.field, exc.message) from exc
+def _always() -> dict[str, str]:
+    """The headers of every answer, refusals included (Communication 2.1.3)."""
     return {
         xapi.VERSION_HEADER: xapi.XAPI_VERSION,
         # stored is set when a request is handled, and a request commits within seconds
         "X-Experience-API-Consistent-Through": stored_text(utcnow()),
     }
+
+
+def _headers(request: Query) -> dict[str, str]:
+    try:
+        xapi.check_version_header(request.headers.get(xapi.VERSION_HEADER))
+    except xapi.XapiError as exc:
+        raise _bad(exc.field, exc.message) from exc
+    return _always()
 
 
 _PG_ONE = """
@@ -366,6 +371,14 @@ def _formatted(document: str, fmt: str, languages: list[str]) -> str:
 
 async def answer(request: Query) -> Response[bytes]:
     """The answer to ``GET /xapi/statements`` (HEAD drops its body)."""
+    try:
+        return await _answer(request)
+    except HTTPException as exc:
+        exc.headers = {**(exc.headers or {}), **_always()}
+        raise
+
+
+async def _answer(request: Query) -> Response[bytes]:
     headers = _headers(request)
     parsed = parse_query(request.query_params.dict())
     ctx = app_context(request.app.state)

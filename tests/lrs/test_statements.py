@@ -239,6 +239,7 @@ async def test_bad_queries_answer_400_naming_the_parameter(client: Client, world
         answer = await _get(client, world, **params)
         assert answer.status_code == 400, (field, answer.text)
         assert answer.json()["extra"]["field"] == field, answer.text
+        assert "X-Experience-API-Consistent-Through" in answer.headers
     no_version = await client.get(
         "/xapi/statements", headers={"Authorization": f"Bearer {world.a.api_key}"}
     )
