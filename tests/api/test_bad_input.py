@@ -464,6 +464,19 @@ async def test_learning_times_beyond_the_bound_are_a_400_on_every_intake(
                 assert (field or "occurred_at") in detail, detail
 
 
+async def test_hostile_bodies_signed_for_the_webhook_are_a_400(app: Litestar, world: World) -> None:
+    """The signed webhook reads its own body (after the signature): the same bytes, signed."""
+    secret = await _webhook_secret(app)
+    async with AsyncTestClient(app=app) as client:
+        for name, body in HOSTILE_JSON.items():
+            response = await client.post(
+                "/api/v1/webhooks/lms", content=body, headers=_signed(secret, body)
+            )
+            assert response.status_code == 400, (name, response.text)
+            detail = response.json()["detail"]
+            assert detail.startswith("body") if "deep" in name or "UTF" in name else detail, name
+
+
 # -------------------------------------------------------------------- ids beyond 32-bit integers
 
 
