@@ -77,6 +77,10 @@ async def export_me(org: OrgScope) -> dict[str, Any]:
         )
     ).all()
     kudos_sent = await kudos.sent(org)
+    person = await org.get(User, user_id, what="user")
+    xapi = await xapi_documents.person_documents(
+        org.session, org.organisation_id, person.email, person.external_id
+    )
     kudos_received = await kudos.received(org, limit=100_000)
     requests = (
         await org.session.exec(
@@ -177,6 +181,8 @@ async def export_me(org: OrgScope) -> dict[str, Any]:
             }
             for n in nudges
         ],
+        # what course content kept through the xAPI State and Agent Profile resources
+        "xapi_documents": xapi,
         "learner_state": None
         if state is None
         else {

@@ -22,6 +22,7 @@ Writes to one document are serialised by a transaction-scoped advisory lock on i
 - ``DELETE`` honours ``If-Match``; deleting what does not exist succeeds.
 """
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -304,12 +305,10 @@ async def delete_all(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def forget_person(
-    session: AsyncSession, org_id: int, email: str, external_id: str | None
-) -> None:
-    """Delete the State and Agent Profile documents kept for a person who is being erased:
-    those of the agent with their address (``mbox`` or its ``mbox_sha1sum``) or, with any
-    home page, their LMS account name (``external_id``). In the caller's transaction."""
+def _of_person(org_id: int, email: str, external_id: str | None) -> list[ColumnElement[bool]]:
+    """The conditions that select a person's documents: those of the agent with their
+    address (``mbox`` or its ``mbox_sha1sum``) or, with any home page, their LMS account
+    name (``external_id``), in their organisation."""
     address = f"mailto:{email.lower()}"
     sha1 = hashlib.sha1(address.encode(), usedforsecurity=False).hexdigest()
     theirs: ColumnElement[bool] = col(XapiDocument.agent_key).in_(
@@ -325,6 +324,45 @@ async def forget_person(
                 col(XapiDocument.agent_key).endswith(suffix, autoescape=True),
             ),
         )
-    await session.exec(
-        delete(XapiDocument).where(col(XapiDocument.organisation_id) == org_id, theirs)
-    )
+    return [col(XapiDocument.organisation_id) == org_id, theirs]
+
+
+async def person_documents(
+    session: AsyncSession, org_id: int, email: str, external_id: str | None
+) -> list[dict[str, Any]]:
+    """A person's State and Agent Profile documents, for their data export: text as text,
+    other bytes in base64."""
+    rows = (
+        await session.exec(
+            select(XapiDocument)
+            .where(*_of_person(org_id, email, external_id))
+            .order_by(col(XapiDocument.updated_at), col(XapiDocument.id))
+        )
+    ).all()
+    exported = []
+    for row in rows:
+        try:
+            content, encoding = row.content.decode(), "text"
+        except UnicodeDecodeError:
+            content, encoding = base64.b64encode(row.content).decode(), "base64"
+        exported.append(
+            {
+                "kind": row.kind,
+                "activity_id": row.activity_id or None,
+                "registration": row.registration or None,
+                "document_id": row.document_id,
+                "content_type": row.content_type,
+                "content": content,
+                "content_encoding": encoding,
+                "updated_at": row.updated_at.isoformat(),
+            }
+        )
+    return exported
+
+
+async def forget_person(
+    session: AsyncSession, org_id: int, email: str, external_id: str | None
+) -> None:
+    """Delete a person's State and Agent Profile documents (see :func:`_of_person`) when
+    they are erased, in the caller's transaction."""
+    await session.exec(delete(XapiDocument).where(*_of_person(org_id, email, external_id)))

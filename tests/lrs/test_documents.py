@@ -411,7 +411,7 @@ async def test_an_activity_and_agent_gather_what_statements_said_of_them(
     assert their_sam.json()["name"] == ["Sam Globex"]
 
 
-async def test_deleting_my_account_forgets_my_xapi_documents(
+async def test_my_export_holds_my_xapi_documents_and_deleting_me_forgets_them(
     app: Litestar, client: AsyncTestClient[Litestar], world: World
 ) -> None:
     key = {**_key(world), "If-None-Match": "*"}
@@ -424,7 +424,20 @@ async def test_deleting_my_account_forgets_my_xapi_documents(
         )
     # the same address in org B is another person
     await client.put(STATE, params=_state(), content=b"{}", headers=_key(world, "b"))
+    await client.put(
+        STATE, params=_state("blob"), content=b"\xff\x00", headers={**key, "Content-Type": "x/y"}
+    )
     async with signed_in_client(app, world.email("a", "employee")) as sam:
+        exported = (await sam.get("/api/v1/me/export")).json()["xapi_documents"]
+        assert sorted((d["kind"], d["document_id"]) for d in exported) == [
+            ("agent_profile", "p"),
+            ("agent_profile", "p"),
+            ("state", "blob"),
+            ("state", "bookmark"),
+            ("state", "bookmark"),
+        ]
+        blob = next(d for d in exported if d["document_id"] == "blob")
+        assert (blob["content"], blob["content_encoding"]) == ("/wA=", "base64")
         gone = await sam.request("DELETE", "/api/v1/me", json={"confirm": "DELETE"})
         assert gone.status_code == 204
     for agent, status in ((SAM, 404), (json.dumps({"mbox_sha1sum": sha1}), 404), (mia, 200)):
