@@ -9,9 +9,10 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
 
 from backend.context import AppContext
+from backend.learning import xapi
+from backend.lrs import statement_store
 from tests.factories import World
 
 XAPI = {"X-Experience-API-Version": "1.0.3"}
@@ -117,15 +118,38 @@ async def test_a_batch_with_a_conflict_stores_none_of_it(client: Client, world: 
 async def test_voiding_hides_the_target_from_its_id_and_shows_it_as_voided(
     client: Client, world: World, ctx: AppContext
 ) -> None:
-    # the parser refuses StatementRef objects today: stored by hand, as a voiding would be
     target = _statement(verb=ATTEMPTED)
     await client.post("/xapi/statements", json=target, headers=_headers(world))
-    async with ctx.engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE xapi_statement SET voided = true WHERE statement_id = :id"),
-            {"id": uuid.UUID(target["id"])},
-        )
+    # the parser refuses StatementRef objects today: the store is handed a voiding statement
+    voiding = {
+        "id": str(uuid.uuid4()),
+        "actor": {"mbox": "mailto:sam@example.com"},
+        "verb": {"id": statement_store.VOIDED_VERB},
+        "object": {"objectType": "StatementRef", "id": target["id"]},
+    }
+    parsed = xapi.ParsedStatement(
+        id=voiding["id"],
+        verb_id=statement_store.VOIDED_VERB,
+        kind=None,
+        actor=xapi.ActorRef(email="sam@example.com"),
+        activity_id=target["id"],
+        activity_name=None,
+        duration_minutes=None,
+        success=None,
+        completion=None,
+        score_scaled=None,
+        timestamp=None,
+        stored_fingerprint="0" * 64,
+        statement=voiding,
+    )
+    authority = statement_store.authority_of(world.a.api_key_id, "", "http://test")
+    kept = await statement_store.store(
+        ctx.engine, world.a.id, world.a.api_key_id, authority, [parsed], datetime.now(UTC)
+    )
+    assert kept.inserted == [voiding["id"]] and kept.conflicts == []
     assert (await _get(client, world, statementId=target["id"])).status_code == 404
+    shown = await _get(client, world, statementId=voiding["id"])
+    assert shown.json()["object"] == voiding["object"]
     voided = await _get(client, world, voidedStatementId=target["id"])
     assert voided.status_code == 200 and voided.json()["id"] == target["id"]
     listed = (await _get(client, world)).json()["statements"]
