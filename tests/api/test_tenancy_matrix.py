@@ -218,6 +218,9 @@ class RouteSpec:
     acts_on_caller: bool = False
     """The call removes the caller themself (deleting my account): a person calls it as a fresh
     throw-away person with the same roles, so the matrix keeps its callers."""
+    opaque_body: bool = False
+    """The body is a document stored as sent (xAPI state and profiles): its keys are the
+    content's own, so an ``organisation_id`` in it is data, not a request to act elsewhere."""
 
 
 def _user(who: str, org: str = "b") -> Callable[[Env], int]:
@@ -852,6 +855,7 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
             body=(lambda env: {"bookmark": "page-4"}) if method in ("PUT", "POST") else None,
             # a profile document is created with If-None-Match: * (the state takes it too)
             headers=XAPI | {"If-None-Match": "*"},
+            opaque_body=True,
             query=query if method != "GET" else _listing(query),  # GET lists the ids
         )
         for path, query in (
@@ -1943,7 +1947,7 @@ async def test_organisation_id_in_a_body_is_refused_everywhere(env: Env) -> None
         before = await org_b_snapshot(env, admin_b)
         for method, path in app_routes(env.app):
             spec = ROUTES.get((method, path))
-            if spec is None or spec.body is None or spec.access == "webhook":
+            if spec is None or spec.body is None or spec.access == "webhook" or spec.opaque_body:
                 continue  # the signed webhook has its own test below
             if not isinstance(spec.body(env), dict):
                 continue
