@@ -51,7 +51,7 @@ from backend.learning.schemas import (
     TodayOut,
 )
 from backend.learning.service import record_events, record_moment
-from backend.learning.today import today_for
+from backend.learning.today import read_today, today_for
 from backend.learning.webhook import WebhookError, parse_delivery, verify_signature
 from backend.learning.webhook_secrets import decrypt_secret
 from backend.lrs import statement_store
@@ -456,9 +456,14 @@ class LearnerController(Controller):
     async def today(self, org: OrgScope, principal: Principal) -> TodayOut:
         user_id = principal.user_id
         assert user_id is not None  # guarded: requires_user
-        summary = await today_for(org.session, org.organisation_id, user_id)
+        read = await read_today(org.session, org.organisation_id, user_id, recommend=True)
+        summary = read.today
         summary.recommendations = await recommendations_for(
-            org.session, org.organisation_id, user_id, streak_at_risk=summary.streak.at_risk
+            org.session,
+            org.organisation_id,
+            user_id,
+            streak_at_risk=summary.streak.at_risk,
+            learner=read.learner,
         )
         return summary
 

@@ -9,6 +9,7 @@ organisation's rules and challenges from the per-process cache
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -31,6 +32,13 @@ from backend.learning.schemas import (
     WeeklyGoalOut,
 )
 from backend.progress.services import learning_since_of
+from backend.recommendations.loading import (
+    LearnerRead,
+    catalogue_cache_for,
+    catalogue_for,
+    learner_lateral,
+    learner_since,
+)
 from backend.tenancy import held
 from gamification import LearnerState as EngineState
 from gamification import OrgRules, local_day, refresh
@@ -78,6 +86,15 @@ SELECT o.config_version, o.name, u.timezone, u.locale, u.onboarded_at IS NOT NUL
 FROM organisation o JOIN user_account u ON u.organisation_id = o.id AND u.id = $2
 WHERE o.id = $1
 """
+# the same with the recommendations' learner row last ($6: its budget look-back), so Today
+# with its recommendations is one statement
+TODAY_AND_LEARNER_SQL = TODAY_SQL.replace(
+    "\nFROM organisation o JOIN user_account u ON u.organisation_id = o.id AND u.id = $2\n",
+    ", learner.*\nFROM organisation o JOIN user_account u ON u.organisation_id = o.id AND u.id = $2\n"
+    + learner_lateral("$2", "$1", "$6")
+    + "\n",
+    1,
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,8 @@ class TodayRead:
     organisation_name: str
     onboarded: bool
     recent: list[RecentLearning]
+    # with ``recommend``: what the recommendations need of the learner, read with the rest
+    learner: LearnerRead | None = None
 
 
 async def learner_document(session: AsyncSession, user: User) -> EngineState:
@@ -123,28 +142,42 @@ async def read_today(
     *,
     recent: int = 0,
     recent_since: date | None = None,
+    recommend: bool = False,
 ) -> TodayRead:
     """The learner's Today at ``now``, with their ``recent`` newest learning events since
-    ``recent_since`` (the page's list); 404 when the learner is not in the organisation."""
+    ``recent_since`` (the page's list) and, with ``recommend``, what the recommendations
+    read of the learner (:attr:`TodayRead.learner`, for ``recommendations_for``); 404 when
+    the learner is not in the organisation."""
     now = now or utcnow()
     first_day = now.date() - timedelta(days=CHALLENGE_MARGIN_DAYS)
     engine = session.bind
     cache = read_cache_for(engine)
+    args: tuple[Any, ...] = (organisation_id, user_id, first_day, recent, recent_since or date.min)
 
-    async def read(pg: asyncpg.Connection) -> tuple[asyncpg.Record | None, OrgParts | None]:
-        row = await pg.fetchrow(
-            TODAY_SQL, organisation_id, user_id, first_day, recent, recent_since or date.min
-        )
+    async def read(
+        pg: asyncpg.Connection,
+    ) -> tuple[asyncpg.Record | None, OrgParts | None, LearnerRead | None]:
+        if recommend:
+            row = await pg.fetchrow(TODAY_AND_LEARNER_SQL, *args, learner_since(now))
+        else:
+            row = await pg.fetchrow(TODAY_SQL, *args)
         if row is None:
-            return None, None
+            return None, None, None
         parts = await cache.parts(pg, organisation_id, row[0], first_day)
-        return row, parts
+        learner = None
+        if recommend and row[12] is not None:  # the learner's timezone: never NULL
+            mine = tuple(row[12:])
+            catalogue = await catalogue_for(
+                pg, organisation_id, mine, now, catalogue_cache_for(engine)
+            )
+            learner = LearnerRead(mine, catalogue, now)
+        return row, parts, learner
 
-    row, parts = await on_pooled_connection(engine, read)
+    row, parts, learner = await on_pooled_connection(engine, read)
     if row is None or parts is None:
         raise NotFoundException(f"user {user_id} not found")
     (_, org_name, timezone, locale, onboarded, created_at, start_date) = row[:7]
-    data, teams, badges, sponsors, events = row[7:]
+    data, teams, badges, sponsors, events = row[7:12]
     rules = parts.rules(now)
     state = refresh(EngineState.from_dict(_decode(data) if data else {}), rules, now, timezone)
     today = local_day(now, timezone)
@@ -217,6 +250,7 @@ async def read_today(
         organisation_name=org_name,
         onboarded=onboarded,
         recent=[RecentLearning(*event) for event in events],
+        learner=learner,
     )
 
 

@@ -12,7 +12,9 @@ and day are the ones it was read for, else from a second statement.
 """
 
 import json
+import re
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -111,6 +113,7 @@ SELECT
           ORDER BY r.id)
 FROM me
 """
+LEARNER_COLUMNS = 21
 # a budget year is at most a year long: requests older than this never count
 _BUDGET_LOOKBACK = timedelta(days=367)
 
@@ -151,9 +154,63 @@ async def load_inputs(
     it counts for the ranking only while the learner has not learned today. With a
     ``cache``, the catalogue statement runs only when the organisation's config_version or
     the learner's day is new to it."""
-    row = await pg.fetchrow(LEARNER_SQL, user_id, organisation_id, now - _BUDGET_LOOKBACK)
+    row = await pg.fetchrow(LEARNER_SQL, user_id, organisation_id, learner_since(now))
     if row is None:
         return None
+    catalogue = await catalogue_for(pg, organisation_id, row, now, cache)
+    return inputs_from(row, catalogue, now, streak_at_risk=streak_at_risk)
+
+
+def learner_lateral(user: str, organisation: str, since: str) -> str:
+    """:data:`LEARNER_SQL` as a ``LEFT JOIN LATERAL`` of another statement (Today's), its
+    parameters ``$1``, ``$2``, ``$3`` renamed to ``user``, ``organisation``, ``since``: its
+    :data:`LEARNER_COLUMNS` columns come last in that statement's row."""
+    names = {"1": user, "2": organisation, "3": since}
+    sql = re.sub(r"\$([123])\b", lambda m: names[m.group(1)], LEARNER_SQL).strip()
+    aliases = ", ".join(f"learner_{i}" for i in range(LEARNER_COLUMNS))
+    return f"LEFT JOIN LATERAL (\n{sql}\n) AS learner({aliases}) ON TRUE"
+
+
+def learner_since(now: datetime) -> datetime:
+    """The :data:`LEARNER_SQL` parameter ``$3`` for ``now``."""
+    return now - _BUDGET_LOOKBACK
+
+
+@dataclass(frozen=True)
+class LearnerRead:
+    """:data:`LEARNER_SQL`'s row as another statement read it at ``now`` (Today's, through
+    :func:`learner_subquery`), and the catalogue for the learner's day."""
+
+    row: Sequence[Any]
+    catalogue: list[CatalogueRow]
+    now: datetime
+
+
+async def catalogue_for(
+    pg: asyncpg.Connection,
+    organisation_id: int,
+    row: Sequence[Any],
+    now: datetime,
+    cache: "CatalogueCache | None" = None,
+) -> list[CatalogueRow]:
+    """The catalogue on the local day at ``now`` of the learner :data:`LEARNER_SQL` read in
+    ``row``: from ``cache`` while the organisation's config_version is the one it holds."""
+    timezone, config_version = row[0], row[6]
+    today = local_day(now, timezone)
+    if cache is None:
+        return await read_catalogue(pg, organisation_id, today)
+    return await cache.rows(pg, organisation_id, config_version, today)
+
+
+def inputs_from(
+    row: Sequence[Any],
+    catalogue: list[CatalogueRow],
+    now: datetime,
+    *,
+    streak_at_risk: bool | None = None,
+) -> RankingInput:
+    """The ranking's input from :data:`LEARNER_SQL`'s ``row`` and the catalogue (see
+    :func:`load_inputs`)."""
     (
         timezone,
         locale,
@@ -161,7 +218,7 @@ async def load_inputs(
         own_budget,
         org_zone,
         settings_json,
-        config_version,
+        _config_version,
         competency_ids,
         competency_names,
         state_json,
@@ -180,10 +237,6 @@ async def load_inputs(
     today = local_day(now, timezone)
     document: dict[str, Any] = json.loads(settings_json) if settings_json else {}
     settings = settings_from_document(document)
-    if cache is None:
-        catalogue = await read_catalogue(pg, organisation_id, today)
-    else:
-        catalogue = await cache.rows(pg, organisation_id, config_version, today)
     names = dict(zip(competency_ids, competency_names, strict=True))
     state: dict[str, Any] = json.loads(state_json) if state_json else {}
     if streak_at_risk is None:

@@ -20,8 +20,11 @@ from backend.db.models import Course, RecommendationDismissal, RecommendationSho
 from backend.db.types import utcnow
 from backend.recommendations.loading import (
     CatalogueCache,
+    LearnerRead,
+    RankingInput,
     catalogue_cache_for,
     driver_of,
+    inputs_from,
     load_inputs,
 )
 from backend.recommendations.schemas import DismissalOut, RecommendationOut
@@ -89,6 +92,10 @@ async def ranked_for(
     )
     if loaded is None:
         raise NotFoundException(f"user {user_id} not found")
+    return _ranking(loaded)
+
+
+def _ranking(loaded: RankingInput) -> Ranking:
     ranked = rank(loaded.courses, loaded.context, loaded.today)
     return Ranking(ranked, loaded.locale, loaded.shown_before)
 
@@ -102,14 +109,22 @@ async def recommendations_for(
     now: datetime | None = None,
     streak_at_risk: bool | None = None,
     locale: str | None = None,
+    learner: LearnerRead | None = None,
 ) -> list[RecommendationOut]:
     """The first ``limit`` recommendations for the learner, each with its reason in
     ``locale`` (default: the learner's language), recorded as shown (they are what the
-    learner is about to see)."""
-    now = now or utcnow()
-    ranking = await ranked_for(
-        session, organisation_id, user_id, now, streak_at_risk=streak_at_risk
-    )
+    learner is about to see). ``learner``: what Today's statement read of the learner for
+    them (``read_today(..., recommend=True)``), so nothing more is read."""
+    if learner is None:
+        now = now or utcnow()
+        ranking = await ranked_for(
+            session, organisation_id, user_id, now, streak_at_risk=streak_at_risk
+        )
+    else:
+        now = now or learner.now
+        ranking = _ranking(
+            inputs_from(learner.row, learner.catalogue, learner.now, streak_at_risk=streak_at_risk)
+        )
     shown = ranking.recommendations[:limit]
     await record_shown(session, organisation_id, user_id, shown, now, ranking.shown_before)
     return [to_out(rec, locale or ranking.locale) for rec in shown]

@@ -108,6 +108,7 @@ class WebController(Controller):
             principal.user_id,
             recent=5,
             recent_since=today - timedelta(days=30),
+            recommend=True,
         )
         summary = read.today
         summary.recommendations = await recommendations_for(
@@ -116,6 +117,7 @@ class WebController(Controller):
             principal.user_id,
             streak_at_risk=summary.streak.at_risk,
             locale=locale,
+            learner=read.learner,
         )
         recent = [
             {
