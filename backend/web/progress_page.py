@@ -121,6 +121,9 @@ def _heatmap(
 ) -> tuple[list[HeatCell], list[AxisLabel], list[AxisLabel], int, int]:
     """Cells (one column per week, Monday on top), month and day labels, active days, minutes."""
     babel_locale = Locale.parse(locale)  # once: a page formats ~100 dates
+    # format_date(day, "EEEE d MMMM") per cell, by its parts: Babel applies a pattern per call
+    weekday_names = babel_locale.days["format"]["wide"]
+    month_names = babel_locale.months["format"]["wide"]
     first_monday = week_start(today) - timedelta(weeks=HEATMAP_WEEKS - 1)
     cells: list[HeatCell] = []
     months: list[AxisLabel] = []
@@ -141,7 +144,7 @@ def _heatmap(
             if minutes > 0:
                 active += 1
                 total += minutes
-            when = format_date(day, "EEEE d MMMM", locale=babel_locale)
+            when = f"{weekday_names[weekday]} {day.day} {month_names[day.month]}"
             cells.append(
                 HeatCell(
                     x=x,
