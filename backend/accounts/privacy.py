@@ -34,6 +34,7 @@ from backend.db.models import (
 from backend.deps import provide_scope
 from backend.kudos import service as kudos
 from backend.lrs import documents as xapi_documents
+from backend.lrs import people as lrs_people
 from backend.tenancy import OrgScope
 
 CONFIRM_WORD = "DELETE"
@@ -216,10 +217,8 @@ async def delete_me(org: OrgScope) -> None:
                 "you are the last L&D admin of your organisation: give someone else the "
                 "L&D admin role before you delete your account"
             )
-    # xAPI state and agent profiles name the person by address or account, not by row
-    await xapi_documents.forget_person(
-        org.session, org.organisation_id, user.email, user.external_id
-    )
+    # the LRS names the person by address or account, not by row
+    await lrs_people.forget_person(org.session, org.organisation_id, user.email, user.external_id)
     await org.session.delete(user)
     await org.session.commit()
 

@@ -30,12 +30,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, delete, func, or_
+from sqlalchemy import ColumnElement, delete, func
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import XapiDocument
+from backend.lrs.people import names_person
 
 Kind = Literal["state", "activity_profile", "agent_profile"]
 JSON_TYPE = "application/json"
@@ -306,25 +307,11 @@ async def delete_all(
 
 
 def _of_person(org_id: int, email: str, external_id: str | None) -> list[ColumnElement[bool]]:
-    """The conditions that select a person's documents: those of the agent with their
-    address (``mbox`` or its ``mbox_sha1sum``) or, with any home page, their LMS account
-    name (``external_id``), in their organisation."""
-    address = f"mailto:{email.lower()}"
-    sha1 = hashlib.sha1(address.encode(), usedforsecurity=False).hexdigest()
-    theirs: ColumnElement[bool] = col(XapiDocument.agent_key).in_(
-        [f"mbox:{address}", f"mbox_sha1sum:{sha1}"]
-    )
-    if external_id:
-        # an account's key is account:["<homePage>","<name>"] (see backend.lrs.controllers)
-        suffix = "," + msgspec.json.encode(external_id).decode() + "]"
-        theirs = or_(
-            theirs,
-            and_(
-                col(XapiDocument.agent_key).startswith("account:[", autoescape=True),
-                col(XapiDocument.agent_key).endswith(suffix, autoescape=True),
-            ),
-        )
-    return [col(XapiDocument.organisation_id) == org_id, theirs]
+    """The conditions that select a person's documents (see backend.lrs.people)."""
+    return [
+        col(XapiDocument.organisation_id) == org_id,
+        names_person(XapiDocument.agent_key, email, external_id),
+    ]
 
 
 async def person_documents(
@@ -358,11 +345,3 @@ async def person_documents(
             }
         )
     return exported
-
-
-async def forget_person(
-    session: AsyncSession, org_id: int, email: str, external_id: str | None
-) -> None:
-    """Delete a person's State and Agent Profile documents (see :func:`_of_person`) when
-    they are erased, in the caller's transaction."""
-    await session.exec(delete(XapiDocument).where(*_of_person(org_id, email, external_id)))

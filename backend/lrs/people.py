@@ -1,0 +1,56 @@
+"""A person as the LRS knows them: by the agent identifiers statements and documents name
+them with (an address, its SHA-1, an LMS account), not by row. Used to export and to erase
+what the LRS keeps about someone."""
+
+import hashlib
+from typing import Any
+
+import msgspec
+from sqlalchemy import ColumnElement, and_, delete, or_
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.db.models import XapiDocument, XapiStatement
+
+
+def names_person(key: Any, email: str, external_id: str | None) -> ColumnElement[bool]:
+    """Whether an agent-key column (``mbox:…``, ``mbox_sha1sum:…``, ``account:[home,name]``,
+    see backend.lrs.statement_store.agent_key) names the person with ``email`` or, on any
+    home page, the LMS account name ``external_id``."""
+    address = f"mailto:{email.lower()}"
+    sha1 = hashlib.sha1(address.encode(), usedforsecurity=False).hexdigest()
+    theirs: ColumnElement[bool] = col(key).in_([f"mbox:{address}", f"mbox_sha1sum:{sha1}"])
+    if external_id:
+        suffix = "," + msgspec.json.encode(external_id).decode() + "]"
+        theirs = or_(
+            theirs,
+            and_(
+                col(key).startswith("account:[", autoescape=True),
+                col(key).endswith(suffix, autoescape=True),
+            ),
+        )
+    return theirs
+
+
+async def forget_person(
+    session: AsyncSession, org_id: int, email: str, external_id: str | None
+) -> None:
+    """Delete what the LRS keeps about a person who is being erased, in the caller's
+    transaction and only in their organisation (the same address elsewhere is another
+    person): their State and Agent Profile documents, and the statements about them (as
+    actor, or as the Agent a statement is about)."""
+    await session.exec(
+        delete(XapiDocument).where(
+            col(XapiDocument.organisation_id) == org_id,
+            names_person(XapiDocument.agent_key, email, external_id),
+        )
+    )
+    await session.exec(
+        delete(XapiStatement).where(
+            col(XapiStatement.organisation_id) == org_id,
+            or_(
+                names_person(XapiStatement.actor_key, email, external_id),
+                names_person(XapiStatement.object_agent_key, email, external_id),
+            ),
+        )
+    )
