@@ -50,6 +50,8 @@ def statements_to_events(
     learners, courses = lookup.learners, lookup.courses
     incoming: list[IncomingEvent] = []
     for index, statement in enumerate(statements):
+        if not statement.earns:
+            continue  # a Group's statement or one about no Activity: stored, earns nothing
         user = learners.find(statement.actor)
         if user is None:
             prefix = f"statement[{index}]" if len(statements) > 1 else "statement"

@@ -10,24 +10,36 @@ What the parser accepts, and the decisions behind it:
 - **Verbs.** Any verb IRI is accepted, as an LRS must. :data:`SUPPORTED_VERBS` maps the ones
   we act on to a ``kind`` (``completion``/``experience``/``progress``); every other verb
   parses with ``kind=None`` and the service stores it without awarding anything.
+- **Validated by the spec (xAPI 1.0.3, Data).** Every part is checked and a refusal names
+  the field; objects may hold only the properties the spec defines for them.
 - **Actor.** An ``Agent`` (``objectType`` absent or ``"Agent"``) identified by exactly one of
-  ``mbox`` (``mailto:`` address, lowercased), ``mbox_sha1sum`` (40 hex digits, lowercased) or
-  ``account`` (``homePage`` IRI + ``name``). ``Group`` actors and ``openid`` are refused: a
-  learning event belongs to one learner we can look up.
+  ``mbox`` (``mailto:`` address, lowercased), ``mbox_sha1sum`` (40 hex digits, lowercased),
+  ``openid`` (IRI) or ``account`` (``homePage`` IRI + ``name``); or a ``Group``, identified
+  (one of those) or anonymous (``member`` agents, at least one). Only an Agent's statement
+  about an Activity is learning for the game (:attr:`ParsedStatement.earns`); the rest is
+  stored and earns nothing.
 - **Object.** An ``Activity`` (``objectType`` absent or ``"Activity"``) with an absolute IRI
-  ``id``. Agents, Groups, StatementRefs (hence voiding statements) and SubStatements are
-  refused. The display name comes from ``definition.name``, preferring Dutch (``nl-NL``,
-  ``nl``, other ``nl-*``), then English (``en-US``, ``en``, other ``en-*``), then the
-  alphabetically first tag; blank names are skipped.
-- **Result.** ``duration`` (ISO 8601, see :func:`parse_duration_minutes`), ``success``,
+  ``id`` and an optional ``definition`` (interaction components only with their
+  ``interactionType``), an ``Agent``/``Group``, a ``StatementRef`` (a voiding statement's
+  object must be one) or a ``SubStatement`` (no ``id``, ``stored``, ``version`` or
+  ``authority``, no SubStatement inside). An activity's display name comes from
+  ``definition.name``, preferring Dutch (``nl-NL``, ``nl``, other ``nl-*``), then English
+  (``en-US``, ``en``, other ``en-*``), then the alphabetically first tag; blank names are
+  skipped.
+- **Result.** ``duration`` (any ISO 8601 duration; it earns at most
+  :data:`MAX_STATEMENT_MINUTES`, see :func:`parse_duration_minutes`), ``success``,
   ``completion`` (booleans), ``score.scaled`` in -1..1 (``raw``/``min``/``max`` are checked
   for consistency but not returned).
+- **Context.** ``registration`` UUID, ``instructor`` Agent/Group, ``team`` Group,
+  ``contextActivities`` (activities or arrays of them), ``revision``/``platform`` only with an
+  Activity object, ``language`` tag, ``statement`` StatementRef, ``extensions`` with IRI keys.
+- **Attachments.** ``usageType`` IRI, ``display`` language map, ``contentType`` media type,
+  ``length`` (octets), ``sha2`` hex; ``authority`` an Agent or a two-agent Group.
 - **Timestamp.** ISO 8601 / RFC 3339 date-time (see :func:`parse_timestamp`); without an
   offset it is read as UTC; returned as an aware UTC datetime.
 - **Unknown top-level properties** are refused (xAPI requires it, and it catches typos such
-  as ``"timestmap"`` that would otherwise silently drop data). ``context``,
-  ``attachments``, ``stored``, ``authority`` and ``version`` are accepted; ``stored`` and
-  ``authority`` are the LRS's to set, so their content is ignored.
+  as ``"timestmap"`` that would otherwise silently drop data). ``stored`` and
+  ``authority`` are validated, then replaced by the LRS's own when stored.
 - **Limits.** Identifiers (IRIs, account names, ids) at most 1000 characters, display names at
   most 300, batches at most 1000 statements; strings must not contain NUL or lone surrogates
   (PostgreSQL can store neither).
@@ -67,6 +79,7 @@ __all__ = [
     "MAX_DURATION_MINUTES",
     "MAX_ID_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_STATEMENT_MINUTES",
     "SUPPORTED_VERBS",
     "SUPPORTED_VERSIONS",
     "VERSION_HEADER",
@@ -98,6 +111,9 @@ MAX_BATCH_SIZE: Final = 1000
 MAX_ID_LENGTH: Final = 1000
 MAX_NAME_LENGTH: Final = 300
 MAX_DURATION_MINUTES: Final = 7 * 24 * 60
+MAX_STATEMENT_MINUTES: Final = 24 * 60
+"""The most minutes one statement's ``result.duration`` earns (the game's rule, not a limit
+on valid statements: longer durations are stored as sent)."""
 _MAX_EMAIL_LENGTH: Final = 320
 _MAX_DURATION_TEXT: Final = 64
 _MAX_TIMESTAMP_TEXT: Final = 64
@@ -148,6 +164,8 @@ _DURATION_RE: Final = re.compile(
 )
 _DURATION_PARTS: Final = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
 _DURATION_SECONDS: Final = {
+    "years": 365 * 86_400,
+    "months": 30 * 86_400,
     "weeks": 7 * 86_400,
     "days": 86_400,
     "hours": 3_600,
@@ -198,22 +216,30 @@ class ActorRef:
     mbox_sha1sum: str | None = None
     account_home_page: str | None = None
     account_name: str | None = None
+    openid: str | None = None
 
     def __post_init__(self) -> None:
         account = (self.account_home_page is not None, self.account_name is not None)
         if account[0] != account[1]:
             raise ValueError("an account needs both account_home_page and account_name")
-        forms = (self.email is not None) + (self.mbox_sha1sum is not None) + account[0]
+        forms = (
+            (self.email is not None)
+            + (self.mbox_sha1sum is not None)
+            + account[0]
+            + (self.openid is not None)
+        )
         if forms != 1:
-            raise ValueError("exactly one of email, mbox_sha1sum or account must be set")
+            raise ValueError("exactly one of email, mbox_sha1sum, account or openid must be set")
 
     @property
-    def kind(self) -> Literal["email", "mbox_sha1sum", "account"]:
+    def kind(self) -> Literal["email", "mbox_sha1sum", "account", "openid"]:
         """Which identifier form this actor uses."""
         if self.email is not None:
             return "email"
         if self.mbox_sha1sum is not None:
             return "mbox_sha1sum"
+        if self.openid is not None:
+            return "openid"
         return "account"
 
 
@@ -222,6 +248,10 @@ class ParsedStatement:
     """One validated statement, reduced to what the ingestion service needs.
 
     ``kind`` is ``None`` for verbs outside :data:`SUPPORTED_VERBS` (store, don't award).
+    ``object_type`` is the object's ``objectType`` (``Activity``, ``Agent``, ``Group``,
+    ``SubStatement`` or ``StatementRef``; ``activity_id`` is ``""`` unless ``Activity``) and
+    ``group_actor`` says the actor is a Group (``actor`` is then the group's identifier, or an
+    anonymous group's first member): only :attr:`earns` statements carry learning for the game.
     ``statement`` is a plain-JSON copy of the statement as received with ``id`` set to
     ``self.id``, for storing and returning it later; it takes no part in equality.
     """
@@ -240,6 +270,13 @@ class ParsedStatement:
     stored_fingerprint: str
     id_generated: bool = False
     statement: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    object_type: str = "Activity"
+    group_actor: bool = False
+
+    @property
+    def earns(self) -> bool:
+        """Whether the statement is one learner's learning: an Agent acting on an Activity."""
+        return self.object_type == "Activity" and not self.group_actor
 
 
 # --------------------------------------------------------------------------- public API
@@ -355,39 +392,7 @@ def parse_statement(
             raise XapiError(_key(root, required), "is required")
 
     statement_uuid, id_generated = _statement_id(stmt, root, statement_id, new_id)
-    actor = _remembered(_actor, stmt["actor"], root, "actor")
-    verb_id = _remembered(_verb, stmt["verb"], root, "verb")
-    activity_id, activity_name = _remembered(_activity, stmt["object"], root, "object")
-
-    duration_minutes: int | None = None
-    success: bool | None = None
-    completion: bool | None = None
-    score_scaled: float | None = None
-    if "result" in stmt:
-        duration_minutes, success, completion, score_scaled = _remembered(
-            _result, stmt["result"], root, "result"
-        )
-
-    timestamp = None
-    if "timestamp" in stmt:
-        where = _field(root, "timestamp")
-        timestamp = check_learning_time(
-            parse_timestamp(stmt["timestamp"], field=where), field=where
-        )
-    if "context" in stmt:
-        _object(stmt["context"], _field(root, "context"))
-    if "attachments" in stmt and not isinstance(stmt["attachments"], list):
-        raise XapiError(
-            _key(root, "attachments"),
-            f"must be an array, got {_json_type(stmt['attachments'])}",
-        )
-    if "version" in stmt:
-        version = stmt["version"]
-        if not isinstance(version, str) or not _VERSION_PROPERTY_RE.fullmatch(version):
-            raise XapiError(
-                _key(root, "version"),
-                f"must be an xAPI 1.0.x version such as {XAPI_VERSION}, got {_describe(version)}",
-            )
+    parts = _statement_parts(stmt, root, sub=False)
 
     try:
         fingerprint = canonical_fingerprint(
@@ -401,6 +406,8 @@ def parse_statement(
     except (ValueError, TypeError, RecursionError, msgspec.MsgspecError) as exc:
         raise XapiError(root or "statement", f"is not plain JSON ({exc})") from None
 
+    (actor, group_actor), verb_id, (object_type, activity_id, activity_name) = parts[:3]
+    duration_minutes, success, completion, score_scaled = parts[3]
     return ParsedStatement(
         id=statement_uuid,
         verb_id=verb_id,
@@ -412,20 +419,24 @@ def parse_statement(
         success=success,
         completion=completion,
         score_scaled=score_scaled,
-        timestamp=timestamp,
+        timestamp=parts[4],
         stored_fingerprint=fingerprint,
         id_generated=id_generated,
         statement=copy,
+        object_type=object_type,
+        group_actor=group_actor,
     )
 
 
 def parse_duration_minutes(value: object, *, field: str = "duration") -> int:
-    """Convert an ISO 8601 duration (``PT1H30M``, ``P1DT2H``, ``PT0.5H``) to whole minutes.
+    """The minutes an ISO 8601 duration (``PT1H30M``, ``P1DT2H``, ``PT0.5H``) earns.
 
-    Rounds half up (``PT45M30S`` -> 46). Accepts weeks, days, hours, minutes and seconds, a
-    decimal fraction (``.`` or ``,``) on the last component only, and ``P0Y0M`` prefixes;
-    refuses negative durations, non-zero years or months (no fixed length), anything longer
-    than 7 days, and text that isn't a duration. Raises :class:`XapiError` naming ``field``.
+    Rounds half up (``PT45M30S`` -> 46). Any valid duration is accepted, long and calendar
+    ones included (``P4W``, ``P1M``, ``P3Y1M29DT4H35M59.14S``; a year counts 365 days, a
+    month 30), with a decimal fraction (``.`` or ``,``) on the last component only; the
+    minutes are capped at :data:`MAX_STATEMENT_MINUTES` (a day: the game's rule). Refuses
+    negative durations and text that isn't a duration. Raises :class:`XapiError` naming
+    ``field``.
     """
     if not isinstance(value, str):
         raise XapiError(field, f"must be an ISO 8601 duration string, got {_json_type(value)}")
@@ -450,17 +461,9 @@ def parse_duration_minutes(value: object, *, field: str = "duration") -> int:
             raise XapiError(
                 field, f"only the last component may have a fraction, got {_describe(value)}"
             )
-    if numbers.get("years", 0) or numbers.get("months", 0):
-        raise XapiError(
-            field,
-            "years and months have no fixed length; use weeks, days, hours, minutes or seconds",
-        )
-    seconds = sum(
-        (numbers[part] * _DURATION_SECONDS[part] for part in present if part in _DURATION_SECONDS),
-        Decimal(0),
-    )
-    if seconds > MAX_DURATION_MINUTES * 60:
-        raise XapiError(field, f"must be at most 7 days (P7D), got {_describe(value)}")
+    seconds = sum((numbers[part] * _DURATION_SECONDS[part] for part in present), Decimal(0))
+    if seconds >= MAX_STATEMENT_MINUTES * 60:
+        return MAX_STATEMENT_MINUTES
     return int((seconds / 60).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
@@ -683,32 +686,180 @@ def _statement_id(
     return str(new_id()).lower(), True
 
 
-def _actor(value: object, path: str) -> ActorRef:
+_VOIDED_VERB: Final = "http://adlnet.gov/expapi/verbs/voided"
+_IFI_KEYS: Final = ("mbox", "mbox_sha1sum", "openid", "account")
+_AGENT_KEYS: Final = frozenset({"objectType", "name", *_IFI_KEYS})
+_GROUP_KEYS: Final = _AGENT_KEYS | {"member"}
+_ACCOUNT_KEYS: Final = frozenset({"homePage", "name"})
+_VERB_KEYS: Final = frozenset({"id", "display"})
+_ACTIVITY_KEYS: Final = frozenset({"objectType", "id", "definition"})
+_STATEMENT_REF_KEYS: Final = frozenset({"objectType", "id"})
+_SUB_STATEMENT_KEYS: Final = frozenset(
+    {"objectType", "actor", "verb", "object", "result", "context", "timestamp", "attachments"}
+)
+_RESULT_KEYS: Final = frozenset(
+    {"score", "success", "completion", "response", "duration", "extensions"}
+)
+_SCORE_KEYS: Final = frozenset({"scaled", "raw", "min", "max"})
+_CONTEXT_KEYS: Final = frozenset(
+    {
+        "registration",
+        "instructor",
+        "team",
+        "contextActivities",
+        "revision",
+        "platform",
+        "language",
+        "statement",
+        "extensions",
+    }
+)
+_CONTEXT_ACTIVITY_KEYS: Final = frozenset({"parent", "grouping", "category", "other"})
+_ATTACHMENT_KEYS: Final = frozenset(
+    {"usageType", "display", "description", "contentType", "length", "sha2", "fileUrl"}
+)
+_DEFINITION_KEYS: Final = frozenset(
+    {
+        "name",
+        "description",
+        "type",
+        "moreInfo",
+        "extensions",
+        "interactionType",
+        "correctResponsesPattern",
+        "choices",
+        "scale",
+        "source",
+        "target",
+        "steps",
+    }
+)
+_COMPONENT_KEYS: Final = frozenset({"id", "description"})
+_INTERACTION_COMPONENTS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "true-false": (),
+        "choice": ("choices",),
+        "fill-in": (),
+        "long-fill-in": (),
+        "matching": ("source", "target"),
+        "performance": ("steps",),
+        "sequencing": ("choices",),
+        "likert": ("scale",),
+        "numeric": (),
+        "other": (),
+    }
+)
+_COMPONENT_LISTS: Final = ("choices", "scale", "source", "target", "steps")
+_SHA2_RE: Final = re.compile(r"[0-9a-fA-F]{56}|[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128}")
+_MEDIA_TYPE_RE: Final = re.compile(r"[A-Za-z0-9!#$&^_.+\-]+/[A-Za-z0-9!#$&^_.+\-]+(?:\s*;.*)?")
+
+_Target = tuple[str, str, str | None]
+_Result = tuple[int | None, bool | None, bool | None, float | None]
+_NO_RESULT: Final[_Result] = (None, None, None, None)
+
+
+def _only_keys(mapping: Mapping[str, Any], allowed: frozenset[str], path: str, what: str) -> None:
+    """Refuse a property ``what`` cannot have (the spec allows no others; it also catches
+    typos that would silently drop data)."""
+    if not allowed.issuperset(mapping):
+        extra = sorted(set(mapping) - allowed)[0]
+        raise XapiError(
+            _key(path, extra),
+            f"is not a property of {what}; allowed: " + ", ".join(sorted(allowed)),
+        )
+
+
+def _statement_parts(
+    stmt: Mapping[str, Any], root: str, *, sub: bool
+) -> tuple[tuple[ActorRef, bool], str, _Target, _Result, datetime | None]:
+    """Validate a statement's (or SubStatement's) parts; what the service needs of them."""
+    actor = _remembered(_actor, stmt["actor"], root, "actor")
+    verb_id = _remembered(_verb, stmt["verb"], root, "verb")
+    target = _remembered(_sub_target if sub else _target, stmt["object"], root, "object")
+    if verb_id == _VOIDED_VERB and target[0] != "StatementRef":
+        raise XapiError(
+            _field(root, "object"),
+            "a voiding statement's object must be a StatementRef to the statement it voids",
+        )
+    result = _NO_RESULT
+    if "result" in stmt:
+        result = _remembered(_result, stmt["result"], root, "result")
+    timestamp = None
+    if "timestamp" in stmt:
+        where = _field(root, "timestamp")
+        timestamp = check_learning_time(
+            parse_timestamp(stmt["timestamp"], field=where), field=where
+        )
+    if "context" in stmt:
+        _context(stmt["context"], _field(root, "context"), activity=target[0] == "Activity")
+    if "attachments" in stmt:
+        _attachments(stmt["attachments"], _field(root, "attachments"))
+    if not sub:
+        if "version" in stmt:
+            version = stmt["version"]
+            if not isinstance(version, str) or not _VERSION_PROPERTY_RE.fullmatch(version):
+                raise XapiError(
+                    _field(root, "version"),
+                    f"must be an xAPI 1.0.x version such as {XAPI_VERSION}, "
+                    f"got {_describe(version)}",
+                )
+        if "authority" in stmt:
+            _authority(stmt["authority"], _field(root, "authority"))
+        if "stored" in stmt:
+            parse_timestamp(stmt["stored"], field=_field(root, "stored"))
+    return actor, verb_id, target, result, timestamp
+
+
+def _actor(value: object, path: str) -> tuple[ActorRef, bool]:
+    return _agent(value, path, group=True)
+
+
+def _agent(value: object, path: str, *, group: bool) -> tuple[ActorRef, bool]:
+    """An Agent (or, if ``group``, a Group): its identifier and whether it is a Group; an
+    anonymous group's identifier is its first member's."""
     actor = _object(value, path)
-    if "objectType" in actor:
-        object_type = actor["objectType"]
-        if object_type == "Group":
-            raise XapiError(
-                _key(path, "objectType"),
-                "Group actors are not supported; send one statement per learner",
-            )
-        if object_type != "Agent":
-            raise XapiError(
-                _key(path, "objectType"), f'must be "Agent", got {_describe(object_type)}'
-            )
+    object_type = actor.get("objectType", "Agent")
+    is_group = object_type == "Group"
+    if object_type != "Agent" and not (group and is_group):
+        allowed = '"Agent" or "Group"' if group else '"Agent" (a group\'s members are agents)'
+        raise XapiError(
+            _key(path, "objectType"), f"must be {allowed}, got {_describe(object_type)}"
+        )
+    _only_keys(actor, _GROUP_KEYS if is_group else _AGENT_KEYS, path, f"an {object_type}")
     if "name" in actor:
         _string(actor["name"], _key(path, "name"), max_length=MAX_NAME_LENGTH, allow_empty=True)
-
-    identifiers = [key for key in ("mbox", "mbox_sha1sum", "openid", "account") if key in actor]
-    if not identifiers:
-        raise XapiError(path, "must identify the learner with one of mbox, mbox_sha1sum or account")
+    identifiers = [key for key in _IFI_KEYS if key in actor]
     if len(identifiers) > 1:
         raise XapiError(
             path,
-            "must have exactly one identifier (mbox, mbox_sha1sum or account), got "
+            "must have exactly one identifier (mbox, mbox_sha1sum, openid or account), got "
             + ", ".join(identifiers),
         )
-    identifier = identifiers[0]
+    first_member: ActorRef | None = None
+    if is_group and "member" in actor:
+        members_path = _key(path, "member")
+        members = actor["member"]
+        if not isinstance(members, list):
+            raise XapiError(members_path, f"must be an array of agents, got {_json_type(members)}")
+        for index, member in enumerate(members):
+            ref = _agent(member, f"{members_path}[{index}]", group=False)[0]
+            first_member = first_member or ref
+    if not identifiers:
+        if not is_group:
+            raise XapiError(
+                path, "must identify the agent with one of mbox, mbox_sha1sum, openid or account"
+            )
+        if first_member is None:
+            raise XapiError(
+                _key(path, "member"),
+                "an anonymous group (no mbox, mbox_sha1sum, openid or account) must list "
+                "at least one member",
+            )
+        return first_member, True
+    return _ifi(actor, identifiers[0], path), is_group
+
+
+def _ifi(actor: Mapping[str, Any], identifier: str, path: str) -> ActorRef:
     ifi_path = _key(path, identifier)
     raw = actor[identifier]
     if identifier == "mbox":
@@ -724,8 +875,9 @@ def _actor(value: object, path: str) -> ActorRef:
             raise XapiError(ifi_path, f"must be 40 hexadecimal digits, got {_describe(raw)}")
         return ActorRef(mbox_sha1sum=raw.lower())
     if identifier == "openid":
-        raise XapiError(ifi_path, "openid is not supported; use mbox, mbox_sha1sum or account")
+        return ActorRef(openid=_iri(raw, ifi_path))
     account = _object(raw, ifi_path)
+    _only_keys(account, _ACCOUNT_KEYS, ifi_path, "an account")
     for required in ("homePage", "name"):
         if required not in account:
             raise XapiError(_key(ifi_path, required), "is required")
@@ -734,8 +886,23 @@ def _actor(value: object, path: str) -> ActorRef:
     return ActorRef(account_home_page=home_page, account_name=name)
 
 
+def _authority(value: object, path: str) -> None:
+    authority = _object(value, path)
+    _agent(authority, path, group=True)
+    if authority.get("objectType") == "Group":
+        members = authority.get("member")
+        if any(key in authority for key in _IFI_KEYS) or not (
+            isinstance(members, list) and len(members) == 2
+        ):
+            raise XapiError(
+                _key(path, "member"),
+                "a Group authority (3-legged OAuth) must be an anonymous group of exactly two agents",
+            )
+
+
 def _verb(value: object, path: str) -> str:
     verb = _object(value, path)
+    _only_keys(verb, _VERB_KEYS, path, "a verb")
     if "id" not in verb:
         raise XapiError(_key(path, "id"), "is required")
     verb_id = _iri(verb["id"], _key(path, "id"))
@@ -744,35 +911,228 @@ def _verb(value: object, path: str) -> str:
     return verb_id
 
 
+def _target(value: object, path: str) -> _Target:
+    """A statement's object: its objectType, its id if an Activity (else ``""``), and the
+    activity's display name."""
+    return _any_target(value, path, sub=False)
+
+
+def _sub_target(value: object, path: str) -> _Target:
+    return _any_target(value, path, sub=True)
+
+
+def _any_target(value: object, path: str, *, sub: bool) -> _Target:
+    target = _object(value, path)
+    object_type = target.get("objectType", "Activity")
+    if object_type == "Activity":
+        return ("Activity", *_activity(target, path))
+    if object_type in ("Agent", "Group"):
+        _agent(target, path, group=True)
+    elif object_type == "StatementRef":
+        _statement_ref(target, path)
+    elif object_type == "SubStatement" and not sub:
+        _only_keys(target, _SUB_STATEMENT_KEYS, path, "a SubStatement")
+        for required in ("actor", "verb", "object"):
+            if required not in target:
+                raise XapiError(_key(path, required), "is required")
+        _statement_parts(target, path, sub=True)
+    else:
+        allowed = "Activity, Agent, Group or StatementRef"
+        if not sub:
+            allowed = "Activity, Agent, Group, SubStatement or StatementRef"
+        raise XapiError(
+            _key(path, "objectType"), f"must be {allowed}, got {_describe(object_type)}"
+        )
+    return (cast(str, object_type), "", None)
+
+
+def _statement_ref(value: object, path: str) -> None:
+    ref = _object(value, path)
+    _only_keys(ref, _STATEMENT_REF_KEYS, path, "a StatementRef")
+    if ref.get("objectType") != "StatementRef":
+        raise XapiError(_key(path, "objectType"), 'must be "StatementRef"')
+    if "id" not in ref:
+        raise XapiError(_key(path, "id"), "is required")
+    _uuid(ref["id"], _key(path, "id"))
+
+
 def _activity(value: object, path: str) -> tuple[str, str | None]:
     activity = _object(value, path)
     if "objectType" in activity and activity["objectType"] != "Activity":
         raise XapiError(
-            _key(path, "objectType"),
-            f'must be "Activity", got {_describe(activity["objectType"])}; '
-            "only activities can be completed",
+            _key(path, "objectType"), f'must be "Activity", got {_describe(activity["objectType"])}'
         )
+    _only_keys(activity, _ACTIVITY_KEYS, path, "an Activity")
     if "id" not in activity:
         raise XapiError(_key(path, "id"), "is required")
     activity_id = _iri(activity["id"], _key(path, "id"))
     name: str | None = None
     if "definition" in activity:
-        definition_path = _key(path, "definition")
-        definition = _object(activity["definition"], definition_path)
-        if "name" in definition:
-            names = _language_map(
-                definition["name"], _key(definition_path, "name"), max_length=MAX_NAME_LENGTH
-            )
-            name = _preferred_name(names)
-        if "description" in definition:
-            _language_map(
-                definition["description"], _key(definition_path, "description"), max_length=None
-            )
+        name = _definition(activity["definition"], _key(path, "definition"))
     return activity_id, name
 
 
-def _result(value: object, path: str) -> tuple[int | None, bool | None, bool | None, float | None]:
+def _definition(value: object, path: str) -> str | None:
+    definition = _object(value, path)
+    _only_keys(definition, _DEFINITION_KEYS, path, "an activity definition")
+    name: str | None = None
+    if "name" in definition:
+        names = _language_map(definition["name"], _key(path, "name"), max_length=MAX_NAME_LENGTH)
+        name = _preferred_name(names)
+    if "description" in definition:
+        _language_map(definition["description"], _key(path, "description"), max_length=None)
+    if "type" in definition:
+        _iri(definition["type"], _key(path, "type"))
+    if "moreInfo" in definition:
+        _iri(definition["moreInfo"], _key(path, "moreInfo"))
+    if "extensions" in definition:
+        _extensions(definition["extensions"], _key(path, "extensions"))
+    interaction = definition.get("interactionType")
+    if "interactionType" in definition and interaction not in _INTERACTION_COMPONENTS:
+        raise XapiError(
+            _key(path, "interactionType"),
+            "must be one of "
+            + ", ".join(_INTERACTION_COMPONENTS)
+            + f", got {_describe(interaction)}",
+        )
+    if "correctResponsesPattern" in definition:
+        pattern_path = _key(path, "correctResponsesPattern")
+        if interaction is None:
+            raise XapiError(pattern_path, "needs an interactionType")
+        pattern = definition["correctResponsesPattern"]
+        if not isinstance(pattern, list):
+            raise XapiError(pattern_path, f"must be an array of strings, got {_json_type(pattern)}")
+        for index, response in enumerate(pattern):
+            _string(response, f"{pattern_path}[{index}]", max_length=None, allow_empty=True)
+    allowed = _INTERACTION_COMPONENTS.get(cast(str, interaction), ())
+    for components in _COMPONENT_LISTS:
+        if components in definition:
+            if components not in allowed:
+                raise XapiError(
+                    _key(path, components),
+                    f"is only allowed with interactionType {_component_owners(components)}, "
+                    f"got {_describe(interaction) if interaction is not None else 'none'}",
+                )
+            _components(definition[components], _key(path, components))
+    return name
+
+
+def _component_owners(components: str) -> str:
+    return " or ".join(
+        kind for kind, lists in _INTERACTION_COMPONENTS.items() if components in lists
+    )
+
+
+def _components(value: object, path: str) -> None:
+    if not isinstance(value, list):
+        raise XapiError(
+            path, f"must be an array of interaction components, got {_json_type(value)}"
+        )
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        component = _object(item, item_path)
+        _only_keys(component, _COMPONENT_KEYS, item_path, "an interaction component")
+        if "id" not in component:
+            raise XapiError(_key(item_path, "id"), "is required")
+        component_id = _string(component["id"], _key(item_path, "id"), max_length=MAX_ID_LENGTH)
+        if component_id in seen:
+            raise XapiError(_key(item_path, "id"), f"{_describe(component_id)} is listed twice")
+        seen.add(component_id)
+        if "description" in component:
+            _language_map(component["description"], _key(item_path, "description"), max_length=None)
+
+
+def _extensions(value: object, path: str) -> None:
+    for key in _object(value, path):
+        _iri(key, _key(path, key))
+
+
+def _context(value: object, path: str, *, activity: bool) -> None:
+    context = _object(value, path)
+    _only_keys(context, _CONTEXT_KEYS, path, "a context")
+    if "registration" in context:
+        _uuid(context["registration"], _key(path, "registration"))
+    if "instructor" in context:
+        _agent(context["instructor"], _key(path, "instructor"), group=True)
+    if "team" in context:
+        team_path = _key(path, "team")
+        team = _object(context["team"], team_path)
+        if team.get("objectType") != "Group":
+            raise XapiError(_key(team_path, "objectType"), 'must be "Group": a team is a group')
+        _agent(team, team_path, group=True)
+    if "contextActivities" in context:
+        groups_path = _key(path, "contextActivities")
+        groups = _object(context["contextActivities"], groups_path)
+        _only_keys(groups, _CONTEXT_ACTIVITY_KEYS, groups_path, "contextActivities")
+        for kind, listed in groups.items():
+            kind_path = _key(groups_path, kind)
+            if isinstance(listed, list):
+                for index, item in enumerate(listed):
+                    _activity(item, f"{kind_path}[{index}]")
+            else:
+                _activity(listed, kind_path)
+    for key in ("revision", "platform"):
+        if key in context:
+            _string(context[key], _key(path, key), max_length=MAX_ID_LENGTH, allow_empty=True)
+            if not activity:
+                raise XapiError(
+                    _key(path, key), "is only allowed when the statement's object is an Activity"
+                )
+    if "language" in context:
+        language = context["language"]
+        if not isinstance(language, str) or not _LANG_TAG_RE.fullmatch(language):
+            raise XapiError(
+                _key(path, "language"),
+                f"must be a language tag such as en-US or nl, got {_describe(language)}",
+            )
+    if "statement" in context:
+        _statement_ref(context["statement"], _key(path, "statement"))
+    if "extensions" in context:
+        _extensions(context["extensions"], _key(path, "extensions"))
+
+
+def _attachments(value: object, path: str) -> None:
+    if not isinstance(value, list):
+        raise XapiError(path, f"must be an array, got {_json_type(value)}")
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        attachment = _object(item, item_path)
+        _only_keys(attachment, _ATTACHMENT_KEYS, item_path, "an attachment")
+        for required in ("usageType", "display", "contentType", "length", "sha2"):
+            if required not in attachment:
+                raise XapiError(_key(item_path, required), "is required")
+        _iri(attachment["usageType"], _key(item_path, "usageType"))
+        _language_map(attachment["display"], _key(item_path, "display"), max_length=None)
+        if "description" in attachment:
+            _language_map(
+                attachment["description"], _key(item_path, "description"), max_length=None
+            )
+        content_type = attachment["contentType"]
+        if not isinstance(content_type, str) or not _MEDIA_TYPE_RE.fullmatch(content_type):
+            raise XapiError(
+                _key(item_path, "contentType"),
+                f"must be a media type such as application/pdf, got {_describe(content_type)}",
+            )
+        length = attachment["length"]
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise XapiError(
+                _key(item_path, "length"),
+                f"must be a whole number of octets, got {_describe(length)}",
+            )
+        sha2 = attachment["sha2"]
+        if not isinstance(sha2, str) or not _SHA2_RE.fullmatch(sha2):
+            raise XapiError(
+                _key(item_path, "sha2"),
+                f"must be a SHA-2 hash in hexadecimal, got {_describe(sha2)}",
+            )
+        if "fileUrl" in attachment:
+            _iri(attachment["fileUrl"], _key(item_path, "fileUrl"))
+
+
+def _result(value: object, path: str) -> _Result:
     result = _object(value, path)
+    _only_keys(result, _RESULT_KEYS, path, "a result")
     duration = None
     if "duration" in result:
         duration = parse_duration_minutes(result["duration"], field=_key(path, "duration"))
@@ -784,12 +1144,13 @@ def _result(value: object, path: str) -> tuple[int | None, bool | None, bool | N
     if "response" in result:
         _string(result["response"], _key(path, "response"), max_length=None, allow_empty=True)
     if "extensions" in result:
-        _object(result["extensions"], _key(path, "extensions"))
+        _extensions(result["extensions"], _key(path, "extensions"))
     return duration, success, completion, scaled
 
 
 def _score(value: object, path: str) -> float | None:
     score = _object(value, path)
+    _only_keys(score, _SCORE_KEYS, path, "a score")
     numbers = {
         key: _number(score[key], _key(path, key))
         for key in ("scaled", "raw", "min", "max")

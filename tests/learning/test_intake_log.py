@@ -95,7 +95,9 @@ async def test_an_entry_shows_what_was_sent_or_stored(
     headers = xapi_headers(world)
     ok = statement()
     await client.post("/xapi/statements", json=ok, headers=headers)
-    bad = statement("ghost@acme.example", context={"note": "x" * 5000})
+    bad = statement(
+        "ghost@acme.example", context={"extensions": {"https://acme.example/note": "x" * 5000}}
+    )
     await client.post("/xapi/statements", json=bad, headers=headers)
     async with signed_in_client(app, world.email("a", "ld_admin")) as admin:
         refused, accepted = (await admin.get(INTAKE)).json()
