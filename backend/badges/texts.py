@@ -5,6 +5,7 @@ wall and the Open Badges credential (``criteria.narrative``) say the same thing.
 """
 
 from datetime import date
+from functools import lru_cache
 from typing import Literal
 
 from babel.numbers import format_decimal
@@ -215,6 +216,13 @@ def progress_unit(criterion: BadgeCriterion, threshold: int, streak_mode: Streak
     return ""
 
 
+@lru_cache(maxsize=4096, typed=True)
+def _decimal(value: float, pattern: str, locale: str) -> str:
+    """Babel's ``format_decimal``, kept: it parses the locale and the pattern per call, and a
+    badge wall formats two numbers per locked tier."""
+    return format_decimal(value, format=pattern, locale=locale)
+
+
 def progress_text(
     criterion: BadgeCriterion,
     current: int,
@@ -232,8 +240,8 @@ def progress_text(
     target = threshold
     if unit == "hour":
         done, target = round(current / 60, 1), threshold // 60
-    done_text = format_decimal(done, format="#,##0.#", locale=locale)
-    target_text = format_decimal(target, format="#,##0", locale=locale)
+    done_text = _decimal(done, "#,##0.#", locale)
+    target_text = _decimal(target, "#,##0", locale)
     of = "van" if language == "nl" else "of"
     text = f"{done_text} {of} {target_text}"
     if unit:
