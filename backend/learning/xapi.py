@@ -400,9 +400,13 @@ def parse_statement(
             plain=from_json,
             floats=floats,
         )
-        copy: Mapping[str, Any] = {**stmt, "id": statement_uuid}
+        copy: dict[str, Any] = {**stmt, "id": statement_uuid}
         if not from_json:  # a deep copy (the caller may change its input), checked just above
             copy = _json_decode(_json_encode(copy))
+        _context_activities_as_arrays(copy)
+        if parts[2][0] == "SubStatement":
+            copy["object"] = dict(copy["object"])
+            _context_activities_as_arrays(copy["object"])
     except (ValueError, TypeError, RecursionError, msgspec.MsgspecError) as exc:
         raise XapiError(root or "statement", f"is not plain JSON ({exc})") from None
 
@@ -454,6 +458,11 @@ def parse_duration_minutes(value: object, *, field: str = "duration") -> int:
     if match.group("time") == "T":
         raise XapiError(
             field, f"has a T without hours, minutes or seconds after it; expected {example}"
+        )
+    if "weeks" in present and len(present) > 1:
+        raise XapiError(
+            field,
+            f"weeks cannot be combined with other components (ISO 8601), got {_describe(value)}",
         )
     numbers = {part: Decimal(match.group(part).replace(",", ".")) for part in present}
     for part in present[:-1]:
@@ -769,6 +778,21 @@ def _only_keys(mapping: Mapping[str, Any], allowed: frozenset[str], path: str, w
         )
 
 
+def _context_activities_as_arrays(statement: dict[str, Any]) -> None:
+    """Store each contextActivities entry as an array, as the LRS must return it (xAPI
+    1.0.3 Data 2.4.6.2), without changing the caller's objects (shared when ``from_json``)."""
+    context: Mapping[str, Any] = statement.get("context") or {}
+    groups = context.get("contextActivities")
+    if groups and any(not isinstance(listed, list) for listed in groups.values()):
+        statement["context"] = {
+            **context,
+            "contextActivities": {
+                kind: listed if isinstance(listed, list) else [listed]
+                for kind, listed in groups.items()
+            },
+        }
+
+
 def _statement_parts(
     stmt: Mapping[str, Any], root: str, *, sub: bool
 ) -> tuple[tuple[ActorRef, bool], str, _Target, _Result, datetime | None]:
@@ -791,7 +815,14 @@ def _statement_parts(
             parse_timestamp(stmt["timestamp"], field=where), field=where
         )
     if "context" in stmt:
-        _context(stmt["context"], _field(root, "context"), activity=target[0] == "Activity")
+        context = stmt["context"]
+        if type(context) is dict and "registration" in context:  # the part that varies
+            registration = context["registration"]
+            if type(registration) is not str or not _UUID_RE.fullmatch(registration):
+                _uuid(registration, _key(_field(root, "context"), "registration"))
+            context = {key: value for key, value in context.items() if key != "registration"}
+        check = _activity_context if target[0] == "Activity" else _other_context
+        _remembered(check, context, root, "context")
     if "attachments" in stmt:
         _attachments(stmt["attachments"], _field(root, "attachments"))
     if not sub:
@@ -988,7 +1019,9 @@ def _definition(value: object, path: str) -> str | None:
     if "extensions" in definition:
         _extensions(definition["extensions"], _key(path, "extensions"))
     interaction = definition.get("interactionType")
-    if "interactionType" in definition and interaction not in _INTERACTION_COMPONENTS:
+    if "interactionType" in definition and (
+        not isinstance(interaction, str) or interaction not in _INTERACTION_COMPONENTS
+    ):
         raise XapiError(
             _key(path, "interactionType"),
             "must be one of "
@@ -1046,6 +1079,16 @@ def _components(value: object, path: str) -> None:
 def _extensions(value: object, path: str) -> None:
     for key in _object(value, path):
         _iri(key, _key(path, key))
+
+
+def _activity_context(value: object, path: str) -> bool:
+    _context(value, path, activity=True)
+    return True
+
+
+def _other_context(value: object, path: str) -> bool:
+    _context(value, path, activity=False)
+    return True
 
 
 def _context(value: object, path: str, *, activity: bool) -> None:

@@ -390,6 +390,8 @@ def test_activity_name_prefers_dutch_then_english_then_any(
         ({"moreInfo": "www"}, "object.definition.moreInfo"),
         ({"extensions": {"colour": 1}}, "object.definition.extensions.colour"),
         ({"interactionType": "essay"}, "object.definition.interactionType"),
+        ({"interactionType": {"a": 1}}, "object.definition.interactionType"),
+        ({"interactionType": ["choice"], "choices": []}, "object.definition.interactionType"),
         ({"interactionType": "choice", "scale": []}, "object.definition.scale"),
         ({"choices": [{"id": "a"}]}, "object.definition.choices"),
         (
@@ -462,6 +464,7 @@ def test_iso_durations_become_minutes_rounded_half_up(text: str, minutes: int) -
         ("PT", "no components"),
         ("P1DT", "T without"),
         ("PT1.5H30M", "last component"),
+        ("P4W1D", "weeks"),
         ("pt1h", "ISO 8601 duration"),
         ("PT1H30M ", "ISO 8601 duration"),
         ("PT١H", "ISO 8601 duration"),
@@ -1115,3 +1118,21 @@ ATTACHMENT = {
 )
 def test_invalid_parts_are_refused_with_the_field(overrides: dict[str, Any], field: str) -> None:
     assert error_of(make_statement(**overrides)).field == field
+
+
+def test_context_activities_are_stored_as_arrays_without_changing_the_input() -> None:
+    context = {"contextActivities": {"parent": {"id": "urn:course:1"}, "other": []}}
+    sub = {
+        "objectType": "SubStatement",
+        "actor": {"mbox": "mailto:bea@example.com"},
+        "verb": {"id": COMPLETED},
+        "object": {"id": "urn:course:2"},
+        "context": context,
+    }
+    statement = make_statement(context=context, object=sub)
+    parsed = parse_statement(statement, from_json=True)
+    stored = parsed.statement
+    assert stored["context"]["contextActivities"]["parent"] == [{"id": "urn:course:1"}]
+    assert stored["object"]["context"]["contextActivities"]["parent"] == [{"id": "urn:course:1"}]
+    assert statement["context"]["contextActivities"]["parent"] == {"id": "urn:course:1"}
+    assert parsed.stored_fingerprint == parse_statement(statement).stored_fingerprint
