@@ -1,6 +1,6 @@
 """Deleting my account erases what the LRS keeps about me: the statements I am the actor
-of, by address or its SHA-1, in my organisation only (the same address elsewhere is another
-person)."""
+of (by address or its SHA-1) or the Agent they are about, in my organisation only (the same
+address elsewhere is another person)."""
 
 import hashlib
 
@@ -19,6 +19,11 @@ async def test_deleting_my_account_removes_the_statements_about_me_and_only_thos
     about_sam = [
         _statement(),
         {**_statement(), "actor": {"mbox_sha1sum": sam_sha1}},
+        # a manager's statement about Sam: Sam is its object
+        {
+            **_statement(manager),
+            "object": {"objectType": "Agent", "mbox": "mailto:sam@example.com"},
+        },
     ]
     mine = _statement(manager)
     for org, statements in (("a", [*about_sam, mine]), ("b", [_statement()])):
