@@ -31,6 +31,7 @@ from backend.auth.passwords import HashCost, hash_password, verify_password
 from backend.context import AppContext
 from backend.db.models import Course, Organisation, Role, Team, TeamMembership, User
 from backend.db.types import utcnow
+from backend.lrs import unclaimed
 from backend.nudges.scheduler import wake_learners
 from backend.settings import Settings
 from backend.tenancy import OrgScope
@@ -366,6 +367,8 @@ async def create_user(scope: OrgScope, data: UserCreate, password_cost: HashCost
         details={"roles": user.roles, "team": team.name if team else None},
     )
     await scope.session.commit()
+    # what an LMS sent about them before they were added counts now
+    await unclaimed.claim(scope.session, scope.organisation_id, [user_id])
     return user_public(user, teams)
 
 
@@ -470,6 +473,8 @@ async def reactivate(scope: OrgScope, user_id: int) -> UserPublic:
         )
         await wake_learners(scope.session, scope.organisation_id, [user_id], utcnow())
         await scope.session.commit()
+        # what an LMS sent about them while they were away counts now
+        await unclaimed.claim(scope.session, scope.organisation_id, [user_id])
     return await get_person(scope, user_id)
 
 

@@ -55,6 +55,7 @@ SOURCE_PATHS = {
 SHORT_NOTES = {
     "batch": N_("Refused with the rest of its batch"),
     "verb": N_("Not counted as learning"),
+    "kept": N_("Stored; counts once they are added"),
 }
 
 

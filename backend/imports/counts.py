@@ -16,6 +16,8 @@ class Counts:
     unchanged: int = 0
     # e.g. {"competencies": 2}: rows of other kinds the import created along the way
     extra: dict[str, int] = field(default_factory=dict)
+    # the people created or changed, for what follows the commit (their stored statements)
+    people: list[int] = field(default_factory=list)
 
 
 async def no_progress(done: int) -> None:

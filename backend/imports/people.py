@@ -240,6 +240,6 @@ async def write(scope: OrgScope, rows: list[PersonRow], progress: Progress) -> C
                 counts.updated += 1
             else:
                 counts.unchanged += 1
-        await write_people(scope, writes)
+        counts.people.extend(await write_people(scope, writes))
         await progress(start + len(batch))
     return counts

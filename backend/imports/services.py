@@ -29,6 +29,7 @@ from backend.db.types import utcnow
 from backend.imports import courses, people
 from backend.imports.counts import Counts, Progress, no_progress
 from backend.imports.reader import CsvError, Problem, read_csv
+from backend.lrs import unclaimed
 from backend.tenancy import OrgScope
 from pwa.i18n import N_, gettext
 
@@ -269,6 +270,8 @@ async def run(
                 },
             )
             await session.commit()
+            # what an LMS sent about the people before they were added counts now
+            await unclaimed.claim(session, principal.organisation_id, counts.people)
             return job
         except Exception as exc:
             await session.rollback()

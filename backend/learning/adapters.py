@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from backend.learning.lookup import IngestionLookup
 from backend.learning.model import (
-    NO_LEARNER,
     CourseInfo,
     IncomingEvent,
     LookupKeys,
@@ -45,19 +44,17 @@ def statement_keys(statements: Sequence[ParsedStatement]) -> LookupKeys:
 def statements_to_events(
     statements: Sequence[ParsedStatement], lookup: IngestionLookup, now: datetime
 ) -> list[IncomingEvent]:
-    """The events of parsed xAPI statements (statements whose verb is not learning are left
-    out); :class:`UnknownReference` names the first actor who is no learner here."""
+    """The events of parsed xAPI statements. Statements whose verb is not learning and
+    statements about someone who is no learner here (yet) are left out: they are stored all
+    the same, and the latter count once that person is added (``backend.lrs.unclaimed``)."""
     learners, courses = lookup.learners, lookup.courses
     incoming: list[IncomingEvent] = []
-    for index, statement in enumerate(statements):
-        if not statement.earns:
-            continue  # a Group's statement or one about no Activity: stored, earns nothing
+    for statement in statements:
+        if statement.kind is None or not statement.earns:
+            continue  # not learning (verb, Group actor, no Activity): stored, not recorded
         user = learners.find(statement.actor)
         if user is None:
-            prefix = f"statement[{index}]" if len(statements) > 1 else "statement"
-            raise UnknownReference(f"{prefix}.actor", NO_LEARNER)
-        if statement.kind is None:
-            continue  # a verb we don't count as learning: accepted, not recorded
+            continue  # not a learner (yet): kept, counted when they are added
         course = courses.by_activity.get(statement.activity_id)
         incoming.append(
             IncomingEvent(

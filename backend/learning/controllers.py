@@ -301,24 +301,8 @@ async def _record_statements(
     async def attempt() -> None:
         now = utcnow()
         lookup = await ingestion_lookup.load(ctx.engine, org_id, keys, now)
-        try:
-            events = adapters.statements_to_events(statements, lookup, now)
-        except UnknownReference as exc:
-            # an LRS rejects the whole batch when one statement is rejected
-            learners = [lookup.learners.find(s.actor) for s in statements]
-            logged = intake_log.xapi_refused(
-                statements,
-                str(exc),
-                unknown=[i for i, user in enumerate(learners) if user is None],
-                user_ids={i: user.id for i, user in enumerate(learners) if user is not None},
-                course_ids={
-                    i: course.id
-                    for i, s in enumerate(statements)
-                    if (course := lookup.courses.by_activity.get(s.activity_id)) is not None
-                },
-            )
-            _note(request, ctx, org_id, "xapi", 400, logged)
-            raise ClientException(str(exc), extra={"field": exc.field}) from exc
+        # statements about someone who is no learner (yet) are stored and earn nothing now
+        events = adapters.statements_to_events(statements, lookup, now)
         results: list[EventResult] = []
         # the statements are kept first: none is acknowledged but not stored
         kept = await statement_store.store(

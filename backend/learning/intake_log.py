@@ -70,6 +70,11 @@ NOTES: dict[str, str] = {
         "them under People (or fix the address in the LMS), then send it again."
     ),
     "duplicate": N_("Already received earlier with the same content: nothing changed."),
+    "kept": N_(
+        "Stored, but no active person of your organisation has this e-mail address or "
+        "account yet. It counts for them as soon as they are added under People (or imported) "
+        "with it; nothing needs to be sent again."
+    ),
 }
 
 SHOWN = 200
@@ -308,7 +313,8 @@ def xapi_recorded(
     statements: Sequence[Any], events: Sequence[Any], results: Sequence[Any], learners: Any
 ) -> list[Item]:
     """The items of statements recorded (or duplicates) in request order: ``events`` are the
-    statements' events (none for a verb that is not learning), ``results`` their results,
+    statements' events (none for a verb that is not learning, or for someone who is no
+    learner yet: "learner unknown", kept for when they are added), ``results`` their results,
     ``learners`` the lookup's (who a statement without an event was about)."""
     by_key = {r.key: r for r in results}
     event_of = {e.key: e for e in events}
@@ -318,6 +324,17 @@ def xapi_recorded(
         event = event_of.get(key)
         if event is None:
             user = learners.find(statement.actor)
+            if user is None and statement.kind is not None and statement.earns:  # kept
+                items.append(
+                    item(
+                        "unknown_learner",
+                        key=statement.id,
+                        note="kept",
+                        actor=statement_actor(statement.actor),
+                        payload=statement.statement,
+                    )
+                )
+                continue
             items.append(
                 {"o": "accepted", "k": statement.id, "n": "verb", "u": user.id if user else None}
             )

@@ -389,7 +389,8 @@ def _push_subscription(env: Env) -> dict[str, Any]:
 
 def _foreign_statements(env: Env) -> list[tuple[Any, int]]:
     return [
-        (_statement("manager@globex.example"), 400),
+        # org B's person: kept in org A as someone who is no learner of A (yet), never B's
+        (_statement("manager@globex.example"), 200),
         # org B's course activity id, for my learner: recorded in org A, never linked to B's course
         (_statement("sam@example.com", "https://lms.globex.example/courses/feedback"), 200),
     ]
