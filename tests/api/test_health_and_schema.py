@@ -61,7 +61,7 @@ async def test_responses_carry_security_headers(client: AsyncTestClient[Litestar
 async def test_a_value_the_database_cannot_hold_is_a_400_not_a_500(
     client: AsyncTestClient[Litestar], world: World, ctx: AppContext
 ) -> None:
-    """Ingestion's raw statements refuse it in the driver; the app answers as for any bad value."""
+    """Validation names the field and the largest value it takes; nothing is stored."""
     event = {
         "id": "too-big",
         "learner": {"email": "sam@example.com"},
@@ -73,8 +73,8 @@ async def test_a_value_the_database_cannot_hold_is_a_400_not_a_500(
     headers = {"Authorization": f"Bearer {world.a.api_key}"}
     response = await client.post("/api/v1/events", json=event, headers=headers)
     assert response.status_code == 400
-    assert (
-        response.json()["detail"] == "a value in this request is out of range or cannot be stored"
+    assert response.json()["detail"] == (
+        "EventIn.competency_id: Input should be less than or equal to 2147483647"
     )
     async with ctx.sessionmaker() as session:
         stored = (await session.exec(select(func.count()).select_from(LearningEvent))).one()
