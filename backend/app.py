@@ -62,7 +62,7 @@ from backend.integrations.controllers import (
     WebhookSecretController,
 )
 from backend.kudos.controllers import KudosController, MyKudosController
-from backend.learning import intake_log
+from backend.learning import intake_log, xapi
 from backend.learning.controllers import (
     EventIngestController,
     LearnerController,
@@ -254,9 +254,12 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     if exc.extra:
         body["extra"] = exc.extra
     headers = exc.headers
-    if exc.status_code == 401 and request.url.path.startswith("/xapi"):
-        # xAPI clients sign in with Basic (xAPI 1.0.3, part three, 4.1)
-        headers = {**(headers or {}), "WWW-Authenticate": XAPI_AUTHENTICATE}
+    if request.url.path.startswith("/xapi"):
+        # every xAPI answer names the version, refusals too (Communication 3.3)
+        headers = {**(headers or {}), xapi.VERSION_HEADER: xapi.XAPI_VERSION}
+        if exc.status_code == 401:
+            # xAPI clients sign in with Basic (xAPI 1.0.3, part three, 4.1)
+            headers["WWW-Authenticate"] = XAPI_AUTHENTICATE
     return Response(body, status_code=exc.status_code, headers=headers, media_type=MediaType.JSON)
 
 

@@ -537,3 +537,25 @@ async def test_a_route_that_decodes_its_own_body_still_answers_a_400(
             )
             assert response.status_code == 400, response.text
             assert response.json()["detail"], response.text
+
+
+async def test_every_xapi_refusal_names_the_version(app: Litestar, world: World) -> None:
+    """xAPI 1.0.3 (part three, 3.3): every answer of an LRS carries X-Experience-API-Version,
+    a refused statement, a refused PUT and a missing key included."""
+    key = {"Authorization": f"Bearer {world.a.api_key}"}
+    bad = {"actor": {"mbox": "mailto:sam@example.com"}, "verb": {"id": "not an iri"}}
+    async with AsyncTestClient(app=app) as client:
+        answers = [
+            await client.post("/xapi/statements", json=bad, headers=XAPI | key),
+            await client.put(
+                "/xapi/statements",
+                params={"statementId": str(uuid.uuid4())},
+                json=bad,
+                headers=XAPI | key,
+            ),
+            await client.post("/xapi/statements", content=b"\xff", headers=XAPI | JSON | key),
+            await client.post("/xapi/statements", json=bad, headers=XAPI),
+        ]
+    assert [a.status_code for a in answers] == [400, 400, 400, 401]
+    for answer in answers:
+        assert answer.headers["X-Experience-API-Version"] == "1.0.3", answer.text
