@@ -24,7 +24,7 @@ from backend.db.models import Course, Organisation, User, XapiStatement
 from backend.db.types import utcnow
 from backend.deps import app_context
 from backend.learning import xapi
-from backend.lrs import documents
+from backend.lrs import documents, statement_store
 from backend.lrs.documents import DocumentError, Kind, Preconditions, Scope
 
 MAX_IRI = 2048
@@ -142,15 +142,12 @@ def parse_agent(value: str | None, name: str = "agent") -> Agent:
         if not _EMAIL_RE.fullmatch(address):
             raise _bad(where, f"is not an e-mail address: {address[:60]!r}")
         normal: Any = "mailto:" + address.lower()
-        key = f"mbox:{normal}"
     elif ifi == "mbox_sha1sum":
         if not isinstance(raw, str) or not _SHA1_RE.fullmatch(raw):
             raise _bad(where, "must be 40 hexadecimal digits")
         normal = raw.lower()
-        key = f"mbox_sha1sum:{normal}"
     elif ifi == "openid":
         normal = _iri(where, raw if isinstance(raw, str) else None)
-        key = f"openid:{normal}"
     else:
         if not isinstance(raw, dict):
             raise _bad(where, "must be an object with homePage and name")
@@ -163,7 +160,8 @@ def parse_agent(value: str | None, name: str = "agent") -> Agent:
             raise _bad(f"{where}.name", "is required (a string)")
         _plain(f"{where}.name", account_name, MAX_ID)
         normal = {"homePage": home, "name": account_name}
-        key = "account:" + msgspec.json.encode([home, account_name]).decode()
+    key = statement_store.agent_key({ifi: normal})
+    assert key is not None  # a valid identifier always has a key
     return Agent(key=key, ifi=ifi, value=normal, name=display)
 
 
