@@ -1,11 +1,12 @@
 """Request and response shapes of a learner's goals, pauses, history, XP chart and leaderboards."""
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from backend.accounts.schemas import Schema
+from backend.validation import RowId
 from gamification.goals import MAX_GOAL_COURSES
 
 MAX_WEEKLY_GOAL_MINUTES = 1200
@@ -14,7 +15,7 @@ MAX_PAUSE_DAYS = 60
 PaceName = Literal["ahead", "on_track", "behind", "done", "missed"]
 DatedGoalKindName = Literal["finish_course", "competency_events", "courses"]
 MAX_GOAL_COUNT = 1000
-CourseIds = list[Annotated[int, Field(ge=1)]]
+CourseIds = list[RowId]
 
 
 class WeeklyGoalIn(Schema):
