@@ -71,6 +71,7 @@ from backend.learning.controllers import (
 )
 from backend.lrs.controllers import XapiDocumentController
 from backend.nudges.controllers import NudgeController
+from backend.ops.middleware import install as install_operations
 from backend.organisations.controllers import GameRulesController, OrganisationController
 from backend.process_tuning import tune_garbage_collector
 from backend.progress.controllers import (
@@ -418,7 +419,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         on_startup.append(push_worker.start)
         on_shutdown.insert(0, push_worker.stop)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
             create_static_files_router(
@@ -465,3 +466,5 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         debug=False,
         logging_config=None,  # the process's own (backend.log_config): one format everywhere
     )
+    # request ids, the request counter and /metrics, outside everything else (backend/ops)
+    return install_operations(app, context)

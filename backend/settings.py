@@ -72,6 +72,8 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_from: str = "learnloop <no-reply@localhost>"
     smtp_starttls: bool = True
+    # /metrics answers only a request bearing it (unset: no /metrics); docs/operations.md
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def mail_configured(self) -> bool:
@@ -193,7 +195,22 @@ def load_settings() -> Settings:
         smtp_from=os.environ.get("LEARNLOOP_SMTP_FROM", "").strip()
         or "learnloop <no-reply@localhost>",
         smtp_starttls=_bool(os.environ.get("LEARNLOOP_SMTP_STARTTLS"), True),
+        metrics_token=_metrics_token(),
     )
+
+
+def _metrics_token() -> str:
+    """LEARNLOOP_METRICS_TOKEN, else the contents of LEARNLOOP_METRICS_TOKEN_FILE, else ""."""
+    value = os.environ.get("LEARNLOOP_METRICS_TOKEN", "").strip()
+    file_path = os.environ.get("LEARNLOOP_METRICS_TOKEN_FILE", "").strip()
+    if value or not file_path:
+        return value
+    try:
+        return Path(file_path).read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"LEARNLOOP_METRICS_TOKEN_FILE points to {file_path}, which cannot be read ({exc})"
+        ) from exc
 
 
 @lru_cache(maxsize=1)

@@ -37,6 +37,7 @@ from sqlmodel import col, select
 from backend.db.models import Course, LearningEvent, User
 from backend.db.types import utcnow
 from backend.learning.connections import on_pooled_connection
+from backend.ops.metrics import count_ingestion
 from backend.tenancy import OrgScope
 from pwa.i18n import N_
 
@@ -243,6 +244,7 @@ def note(
 ) -> None:
     """Note one request's outcome for the console; never raises, costs no round trip."""
     try:
+        count_ingestion(source, items)  # /metrics: learnloop_ingested_total
         writer_for(engine).note((organisation_id, utcnow(), source, status, credential[:40], items))
     except Exception:  # ingestion goes on whatever happens here
         log.warning("intake log: an entry was not noted", exc_info=True)

@@ -9,6 +9,7 @@ hand back claims they had not started sending.
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,9 @@ from typing import Any
 from backend.context import AppContext
 from backend.db.types import utcnow
 from backend.insights import snapshots
+from backend.log_config import REQUEST_ID, new_request_id
 from backend.nudges.scheduler import run_tick
+from backend.ops import metrics
 from backend.push import outbox
 from backend.push.delivery import DeliveryLog, deliver
 from backend.push.keys import PushNotConfigured, load_vapid_key
@@ -97,11 +100,15 @@ class PushWorker:
 
     async def _sender_loop(self, lanes: SendLanes, delivery_log: DeliveryLog) -> None:
         while not self.stop.is_set():
+            batch_id = REQUEST_ID.set(new_request_id("push-"))  # its log lines name the batch
             try:
                 handled = await self._one_batch(lanes, delivery_log)
             except Exception:  # the database or a bug: log, breathe, go on
                 log.exception("push batch failed; its claims expire and are retried")
+                metrics.PUSH_BATCHES.inc(("failed",))
                 handled = 0
+            finally:
+                REQUEST_ID.reset(batch_id)
             if handled == 0:
                 await self._idle()
 
@@ -123,21 +130,29 @@ class PushWorker:
             # more is probably due (a tick just queued a burst): wake the idle loops now
             self._work.set()
             self._work.clear()
-        self.report.add(
-            await deliver(
-                engine, lanes, delivery_log, batch, max_attempts=self.max_attempts, clock=self.clock
-            )
+        report = await deliver(
+            engine, lanes, delivery_log, batch, max_attempts=self.max_attempts, clock=self.clock
         )
+        self.report.add(report)
+        metrics.count_push(report)
         return len(batch.nudges)
 
     async def _scheduler_loop(self) -> None:
         while not self.stop.is_set():
+            tick_id = REQUEST_ID.set(new_request_id("tick-"))  # its log lines name the tick
+            started = time.perf_counter()
             try:
                 created = await run_tick(self.ctx, self.clock())
                 if created:
                     log.info("scheduler tick queued %d nudges", created)
+                metrics.TICKS.inc(("ok",))
+                metrics.NUDGES_QUEUED.inc((), created)
             except Exception:
                 log.exception("scheduler tick failed; trying again next minute")
+                metrics.TICKS.inc(("failed",))
+            finally:
+                metrics.TICK_SECONDS.observe(time.perf_counter() - started)
+                REQUEST_ID.reset(tick_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), TICK_SECONDS)
 
