@@ -386,6 +386,19 @@ def import_people(file: str, org_slug: str) -> None:
     _import_file("people", file, org_slug)
 
 
+@main.command()
+def doctor() -> None:
+    """Check the configuration, the database, the VAPID key, SMTP and the replica."""
+    from backend.ops.doctor import diagnose, failed
+
+    checks = asyncio.run(diagnose())
+    for check in checks:
+        click.echo(check.line())
+    if failed(checks):
+        click.echo("learnloop doctor: something needs fixing (the FAIL lines say what)", err=True)
+        sys.exit(1)
+
+
 @main.group()
 def vapid() -> None:
     """Web Push (VAPID) keys."""
@@ -441,7 +454,15 @@ def vapid_generate(out: str, force: bool) -> None:
     show_default=True,
     help="Also run the nudge scheduler tick every minute.",
 )
-def worker(senders: int | None, scheduler: bool) -> None:
+@click.option(
+    "--metrics-port",
+    default=0,
+    envvar="LEARNLOOP_WORKER_METRICS_PORT",
+    type=click.IntRange(0, 65535),
+    help="Serve this worker's /metrics on this port (needs LEARNLOOP_METRICS_TOKEN; 0: off).",
+)
+@click.option("--metrics-host", default="0.0.0.0", show_default=True)
+def worker(senders: int | None, scheduler: bool, metrics_port: int, metrics_host: str) -> None:
     """Deliver queued nudges by Web Push (and run the scheduler) until SIGTERM."""
     from backend.push.keys import PushNotConfigured, load_vapid_key
     from backend.push.worker import PushWorker
@@ -451,6 +472,8 @@ def worker(senders: int | None, scheduler: bool) -> None:
         key = load_vapid_key(settings)
     except PushNotConfigured as exc:
         raise click.ClickException(str(exc)) from exc
+    if metrics_port and not settings.metrics_token:
+        raise click.ClickException("--metrics-port needs LEARNLOOP_METRICS_TOKEN (or _FILE)")
 
     async def main_loop() -> Any:
         from backend.process_tuning import tune_garbage_collector
@@ -461,9 +484,18 @@ def worker(senders: int | None, scheduler: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, push_worker.stop.set)
+        metrics_server = None
+        if metrics_port:
+            from backend.ops import metrics_server as served
+
+            metrics_server = await served.start(
+                ctx.engine, settings.metrics_token, metrics_host, metrics_port
+            )
         try:
             return await push_worker.run()
         finally:
+            if metrics_server is not None:
+                metrics_server.close()
             await ctx.engine.dispose()
 
     click.echo(
