@@ -251,6 +251,8 @@ class LearningEvent(SQLModel, table=True):
     payload_hash: str = Field(default="", max_length=64)
     payload: dict[str, Any] = _json(dict)
     created_at: datetime = _ts()
+    # its statement was voided: the game and the learner's pages leave it out (migration 0032)
+    voided: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
 
 
 class LearnerState(SQLModel, table=True):
@@ -1002,6 +1004,12 @@ class XapiStatement(SQLModel, table=True):
             "id",
             postgresql_where=text("registration IS NOT NULL"),
         ),
+        Index(
+            "ix_xapi_statement_org_voids",
+            "organisation_id",
+            "voids",
+            postgresql_where=text("voids IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(
@@ -1023,6 +1031,8 @@ class XapiStatement(SQLModel, table=True):
         default_factory=list, sa_column=Column(ARRAY(Text()), nullable=False)
     )
     voided: bool = False
+    # the statement id a voiding statement names (migration 0032)
+    voids: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True))
     api_key_id: int | None = None
     timestamp: datetime = _ts()
     stored: datetime = _ts()
