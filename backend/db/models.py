@@ -1039,3 +1039,23 @@ class XapiStatement(SQLModel, table=True):
 
 
 TENANT_TABLES.append(XapiStatement)
+
+
+class XapiAttachment(SQLModel, table=True):
+    """The data of a statement's attachment (migration 0034), sent as a part of a
+    multipart/mixed statement request and kept once per organisation by its SHA-2 (hex,
+    lowercase), however many statements name it. See backend/lrs/attachments.py."""
+
+    __tablename__ = "xapi_attachment"
+
+    organisation_id: int = Field(
+        foreign_key="organisation.id", ondelete="CASCADE", primary_key=True
+    )
+    sha2: str = Field(max_length=128, primary_key=True)
+    content_type: str
+    length: int
+    content: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    created_at: datetime = _ts()
+
+
+TENANT_TABLES.append(XapiAttachment)
