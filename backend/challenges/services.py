@@ -674,6 +674,7 @@ async def challenge_counts(
             col(event.kind) == definition.event_kind.value,
             col(event.local_date) >= definition.starts_on,
             col(event.local_date) <= last,
+            col(event.voided).is_(False),
         )
         .group_by(col(event.user_id))
     )

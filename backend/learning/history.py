@@ -120,7 +120,7 @@ async def learner_histories(
     leave_out: Collection[str] = (),
 ) -> dict[int, list[LearningFact]]:
     """Every stored event of these learners as facts, in time order, without the keys in
-    ``leave_out`` (events being applied right now)."""
+    ``leave_out`` (events being applied right now) and without voided events."""
     if not user_ids:
         return {}
     table = LearningEvent.__table__.c  # type: ignore[attr-defined]
@@ -137,7 +137,11 @@ async def learner_histories(
                 table.course_id,
                 table.competency_id,
             )
-            .where(table.organisation_id == organisation_id, table.user_id.in_(list(user_ids)))
+            .where(
+                table.organisation_id == organisation_id,
+                table.user_id.in_(list(user_ids)),
+                table.voided.is_(False),  # voided statements earn nothing (learning.voiding)
+            )
             .order_by(table.occurred_at, table.id)
         )
     ).all()

@@ -82,6 +82,7 @@ SELECT o.config_version, o.name, u.timezone, u.locale, u.onboarded_at IS NOT NUL
                                AND c.ends_on >= $3)),
        ARRAY(SELECT ROW(e.title, e.minutes, e.kind, e.local_date) FROM learning_event e
               WHERE e.user_id = u.id AND e.organisation_id = o.id AND e.local_date >= $5
+                AND NOT e.voided
               ORDER BY e.occurred_at DESC LIMIT $4)
 FROM organisation o JOIN user_account u ON u.organisation_id = o.id AND u.id = $2
 WHERE o.id = $1

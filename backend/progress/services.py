@@ -553,7 +553,7 @@ async def my_history(org: OrgScope, limit: int, before: str | None) -> HistoryPa
     stmt = (
         org.select(LearningEvent)
         .options(load_only(*_HISTORY_COLUMNS))  # not the stored payloads
-        .where(col(LearningEvent.user_id) == user_id)
+        .where(col(LearningEvent.user_id) == user_id, col(LearningEvent.voided).is_(False))
         .order_by(col(LearningEvent.occurred_at).desc(), col(LearningEvent.id).desc())
         .limit(limit + 1)
     )

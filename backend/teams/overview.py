@@ -119,6 +119,7 @@ def _in_window(members: list[int], since: date, timezone: str) -> list:  # type:
         col(event.user_id).in_(members),
         col(event.occurred_at) >= local_day_start(since, timezone) - timedelta(days=1),
         col(event.local_date) >= since,
+        col(event.voided).is_(False),  # voided statements earn nothing (learning.voiding)
     ]
 
 
