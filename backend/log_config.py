@@ -10,6 +10,7 @@ while a request is handled carries that request's id (:data:`REQUEST_ID`, set by
 batch or tick in hand; JSON lines name it ``request_id``, text lines end with ``[id]``.
 """
 
+import itertools
 import json
 import logging
 import logging.config
@@ -27,9 +28,21 @@ REQUEST_ID: ContextVar[str] = ContextVar("learnloop_request_id", default="")
 """The id of the request (or worker batch, or scheduler tick) this code runs for; "" outside."""
 
 
+def _seed() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = os.urandom(4).hex(), itertools.count()
+
+
+_id_prefix = ""
+_id_counter = itertools.count()
+_seed()
+os.register_at_fork(after_in_child=_seed)  # a forked process numbers its own
+
+
 def new_request_id(prefix: str = "") -> str:
-    """16 random hex digits (``prefix`` first: ``tick-``, ``push-``)."""
-    return prefix + os.urandom(8).hex()
+    """16 hex digits (``prefix`` first: ``tick-``, ``push-``): 8 random per process, then a
+    count, which costs a request half of what 8 random bytes from the system do."""
+    return f"{prefix}{_id_prefix}{next(_id_counter) & 0xFFFFFFFF:08x}"
 
 
 def levels(verbose: bool = False) -> tuple[str, str]:
