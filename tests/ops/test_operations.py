@@ -255,3 +255,35 @@ async def test_metrics_show_a_workers_ticks_and_push_outcomes(
         values = await scrape(client)
     assert values["learnloop_nudge_tick_seconds_count"] == ticked + 1
     assert values['learnloop_push_total{outcome="delivered"}'] == delivered + 1
+
+
+async def test_a_worker_serves_its_own_metrics_with_the_same_token(ctx: AppContext) -> None:
+    from backend.ops import metrics_server
+
+    server = await metrics_server.start(ctx.engine, TOKEN, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def get(path: str, headers: str = "") -> tuple[str, str]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: worker\r\n{headers}\r\n".encode())
+        await writer.drain()
+        answer = (await reader.read()).decode()
+        writer.close()
+        head, _, body = answer.partition("\r\n\r\n")
+        return head.splitlines()[0], body
+
+    try:
+        assert (await get("/metrics"))[0] == "HTTP/1.1 401 Unauthorized"
+        assert (await get("/metrics", "Authorization: Bearer wrong\r\n"))[0].endswith(
+            "401 Unauthorized"
+        )
+        assert (await get("/other", f"Authorization: Bearer {TOKEN}\r\n"))[0].endswith(
+            "404 Not Found"
+        )
+        status, body = await get("/metrics", f"Authorization: Bearer {TOKEN}\r\n")
+        assert status == "HTTP/1.1 200 OK"
+        assert "# TYPE learnloop_nudge_tick_seconds histogram" in body
+        assert "learnloop_outbox_due 0" in body
+    finally:
+        server.close()
+        await server.wait_closed()
