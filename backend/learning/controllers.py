@@ -303,20 +303,15 @@ async def _record_statements(
         lookup = await ingestion_lookup.load(ctx.engine, org_id, keys, now)
         # statements about someone who is no learner (yet) are stored and earn nothing now
         events = adapters.statements_to_events(statements, lookup, now)
-        results: list[EventResult] = []
-        # the statements are kept first: none is acknowledged but not stored
-        kept = await statement_store.store(
-            ctx.engine, org_id, principal.api_key_id, authority, statements, now
-        )
+        # every statement is stored with its events, all or none: none is acknowledged but
+        # not stored
+        batch = statement_store.batch_of(statements, principal.api_key_id, authority, now)
         try:
-            if kept.conflicts:
-                raise ConflictingEvents([f"xapi:{i}" for i in kept.conflicts])
-            if events:
-                results = await record_events(
-                    ctx.sessionmaker, org_id, events, lookup=lookup, now=now, atomic=True
-                )
+            results = await record_events(
+                ctx.sessionmaker, org_id, events, lookup=lookup, now=now, atomic=True,
+                statements=batch,
+            )  # fmt: skip
         except ConflictingEvents as exc:
-            await statement_store.forget(ctx.engine, org_id, kept.inserted)
             ids = [k.removeprefix("xapi:") for k in exc.keys]
             message = f"statement id already used for a different statement: {', '.join(ids)}"
             logged = intake_log.xapi_refused(statements, message, conflicts=ids, events=events)

@@ -49,6 +49,7 @@ from backend.learning.model import (
     StaleLookup,
 )
 from backend.learning.schemas import MomentIn
+from backend.lrs import statement_store
 from backend.tenancy import OrgScope
 from gamification import LearnerState as EngineState
 from gamification import LearningFact, OrgRules, TeamChallenge, local_day, team_challenge_progress
@@ -66,6 +67,7 @@ async def record_events(
     now: datetime | None = None,
     atomic: bool = False,
     commit: bool = True,
+    statements: statement_store.Batch | None = None,
 ) -> list[EventResult]:
     """Record ``events`` of the learners of organisation ``org_id``; a result per distinct
     key, in the order of ``events``.
@@ -78,6 +80,10 @@ async def record_events(
     the caller's lookup was read, :class:`StaleLookup` is raised and nothing is written. With
     ``atomic`` a conflicting duplicate raises :class:`ConflictingEvents` and nothing is
     written; otherwise it is reported per event.
+
+    ``statements`` are the xAPI statements the events came in (``atomic`` only): they are
+    stored in the events' transaction, all or none (``batch.inserted`` then names the new
+    ones); an id stored before with other content is a conflict (its key ``xapi:<id>``).
     """
     now = now or utcnow()
     fresh: dict[str, IncomingEvent] = {}
@@ -88,23 +94,36 @@ async def record_events(
             fresh[event.key] = event
         elif seen.content_hash() != event.content_hash() or seen.user_id != event.user_id:
             conflicts.append(event.key)
-    if not fresh:
-        return []
+    assert statements is None or atomic, "a request's statements are stored all or none"
     if isinstance(db, AsyncSession):
+        if not fresh and statements is None:
+            return []
         results = await _record_locked(
-            db, org_id, fresh, conflicts, lookup, now, atomic=atomic, commit=commit
+            db, org_id, fresh, conflicts, lookup, now, statements, atomic=atomic, commit=commit
         )
         return _in_request_order(results, events)
     engine = db.kw["bind"]
+    if not fresh:
+        if statements is not None:  # they earn nothing: stored on their own
+            kept = await on_pooled_connection(
+                engine, lambda pg: statement_store.store_on(pg, org_id, statements)
+            )
+            if kept.conflicts:
+                raise ConflictingEvents([f"xapi:{sid}" for sid in kept.conflicts])
+        return []
     if lookup is None:
         lookup = await ingestion_lookup.load(engine, org_id, _keys(fresh.values()), now)
-    if not conflicts and _may_write_optimistically(fresh, lookup):
-        done = await _record_optimistically(engine, org_id, fresh, lookup, now)
+    if (
+        not conflicts
+        and (statements is None or not statements.voids)
+        and _may_write_optimistically(fresh, lookup)
+    ):
+        done = await _record_optimistically(engine, org_id, fresh, lookup, now, statements)
         if done is not None:
             return _in_request_order(done, events)
     async with db() as session:
         results = await _record_locked(
-            session, org_id, fresh, conflicts, lookup, now, atomic=atomic, commit=True
+            session, org_id, fresh, conflicts, lookup, now, statements, atomic=atomic, commit=True
         )
     return _in_request_order(results, events)
 
@@ -184,8 +203,10 @@ async def _record_optimistically(
     fresh: Mapping[str, IncomingEvent],
     lookup: IngestionLookup,
     now: datetime,
+    statements: statement_store.Batch | None,
 ) -> dict[str, EventResult] | None:
-    """The events recorded with one statement on a pooled connection, from the lookup's
+    """The events (and their xAPI ``statements``) recorded with one statement on a pooled
+    connection, from the lookup's
     snapshots; None (nothing written) when a learner's history must be read, one of the
     events is already in a snapshot, or the statement found a state, key or the organisation
     changed. The learners' new states are kept in the ingestion cache."""
@@ -216,7 +237,15 @@ async def _record_optimistically(
     event_ids = await on_pooled_connection(
         engine,
         lambda pg: store.write_optimistically(
-            pg, org_id, events, local_dates, writes, versions, now, lookup.config_version
+            pg,
+            org_id,
+            events,
+            local_dates,
+            writes,
+            versions,
+            now,
+            lookup.config_version,
+            statements,
         ),
     )
     if event_ids is None:
@@ -237,11 +266,13 @@ async def _record_locked(
     conflicts: list[str],
     lookup: IngestionLookup | None,
     now: datetime,
+    statements: statement_store.Batch | None,
     *,
     atomic: bool,
     commit: bool,
 ) -> dict[str, EventResult]:
-    """The events recorded in ``session``'s transaction, the learners' state rows locked."""
+    """The events (and their xAPI ``statements``) recorded in ``session``'s transaction, the
+    learners' state rows locked."""
     if session.new or session.dirty or session.deleted:
         # e.g. challenges the caller just added: the reads below see them
         await session.flush()
@@ -263,6 +294,11 @@ async def _record_locked(
         await session.rollback()
         cache.forget_org(org_id)
         raise StaleLookup(f"organisation {org_id} changed since it was read")
+    if statements is not None:  # after the learners' rows, as the optimistic write does
+        kept = await statement_store.store_on(pg, org_id, statements)
+        if kept.conflicts:
+            await session.rollback()
+            raise ConflictingEvents([f"xapi:{sid}" for sid in kept.conflicts])
     results: dict[str, EventResult] = {}
     stored = [key for key in fresh if key not in event_ids]
     if stored:

@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 
 from backend.learning.model import IncomingEvent, LookupKeys
+from backend.lrs import statement_store
 from gamification import LearnerState as EngineState
 from gamification import LearningFact
 
@@ -226,13 +227,15 @@ def _event_columns(events: Sequence[IncomingEvent], local_dates: Mapping[str, da
     ]
 
 
-# The optimistic write: everything in one statement, outside any transaction. The learners'
+# The optimistic write: everything in one statement, outside any transaction, with the xAPI
+# statements the events came in when there are (``backend.lrs.statement_store``). The learners'
 # state rows are upserted in user id order and only where the version is still the one read
 # (a missing row counts as version 0, like a row that was created but never written); the
 # events are inserted after every state row is locked; the ledger joins the inserted events
-# for their ids. Unless every state row and every event was written, the first SELECT divides
-# by zero and the whole statement is undone (the caller then takes the locking path); so it
-# does when the organisation's config version is no longer the one the caller read.
+# for their ids. Unless every state row, every event and every statement was written, the
+# first SELECT divides by zero and the whole statement is undone (the caller then takes the
+# locking path); so it does when the organisation's config version is no longer the one the
+# caller read.
 _PG_AWARDS = """, awards AS (
   INSERT INTO badge_award (organisation_id, user_id, badge_code, tier, evidence, public_id,
     awarded_at)
@@ -244,9 +247,26 @@ _PG_AWARDS = """, awards AS (
 )"""
 
 
-def _optimistic_statement(awards: bool) -> str:
+_FIRST_STATEMENT_PARAMETER = {False: 32, True: 37}  # after the awards' when there are any
+
+
+def _optimistic_statement(awards: bool, statements: bool) -> str:
     """The optimistic write, with the badge awards' insert only when there are awards (most
-    events earn none: five array parameters fewer to encode)."""
+    events earn none: five array parameters fewer to encode) and the xAPI statements' (all
+    new, or nothing is written) only when the events come with their statements."""
+    first = _FIRST_STATEMENT_PARAMETER[awards]
+    # after the events (its WHERE reads them): learners' rows, event keys, then statement ids
+    # are locked in that order, as on the locked way, so the two cannot deadlock
+    kept = (
+        f""", xs AS (
+  {statement_store.insert_sql(first, "(SELECT count(*) FROM ev) = cardinality($14::text[])")}
+)"""
+        if statements
+        else ""
+    )
+    all_kept = (
+        f"AND (SELECT count(*) FROM xs) = cardinality(${first}::uuid[])" if statements else ""
+    )
     return f"""
 WITH st AS (
   INSERT INTO learner_state AS s (user_id, organisation_id, data, xp_total, level,
@@ -283,9 +303,9 @@ WITH st AS (
               string_to_array($29, ','), $30::date[])
        AS v(u, k, amount, reason, d)
   JOIN ev ON ev.idempotency_key = v.k
-){_PG_AWARDS if awards else ""}
+){_PG_AWARDS if awards else ""}{kept}
 SELECT 1 / ((SELECT count(*) FROM st) = cardinality(string_to_array($3, ','))
-            AND (SELECT count(*) FROM ev) = cardinality($14::text[])
+            AND (SELECT count(*) FROM ev) = cardinality($14::text[]) {all_kept}
             AND ($31::bigint IS NULL
                  OR (SELECT config_version FROM organisation WHERE id = $1) = $31))::int,
        NULL::bigint, NULL
@@ -293,7 +313,11 @@ UNION ALL SELECT 0, id, idempotency_key FROM ev
 """
 
 
-_PG_OPTIMISTIC = {awards: _optimistic_statement(awards) for awards in (False, True)}
+_PG_OPTIMISTIC = {
+    (awards, statements): _optimistic_statement(awards, statements)
+    for awards in (False, True)
+    for statements in (False, True)
+}
 
 
 # Lock the learners' state rows (created when missing; sorted, so lockers cannot deadlock) and
@@ -452,15 +476,17 @@ async def write_optimistically(
     versions: Mapping[int, int],
     now: datetime,
     config_version: int | None,
+    statements: statement_store.Batch | None = None,
 ) -> dict[str, int] | None:
     """Everything in one statement, outside any transaction, if every learner's state row is
-    still at ``versions[user] - 1``, every event key is new and the organisation still at
-    ``config_version``: the new events' ids by key. None (nothing written) otherwise."""
+    still at ``versions[user] - 1``, every event key is new, so is every one of the xAPI
+    ``statements`` the events came in, and the organisation is still at ``config_version``:
+    the new events' ids by key. None (nothing written) otherwise."""
     states = [(uid, writes.states[uid]) for uid in sorted(writes.states)]
     ledger, awards = writes.ledger, writes.awards
     try:
         rows = await pg.fetch(
-            _PG_OPTIMISTIC[bool(awards)],
+            _PG_OPTIMISTIC[bool(awards), statements is not None],
             org_id,
             now,
             *_state_columns(states),
@@ -473,9 +499,12 @@ async def write_optimistically(
             [r[4] for r in ledger],
             config_version,
             *(_award_columns(awards) if awards else []),
+            *(statements.columns() if statements is not None else []),
         )
     except asyncpg.DivisionByZeroError:  # the statement's own way of saying "not all of it"
         return None
+    if statements is not None:
+        statements.inserted = [r.statement_id for r in statements.rows]
     return {key: event_id for _ok, event_id, key in rows if key is not None}
 
 

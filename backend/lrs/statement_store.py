@@ -1,16 +1,18 @@
 """The Statement resource's storage: every statement ``POST``/``PUT /xapi/statements``
 accepts, as the LRS returns it, and the SQL that reads them back (``backend.lrs.statements``).
 
-A statement is kept as canonical JSON (sorted keys, no whitespace: ``xapi.canonical_json``)
-with what the LRS fills in: ``stored`` (when this request stored it), ``authority`` (the API
-key as an Agent, xAPI 1.0.3 Data 2.4.9), ``version`` (``1.0.0`` when absent, Data 2.4.10)
-and ``timestamp`` (``stored`` when absent, Data 2.4.7). Beside it, the columns the spec's
-filters read, each index ordered by ``stored``, then ``id``.
+A statement is kept as JSON (as :func:`_document_text` writes it) with what the LRS fills in:
+``stored`` (when this request stored it), ``authority`` (the API key as an Agent, xAPI 1.0.3
+Data 2.4.9), ``version`` (``1.0.0`` when absent, Data 2.4.10) and ``timestamp`` (``stored``
+when absent, Data 2.4.7). Beside it, the columns the spec's filters read, each index ordered
+by ``stored``, then ``id``.
 
-:func:`store` runs before the statements' learning events are recorded, in one statement
-that writes all of a request's statements or none: an id already stored with other content
-is a conflict (409, nothing written), with the same content a duplicate (nothing changes).
-Agents are compared by their inverse functional identifier (:func:`agent_key`).
+A request's statements are written in the same transaction as their learning events: the
+optimistic ingestion statement inserts them with :func:`insert_sql` (``backend.learning.
+store``), the locked way and requests without events with :func:`store_on`, which writes all
+of a request's statements or none: an id already stored with other content is a conflict
+(409, nothing written), with the same content a duplicate (nothing changes). Agents are
+compared by their inverse functional identifier (:func:`agent_key`).
 """
 
 from collections.abc import Mapping, Sequence
@@ -113,6 +115,18 @@ def _related(statement: Mapping[str, Any], agents: set[str], activities: set[str
                         activities.add(activity["id"])
 
 
+_encode = msgspec.json.Encoder().encode
+
+
+def _document_text(document: Mapping[str, Any]) -> str:
+    """A statement's stored JSON: msgspec's (the fingerprint, not this text, tells contents
+    apart), or the canonical writer's for what msgspec cannot write (integers past 64 bits)."""
+    try:
+        return _encode(document).decode()
+    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError):
+        return xapi.canonical_json(document)
+
+
 def row_of(
     statement: xapi.ParsedStatement, authority: Mapping[str, Any], stored: str, now: datetime
 ) -> Row:
@@ -133,7 +147,7 @@ def row_of(
     verb = document.get("verb")
     return Row(
         statement_id=statement.id,
-        document=xapi.canonical_json(document, plain=True),
+        document=_document_text(document),
         fingerprint=statement.stored_fingerprint,
         actor_key=agent_key(document.get("actor")),
         object_agent_key=agent_key(target) if kind in ("Agent", "Group") else None,
@@ -154,30 +168,59 @@ def row_of(
     )
 
 
-# All of a request's statements or none: ids stored before with other content ("clash")
-# stop every insert; ids stored before with the same content ("same") are left alone.
-_PG_STORE = """
-WITH v AS (
-  SELECT * FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                       $10::text[], $11::uuid[], $12::timestamptz[], $13::text[], $14::text[])
-       WITH ORDINALITY AS v(sid, doc, fp, actor, object_agent, verb, activity, registration, ts,
-                            agents, activities, n)
-), known AS (
-  SELECT s.statement_id, s.fingerprint = v.fp AS same
-  FROM xapi_statement s JOIN v ON s.statement_id = v.sid
-  WHERE s.organisation_id = $1
-), ins AS (
-  INSERT INTO xapi_statement (organisation_id, statement_id, document, fingerprint, actor_key,
-    object_agent_key, verb_id, activity_id, registration, related_agents, related_activities,
-    voided, api_key_id, timestamp, stored)
+_STATEMENT_PARAMETERS = (
+    "${}::uuid[]",  # statement id
+    "${}::text[]",  # document
+    "${}::text[]",  # fingerprint
+    "${}::text[]",  # actor key
+    "${}::text[]",  # object agent key
+    "${}::text[]",  # verb
+    "${}::text[]",  # activity
+    "${}::uuid[]",  # registration
+    "${}::timestamptz[]",  # timestamp
+    # newline-joined: no IRI and no agent key (JSON-escaped) holds a raw newline
+    "${}::text[]",  # related agents
+    "${}::text[]",  # related activities
+    "${}::int",  # API key
+    "${}::timestamptz",  # stored
+)
+STATEMENT_PARAMETER_COUNT = len(_STATEMENT_PARAMETERS)
+
+
+def _unnest(first: int) -> str:
+    """The statements' columns as ``v``, from parameters ``$first`` on (:func:`columns`)."""
+    arrays = ", ".join(p.format(first + i) for i, p in enumerate(_STATEMENT_PARAMETERS[:-2]))
+    return f"""unnest({arrays}) WITH ORDINALITY
+       AS v(sid, doc, fp, actor, object_agent, verb, activity, registration, ts, agents,
+            activities, n)"""
+
+
+def insert_sql(first: int, where: str = "true") -> str:
+    """``INSERT INTO xapi_statement`` of the statements passed as parameters ``$first`` on
+    (:func:`columns`), for organisation ``$1``, where ``where`` holds; a
+    statement id already stored is skipped (``ON CONFLICT DO NOTHING``)."""
+    return f"""INSERT INTO xapi_statement (organisation_id, statement_id, document, fingerprint,
+    actor_key, object_agent_key, verb_id, activity_id, registration, related_agents,
+    related_activities, voided, api_key_id, timestamp, stored)
   SELECT $1, v.sid, v.doc, v.fp, v.actor, v.object_agent, v.verb, v.activity, v.registration,
-    string_to_array(v.agents, E'\n'), string_to_array(v.activities, E'\n'), false, $3, v.ts,
-    $2
-  FROM v
-  WHERE NOT EXISTS (SELECT 1 FROM known WHERE NOT same)
+    string_to_array(v.agents, E'\\n'), string_to_array(v.activities, E'\\n'), false,
+    ${first + STATEMENT_PARAMETER_COUNT - 2}, v.ts, ${first + STATEMENT_PARAMETER_COUNT - 1}
+  FROM {_unnest(first)}
+  WHERE {where}
   ORDER BY v.n
   ON CONFLICT (organisation_id, statement_id) DO NOTHING
-  RETURNING statement_id
+  RETURNING statement_id"""
+
+
+# All of a request's statements or none: ids stored before with other content ("clash")
+# stop every insert; ids stored before with the same content ("same") are left alone.
+_PG_STORE = f"""
+WITH known AS (
+  SELECT s.statement_id, s.fingerprint = v.fp AS same
+  FROM xapi_statement s JOIN {_unnest(2)} ON s.statement_id = v.sid
+  WHERE s.organisation_id = $1
+), ins AS (
+  {insert_sql(2, "NOT EXISTS (SELECT 1 FROM known WHERE NOT same)")}
 )
 SELECT statement_id::text, same FROM known
 UNION ALL SELECT statement_id::text, NULL FROM ins
@@ -201,11 +244,94 @@ WHERE organisation_id = $1 AND statement_id = ANY($2::uuid[]) AND verb_id <> $3
 
 @dataclass
 class Stored:
-    """What :func:`store` did: the ids it inserted, and the ids stored before with other
+    """What :func:`store_on` did: the ids it inserted, and the ids stored before with other
     content (then nothing was inserted)."""
 
     inserted: list[str]
     conflicts: list[str]
+
+
+@dataclass
+class Batch:
+    """A request's statements, ready to store: rows and the moment they are stored (to the
+    millisecond, as the documents say it: since/until compare what clients read). After
+    they are written, ``inserted`` holds the ids that were new."""
+
+    api_key_id: int | None
+    rows: list[Row]
+    now: datetime
+    inserted: list[str] = field(default_factory=list)
+
+    @property
+    def voids(self) -> list[str]:
+        """The ids of the statements this batch's voiding statements name."""
+        return [r.voids for r in self.rows if r.voids is not None]
+
+    def columns(self) -> list[Any]:
+        """The statements as parameters of :func:`insert_sql`, in its order."""
+        rows = self.rows
+        return [
+            [r.statement_id for r in rows],
+            [r.document for r in rows],
+            [r.fingerprint for r in rows],
+            [r.actor_key for r in rows],
+            [r.object_agent_key for r in rows],
+            [r.verb_id for r in rows],
+            [r.activity_id for r in rows],
+            [r.registration for r in rows],
+            [r.timestamp for r in rows],
+            ["\n".join(r.related_agents) for r in rows],
+            ["\n".join(r.related_activities) for r in rows],
+            self.api_key_id,
+            self.now,
+        ]
+
+
+def batch_of(
+    statements: Sequence[xapi.ParsedStatement],
+    api_key_id: int | None,
+    authority: Mapping[str, Any],
+    now: datetime,
+) -> Batch:
+    """``statements`` (parsed, valid), sent with the API key ``api_key_id`` (``authority``),
+    as stored ``now``."""
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    stored = stored_text(now)
+    return Batch(api_key_id, [row_of(s, authority, stored, now) for s in statements], now)
+
+
+async def store_on(pg: Any, org_id: int, batch: Batch) -> Stored:
+    """Store ``batch`` of organisation ``org_id`` on the connection ``pg``: all of it, or
+    nothing if an id was stored before with other content. In a transaction, the caller
+    rolls back on conflicts; outside one, a conflict found after a concurrent request stored
+    the same id undoes this one's inserts."""
+    result = await pg.fetch(_PG_STORE, org_id, *batch.columns())
+    inserted = [sid for sid, same in result if same is None]
+    conflicts = [sid for sid, same in result if same is False]
+    seen = {sid for sid, _ in result}
+    fingerprints = {r.statement_id: r.fingerprint for r in batch.rows}
+    raced = [sid for sid in fingerprints if sid not in seen]
+    if raced and not conflicts:  # stored by a concurrent request since this one looked
+        for sid, fingerprint in await pg.fetch(_PG_FINGERPRINTS, org_id, raced):
+            if fingerprint != fingerprints[sid]:
+                conflicts.append(sid)
+        if conflicts and inserted and not pg.is_in_transaction():
+            await pg.execute(_PG_FORGET, org_id, inserted)
+            inserted = []
+    if conflicts:
+        return Stored(inserted=[], conflicts=sorted(conflicts))
+    await void_targets(pg, org_id, batch, inserted)
+    batch.inserted = inserted
+    return Stored(inserted=inserted, conflicts=[])
+
+
+async def void_targets(pg: Any, org_id: int, batch: Batch, inserted: Sequence[str]) -> None:
+    """Mark the statements the newly ``inserted`` voiding statements of ``batch`` name as
+    voided."""
+    new = set(inserted)
+    voided = [r.voids for r in batch.rows if r.voids is not None and r.statement_id in new]
+    if voided:
+        await pg.execute(_PG_VOID, org_id, voided, VOIDED_VERB)
 
 
 async def store(
@@ -216,58 +342,8 @@ async def store(
     statements: Sequence[xapi.ParsedStatement],
     now: datetime,
 ) -> Stored:
-    """Store ``statements`` (parsed, valid) of organisation ``org_id``, sent with the API key
-    ``api_key_id`` (``authority``), as stored ``now``: all of them, or none if an id was
-    stored before with other content."""
-    # to the millisecond, as the documents say it: since/until compare what clients read
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-    stored = stored_text(now)
-    rows = [row_of(s, authority, stored, now) for s in statements]
-    fingerprints = {r.statement_id: r.fingerprint for r in rows}
-
-    async def run(pg: Any) -> Stored:
-        result = await pg.fetch(
-            _PG_STORE,
-            org_id,
-            now,
-            api_key_id,
-            [r.statement_id for r in rows],
-            [r.document for r in rows],
-            [r.fingerprint for r in rows],
-            [r.actor_key for r in rows],
-            [r.object_agent_key for r in rows],
-            [r.verb_id for r in rows],
-            [r.activity_id for r in rows],
-            [r.registration for r in rows],
-            [r.timestamp for r in rows],
-            # newline-joined: no IRI and no agent key (JSON-escaped) holds a raw newline
-            ["\n".join(r.related_agents) for r in rows],
-            ["\n".join(r.related_activities) for r in rows],
-        )
-        inserted = [sid for sid, same in result if same is None]
-        conflicts = [sid for sid, same in result if same is False]
-        seen = {sid for sid, _ in result}
-        raced = [sid for sid in fingerprints if sid not in seen]
-        if raced and not conflicts:  # stored by a concurrent request since this one looked
-            for sid, fingerprint in await pg.fetch(_PG_FINGERPRINTS, org_id, raced):
-                if fingerprint != fingerprints[sid]:
-                    conflicts.append(sid)
-            if conflicts and inserted:
-                await pg.execute(_PG_FORGET, org_id, inserted)
-                inserted = []
-        voided = [r.voids for r in rows if r.voids is not None and r.statement_id in inserted]
-        if voided and not conflicts:
-            await pg.execute(_PG_VOID, org_id, voided, VOIDED_VERB)
-        return Stored(inserted=inserted, conflicts=sorted(conflicts))
-
-    return await on_pooled_connection(engine, run)
-
-
-async def forget(engine: Any, org_id: int, statement_ids: Sequence[str]) -> None:
-    """Delete statements :func:`store` just inserted, when their request is refused after
-    all (learning events recorded before the Statement resource kept statements, under the
-    same ids with other content: 409)."""
-    if statement_ids:
-        await on_pooled_connection(
-            engine, lambda pg: pg.execute(_PG_FORGET, org_id, list(statement_ids))
-        )
+    """Store ``statements`` (parsed, valid) of organisation ``org_id`` on their own, sent with
+    the API key ``api_key_id`` (``authority``), as stored ``now``: all of them, or none if an
+    id was stored before with other content."""
+    batch = batch_of(statements, api_key_id, authority, now)
+    return await on_pooled_connection(engine, lambda pg: store_on(pg, org_id, batch))
