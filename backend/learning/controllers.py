@@ -54,7 +54,7 @@ from backend.learning.service import record_events, record_moment
 from backend.learning.today import read_today, today_for
 from backend.learning.webhook import WebhookError, parse_delivery, verify_signature
 from backend.learning.webhook_secrets import decrypt_secret
-from backend.lrs import statement_store
+from backend.lrs import attachments, statement_store
 from backend.lrs import statements as statements_read
 from backend.recommendations.services import recommendations_for
 from backend.request_body import UndecodableBody, decode_json_body
@@ -272,10 +272,8 @@ async def _parse_xapi(
     body = await request.body()
     try:
         xapi.check_version_header(request.headers.get(xapi.VERSION_HEADER))
-        document, floats = xapi.decode_json(body, decode_json_body)
-        return xapi.parse_statements(
-            document, statement_id=statement_id, from_json=True, floats=floats
-        )
+        # JSON, or multipart/mixed with attachments' data (kept) and signatures (checked)
+        return await attachments.read_statements(request, body, statement_id)
     except xapi.XapiError as exc:
         error = ClientException(str(exc), extra={"field": exc.field})
     except UndecodableBody as exc:

@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from litestar import Request, Response
@@ -286,6 +286,13 @@ def _b64url(text: str) -> bytes:
 def signature_problem(jws: bytes, statement: Any) -> str | None:
     """Why ``jws`` is not a valid signature of ``statement`` (as sent, JSON), or None."""
     try:
+        return _signature_problem(jws, statement)
+    except RecursionError:  # a payload nested past the stack
+        return "its payload is nested too deeply to be a statement"
+
+
+def _signature_problem(jws: bytes, statement: Any) -> str | None:
+    try:
         header_b64, payload_b64, signature_b64 = jws.decode("ascii").strip().split(".")
         header = msgspec.json.decode(_b64url(header_b64))
         payload_bytes = _b64url(payload_b64)
@@ -343,9 +350,9 @@ def _certificate_problem(
         return "x5c must be a list of base64 DER certificates"
     try:
         certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
-    except (ValueError, binascii.Error):
+        key = certificate.public_key()
+    except (ValueError, binascii.Error, UnsupportedAlgorithm):
         return "the first x5c certificate cannot be read"
-    key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         return "the x5c certificate's key is not an RSA key"
     try:

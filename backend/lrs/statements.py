@@ -38,6 +38,7 @@ from backend.db.types import utcnow
 from backend.deps import app_context
 from backend.learning import xapi
 from backend.learning.connections import pooled_connection
+from backend.lrs import attachments
 from backend.lrs.statement_store import agent_key, stored_text
 
 DEFAULT_LIMIT = 100
@@ -372,7 +373,8 @@ def _formatted(document: str, fmt: str, languages: list[str]) -> str:
 async def answer(request: Query) -> Response[bytes]:
     """The answer to ``GET /xapi/statements`` (HEAD drops its body)."""
     try:
-        return await _answer(request)
+        # with attachments=true: multipart/mixed with the attachments' data (lane lrs-write)
+        return await attachments.with_attachments(request, await _answer(request))
     except HTTPException as exc:
         exc.headers = {**(exc.headers or {}), **_always()}
         raise
