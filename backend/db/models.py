@@ -1010,6 +1010,32 @@ class XapiStatement(SQLModel, table=True):
             "voids",
             postgresql_where=text("voids IS NOT NULL"),
         ),
+        # migration 0033: the related_* filters, and what StatementRefs' targets match
+        Index("ix_xapi_statement_related_agents", "related_agents", postgresql_using="gin"),
+        Index("ix_xapi_statement_related_activities", "related_activities", postgresql_using="gin"),
+        Index(
+            "ix_xapi_statement_target_keys",
+            "target_keys",
+            postgresql_using="gin",
+            postgresql_where=text("target_keys IS NOT NULL"),
+        ),
+        Index(
+            "ix_xapi_statement_org_refs",
+            "organisation_id",
+            "stored",
+            "id",
+            postgresql_include=["voided", "target_keys"],
+            postgresql_where=text("target_keys IS NOT NULL"),
+        ),
+        Index(
+            "ix_xapi_statement_org_unresolved",
+            "organisation_id",
+            "stored",
+            "id",
+            postgresql_where=text(
+                "target_keys IS NULL AND activity_id IS NULL AND object_agent_key IS NULL"
+            ),
+        ),
     )
 
     id: int | None = Field(
@@ -1033,6 +1059,10 @@ class XapiStatement(SQLModel, table=True):
     voided: bool = False
     # the statement id a voiding statement names (migration 0032)
     voids: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True))
+    # what the statement a StatementRef targets matches, set by a trigger (migration 0033)
+    target_keys: list[str] | None = Field(
+        default=None, sa_column=Column(ARRAY(Text()), nullable=True)
+    )
     api_key_id: int | None = None
     timestamp: datetime = _ts()
     stored: datetime = _ts()

@@ -228,51 +228,155 @@ def _headers(request: Query) -> dict[str, str]:
     return _always()
 
 
+READ_SETTINGS = (
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true)"
+)
+
+
+def single_sql(org_id: int, statement_id: str) -> tuple[str, list[Any]]:
+    """The SQL of one statement by its id (voided or not)."""
+    return _PG_ONE, [org_id, statement_id]
+
+
 _PG_ONE = """
 SELECT document, stored, voided FROM xapi_statement
 WHERE organisation_id = $1 AND statement_id = $2::uuid
 """
 
 
-def _select(query: StatementQuery, org_id: int) -> tuple[str, list[Any]]:
-    """The SQL of a StatementResult page (one row more than the limit: is there more?)."""
+REF_LEVELS = 3
+"""How many StatementRefs deep a statement is found by what its target matches: the levels
+of ``xapi_statement.target_keys`` (migration 0033)."""
+
+
+def page_sql(query: StatementQuery, org_id: int) -> tuple[str, list[Any]]:
+    """The SQL of a StatementResult page: rows (id, stored, document), one more than the
+    limit (is there more?).
+
+    A statement matches when it does itself, or when the statement its StatementRef
+    targets matches, voided or not (Communication 2.1.3, "Filter Conditions for
+    StatementRefs"; :data:`REF_LEVELS` deep): its ``target_keys`` hold what its target
+    matches (migration 0033), or, for the few whose target arrived after them, their
+    target is read. since, until, the cursor and voided apply to the statement returned.
+    Each way to match is its own ordered, limited subquery (an index read in ``stored``
+    order stops after ``limit + 1`` rows), merged."""
     params: list[Any] = [org_id]
-    where = ["organisation_id = $1", "NOT voided"]
 
     def param(value: Any) -> str:
         params.append(value)
         return f"${len(params)}"
 
-    if query.agent is not None:
-        p = param(query.agent)
-        if query.related_agents:
-            where.append(f"{p} = ANY(related_agents)")
-        else:
-            where.append(f"(actor_key = {p} OR object_agent_key = {p})")
-    if query.verb is not None:
-        where.append(f"verb_id = {param(query.verb)}")
-    if query.activity is not None:
-        p = param(query.activity)
-        where.append(
-            f"{p} = ANY(related_activities)" if query.related_activities else f"activity_id = {p}"
-        )
-    if query.registration is not None:
-        where.append(f"registration = {param(query.registration)}::uuid")
-    if query.since is not None:
-        where.append(f"stored > {param(datetime.fromisoformat(query.since))}")
-    if query.until is not None:
-        where.append(f"stored <= {param(datetime.fromisoformat(query.until))}")
     order = "ASC" if query.ascending else "DESC"
+    page = f"ORDER BY {{a}}.stored {order}, {{a}}.id {order} LIMIT {query.limit + 1}"
+    window: list[str] = []  # on the statement returned
+    if query.since is not None:
+        window.append(f"{{a}}.stored > {param(datetime.fromisoformat(query.since))}")
+    if query.until is not None:
+        window.append(f"{{a}}.stored <= {param(datetime.fromisoformat(query.until))}")
     if query.after is not None:
         stored, row_id = query.after
         compare = ">" if query.ascending else "<"
-        where.append(
-            f"(stored, id) {compare} ({param(datetime.fromisoformat(stored))}, {param(row_id)})"
+        window.append(
+            f"({{a}}.stored, {{a}}.id) {compare} "
+            f"({param(datetime.fromisoformat(stored))}, {param(row_id)})"
         )
+    matches: list[str] = []  # on the matching statement, each condition ANDed
+    keys: list[str] = []  # the same, as target_keys name them
+    agent_either: str | None = None  # the agent as actor or object: two index reads
+    if query.agent is not None:
+        p = param(query.agent)
+        if query.related_agents:
+            matches.append(f"{{a}}.related_agents @> ARRAY[{p}]::text[]")
+            keys.append("ragent:" + query.agent)
+        else:
+            agent_either = p
+            keys.append("agent:" + query.agent)
+    if query.verb is not None:
+        matches.append(f"{{a}}.verb_id = {param(query.verb)}")
+        keys.append("verb:" + query.verb)
+    if query.activity is not None:
+        p = param(query.activity)
+        if query.related_activities:
+            matches.append(f"{{a}}.related_activities @> ARRAY[{p}]::text[]")
+            keys.append("ractivity:" + query.activity)
+        else:
+            matches.append(f"{{a}}.activity_id = {p}")
+            keys.append("activity:" + query.activity)
+    if query.registration is not None:
+        matches.append(f"{{a}}.registration = {param(query.registration)}::uuid")
+        keys.append("registration:" + query.registration)
+    own = ["{a}.organisation_id = $1", "NOT {a}.voided", *window]
+
+    def where(conditions: list[str], alias: str) -> str:
+        return " AND ".join(c.format(a=alias) for c in conditions)
+
+    if not keys:
+        return (
+            f"SELECT s.id, s.stored, s.document FROM xapi_statement s WHERE {where(own, 's')} "
+            + page.format(a="s")
+        ), params
+    direct = [matches]
+    if agent_either is not None:
+        direct = [
+            [f"{{a}}.actor_key = {agent_either}", *matches],
+            [f"{{a}}.object_agent_key = {agent_either}", *matches],
+        ]
+    branches = [
+        f"(SELECT s.id, s.stored FROM xapi_statement s WHERE {where(own + d, 's')} "
+        f"{page.format(a='s')})"
+        for d in direct
+    ]
+
+    def targets_match(alias: str, levels: int) -> str:
+        """``alias``'s target_keys hold every key (one condition: at any level; more: all
+        at one level)."""
+        condition = f"{alias}.target_keys @> {param(keys)}::text[]"
+        if len(keys) > 1:
+            condition += " AND ({})".format(
+                " OR ".join(
+                    f"{alias}.target_keys @> {param([f'{n} {k}' for k in keys])}::text[]"
+                    for n in range(1, levels + 1)
+                )
+            )
+        return condition
+
+    # a StatementRef whose target matches
+    branches.append(
+        f"(SELECT s.id, s.stored FROM xapi_statement s WHERE {where(own, 's')} "
+        f"AND s.target_keys IS NOT NULL AND {targets_match('s', REF_LEVELS)} "
+        f"{page.format(a='s')})"
+    )
+    # one whose target was not stored yet when it was (its target_keys are NULL, and so are
+    # those of a StatementRef to it): few, so each one's target is read, and that one's if
+    # it is such a StatementRef too (a subplan: never a read of every match to join them)
+    either = (
+        [f"(t.actor_key = {agent_either} OR t.object_agent_key = {agent_either})"]
+        if agent_either is not None
+        else []
+    )
+    unresolved = (
+        "{a}.target_keys IS NULL AND {a}.activity_id IS NULL AND {a}.object_agent_key IS NULL"
+    )
+    either2 = [c.replace("t.", "t2.") for c in either]
+    branches.append(
+        f"(SELECT s.id, s.stored FROM xapi_statement s WHERE {where(own, 's')} "
+        f"AND {unresolved.format(a='s')} "
+        "AND (SELECT true FROM xapi_statement t LEFT JOIN xapi_statement t2 "
+        f"ON {unresolved.format(a='t')} AND t2.organisation_id = $1 "
+        "AND t2.statement_id = (t.document::jsonb #>> '{object,id}')::uuid "
+        "WHERE t.organisation_id = $1 "
+        "AND t.statement_id = (s.document::jsonb #>> '{object,id}')::uuid "
+        f"AND (({where(either + matches, 't')}) OR ({targets_match('t', REF_LEVELS - 1)}) "
+        f"OR ({where(either2 + matches, 't2')}) OR ({targets_match('t2', REF_LEVELS - 2)})) "
+        f"LIMIT 1) {page.format(a='s')})"
+    )
     sql = (
-        "SELECT id, stored, document FROM xapi_statement WHERE "
-        + " AND ".join(where)
-        + f" ORDER BY stored {order}, id {order} LIMIT {query.limit + 1}"
+        "SELECT s.id, s.stored, s.document FROM ("
+        + " UNION ".join(branches)
+        + f" ORDER BY stored {order}, id {order} LIMIT {query.limit + 1}) u "
+        + "JOIN xapi_statement s ON s.id = u.id "
+        + f"ORDER BY s.stored {order}, s.id {order}"
     )
     return sql, params
 
@@ -351,11 +455,10 @@ def _identified(thing: Any) -> Any:
     kind = thing.get("objectType", "Activity" if "id" in thing else "Agent")
     if kind == "SubStatement":
         return _ids_only(thing)
-    if kind in ("Activity", "StatementRef"):
-        out = {"id": thing.get("id")}
-        if "objectType" in thing:
-            out["objectType"] = kind
-        return out
+    if kind == "Activity":  # its id is all that identifies it, objectType included
+        return {"id": thing.get("id")}
+    if kind == "StatementRef":
+        return {"id": thing.get("id"), "objectType": kind}
     out = {k: thing[k] for k in ("objectType", *_IFIS) if k in thing}
     if kind == "Group" and "member" in thing and not any(k in thing for k in _IFIS):
         out["member"] = [_identified(m) for m in thing["member"]]
@@ -396,13 +499,20 @@ async def _answer(request: Query) -> Response[bytes]:
         headers["Last-Modified"] = format_datetime(row["stored"], usegmt=True)
         body = _formatted(row["document"], fmt, languages)
         return Response(body.encode(), media_type="application/json", headers=headers)
-    sql, params = _select(parsed, org_id)
-    async with pooled_connection(ctx.engine) as pg:
+    sql, params = page_sql(parsed, org_id)
+    async with pooled_connection(ctx.engine) as pg, pg.transaction():
+        # planned for these values, each time: a plan cached for any agent or verb would
+        # read a busy learner's statements the way that suits a rare one (or the reverse)
+        # and without parallel workers: starting them costs more than these reads
+        await pg.execute(READ_SETTINGS)
         rows = await pg.fetch(sql, *params)
     more = ""
     if len(rows) > parsed.limit:
         rows = rows[: parsed.limit]
         more = _more_link(parsed, rows[-1]["stored"], rows[-1]["id"])
+    if rows:  # the newest statement of the page
+        newest = max(r["stored"] for r in rows)
+        headers["Last-Modified"] = format_datetime(newest, usegmt=True)
     documents = ",".join(_formatted(r["document"], parsed.format, languages) for r in rows)
     body = f'{{"statements":[{documents}],"more":"{more}"}}'
     return Response(body.encode(), media_type="application/json", headers=headers)

@@ -224,7 +224,7 @@ async def test_formats_ids_and_canonical(client: Client, world: World) -> None:
     await client.post("/xapi/statements", json=sent, headers=_headers(world))
     ids = (await _get(client, world, statementId=sent["id"], format="ids")).json()
     assert ids["verb"] == {"id": COMPLETED}
-    assert ids["object"] == {"objectType": "Activity", "id": COURSE}
+    assert ids["object"] == {"id": COURSE}  # the suite (XAPI-00171): the id alone
     assert ids["actor"] == {"objectType": "Agent", "mbox": "mailto:sam@example.com"}
     canonical = await client.get(
         "/xapi/statements",
@@ -270,3 +270,174 @@ async def test_bad_queries_answer_400_naming_the_parameter(client: Client, world
     assert no_version.status_code == 400
     unknown = await _get(client, world, statementId=some_id, format="ids")
     assert unknown.status_code == 404
+
+
+def _ref(target: str, verb: str, email: str = "andrew@example.com") -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "actor": {"objectType": "Agent", "mbox": f"mailto:{email}"},
+        "verb": {"id": verb},
+        "object": {"objectType": "StatementRef", "id": target},
+    }
+
+
+async def _post(client: Client, world: World, *statements: dict[str, Any]) -> None:
+    for statement in statements:  # one request each: each its own stored
+        posted = await client.post("/xapi/statements", json=statement, headers=_headers(world))
+        assert posted.status_code == 200, posted.text
+
+
+async def _ids(client: Client, world: World, **params: Any) -> list[str]:
+    answer = await _get(client, world, **params)
+    assert answer.status_code == 200, answer.text
+    return [s["id"] for s in answer.json()["statements"]]
+
+
+async def test_a_filter_also_finds_the_statements_that_target_a_match(
+    client: Client, world: World
+) -> None:
+    # "Ben passed explosives training", "Andrew confirmed <it>", "Chris liked <that>"
+    # (Communication 2.1.3, Filter Conditions for StatementRefs: followed recursively)
+    registration = str(uuid.uuid4())
+    passed = _statement(
+        email="ben@example.com",
+        verb="http://adlnet.gov/expapi/verbs/passed",
+        context={"registration": registration},
+    )
+    confirmed = _ref(passed["id"], "https://w3id.org/xapi/adl/verbs/confirmed")
+    liked = _ref(confirmed["id"], "https://w3id.org/xapi/acrossx/verbs/liked", "chris@x.example")
+    unrelated = _statement(email="ben@example.com", verb=ATTEMPTED, activity=OTHER)
+    await _post(client, world, passed, confirmed, liked, unrelated)
+    chain = [liked["id"], confirmed["id"], passed["id"]]
+
+    ben = json.dumps({"mbox": "mailto:ben@example.com"})
+    assert await _ids(client, world, agent=ben) == [unrelated["id"], *chain]
+    assert await _ids(client, world, verb="http://adlnet.gov/expapi/verbs/passed") == chain
+    assert await _ids(client, world, activity=COURSE) == chain
+    assert await _ids(client, world, registration=registration) == chain
+    assert await _ids(client, world, agent=ben, verb=ATTEMPTED) == [unrelated["id"]]
+    # Andrew's own statement is his; Ben's is not Andrew's
+    andrew = json.dumps({"mbox": "mailto:andrew@example.com"})
+    assert await _ids(client, world, agent=andrew) == [liked["id"], confirmed["id"]]
+    # since, until and limit apply to the statement returned, not to its target
+    stored = (await _get(client, world, statementId=confirmed["id"])).json()["stored"]
+    assert await _ids(client, world, activity=COURSE, since=stored) == [liked["id"]]
+    assert await _ids(client, world, activity=COURSE, until=stored) == chain[1:]
+    assert await _ids(client, world, activity=COURSE, limit="1") == chain[:1]
+    assert await _ids(client, world, activity=COURSE, ascending="true") == chain[::-1]
+
+
+async def test_a_voided_statement_is_left_out_and_what_targets_it_is_returned(
+    client: Client, world: World
+) -> None:
+    # the suite's XAPI-00162: a voided statement, its voiding, a StatementRef to it
+    verb = f"http://adlnet.gov/expapi/test/voided/target/{uuid.uuid4()}"
+    voided = _statement(verb=verb)
+    voiding = _ref(voided["id"], statement_store.VOIDED_VERB, "sam@example.com")
+    reference = _ref(voided["id"], verb)
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    await _post(client, world, voided, voiding, reference)
+    after = datetime.now(UTC) + timedelta(seconds=5)
+
+    expected = [reference["id"], voiding["id"]]
+    assert await _ids(client, world, verb=verb) == expected
+    assert await _ids(client, world, verb=verb, since=before.isoformat()) == expected
+    assert await _ids(client, world, verb=verb, until=after.isoformat()) == expected
+    assert await _ids(client, world, verb=verb, limit="1") == [reference["id"]]
+    sam = json.dumps({"mbox": "mailto:sam@example.com"})
+    assert voided["id"] not in await _ids(client, world, agent=sam)
+    assert voiding["id"] in await _ids(client, world, agent=sam)
+    # still there by its id, as voided
+    got = await _get(client, world, voidedStatementId=voided["id"])
+    assert got.status_code == 200 and got.json()["id"] == voided["id"]
+
+
+async def test_format_ids_keeps_only_identifiers_inside_substatements_too(
+    client: Client, world: World
+) -> None:
+    group = {
+        "objectType": "Group",
+        "name": "Safety team",
+        "mbox": "mailto:safety@acme.example",
+        "member": [{"mbox": "mailto:sam@example.com", "name": "Sam"}],
+    }
+    anonymous = {
+        "objectType": "Group",
+        "member": [{"objectType": "Agent", "mbox": "mailto:kim@example.com", "name": "Kim"}],
+    }
+    sent = {
+        "id": str(uuid.uuid4()),
+        "actor": group,
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/planned", "display": {"en-US": "planned"}},
+        "object": {
+            "objectType": "SubStatement",
+            "actor": anonymous,
+            "verb": {"id": COMPLETED, "display": {"en-US": "completed"}},
+            "object": {
+                "objectType": "Activity",
+                "id": COURSE,
+                "definition": {"name": {"en-US": "Safety"}},
+            },
+            "context": {
+                "instructor": {"mbox": "mailto:teacher@example.com", "name": "Teacher"},
+                "contextActivities": {"parent": [{"id": OTHER, "objectType": "Activity"}]},
+            },
+        },
+    }
+    await _post(client, world, sent)
+    for answer in (
+        await _get(client, world, statementId=sent["id"], format="ids"),
+        await _get(client, world, format="ids"),
+    ):
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        got = body if "statements" not in body else body["statements"][0]
+        assert got["actor"] == {"objectType": "Group", "mbox": "mailto:safety@acme.example"}
+        assert got["verb"] == {"id": "http://adlnet.gov/expapi/verbs/planned"}
+        sub = got["object"]
+        assert sub["objectType"] == "SubStatement"
+        assert sub["actor"] == {
+            "objectType": "Group",
+            "member": [{"objectType": "Agent", "mbox": "mailto:kim@example.com"}],
+        }
+        assert sub["verb"] == {"id": COMPLETED}
+        assert sub["object"] == {"id": COURSE}
+        assert sub["context"]["instructor"] == {"mbox": "mailto:teacher@example.com"}
+        assert sub["context"]["contextActivities"] == {"parent": [{"id": OTHER}]}
+        assert got["authority"]["account"]["name"] == f"api-key-{world.a.api_key_id}"
+        assert "name" not in got["authority"]
+
+
+async def test_a_page_says_when_its_newest_statement_was_stored(
+    client: Client, world: World
+) -> None:
+    first, second = _statement(), _statement(verb=ATTEMPTED)
+    await _post(client, world, first, second)
+    newest = (await _get(client, world, statementId=second["id"])).json()["stored"]
+    newest_at = datetime.fromisoformat(newest.replace("Z", "+00:00")).replace(microsecond=0)
+    for params in ({}, {"ascending": "true"}, {"verb": ATTEMPTED}):
+        page = await _get(client, world, **params)
+        assert parsedate_to_datetime(page.headers["Last-Modified"]) == newest_at
+        consistent = page.headers["X-Experience-API-Consistent-Through"]
+        assert datetime.fromisoformat(consistent.replace("Z", "+00:00")) >= newest_at
+    empty = await _get(client, world, verb="http://adlnet.gov/expapi/non/existent")
+    assert empty.json() == {"statements": [], "more": ""}
+    assert "Last-Modified" not in empty.headers
+    assert "X-Experience-API-Consistent-Through" in empty.headers
+
+
+async def test_a_statementref_sent_before_its_target_is_found_once_the_target_is(
+    client: Client, world: World
+) -> None:
+    target = _statement(email="ben@example.com", verb="http://adlnet.gov/expapi/verbs/passed")
+    early = _ref(target["id"], "https://w3id.org/xapi/adl/verbs/confirmed")
+    await _post(client, world, early)
+    ben = json.dumps({"mbox": "mailto:ben@example.com"})
+    assert await _ids(client, world, agent=ben) == []
+    await _post(client, world, target)
+    assert await _ids(client, world, agent=ben) == [target["id"], early["id"]]
+    assert await _ids(client, world, agent=ben, verb=ATTEMPTED) == []
+    later = _ref(early["id"], "https://w3id.org/xapi/acrossx/verbs/liked")
+    await _post(client, world, later)
+    passed = "http://adlnet.gov/expapi/verbs/passed"
+    assert await _ids(client, world, verb=passed) == [later["id"], target["id"], early["id"]]
