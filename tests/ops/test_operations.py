@@ -18,7 +18,13 @@ from litestar.testing import AsyncTestClient
 from backend.app import create_app
 from backend.context import AppContext
 from backend.db.engine import make_engine
-from backend.log_config import JsonFormatter, RequestIdFilter, log_config
+from backend.log_config import (
+    LOG_FORMAT,
+    REQUEST_ID,
+    JsonFormatter,
+    RequestIdFilter,
+    log_config,
+)
 from backend.ops import exposition, metrics
 from backend.push.worker import PushWorker
 from backend.settings import Settings
@@ -116,8 +122,15 @@ def test_json_is_chosen_by_setting_and_text_stays_the_default(
     assert log_config()["formatters"]["learnloop"]["()"].endswith("JsonFormatter")
     record = logging.LogRecord("learnloop.x", logging.INFO, __file__, 1, "hello %s", ("you",), None)
     RequestIdFilter().filter(record)
-    text = logging.Formatter(log_config.__globals__["LOG_FORMAT"]).format(record)
+    text = logging.Formatter(LOG_FORMAT).format(record)
     assert text.endswith("learnloop.x: hello you")  # no request: no [id]
+    during = REQUEST_ID.set("abc123")
+    try:
+        record = logging.LogRecord("learnloop.x", logging.INFO, __file__, 1, "hi", (), None)
+        RequestIdFilter().filter(record)
+    finally:
+        REQUEST_ID.reset(during)
+    assert logging.Formatter(LOG_FORMAT).format(record).endswith("learnloop.x: hi [abc123]")
 
 
 # --------------------------------------------------------------------------- /metrics
