@@ -984,8 +984,22 @@ class XapiStatement(SQLModel, table=True):
     __tablename__ = "xapi_statement"
     __table_args__ = (
         UniqueConstraint("organisation_id", "statement_id", name="uq_xapi_statement_org_id"),
-        Index("ix_xapi_statement_org_stored", "organisation_id", "stored", "id"),
-        Index("ix_xapi_statement_org_actor", "organisation_id", "actor_key", "stored", "id"),
+        # INCLUDE (migration 0033): filters tested in the index while it is read in order
+        Index(
+            "ix_xapi_statement_org_stored",
+            "organisation_id",
+            "stored",
+            "id",
+            postgresql_include=["voided", "related_agents", "related_activities"],
+        ),
+        Index(
+            "ix_xapi_statement_org_actor",
+            "organisation_id",
+            "actor_key",
+            "stored",
+            "id",
+            postgresql_include=["voided", "verb_id", "activity_id"],
+        ),
         Index(
             "ix_xapi_statement_org_object_agent",
             "organisation_id",
@@ -994,8 +1008,22 @@ class XapiStatement(SQLModel, table=True):
             "id",
             postgresql_where=text("object_agent_key IS NOT NULL"),
         ),
-        Index("ix_xapi_statement_org_verb", "organisation_id", "verb_id", "stored", "id"),
-        Index("ix_xapi_statement_org_activity", "organisation_id", "activity_id", "stored", "id"),
+        Index(
+            "ix_xapi_statement_org_verb",
+            "organisation_id",
+            "verb_id",
+            "stored",
+            "id",
+            postgresql_include=["voided"],
+        ),
+        Index(
+            "ix_xapi_statement_org_activity",
+            "organisation_id",
+            "activity_id",
+            "stored",
+            "id",
+            postgresql_include=["voided", "verb_id"],
+        ),
         Index(
             "ix_xapi_statement_org_registration",
             "organisation_id",
