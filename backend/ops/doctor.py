@@ -3,7 +3,8 @@ per check (OK, WARN or FAIL, and what to do), so an operator sees what is wrong 
 app does. Exit code 1 on any FAIL (``backend.cli``).
 
 Checks, in order: the settings (they load; environment, secret, base URL, database choice,
-metrics token), the database (reachable, migrated to this code's head), the VAPID key (it
+metrics token), the database (reachable, migrated to this code's head; nudges and learners
+overdue for the push workers and the scheduler, i.e. none is running), the VAPID key (it
 loads and signs a token its public key verifies), SMTP (when configured: connects, STARTTLS,
 signs in), the read replica (when ``LEARNLOOP_DATABASE_REPLICA_URL`` is set: reachable, a
 standby, migrated, how far behind). Nothing is written, except what the app itself would do
@@ -246,6 +247,8 @@ async def database_checks(settings: Settings) -> tuple[list[Check], str]:
                 version = (await conn.execute(text("SHOW server_version"))).scalar()
                 in_recovery = (await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar()
                 revisions = await _revisions(conn)
+                heads = code_heads()
+                backlog = await _backlog(conn) if revisions == heads else None
     except Exception as exc:
         return [
             fail(
@@ -266,8 +269,63 @@ async def database_checks(settings: Settings) -> tuple[list[Check], str]:
                 "LEARNLOOP_DATABASE_URL must be the primary; the standby goes in " + REPLICA_ENV,
             )
         )
-    checks.append(_migration_check("schema", revisions, code_heads()))
+    checks.append(_migration_check("schema", revisions, heads))
+    if backlog is not None:
+        checks += backlog_checks(*backlog)
     return checks, url
+
+
+OVERDUE_SECONDS = 300
+
+# nudges due for more than OVERDUE_SECONDS and not pushed, and learners the scheduler should
+# have looked at by then: both through their due-time indexes
+BACKLOG = f"""
+SELECT (SELECT count(*) FROM nudge WHERE status = 'pending'
+            AND due_at <= now() - interval '{OVERDUE_SECONDS} seconds'),
+       (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(due_at)), 0) FROM nudge
+            WHERE status = 'pending' AND due_at <= now() - interval '{OVERDUE_SECONDS} seconds'),
+       (SELECT count(*) FROM learner_state
+            WHERE next_nudge_at <= now() - interval '{OVERDUE_SECONDS} seconds'),
+       (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_nudge_at)), 0) FROM learner_state
+            WHERE next_nudge_at <= now() - interval '{OVERDUE_SECONDS} seconds')
+"""
+
+
+async def _backlog(conn: Any) -> tuple[int, float, int, float]:
+    nudges, nudge_age, learners, learner_age = (await conn.execute(text(BACKLOG))).one()
+    return int(nudges), float(nudge_age), int(learners), float(learner_age)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def backlog_checks(nudges: int, nudge_age: float, learners: int, learner_age: float) -> list[Check]:
+    """Whether push workers and a scheduler are at work: nothing stays overdue for long."""
+    checks: list[Check] = []
+    if nudges:
+        checks.append(
+            warn(
+                "push outbox",
+                f"{_count(nudges, 'nudge')} overdue, the oldest by {nudge_age / 60:.0f} min: "
+                "no push worker is delivering",
+                "run learnloop worker (or serve with LEARNLOOP_PUSH_IN_PROCESS=true)",
+            )
+        )
+    else:
+        checks.append(ok("push outbox", "no nudge overdue"))
+    if learners:
+        checks.append(
+            warn(
+                "scheduler",
+                f"{_count(learners, 'learner')} overdue for the nudge scheduler, the oldest "
+                f"by {learner_age / 60:.0f} min: no scheduler is ticking",
+                "run learnloop worker without --no-scheduler (one is enough)",
+            )
+        )
+    else:
+        checks.append(ok("scheduler", "no learner overdue"))
+    return checks
 
 
 # --------------------------------------------------------------------------- push

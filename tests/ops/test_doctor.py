@@ -1,11 +1,18 @@
 """``learnloop doctor`` run as an operator would: one line per check, exit 0 when the
 deployment is fine, exit 1 naming what is wrong and what to do when it is not."""
 
+import asyncio
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
+from backend.context import AppContext
 from backend.push.keys import write_new_key
+from tests.factories import World
+from tests.push.conftest import queue_nudge
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -54,6 +61,8 @@ def test_doctor_passes_a_good_configuration(tmp_path: Path, database_url: str) -
     assert checks["VAPID key"].startswith("OK") and "signs" in checks["VAPID key"]
     assert checks["replica"] == "OK   replica: not configured (every read goes to the primary)"
     assert checks["metrics"].startswith("OK")
+    assert checks["push outbox"] == "OK   push outbox: no nudge overdue"
+    assert checks["scheduler"] == "OK   scheduler: no learner overdue"
     assert "FAIL" not in result.stdout
 
 
@@ -106,8 +115,6 @@ def test_doctor_says_when_the_settings_do_not_load(tmp_path: Path) -> None:
 
 
 def test_doctor_notices_a_database_behind_the_code(tmp_path: Path, postgres_server: str) -> None:
-    import asyncio
-
     from sqlalchemy.engine import make_url
 
     from tests.conftest import _create_database, _drop_database
@@ -123,3 +130,23 @@ def test_doctor_notices_a_database_behind_the_code(tmp_path: Path, postgres_serv
     assert lines(result)["schema"] == (
         "FAIL schema: has no schema (never migrated) -> run: learnloop migrate"
     )
+
+
+async def test_doctor_notices_that_no_worker_or_scheduler_is_at_work(
+    tmp_path: Path, database_url: str, ctx: AppContext, world: World
+) -> None:
+    sam = world.a.users["employee"]
+    now = datetime.now(UTC)
+    await queue_nudge(ctx, sam, due_at=now - timedelta(minutes=20))
+    async with ctx.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE learner_state SET next_nudge_at = :at WHERE user_id = :user"),
+            {"at": now - timedelta(minutes=12), "user": sam.id},
+        )
+    result = await asyncio.to_thread(doctor, tmp_path, LEARNLOOP_DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stdout  # warnings: it still works, only slowly
+    checks = lines(result)
+    assert checks["push outbox"].startswith("WARN push outbox: 1 nudge overdue")
+    assert "the oldest by 20 min" in checks["push outbox"]
+    assert "learnloop worker" in checks["push outbox"]
+    assert checks["scheduler"].startswith("WARN") and "the oldest by 12 min" in checks["scheduler"]
