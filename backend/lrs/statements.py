@@ -14,8 +14,8 @@ Communication 2.1.3), over what ``backend.lrs.statement_store`` kept.
   (stored, row id), opaque to the client.
 - ``format``: ``exact`` (as stored), ``ids`` (agents, groups, activities and the verb by
   their identifiers only) or ``canonical`` (one language per language map, the request's
-  ``Accept-Language`` first). ``attachments=true`` answers JSON too: no attachment data is
-  stored yet (multipart requests are refused on the way in).
+  ``Accept-Language`` first). ``attachments=true`` answers multipart/mixed: the JSON, then
+  the attachments' data (``backend.lrs.attachments.with_attachments``).
 - Each API key reads its own organisation's statements only. A parameter the resource does
   not know, or one that is malformed, answers 400 naming it.
 """
