@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response
 from litestar.config.csrf import CSRFConfig
@@ -69,7 +68,6 @@ from backend.learning.controllers import (
     LmsWebhookController,
     XapiController,
 )
-from backend.lrs.alternate import install as install_alternate_syntax
 from backend.lrs.controllers import XapiDocumentController
 from backend.nudges.controllers import NudgeController
 from backend.ops.middleware import install as install_operations
@@ -97,8 +95,9 @@ from backend.web.recommendation_pages import RecommendationPageController
 from backend.web.settings_page import SettingsPageController
 from backend.web.setup_page import SetupPageController
 from backend.web.team_page import TeamPageController
+from backend.web.template_texts import install_template_texts
 from backend.web.welcome_page import WelcomePageController
-from pwa.i18n import N_, current_locale, gettext, ngettext, set_locale
+from pwa.i18n import N_, gettext, set_locale
 
 log = logging.getLogger("learnloop")
 
@@ -215,9 +214,7 @@ def _jinja_environment() -> Environment:
         extensions=["jinja2.ext.i18n"],
         auto_reload=False,
     )
-    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
-    # numbers as the reader writes them: 1.993 in Dutch, 1,993 in English
-    env.filters["number"] = lambda value: format_decimal(value, locale=current_locale())
+    install_template_texts(env)  # the catalogs' texts and the number filter, kept per process
     return env
 
 
@@ -467,6 +464,5 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         debug=False,
         logging_config=None,  # the process's own (backend.log_config): one format everywhere
     )
-    install_alternate_syntax(app)  # xAPI's alternate request syntax, before routing
     # request ids, the request counter and /metrics, outside everything else (backend/ops)
     return install_operations(app, context)
