@@ -68,6 +68,7 @@ from backend.learning.controllers import (
     LmsWebhookController,
     XapiController,
 )
+from backend.lrs.alternate import install as install_alternate_syntax
 from backend.lrs.controllers import XapiDocumentController
 from backend.nudges.controllers import NudgeController
 from backend.ops.middleware import install as install_operations
@@ -464,5 +465,6 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         debug=False,
         logging_config=None,  # the process's own (backend.log_config): one format everywhere
     )
+    install_alternate_syntax(app)  # xAPI's alternate request syntax, before routing
     # request ids, the request counter and /metrics, outside everything else (backend/ops)
     return install_operations(app, context)
