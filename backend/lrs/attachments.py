@@ -30,7 +30,7 @@ import binascii
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from litestar import Request, Response
+from sqlalchemy import text
 
 from backend.auth.guards import current_principal
 from backend.db.types import utcnow
@@ -408,6 +409,33 @@ async def keep(
         )
 
     await on_pooled_connection(engine, run)
+
+
+_SQL_STILL_NAMED = """
+SELECT 1 FROM xapi_statement
+WHERE organisation_id = :org AND lower(document) LIKE :pattern
+LIMIT 1
+"""
+_SQL_FORGET = "DELETE FROM xapi_attachment WHERE organisation_id = :org AND sha2 = :sha2"
+
+
+async def forget_data_of(session: Any, org_id: int, documents: Iterable[str]) -> None:
+    """Delete the attachment data that erased statements (their ``documents``) named and
+    no other statement of the organisation names (a person's erasure, in its transaction)."""
+    sha2s: set[str] = set()
+    for document in documents:
+        try:
+            sha2s.update(_named_sha2s(msgspec.json.decode(document)))
+        except (msgspec.DecodeError, RecursionError):
+            continue
+    for sha2 in sorted(sha2s):
+        # canonical JSON (backend.lrs.statement_store): "sha2":"<hex>", no whitespace
+        pattern = f'%"sha2":"{sha2}"%'
+        named = await session.exec(
+            text(_SQL_STILL_NAMED), params={"org": org_id, "pattern": pattern}
+        )
+        if named.first() is None:
+            await session.exec(text(_SQL_FORGET), params={"org": org_id, "sha2": sha2})
 
 
 def _named_sha2s(answer: Any) -> list[str]:

@@ -11,6 +11,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.db.models import XapiDocument, XapiStatement
+from backend.lrs import attachments
 
 
 def names_person(key: Any, email: str, external_id: str | None) -> ColumnElement[bool]:
@@ -38,19 +39,23 @@ async def forget_person(
     """Delete what the LRS keeps about a person who is being erased, in the caller's
     transaction and only in their organisation (the same address elsewhere is another
     person): their State and Agent Profile documents, and the statements about them (as
-    actor, or as the Agent a statement is about)."""
+    actor, or as the Agent a statement is about) with the attachment data only they named."""
     await session.exec(
         delete(XapiDocument).where(
             col(XapiDocument.organisation_id) == org_id,
             names_person(XapiDocument.agent_key, email, external_id),
         )
     )
-    await session.exec(
-        delete(XapiStatement).where(
+    erased = await session.exec(
+        delete(XapiStatement)
+        .where(
             col(XapiStatement.organisation_id) == org_id,
             or_(
                 names_person(XapiStatement.actor_key, email, external_id),
                 names_person(XapiStatement.object_agent_key, email, external_id),
             ),
         )
+        .returning(col(XapiStatement.document))
     )
+    # and the attachments' data only those statements named
+    await attachments.forget_data_of(session, org_id, erased.scalars().all())

@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
+from backend.context import AppContext
 from backend.lrs.attachments import SIGNATURE_USAGE, split_multipart
-from tests.factories import World
+from tests.factories import World, signed_in_client
 
 Client = AsyncTestClient[Litestar]
 XAPI = {"X-Experience-API-Version": "1.0.3"}
@@ -310,3 +312,31 @@ async def test_malformed_or_mismatched_signatures_are_refused(client: Client, wo
         assert refused.status_code == 400, case
         assert refused.json()["extra"]["field"].startswith("attachments[0]"), case
         assert "signature" in refused.json()["detail"], case
+
+
+async def test_erasing_a_person_erases_the_data_only_their_statements_named(
+    app: Litestar, client: Client, world: World, ctx: AppContext
+) -> None:
+    essay, shared = b"sam's essay\n", b"the course handout\n"
+    sams = _statement(_attachment(essay), _attachment(shared))
+    manager = world.email("a", "manager")
+    theirs = {
+        **_statement(_attachment(shared)),
+        "actor": {"objectType": "Agent", "mbox": f"mailto:{manager}"},
+    }
+    body = _body([sams, theirs], _part(essay, sha2=_sha(essay)), _part(shared, sha2=_sha(shared)))
+    assert (await _post(client, world, body)).status_code == 200
+
+    async with signed_in_client(app, world.email("a", "employee")) as sam:
+        gone = await sam.request("DELETE", "/api/v1/me", json={"confirm": "DELETE"})
+        assert gone.status_code == 204
+
+    async with ctx.engine.connect() as conn:
+        kept = (await conn.execute(text("SELECT sha2 FROM xapi_attachment"))).scalars().all()
+    assert kept == [_sha(shared)]
+    read = await client.get(
+        "/xapi/statements",
+        params={"statementId": theirs["id"], "attachments": "true"},
+        headers=_headers(world),
+    )
+    assert read.content.count(shared) == 1 and essay not in read.content
