@@ -19,6 +19,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from backend.accounts.controllers import (
     AuthController,
@@ -329,6 +330,18 @@ def _operational_error_handler(request: Request[Any, Any, Any], exc: Exception) 
     )
 
 
+def _pool_timeout_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Every database connection of this process stayed busy for the pool's timeout (a burst):
+    the client tries again shortly rather than queueing without limit."""
+    log.warning("no database connection free on %s %s: %s", request.method, request.url.path, exc)
+    return Response(
+        {"status_code": 503, "detail": "learnloop is busy right now; try again in a few seconds"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+        media_type=MediaType.JSON,
+    )
+
+
 def _cause(exc: Exception) -> Any:
     """The driver's error behind SQLAlchemy's wrapper (raw asyncpg errors are their own)."""
     return getattr(exc, "orig", exc)
@@ -450,6 +463,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             IntegrityError: _integrity_error_handler,
             DataError: _data_error_handler,
             OperationalError: _operational_error_handler,
+            PoolTimeoutError: _pool_timeout_handler,
             OverflowError: _overflow_error_handler,
             UnicodeDecodeError: _undecodable_body_handler,
             RecursionError: _undecodable_body_handler,

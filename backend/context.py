@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.principal import Principal
 from backend.auth.rate_limit import LoginRateLimiter
-from backend.db.engine import database_url, make_engine, make_sessionmaker
+from backend.db.engine import PoolBounds, database_url, make_engine, make_sessionmaker
 from backend.learning.ingest_cache import cache_for
 from backend.settings import Settings
 
@@ -87,5 +87,13 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, null_pool: bool = False) -> "AppContext":
-        engine = make_engine(database_url(settings), echo=settings.sql_echo, null_pool=null_pool)
+        bounds = PoolBounds(
+            size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            timeout_seconds=settings.db_pool_timeout_seconds,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+        engine = make_engine(
+            database_url(settings), echo=settings.sql_echo, null_pool=null_pool, bounds=bounds
+        )
         return cls(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine))

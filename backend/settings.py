@@ -65,6 +65,13 @@ class Settings:
     push_lease_seconds: float = 0.0
     # learner states an app process keeps for the ingestion fast path (~20 kB each at most)
     ingest_cache_states: int = 5000
+    # database connections per process (pool, and overflow for bursts); a request waits at
+    # most db_pool_timeout_seconds for one, then answers 503 with Retry-After; no statement
+    # of the app runs longer than db_statement_timeout_ms (0: no bound)
+    db_pool_size: int = 20
+    db_max_overflow: int = 20
+    db_pool_timeout_seconds: float = 5.0
+    db_statement_timeout_ms: int = 30_000
     # outgoing mail (invitations, password-reset links); no host: the console shows the link
     smtp_host: str = ""
     smtp_port: int = 587
@@ -188,6 +195,10 @@ def load_settings() -> Settings:
         push_timeout_seconds=_float("LEARNLOOP_PUSH_TIMEOUT_SECONDS", 10.0),
         push_lease_seconds=_float("LEARNLOOP_PUSH_LEASE_SECONDS", 0.0),
         ingest_cache_states=_int("LEARNLOOP_INGEST_CACHE_STATES", 5000),
+        db_pool_size=_int("LEARNLOOP_DB_POOL_SIZE", 20),
+        db_max_overflow=_int("LEARNLOOP_DB_MAX_OVERFLOW", 20),
+        db_pool_timeout_seconds=_float("LEARNLOOP_DB_POOL_TIMEOUT_SECONDS", 5.0),
+        db_statement_timeout_ms=_int("LEARNLOOP_DB_STATEMENT_TIMEOUT_MS", 30_000),
         smtp_host=os.environ.get("LEARNLOOP_SMTP_HOST", "").strip(),
         smtp_port=_int("LEARNLOOP_SMTP_PORT", 587),
         smtp_username=os.environ.get("LEARNLOOP_SMTP_USERNAME", "").strip(),

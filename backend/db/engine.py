@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -38,7 +39,26 @@ def database_url(settings: Settings) -> str:
         raise ConfigurationError(str(exc)) from exc
 
 
-def make_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolBounds:
+    """How many connections a process opens, how long a request waits for one (then the
+    pool raises ``sqlalchemy.exc.TimeoutError``: 503 with Retry-After) and how long any
+    statement may run (then PostgreSQL cancels it: 503 too); 0 ms: no bound."""
+
+    size: int = 20
+    max_overflow: int = 20
+    timeout_seconds: float = 30.0
+    statement_timeout_ms: int = 0
+
+
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    null_pool: bool = False,
+    bounds: PoolBounds | None = None,
+) -> AsyncEngine:
+    bounds = bounds or PoolBounds()
     kwargs: dict[str, Any] = {
         "echo": echo,
         "json_serializer": _json_serializer,
@@ -48,7 +68,15 @@ def make_engine(url: str, *, echo: bool = False, null_pool: bool = False) -> Asy
         kwargs["poolclass"] = NullPool
     if not null_pool:
         # pre-ping costs three round trips per checkout on asyncpg; recycle instead
-        kwargs.update(pool_size=20, max_overflow=20, pool_recycle=1800)
+        kwargs.update(
+            pool_size=bounds.size,
+            max_overflow=bounds.max_overflow,
+            pool_timeout=bounds.timeout_seconds,
+            pool_recycle=1800,
+        )
+    if bounds.statement_timeout_ms > 0:
+        server_settings = {"statement_timeout": str(bounds.statement_timeout_ms)}
+        kwargs["connect_args"] = {"server_settings": server_settings}
     return create_async_engine(url, **kwargs)
 
 

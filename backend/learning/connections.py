@@ -67,7 +67,9 @@ class KeptConnections:
     def __init__(self, sync_engine: Any) -> None:
         self._engine = weakref.ref(sync_engine)  # not a strong one: the engine is the key
         self.idle: list[tuple[Any, float]] = []  # (pool connection, checked out at)
-        self.keep = 0 if isinstance(sync_engine.pool, NullPool) else KEEP
+        pool = sync_engine.pool
+        # at most half the pool idle here: the ORM's sessions need connections too
+        self.keep = 0 if isinstance(pool, NullPool) else min(KEEP, pool.size() // 2)
         event.listen(sync_engine, "engine_disposed", self._disposed)
 
     async def take(self) -> tuple[Any, float]:
