@@ -31,7 +31,8 @@ STARTED = Gauge("learnloop_process_start_time_seconds", "When this process start
 POOL = Gauge(
     "learnloop_db_pool_connections",
     "This process's database pool: its size, connections checked out (in use, or kept for "
-    "ingestion), idle in the pool, and overflow beyond the size.",
+    "ingestion), idle in the pool, overflow beyond the size, and the limit (size + overflow "
+    "allowed) past which a request waits.",
     ("state",),
 )
 DATABASE_UP = Gauge("learnloop_database_up", "1 when the scrape's outbox query succeeded.")
@@ -48,12 +49,16 @@ def pool_state(engine: AsyncEngine) -> dict[metrics.Labels, float]:
     pool: Any = engine.pool
     if not hasattr(pool, "checkedout"):
         return {}
-    return {
+    state = {
         ("size",): pool.size(),
         ("checked_out",): pool.checkedout(),
         ("idle",): pool.checkedin(),
         ("overflow",): max(0, pool.overflow()),
     }
+    max_overflow = getattr(pool, "_max_overflow", None)  # QueuePool keeps it private
+    if isinstance(max_overflow, int) and max_overflow >= 0:
+        state[("limit",)] = pool.size() + max_overflow
+    return state
 
 
 async def outbox_state(engine: AsyncEngine) -> tuple[int, int, float]:

@@ -221,7 +221,8 @@ async def test_metrics_show_the_pool_in_use(postgres_url: str) -> None:
     try:
         async with engine.connect():
             state = exposition.pool_state(engine)
-            assert state[("size",)] == 20 and state[("checked_out",)] == 1
+            assert state[("size",)] > 0 and state[("checked_out",)] == 1
+            assert state[("limit",)] >= state[("size",)]
         text = "\n".join(exposition.POOL.render(exposition.pool_state(engine)))
         assert 'learnloop_db_pool_connections{state="checked_out"} 0' in text
     finally:
