@@ -49,7 +49,7 @@ def pool_state(engine: AsyncEngine) -> dict[metrics.Labels, float]:
     pool: Any = engine.pool
     if not hasattr(pool, "checkedout"):
         return {}
-    state = {
+    state: dict[metrics.Labels, float] = {
         ("size",): pool.size(),
         ("checked_out",): pool.checkedout(),
         ("idle",): pool.checkedin(),
