@@ -9,12 +9,14 @@ Communication 2.1.3), over what ``backend.lrs.statement_store`` kept.
   (actor or object; with ``related_agents=true`` also authority, instructor, team and a
   SubStatement's), ``verb``, ``activity`` (the object; ``related_activities=true``: also
   context activities and a SubStatement's), ``registration``, ``since`` (stored after) and
-  ``until`` (stored at or before); ``limit`` (0: the most, :data:`MAX_LIMIT`).
+  ``until`` (stored at or before); ``limit`` (0: the most, :data:`MAX_LIMIT`). A statement
+  whose object is a StatementRef also matches when the statement it targets does, voided or
+  not (:func:`page_sql`). ``Last-Modified`` is the page's newest ``stored``.
   ``more`` is ``/xapi/statements?more=<cursor>``: the query and where the page ended
   (stored, row id), opaque to the client.
 - ``format``: ``exact`` (as stored), ``ids`` (agents, groups, activities and the verb by
-  their identifiers only) or ``canonical`` (one language per language map, the request's
-  ``Accept-Language`` first). ``attachments=true`` answers multipart/mixed: the JSON, then
+  their identifiers only, an Activity by its id alone, a SubStatement's too) or
+  ``canonical`` (one language per language map, the request's ``Accept-Language`` first). ``attachments=true`` answers multipart/mixed: the JSON, then
   the attachments' data (``backend.lrs.attachments.with_attachments``).
 - Each API key reads its own organisation's statements only. A parameter the resource does
   not know, or one that is malformed, answers 400 naming it.
