@@ -2,6 +2,7 @@
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -388,10 +389,22 @@ SECURITY_HEADERS = {
 }
 
 
-async def _security_headers(response: Response[Any]) -> Response[Any]:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+# in production behind https: browsers then never try plain http for a year
+HSTS = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+
+
+def _security_headers_of(settings: Settings) -> Callable[[Response[Any]], Awaitable[Response[Any]]]:
+    headers = {
+        **SECURITY_HEADERS,
+        **(HSTS if not settings.is_dev and settings.base_url.startswith("https://") else {}),
+    }
+
+    async def security_headers(response: Response[Any]) -> Response[Any]:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return security_headers
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> Litestar:
@@ -471,7 +484,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             asyncpg.InterfaceError: _asyncpg_error_handler,
             Exception: _internal_error_handler,
         },
-        after_request=_security_headers,
+        after_request=_security_headers_of(settings),
         request_class=LearnloopRequest,  # every JSON and form body read one way (request_body)
         request_max_body_size=settings.max_body_bytes,
         on_startup=on_startup,

@@ -79,8 +79,9 @@ class AppContext:
 
     def __post_init__(self) -> None:
         self.login_limiter = LoginRateLimiter(
-            max_attempts=self.settings.login_attempts_per_window,
+            free_failures=self.settings.login_attempts_per_window,
             window_seconds=self.settings.login_window_seconds,
+            address_ceiling=self.settings.login_address_ceiling,
         )
         self.api_keys = ApiKeyCache()
         cache_for(self.engine).max_states = self.settings.ingest_cache_states

@@ -41,8 +41,11 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     env: str = "dev"
     base_url: str = "http://localhost:8000"
+    # wrong passwords per account and address before each try waits a growing delay, and
+    # from one address before those delays start at the first (backend/auth/rate_limit.py)
     login_attempts_per_window: int = 10
     login_window_seconds: int = 900
+    login_address_ceiling: int = 100
     min_group_size: int = 5
     max_body_bytes: int = 1_048_576
     session_max_age_seconds: int = 14 * 24 * 3600
@@ -181,6 +184,7 @@ def load_settings() -> Settings:
         base_url=os.environ.get("LEARNLOOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         login_attempts_per_window=_int("LEARNLOOP_LOGIN_ATTEMPTS", 10),
         login_window_seconds=_int("LEARNLOOP_LOGIN_WINDOW_SECONDS", 900),
+        login_address_ceiling=_int("LEARNLOOP_LOGIN_ADDRESS_CEILING", 100),
         min_group_size=_int("LEARNLOOP_MIN_GROUP_SIZE", 5),
         max_body_bytes=_int("LEARNLOOP_MAX_BODY_BYTES", 1_048_576),
         sql_echo=_bool(os.environ.get("LEARNLOOP_SQL_ECHO"), False),

@@ -1,5 +1,6 @@
 """Server-rendered pages: sign-in and the learner's Today page."""
 
+import math
 import time
 from datetime import timedelta
 from typing import Annotated, Any
@@ -32,7 +33,7 @@ from backend.learning.today import read_today
 from backend.recommendations.services import recommendations_for
 from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render, signed_in
 from backend.web.setup_page import has_organisations
-from pwa.i18n import gettext, set_locale
+from pwa.i18n import gettext, ngettext, set_locale
 
 
 class LoginForm(BaseModel):
@@ -167,14 +168,41 @@ class WebController(Controller):
                 status_code=status_code,
             )
 
+        def again_after(seconds: int) -> Template:
+            """The form again, saying when the next try is allowed (429, Retry-After)."""
+            set_locale(locale)
+            if seconds < 120:
+                text = ngettext(
+                    "Too many attempts. Try again in %(num)d second.",
+                    "Too many attempts. Try again in %(num)d seconds.",
+                    seconds,
+                ) % {"num": seconds}
+            else:
+                minutes = math.ceil(seconds / 60)
+                text = ngettext(
+                    "Too many attempts. Try again in %(num)d minute.",
+                    "Too many attempts. Try again in %(num)d minutes.",
+                    minutes,
+                ) % {"num": minutes}
+            page = render(
+                request,
+                "login.html",
+                {"error": text, "email": email, "next": target},
+                locale=locale,
+                status_code=429,
+            )
+            page.headers["Retry-After"] = str(seconds)
+            return page
+
         if not email or not data.password:
             return again("Fill in your e-mail address and password.", 400)
         try:
             user = await accounts.authenticate(
                 ctx, db_session, email, data.password[:256], client_address(request)
             )
-        except TooManyRequestsException:
-            return again("Too many attempts. Wait a few minutes and try again.", 429)
+        except TooManyRequestsException as exc:
+            seconds = int((exc.headers or {}).get("Retry-After", "60"))
+            return again_after(seconds)
         except NotAuthorizedException:
             return again("That e-mail address and password don't match.", 401)
         except accounts.ChooseOrganisation as choice:

@@ -77,7 +77,7 @@ async def test_repeated_failed_logins_are_throttled(
     assert statuses[:5] == [401] * 5
     assert statuses[5] == 429
     assert int(response.headers["retry-after"]) > 0
-    # even the right password waits until the window has passed
+    # even the right password waits out the delay (1 s after the fifth failure)
     response = await client.post(
         "/api/v1/auth/login",
         json={"email": "ld@acme.example", "password": PASSWORD},
