@@ -16,8 +16,9 @@ Communication 2.1.3), over what ``backend.lrs.statement_store`` kept.
   (stored, row id), opaque to the client.
 - ``format``: ``exact`` (as stored), ``ids`` (agents, groups, activities and the verb by
   their identifiers only, an Activity by its id alone, a SubStatement's too) or
-  ``canonical`` (one language per language map, the request's ``Accept-Language`` first). ``attachments=true`` answers multipart/mixed: the JSON, then
-  the attachments' data (``backend.lrs.attachments.with_attachments``).
+  ``canonical`` (one language per language map, the request's ``Accept-Language`` first).
+  ``attachments=true`` answers multipart/mixed: the JSON, then the attachments' data
+  (``backend.lrs.attachments.with_attachments``).
 - Each API key reads its own organisation's statements only. A parameter the resource does
   not know, or one that is malformed, answers 400 naming it.
 """
@@ -213,12 +214,15 @@ def _more_link(query: StatementQuery, stored: datetime, row_id: int) -> str:
     return f"/xapi/statements?more={token}"
 
 
+_CONSISTENT = "X-Experience-API-Consistent-Through"
+
+
 def _always() -> dict[str, str]:
     """The headers of every answer, refusals included (Communication 2.1.3)."""
     return {
         xapi.VERSION_HEADER: xapi.XAPI_VERSION,
-        # stored is set when a request is handled, and a request commits within seconds
-        "X-Experience-API-Consistent-Through": stored_text(utcnow()),
+        # a page's answer moves it back to the oldest open transaction (_consistent_through)
+        _CONSISTENT: stored_text(utcnow()),
     }
 
 
@@ -232,8 +236,18 @@ def _headers(request: Query) -> dict[str, str]:
 
 READ_SETTINGS = (
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
-    "set_config('max_parallel_workers_per_gather', '0', true)"
+    "set_config('max_parallel_workers_per_gather', '0', true), "
+    # when the oldest transaction still open began (stored before it may yet commit)
+    "(SELECT min(xact_start) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()) AS oldest"
 )
+
+
+def _consistent_through(headers: dict[str, str], oldest: datetime | None) -> None:
+    """X-Experience-API-Consistent-Through: not later than the start of the oldest
+    transaction still open, which may be storing statements stored before now."""
+    if oldest is not None and stored_text(oldest) < headers[_CONSISTENT]:
+        headers[_CONSISTENT] = stored_text(oldest)
 
 
 def single_sql(org_id: int, statement_id: str) -> tuple[str, list[Any]]:
@@ -506,8 +520,9 @@ async def _answer(request: Query) -> Response[bytes]:
         # planned for these values, each time: a plan cached for any agent or verb would
         # read a busy learner's statements the way that suits a rare one (or the reverse)
         # and without parallel workers: starting them costs more than these reads
-        await pg.execute(READ_SETTINGS)
+        settings = await pg.fetchrow(READ_SETTINGS)
         rows = await pg.fetch(sql, *params)
+    _consistent_through(headers, settings["oldest"])
     more = ""
     if len(rows) > parsed.limit:
         rows = rows[: parsed.limit]

@@ -1,6 +1,7 @@
 """The Statement resource: what POST/PUT /xapi/statements accept is kept, and GET/HEAD
 read it back as xAPI 1.0.3 (Communication 2.1) says, per organisation."""
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from backend.context import AppContext
 from backend.learning import xapi
+from backend.learning.connections import pooled_connection
 from backend.lrs import statement_store
 from tests.factories import World
 
@@ -441,3 +443,18 @@ async def test_a_statementref_sent_before_its_target_is_found_once_the_target_is
     await _post(client, world, later)
     passed = "http://adlnet.gov/expapi/verbs/passed"
     assert await _ids(client, world, verb=passed) == [later["id"], target["id"], early["id"]]
+
+
+async def test_consistent_through_waits_for_a_transaction_still_open(
+    client: Client, world: World, ctx: AppContext
+) -> None:
+    await _post(client, world, _statement())
+    async with pooled_connection(ctx.engine) as pg, pg.transaction():
+        began = await pg.fetchval("SELECT now()")  # a write that may still commit
+        await asyncio.sleep(0.05)
+        page = await _get(client, world)
+    consistent = page.headers["X-Experience-API-Consistent-Through"]
+    assert datetime.fromisoformat(consistent.replace("Z", "+00:00")) <= began
+    after = await _get(client, world)
+    later = after.headers["X-Experience-API-Consistent-Through"]
+    assert datetime.fromisoformat(later.replace("Z", "+00:00")) > began
