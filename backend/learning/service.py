@@ -33,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db.models import Challenge, LearnerState, TeamChallengeDay, TeamMembership
 from backend.db.types import utcnow
 from backend.kudos.service import thank_for_moment
-from backend.learning import adapters, store
+from backend.learning import adapters, store, voiding
 from backend.learning import lookup as ingestion_lookup
 from backend.learning.connections import on_pooled_connection, session_connection
 from backend.learning.history import needs_stored_history, to_fact, with_all_tallies
@@ -281,6 +281,9 @@ async def _record_locked(
     expected_version = None if lookup is None else lookup.config_version
     if lookup is None:
         lookup = await ingestion_lookup.read(pg, None, org_id, _keys(fresh.values()), now)
+    if statements is not None:  # a statement voided before it arrived earns nothing
+        for key in await voiding.voided_on_arrival(pg, org_id, list(fresh), statements.voids):
+            del fresh[key]
     local_dates = _local_dates(fresh, lookup.learners)
     user_ids = sorted({e.user_id for e in fresh.values()})
     cache = cache_for(session.bind)

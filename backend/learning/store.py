@@ -264,8 +264,14 @@ def _optimistic_statement(awards: bool, statements: bool) -> str:
         if statements
         else ""
     )
+    # ... and none of them voided before it arrived (backend.learning.voiding: the locked way
+    # sets those aside)
     all_kept = (
-        f"AND (SELECT count(*) FROM xs) = cardinality(${first}::uuid[])" if statements else ""
+        f"""AND (SELECT count(*) FROM xs) = cardinality(${first}::uuid[])
+            AND NOT EXISTS (SELECT 1 FROM xapi_statement w WHERE w.organisation_id = $1
+                            AND w.voids = ANY(${first}::uuid[]))"""
+        if statements
+        else ""
     )
     return f"""
 WITH st AS (

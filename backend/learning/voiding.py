@@ -23,11 +23,11 @@ here the game forgets it, once:
 
 Voiding twice changes nothing the second time (an event already voided is skipped). A
 statement whose voiding arrived first is stored voided and never recorded as an event:
-:func:`voided_before` tells the caller which.
+:func:`voided_on_arrival` tells ingestion which.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -39,16 +39,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.db.models import Challenge, XpLedgerEntry
 from backend.db.types import utcnow
 from backend.learning import lookup as ingestion_lookup
+from backend.learning import service as ingestion  # a module: it imports this one too
 from backend.learning.connections import session_connection
 from backend.learning.history import learner_histories
 from backend.learning.ingest_cache import cache_for
 from backend.learning.lookup import CHALLENGE_GRACE_DAYS
 from backend.learning.model import LookupKeys, UnknownReference
-from backend.learning.service import (
-    lock_learner_states,
-    recompute_team_challenge,
-    sync_state_columns,
-)
 from gamification import LearnerState as EngineState
 from gamification import local_day
 from gamification.voiding import without_facts
@@ -115,12 +111,19 @@ class VoidedEvents:
     xp_change: dict[int, int] = field(default_factory=dict)
 
 
-async def voided_before(pg: Any, org_id: int, statement_ids: Sequence[str]) -> set[str]:
-    """Which of ``statement_ids`` a stored voiding statement of organisation ``org_id``
-    already names (on the asyncpg connection ``pg``): they are voided on arrival."""
-    if not statement_ids:
-        return set()
-    return {row[0] for row in await pg.fetch(_PG_VOIDED_BEFORE, org_id, list(statement_ids))}
+async def voided_on_arrival(
+    pg: Any, org_id: int, keys: Iterable[str], voided_with: Collection[str]
+) -> list[str]:
+    """Which of the event ``keys`` come from statements voided on arrival: named by a voiding
+    statement of organisation ``org_id`` stored before (read on the asyncpg connection
+    ``pg``) or by one in the same request (``voided_with``, the ids they name). Their events
+    are not recorded: they earn nothing."""
+    ids = {key.removeprefix(KEY_PREFIX): key for key in keys if key.startswith(KEY_PREFIX)}
+    if not ids:
+        return []
+    named = {sid.lower() for sid in voided_with}
+    named.update(row[0] for row in await pg.fetch(_PG_VOIDED_BEFORE, org_id, list(ids)))
+    return [key for sid, key in ids.items() if sid in named]
 
 
 async def void_statements(
@@ -148,7 +151,7 @@ async def void_statements(
     pg = await session_connection(session)
     user_ids = [row[0] for row in await pg.fetch(_PG_LEARNERS, org_id, keys)] if keys else []
     if user_ids:
-        rows = await lock_learner_states(session, org_id, user_ids)
+        rows = await ingestion.lock_learner_states(session, org_id, user_ids)
         histories = await learner_histories(session, org_id, user_ids)  # the targets included
         voided = await pg.fetch(_PG_VOID, org_id, keys)
         lookup = await ingestion_lookup.read(pg, None, org_id, LookupKeys(ids=user_ids), now)
@@ -172,7 +175,7 @@ async def void_statements(
                 tz,
                 challenges=context.individual_challenges,
             )
-            sync_state_columns(row, result.state, context.rules)
+            ingestion.sync_state_columns(row, result.state, context.rules)
             session.add(row)
             by_key = {e["idempotency_key"]: e for e in events}
             for key, amount in result.counters:
@@ -237,4 +240,4 @@ async def _recount_team_days(
         )
     ).all()
     for challenge in challenges:
-        await recompute_team_challenge(session, challenge, today, now)
+        await ingestion.recompute_team_challenge(session, challenge, today, now)

@@ -195,15 +195,25 @@ def _unnest(first: int) -> str:
             activities, n)"""
 
 
+# A statement a stored voiding statement names is stored voided (its voiding may come first:
+# Data 2.3.2), unless it is a voiding statement itself; a voiding statement keeps the id it
+# names (its object, a StatementRef: the parser checked) in ``voids`` (migration 0032).
+_VOIDED_ON_ARRIVAL = f"""(v.verb <> '{VOIDED_VERB}' AND EXISTS (
+      SELECT 1 FROM xapi_statement w WHERE w.organisation_id = $1 AND w.voids = v.sid))"""
+_VOIDS = f"""CASE WHEN v.verb = '{VOIDED_VERB}'
+      THEN (v.doc::json -> 'object' ->> 'id')::uuid END"""
+
+
 def insert_sql(first: int, where: str = "true") -> str:
     """``INSERT INTO xapi_statement`` of the statements passed as parameters ``$first`` on
     (:func:`columns`), for organisation ``$1``, where ``where`` holds; a
     statement id already stored is skipped (``ON CONFLICT DO NOTHING``)."""
     return f"""INSERT INTO xapi_statement (organisation_id, statement_id, document, fingerprint,
     actor_key, object_agent_key, verb_id, activity_id, registration, related_agents,
-    related_activities, voided, api_key_id, timestamp, stored)
+    related_activities, voided, voids, api_key_id, timestamp, stored)
   SELECT $1, v.sid, v.doc, v.fp, v.actor, v.object_agent, v.verb, v.activity, v.registration,
-    string_to_array(v.agents, E'\\n'), string_to_array(v.activities, E'\\n'), false,
+    string_to_array(v.agents, E'\\n'), string_to_array(v.activities, E'\\n'),
+    {_VOIDED_ON_ARRIVAL}, {_VOIDS},
     ${first + STATEMENT_PARAMETER_COUNT - 2}, v.ts, ${first + STATEMENT_PARAMETER_COUNT - 1}
   FROM {_unnest(first)}
   WHERE {where}
