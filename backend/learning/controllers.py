@@ -34,7 +34,7 @@ from backend.db.models import Competency, User, WebhookSecret
 from backend.db.types import utcnow
 from backend.deps import app_context, provide_scope
 from backend.integrations.services import note_webhook_secret_used
-from backend.learning import adapters, intake_log, xapi
+from backend.learning import adapters, intake_log, voiding, xapi
 from backend.learning import lookup as ingestion_lookup
 from backend.learning.model import (
     ConflictingEvents,
@@ -315,6 +315,8 @@ async def _record_statements(
             logged = intake_log.xapi_refused(statements, message, conflicts=ids, events=events)
             _note(request, ctx, org_id, "xapi", 409, logged)
             raise ClientException(message, status_code=409, extra={"field": "id"}) from exc
+        if batch.voids:  # the game forgets what the voided statements earned (once)
+            await voiding.void_statements(ctx.sessionmaker, org_id, batch.voids, now)
         _note(
             request,
             ctx,
