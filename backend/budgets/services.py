@@ -174,6 +174,7 @@ def completed_since_asking() -> ColumnElement[bool]:
         col(LearningEvent.course_id) == col(TrainingRequest.course_id),
         col(LearningEvent.kind) == "completion",
         col(LearningEvent.occurred_at) >= col(TrainingRequest.created_at),
+        col(LearningEvent.voided).is_(False),  # a voided statement completed nothing
     )
 
 

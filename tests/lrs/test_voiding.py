@@ -154,6 +154,7 @@ async def test_a_voided_completion_takes_back_xp_streak_goal_and_challenges_once
     await _challenges(ctx, world)
     async with signed_in_client(app, "sam@example.com") as sam:
         before = _seen((await sam.get("/api/v1/me/today")).json())
+        weeks_before = (await sam.get("/api/v1/me/xp")).json()
         statement = _completed()
         await _post(client, world, statement)
         earned = _seen((await sam.get("/api/v1/me/today")).json())
@@ -165,6 +166,7 @@ async def test_a_voided_completion_takes_back_xp_streak_goal_and_challenges_once
 
         await _post(client, world, _voiding(statement["id"]))
         assert _seen((await sam.get("/api/v1/me/today")).json()) == before
+        assert (await sam.get("/api/v1/me/xp")).json() == weeks_before  # this week's XP too
         assert await _team_progress(ctx, world) == 0.0
         assert await _last_active(ctx, world) is None  # no streak day left
         ledger = await _ledger(ctx, world)
