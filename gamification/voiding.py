@@ -40,12 +40,16 @@ from gamification.state import LearnerState
 
 _T = TypeVar("_T")
 
+MAX_SEPARATE_COUNTERS = 8
+"""A learner's voided facts get a countering amount each up to this many at once; more
+get one amount together (on the newest), so voiding a batch replays the history twice."""
+
 
 @dataclass(frozen=True)
 class Voided:
     """The learner's state without the voided facts, and the XP each voided fact takes back
     (``(key, amount)``; the amount is what the ledger's countering entry adds, usually
-    negative; facts worth nothing are left out)."""
+    negative; facts worth nothing are left out; see :data:`MAX_SEPARATE_COUNTERS`)."""
 
     state: LearnerState
     counters: tuple[tuple[str, int], ...]
@@ -114,13 +118,16 @@ def without_facts(
     current = whole
     gone: set[str] = set()
     counters: list[tuple[str, int]] = []
-    for key in order:  # one at a time: each voided fact's own countering amount
-        gone.add(key)
+    # one at a time, each voided fact's own countering amount; past a few, one replay for all
+    # of them (a replay reads the whole history), countered on the newest
+    steps = [[key] for key in order] if len(order) <= MAX_SEPARATE_COUNTERS else [order]
+    for step in steps:
+        gone.update(step)
         after = _replayed(
             start, [f for f in facts if f.key not in gone], rules, badges, challenges, now, tz_name
         )
         if after.xp_total != current.xp_total:
-            counters.append((key, after.xp_total - current.xp_total))
+            counters.append((step[-1], after.xp_total - current.xp_total))
         current = after
     xp_total = state.xp_total + sum(amount for _key, amount in counters)
     new = replace(

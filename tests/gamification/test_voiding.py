@@ -15,7 +15,7 @@ from gamification.events import EventKind, LearningFact
 from gamification.goals import DatedGoal, DatedGoalKind
 from gamification.rules import OrgRules
 from gamification.state import LearnerState
-from gamification.voiding import without_facts
+from gamification.voiding import MAX_SEPARATE_COUNTERS, without_facts
 from tests.gamification.fact_factory import TZ, make_fact
 from tests.gamification.test_properties import (
     BADGES,
@@ -146,3 +146,14 @@ def test_voiding_nothing_applied_changes_nothing() -> None:
     assert (
         without_facts(state, [fact], ["never-applied"], DAILY_RULES, BADGES, NOW, TZ).state is state
     )
+
+
+def test_voiding_many_facts_at_once_counters_them_together_on_the_newest() -> None:
+    done = [
+        make_fact(date(2024, 3, 18) + timedelta(days=i), EventKind.EXPERIENCE)
+        for i in range(MAX_SEPARATE_COUNTERS + 1)
+    ]
+    state = replay(done, DAILY_RULES, [], NOW, TZ, state=FRESH).state
+    result = without_facts(state, done, [f.key for f in done], DAILY_RULES, [], NOW, TZ)
+    assert result.counters == ((done[-1].key, -state.xp_total),)
+    assert result.state.xp_total == 0 and result.state.fact_count == 0
