@@ -81,6 +81,7 @@ from gamification import (
     BadgeDefinition,
     CriterionKind,
     EventKind,
+    OrgRules,
     StreakMode,
     measure_criterion,
     refresh,
@@ -456,26 +457,32 @@ async def badge_wall(
     now: datetime | None = None,
     *,
     locale: str | None = None,
+    learner: tuple[OrgRules, EngineState, str] | None = None,
 ) -> list[BadgeWallItem]:
     """Every active badge (and any switched-off badge the learner earned), with earned tiers
-    and the progress towards each tier still locked, in ``locale`` (else the learner's own)."""
+    and the progress towards each tier still locked, in ``locale`` (else the learner's own).
+    ``learner``: the organisation's rules, the learner's engine document and timezone, when
+    the caller read them already (the Progress page's XP chart does)."""
     now = now or utcnow()
-    user = await scope.get(User, principal.user_id, what="user")
-    organisation = await scope.organisation()
-    rules = org_rules(organisation)
-    state = refresh(await learner_document(scope.session, user), rules, now, user.timezone)
-    assert user.id is not None
-    awards, kept, names = await _wall_reads(scope, user.id)
+    if learner is None:
+        user = await scope.get(User, principal.user_id, what="user")
+        rules = org_rules(await scope.organisation())
+        learner = (rules, await learner_document(scope.session, user), user.timezone)
+    rules, document, timezone = learner
+    state = refresh(document, rules, now, timezone)
+    user_id = principal.user_id
+    assert user_id is not None
+    awards, kept, names = await _wall_reads(scope, user_id)
     earned_codes = {a.badge_code for a in awards}
     rows = [row for row in kept.badges if row.is_active or row.code in earned_codes]
     texts = BadgeTexts(
-        language=language_of(locale or user.locale),
+        language=language_of(locale or principal.locale),
         streak_mode=rules.streak.mode,
         competency_names=names,
     )
     definitions = [row.definition for row in rows]
     state = await with_tallies(
-        scope.session, scope.organisation_id, user.id, state, badges=definitions
+        scope.session, scope.organisation_id, user_id, state, badges=definitions
     )
     wall: list[BadgeWallItem] = []
     for row, definition in zip(rows, definitions, strict=True):

@@ -240,13 +240,21 @@ def learning_since_of(created_at: datetime, start_date: date | None, timezone: s
     return max(created_at, local_day_start(start_date, timezone))
 
 
-async def _goals_view(org: OrgScope, user: User, state: EngineState, now: datetime) -> GoalsOut:
-    assert user.id is not None
-    state = await with_tallies(org.session, org.organisation_id, user.id, state)
+async def goals_view(
+    org: OrgScope,
+    user_id: int,
+    timezone: str,
+    since: datetime,
+    state: EngineState,
+    now: datetime,
+) -> GoalsOut:
+    """The learner's goals at ``now`` from their engine document ``state`` (``since``: their
+    :func:`learning_since`)."""
+    state = await with_tallies(org.session, org.organisation_id, user_id, state)
     weekly = weekly_goal_progress(
-        state.minutes_by_day(), state.weekly_goal_minutes, now, user.timezone, learning_since(user)
+        state.minutes_by_day(), state.weekly_goal_minutes, now, timezone, since
     )
-    today = local_day(now, user.timezone)
+    today = local_day(now, timezone)
     finished = state.finished_goals[::-1]
     courses, competencies = await _goal_names(
         org, (*state.dated_goals, *(f.goal for f in finished))
@@ -271,14 +279,18 @@ async def my_goals(org: OrgScope, now: datetime | None = None) -> GoalsOut:
     now = now or utcnow()
     user = await _me(org)
     assert user.id is not None
-    return await _goals_view(org, user, await _read_state(org, user.id), now)
+    state = await _read_state(org, user.id)
+    return await goals_view(org, user.id, user.timezone, learning_since(user), state, now)
 
 
 async def set_weekly_goal(org: OrgScope, minutes: int, now: datetime | None = None) -> GoalsOut:
     now = now or utcnow()
     mine = await _lock_my_state(org)
     await mine.save(org, engine_set_weekly_goal(mine.state, minutes))
-    return await _goals_view(org, mine.user, mine.state, now)
+    user_id = mine.user.id
+    assert user_id is not None
+    since = learning_since(mine.user)
+    return await goals_view(org, user_id, mine.user.timezone, since, mine.state, now)
 
 
 def _check_due_on(due_on: date, today: date) -> None:
@@ -612,16 +624,34 @@ SELECT o.config_version, u.timezone,
        ARRAY(SELECT ROW(x.local_date, sum(x.amount)::bigint) FROM xp_ledger x
               WHERE x.organisation_id = o.id AND x.user_id = u.id
                 AND x.local_date >= $3 AND x.local_date < $4
-              GROUP BY x.local_date)
+              GROUP BY x.local_date),
+       u.created_at, u.start_date
 FROM organisation o JOIN user_account u ON u.organisation_id = o.id AND u.id = $2
 WHERE o.id = $1
 """
 
 
+@dataclass(frozen=True)
+class XpChartRead:
+    """The XP chart and what its statement read beside it: the learner's engine document
+    (not refreshed), the organisation's rules, the learner's timezone and
+    :func:`learning_since` (the Progress page needs no other read of them)."""
+
+    chart: XpChartOut
+    state: EngineState
+    rules: OrgRules
+    timezone: str
+    since: datetime
+
+
 async def my_xp_chart(org: OrgScope, weeks: int, now: datetime | None = None) -> XpChartOut:
-    """The caller's XP per week of their last ``weeks`` and their place on the level curve:
-    one statement, the organisation's rules from the per-process cache
-    (``backend.learning.read_cache``)."""
+    """The caller's XP per week of their last ``weeks`` and their place on the level curve."""
+    return (await read_xp_chart(org, weeks, now)).chart
+
+
+async def read_xp_chart(org: OrgScope, weeks: int, now: datetime | None = None) -> XpChartRead:
+    """:func:`my_xp_chart` with the learner's rows it read: one statement, the organisation's
+    rules from the per-process cache (``backend.learning.read_cache``)."""
     now = now or utcnow()
     user_id = org.principal.user_id
     utc_monday = week_start(now.date())
@@ -642,7 +672,7 @@ async def my_xp_chart(org: OrgScope, weeks: int, now: datetime | None = None) ->
     row, parts = await on_pooled_connection(engine, read)
     if row is None or parts is None:
         raise NotFoundException(f"user {user_id} not found")
-    _, timezone, data, days = row
+    _, timezone, data, days, created_at, start_date = row
     rules = parts.rules(utcnow())
     this_monday = week_start(local_day(now, timezone))
     first_monday = this_monday - timedelta(weeks=weeks - 1)
@@ -652,7 +682,7 @@ async def my_xp_chart(org: OrgScope, weeks: int, now: datetime | None = None) ->
             by_week[week_start(day)] += int(total)
     state = EngineState.from_dict(msgspec.json.decode(data) if data else {})
     level = rules.levels.progress(state.xp_total)
-    return XpChartOut(
+    chart = XpChartOut(
         weeks=[
             WeekXp(week=iso_week_label(monday), starts_on=monday, xp=by_week.get(monday, 0))
             for monday in (first_monday + timedelta(weeks=i) for i in range(weeks))
@@ -667,6 +697,8 @@ async def my_xp_chart(org: OrgScope, weeks: int, now: datetime | None = None) ->
             fraction=level.fraction,
         ),
     )
+    since = learning_since_of(created_at, start_date, timezone)
+    return XpChartRead(chart, state, rules, timezone, since)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,14 +17,11 @@ from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.badges.services import badge_wall
-from backend.db.models import LearnerState, User
 from backend.db.types import utcnow
 from backend.deps import app_context
-from backend.learning.rules import org_rules
-from backend.progress.services import my_goals, my_xp_chart
+from backend.progress.services import goals_view, read_xp_chart
 from backend.tenancy import OrgScope
 from backend.web.pages import choose_locale, render, signed_in
-from gamification import LearnerState as EngineState
 from gamification import local_day, refresh
 from gamification.periods import week_start
 from pwa.i18n import gettext, ngettext, set_locale
@@ -186,29 +183,28 @@ class ProgressPageController(Controller):
         self, request: Request[Any, Any, Any], state: State, db_session: AsyncSession
     ) -> Template | Redirect:
         principal = signed_in(request)
-        if principal is None:
+        if principal is None or principal.user_id is None:
             return Redirect("/", status_code=303)
         locale = choose_locale(request, principal)
         set_locale(locale)
         babel_locale = Locale.parse(locale)
         scope = OrgScope(db_session, principal)
         now = utcnow()
-        user = await scope.get(User, principal.user_id, what="user")
-        organisation = await scope.organisation()
-        # held for the whole page: the goals and the badge wall read the state row again, and
-        # the session hands back a row still referenced (it forgets unreferenced ones)
-        state_row = await scope.find(LearnerState, user.id)
-        rules = org_rules(organisation)
-        today = local_day(now, user.timezone)
-
-        chart = await my_xp_chart(scope, XP_WEEKS, now)
-        goals = await my_goals(scope, now)
+        # the XP chart's statement reads the learner's state, timezone and start, and the
+        # organisation's rules (kept per process): the goals and the badge wall use them
+        read = await read_xp_chart(scope, XP_WEEKS, now)
+        chart, rules, timezone = read.chart, read.rules, read.timezone
+        today = local_day(now, timezone)
+        goals = await goals_view(scope, principal.user_id, timezone, read.since, read.state, now)
         wall = await badge_wall(
-            scope, principal, app_context(state).settings.base_url, now, locale=locale
+            scope,
+            principal,
+            app_context(state).settings.base_url,
+            now,
+            locale=locale,
+            learner=(rules, read.state, timezone),
         )
-        engine_state = refresh(
-            EngineState.from_dict(state_row.data if state_row else {}), rules, now, user.timezone
-        )
+        engine_state = refresh(read.state, rules, now, timezone)
 
         bars = _xp_bars([(w.starts_on, w.xp) for w in chart.weeks], locale, week_start(today))
         xp_in_period = sum(w.xp for w in chart.weeks)
