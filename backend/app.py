@@ -52,6 +52,7 @@ from backend.challenges.controllers import ChallengeController, TeamChallengeCon
 from backend.console.routes import CONSOLE_CONTROLLERS
 from backend.console.shell import console_exception_response
 from backend.context import AppContext
+from backend.db.replica import ReplicaMiddleware
 from backend.deps import provide_db_session, provide_principal
 from backend.health.controllers import HealthController
 from backend.imports.controllers import ImportController
@@ -433,6 +434,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     async def _dispose_engine() -> None:
         await intake_log.flush(context.engine)
         await context.engine.dispose()
+        if context.replica is not None:
+            await context.replica.dispose()
 
     # a server process (not the test suite, which starts many apps in one process)
     on_startup: list[Any] = [] if settings.env == "test" else [tune_garbage_collector]
@@ -455,6 +458,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             session_config.middleware,
             DefineMiddleware(AuthenticationMiddleware),
             DefineMiddleware(LearnloopCSRFMiddleware, config=csrf_config),
+            ReplicaMiddleware,  # read-your-writes and the replica's fallback (backend/db/replica)
         ],
         dependencies={
             "db_session": Provide(provide_db_session),

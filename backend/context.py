@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth.principal import Principal
 from backend.auth.rate_limit import LoginRateLimiter
 from backend.db.engine import PoolBounds, database_url, make_engine, make_sessionmaker
+from backend.db.replica import ReplicaRouter
 from backend.learning.ingest_cache import cache_for
 from backend.settings import Settings
 
@@ -74,10 +75,25 @@ class AppContext:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # a streaming replica's engine (None: none); replica_engine/replica_sessionmaker are then
+    # the primary's, so the routes that may read the replica have one code path
+    replica: AsyncEngine | None = None
+    replica_engine: AsyncEngine = field(init=False)
+    replica_sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
+    reads: ReplicaRouter = field(init=False)
     login_limiter: LoginRateLimiter = field(init=False)
     api_keys: ApiKeyCache = field(init=False)
 
     def __post_init__(self) -> None:
+        self.replica_engine = self.replica or self.engine
+        self.replica_sessionmaker = (
+            make_sessionmaker(self.replica) if self.replica else self.sessionmaker
+        )
+        self.reads = ReplicaRouter(
+            self.engine,
+            self.replica,
+            max_lag_seconds=self.settings.database_replica_max_lag_seconds,
+        )
         self.login_limiter = LoginRateLimiter(
             free_failures=self.settings.login_attempts_per_window,
             window_seconds=self.settings.login_window_seconds,
@@ -97,4 +113,14 @@ class AppContext:
         engine = make_engine(
             database_url(settings), echo=settings.sql_echo, null_pool=null_pool, bounds=bounds
         )
-        return cls(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine))
+        replica = (
+            make_engine(settings.database_replica_url, null_pool=null_pool, bounds=bounds)
+            if settings.database_replica_url
+            else None
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            replica=replica,
+        )

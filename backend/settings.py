@@ -38,6 +38,10 @@ def _int(name: str, default: int) -> int:
 class Settings:
     # empty: the embedded PostgreSQL server (backend.db.embedded), started on first use
     database_url: str = ""
+    # a streaming replica some reads may use (backend/db/replica.py); "": every read the primary
+    database_replica_url: str = ""
+    # a replica further behind than this is not read (seconds)
+    database_replica_max_lag_seconds: float = 30.0
     secret_key: str = field(default="", repr=False)
     env: str = "dev"
     base_url: str = "http://localhost:8000"
@@ -151,7 +155,7 @@ def _float(name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
 
 
-def _database_url(raw: str) -> str:
+def _database_url(raw: str, name: str = "LEARNLOOP_DATABASE_URL") -> str:
     """A PostgreSQL URL for SQLAlchemy's asyncpg dialect, or "" for the embedded server."""
     url = raw.strip()
     scheme, sep, rest = url.partition("://")
@@ -161,7 +165,7 @@ def _database_url(raw: str) -> str:
         return f"postgresql+asyncpg://{rest}"
     old = " (SQLite is no longer supported)" if scheme.startswith("sqlite") else ""
     raise ConfigurationError(
-        f"LEARNLOOP_DATABASE_URL must be a PostgreSQL URL such as "
+        f"{name} must be a PostgreSQL URL such as "
         f"postgresql+asyncpg://user:password@host:5432/learnloop, got {url!r}{old}; "
         "unset it to use the embedded PostgreSQL server"
     )
@@ -179,6 +183,10 @@ def load_settings() -> Settings:
         )
     return Settings(
         database_url=database_url,
+        database_replica_url=_database_url(
+            os.environ.get("LEARNLOOP_DATABASE_REPLICA_URL", ""), "LEARNLOOP_DATABASE_REPLICA_URL"
+        ),
+        database_replica_max_lag_seconds=_float("LEARNLOOP_DATABASE_REPLICA_MAX_LAG_SECONDS", 30.0),
         secret_key=_secret_from_environment(env),
         env=env,
         base_url=os.environ.get("LEARNLOOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),

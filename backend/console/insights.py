@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
+from litestar.di import Provide
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
@@ -27,6 +28,7 @@ from backend.console.shell import (
     redirect,
     use_locale,
 )
+from backend.db.replica import provide_read_scope, provide_read_session
 from backend.insights import board, leadership
 from backend.insights.charts import Chart, chart_of
 from backend.insights.export import csv_filename, csv_text
@@ -81,6 +83,11 @@ async def _team_choice(
 
 class InsightsController(ManagerConsoleController):
     path = "/console/insights"
+    # the pages and the leadership summary read the replica when there is one (backend/db/replica)
+    dependencies = {
+        "org": Provide(provide_read_scope, sync_to_thread=False),
+        "read_session": Provide(provide_read_session),
+    }
 
     def _filters(
         self,

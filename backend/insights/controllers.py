@@ -16,7 +16,7 @@ from litestar.params import Parameter
 from pydantic import BaseModel
 
 from backend.auth.guards import requires_manager
-from backend.deps import provide_scope
+from backend.db.replica import provide_read_scope, provide_read_session
 from backend.insights import board
 from backend.insights.periods import PeriodError, parse_period
 from backend.insights.privacy import Group
@@ -101,5 +101,9 @@ insights_router = Router(
     route_handlers=[_route(insight) for insight in board.INSIGHTS],
     tags=["insights"],
     guards=[requires_manager],
-    dependencies={"org": Provide(provide_scope, sync_to_thread=False)},
+    # read from the replica when there is one (backend/db/replica.py)
+    dependencies={
+        "org": Provide(provide_read_scope, sync_to_thread=False),
+        "read_session": Provide(provide_read_session),
+    },
 )

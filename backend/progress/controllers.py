@@ -8,6 +8,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from backend.auth.guards import requires_user
+from backend.db.replica import provide_read_scope, provide_read_session
 from backend.deps import provide_scope
 from backend.progress import services
 from backend.progress.schemas import (
@@ -131,7 +132,11 @@ class LeaderboardController(Controller):
     path = "/api/v1/leaderboards"
     tags = ["progress"]
     guards = [requires_user]
-    dependencies = {"org": Provide(provide_scope, sync_to_thread=False)}
+    # read from the replica when there is one, after the caller's own writes (backend/db/replica)
+    dependencies = {
+        "org": Provide(provide_read_scope, sync_to_thread=False),
+        "read_session": Provide(provide_read_session),
+    }
 
     @get("/organisation", summary="This week's XP ranking of everyone who opted in")
     async def organisation(
