@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -252,7 +253,11 @@ class LearningEvent(SQLModel, table=True):
     payload: dict[str, Any] = _json(dict)
     created_at: datetime = _ts()
     # its statement was voided: the game and the learner's pages leave it out (migration 0032)
-    voided: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    # (no client-side default: an insert that does not name it works on older schemas too)
+    voided: bool = Field(
+        default=False,
+        sa_column=Column(Boolean(), nullable=False, server_default=text("false")),
+    )
 
 
 class LearnerState(SQLModel, table=True):
