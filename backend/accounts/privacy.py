@@ -116,6 +116,7 @@ async def export_me(org: OrgScope) -> dict[str, Any]:
                 "course_id": e.course_id,
                 "competency_id": e.competency_id,
                 "recorded_at": e.created_at.isoformat(),
+                "voided": e.voided,  # its statement was voided: it earns nothing
             }
             for e in events
         ],
