@@ -45,6 +45,7 @@ from backend.learning.history import learner_histories
 from backend.learning.ingest_cache import cache_for
 from backend.learning.lookup import CHALLENGE_GRACE_DAYS
 from backend.learning.model import LookupKeys, UnknownReference
+from backend.lrs.statement_store import VOIDED_VERB
 from gamification import LearnerState as EngineState
 from gamification import local_day
 from gamification.voiding import without_facts
@@ -94,6 +95,11 @@ WITH v AS (
   RETURNING t.challenge_id
 )
 SELECT challenge_id FROM gone UNION SELECT challenge_id FROM kept
+"""
+
+_PG_VOID_STATEMENTS = """
+UPDATE xapi_statement SET voided = true
+WHERE organisation_id = $1 AND statement_id = ANY($2::uuid[]) AND NOT voided AND verb_id <> $3
 """
 
 _PG_VOIDED_BEFORE = """
@@ -149,6 +155,12 @@ async def void_statements(
     keys = sorted({KEY_PREFIX + sid.lower() for sid in statement_ids})
     done = VoidedEvents()
     pg = await session_connection(session)
+    if keys:
+        # the store voided them when it stored the voiding statement, unless a statement
+        # arrived in a request still open then: voided here too, once that one committed
+        await pg.execute(
+            _PG_VOID_STATEMENTS, org_id, [k.removeprefix(KEY_PREFIX) for k in keys], VOIDED_VERB
+        )
     user_ids = [row[0] for row in await pg.fetch(_PG_LEARNERS, org_id, keys)] if keys else []
     if user_ids:
         rows = await ingestion.lock_learner_states(session, org_id, user_ids)

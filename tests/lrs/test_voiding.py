@@ -264,6 +264,11 @@ async def test_voiding_through_the_service_twice_takes_back_once(
     sam = world.a.users["employee"].id
     assert first.statement_ids == [statement["id"]] and first.xp_change == {sam: -earned}
     assert second.statement_ids == [] and second.xp_change == {}
+    # a statement stored while its voiding was being stored is voided here as well
+    got = await client.get(
+        "/xapi/statements", params={"voidedStatementId": statement["id"]}, headers=_headers(world)
+    )
+    assert got.status_code == 200
     assert sum(amount for amount, _ in await _ledger(ctx, world)) == 0
     assert await _insights_week(ctx, world) == (0, 0, 0)  # L&D's insights follow
 
