@@ -32,9 +32,10 @@ Both last ``LSN_TTL_SECONDS``, longer than ``max_lag_seconds``: a replica furthe
 that is not read at all. Cost with a replica: one ``SELECT`` on the primary per write request,
 one on the replica per ``check_seconds`` per process.
 
-A replica that dies between two checks fails the read that reaches it; the middleware then
-checks at once and, when the replica is indeed gone, answers that (GET) request again from
-the primary: the client never sees that 5xx.
+A replica that died since its last check: a session on it is taken before the route runs,
+and when that fails the route reads the primary. A read that fails on it later (mid-query,
+or on a raw asyncpg connection) makes the middleware check at once and, when the replica is
+indeed gone, answer that (GET) request again from the primary: the client never sees a 5xx.
 """
 
 import asyncio
@@ -169,9 +170,7 @@ class ReplicaRouter:
             async with asyncio.timeout(3), self.replica.connect() as conn:
                 standby, replayed, lag, streaming = (await conn.execute(STATE_SQL)).one()
         except Exception as exc:  # down, refused, timed out: read the primary meanwhile
-            state = ReplicaState(False, 0, math.inf, f"unreachable ({exc})", self._clock())
-            # connections kept to a server that went away fail once each: drop them now
-            await self.replica.dispose()
+            state = await self._unreachable(exc)
         else:
             lsn = parse_lsn(replayed) or 0
             lag_seconds = float(lag or 0)
@@ -191,6 +190,18 @@ class ReplicaRouter:
             else:
                 log.warning("read replica not used: %s; reading the primary", state.why)
         return state
+
+    async def _unreachable(self, exc: BaseException) -> ReplicaState:
+        assert self.replica is not None
+        # connections kept to a server that went away fail once each: drop them now
+        await self.replica.dispose()
+        return ReplicaState(False, 0, math.inf, f"unreachable ({exc})", self._clock())
+
+    async def failed(self, exc: BaseException) -> None:
+        """A read could not reach the replica: read the primary until the next check."""
+        if self._state is None or self._state.usable:
+            log.warning("read replica not used: unreachable (%s); reading the primary", exc)
+        self._state = await self._unreachable(exc)
 
     # --- read-your-writes -------------------------------------------------------------------
 
@@ -267,10 +278,19 @@ async def read_engine(request: Request[Any, Any, Any]) -> AsyncEngine:
 async def provide_read_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
     """A session on the replica or the primary (see the module's docstring); read only."""
     ctx = request.app.state.ctx
-    on_replica = await reads_replica(request.scope, ctx.reads)
-    maker = ctx.replica_sessionmaker if on_replica else ctx.sessionmaker
-    async with maker() as session:
-        yield session
+    session: AsyncSession | None = None
+    if await reads_replica(request.scope, ctx.reads):
+        candidate = ctx.replica_sessionmaker()
+        try:
+            await candidate.connection()  # the connection it needs anyway, taken now
+        except Exception as exc:  # gone since its last check: the primary, without an error
+            await candidate.close()
+            await ctx.reads.failed(exc)
+            request.scope[ON_REPLICA] = False  # type: ignore[literal-required]
+        else:
+            session = candidate
+    async with session or ctx.sessionmaker() as chosen:
+        yield chosen
 
 
 def provide_read_scope(read_session: AsyncSession, principal: Principal) -> OrgScope:
