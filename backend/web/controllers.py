@@ -5,7 +5,6 @@ import time
 from datetime import timedelta
 from typing import Annotated, Any
 
-from babel.dates import format_date
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
@@ -31,7 +30,15 @@ from backend.db.models import EventKind, Organisation, Role, User
 from backend.deps import app_context
 from backend.learning.today import read_today
 from backend.recommendations.services import recommendations_for
-from backend.web.pages import choose_locale, greeting_for, local_now, long_date, render, signed_in
+from backend.web.pages import (
+    choose_locale,
+    day_text,
+    greeting_for,
+    local_now,
+    long_date,
+    render,
+    signed_in,
+)
 from backend.web.setup_page import has_organisations
 from pwa.i18n import gettext, ngettext, set_locale
 
@@ -126,7 +133,7 @@ class WebController(Controller):
                 "minutes": e.minutes,
                 # a testimonial is learning shared, not time spent: no "0 minutes" beside it
                 "shared": e.kind == EventKind.testimonial.value,
-                "date": format_date(e.local_date, format="medium", locale=locale),
+                "date": day_text(e.local_date, "medium", locale),
             }
             for e in read.recent
         ]
