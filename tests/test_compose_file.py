@@ -132,6 +132,41 @@ def test_app_runs_two_replicas_after_migrate_against_a_healthy_postgres(
     assert env["LEARNLOOP_DATABASE_URL"].endswith("@postgres:5432/learnloop")
 
 
+def test_a_streaming_replica_copies_the_primary_and_only_the_app_reads_it(
+    tmp_path: Path, compose: dict[str, Any]
+) -> None:
+    services = compose["services"]
+    primary, replica = services["postgres"], services["postgres-replica"]
+    assert replica["image"] == primary["image"]
+    assert _depends_on(replica)["postgres"] == "service_healthy"
+    assert "ports" not in replica, "reached over the compose network only"
+    volume = next(v for v in replica["volumes"] if v.endswith(":/var/lib/postgresql/data"))
+    assert volume.split(":", 1)[0] in compose["volumes"], "its own named volume"
+    assert volume not in primary["volumes"]
+    test = replica["healthcheck"]["test"]
+    assert "pg_isready" in " ".join(test)
+    # its start-up script: a copy made with pg_basebackup -R (a standby), then the server
+    script = replica["command"][-1].replace("$$", "$")
+    assert re.search(r"pg_basebackup -h postgres .*-R", script)
+    assert script.rstrip().endswith("exec postgres")
+    (tmp_path / "standby.sh").write_text(script)
+    assert subprocess.run(["sh", "-n", str(tmp_path / "standby.sh")]).returncode == 0
+    # the primary lets it stream: a replication line in pg_hba.conf, from an init script
+    (mount,) = [c for c in primary["configs"] if c["target"].startswith("/docker-entrypoint")]
+    hba = compose["configs"][mount["source"]]["content"]
+    assert "host replication learnloop all scram-sha-256" in hba
+    assert mount["target"].endswith(".sh")
+    # the app reads through it; migrate and the worker write, so they know only the primary
+    app_env = _environment(services["app"])
+    replica_url = app_env["LEARNLOOP_DATABASE_REPLICA_URL"]
+    assert replica_url.endswith("@postgres-replica:5432/learnloop")
+    primary_url = app_env["LEARNLOOP_DATABASE_URL"]
+    assert replica_url.split("@")[0] == primary_url.split("@")[0], "the same credentials"
+    assert _depends_on(services["app"])["postgres-replica"] == "service_started"
+    for name in ("migrate", "worker"):
+        assert "LEARNLOOP_DATABASE_REPLICA_URL" not in _environment(services[name])
+
+
 def test_the_secret_key_comes_from_a_compose_secret_file(compose: dict[str, Any]) -> None:
     app = compose["services"]["app"]
     env = _environment(app)
