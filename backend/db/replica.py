@@ -11,8 +11,8 @@ The choice per read (:meth:`ReplicaRouter.use_replica`): the primary when the re
 down, is not a standby, has lost its stream from the primary, or is more than
 ``max_lag_seconds`` behind; the primary too when the reader wrote something the replica has
 not replayed yet; else the replica. The replica's state is one query, made by one request
-per ``check_seconds`` (``down_seconds`` once it failed) while the others use the last answer;
-never a query per request.
+per ``check_seconds`` (``down_seconds`` once it did not answer) while the others use the
+last answer; never a query per request.
 
 Read-your-writes by LSN. After a request that may have written (POST, PUT, PATCH, DELETE
 answered below 400 for a signed-in person or an API key), :class:`ReplicaMiddleware` reads
@@ -145,8 +145,8 @@ class ReplicaRouter:
     # --- the replica's state ----------------------------------------------------------------
 
     async def state(self, *, fresh: bool = False) -> ReplicaState:
-        """The replica's state, at most ``check_seconds`` old (``down_seconds`` when it was
-        unusable) unless ``fresh``; while one request asks, the others use the last answer."""
+        """The replica's state, at most ``check_seconds`` old (``down_seconds`` when it did not
+        answer) unless ``fresh``; while one request asks, the others use the last answer."""
         known = self._state
         if not fresh and known is not None and self._current(known):
             return known
@@ -161,7 +161,8 @@ class ReplicaRouter:
 
     def _current(self, state: ReplicaState) -> bool:
         age = self._clock() - state.checked_at
-        return age < (self.check_seconds if state.usable else self.down_seconds)
+        unreachable = math.isinf(state.lag_seconds)  # not asked again for down_seconds
+        return age < (self.down_seconds if unreachable else self.check_seconds)
 
     async def _check(self) -> ReplicaState:
         assert self.replica is not None
