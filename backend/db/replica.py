@@ -42,9 +42,10 @@ import asyncio
 import logging
 import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -78,6 +79,17 @@ STATE_SQL = text(
     "EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')"
 )
 PRIMARY_LSN_SQL = text("SELECT pg_current_wal_insert_lsn()::text")
+# where the primary's WAL ends, and before when everything stored has committed (now, or the
+# start of the oldest transaction still open): once the replica has replayed past that LSN,
+# it shows everything stored before that moment (xAPI's X-Experience-API-Consistent-Through)
+PRIMARY_SAMPLE_SQL = text(
+    "SELECT pg_current_wal_insert_lsn()::text, LEAST(statement_timestamp(), "
+    "(SELECT min(xact_start) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()))"
+)
+SAMPLES_KEPT = 300
+# scope key: everything stored before this moment is visible on the replica this request reads
+CONSISTENT_THROUGH = "learnloop.consistent_through"
 
 
 def parse_lsn(value: str | None) -> int | None:
@@ -137,6 +149,7 @@ class ReplicaRouter:
         self._state: ReplicaState | None = None
         self._lock = asyncio.Lock()
         self._written: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._samples: deque[tuple[int, datetime]] = deque(maxlen=SAMPLES_KEPT)
 
     @property
     def configured(self) -> bool:
@@ -167,6 +180,7 @@ class ReplicaRouter:
     async def _check(self) -> ReplicaState:
         assert self.replica is not None
         was = self._state
+        await self._sample_primary()  # first: the replica's answer is then the later one
         try:
             async with asyncio.timeout(3), self.replica.connect() as conn:
                 standby, replayed, lag, streaming = (await conn.execute(STATE_SQL)).one()
@@ -191,6 +205,27 @@ class ReplicaRouter:
             else:
                 log.warning("read replica not used: %s; reading the primary", state.why)
         return state
+
+    async def _sample_primary(self) -> None:
+        try:
+            async with asyncio.timeout(3), self.primary.connect() as conn:
+                lsn, bound = (await conn.execute(PRIMARY_SAMPLE_SQL)).one()
+        except Exception as exc:
+            log.info("could not sample the primary's WAL position: %s", exc)
+            return
+        if (at := parse_lsn(lsn)) is not None and bound is not None:
+            self._samples.append((at, bound))
+
+    def consistent_through(self) -> datetime | None:
+        """A moment before which everything stored is visible on the replica (by its last
+        check), or None when that is not known (it is behind every sample kept)."""
+        state = self._state
+        if state is None or not state.usable:
+            return None
+        for lsn, bound in reversed(self._samples):
+            if lsn <= state.replayed:
+                return bound
+        return None
 
     async def _unreachable(self, exc: BaseException) -> ReplicaState:
         assert self.replica is not None
@@ -252,8 +287,9 @@ def _cookie_lsn(scope: Scope) -> int | None:
     return None
 
 
-async def reads_replica(scope: Scope, router: ReplicaRouter) -> bool:
-    """Whether this request's reads go to the replica (and mark it so, for the fallback)."""
+async def reads_replica(scope: Scope, router: ReplicaRouter, *, consistent: bool = False) -> bool:
+    """Whether this request's reads go to the replica (and mark it so, for the fallback);
+    ``consistent``: only when it is known through when the replica shows everything."""
     if router.replica is None or scope.get(PRIMARY_ONLY):
         return False
     principal = scope.get("user")
@@ -263,17 +299,31 @@ async def reads_replica(scope: Scope, router: ReplicaRouter) -> bool:
         if lsn is not None
     ]
     chosen = await router.use_replica(max(known) if known else None)
+    if chosen and consistent:
+        through = router.consistent_through()
+        chosen = through is not None
+        scope[CONSISTENT_THROUGH] = through  # type: ignore[literal-required]
     scope[ON_REPLICA] = chosen  # type: ignore[literal-required]
     return chosen
 
 
 async def read_engine(request: Request[Any, Any, Any]) -> AsyncEngine:
-    """The engine a replica-worthy route reads with (raw asyncpg users: xAPI statements)."""
+    """The engine ``GET /xapi/statements`` reads with: the replica only when it is known
+    through when it shows every statement (:func:`consistent_through`)."""
     ctx = request.app.state.ctx
-    engine: AsyncEngine = (
-        ctx.replica_engine if await reads_replica(request.scope, ctx.reads) else ctx.engine
-    )
+    on_replica = await reads_replica(request.scope, ctx.reads, consistent=True)
+    engine: AsyncEngine = ctx.replica_engine if on_replica else ctx.engine
     return engine
+
+
+def consistent_through(request: Request[Any, Any, Any]) -> datetime | None:
+    """For a read :func:`read_engine` sent to the replica: the moment before which it shows
+    everything stored (the primary's time, not later than its oldest open transaction's
+    start, when it wrote the WAL the replica has replayed); None on the primary."""
+    if not request.scope.get(ON_REPLICA):
+        return None
+    through = request.scope.get(CONSISTENT_THROUGH)
+    return through if isinstance(through, datetime) else None
 
 
 async def provide_read_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:

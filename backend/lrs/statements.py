@@ -37,7 +37,7 @@ from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 
 from backend.auth.guards import current_principal
-from backend.db.replica import read_engine
+from backend.db.replica import consistent_through, read_engine
 from backend.db.types import utcnow
 from backend.learning import xapi
 from backend.learning.connections import pooled_connection
@@ -523,6 +523,7 @@ async def _answer(request: Query) -> Response[bytes]:
         settings = await pg.fetchrow(READ_SETTINGS)
         rows = await pg.fetch(sql, *params)
     _consistent_through(headers, settings["oldest"])
+    _consistent_through(headers, consistent_through(request))  # a replica: what it replayed
     more = ""
     if len(rows) > parsed.limit:
         rows = rows[: parsed.limit]

@@ -272,16 +272,20 @@ async def test_a_replica_too_far_behind_is_read_by_no_one(
         assert ran.on_primary
 
 
-async def test_the_lms_reads_its_own_statements_back_while_the_replica_lags(
-    client: AsyncTestClient[Litestar], world: World, pair: Pair
-) -> None:
-    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
-    statement = {
+def _statement() -> dict[str, Any]:
+    return {
         "id": str(uuid.uuid4()),
         "actor": {"objectType": "Agent", "mbox": "mailto:sam@example.com"},
         "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en-US": "did"}},
         "object": {"objectType": "Activity", "id": "https://lms.acme.example/course/safety"},
     }
+
+
+async def test_the_lms_reads_its_own_statements_back_while_the_replica_lags(
+    client: AsyncTestClient[Litestar], world: World, pair: Pair
+) -> None:
+    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    statement = _statement()
     async with replay_paused(pair):
         posted = await client.post("/xapi/statements", json=statement, headers=headers)
         assert posted.status_code == 200, posted.text
@@ -289,6 +293,30 @@ async def test_the_lms_reads_its_own_statements_back_while_the_replica_lags(
         got = await client.get("/xapi/statements", headers=headers)
         assert got.status_code == 200, got.text
         assert [s["id"] for s in got.json()["statements"]] == [statement["id"]]
+
+
+async def test_a_page_from_the_replica_is_consistent_only_through_what_it_replayed(
+    client: AsyncTestClient[Litestar], world: World, pair: Pair
+) -> None:
+    acme = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    globex = {"Authorization": f"Bearer {world.b.api_key}", **XAPI}
+    assert (await client.get("/xapi/statements", headers=globex)).status_code == 200
+    await asyncio.sleep(0.1)  # a check of the replica while it is caught up
+    async with replay_paused(pair):
+        posted = await client.post("/xapi/statements", json=_statement(), headers=acme)
+        assert posted.status_code == 200, posted.text
+        client.cookies.clear()  # LMSs keep no cookies (nor would Globex's get Acme's)
+        (mine,) = (await client.get("/xapi/statements", headers=acme)).json()["statements"]
+        await asyncio.sleep(0.3)
+        # Globex's key wrote nothing: it reads the replica, which has not replayed Acme's
+        # statement, so its answer may not claim to be consistent past that statement
+        page = await client.get("/xapi/statements", headers=globex)
+        assert page.status_code == 200, page.text
+        assert page.headers["X-Experience-API-Consistent-Through"] < mine["stored"]
+    await caught_up(pair)
+    await asyncio.sleep(0.1)
+    page = await client.get("/xapi/statements", headers=globex)
+    assert page.headers["X-Experience-API-Consistent-Through"] > mine["stored"]
 
 
 # --- a replica that goes away -----------------------------------------------------------------
