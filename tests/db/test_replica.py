@@ -31,7 +31,7 @@ from backend.context import AppContext
 from backend.db.engine import make_engine
 from backend.db.models import Organisation
 from backend.db.replica import LSN_COOKIE, STATE_SQL, parse_lsn
-from backend.settings import Settings
+from backend.settings import ConfigurationError, Settings, load_settings
 from tests.conftest import _create_database, _migrate
 from tests.factories import World, build_world, signed_in_client
 from tests.progress.activity import event as learning_event
@@ -202,6 +202,23 @@ async def board(person: AsyncTestClient[Litestar]) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+# --- the setting ---------------------------------------------------------------------------
+
+
+def test_the_replica_url_is_optional_and_a_wrong_one_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEARNLOOP_ENV", "test")
+    monkeypatch.setenv("LEARNLOOP_SECRET_KEY", "x" * 48)
+    monkeypatch.delenv("LEARNLOOP_DATABASE_REPLICA_URL", raising=False)
+    assert load_settings().database_replica_url == ""
+    monkeypatch.setenv("LEARNLOOP_DATABASE_REPLICA_URL", "postgres://ro@standby:5432/learnloop")
+    assert load_settings().database_replica_url == "postgresql+asyncpg://ro@standby:5432/learnloop"
+    monkeypatch.setenv("LEARNLOOP_DATABASE_REPLICA_URL", "mysql://standby/learnloop")
+    with pytest.raises(ConfigurationError, match="LEARNLOOP_DATABASE_REPLICA_URL must be"):
+        load_settings()
 
 
 # --- which reads go where ---------------------------------------------------------------------
