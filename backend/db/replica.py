@@ -363,18 +363,18 @@ class ReplicaMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        router: ReplicaRouter | None = (
-            scope["litestar_app"].state.ctx.reads if scope["type"] == ScopeType.HTTP else None
-        )
+        ctx = scope["litestar_app"].state.ctx
+        router: ReplicaRouter | None = ctx.reads if scope["type"] == ScopeType.HTTP else None
         if router is None or router.replica is None:
             await self.app(scope, receive, send)
         elif scope["method"] in WRITE_METHODS:  # type: ignore[typeddict-item]
-            await self._write(router, scope, receive, send)
+            secure = "; Secure" if ctx.settings.secure_cookies else ""
+            await self._write(router, scope, receive, send, secure)
         else:
             await self._read(router, scope, receive, send)
 
     async def _write(
-        self, router: ReplicaRouter, scope: Scope, receive: Receive, send: Send
+        self, router: ReplicaRouter, scope: Scope, receive: Receive, send: Send, secure: str
     ) -> None:
         key = reader_key(scope.get("user"))
 
@@ -385,7 +385,7 @@ class ReplicaMiddleware:
                     router.remember(key, lsn)
                     cookie = (
                         f"{LSN_COOKIE}={lsn_text(lsn)}; Max-Age={LSN_TTL_SECONDS}; Path=/; "
-                        "HttpOnly; SameSite=Lax"
+                        f"HttpOnly; SameSite=Lax{secure}"
                     )
                     headers = [*message.get("headers", ()), (b"set-cookie", cookie.encode())]
                     message = {**message, "headers": headers}
