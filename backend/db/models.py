@@ -995,7 +995,7 @@ class XapiStatement(SQLModel, table=True):
             "organisation_id",
             "stored",
             "id",
-            postgresql_include=["voided", "related_agents", "related_activities"],
+            postgresql_include=["voided", "related_activities"],
         ),
         Index(
             "ix_xapi_statement_org_actor",
@@ -1044,7 +1044,11 @@ class XapiStatement(SQLModel, table=True):
             postgresql_where=text("voids IS NOT NULL"),
         ),
         # migration 0033: the related_* filters, and what StatementRefs' targets match
-        Index("ix_xapi_statement_related_agents", "related_agents", postgresql_using="gin"),
+        Index(
+            "ix_xapi_statement_related_agents",
+            text("array_remove(related_agents, actor_key::text)"),  # as PostgreSQL says it
+            postgresql_using="gin",
+        ),
         Index("ix_xapi_statement_related_activities", "related_activities", postgresql_using="gin"),
         Index(
             "ix_xapi_statement_target_keys",

@@ -299,14 +299,17 @@ def page_sql(query: StatementQuery, org_id: int) -> tuple[str, list[Any]]:
         )
     matches: list[str] = []  # on the matching statement, each condition ANDed
     keys: list[str] = []  # the same, as target_keys name them
-    agent_either: str | None = None  # the agent as actor or object: two index reads
+    agent_ways: list[str] = []  # ways to be the agent, each its own index read
+    agent_target = ""  # the same, on a statement a StatementRef targets
     if query.agent is not None:
         p = param(query.agent)
-        if query.related_agents:
-            matches.append(f"{{a}}.related_agents @> ARRAY[{p}]::text[]")
+        agent_ways = [f"{{a}}.actor_key = {p}", f"{{a}}.object_agent_key = {p}"]
+        if query.related_agents:  # else: the rest of them, by index (migration 0033)
+            agent_ways.append(f"array_remove({{a}}.related_agents, {{a}}.actor_key) @> ARRAY[{p}]")
+            agent_target = f"{{a}}.related_agents @> ARRAY[{p}]::text[]"
             keys.append("ragent:" + query.agent)
         else:
-            agent_either = p
+            agent_target = f"({{a}}.actor_key = {p} OR {{a}}.object_agent_key = {p})"
             keys.append("agent:" + query.agent)
     if query.verb is not None:
         matches.append(f"{{a}}.verb_id = {param(query.verb)}")
@@ -332,12 +335,7 @@ def page_sql(query: StatementQuery, org_id: int) -> tuple[str, list[Any]]:
             f"SELECT s.id, s.stored, s.document FROM xapi_statement s WHERE {where(own, 's')} "
             + page.format(a="s")
         ), params
-    direct = [matches]
-    if agent_either is not None:
-        direct = [
-            [f"{{a}}.actor_key = {agent_either}", *matches],
-            [f"{{a}}.object_agent_key = {agent_either}", *matches],
-        ]
+    direct = [[way, *matches] for way in agent_ways] or [matches]
     branches = [
         f"(SELECT s.id, s.stored FROM xapi_statement s WHERE {where(own + d, 's')} "
         f"{page.format(a='s')})"
@@ -366,15 +364,10 @@ def page_sql(query: StatementQuery, org_id: int) -> tuple[str, list[Any]]:
     # one whose target was not stored yet when it was (its target_keys are NULL, and so are
     # those of a StatementRef to it): few, so each one's target is read, and that one's if
     # it is such a StatementRef too (a subplan: never a read of every match to join them)
-    either = (
-        [f"(t.actor_key = {agent_either} OR t.object_agent_key = {agent_either})"]
-        if agent_either is not None
-        else []
-    )
+    target = [agent_target, *matches] if agent_target else matches
     unresolved = (
         "{a}.target_keys IS NULL AND {a}.activity_id IS NULL AND {a}.object_agent_key IS NULL"
     )
-    either2 = [c.replace("t.", "t2.") for c in either]
     branches.append(
         f"(SELECT s.id, s.stored FROM xapi_statement s WHERE {where(own, 's')} "
         f"AND {unresolved.format(a='s')} "
@@ -383,8 +376,8 @@ def page_sql(query: StatementQuery, org_id: int) -> tuple[str, list[Any]]:
         "AND t2.statement_id = (t.document::jsonb #>> '{object,id}')::uuid "
         "WHERE t.organisation_id = $1 "
         "AND t.statement_id = (s.document::jsonb #>> '{object,id}')::uuid "
-        f"AND (({where(either + matches, 't')}) OR ({targets_match('t', REF_LEVELS - 1)}) "
-        f"OR ({where(either2 + matches, 't2')}) OR ({targets_match('t2', REF_LEVELS - 2)})) "
+        f"AND (({where(target, 't')}) OR ({targets_match('t', REF_LEVELS - 1)}) "
+        f"OR ({where(target, 't2')}) OR ({targets_match('t2', REF_LEVELS - 2)})) "
         f"LIMIT 1) {page.format(a='s')})"
     )
     sql = (
