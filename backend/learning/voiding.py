@@ -26,12 +26,14 @@ statement whose voiding arrived first is stored voided and never recorded as an 
 :func:`voided_on_arrival` tells ingestion which.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -51,6 +53,7 @@ from gamification import local_day
 from gamification.voiding import without_facts
 
 SessionMaker = async_sessionmaker[AsyncSession]
+log = logging.getLogger("learnloop.ingestion")
 VOIDED_REASON = "voided"
 KEY_PREFIX = "xapi:"
 
@@ -100,6 +103,13 @@ SELECT challenge_id FROM gone UNION SELECT challenge_id FROM kept
 _PG_VOID_STATEMENTS = """
 UPDATE xapi_statement SET voided = true
 WHERE organisation_id = $1 AND statement_id = ANY($2::uuid[]) AND NOT voided AND verb_id <> $3
+"""
+
+_PG_WAIT_FOR_STORING = """
+INSERT INTO xapi_statement (organisation_id, statement_id, document, fingerprint, verb_id,
+  related_agents, related_activities, voided, timestamp, stored)
+SELECT $1, sid, '{}', '', '', '{}', '{}', true, now(), now() FROM unnest($2::uuid[]) AS sid
+ON CONFLICT (organisation_id, statement_id) DO NOTHING
 """
 
 _PG_VOIDED_BEFORE = """
@@ -156,11 +166,11 @@ async def void_statements(
     done = VoidedEvents()
     pg = await session_connection(session)
     if keys:
+        ids = [k.removeprefix(KEY_PREFIX) for k in keys]
+        await _wait_for_requests_storing(pg, org_id, ids)
         # the store voided them when it stored the voiding statement, unless a statement
-        # arrived in a request still open then: voided here too, once that one committed
-        await pg.execute(
-            _PG_VOID_STATEMENTS, org_id, [k.removeprefix(KEY_PREFIX) for k in keys], VOIDED_VERB
-        )
+        # arrived in a request still open then: voided here too, now that it committed
+        await pg.execute(_PG_VOID_STATEMENTS, org_id, ids, VOIDED_VERB)
     user_ids = [row[0] for row in await pg.fetch(_PG_LEARNERS, org_id, keys)] if keys else []
     if user_ids:
         rows = await ingestion.lock_learner_states(session, org_id, user_ids)
@@ -213,6 +223,20 @@ async def void_statements(
     else:
         await session.flush()
     return done
+
+
+async def _wait_for_requests_storing(pg: Any, org_id: int, statement_ids: list[str]) -> None:
+    """Wait until no open request is still storing one of ``statement_ids`` (with its event):
+    one that began before the voiding statement was stored did not see it. An insert of the
+    same ids waits on theirs (the unique key); it is undone at once. Should the probe fail
+    (a column it does not fill), voiding goes on without waiting."""
+    await pg.execute("SAVEPOINT voiding_wait")
+    try:
+        await pg.execute(_PG_WAIT_FOR_STORING, org_id, statement_ids)
+    except asyncpg.PostgresError:
+        log.warning("could not wait for statements being stored", exc_info=True)
+    await pg.execute("ROLLBACK TO SAVEPOINT voiding_wait")
+    await pg.execute("RELEASE SAVEPOINT voiding_wait")
 
 
 async def _recount_team_days(

@@ -3,6 +3,7 @@ XP, streak day, weekly goal minutes and challenge progress its statement earned,
 countering ledger entry; voiding twice, a voiding that arrives first and a voiding of a
 voiding statement are handled as the spec says; a badge already awarded stays."""
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,7 +21,10 @@ from backend.db.models import (
     LearningEvent,
     XpLedgerEntry,
 )
-from backend.learning import voiding
+from backend.learning import adapters, voiding, xapi
+from backend.learning import lookup as ingestion_lookup
+from backend.learning.service import record_events
+from backend.lrs import statement_store
 from gamification import ChallengeDefinition, EventKind, TeamChallenge, local_day
 from gamification.challenges import TeamTargetKind
 from tests.factories import World, signed_in_client
@@ -286,3 +290,37 @@ async def _insights_week(ctx: AppContext, world: World) -> tuple[int, int, int]:
         sum(r.completions for r in rows),
         sum(r.minutes_formal for r in rows),
     )
+
+
+async def test_a_voiding_waits_for_its_statement_still_being_stored(
+    app: Litestar, client: Client, world: World, ctx: AppContext
+) -> None:
+    """The statement's request began before the voiding was stored (so it did not see it)
+    and commits after: the voiding waits for it, then takes its game back."""
+    now = datetime.now(UTC)
+    parsed = xapi.parse_statement(_completed())
+    lookup = await ingestion_lookup.load(
+        ctx.engine, world.a.id, adapters.statement_keys([parsed]), now
+    )
+    events = adapters.statements_to_events([parsed], lookup, now)
+    authority = statement_store.authority_of(world.a.api_key_id, "LMS", "http://test")
+    batch = statement_store.batch_of([parsed], world.a.api_key_id, authority, now)
+    async with ctx.sessionmaker() as session:
+        await record_events(
+            session, world.a.id, events, lookup=lookup, now=now, atomic=True, commit=False,
+            statements=batch,
+        )  # fmt: skip
+        # what the voiding request does once its voiding statement is stored
+        voiding_task = asyncio.create_task(
+            voiding.void_statements(ctx.sessionmaker, world.a.id, [parsed.id])
+        )
+        await asyncio.sleep(0.3)
+        assert not voiding_task.done()  # it waits for the statement's request
+        await session.commit()
+    assert (await voiding_task).statement_ids == [parsed.id]
+    ledger = await _ledger(ctx, world)
+    assert ledger[-1][1] == "voided" and sum(amount for amount, _ in ledger) == 0
+    got = await client.get(
+        "/xapi/statements", params={"voidedStatementId": parsed.id}, headers=_headers(world)
+    )
+    assert got.status_code == 200
