@@ -166,6 +166,7 @@ def _course_statement(shape: tuple[Any, ...]) -> Any:
         _event.user_id == bindparam("totals_user"),
         _event.course_id == catalogue.course_columns().id,
         _event.kind == EventKind.COMPLETION.value,
+        _event.voided.is_(False),  # a voided statement completed nothing
     )
     return _with_totals(shape).add_columns(completed.label("completed"))
 
