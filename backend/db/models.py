@@ -995,7 +995,7 @@ class XapiStatement(SQLModel, table=True):
             "organisation_id",
             "stored",
             "id",
-            postgresql_include=["voided", "related_activities"],
+            postgresql_include=["voided", "actor_key", "related_agents", "related_activities"],
         ),
         Index(
             "ix_xapi_statement_org_actor",

@@ -19,7 +19,7 @@
   yet keeps NULL; the few such rows are matched when read, through their document (a
   partial index lists them).
 - Migration 0031's ordered indexes include the columns the filters test besides the one
-  they lead with (``voided``; ``related_activities`` for the order of everything,
+  they lead with (``voided``; ``actor_key`` and ``related_*`` for the order of everything,
   ``verb_id`` for an agent's or an activity's): a filter that drops most rows is tested in the index.
 - Partial indexes over the rows with ``target_keys``: GIN (a rare key), and ``(organisation_id,
   stored, id)`` with ``voided`` and ``target_keys`` included (a common key: read in order,
@@ -118,7 +118,7 @@ BACKFILL = (
 INCLUDES = {
     "ix_xapi_statement_org_stored": (
         ["organisation_id", "stored", "id"],
-        ["voided", "related_activities"],
+        ["voided", "actor_key", "related_agents", "related_activities"],
     ),
     "ix_xapi_statement_org_actor": (
         ["organisation_id", "actor_key", "stored", "id"],
