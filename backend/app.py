@@ -480,6 +480,9 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             IntegrityError: _integrity_error_handler,
             DataError: _data_error_handler,
             OperationalError: _operational_error_handler,
+            # the database refused or dropped the connection, or did not answer in time
+            ConnectionError: _operational_error_handler,
+            TimeoutError: _operational_error_handler,
             PoolTimeoutError: _pool_timeout_handler,
             OverflowError: _overflow_error_handler,
             UnicodeDecodeError: _undecodable_body_handler,

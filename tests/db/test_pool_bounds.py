@@ -2,6 +2,7 @@
 past the statement timeout, answers 503 with Retry-After in bounded time instead of queueing
 without limit, and the client's retry then stores the statement once."""
 
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -115,3 +116,24 @@ async def test_a_statement_held_up_past_the_timeout_is_a_503_and_the_retry_count
             {"org": world.a.id, "key": f"xapi:{blocked['id']}"},
         )
     assert counted == 1
+
+
+async def test_a_database_that_is_down_is_a_503_with_retry_after(
+    settings: Settings, world: World
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: the database is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = AppContext.from_settings(
+        replace(settings, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test")
+    )
+    transport = httpx.ASGITransport(app=create_app(context=down))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+        answer = await client.post(
+            "/xapi/statements", json=_statement(world.email("a", "employee")), headers=headers
+        )
+    await down.engine.dispose()
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "5"
+    assert "unavailable" in answer.json()["detail"]
