@@ -69,8 +69,9 @@ def long_date(value: datetime, locale: str) -> str:
 
 @lru_cache(maxsize=4096)
 def day_text(day: date, length: str, locale: str) -> str:
-    """Babel's ``format_date(day, length, locale)``, kept per process: Babel parses the locale
-    and applies the pattern on every call (~30 us), and a page names the same few days."""
+    """Babel's ``format_date(day, length, locale)`` (``length``: a length such as "medium" or a
+    pattern such as "d MMM"), kept per process: Babel parses the locale and applies the
+    pattern on every call (~30 us), and pages name the same few days."""
     return format_date(day, format=length, locale=locale)
 
 

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date
 from babel.numbers import format_decimal
 from litestar import Controller, Request, get
 from litestar.datastructures import State
@@ -22,7 +21,7 @@ from backend.db.types import utcnow
 from backend.deps import app_context
 from backend.progress.services import goals_view, read_xp_chart
 from backend.tenancy import OrgScope
-from backend.web.pages import choose_locale, render, signed_in
+from backend.web.pages import choose_locale, day_text, render, signed_in
 from gamification import local_day, refresh
 from gamification.periods import week_start
 from pwa.i18n import gettext, ngettext, set_locale
@@ -103,11 +102,11 @@ def _xp_bars(weeks: list[tuple[date, int]], locale: str, this_monday: date) -> l
                 height=height,
                 xp=xp,
                 xp_text=format_decimal(xp, locale=babel_locale),
-                label=format_date(monday, "d MMM", locale=babel_locale)
+                label=day_text(monday, "d MMM", locale)
                 if (len(weeks) - 1 - index) % 3 == 0
                 else "",
                 long_label=gettext("Week %(n)s, from %(date)s")
-                % {"n": week_number, "date": format_date(monday, "d MMMM", locale=babel_locale)},
+                % {"n": week_number, "date": day_text(monday, "d MMMM", locale)},
                 current=monday == this_monday,
             )
         )
@@ -145,9 +144,7 @@ def _heatmap(
         x = HEAT_LEFT + week * (CELL + CELL_GAP)
         new_month = week == 0 or monday.month != (monday - timedelta(weeks=1)).month
         if new_month and week < HEATMAP_WEEKS - 1:  # no room for a label on the last column
-            months.append(
-                AxisLabel(x, HEAT_TOP - 5, format_date(monday, "MMM", locale=babel_locale))
-            )
+            months.append(AxisLabel(x, HEAT_TOP - 5, day_text(monday, "MMM", locale)))
         for weekday in range(7):
             day = monday + timedelta(days=weekday)
             if day > today:
@@ -178,9 +175,7 @@ def _heatmap(
         AxisLabel(
             0,
             HEAT_TOP + weekday * (CELL + CELL_GAP) + CELL - 3,
-            format_date(first_monday + timedelta(days=weekday), "EEE", locale=babel_locale).rstrip(
-                "."
-            ),
+            day_text(first_monday + timedelta(days=weekday), "EEE", locale).rstrip("."),
         )
         for weekday in (0, 2, 4)
     ]
@@ -254,7 +249,7 @@ class ProgressPageController(Controller):
                 "dated": [
                     {
                         "goal": goal,
-                        "due": format_date(goal.due_on, "medium", locale=babel_locale),
+                        "due": day_text(goal.due_on, "medium", locale),
                         "percent": round(goal.fraction * 100),
                     }
                     for goal in goals.dated
