@@ -368,14 +368,21 @@ def page_sql(query: StatementQuery, org_id: int) -> tuple[str, list[Any]]:
     unresolved = (
         "{a}.target_keys IS NULL AND {a}.activity_id IS NULL AND {a}.object_agent_key IS NULL"
     )
+
+    def targeted(a: str) -> str:
+        """The statement id ``a`` targets, if ``a`` is such a StatementRef (CASE: conditions
+        of a join may run in any order, and another object's id is no UUID)."""
+        return (
+            f"(CASE WHEN {unresolved.format(a=a)} "
+            f"THEN ({a}.document::jsonb #>> '{{object,id}}')::uuid END)"
+        )
+
     branches.append(
         f"(SELECT s.id, s.stored FROM xapi_statement s WHERE {where(own, 's')} "
         f"AND {unresolved.format(a='s')} "
         "AND (SELECT true FROM xapi_statement t LEFT JOIN xapi_statement t2 "
-        f"ON {unresolved.format(a='t')} AND t2.organisation_id = $1 "
-        "AND t2.statement_id = (t.document::jsonb #>> '{object,id}')::uuid "
-        "WHERE t.organisation_id = $1 "
-        "AND t.statement_id = (s.document::jsonb #>> '{object,id}')::uuid "
+        f"ON t2.organisation_id = $1 AND t2.statement_id = {targeted('t')} "
+        f"WHERE t.organisation_id = $1 AND t.statement_id = {targeted('s')} "
         f"AND (({where(target, 't')}) OR ({targets_match('t', REF_LEVELS - 1)}) "
         f"OR ({where(target, 't2')}) OR ({targets_match('t2', REF_LEVELS - 2)})) "
         f"LIMIT 1) {page.format(a='s')})"
