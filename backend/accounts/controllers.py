@@ -15,19 +15,16 @@ from backend.accounts.schemas import (
     LoginRequest,
     MePublic,
     MeUpdate,
+    SessionsEnded,
     TeamMove,
     UserCreate,
     UserPublic,
     UserUpdate,
 )
+from backend.auth import user_sessions
 from backend.auth.guards import requires_ld_admin, requires_user
-from backend.auth.middleware import (
-    SESSION_ORG,
-    SESSION_PASSWORD_VERSION,
-    SESSION_USER,
-    password_version,
-)
 from backend.auth.principal import Principal
+from backend.auth.user_sessions import end_session, start_session
 from backend.db.models import Role
 from backend.deps import app_context, provide_scope
 from backend.tenancy import OrgScope
@@ -61,18 +58,16 @@ class AuthController(Controller):
             ctx, db_session, data.email, data.password, client_address(request), data.organisation
         )
         assert user.id is not None
-        request.set_session(
-            {
-                SESSION_USER: user.id,
-                SESSION_ORG: user.organisation_id,
-                SESSION_PASSWORD_VERSION: password_version(user),
-            }
-        )
+        await start_session(db_session, request, user)
         return await services.me(db_session, user.id, user.organisation_id)
 
-    @post("/logout", summary="Sign out (clears the session cookie)", status_code=204)
-    async def logout(self, request: Request[Any, Any, Any]) -> None:
-        request.clear_session()
+    @post(
+        "/logout",
+        summary="Sign out: this session ends, for every copy of its cookie",
+        status_code=204,
+    )
+    async def logout(self, request: Request[Any, Any, Any], state: State) -> None:
+        await end_session(app_context(state), request)
 
     @post(
         "/forgot-password",
@@ -111,6 +106,19 @@ class MeController(Controller):
     )
     async def update_me(self, org: OrgScope, data: MeUpdate) -> MePublic:
         return await services.update_me(org, data)
+
+    @post(
+        "/sign-out-everywhere",
+        summary="Sign me out on every device, this one too",
+        status_code=200,
+    )
+    async def sign_out_everywhere(
+        self, request: Request[Any, Any, Any], org: OrgScope, principal: Principal
+    ) -> SessionsEnded:
+        assert principal.user_id is not None
+        ended = await user_sessions.sign_out_everywhere(org, principal.user_id)
+        request.clear_session()
+        return SessionsEnded(ended=ended)
 
     @delete(
         "/",
@@ -192,6 +200,14 @@ class UserAdminController(Controller):
     )
     async def invite(self, org: OrgScope, state: State, user_id: int) -> LinkSent:
         return await services.send_link(org, app_context(state).settings, user_id, "invite")
+
+    @post(
+        "/{user_id:int}/sign-out-everywhere",
+        summary="End every session of a person, on every device (L&D admin)",
+        status_code=200,
+    )
+    async def sign_out_everywhere(self, org: OrgScope, user_id: int) -> SessionsEnded:
+        return SessionsEnded(ended=await user_sessions.sign_out_everywhere(org, user_id))
 
     @post(
         "/{user_id:int}/password-reset",

@@ -47,6 +47,10 @@ class LoginRequest(Schema):
     )
 
 
+class SessionsEnded(BaseModel):
+    ended: int = Field(description="how many sessions ended (each on every copy of its cookie)")
+
+
 class OrganisationChoice(BaseModel):
     slug: str
     name: str

@@ -7,6 +7,7 @@ CSRF tokens are required only on cookie-authenticated writes.
 """
 
 import base64
+import uuid
 from typing import Any
 
 import msgspec
@@ -27,6 +28,18 @@ from backend.learning.connections import on_pooled_connection
 SESSION_USER = "uid"
 SESSION_ORG = "org"
 SESSION_PASSWORD_VERSION = "pv"
+SESSION_ID = "sid"  # the user_session row (backend.auth.user_sessions)
+
+
+def session_id_of(data: dict[str, Any]) -> uuid.UUID | None:
+    """The session id a cookie's data holds, or None (none, or not a UUID)."""
+    value = data.get(SESSION_ID)
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def password_version(user: User) -> str:
@@ -99,20 +112,27 @@ async def principal_from_api_key(ctx: AppContext, authorization: str) -> Princip
     return principal
 
 
-# every signed-in request reads its user: one statement on a kept connection, no ORM
+# every signed-in request reads its user, while its session is not ended: one statement on
+# a kept connection, no ORM
 SESSION_USER_SQL = """
-SELECT is_active, password_hash, roles::text, display_name, locale, timezone, email
-FROM user_account WHERE id = $1 AND organisation_id = $2
+SELECT u.is_active, u.password_hash, u.roles::text, u.display_name, u.locale, u.timezone,
+  u.email
+FROM user_account u
+WHERE u.id = $1 AND u.organisation_id = $2
+  AND EXISTS (SELECT 1 FROM user_session s
+              WHERE s.id = $3 AND s.user_id = u.id AND s.ended_at IS NULL)
 """
 
 
 async def _principal_from_session(ctx: AppContext, data: dict[str, Any]) -> Principal | None:
-    uid, org = data.get(SESSION_USER), data.get(SESSION_ORG)
+    uid, org, sid = data.get(SESSION_USER), data.get(SESSION_ORG), session_id_of(data)
     if not isinstance(uid, int) or not isinstance(org, int) or not _in_int4(uid, org):
+        return None
+    if sid is None:  # a cookie from before sessions were kept, or not ours: signed out
         return None
 
     async def read(pg: Any) -> Any:
-        return await pg.fetchrow(SESSION_USER_SQL, uid, org)
+        return await pg.fetchrow(SESSION_USER_SQL, uid, org, sid)
 
     row = await on_pooled_connection(ctx.engine, read)
     if row is None:

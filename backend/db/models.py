@@ -1126,3 +1126,22 @@ class XapiAttachment(SQLModel, table=True):
 
 
 TENANT_TABLES.append(XapiAttachment)
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in session (migration 0035): its id travels in the encrypted session cookie,
+    and every signed-in request checks it is not ended, so signing out, or an admin's "sign
+    out everywhere", ends every copy of the cookie on every app process
+    (backend/auth/user_sessions.py). Deleting the person deletes their sessions."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (Index("ix_user_session_user", "user_id", "ended_at"),)
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid(), primary_key=True))
+    organisation_id: int = Field(foreign_key="organisation.id", ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    created_at: datetime = _ts()
+    ended_at: datetime | None = _ts(nullable=True)
+
+
+TENANT_TABLES.append(UserSession)

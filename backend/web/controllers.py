@@ -19,13 +19,11 @@ from backend.accounts import links
 from backend.accounts import services as accounts
 from backend.accounts.controllers import client_address
 from backend.auth.middleware import (
-    SESSION_ORG,
-    SESSION_PASSWORD_VERSION,
-    SESSION_USER,
     password_version,
 )
 from backend.auth.passwords import MIN_PASSWORD_LENGTH
 from backend.auth.principal import Principal
+from backend.auth.user_sessions import end_session, start_session
 from backend.db.models import EventKind, Organisation, Role, User
 from backend.deps import app_context
 from backend.learning.today import read_today
@@ -225,7 +223,7 @@ class WebController(Controller):
                 }
             )
             return _choice_page(request, locale, [o for _u, o in choice.accounts])
-        return _signed_in(request, user, target)
+        return await _signed_in(db_session, request, user, target)
 
     @get("/login/organisation", name="login-organisation-page")
     async def choose_organisation_page(
@@ -275,11 +273,11 @@ class WebController(Controller):
         ):
             request.clear_session()
             return Redirect("/login", status_code=303)
-        return _signed_in(request, user, safe_next(pending.get("next")))
+        return await _signed_in(db_session, request, user, safe_next(pending.get("next")))
 
     @post("/logout", name="logout")
-    async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
-        request.clear_session()
+    async def logout(self, request: Request[Any, Any, Any], state: State) -> Redirect:
+        await end_session(app_context(state), request)
         return Redirect("/", status_code=303)
 
     @get("/forgot-password", name="forgot-password-page")
@@ -366,7 +364,7 @@ class WebController(Controller):
             user = await links.redeem(db_session, token, data.password, ctx.settings.password_cost)
         except links.LinkNotValid:
             return _link_gone(request, locale)
-        return _signed_in(request, user, "")
+        return await _signed_in(db_session, request, user, "")
 
 
 PENDING_CHOICE = "choose"
@@ -393,17 +391,12 @@ def _choice_page(
     )
 
 
-def _signed_in(request: Request[Any, Any, Any], user: User, target: str) -> Redirect:
+async def _signed_in(
+    db: AsyncSession, request: Request[Any, Any, Any], user: User, target: str
+) -> Redirect:
     """Start the session of ``user`` and go where they wanted (L&D admins: the console,
     managers: their team's page there)."""
-    assert user.id is not None
-    request.set_session(
-        {
-            SESSION_USER: user.id,
-            SESSION_ORG: user.organisation_id,
-            SESSION_PASSWORD_VERSION: password_version(user),
-        }
-    )
+    await start_session(db, request, user)
     if not target and Role.ld_admin.value in user.roles:
         target = "/console"  # L&D admins start where they set things up
     elif not target and Role.manager.value in user.roles:

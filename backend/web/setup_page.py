@@ -21,13 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.accounts.schemas import Schema, UserCreate
 from backend.accounts.services import create_user
-from backend.auth.middleware import (
-    SESSION_ORG,
-    SESSION_PASSWORD_VERSION,
-    SESSION_USER,
-    password_version,
-)
 from backend.auth.principal import Principal
+from backend.auth.user_sessions import start_session
 from backend.console.shell import form_errors
 from backend.db.models import Locale, Organisation, Role, User
 from backend.deps import app_context
@@ -130,11 +125,5 @@ class SetupPageController(Controller):
             ctx.settings.password_cost,
         )
         user = (await db_session.exec(select(User).where(User.id == created.id))).one()
-        request.set_session(
-            {
-                SESSION_USER: user.id,
-                SESSION_ORG: user.organisation_id,
-                SESSION_PASSWORD_VERSION: password_version(user),
-            }
-        )
+        await start_session(db_session, request, user)
         return Redirect("/console", status_code=303)

@@ -711,7 +711,11 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("POST", "/api/v1/auth/login"): RouteSpec(
         "public", body=lambda env: {"email": "ld@acme.example", "password": PASSWORD}
     ),
-    ("POST", "/api/v1/auth/logout"): RouteSpec("public"),
+    # signing out ends the caller's session: a throw-away person does it
+    ("POST", "/api/v1/auth/logout"): RouteSpec("public", acts_on_caller=True),
+    ("POST", "/api/v1/me/sign-out-everywhere"): RouteSpec(
+        "person", body=lambda env: None, acts_on_caller=True
+    ),
     # me: people only
     ("GET", "/api/v1/me"): RouteSpec("person"),
     ("PATCH", "/api/v1/me"): RouteSpec("person", body=lambda env: {"locale": "en"}),
@@ -1071,6 +1075,9 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         ids_of=person_ids_in,
     ),
     ("POST", "/api/v1/users/{user_id:int}/invitation"): RouteSpec(
+        "ld_admin", body=lambda env: None, own=_fresh_user, foreign=_b_users
+    ),
+    ("POST", "/api/v1/users/{user_id:int}/sign-out-everywhere"): RouteSpec(
         "ld_admin", body=lambda env: None, own=_fresh_user, foreign=_b_users
     ),
     ("POST", "/api/v1/users/{user_id:int}/password-reset"): RouteSpec(
