@@ -37,10 +37,10 @@ async def test_the_api_docs_render_without_breaking_the_csp(live_server: str, pa
     await expect(page.locator(".opblock.is-open .responses-wrapper")).to_be_visible()
     # a long list is drawn as it scrolls into view: scroll down to a later section
     later = page.get_by_text("Approve a testimonial")
-    for _ in range(100):
+    for _ in range(400):
         if await later.count():
             break
-        await page.mouse.wheel(0, 1500)
+        await page.mouse.wheel(0, 500)  # in steps shorter than a section: none is skipped
         await page.wait_for_timeout(50)
     await expect(later).to_be_visible()
 
