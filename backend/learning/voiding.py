@@ -151,7 +151,7 @@ async def void_statements(
     commit: bool = True,
 ) -> VoidedEvents:
     """Take back what the learning events of organisation ``org_id``'s statements
-    ``statement_ids`` earned (see the module docstring); their statements are voided already.
+    ``statement_ids`` earned (see the module docstring), and mark those statements voided.
 
     ``db`` is the caller's session (its transaction, committed unless ``commit`` is false)
     or the app's sessionmaker. Events already voided, and statements without an event, are
@@ -168,8 +168,7 @@ async def void_statements(
     if keys:
         ids = [k.removeprefix(KEY_PREFIX) for k in keys]
         await _wait_for_requests_storing(pg, org_id, ids)
-        # the store voided them when it stored the voiding statement, unless a statement
-        # arrived in a request still open then: voided here too, now that it committed
+        # the one place statements are marked voided: after any request still storing them
         await pg.execute(_PG_VOID_STATEMENTS, org_id, ids, VOIDED_VERB)
     user_ids = [row[0] for row in await pg.fetch(_PG_LEARNERS, org_id, keys)] if keys else []
     if user_ids:

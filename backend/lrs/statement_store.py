@@ -23,7 +23,6 @@ from typing import Any
 import msgspec
 
 from backend.learning import xapi
-from backend.learning.connections import on_pooled_connection
 
 VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
 DEFAULT_VERSION = "1.0.0"
@@ -245,12 +244,6 @@ _PG_FORGET = """
 DELETE FROM xapi_statement WHERE organisation_id = $1 AND statement_id = ANY($2::uuid[])
 """
 
-# a voiding statement voids its target (item 4 of issue 19 undoes the game; not here)
-_PG_VOID = """
-UPDATE xapi_statement SET voided = true
-WHERE organisation_id = $1 AND statement_id = ANY($2::uuid[]) AND verb_id <> $3
-"""
-
 
 @dataclass
 class Stored:
@@ -330,30 +323,5 @@ async def store_on(pg: Any, org_id: int, batch: Batch) -> Stored:
             inserted = []
     if conflicts:
         return Stored(inserted=[], conflicts=sorted(conflicts))
-    await void_targets(pg, org_id, batch, inserted)
     batch.inserted = inserted
     return Stored(inserted=inserted, conflicts=[])
-
-
-async def void_targets(pg: Any, org_id: int, batch: Batch, inserted: Sequence[str]) -> None:
-    """Mark the statements the newly ``inserted`` voiding statements of ``batch`` name as
-    voided."""
-    new = set(inserted)
-    voided = [r.voids for r in batch.rows if r.voids is not None and r.statement_id in new]
-    if voided:
-        await pg.execute(_PG_VOID, org_id, voided, VOIDED_VERB)
-
-
-async def store(
-    engine: Any,
-    org_id: int,
-    api_key_id: int | None,
-    authority: Mapping[str, Any],
-    statements: Sequence[xapi.ParsedStatement],
-    now: datetime,
-) -> Stored:
-    """Store ``statements`` (parsed, valid) of organisation ``org_id`` on their own, sent with
-    the API key ``api_key_id`` (``authority``), as stored ``now``: all of them, or none if an
-    id was stored before with other content."""
-    batch = batch_of(statements, api_key_id, authority, now)
-    return await on_pooled_connection(engine, lambda pg: store_on(pg, org_id, batch))
