@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
-from ingest import COURSES, PG, _admin, _sql, _statement, seed  # noqa: E402
+from ingest import COURSES, PG, _admin, _sql, _statement, postgres_cpu_seconds, seed  # noqa: E402
 
 
 def main() -> None:
@@ -85,12 +85,12 @@ def main() -> None:
         asyncio.run(_sql(db, "ANALYZE"))
         import uvloop
 
-        uvloop.run(_drive(args, api_key))
+        uvloop.run(_drive(args, api_key, db))
     finally:
         asyncio.run(_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
 
 
-async def _drive(args: argparse.Namespace, api_key: str) -> None:
+async def _drive(args: argparse.Namespace, api_key: str, db: str) -> None:
     from backend.app import create_app
 
     app: Any = create_app()
@@ -148,15 +148,18 @@ async def _drive(args: argparse.Namespace, api_key: str) -> None:
         if args.callgrind:
             _callgrind("on")
         cpu, wall = time.process_time(), time.perf_counter()
+        pg_cpu = postgres_cpu_seconds(db)
         await asyncio.gather(*(connection(w, 3, 3 + per_connection) for w in range(conc)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        pg_cpu = postgres_cpu_seconds(db) - pg_cpu
         if args.callgrind:
             _callgrind("off")
     events = per_connection * conc * batch
     refused = sorted({s for s in statuses if s != 200})
     print(
         f"{events:,} events in {per_connection * conc} requests of {batch}: "
-        f"app CPU {1e6 * cpu / events:.1f} us per event, {events / wall:,.0f} events/s "
+        f"app CPU {1e6 * cpu / events:.1f} us per event, PostgreSQL CPU "
+        f"{1e6 * pg_cpu / events:.1f} us per event, {events / wall:,.0f} events/s "
         f"in-process; {statuses.count(200)} of {per_connection * conc} requests answered 200"
         + (f"; statuses other than 200: {refused}" if refused else "")
     )
