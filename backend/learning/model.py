@@ -63,6 +63,12 @@ class StaleLookup(Exception):
     and try again."""
 
 
+class VoidedMeanwhile(StaleLookup):
+    """A voiding statement naming one of the request's statements was stored while they
+    were (its request did not see them yet); nothing was written: try again, and they
+    arrive voided (``backend.learning.voiding``)."""
+
+
 class ConflictingEvents(Exception):
     """Some keys were seen before with different content; nothing was written."""
 

@@ -47,6 +47,7 @@ from backend.learning.model import (
     LookupKeys,
     OrgContext,
     StaleLookup,
+    VoidedMeanwhile,
 )
 from backend.learning.schemas import MomentIn
 from backend.lrs import statement_store
@@ -110,6 +111,8 @@ async def record_events(
             )
             if kept.conflicts:
                 raise ConflictingEvents([f"xapi:{sid}" for sid in kept.conflicts])
+            if kept.unmarked:  # stored (and committed) unvoided: voided now
+                await voiding.void_statements(db, org_id, kept.unmarked, now)
         return []
     if lookup is None:
         lookup = await ingestion_lookup.load(engine, org_id, _keys(fresh.values()), now)
@@ -302,6 +305,11 @@ async def _record_locked(
         if kept.conflicts:
             await session.rollback()
             raise ConflictingEvents([f"xapi:{sid}" for sid in kept.conflicts])
+        # a voiding stored after voided_on_arrival looked: the retry sees it there
+        late = [sid for sid in kept.voided if voiding.KEY_PREFIX + sid in fresh]
+        if late or kept.unmarked:
+            await session.rollback()
+            raise VoidedMeanwhile(f"voided while being stored: {sorted({*late, *kept.unmarked})}")
     results: dict[str, EventResult] = {}
     stored = [key for key in fresh if key not in event_ids]
     if stored:

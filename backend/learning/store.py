@@ -265,11 +265,12 @@ def _optimistic_statement(awards: bool, statements: bool) -> str:
         else ""
     )
     # ... and none of them voided before it arrived (backend.learning.voiding: the locked way
-    # sets those aside)
+    # sets those aside), read after they are inserted and with a snapshot of its own: a
+    # voiding stored since this statement began is seen too (migration 0037)
     all_kept = (
         f"""AND (SELECT count(*) FROM xs) = cardinality(${first}::uuid[])
-            AND NOT EXISTS (SELECT 1 FROM xapi_statement w WHERE w.organisation_id = $1
-                            AND w.voids = ANY(${first}::uuid[]))"""
+            AND cardinality(xapi_statements_voided_now(
+                  $1, ARRAY(SELECT statement_id FROM xs))) = 0"""
         if statements
         else ""
     )

@@ -23,7 +23,11 @@ here the game forgets it, once:
 
 Voiding twice changes nothing the second time (an event already voided is skipped). A
 statement whose voiding arrived first is stored voided and never recorded as an event:
-:func:`voided_on_arrival` tells ingestion which.
+:func:`voided_on_arrival` tells ingestion which. When the two arrive at once, on two
+connections, one of them sees the other: the statement's request looks for its voiding again
+after inserting the statement, with a fresh snapshot (migration 0037; a late one: nothing
+is written and the request tries again), and the voiding's request waits for statements
+still being stored before it voids them (:func:`_wait_for_requests_storing`).
 """
 
 import logging

@@ -226,21 +226,30 @@ def insert_sql(first: int, where: str = "true") -> str:
   WHERE {where}
   ORDER BY v.n
   ON CONFLICT (organisation_id, statement_id) DO NOTHING
-  RETURNING statement_id"""
+  RETURNING statement_id, voided, verb_id, voids"""
 
 
 # All of a request's statements or none: ids stored before with other content ("clash")
-# stop every insert; ids stored before with the same content ("same") are left alone.
+# stop every insert; ids stored before with the same content ("same") are left alone. Then,
+# read after the inserts with a snapshot of its own (migration 0037), the new ones a voiding
+# statement of another request names: "voided" if they were stored voided, "unmarked" if
+# that voiding was stored after this statement began (it did not see it).
 _PG_STORE = f"""
 WITH known AS (
-  SELECT s.statement_id, s.fingerprint = v.fp AS same
+  SELECT s.statement_id, CASE WHEN s.fingerprint = v.fp THEN 'same' ELSE 'clash' END AS kind
   FROM xapi_statement s JOIN {_unnest(2)} ON s.statement_id = v.sid
   WHERE s.organisation_id = $1
 ), ins AS (
-  {insert_sql(2, "NOT EXISTS (SELECT 1 FROM known WHERE NOT same)")}
+  {insert_sql(2, "NOT EXISTS (SELECT 1 FROM known WHERE kind = 'clash')")}
+), named AS (
+  SELECT unnest(xapi_statements_voided_now($1, ARRAY(
+    SELECT statement_id FROM ins WHERE verb_id <> '{VOIDED_VERB}'
+    EXCEPT SELECT voids FROM ins WHERE voids IS NOT NULL))) AS sid
 )
-SELECT statement_id::text, same FROM known
-UNION ALL SELECT statement_id::text, NULL FROM ins
+SELECT statement_id::text, kind FROM known
+UNION ALL SELECT statement_id::text, 'new' FROM ins
+UNION ALL SELECT i.statement_id::text, CASE WHEN i.voided THEN 'voided' ELSE 'unmarked' END
+  FROM ins i JOIN named ON named.sid = i.statement_id
 """
 
 _PG_FINGERPRINTS = """
@@ -256,10 +265,15 @@ DELETE FROM xapi_statement WHERE organisation_id = $1 AND statement_id = ANY($2:
 @dataclass
 class Stored:
     """What :func:`store_on` did: the ids it inserted, and the ids stored before with other
-    content (then nothing was inserted)."""
+    content (then nothing was inserted). ``voided``: inserted ids a voiding statement of
+    another request names, as seen after they were inserted (it may have been stored after
+    the caller last looked: then what their events earn must not stay); ``unmarked``: those
+    of them stored unvoided (their voiding was stored while they were)."""
 
     inserted: list[str]
     conflicts: list[str]
+    voided: list[str] = field(default_factory=list)
+    unmarked: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -317,8 +331,8 @@ async def store_on(pg: Any, org_id: int, batch: Batch) -> Stored:
     rolls back on conflicts; outside one, a conflict found after a concurrent request stored
     the same id undoes this one's inserts."""
     result = await pg.fetch(_PG_STORE, org_id, *batch.columns())
-    inserted = [sid for sid, same in result if same is None]
-    conflicts = [sid for sid, same in result if same is False]
+    inserted = [sid for sid, kind in result if kind == "new"]
+    conflicts = [sid for sid, kind in result if kind == "clash"]
     seen = {sid for sid, _ in result}
     fingerprints = {r.statement_id: r.fingerprint for r in batch.rows}
     raced = [sid for sid in fingerprints if sid not in seen]
@@ -332,4 +346,6 @@ async def store_on(pg: Any, org_id: int, batch: Batch) -> Stored:
     if conflicts:
         return Stored(inserted=[], conflicts=sorted(conflicts))
     batch.inserted = inserted
-    return Stored(inserted=inserted, conflicts=[])
+    unmarked = sorted(sid for sid, kind in result if kind == "unmarked")
+    voided = sorted([sid for sid, kind in result if kind == "voided"] + unmarked)
+    return Stored(inserted=inserted, conflicts=[], voided=voided, unmarked=unmarked)

@@ -1,4 +1,12 @@
-"""Reserved for the voiding race and target_keys fixes (issue 19 item 4)
+"""A statement voided while it is being stored is found voided (issue 19 item 4)
+
+``xapi_statements_voided_now(org, ids)``: which of ``ids`` a voiding statement of ``org``
+names, read with a snapshot of its own (a VOLATILE function takes one per query under READ
+COMMITTED). Ingestion calls it in the statement that stores a request's statements, after
+they are inserted: a voiding stored after that statement's snapshot was taken is still seen
+(the statement's own subqueries miss it). Either the request sees the voiding, or the
+voiding's request (``backend.learning.voiding``), whose probe waits on the statement ids
+being inserted, sees the statement: never neither. PL/pgSQL keeps its plan per connection.
 
 Revision ID: 0037
 Revises: 0036 (0035 until the lead's 0036 lands)
@@ -8,6 +16,8 @@ Create Date: 2026-12-08 01:55:00.000000
 from collections.abc import Sequence
 from pathlib import Path
 
+from alembic import op
+
 revision: str = "0037"
 # 0036 is reserved by the lead; until its file lands this follows 0035, so the chain stays
 # one line either way
@@ -15,10 +25,20 @@ down_revision: str | None = "0036" if any(Path(__file__).parent.glob("0036_*.py"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_VOIDED_NOW = """
+CREATE FUNCTION xapi_statements_voided_now(org integer, ids uuid[]) RETURNS uuid[]
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN ARRAY(SELECT DISTINCT w.voids FROM xapi_statement w
+               WHERE w.organisation_id = org AND w.voids = ANY(ids));
+END
+$$
+"""
+
 
 def upgrade() -> None:
-    pass
+    op.execute(_VOIDED_NOW)
 
 
 def downgrade() -> None:
-    pass
+    op.execute("DROP FUNCTION xapi_statements_voided_now(integer, uuid[])")
