@@ -263,7 +263,10 @@ class XapiController(Controller):
     @head("/statements", guards=[requires_api_key], include_in_schema=False)
     async def head_statements(self, request: Request[Any, Any, Any]) -> Response[None]:
         answer = await statements_read.answer(request)
-        return Response(None, headers=dict(answer.headers), media_type="application/json")
+        # the GET's Content-Type (multipart/mixed and its boundary with attachments=true):
+        # Litestar sets none on a HEAD answer by itself
+        headers = {**answer.headers, "Content-Type": str(answer.media_type)}
+        return Response(None, headers=headers)
 
 
 async def _parse_xapi(

@@ -124,6 +124,29 @@ async def test_a_statement_with_its_attachment_data_reads_back_with_it(
     assert [p.content for p in data] == [NOTES]
 
 
+async def test_head_with_attachments_answers_the_multipart_headers_without_a_body(
+    client: Client, world: World
+) -> None:
+    statement = _statement(_attachment(NOTES))
+    posted = await _post(client, world, _body(statement, _part(NOTES, sha2=_sha(NOTES))))
+    assert posted.status_code == 200, posted.text
+    for params in (
+        {"statementId": statement["id"], "attachments": "true"},
+        {"attachments": "true"},
+    ):
+        got = await client.get("/xapi/statements", params=params, headers=_headers(world))
+        head = await client.head("/xapi/statements", params=params, headers=_headers(world))
+        assert head.status_code == 200 and head.content == b""
+        kind, _, boundary = head.headers["content-type"].partition("; boundary=")
+        assert kind == "multipart/mixed" and boundary  # a fresh boundary per answer
+        for name in ("Last-Modified", "X-Experience-API-Version"):
+            assert head.headers[name] == got.headers[name]
+    plain = await client.head(
+        "/xapi/statements", params={"statementId": statement["id"]}, headers=_headers(world)
+    )
+    assert plain.headers["content-type"].startswith("application/json")
+
+
 async def test_one_part_serves_every_statement_that_names_its_data(
     client: Client, world: World
 ) -> None:
