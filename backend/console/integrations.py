@@ -41,6 +41,7 @@ CREATED_KEY = "console_integrations_created"  # the session's one-time secret, u
 OUTCOME_PILLS = {
     "accepted": "pill-green",
     "duplicate": "",
+    "voided": "",
     "conflict": "pill-amber",
     "rejected": "pill-red",
     "unknown_learner": "pill-amber",
@@ -91,6 +92,7 @@ def _when(moment: datetime, request: Request[Any, Any, Any], locale: str) -> str
 def _note(entry: IntakeEntry) -> str:
     key = entry.note or {
         "duplicate": "duplicate",
+        "voided": "voided",
         "conflict": "conflict",
         "unknown_learner": "unknown",
     }.get(entry.outcome, "")

@@ -102,7 +102,9 @@ class WebhookSecretController(Controller):
         await services.revoke_webhook_secret(org, secret_id)
 
 
-IntakeOutcome = Literal["accepted", "duplicate", "conflict", "rejected", "unknown_learner"]
+IntakeOutcome = Literal[
+    "accepted", "duplicate", "conflict", "rejected", "unknown_learner", "voided"
+]
 IntakeSource = Literal["xapi", "webhook", "api"]
 
 

@@ -43,10 +43,11 @@ from pwa.i18n import N_
 
 log = logging.getLogger("learnloop.intake")
 
-Outcome = Literal["accepted", "duplicate", "conflict", "rejected", "unknown_learner"]
+Outcome = Literal["accepted", "duplicate", "conflict", "rejected", "unknown_learner", "voided"]
 OUTCOMES: dict[str, str] = {
     "accepted": N_("Accepted"),
     "duplicate": N_("Duplicate"),
+    "voided": N_("Voided"),
     "conflict": N_("Conflict"),
     "rejected": N_("Rejected"),
     "unknown_learner": N_("Learner unknown"),
@@ -71,6 +72,10 @@ NOTES: dict[str, str] = {
         "them under People (or fix the address in the LMS), then send it again."
     ),
     "duplicate": N_("Already received earlier with the same content: nothing changed."),
+    "voided": N_(
+        "Stored as voided: the LMS had already sent a statement voiding it, so it earns "
+        "nothing and reads back only by voidedStatementId."
+    ),
     "kept": N_(
         "Stored, but no active person of your organisation has this e-mail address or "
         "account yet. It counts for them as soon as they are added under People (or imported) "

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from gamification import BadgeDefinition, ChallengeDefinition, OrgRules
 from gamification import LearnerState as EngineState
 
-EventStatus = Literal["created", "duplicate", "conflict"]
+EventStatus = Literal["created", "duplicate", "conflict", "voided"]  # voided: on arrival
 
 
 def content_fingerprint(payload: Any) -> str:

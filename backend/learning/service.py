@@ -284,8 +284,10 @@ async def _record_locked(
     expected_version = None if lookup is None else lookup.config_version
     if lookup is None:
         lookup = await ingestion_lookup.read(pg, None, org_id, _keys(fresh.values()), now)
+    voided: list[str] = []
     if statements is not None:  # a statement voided before it arrived earns nothing
-        for key in await voiding.voided_on_arrival(pg, org_id, list(fresh), statements.voids):
+        voided = await voiding.voided_on_arrival(pg, org_id, list(fresh), statements.voids)
+        for key in voided:
             del fresh[key]
     local_dates = _local_dates(fresh, lookup.learners)
     user_ids = sorted({e.user_id for e in fresh.values()})
@@ -310,7 +312,7 @@ async def _record_locked(
         if late or kept.unmarked:
             await session.rollback()
             raise VoidedMeanwhile(f"voided while being stored: {sorted({*late, *kept.unmarked})}")
-    results: dict[str, EventResult] = {}
+    results = {key: EventResult(key, "voided") for key in voided}
     stored = [key for key in fresh if key not in event_ids]
     if stored:
         for key, payload_hash, user_id, event_id in await store.known_events(pg, org_id, stored):

@@ -176,6 +176,32 @@ async def test_the_log_shows_each_outcome_in_english_and_dutch(
         assert "{nope" in detail.text
 
 
+async def test_a_statement_voided_before_it_arrived_shows_as_voided_not_duplicate(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    first = statement()
+    voiding = {
+        "id": str(uuid.uuid4()),
+        "actor": {"objectType": "Agent", "mbox": "mailto:lms@acme.example"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": first["id"]},
+    }
+    assert (await client.post("/xapi/statements", json=voiding, headers=headers)).is_success
+    assert (await client.post("/xapi/statements", json=first, headers=headers)).is_success
+    async with signed_in_client(app, world.email("a", "ld_admin")) as admin:
+        [arrived] = (await admin.get("/api/v1/integrations/intake?outcome=voided")).json()
+        assert arrived["key"] == first["id"]
+        assert arrived["xp"] == 0
+        english = (await admin.get(f"{PAGE}/intake?lang=en")).text
+        assert ">Voided</span>" in english and ">Duplicate</span>" not in english
+        dutch = (await admin.get(f"{PAGE}/intake?lang=nl&outcome=voided")).text
+        assert ">Ingetrokken</span>" in dutch and ">Dubbel</span>" not in dutch
+        href = dutch[dutch.index('href="/console/integrations/intake/') :].split('"')[1]
+        detail = (await admin.get(href + "?lang=en")).text
+        assert "the LMS had already sent a statement voiding it" in detail
+
+
 async def test_org_b_never_sees_org_as_log_or_keys(
     app: Litestar, client: AsyncTestClient[Litestar], world: World
 ) -> None:
