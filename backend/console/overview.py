@@ -48,7 +48,8 @@ class ConsoleOverviewController(ConsoleController):
         challenges = await _count(org, Challenge, Challenge.kind == "individual")
         keys = await _count(org, ApiKey, col(ApiKey.revoked_at).is_(None))
         secrets = await _count(org, WebhookSecret, col(WebhookSecret.revoked_at).is_(None))
-        learned = await _count(org, LearningEvent)
+        # a voided statement's event is no learning (backend.learning.voiding)
+        learned = await _count(org, LearningEvent, col(LearningEvent.voided).is_(False))
         steps = [
             Step(
                 gettext(N_("Add your people")),

@@ -218,12 +218,13 @@ class LearningEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("organisation_id", "idempotency_key", name="uq_learning_event_org_key"),
         # INCLUDE: the nudge tick reads a learner's recent learning with an index-only scan
+        # (voided: migration 0037)
         Index(
             "ix_learning_event_user_occurred",
             "user_id",
             "occurred_at",
             "id",
-            postgresql_include=["local_date", "minutes", "kind", "course_id"],
+            postgresql_include=["local_date", "minutes", "kind", "course_id", "voided"],
         ),
     )
 
@@ -936,7 +937,7 @@ Index(
     "ix_learning_event_org_local_date",
     LearningEvent.__table__.c.organisation_id,  # type: ignore[attr-defined]
     LearningEvent.__table__.c.local_date,  # type: ignore[attr-defined]
-    postgresql_include=["user_id", "kind", "course_id", "competency_id"],
+    postgresql_include=["user_id", "kind", "course_id", "competency_id", "voided"],
 )
 # nudge effectiveness reads a period's measured nudges (not L&D's previews) from the index
 Index(

@@ -59,6 +59,7 @@ async def recommendation_starts(scope: OrgScope, group: Group, period: Period) -
             col(e.course_id) == col(s.course_id),
             col(e.kind) != EventKind.testimonial.value,
             col(e.organisation_id) == col(s.organisation_id),
+            col(e.voided).is_(False),  # a voided statement started nothing
         )
     )
     shown = (

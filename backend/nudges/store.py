@@ -68,7 +68,7 @@ LEFT JOIN LATERAL (
     FROM (SELECT e.occurred_at, e.local_date, e.minutes, e.kind, e.course_id
           FROM learning_event e
           WHERE e.user_id = d.user_id AND e.occurred_at >= $3 AND e.occurred_at <= $1
-            AND e.kind <> 'testimonial'
+            AND e.kind <> 'testimonial' AND NOT e.voided
           ORDER BY e.occurred_at) e
 ) ev ON true
 LEFT JOIN LATERAL (

@@ -73,11 +73,12 @@ WITH me AS (
     SELECT e.kind, e.course_id, e.competency_id
     FROM learning_event e
     WHERE e.user_id = $1 AND e.organisation_id = $2 AND e.kind <> 'testimonial'
+      AND NOT e.voided  -- a voided statement finished or started nothing
 ), mates_finished AS (
     SELECT DISTINCT e.user_id, e.course_id
     FROM learning_event e
     JOIN mates ON mates.user_id = e.user_id
-    WHERE e.kind = 'completion' AND e.course_id IS NOT NULL
+    WHERE e.kind = 'completion' AND e.course_id IS NOT NULL AND NOT e.voided
 )
 SELECT
     me.timezone, me.locale, me.job_family, me.yearly_budget_cents, me.default_timezone,

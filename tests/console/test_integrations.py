@@ -202,6 +202,25 @@ async def test_a_statement_voided_before_it_arrived_shows_as_voided_not_duplicat
         assert "the LMS had already sent a statement voiding it" in detail
 
 
+async def test_the_overview_counts_no_learning_whose_statement_was_voided(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+    kept, mistaken = statement(), statement()
+    voiding = {
+        "id": str(uuid.uuid4()),
+        "actor": {"objectType": "Agent", "mbox": "mailto:lms@acme.example"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": mistaken["id"]},
+    }
+    for body in ([kept, mistaken], voiding):
+        assert (await client.post("/xapi/statements", json=body, headers=headers)).is_success
+    async with signed_in_client(app, world.email("a", "ld_admin")) as admin:
+        page = (await admin.get("/console/?lang=en")).text
+    label = page.index("Learning activities recorded")
+    assert '<p class="stat">1</p>' in page[label : label + 200]
+
+
 async def test_org_b_never_sees_org_as_log_or_keys(
     app: Litestar, client: AsyncTestClient[Litestar], world: World
 ) -> None:

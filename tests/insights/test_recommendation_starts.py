@@ -139,3 +139,36 @@ async def test_ld_sees_how_many_recommended_courses_were_started_per_reason(
     async with signed_in_client(app, "ld@globex.example") as other:
         theirs = await other.get("/api/v1/insights/recommendations")
         assert theirs.status_code == 403  # Globex is below its floor: no figure at all
+
+
+async def test_a_start_whose_statement_was_voided_is_no_start(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    (l1, l2, l3, _), _excel = await _learners(ctx, world)
+    async with ctx.sessionmaker() as session:
+        session.add_all([_shown(world.a.id, u, world.a.course_id, "goal", 3) for u in (l1, l2, l3)])
+        await session.commit()
+    completions = [
+        {
+            "id": str(uuid.uuid4()),
+            "actor": {"mbox": f"mailto:l{n}@acme.example"},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+            "object": {"id": "https://lms.acme.example/courses/feedback"},
+            "timestamp": (NOW - timedelta(days=2)).isoformat(),
+        }
+        for n in (1, 2, 3)
+    ]
+    voiding = {  # the LMS takes L3's back
+        "id": str(uuid.uuid4()),
+        "actor": {"mbox": "mailto:lms@acme.example"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": completions[2]["id"]},
+    }
+    async with AsyncTestClient(app=app) as lms:
+        lms.headers["Authorization"] = f"Bearer {world.a.api_key}"
+        lms.headers["X-Experience-API-Version"] = "1.0.3"
+        for body in (completions, voiding):
+            assert (await lms.post("/xapi/statements", json=body)).status_code == 200
+    async with signed_in_client(app, LD) as lou:
+        body = (await lou.get("/api/v1/insights/recommendations")).json()
+        assert body["rows"][0] == ["All recommendations", 3, 2, 0.6667]

@@ -2,6 +2,7 @@
 
 import random
 import secrets
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
@@ -120,6 +121,42 @@ async def test_learning_within_24_hours_after_a_nudge_is_recorded(
 
     assert (await get_nudge(ctx, helped)).learned_at == learned_at
     assert (await get_nudge(ctx, too_early)).learned_at is None  # 29 hours later: not its effect
+
+
+async def test_learning_whose_statement_was_voided_is_no_effect_of_a_nudge(
+    ctx: AppContext, world: World, client: AsyncTestClient[Litestar]
+) -> None:
+    sam = world.a.users["employee"]
+    assert sam.id
+    now = utcnow()
+    nudge = await add_nudge(ctx, world.a.id, sam.id, sent_at=now - timedelta(hours=3))
+    completed = {
+        "id": str(uuid.uuid4()),
+        "actor": {"mbox": "mailto:sam@example.com"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+        "object": {"id": "https://lms.acme.example/courses/feedback"},
+        "timestamp": (now - timedelta(hours=1)).isoformat(),
+    }
+    voiding = {  # the LMS sent it by mistake
+        "id": str(uuid.uuid4()),
+        "actor": {"mbox": "mailto:lms@acme.example"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": completed["id"]},
+    }
+    headers = {"Authorization": f"Bearer {world.a.api_key}", "X-Experience-API-Version": "1.0.3"}
+    for body in (completed, voiding):
+        assert (await client.post("/xapi/statements", json=body, headers=headers)).is_success
+    async with ctx.sessionmaker() as session:  # the scheduler looks at Sam now
+        state = (
+            await session.exec(select(LearnerState).where(LearnerState.user_id == sam.id))
+        ).one()
+        state.next_nudge_at = now
+        session.add(state)
+        await session.commit()
+
+    await run_tick(ctx, now)
+
+    assert (await get_nudge(ctx, nudge)).learned_at is None
 
 
 async def test_insights_per_kind_and_variant_for_ld_of_the_organisation_only(

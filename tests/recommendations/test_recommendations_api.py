@@ -1,5 +1,6 @@
 """Recommendations from real data: reasons, "not for me", and what was shown."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -220,3 +221,60 @@ async def test_a_course_towards_a_goal_comes_first_with_the_goals_date(
         top[0]["reason_text"]
         == f"Op weg naar je doel voor {format_date(due, 'd MMMM', locale='nl')}"
     )
+
+
+async def test_a_voided_completion_finishes_nothing_the_recommendations_count(
+    app: Litestar, ctx: AppContext, world: World
+) -> None:
+    """Sam's completion of Feedback and a teammate's of an otherwise unremarkable course
+    came by xAPI and were voided by the LMS: Feedback is suggested again, and the other no
+    longer as "finished by a colleague"."""
+    courses = await build_catalogue(app, ctx, world)
+    boring_activity = "https://lms.acme.example/courses/boring"
+    async with ctx.sessionmaker() as session:
+        boring = await session.get(Course, courses.boring)
+        assert boring is not None
+        boring.xapi_activity_id = boring_activity
+        session.add(boring)
+        await session.commit()
+    headers = {"Authorization": f"Bearer {world.a.api_key}", "X-Experience-API-Version": "1.0.3"}
+
+    def completed(email: str, activity: str) -> dict[str, object]:
+        return {
+            "id": str(uuid.uuid4()),
+            "actor": {"mbox": f"mailto:{email}"},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+            "object": {"id": activity},
+        }
+
+    sent = [
+        completed(world.email("a", "employee"), "https://lms.acme.example/courses/feedback"),
+        completed(world.email("a", "manager"), boring_activity),
+    ]
+    async with (
+        AsyncTestClient(app=app) as lms,
+        signed_in_client(app, world.email("a", "employee")) as sam,
+    ):
+        assert (await lms.post("/xapi/statements", json=sent, headers=headers)).status_code == 200
+
+        async def reasons() -> dict[int, str]:
+            got = await sam.get("/api/v1/me/recommendations", params={"limit": 10})
+            return {item["course_id"]: item["reason_text"] for item in got.json()}
+
+        finished = await reasons()
+        assert courses.feedback not in finished
+        assert finished[courses.boring] == "1 collega uit je team rondde het af"
+        voiding = [
+            {
+                "id": str(uuid.uuid4()),
+                "actor": {"mbox": "mailto:lms@acme.example"},
+                "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+                "object": {"objectType": "StatementRef", "id": statement["id"]},
+            }
+            for statement in sent
+        ]
+        assert (
+            await lms.post("/xapi/statements", json=voiding, headers=headers)
+        ).status_code == 200
+        voided = await reasons()
+        assert courses.feedback in voided and courses.boring not in voided

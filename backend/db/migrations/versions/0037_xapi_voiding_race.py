@@ -1,4 +1,4 @@
-"""A statement voided while it is being stored is found voided (issue 19 item 4)
+"""Voided statements: found while being stored, and left out from the indexes (issue 19)
 
 ``xapi_statements_voided_now(org, ids)``: which of ``ids`` a voiding statement of ``org``
 names, read with a snapshot of its own (a VOLATILE function takes one per query under READ
@@ -7,6 +7,11 @@ they are inserted: a voiding stored after that statement's snapshot was taken is
 (the statement's own subqueries miss it). Either the request sees the voiding, or the
 voiding's request (``backend.learning.voiding``), whose probe waits on the statement ids
 being inserted, sees the statement: never neither. PL/pgSQL keeps its plan per connection.
+
+``learning_event.voided`` joins the INCLUDE of the two indexes that readers scan index-only
+(a learner's recent learning for the nudge tick and recommendation starts; an
+organisation's days for challenge participation): they leave voided events out now, and
+would otherwise read the table for that one column.
 
 Revision ID: 0037
 Revises: 0036 (0035 until the lead's 0036 lands)
@@ -36,9 +41,33 @@ $$
 """
 
 
+# name: (key columns, included columns before this migration)
+_COVERING = {
+    "ix_learning_event_user_occurred": (
+        ["user_id", "occurred_at", "id"],
+        ["local_date", "minutes", "kind", "course_id"],
+    ),
+    "ix_learning_event_org_local_date": (
+        ["organisation_id", "local_date"],
+        ["user_id", "kind", "course_id", "competency_id"],
+    ),
+}
+
+
+def _rebuild(name: str, columns: list[str], included: list[str]) -> None:
+    """``name`` again with ``included``: the new one built before the old one goes."""
+    op.create_index(name + "_new", "learning_event", columns, postgresql_include=included)
+    op.drop_index(name, table_name="learning_event")
+    op.execute(f"ALTER INDEX {name}_new RENAME TO {name}")
+
+
 def upgrade() -> None:
     op.execute(_VOIDED_NOW)
+    for name, (columns, included) in _COVERING.items():
+        _rebuild(name, columns, [*included, "voided"])
 
 
 def downgrade() -> None:
+    for name, (columns, included) in _COVERING.items():
+        _rebuild(name, columns, included)
     op.execute("DROP FUNCTION xapi_statements_voided_now(integer, uuid[])")
