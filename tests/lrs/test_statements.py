@@ -425,6 +425,56 @@ async def test_a_statementref_sent_before_its_target_is_found_once_the_target_is
     assert await _ids(client, world, verb=passed) == [later["id"], target["id"], early["id"]]
 
 
+async def test_a_statementref_finds_its_target_only_in_its_own_organisation(
+    client: Client, world: World, ctx: AppContext
+) -> None:
+    """A StatementRef of Globex naming the id of an Acme statement gets nothing of Acme's
+    (its target_keys are Globex's own, computed with Globex's id): filtering by Acme's
+    learner finds it in neither organisation; once Globex has a statement with that id,
+    the reference follows Globex's."""
+    target = _statement(email="secret@acme.example")
+    await _post(client, world, target)
+    ref = _ref(target["id"], "https://w3id.org/xapi/adl/verbs/confirmed", "gus@globex.example")
+    posted = await client.post("/xapi/statements", json=ref, headers=_headers(world, "b"))
+    assert posted.status_code == 200, posted.text
+
+    async def keys() -> Any:
+        async with pooled_connection(ctx.engine) as pg:
+            return await pg.fetchval(
+                "SELECT target_keys FROM xapi_statement WHERE organisation_id = $1 "
+                "AND statement_id = $2",
+                world.b.id,
+                uuid.UUID(ref["id"]),
+            )
+
+    assert await keys() is None  # Acme's statement is no target of Globex's
+    secret = json.dumps({"mbox": "mailto:secret@acme.example"})
+    for org in ("a", "b"):
+        for related in ("false", "true"):
+            found = await _get(client, world, org, agent=secret, related_agents=related)
+            mine = [target["id"]] if org == "a" else []
+            assert [s["id"] for s in found.json()["statements"]] == mine
+    assert [
+        s["id"] for s in (await _get(client, world, "b", activity=COURSE)).json()["statements"]
+    ] == []
+
+    theirs = {**_statement(email="gus@globex.example", activity=OTHER), "id": target["id"]}
+    posted = await client.post("/xapi/statements", json=theirs, headers=_headers(world, "b"))
+    assert posted.status_code == 200, posted.text
+    gus = json.dumps({"mbox": "mailto:gus@globex.example"})
+    found = (await _get(client, world, "b", agent=gus)).json()["statements"]
+    assert [s["id"] for s in found] == [theirs["id"], ref["id"]]
+    for org in ("a", "b"):
+        found = (await _get(client, world, org, agent=secret, related_agents="true")).json()
+        assert [s["id"] for s in found["statements"]] == ([target["id"]] if org == "a" else [])
+    again = _ref(ref["id"], "https://w3id.org/xapi/acrossx/verbs/liked", "gus@globex.example")
+    posted = await client.post("/xapi/statements", json=again, headers=_headers(world, "b"))
+    assert posted.status_code == 200, posted.text
+    for org in ("a", "b"):
+        found = (await _get(client, world, org, activity=COURSE)).json()["statements"]
+        assert [s["id"] for s in found] == ([target["id"]] if org == "a" else [])
+
+
 async def test_consistent_through_waits_for_a_transaction_still_open(
     client: Client, world: World, ctx: AppContext
 ) -> None:
