@@ -178,7 +178,7 @@ async def test_a_statement_and_its_voiding_sent_together_many_times_earn_nothing
     await _post(client, world, _completed())
     before = await _sams_game(ctx, world)
     sent: list[str] = []
-    for _ in range(15):
+    for _ in range(10):
         statement = _completed()
         pair = [_post(client, world, statement), _post(client, world, _voiding(statement["id"]))]
         random.shuffle(pair)
