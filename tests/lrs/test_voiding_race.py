@@ -98,6 +98,24 @@ async def _voided(ctx: AppContext, world: World, statement_ids: list[str]) -> di
         return {sid: bool(voided) for sid, voided in rows.all()}
 
 
+async def _waiting_on_locks(ctx: AppContext, connections: int) -> None:
+    """Until that many other connections wait on a lock."""
+    for _ in range(300):
+        async with ctx.engine.connect() as conn:
+            waiting = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            ).scalar_one()
+        if waiting >= connections:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{connections} requests never got to the lock held for them")
+
+
 class _LearnerRowHeld:
     """Sam's learner_state row locked on a connection of its own: a request that writes
     Sam's learning waits on it mid-statement (its snapshot already taken), until released."""
@@ -115,21 +133,7 @@ class _LearnerRowHeld:
 
     async def someone_waits(self) -> None:
         """Until another connection waits on a lock (the request got to Sam's row)."""
-        for _ in range(300):
-            async with self.ctx.engine.connect() as waiting:
-                n = (
-                    await waiting.execute(
-                        text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                            "current_database() AND wait_event_type = 'Lock'"
-                        )
-                    )
-                ).scalar_one()
-            if n:
-                return
-
-            await asyncio.sleep(0.01)
-        raise AssertionError("the statement's request never reached Sam's row")
+        await _waiting_on_locks(self.ctx, 1)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.conn.rollback()
@@ -170,6 +174,35 @@ async def test_a_statement_on_the_locked_way_whose_voiding_is_stored_meanwhile_e
     await sending
     assert await _voided(ctx, world, [statement["id"]]) == {statement["id"]: True}
     assert await _sams_game(ctx, world) == before
+
+
+async def test_a_statement_about_nobody_yet_whose_voiding_is_stored_meanwhile_is_voided(
+    client: Client, world: World, ctx: AppContext
+) -> None:
+    """Statements that earn nothing (no learner has the address yet) are stored in one
+    statement, outside a transaction; it waits on the batch's first id (another request
+    inserting it), its snapshot taken, while the second one's voiding is stored."""
+    newcomer = {"mbox": "mailto:newcomer@acme.example"}
+    first, statement = {**_completed(), "actor": newcomer}, {**_completed(), "actor": newcomer}
+    async with ctx.engine.connect() as held:  # another transaction inserting the first id
+        await held.execute(
+            text(
+                "INSERT INTO xapi_statement (organisation_id, statement_id, document, "
+                "fingerprint, verb_id, related_agents, related_activities, voided, timestamp, "
+                "stored) VALUES (:o, CAST(:s AS uuid), '{}', '', '', '{}', '{}', true, now(), "
+                "now())"
+            ),
+            {"o": world.a.id, "s": first["id"]},
+        )
+        sending = asyncio.create_task(_post(client, world, [first, statement]))
+        await _waiting_on_locks(ctx, 1)
+        await _post(client, world, _voiding(statement["id"]))
+        await held.rollback()
+    await sending
+    assert await _voided(ctx, world, [first["id"], statement["id"]]) == {
+        first["id"]: False,
+        statement["id"]: True,
+    }
 
 
 async def test_a_statement_and_its_voiding_sent_together_many_times_earn_nothing(
