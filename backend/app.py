@@ -19,7 +19,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from backend.accounts.controllers import (
@@ -332,6 +332,17 @@ def _operational_error_handler(request: Request[Any, Any, Any], exc: Exception) 
     )
 
 
+def _dbapi_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """SQLAlchemy's plain DBAPIError: what its asyncpg dialect raises for errors it has no
+    class for, such as "the database system is starting up" (57P03) while PostgreSQL
+    restarts. A connection-class SQLSTATE is the database being away: 503, like its twins."""
+    cause = _cause(exc)
+    state = str(getattr(cause, "sqlstate", "") or getattr(cause, "pgcode", "") or "")[:2]
+    if getattr(exc, "connection_invalidated", False) or state in {"08", "53", "57"}:
+        return _operational_error_handler(request, exc)
+    return _internal_error_handler(request, exc)
+
+
 def _pool_timeout_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Every database connection of this process stayed busy for the pool's timeout (a burst):
     the client tries again shortly rather than queueing without limit."""
@@ -480,6 +491,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             IntegrityError: _integrity_error_handler,
             DataError: _data_error_handler,
             OperationalError: _operational_error_handler,
+            DBAPIError: _dbapi_error_handler,  # its other subclasses have their own above
             # the database refused or dropped the connection, or did not answer in time
             ConnectionError: _operational_error_handler,
             TimeoutError: _operational_error_handler,

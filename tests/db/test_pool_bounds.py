@@ -2,6 +2,7 @@
 past the statement timeout, answers 503 with Retry-After in bounded time instead of queueing
 without limit, and the client's retry then stores the statement once."""
 
+import asyncio
 import socket
 import time
 import uuid
@@ -134,6 +135,44 @@ async def test_a_database_that_is_down_is_a_503_with_retry_after(
             "/xapi/statements", json=_statement(world.email("a", "employee")), headers=headers
         )
     await down.engine.dispose()
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "5"
+    assert "unavailable" in answer.json()["detail"]
+
+
+async def _starting_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A PostgreSQL server that is starting up (or shutting down): every connection is
+    refused with FATAL 57P03 after its startup message, as during a restart."""
+    length = int.from_bytes(await reader.readexactly(4), "big")
+    body = await reader.readexactly(length - 4)
+    if length == 8 and body == (80877103).to_bytes(4, "big"):  # SSLRequest: no TLS here
+        writer.write(b"N")
+        await writer.drain()
+        await reader.readexactly(int.from_bytes(await reader.readexactly(4), "big") - 4)
+    fields = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0"
+    writer.write(b"E" + (len(fields) + 4).to_bytes(4, "big") + fields)
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_database_that_is_restarting_is_a_503_with_retry_after(
+    settings: Settings, world: World
+) -> None:
+    server = await asyncio.start_server(_starting_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    restarting = AppContext.from_settings(
+        replace(settings, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test")
+    )
+    transport = httpx.ASGITransport(app=create_app(context=restarting))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
+            answer = await client.post(
+                "/xapi/statements", json=_statement(world.email("a", "employee")), headers=headers
+            )
+    finally:
+        await restarting.engine.dispose()
+        server.close()
     assert answer.status_code == 503, answer.text
     assert answer.headers["retry-after"] == "5"
     assert "unavailable" in answer.json()["detail"]
