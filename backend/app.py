@@ -19,6 +19,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -492,6 +493,11 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             DataError: _data_error_handler,
             OperationalError: _operational_error_handler,
             DBAPIError: _dbapi_error_handler,  # its other subclasses have their own above
+            # the driver adapter's error, unwrapped: a raw pooled connection (ingestion, the
+            # session check) meeting a server that is starting up or shutting down
+            AsyncAdapt_asyncpg_dbapi.Error: _dbapi_error_handler,
+            # a connection left mid-operation when the server went away under it
+            asyncpg.InternalClientError: _operational_error_handler,
             # the database refused or dropped the connection, or did not answer in time
             ConnectionError: _operational_error_handler,
             TimeoutError: _operational_error_handler,

@@ -14,12 +14,13 @@ import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from backend.app import create_app
 from backend.context import AppContext
 from backend.settings import Settings
-from tests.factories import World
+from tests.factories import World, sign_in
 
 XAPI = {"X-Experience-API-Version": "1.0.3"}
 
@@ -156,8 +157,9 @@ async def _starting_up(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
 
 
 async def test_a_database_that_is_restarting_is_a_503_with_retry_after(
-    settings: Settings, world: World
+    settings: Settings, world: World, client: AsyncTestClient[Litestar]
 ) -> None:
+    await sign_in(client, world.email("a", "employee"))  # a session cookie to check
     server = await asyncio.start_server(_starting_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     restarting = AppContext.from_settings(
@@ -165,14 +167,17 @@ async def test_a_database_that_is_restarting_is_a_503_with_retry_after(
     )
     transport = httpx.ASGITransport(app=create_app(context=restarting))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=client.base_url) as c:
             headers = {"Authorization": f"Bearer {world.a.api_key}", **XAPI}
-            answer = await client.post(
+            answer = await c.post(
                 "/xapi/statements", json=_statement(world.email("a", "employee")), headers=headers
             )
+            c.cookies = client.cookies  # the session check reads on a raw pooled connection
+            today = await c.get("/api/v1/me/today")
     finally:
         await restarting.engine.dispose()
         server.close()
-    assert answer.status_code == 503, answer.text
-    assert answer.headers["retry-after"] == "5"
-    assert "unavailable" in answer.json()["detail"]
+    for each in (answer, today):
+        assert each.status_code == 503, each.text
+        assert each.headers["retry-after"] == "5"
+        assert "unavailable" in each.json()["detail"]
