@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, ViewportSize, expect
+from playwright.async_api import BrowserContext, Locator, Page, ViewportSize, expect
 
 from backend.context import AppContext
 from tests.browser.test_log_moment import watch_console
@@ -23,6 +23,19 @@ async def sign_in_as(page: Page, base: str, email: str) -> None:
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_load_state("networkidle")
+
+
+async def _loaded(image: Locator) -> bool:
+    """Whether the image loaded and has pixels, once it has finished loading (a visible
+    ``img`` may still be on its way on a busy machine)."""
+    return bool(
+        await image.evaluate(
+            """(img) => img.complete ? img.naturalWidth > 0 : new Promise((done) => {
+                 img.addEventListener("load", () => done(img.naturalWidth > 0));
+                 img.addEventListener("error", () => done(false));
+               })"""
+        )
+    )
 
 
 async def completed_course(base: str, world: World, email: str) -> None:
@@ -89,7 +102,7 @@ async def test_a_badge_designed_in_the_console_reaches_a_learner_after_an_xapi_s
     await expect(preview).to_contain_text("Rond 1 training af binnen Communicatie")
     await expect(preview).to_contain_text("Rond 3 trainingen af binnen Communicatie")
     await expect(preview.locator(".reach-num").first).to_have_text("0 van 3 deelnemers")
-    assert await emblem.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    assert await _loaded(emblem)
     await page.evaluate("window.scrollTo(0, 0)")  # the Preview button jumped to the preview
     await screenshot(page, "console-badge-designer-nl-1280", tmp_path)
 
@@ -125,6 +138,6 @@ async def test_a_badge_designed_in_the_console_reaches_a_learner_after_an_xapi_s
     await expect(earned).to_contain_text("Brons")
     picture = earned.locator("img.badge-emblem")
     await expect(picture).to_be_visible()
-    assert await picture.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    assert await _loaded(picture)
     await screenshot(page, "progress-new-badge-nl-390", tmp_path)
     assert errors == []
