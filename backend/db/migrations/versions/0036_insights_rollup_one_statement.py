@@ -123,17 +123,15 @@ _VOIDED_NOW = (
     "(SELECT n.* FROM voided_new n JOIN voided_old o ON o.id = n.id "
     "WHERE n.voided AND NOT o.voided)"
 )
-_REBUILD = f"""
-CREATE OR REPLACE FUNCTION learnloop_insights_rebuild(org integer) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-  LOCK TABLE learning_event IN SHARE MODE;
-  DELETE FROM learner_week WHERE organisation_id = org;
-  DELETE FROM learner_month WHERE organisation_id = org;
-  DELETE FROM learner_competency_week WHERE organisation_id = org;
-{_rollup("(SELECT * FROM learning_event WHERE organisation_id = org AND NOT voided)")}
-END $$
-"""
+# 0022's rebuild (lock the events, empty the organisation's rows) around these upserts, over
+# the events that are not voided (as 0032 made it)
+_SOURCE = "(SELECT * FROM learning_event WHERE organisation_id = org)"
+_EMPTIED, _END = _0022._REBUILD_FUNCTION.split(_0022._rollup(_SOURCE))
+_REBUILD = (
+    _EMPTIED.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+    + _rollup(_SOURCE.replace("= org)", "= org AND NOT voided)"))
+    + _END
+)
 
 
 def upgrade() -> None:
