@@ -62,6 +62,24 @@ def _bucket_upsert(table: str, bucket: str) -> str:
 )"""
 
 
+def _competency_upsert() -> str:
+    """0022's competency upsert (the last of its three) over the events of ``e``: its
+    aggregates and conflict rule around a subquery that reads the joined events."""
+    theirs = _0022._rollup("new_events")
+    theirs = theirs[theirs.index("INSERT INTO learner_competency_week") :]
+    head, rest = theirs.split("FROM (\n", 1)
+    _, tail = rest.split("\n) x\n", 1)
+    ours = """  SELECT e.id, e.organisation_id, e.user_id, e.competency_id, e.week_start, e.minutes,
+    e.formal
+  FROM e WHERE e.competency_id IS NOT NULL AND (e.formal OR e.informal)
+  UNION
+  SELECT e.id, e.organisation_id, e.user_id, cc.competency_id, e.week_start, e.minutes,
+    e.formal
+  FROM e JOIN course_competency cc ON cc.course_id = e.course_id
+  WHERE e.formal OR e.informal"""
+    return f"{head}FROM (\n{ours}\n) x\n{tail}"
+
+
 def _rollup(source: str) -> str:
     """The three upserts over the events of ``source`` (a relation aliased ``e`` inside), in
     one statement; 0022's measures (a NULL job family counts in neither horizontal nor
@@ -79,24 +97,7 @@ WITH e AS MATERIALIZED (
   JOIN user_account u ON u.id = e.user_id
   LEFT JOIN course c ON c.id = e.course_id
 ), {_bucket_upsert("learner_week", "week_start")}, {_bucket_upsert("learner_month", "month_start")}
-INSERT INTO learner_competency_week AS w (organisation_id, user_id, competency_id, week_start,
-  {", ".join(_COMPETENCY_MEASURES)})
-SELECT x.organisation_id, x.user_id, x.competency_id, x.week_start,
-  count(*) FILTER (WHERE x.formal), count(*) FILTER (WHERE NOT x.formal),
-  coalesce(sum(x.minutes) FILTER (WHERE x.formal), 0),
-  coalesce(sum(x.minutes) FILTER (WHERE NOT x.formal), 0)
-FROM (
-  SELECT e.id, e.organisation_id, e.user_id, e.competency_id, e.week_start, e.minutes, e.formal
-  FROM e WHERE e.competency_id IS NOT NULL AND (e.formal OR e.informal)
-  UNION
-  SELECT e.id, e.organisation_id, e.user_id, cc.competency_id, e.week_start, e.minutes, e.formal
-  FROM e JOIN course_competency cc ON cc.course_id = e.course_id
-  WHERE e.formal OR e.informal
-) x
-GROUP BY 1, 2, 3, 4
-ORDER BY 2, 3, 4
-ON CONFLICT (user_id, competency_id, week_start) DO UPDATE SET {_0022._add(_COMPETENCY_MEASURES)};
-"""
+{_competency_upsert()}"""
 
 
 def _function(name: str, sql: str) -> str:
