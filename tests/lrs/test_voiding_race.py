@@ -4,9 +4,7 @@ statement and the statement is stored voided (xAPI 1.0.3 Data 2.3.2)."""
 
 import asyncio
 import random
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,11 +15,8 @@ from backend.app import create_app
 from backend.context import AppContext
 from backend.learning import service
 from tests.factories import World
+from tests.lrs.test_voiding import XAPI, _completed, _voiding
 
-XAPI = {"X-Experience-API-Version": "1.0.3"}
-COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
-VOIDED = "http://adlnet.gov/expapi/verbs/voided"
-COURSE = "https://lms.acme.example/courses/feedback"  # the world's course
 Client = httpx.AsyncClient
 
 
@@ -32,26 +27,6 @@ async def client(ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(context=ctx))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
-
-
-def _completed() -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "actor": {"objectType": "Agent", "mbox": "mailto:sam@example.com"},
-        "verb": {"id": COMPLETED, "display": {"en-US": "completed"}},
-        "object": {"objectType": "Activity", "id": COURSE},
-        "result": {"completion": True},
-        "timestamp": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
-    }
-
-
-def _voiding(target: str) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "actor": {"objectType": "Agent", "mbox": "mailto:lms@acme.example"},
-        "verb": {"id": VOIDED, "display": {"en-US": "voided"}},
-        "object": {"objectType": "StatementRef", "id": target},
-    }
 
 
 async def _post(client: Client, world: World, body: Any) -> None:
@@ -140,13 +115,9 @@ class _LearnerRowHeld:
         await self.conn.close()
 
 
-async def test_a_statement_whose_voiding_is_stored_while_it_is_written_earns_nothing(
-    client: Client, world: World, ctx: AppContext
-) -> None:
-    """The statement's one optimistic write began (and took its snapshot) before the voiding
-    was stored, and inserts the statement after the voiding request has finished."""
-    await _post(client, world, _completed())  # Sam's state row exists: the optimistic way
-    before = await _sams_game(ctx, world)
+async def _void_while_written(client: Client, world: World, ctx: AppContext, before: Any) -> None:
+    """Sam's statement is sent and held on Sam's state row while its voiding is stored; then
+    it is stored voided and Sam's game is as ``before``."""
     statement = _completed()
     async with _LearnerRowHeld(ctx, world) as held:
         sending = asyncio.create_task(_post(client, world, statement))
@@ -155,6 +126,16 @@ async def test_a_statement_whose_voiding_is_stored_while_it_is_written_earns_not
     await sending
     assert await _voided(ctx, world, [statement["id"]]) == {statement["id"]: True}
     assert await _sams_game(ctx, world) == before
+
+
+async def test_a_statement_whose_voiding_is_stored_while_it_is_written_earns_nothing(
+    client: Client, world: World, ctx: AppContext
+) -> None:
+    """The statement's one optimistic write began (and took its snapshot) before the voiding
+    was stored, and inserts the statement after the voiding request has finished."""
+    await _post(client, world, _completed())  # Sam's state row exists: the optimistic way
+    before = await _sams_game(ctx, world)
+    await _void_while_written(client, world, ctx, before)
 
 
 async def test_a_statement_on_the_locked_way_whose_voiding_is_stored_meanwhile_earns_nothing(
@@ -166,14 +147,7 @@ async def test_a_statement_on_the_locked_way_whose_voiding_is_stored_meanwhile_e
     before = await _sams_game(ctx, world)
     # Sam's optimistic write lost a race lately: Sam's learning goes the locked way
     monkeypatch.setitem(service._contended_at, world.a.users["employee"].id, 1e12)
-    statement = _completed()
-    async with _LearnerRowHeld(ctx, world) as held:
-        sending = asyncio.create_task(_post(client, world, statement))
-        await held.someone_waits()
-        await _post(client, world, _voiding(statement["id"]))
-    await sending
-    assert await _voided(ctx, world, [statement["id"]]) == {statement["id"]: True}
-    assert await _sams_game(ctx, world) == before
+    await _void_while_written(client, world, ctx, before)
 
 
 async def test_a_statement_about_nobody_yet_whose_voiding_is_stored_meanwhile_is_voided(
