@@ -5,6 +5,7 @@ import secrets
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -110,17 +111,20 @@ async def test_learning_within_24_hours_after_a_nudge_is_recorded(
             now=now,
         )
         # the learner's state changed: the scheduler looks at them (ingestion does this too)
-        state = (
-            await session.exec(select(LearnerState).where(LearnerState.user_id == sam.id))
-        ).one()
-        state.next_nudge_at = now
-        session.add(state)
-        await session.commit()
+        await _due(session, sam.id, now)
 
     await run_tick(ctx, now)
 
     assert (await get_nudge(ctx, helped)).learned_at == learned_at
     assert (await get_nudge(ctx, too_early)).learned_at is None  # 29 hours later: not its effect
+
+
+async def _due(session: Any, user_id: int, now: datetime) -> None:
+    """Make the learner due for the nudge scheduler's next tick, and commit."""
+    state = (await session.exec(select(LearnerState).where(LearnerState.user_id == user_id))).one()
+    state.next_nudge_at = now
+    session.add(state)
+    await session.commit()
 
 
 async def test_learning_whose_statement_was_voided_is_no_effect_of_a_nudge(
@@ -147,12 +151,7 @@ async def test_learning_whose_statement_was_voided_is_no_effect_of_a_nudge(
     for body in (completed, voiding):
         assert (await client.post("/xapi/statements", json=body, headers=headers)).is_success
     async with ctx.sessionmaker() as session:  # the scheduler looks at Sam now
-        state = (
-            await session.exec(select(LearnerState).where(LearnerState.user_id == sam.id))
-        ).one()
-        state.next_nudge_at = now
-        session.add(state)
-        await session.commit()
+        await _due(session, sam.id, now)
 
     await run_tick(ctx, now)
 
