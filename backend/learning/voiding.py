@@ -116,10 +116,9 @@ SELECT $1, sid, '{}', '', '', '{}', '{}', true, now(), now() FROM unnest($2::uui
 ON CONFLICT (organisation_id, statement_id) DO NOTHING
 """
 
-_PG_VOIDED_BEFORE = """
-SELECT DISTINCT voids::text FROM xapi_statement
-WHERE organisation_id = $1 AND voids = ANY($2::uuid[])
-"""
+# which of the ids a stored voiding statement names (migration 0037's function, which the
+# ingestion statements call too)
+_PG_VOIDED_BEFORE = "SELECT unnest(xapi_statements_voided_now($1, $2::uuid[]))::text"
 
 
 @dataclass
